@@ -1,0 +1,57 @@
+/**
+ * AWS SDK clients with timeouts and capped retries, created once per process (kept across warm invocations).
+ * Local runs point them at s3rver and the AWS fake through the SDK's standard `AWS_ENDPOINT_URL_<SERVICE>`
+ * variables; s3rver also needs path-style addressing (`S3_FORCE_PATH_STYLE=true`).
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SNSClient } from '@aws-sdk/client-sns';
+
+/** Every AWS call has a deadline: connect within 3 s, answer within 30 s (S3 parts get longer). */
+function handler(requestTimeout = 30_000): { connectionTimeout: number; requestTimeout: number } {
+  return { connectionTimeout: 3_000, requestTimeout };
+}
+
+const common = { maxAttempts: 4, retryMode: 'adaptive' as const };
+
+let s3: S3Client | undefined;
+/** The S3 client (multipart parts may take a while on slow links, hence the longer request timeout). */
+export function s3Client(): S3Client {
+  s3 ??= new S3Client({
+    ...common,
+    requestHandler: handler(120_000),
+    forcePathStyle: process.env.S3_FORCE_PATH_STYLE === 'true',
+  });
+  return s3;
+}
+
+let secrets: SecretsManagerClient | undefined;
+/** The Secrets Manager client. */
+export function secretsClient(): SecretsManagerClient {
+  secrets ??= new SecretsManagerClient({ ...common, requestHandler: handler() });
+  return secrets;
+}
+
+let sfn: SFNClient | undefined;
+/** The Step Functions client. */
+export function sfnClient(): SFNClient {
+  sfn ??= new SFNClient({ ...common, requestHandler: handler() });
+  return sfn;
+}
+
+let sns: SNSClient | undefined;
+/** The SNS client. */
+export function snsClient(): SNSClient {
+  sns ??= new SNSClient({ ...common, requestHandler: handler() });
+  return sns;
+}
+
+/** Drops the cached clients so the next call reads the environment again (local runs and tests). */
+export function resetAwsClients(): void {
+  s3?.destroy();
+  secrets?.destroy();
+  sfn?.destroy();
+  sns?.destroy();
+  s3 = secrets = sfn = sns = undefined;
+}

@@ -1,0 +1,185 @@
+/**
+ * Every error this project throws on purpose. Step Functions `Retry`/`Catch` match on `name`, so each class sets
+ * `name` to a string literal (bundling keeps class names too, but a literal cannot be minified away).
+ *
+ * Messages never contain secrets: callers pass texts through `redact()` and URLs through `safeUrl()` first, and
+ * the base class redacts once more as a last line of defence.
+ */
+import { redact } from './redact';
+
+/** Extra facts attached to an error; must not contain secrets (they are redacted anyway). */
+export type ErrorDetails = Record<string, string | number | boolean | null | undefined>;
+
+/** Options common to all project errors. */
+export interface AppErrorOptions {
+  cause?: unknown;
+  details?: ErrorDetails;
+}
+
+/** Base class of every error this project throws deliberately. */
+export abstract class AppError extends Error {
+  abstract override readonly name: string;
+  /** True when trying again later may succeed (throttling, 5xx, network). */
+  readonly retryable: boolean = false;
+  readonly details: ErrorDetails;
+
+  constructor(message: string, options: AppErrorOptions = {}) {
+    super(redact(message), options.cause === undefined ? undefined : { cause: options.cause });
+    this.details = options.details ?? {};
+  }
+
+  /** A JSON-safe view for logs and state output. */
+  toJSON(): Record<string, unknown> {
+    return { name: this.name, message: this.message, retryable: this.retryable, ...this.details };
+  }
+}
+
+/** Which remote service a {@link ServiceError} is about. */
+export type ServiceName = 'S1' | 'Cado';
+
+/** Facts about a failed HTTP exchange. */
+export interface ServiceErrorOptions extends AppErrorOptions {
+  status?: number;
+  /** The service's own error code, e.g. S1 `4010010`. */
+  code?: string;
+  /** The service's request id (S1 `X-RQID`), useful when opening a support case. */
+  requestId?: string;
+  /** How long the service asked us to wait, when it said so. */
+  retryAfterMs?: number;
+  /** Method and path (never the query string) of the failed call. */
+  operation?: string;
+}
+
+/** An error answered by (or on the way to) S1 or Cado. */
+export abstract class ServiceError extends AppError {
+  abstract readonly service: ServiceName;
+  readonly status: number | undefined;
+  readonly code: string | undefined;
+  readonly requestId: string | undefined;
+  readonly retryAfterMs: number | undefined;
+  readonly operation: string | undefined;
+
+  constructor(message: string, options: ServiceErrorOptions = {}) {
+    super(message, options);
+    this.status = options.status;
+    this.code = options.code;
+    this.requestId = options.requestId;
+    this.retryAfterMs = options.retryAfterMs;
+    this.operation = options.operation;
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return {
+      ...super.toJSON(),
+      service: this.service,
+      status: this.status,
+      code: this.code,
+      requestId: this.requestId,
+      operation: this.operation,
+    };
+  }
+}
+
+// --- SentinelOne -------------------------------------------------------------------------------------------
+
+/** S1 answered 429: too many requests for this token. */
+export class S1RateLimitedError extends ServiceError {
+  override readonly name = 'S1RateLimitedError';
+  override readonly retryable = true;
+  readonly service = 'S1';
+}
+/** S1 failed in a way that may pass: 5xx, connection reset, timeout. */
+export class S1TransientError extends ServiceError {
+  override readonly name = 'S1TransientError';
+  override readonly retryable = true;
+  readonly service = 'S1';
+}
+/** S1 rejected the token (401) even after re-reading the secret. */
+export class S1AuthError extends ServiceError {
+  override readonly name = 'S1AuthError';
+  readonly service = 'S1';
+}
+/** The S1 user lacks a permission or scope for this call (403). */
+export class S1ForbiddenError extends ServiceError {
+  override readonly name = 'S1ForbiddenError';
+  readonly service = 'S1';
+}
+/** S1 does not know the resource (404). */
+export class S1NotFoundError extends ServiceError {
+  override readonly name = 'S1NotFoundError';
+  readonly service = 'S1';
+}
+/** S1 refused the request as invalid (400 and other 4xx). */
+export class S1ValidationError extends ServiceError {
+  override readonly name = 'S1ValidationError';
+  readonly service = 'S1';
+}
+/** S1 answered 2xx with a body we cannot use. */
+export class S1ResponseError extends ServiceError {
+  override readonly name = 'S1ResponseError';
+  readonly service = 'S1';
+}
+
+// --- Cado --------------------------------------------------------------------------------------------------
+
+/** Cado answered 429. */
+export class CadoRateLimitedError extends ServiceError {
+  override readonly name = 'CadoRateLimitedError';
+  override readonly retryable = true;
+  readonly service = 'Cado';
+}
+/** Cado failed in a way that may pass: 5xx, connection refused or reset, timeout. */
+export class CadoTransientError extends ServiceError {
+  override readonly name = 'CadoTransientError';
+  override readonly retryable = true;
+  readonly service = 'Cado';
+}
+/** Cado rejected the API key (401) even after re-reading the secret. */
+export class CadoAuthError extends ServiceError {
+  override readonly name = 'CadoAuthError';
+  readonly service = 'Cado';
+}
+/** The Cado key's role may not do this (403). */
+export class CadoForbiddenError extends ServiceError {
+  override readonly name = 'CadoForbiddenError';
+  readonly service = 'Cado';
+}
+/** Cado does not know the resource (404). */
+export class CadoNotFoundError extends ServiceError {
+  override readonly name = 'CadoNotFoundError';
+  readonly service = 'Cado';
+}
+/** Cado refused the request as invalid (400, 422 and other 4xx). */
+export class CadoValidationError extends ServiceError {
+  override readonly name = 'CadoValidationError';
+  readonly service = 'Cado';
+}
+/** Cado reported a conflict (409), e.g. a project name that already exists. */
+export class CadoConflictError extends ServiceError {
+  override readonly name = 'CadoConflictError';
+  readonly service = 'Cado';
+}
+/** Cado answered 2xx with a body we cannot use. */
+export class CadoResponseError extends ServiceError {
+  override readonly name = 'CadoResponseError';
+  readonly service = 'Cado';
+}
+
+// --- Local failures ----------------------------------------------------------------------------------------
+
+/** The input of a handler or CLI command is invalid; the message says which field and why. */
+export class InputValidationError extends AppError {
+  override readonly name = 'InputValidationError';
+}
+/** The deployment or runtime configuration is invalid. */
+export class ConfigError extends AppError {
+  override readonly name = 'ConfigError';
+}
+/** A URL is not https or its host is not on the allowlist. */
+export class HostNotAllowedError extends AppError {
+  override readonly name = 'HostNotAllowedError';
+}
+/** A secret could not be read or does not have the expected shape. */
+export class SecretError extends AppError {
+  override readonly name = 'SecretError';
+}

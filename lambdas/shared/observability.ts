@@ -1,0 +1,30 @@
+/**
+ * One logger, one metrics emitter and one tracer per process (Powertools). The logger's JSON replacer runs on
+ * every key and value it serialises, including formatted errors and their stacks, so secrets are masked in every
+ * log line however they got there.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { isSensitiveKey, redact } from './redact';
+
+const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 's1-cado-forensics';
+
+/** JSON replacer that masks credential keys and redacts every string. Exported for tests. */
+export function redactingReplacer(key: string, value: unknown): unknown {
+  if (key !== '' && isSensitiveKey(key) && value !== null && value !== undefined) return '[REDACTED]';
+  if (typeof value === 'string') return redact(value);
+  return value;
+}
+
+/** The process-wide structured logger. */
+export const logger = new Logger({ serviceName, jsonReplacerFn: redactingReplacer });
+
+/** The process-wide metrics emitter (CloudWatch EMF). */
+export const metrics = new Metrics({
+  serviceName,
+  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'S1CadoForensics',
+});
+
+/** The process-wide tracer (X-Ray); a no-op when `POWERTOOLS_TRACE_ENABLED=false`. */
+export const tracer = new Tracer({ serviceName });
