@@ -183,3 +183,17 @@ export class HostNotAllowedError extends AppError {
 export class SecretError extends AppError {
   override readonly name = 'SecretError';
 }
+
+/**
+ * S1 accepted an execute request but started nothing: 200 without a `parentTaskId` and not pending approval.
+ * S1 does this when the script's `osTypes` do not include the agent's OS, or the agent is out of scope.
+ */
+export class S1ExecutionNotStartedError extends ServiceError {
+  override readonly name = 'S1ExecutionNotStartedError';
+  readonly service = 'S1';
+}
+/** S1 turned the execution into a pending execution that a console user must approve (guardrail). */
+export class S1ApprovalRequiredError extends ServiceError {
+  override readonly name = 'S1ApprovalRequiredError';
+  readonly service = 'S1';
+}
