@@ -197,3 +197,29 @@ export class S1ApprovalRequiredError extends ServiceError {
   override readonly name = 'S1ApprovalRequiredError';
   readonly service = 'S1';
 }
+
+// --- Evidence ----------------------------------------------------------------------------------------------
+
+/** The result download failed in a way resuming cannot fix (unexpected status, no length, bad range). */
+export class DownloadError extends AppError {
+  override readonly name = 'DownloadError';
+}
+/** The download kept breaking off and the resume budget is spent; trying the whole step again may pass. */
+export class DownloadInterruptedError extends AppError {
+  override readonly name = 'DownloadInterruptedError';
+  override readonly retryable = true;
+}
+/** The presigned result link expired and fetching a fresh one did not help. */
+export class DownloadLinkExpiredError extends AppError {
+  override readonly name = 'DownloadLinkExpiredError';
+  override readonly retryable = true;
+}
+/** S1 reported the task complete but offered no result file (yet); S1 sometimes lags, so this is retried a little. */
+export class ResultNotAvailableError extends AppError {
+  override readonly name = 'ResultNotAvailableError';
+  override readonly retryable = true;
+}
+/** Stored evidence does not match what was downloaded (size or hash): never reported as collected. */
+export class EvidenceIntegrityError extends AppError {
+  override readonly name = 'EvidenceIntegrityError';
+}
