@@ -1,0 +1,247 @@
+/**
+ * The workflow's state, as zod schemas that grow step by step (types come from `z.infer`, so validation and types
+ * cannot drift): WorkflowInput → Investigation + Target → CollectionTarget (with its script) → RunningTask →
+ * CheckedTask → StagedEvidence → HandedOff. Each handler parses its input with the schema of the step before it and
+ * returns the next one. Step Functions state stays small: no file contents, no URLs, no secrets.
+ */
+import { z } from 'zod';
+
+/** S1 ids are 18–19 digit integers sent as strings; as JS numbers they would lose precision. */
+export const S1Id = z
+  .string({ error: 'must be a string of digits (S1 ids exceed the safe integer range of JSON numbers)' })
+  .regex(/^\d{1,20}$/, 'must be a string of digits');
+
+/** What a caller (threat intake, CLI, console) puts into StartExecution. */
+export const WorkflowInput = z.strictObject({
+  /** The S1 agent ids (not UUIDs) to collect from. */
+  agentIds: z
+    .array(S1Id)
+    .min(1, 'name at least one agent id')
+    .max(50, 'at most 50 agents per investigation')
+    .refine((ids) => new Set(ids).size === ids.length, 'agent ids must not repeat'),
+  /** The S1 threat that triggered the investigation, if any. */
+  threatId: S1Id.optional(),
+  /** Who or what started it: an IAM principal, `threat-intake`, an analyst's name. Kept in the chain of custody. */
+  requestedBy: z.string().trim().min(1, 'say who requested the collection').max(256),
+  /** Free text kept in the chain of custody. */
+  reason: z.string().trim().max(1024).optional(),
+});
+export type WorkflowInput = z.infer<typeof WorkflowInput>;
+
+/** Investigation id = execution name: `threat-<threatId>` or `manual-<time>-<short id>`. */
+export const InvestigationId = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9_-]{1,80}$/,
+    'must be 1–80 letters, digits, "-" or "_" (a Step Functions execution name)',
+  );
+
+/** The investigation as every step sees it. */
+export const Investigation = z.object({
+  investigationId: InvestigationId,
+  executionArn: z.string().optional(),
+  threatId: S1Id.optional(),
+  requestedBy: z.string(),
+  reason: z.string().optional(),
+  startedAt: z.string(),
+});
+export type Investigation = z.infer<typeof Investigation>;
+
+/** Operating systems the collectors support. */
+export const OsType = z.enum(['windows', 'linux']);
+export type OsType = z.infer<typeof OsType>;
+
+/** An agent we will collect from. */
+export const Target = z.object({
+  agentId: S1Id,
+  agentUuid: z.string(),
+  computerName: z.string(),
+  osType: OsType,
+  osName: z.string().optional(),
+  siteId: S1Id,
+  siteName: z.string().optional(),
+  accountId: S1Id,
+  accountName: z.string().optional(),
+  groupId: z.string().optional(),
+});
+export type Target = z.infer<typeof Target>;
+
+/** An agent we will not collect from, and why. */
+export const RejectedTarget = z.object({
+  agentId: z.string(),
+  computerName: z.string().optional(),
+  reason: z.string(),
+});
+export type RejectedTarget = z.infer<typeof RejectedTarget>;
+
+/** Output of Resolve Targets. */
+export const ResolvedTargets = z.object({
+  investigation: Investigation,
+  targets: z.array(Target),
+  rejected: z.array(RejectedTarget),
+});
+export type ResolvedTargets = z.infer<typeof ResolvedTargets>;
+
+/** A collection script as it exists in the S1 library. */
+export const ScriptRef = z.object({
+  scriptId: S1Id,
+  libraryName: z.string(),
+  name: z.string(),
+  version: z.string(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  osType: OsType,
+  scriptType: z.string(),
+  runtimeTimeoutSeconds: z.number().int().positive(),
+  inputParams: z.string(),
+  /** Whether this run uploaded it (false: it was already in the library). */
+  uploaded: z.boolean(),
+});
+export type ScriptRef = z.infer<typeof ScriptRef>;
+
+/** A target with the script it will run. */
+export const CollectionTarget = Target.extend({ script: ScriptRef });
+export type CollectionTarget = z.infer<typeof CollectionTarget>;
+
+/** Output of Ensure Scripts. */
+export const ScriptsEnsured = ResolvedTargets.extend({
+  targets: z.array(CollectionTarget),
+  scripts: z.array(ScriptRef),
+});
+export type ScriptsEnsured = z.infer<typeof ScriptsEnsured>;
+
+/** Input of one Map iteration. */
+export const AgentStart = z.object({ investigation: Investigation, target: CollectionTarget });
+export type AgentStart = z.infer<typeof AgentStart>;
+
+/** When to look again. `waitSeconds` feeds the Wait state's `SecondsPath`. */
+export const Poll = z.object({
+  attempt: z.number().int().nonnegative(),
+  waitSeconds: z.number().int().positive(),
+  deadline: z.string(),
+});
+export type Poll = z.infer<typeof Poll>;
+
+/** The S1 task started for one agent. */
+export const TaskInfo = z.object({
+  parentTaskId: S1Id,
+  description: z.string(),
+  startedAt: z.string(),
+  deadline: z.string(),
+  /** True when a retried Run Script found the task an earlier attempt had started. */
+  reusedExisting: z.boolean(),
+});
+
+/** Output of Run Script. */
+export const RunningTask = AgentStart.extend({ task: TaskInfo, poll: Poll });
+export type RunningTask = z.infer<typeof RunningTask>;
+
+/** Where a task stands after a check. */
+export const TaskPhase = z.enum(['running', 'completed', 'failed', 'deadline']);
+
+/** Output of Check Task. */
+export const CheckedTask = RunningTask.extend({
+  task: TaskInfo.extend({
+    phase: TaskPhase,
+    childTaskId: S1Id.optional(),
+    status: z.string().optional(),
+    detailedStatus: z.string().optional(),
+    statusCode: z.string().optional(),
+    resultSignature: z.string().optional(),
+    reason: z.string().optional(),
+    checkedAt: z.string(),
+  }),
+});
+export type CheckedTask = z.infer<typeof CheckedTask>;
+
+/** A completed task (the input of Stage Output). */
+export const CompletedTask = CheckedTask.extend({
+  task: CheckedTask.shape.task.extend({ phase: z.literal('completed'), childTaskId: S1Id }),
+});
+export type CompletedTask = z.infer<typeof CompletedTask>;
+
+/** The staged evidence of one agent. */
+export const Evidence = z.object({
+  bucket: z.string(),
+  key: z.string(),
+  versionId: z.string().nullable(),
+  bytes: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  fileName: z.string(),
+  manifestKey: z.string(),
+  s1Signature: z.string().nullable(),
+  /** Whether S1's result signature equals our SHA-256 (null when S1 gave none or it is not a SHA-256). */
+  s1SignatureMatches: z.boolean().nullable(),
+  stagedAt: z.string(),
+});
+export type Evidence = z.infer<typeof Evidence>;
+
+/** Output of Stage Output. */
+export const StagedEvidence = CompletedTask.extend({ evidence: Evidence });
+export type StagedEvidence = z.infer<typeof StagedEvidence>;
+
+/** Where a Cado pipeline stands. */
+export const CadoPhase = z.enum(['running', 'complete', 'failed', 'cancelled', 'deadline']);
+
+/** The hand-off of one agent's evidence to Cado. */
+export const CadoHandoff = z.object({
+  projectId: z.number().int(),
+  projectName: z.string(),
+  pipelineId: z.number().int(),
+  fileNameForm: z.enum(['array', 'string']),
+  startedAt: z.string(),
+  deadline: z.string(),
+  phase: CadoPhase,
+  reason: z.string().optional(),
+  checkedAt: z.string().optional(),
+});
+export type CadoHandoff = z.infer<typeof CadoHandoff>;
+
+/** Output of Hand To Cado and Check Cado. */
+export const HandedOff = StagedEvidence.extend({ cado: CadoHandoff, poll: Poll });
+export type HandedOff = z.infer<typeof HandedOff>;
+
+/** What Step Functions puts at a Catch's ResultPath. */
+export const CaughtError = z.looseObject({ Error: z.string(), Cause: z.string().optional() });
+export type CaughtError = z.infer<typeof CaughtError>;
+
+/** Output of Cancel Task. */
+export const CancelInfo = z.object({
+  attempted: z.boolean(),
+  affected: z.number().int().nonnegative(),
+  unsupported: z.boolean(),
+  at: z.string(),
+  reason: z.string().optional(),
+});
+export type CancelInfo = z.infer<typeof CancelInfo>;
+
+/**
+ * Whatever an agent's branch ended with: any stage of the growing state, plus a caught `error` (collection
+ * failed) or `handoffError` (evidence staged, Cado failed) and a `cancel` record after a deadline.
+ */
+export const AgentFinalState = z.looseObject({
+  investigation: Investigation.optional(),
+  target: CollectionTarget.partial({ script: true }).optional(),
+  task: CheckedTask.shape.task.partial().optional(),
+  evidence: Evidence.optional(),
+  cado: CadoHandoff.optional(),
+  error: CaughtError.optional(),
+  handoffError: CaughtError.optional(),
+  cancel: CancelInfo.optional(),
+});
+export type AgentFinalState = z.infer<typeof AgentFinalState>;
+
+/** Input of Record Outcome: everything known when the investigation ends. */
+export const OutcomeInput = z.looseObject({
+  investigation: Investigation.optional(),
+  /** Raw execution facts, for when the run failed before Resolve Targets produced an Investigation. */
+  execution: z
+    .looseObject({ name: z.string(), id: z.string().optional(), startTime: z.string().optional() })
+    .optional(),
+  input: z.unknown().optional(),
+  targets: z.array(z.unknown()).optional(),
+  rejected: z.array(RejectedTarget).optional(),
+  scripts: z.array(ScriptRef).optional(),
+  results: z.array(AgentFinalState).optional(),
+  error: CaughtError.optional(),
+});
+export type OutcomeInput = z.infer<typeof OutcomeInput>;
