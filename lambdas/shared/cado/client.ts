@@ -1,0 +1,539 @@
+/**
+ * The Cado platform client (v3 API, reference/cado-api.md): key check, platform health, find-or-create of the
+ * investigation project, S3 import of one staged object, and pipeline polling. Transport, retries, the one
+ * credential refresh after a 401 and the typed errors come from the shared HTTP layer; this module adds the Cado
+ * semantics on top (envelopes, paging, the `file_name` fallback for older platforms, the project-name limit).
+ */
+import { createHash } from 'node:crypto';
+import type { Dispatcher } from 'undici';
+import { z } from 'zod';
+import { now as clockNow } from '../clock';
+import { CadoConflictError, CadoResponseError, CadoValidationError, InputValidationError } from '../errors';
+import { assertAllowedUrl } from '../hosts';
+import { type CredentialSource, createDispatcher, HttpClient, type RetryPolicy } from '../http';
+import { logger } from '../observability';
+import { safeUrl } from '../redact';
+import {
+  type CadoPipeline,
+  classifyPipeline,
+  combineOutcome,
+  type PipelineOutcome,
+  toPipeline,
+} from './pipeline';
+import {
+  createdProjectSchema,
+  envelope,
+  importResultSchema,
+  pageEnvelope,
+  pipelineSchema,
+  projectSchema,
+  systemStatusSchema,
+  whoamiSchema,
+} from './schemas';
+
+/** The API root every path below is relative to. */
+const API = '/api/v3';
+
+/** Cado's limit on `case_name` [spec]. */
+export const MAX_PROJECT_NAME_LENGTH = 80;
+
+/** Page size for list calls (the spec's default is 10; 50 keeps requests few without testing server caps). */
+const PAGE_SIZE = 50;
+/** A list longer than this many pages is refused rather than walked (a filter the server ignored, a paging bug). */
+const MAX_PAGES = 100;
+
+/** Options for {@link createCadoClient}. */
+export interface CadoClientOptions {
+  /**
+   * Platform URL, with or without the `/api/v3` suffix, e.g. `https://cado.example.com`. Must be https; plain
+   * http only for loopback hosts when {@link allowLoopback} is set.
+   */
+  readonly baseUrl: string;
+  /** Supplies `Bearer <key>`; use `secretCredential(reader, id, 'apiKey', 'Bearer')` or `staticCredential`. */
+  readonly credentials: CredentialSource;
+  /**
+   * PEM certificate(s) of the CA (or the self-signed certificate) of a self-hosted platform. Trusted for this
+   * client's connections only, *instead of* the public roots; verification is never turned off.
+   */
+  readonly caCertificate?: string;
+  /** Accept 127.0.0.1/localhost over http or https (local runs and tests). @default false */
+  readonly allowLoopback?: boolean;
+  /** Connection pool to use (exclusive with {@link caCertificate}). @default the shared pool */
+  readonly dispatcher?: Dispatcher;
+  readonly retry?: Partial<RetryPolicy>;
+  /** Total time for one attempt. @default 30000 */
+  readonly requestTimeoutMs?: number;
+  /** Time source for the child-pipeline grace period. @default `now` of the shared clock */
+  readonly clock?: () => number;
+  /**
+   * After an acquisition pipeline completes with no child yet, how long {@link CadoClient.pipelineOutcome} keeps
+   * reporting `running` while the processing pipeline is expected to appear. @default 120000
+   */
+  readonly childGraceMs?: number;
+  /** Sleep between retries (tests). @default the shared clock's sleep */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Random source for retry jitter (tests). @default Math.random */
+  readonly random?: () => number;
+}
+
+/** What the key is and may do (`GET /api/v3/auth/whoami`). */
+export interface CadoWhoami {
+  readonly id: number;
+  readonly username: string;
+  /** `rbac_role`, e.g. `Lead Analyst`; undefined when the platform did not say. */
+  readonly role: string | undefined;
+  /** Whether the user behind the key accepted the EULA; undefined when not reported. */
+  readonly eulaAgreed: boolean | undefined;
+  /** Permission flags; a flag the platform sent as anything but `true` is false. Empty when none were sent. */
+  readonly permissions: Readonly<Record<string, boolean>>;
+}
+
+/** Platform health (`GET /api/v3/system/status`). */
+export interface CadoSystemStatus {
+  /** As sent, e.g. `running`, `upgrading`. */
+  readonly status: string;
+  /** `status_message` (may be empty). */
+  readonly message: string;
+  /** Running (any casing), set up, and not installing. */
+  readonly healthy: boolean;
+}
+
+/** A project found or created by {@link CadoClient.findOrCreateProject}. */
+export interface CadoProject {
+  readonly id: number;
+  /** The name used in Cado (shortened by {@link cadoProjectName} when the input was too long). */
+  readonly name: string;
+  /** True when this call created it. */
+  readonly created: boolean;
+}
+
+/** How `file_name` is typed in the S3 import body: array (≥ 2.230.0) or string (older platforms). */
+export type FileNameForm = 'array' | 'string';
+
+/** Input of {@link CadoClient.importS3}. */
+export interface ImportS3Input {
+  readonly projectId: number;
+  readonly bucket: string;
+  /** The full object key of one staged file (never a prefix: Cado would import everything under it). */
+  readonly key: string;
+  /** Cado account alias whose AWS role reads the bucket; left out, the platform's default is used. */
+  readonly cloudId?: string;
+  /** Form to try first, e.g. the one a previous import on this platform needed. @default 'array' */
+  readonly fileNameForm?: FileNameForm;
+}
+
+/** The pipeline an import started. */
+export interface ImportS3Result {
+  readonly pipelineId: number;
+  /** The `file_name` form the platform accepted (remember it to skip the fallback next time). */
+  readonly fileNameForm: FileNameForm;
+}
+
+/** What a key must be allowed to do for a purpose. */
+export type CadoPurpose = 'handoff' | 'import' | 'poll';
+
+/** One need of a purpose: any of `anyOf` satisfies it; `roles` is the spec's role table, used when flags are absent. */
+export interface PermissionRequirement {
+  /** Permission flags, any of which is enough. */
+  readonly anyOf: readonly string[];
+  /** Roles that hold it per the spec's `x-Required Roles`. */
+  readonly roles: readonly string[];
+  /** What the workflow needs it for. */
+  readonly why: string;
+}
+
+/** A requirement the key does not meet. */
+export interface MissingPermission extends PermissionRequirement {
+  /** `anyOf` joined with " or ", e.g. `import_data_full or import_data_triage`. */
+  readonly permission: string;
+}
+
+const CREATE_PROJECTS: PermissionRequirement = {
+  anyOf: ['projects_create'],
+  roles: ['Administrator', 'Lead Analyst'],
+  why: 'create the investigation project',
+};
+const IMPORT_DATA: PermissionRequirement = {
+  anyOf: ['import_data_full', 'import_data_triage'],
+  roles: ['Administrator', 'Lead Analyst', 'Analyst'],
+  why: 'import the staged evidence from S3',
+};
+const READ_PIPELINES: PermissionRequirement = {
+  anyOf: ['pipelines_read'],
+  roles: ['Administrator', 'Lead Analyst', 'Analyst', 'Read Only Analyst'],
+  why: 'follow the processing pipeline',
+};
+
+/**
+ * What each purpose needs. `handoff` is the workflow's hand-off with one project per threat; `import` is the same
+ * into a fixed, existing project; `poll` only follows pipelines.
+ */
+export const CADO_REQUIREMENTS: Readonly<Record<CadoPurpose, readonly PermissionRequirement[]>> = {
+  handoff: [CREATE_PROJECTS, IMPORT_DATA, READ_PIPELINES],
+  import: [IMPORT_DATA, READ_PIPELINES],
+  poll: [READ_PIPELINES],
+};
+
+/**
+ * The requirements of `purpose` that `whoami` does not meet. Judged by the permission flags; when the platform
+ * reported none, by the role (the spec's role table), and when it reported neither, everything is missing.
+ */
+export function missingPermissionsFor(whoami: CadoWhoami, purpose: CadoPurpose): MissingPermission[] {
+  const hasFlags = Object.keys(whoami.permissions).length > 0;
+  const role = whoami.role?.trim().toLowerCase();
+  return CADO_REQUIREMENTS[purpose]
+    .filter((need) =>
+      hasFlags
+        ? !need.anyOf.some((flag) => whoami.permissions[flag] === true)
+        : !need.roles.some((r) => r.toLowerCase() === role),
+    )
+    .map((need) => ({ ...need, permission: need.anyOf.join(' or ') }));
+}
+
+/**
+ * The project name used in Cado for `name`: trimmed, and when longer than 80 characters (Cado's limit) cut to 71
+ * and suffixed with `-` and 8 hex digits of the SHA-256 of the whole name. Deterministic, so every retry and every
+ * agent of an investigation lands in the same project, and two long names that share a prefix stay distinct.
+ */
+export function cadoProjectName(name: string): string {
+  const trimmed = name.trim();
+  if (trimmed === '') throw new InputValidationError('Cado project name must not be empty');
+  // Counted in code points, as the platform (Python) counts them.
+  const chars = Array.from(trimmed);
+  if (chars.length <= MAX_PROJECT_NAME_LENGTH) return trimmed;
+  const digest = createHash('sha256').update(trimmed, 'utf8').digest('hex').slice(0, 8);
+  const head = chars
+    .slice(0, MAX_PROJECT_NAME_LENGTH - 9)
+    .join('')
+    .trimEnd();
+  return `${head}-${digest}`;
+}
+
+/**
+ * Parses and checks the platform URL and returns its root without `/api/v3` (and without trailing slashes).
+ * Any host is accepted (each customer has its own platform), but only over https unless it is loopback and
+ * `allowLoopback` is set; credentials, query strings and fragments in the URL are refused.
+ */
+export function normaliseCadoBaseUrl(baseUrl: string, allowLoopback = false): string {
+  let hostname: string;
+  try {
+    hostname = new URL(baseUrl).hostname;
+  } catch {
+    throw new InputValidationError('Cado URL is not a valid URL');
+  }
+  const url = assertAllowedUrl(baseUrl, { allowedHosts: [hostname], allowLoopback }, 'Cado URL');
+  if (url.search || url.hash) {
+    throw new InputValidationError(`Cado URL must not carry a query or fragment (${safeUrl(url)})`);
+  }
+  let path = url.pathname.replace(/\/+$/, '');
+  if (/\/api\/v3$/i.test(path)) path = path.slice(0, -'/api/v3'.length);
+  else if (/\/api(\/v\d+)?$/i.test(path)) {
+    throw new InputValidationError(
+      `Cado URL ends in ${path.slice(path.lastIndexOf('/api'))}; this client speaks /api/v3: give the platform root or .../api/v3`,
+    );
+  }
+  return `${url.protocol}//${url.host}${path}`;
+}
+
+/** Accepts PEM text, also with literal `\n` escapes as it may arrive from JSON config; refuses anything else. */
+function caPem(text: string): string {
+  const pem = !text.includes('\n') && text.includes('\\n') ? text.replace(/\\n/g, '\n') : text;
+  if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(pem)) {
+    throw new InputValidationError('Cado CA certificate must be PEM text (-----BEGIN CERTIFICATE----- …)');
+  }
+  return pem;
+}
+
+/** Positive safe integer ids; anything else is the caller's bug. */
+function assertId(value: number, what: string): void {
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new InputValidationError(`${what} must be a positive integer, got ${String(value)}`);
+  }
+}
+
+/** S3 bucket naming rules, loosely: 3–63 of lower-case letters, digits, dots and hyphens. */
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/** The HTTP layer's message for a validation error reads `Cado <op> answered 400: <what the platform said>`. */
+function mentionsFileNameType(error: CadoValidationError): boolean {
+  if (error.status !== 400 && error.status !== 422) return false;
+  const text = error.message;
+  if (/file_?name/i.test(text)) return true;
+  // A bare type complaint that names none of the other fields we send is taken to be about file_name.
+  const typeError =
+    /not of type|type ?error|invalid type|wrong type|expected (an? )?(string|str|array|list)|must be (an? )?(string|array|list)|is not an? (string|array|list)/i;
+  return typeError.test(text) && !/project_id|bucket|cloud_id/i.test(text);
+}
+
+/** A client for one Cado platform. Create it once per process (connections are pooled). */
+export class CadoClient {
+  private readonly http: HttpClient;
+  private readonly ownedDispatcher: Dispatcher | undefined;
+  private readonly clock: () => number;
+  private readonly childGraceMs: number;
+  /** The platform root in use (no `/api/v3`), safe to log. */
+  readonly baseUrl: string;
+
+  constructor(options: CadoClientOptions) {
+    this.baseUrl = normaliseCadoBaseUrl(options.baseUrl, options.allowLoopback ?? false);
+    if (options.caCertificate !== undefined && options.dispatcher !== undefined) {
+      throw new InputValidationError('Give the Cado client either caCertificate or a dispatcher, not both');
+    }
+    this.ownedDispatcher =
+      options.caCertificate === undefined
+        ? undefined
+        : createDispatcher({ ca: caPem(options.caCertificate) });
+    this.clock = options.clock ?? clockNow;
+    this.childGraceMs = options.childGraceMs ?? 120_000;
+    this.http = new HttpClient({
+      service: 'Cado',
+      baseUrl: this.baseUrl,
+      credentials: options.credentials,
+      dispatcher: this.ownedDispatcher ?? options.dispatcher,
+      retry: options.retry,
+      requestTimeoutMs: options.requestTimeoutMs,
+      sleep: options.sleep,
+      random: options.random,
+    });
+  }
+
+  /** Closes the connection pool this client created for `caCertificate` (a given dispatcher is left alone). */
+  async close(): Promise<void> {
+    await this.ownedDispatcher?.close();
+  }
+
+  /** Who the key is and what it may do. A rejected key throws `CadoAuthError` (after one credential re-read). */
+  async whoami(): Promise<CadoWhoami> {
+    const { body } = await this.http.request({
+      method: 'GET',
+      path: `${API}/auth/whoami`,
+      schema: envelope(whoamiSchema),
+    });
+    const data = body.data;
+    const permissions: Record<string, boolean> = {};
+    for (const [name, value] of Object.entries(data.permissions ?? {})) permissions[name] = value === true;
+    return {
+      id: data.id,
+      username: data.username,
+      role: data.rbac_role,
+      eulaAgreed: data.eula_agreed ?? undefined,
+      permissions,
+    };
+  }
+
+  /** Platform health; `healthy` when running (any casing), set up and not installing. */
+  async systemStatus(): Promise<CadoSystemStatus> {
+    const { body } = await this.http.request({
+      method: 'GET',
+      path: `${API}/system/status`,
+      schema: envelope(systemStatusSchema),
+    });
+    const data = body.data;
+    const running = data.status.trim().toLowerCase() === 'running';
+    return {
+      status: data.status,
+      message: data.status_message ?? data.message ?? '',
+      healthy: running && data.setup_complete !== false && data.is_installing !== true,
+    };
+  }
+
+  /**
+   * The project named `name` (after {@link cadoProjectName}), created when absent. Matching is exact and
+   * case-sensitive on `details.name` (our names are generated, so their case never varies; the server's `name`
+   * filter may be looser); among duplicates the lowest id wins. A 409 on create means another invocation created it
+   * first: it is looked up again (then, if Cado's uniqueness turns out to ignore case, one case-insensitive match is
+   * accepted). A create that fails with a 5xx is not re-sent here; a retry of the whole call looks first.
+   */
+  async findOrCreateProject(name: string, description?: string): Promise<CadoProject> {
+    const wanted = cadoProjectName(name);
+    const existing = await this.findProject(wanted);
+    if (existing.exact !== undefined) return { id: existing.exact, name: wanted, created: false };
+    try {
+      const { body } = await this.http.request({
+        method: 'POST',
+        path: `${API}/projects`,
+        json: { case_name: wanted, ...(description ? { description } : {}) },
+        idempotent: false,
+        schema: envelope(createdProjectSchema),
+      });
+      logger.info('Created Cado project', { projectId: body.data.id, projectName: wanted });
+      return { id: body.data.id, name: wanted, created: true };
+    } catch (error) {
+      if (!(error instanceof CadoConflictError)) throw error;
+      const again = await this.findProject(wanted);
+      if (again.exact !== undefined) return { id: again.exact, name: wanted, created: false };
+      if (again.caseInsensitive.length === 1 && again.caseInsensitive[0] !== undefined) {
+        return { id: again.caseInsensitive[0].id, name: again.caseInsensitive[0].name, created: false };
+      }
+      throw new CadoConflictError(
+        `Cado refused to create project "${wanted}" as a conflict, yet no project of that name can be found`,
+        { status: error.status, code: error.code, operation: error.operation, cause: error },
+      );
+    }
+  }
+
+  /** Pages through `GET /projects?name=`; the exact match with the lowest id, and case-insensitive matches. */
+  private async findProject(
+    name: string,
+  ): Promise<{ exact: number | undefined; caseInsensitive: { id: number; name: string }[] }> {
+    const projects = await this.listAll(`${API}/projects`, { name }, projectSchema);
+    const lower = name.toLowerCase();
+    const exact = projects.filter((p) => p.details.name === name).map((p) => p.id);
+    const caseInsensitive = projects
+      .filter((p) => p.details.name.toLowerCase() === lower)
+      .map((p) => ({ id: p.id, name: p.details.name }));
+    return { exact: exact.length > 0 ? Math.min(...exact) : undefined, caseInsensitive };
+  }
+
+  /**
+   * Imports one staged object: `POST /api/v3/import/aws/s3` with `file_name: [key]` (never without `file_name`,
+   * which would import the whole bucket). A platform older than 2.230.0 rejects the array with a validation error
+   * naming `file_name` (or a bare type error); then, and only then, the call is sent once more with the key as a
+   * string. Not idempotent: a 5xx or timeout is not re-sent (it may have started a pipeline); it throws.
+   */
+  async importS3(input: ImportS3Input): Promise<ImportS3Result> {
+    assertId(input.projectId, 'Cado project id');
+    if (!BUCKET_NAME.test(input.bucket)) {
+      throw new InputValidationError(`S3 bucket name "${input.bucket}" is not valid`);
+    }
+    if (input.key.trim() === '' || input.key.endsWith('/')) {
+      throw new InputValidationError('S3 import needs the key of one object, not a prefix or an empty key');
+    }
+    if (Buffer.byteLength(input.key, 'utf8') > 1024) {
+      throw new InputValidationError('S3 object key is longer than 1024 bytes');
+    }
+    if (input.cloudId !== undefined && input.cloudId.trim() === '') {
+      throw new InputValidationError('Cado cloud id must not be empty when given');
+    }
+    const first: FileNameForm = input.fileNameForm ?? 'array';
+    try {
+      return await this.sendImport(input, first);
+    } catch (error) {
+      if (!(error instanceof CadoValidationError) || !mentionsFileNameType(error)) throw error;
+      const second: FileNameForm = first === 'array' ? 'string' : 'array';
+      logger.info('Cado rejected the file_name form; sending the import once more in the other form', {
+        rejected: first,
+        retrying: second,
+        status: error.status,
+      });
+      return this.sendImport(input, second);
+    }
+  }
+
+  private async sendImport(input: ImportS3Input, form: FileNameForm): Promise<ImportS3Result> {
+    const { body } = await this.http.request({
+      method: 'POST',
+      path: `${API}/import/aws/s3`,
+      json: {
+        project_id: input.projectId,
+        bucket: input.bucket,
+        file_name: form === 'array' ? [input.key] : input.key,
+        ...(input.cloudId === undefined ? {} : { cloud_id: input.cloudId }),
+      },
+      idempotent: false,
+      schema: envelope(importResultSchema),
+    });
+    return { pipelineId: body.data.pipeline_id, fileNameForm: form };
+  }
+
+  /** One pipeline (`GET /api/v3/pipelines/{id}`), normalised across releases. */
+  async getPipeline(id: number): Promise<CadoPipeline> {
+    assertId(id, 'Cado pipeline id');
+    const { body } = await this.http.request({
+      method: 'GET',
+      path: `${API}/pipelines/${id}`,
+      schema: envelope(pipelineSchema),
+    });
+    // The id is always known here: the caller asked for it.
+    return toPipeline(body.data, id) as CadoPipeline;
+  }
+
+  /**
+   * Pipelines triggered by `parentId` (`GET /api/v3/pipelines?triggering_pipeline_id=`, every page). Items that name
+   * a different parent are dropped, in case a platform ignores the filter; items that name none are kept (trusting
+   * the filter). List items carry subtasks without `progress_text`.
+   */
+  async listChildPipelines(parentId: number): Promise<CadoPipeline[]> {
+    assertId(parentId, 'Cado pipeline id');
+    const items = await this.listAll(
+      `${API}/pipelines`,
+      { triggering_pipeline_id: parentId },
+      pipelineSchema,
+    );
+    const children: CadoPipeline[] = [];
+    for (const item of items) {
+      const pipeline = toPipeline(item);
+      if (pipeline === undefined || pipeline.id === parentId) continue;
+      if (pipeline.triggeringPipelineId !== undefined && pipeline.triggeringPipelineId !== parentId) continue;
+      children.push(pipeline);
+    }
+    return children;
+  }
+
+  /**
+   * Where the import behind pipeline `id` stands: the pipeline's own classification until it completes, then that
+   * of its child pipelines (running while any runs; failed if any failed). Failed children are fetched whole so
+   * the reason carries their `progress_text`.
+   */
+  async pipelineOutcome(id: number): Promise<PipelineOutcome> {
+    const parent = await this.getPipeline(id);
+    if (classifyPipeline(parent).state !== 'complete') {
+      return combineOutcome(parent, undefined, { now: this.clock(), childGraceMs: this.childGraceMs });
+    }
+    const listed = await this.listChildPipelines(id);
+    const children = await Promise.all(
+      listed.map((child) =>
+        classifyPipeline(child).state === 'failed' ? this.getPipeline(child.id) : Promise.resolve(child),
+      ),
+    );
+    return combineOutcome(parent, children, { now: this.clock(), childGraceMs: this.childGraceMs });
+  }
+
+  /**
+   * Every item of a page-style list. Items that do not match `item` are skipped (and counted in a log line) so one
+   * odd record cannot hide the others. Stops on an empty or short page, at `total_pages`, or when the server does
+   * not honour `page`; refuses lists longer than {@link MAX_PAGES} pages.
+   */
+  private async listAll<T extends z.ZodType>(
+    path: string,
+    query: Record<string, string | number>,
+    item: T,
+  ): Promise<z.infer<T>[]> {
+    const out: z.infer<T>[] = [];
+    let skipped = 0;
+    for (let page = 1; ; page++) {
+      if (page > MAX_PAGES) {
+        throw new CadoResponseError(
+          `Cado GET ${path}: more than ${MAX_PAGES} pages of ${PAGE_SIZE}; refusing to walk further`,
+          { operation: `GET ${path}` },
+        );
+      }
+      const { body } = await this.http.request({
+        method: 'GET',
+        path,
+        query: { ...query, page, per_page: PAGE_SIZE },
+        schema: pageEnvelope(z.unknown()),
+      });
+      for (const raw of body.data) {
+        const parsed = item.safeParse(raw);
+        if (parsed.success) out.push(parsed.data);
+        else skipped++;
+      }
+      const info = body.pagination;
+      if (body.data.length === 0) break;
+      if (info?.current_page !== undefined && info.current_page !== null && info.current_page !== page) break;
+      if (info?.total_pages !== undefined && info.total_pages !== null) {
+        if (page >= info.total_pages) break;
+      } else if (body.data.length < (info?.per_page ?? PAGE_SIZE)) {
+        break;
+      }
+    }
+    if (skipped > 0) logger.warn('Skipped Cado list items of an unexpected shape', { path, skipped });
+    return out;
+  }
+}
+
+/** Creates a {@link CadoClient}; see {@link CadoClientOptions}. */
+export function createCadoClient(options: CadoClientOptions): CadoClient {
+  return new CadoClient(options);
+}
