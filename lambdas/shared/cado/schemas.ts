@@ -26,10 +26,14 @@ const optionalText = z
 /** A count that may be absent or null; anything not a finite non-negative number counts as 0. */
 const count = z
   .unknown()
+  .optional()
   .transform((value) => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 0));
 
 /** A flag that may be absent or null (false), or sent as a string by a lenient backend. */
-const flag = z.unknown().transform((value) => value === true || value === 'true');
+const flag = z
+  .unknown()
+  .optional()
+  .transform((value) => value === true || value === 'true');
 
 /**
  * The v3 success envelope `{status: "success", data, pagination?}`. A 2xx answer whose envelope says `error` is
