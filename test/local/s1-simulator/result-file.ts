@@ -1,0 +1,75 @@
+/**
+ * Result files of completed tasks: a real zip (see {@link ZipArchive}) built from a {@link ResultSpec}, with its
+ * SHA-256 computed once by streaming over the archive and cached. The SHA-256 is the task's
+ * `scriptResultsSignature`, the storage key and the file name (`<sha256>.zip`), as on a real console.
+ */
+import { createHash } from 'node:crypto';
+import type { ResultSpec } from './types';
+import { BufferSource, type ByteSource, crc32Of, KeystreamSource, MAX_ZIP_SIZE, ZipArchive } from './zip';
+
+/** Default name of the single entry of a generated result. */
+export const GENERATED_ENTRY_NAME = 'collection.bin';
+
+/** A result archive whose SHA-256 is known: ready to be linked and served. */
+export interface PreparedResult {
+  /** SHA-256 hex of the archive. */
+  readonly sha256: string;
+  /** `<sha256>.zip`. */
+  readonly fileName: string;
+  readonly size: number;
+  /** The archive's bytes. */
+  readonly archive: ByteSource;
+}
+
+/**
+ * Builds the archive for a spec. `keyMaterial` makes generated content unique per task (and reproducible for
+ * the same seed and task id).
+ */
+async function buildArchive(spec: ResultSpec, keyMaterial: string, modifiedAt: Date): Promise<ZipArchive> {
+  if ('entries' in spec) {
+    const entries = await Promise.all(
+      spec.entries.map(async (entry) => {
+        const source = new BufferSource(entry.content);
+        return { name: entry.name, source, crc32: await crc32Of(source) };
+      }),
+    );
+    return new ZipArchive(entries, modifiedAt);
+  }
+  if (!Number.isSafeInteger(spec.size) || spec.size < 0 || spec.size > MAX_ZIP_SIZE - 1024 * 1024) {
+    throw new RangeError(`result size must be an integer from 0 to just under 4 GiB, got ${spec.size}`);
+  }
+  const key = createHash('sha256').update(keyMaterial).digest().subarray(0, 16);
+  const source = new KeystreamSource(key, spec.size);
+  return new ZipArchive(
+    [{ name: spec.entryName ?? GENERATED_ENTRY_NAME, source, crc32: await crc32Of(source) }],
+    modifiedAt,
+  );
+}
+
+async function sha256Of(source: ByteSource): Promise<string> {
+  const hash = createHash('sha256');
+  let sinceYield = 0;
+  for (const chunk of source.read(0, source.size)) {
+    hash.update(chunk);
+    sinceYield += chunk.length;
+    if (sinceYield >= 16 * 1024 * 1024) {
+      sinceYield = 0;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * Builds and hashes a result archive. Large generated results take two streaming passes (CRC, then SHA-256)
+ * and constant memory.
+ */
+export async function prepareResult(
+  spec: ResultSpec,
+  keyMaterial: string,
+  modifiedAt: number,
+): Promise<PreparedResult> {
+  const archive = await buildArchive(spec, keyMaterial, new Date(modifiedAt));
+  const sha256 = await sha256Of(archive);
+  return { sha256, fileName: `${sha256}.zip`, size: archive.size, archive };
+}
