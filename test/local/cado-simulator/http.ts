@@ -8,8 +8,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 const MAX_BODY_BYTES = 1024 * 1024;
 
 /** A v3 error response a route wants to send: `{status:"error", message, code}` with an HTTP status. */
-export class CadoApiError extends Error {
-  override readonly name: string = 'CadoApiError';
+export class SimulatedApiError extends Error {
+  override readonly name: string = 'SimulatedApiError';
 
   /**
    * @param status HTTP status to answer with.
@@ -26,7 +26,7 @@ export class CadoApiError extends Error {
 }
 
 /** Raised while reading a request body that is too large or not JSON. */
-export class RequestBodyError extends CadoApiError {
+export class RequestBodyError extends SimulatedApiError {
   override readonly name: string = 'RequestBodyError';
 }
 
@@ -94,7 +94,7 @@ export async function readBody(req: IncomingMessage): Promise<unknown> {
 
 /** Throws a 400 validation error. */
 export function invalid(message: string): never {
-  throw new CadoApiError(400, 'validation_error', message);
+  throw new SimulatedApiError(400, 'validation_error', message);
 }
 
 /** A plain JSON object, or a 400 naming what was expected. */

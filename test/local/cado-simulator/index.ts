@@ -21,7 +21,7 @@ export {
   type SystemHealth,
 } from './behaviour';
 export type { DownMode, FaultController, FaultHandle, FaultRequest, FaultRule } from './faults';
-export { CadoApiError } from './http';
+export { SimulatedApiError } from './http';
 export {
   ACQUISITION_SUBTASKS,
   type ApiKeyRecord,

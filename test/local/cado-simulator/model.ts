@@ -290,8 +290,8 @@ export function summarize(
 }
 
 /** Raised by the model for a request that conflicts with its state (the server answers 409). */
-export class CadoConflictError extends Error {
-  override readonly name = 'CadoConflictError';
+export class ProjectNameTakenError extends Error {
+  override readonly name = 'ProjectNameTakenError';
 }
 
 /** Everything {@link CadoState.createImport} needs to lay out the pipelines of one import. */
@@ -346,10 +346,10 @@ export class CadoState {
     return record;
   }
 
-  /** Creates a project; throws {@link CadoConflictError} when the name is taken. */
+  /** Creates a project; throws {@link ProjectNameTakenError} when the name is taken. */
   createProject(name: string, description: string, createdBy: number, now: number): ProjectRecord {
     for (const project of this.projects.values()) {
-      if (project.name === name) throw new CadoConflictError(`Project name already exists: ${name}`);
+      if (project.name === name) throw new ProjectNameTakenError(`Project name already exists: ${name}`);
     }
     const project: ProjectRecord = { id: this.nextProjectId++, name, description, created: now, createdBy };
     this.projects.set(project.id, project);

@@ -4,7 +4,6 @@
  */
 import type { CadoBehaviour } from './behaviour';
 import {
-  CadoApiError,
   invalid,
   pageResponse,
   paginate,
@@ -12,14 +11,15 @@ import {
   queryInt,
   type RouteResponse,
   requireObject,
+  SimulatedApiError,
   success,
 } from './http';
 import {
   type ApiKeyRecord,
-  CadoConflictError,
   type CadoState,
   DOWNLOAD_SUBTASK,
   type PipelineRecord,
+  ProjectNameTakenError,
   pipelineSnapshot,
   resolveOutcome,
 } from './model';
@@ -77,7 +77,7 @@ function ordered<T extends { id: number; created: number }>(items: T[], query: U
 function findPipeline(context: RouteContext): PipelineRecord {
   const id = pathInt(context.params.id ?? '', 'pipeline_id');
   const pipeline = context.state.pipelines.get(id);
-  if (!pipeline) throw new CadoApiError(404, 'not_found', `Pipeline ${id} not found`);
+  if (!pipeline) throw new SimulatedApiError(404, 'not_found', `Pipeline ${id} not found`);
   return pipeline;
 }
 
@@ -117,9 +117,9 @@ async function importFromS3(context: RouteContext): Promise<RouteResponse> {
   optionalString(body, 'token');
   const keys = fileNameKeys(body.file_name, behaviour.fileNameMode, prefix);
   if (!state.projects.has(projectId))
-    throw new CadoApiError(404, 'not_found', `Project ${projectId} not found`);
+    throw new SimulatedApiError(404, 'not_found', `Project ${projectId} not found`);
   if (cloudId !== undefined && !state.accounts.has(cloudId)) {
-    throw new CadoApiError(404, 'account_not_found', `Account ${cloudId} not found`);
+    throw new SimulatedApiError(404, 'account_not_found', `Account ${cloudId} not found`);
   }
 
   const lookup = context.s3 ? await context.s3.lookup(bucket, keys, prefix) : undefined;
@@ -213,8 +213,8 @@ export const routes: readonly Route[] = [
         const project = state.createProject(name, description, key.userId, now);
         return success({ message: 'Project created successfully', id: project.id }, 201);
       } catch (error) {
-        if (error instanceof CadoConflictError)
-          throw new CadoApiError(409, 'conflict', 'Project name already exists');
+        if (error instanceof ProjectNameTakenError)
+          throw new SimulatedApiError(409, 'conflict', 'Project name already exists');
         throw error;
       }
     },
@@ -226,7 +226,7 @@ export const routes: readonly Route[] = [
     handle: ({ state, params }) => {
       const id = pathInt(params.id ?? '', 'project_id');
       const project = state.projects.get(id);
-      if (!project) throw new CadoApiError(404, 'not_found', `Project ${id} not found`);
+      if (!project) throw new SimulatedApiError(404, 'not_found', `Project ${id} not found`);
       return success(projectView(state, project));
     },
   },
@@ -284,7 +284,11 @@ export const routes: readonly Route[] = [
       const body = requireObject(context.body);
       if (body.aborted !== true) invalid("Only {'aborted': true} is supported");
       if (pipelineSnapshot(pipeline, context.now).terminal) {
-        throw new CadoApiError(400, 'pipeline_not_running', `Pipeline ${pipeline.id} cannot be terminated`);
+        throw new SimulatedApiError(
+          400,
+          'pipeline_not_running',
+          `Pipeline ${pipeline.id} cannot be terminated`,
+        );
       }
       pipeline.abortedAt = context.now;
       return success({ pipeline_id: pipeline.id });

@@ -17,7 +17,7 @@ import {
   type SystemHealth,
 } from './behaviour';
 import { FaultController, type FaultRequest, type FaultRule } from './faults';
-import { CadoApiError, errorBody, readBody, sendJson } from './http';
+import { errorBody, readBody, SimulatedApiError, sendJson } from './http';
 import { type ApiKeyRecord, CadoState, type ProjectRecord } from './model';
 import { type CadoRole, roleHas } from './roles';
 import { type Route, routes } from './routes';
@@ -275,7 +275,7 @@ class Simulator implements CadoSimulator {
       const response = await this.dispatch(method, url, headers, body);
       answer(response.status, response.body);
     } catch (error) {
-      if (error instanceof CadoApiError) {
+      if (error instanceof SimulatedApiError) {
         answer(error.status, errorBody(error.code, error.message));
       } else {
         entry.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
@@ -315,17 +315,22 @@ class Simulator implements CadoSimulator {
     const candidates = routes
       .map((route) => ({ route, match: route.pattern.exec(url.pathname) }))
       .filter((c): c is { route: Route; match: RegExpExecArray } => c.match !== null);
-    if (candidates.length === 0) throw new CadoApiError(404, 'not_found', 'The requested URL was not found');
+    if (candidates.length === 0)
+      throw new SimulatedApiError(404, 'not_found', 'The requested URL was not found');
     const found = candidates.find((c) => c.route.method === method);
-    if (!found) throw new CadoApiError(405, 'method_not_allowed', 'Method not allowed');
+    if (!found) throw new SimulatedApiError(405, 'method_not_allowed', 'Method not allowed');
 
     const key = this.authenticate(headers.authorization);
     const { route, match } = found;
     if (this.behaviour.enforceEula && !key.eulaAgreed && !route.allowWithoutEula) {
-      throw new CadoApiError(403, 'eula_not_agreed', 'The user must accept the EULA before using the API');
+      throw new SimulatedApiError(
+        403,
+        'eula_not_agreed',
+        'The user must accept the EULA before using the API',
+      );
     }
     if (route.permission && !roleHas(key.role, route.permission)) {
-      throw new CadoApiError(403, 'forbidden', `The ${key.role} role is not allowed to do this`);
+      throw new SimulatedApiError(403, 'forbidden', `The ${key.role} role is not allowed to do this`);
     }
     const now = this.clock();
     this.model.sync(now);
@@ -344,9 +349,9 @@ class Simulator implements CadoSimulator {
 
   private authenticate(header: string | undefined): ApiKeyRecord {
     const token = header?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
-    if (!token) throw new CadoApiError(401, 'unauthorized', 'Missing or malformed Authorization header');
+    if (!token) throw new SimulatedApiError(401, 'unauthorized', 'Missing or malformed Authorization header');
     const key = this.model.keys.get(token);
-    if (!key || key.revoked) throw new CadoApiError(401, 'unauthorized', 'Invalid API key');
+    if (!key || key.revoked) throw new SimulatedApiError(401, 'unauthorized', 'Invalid API key');
     return key;
   }
 }
