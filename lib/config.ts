@@ -1,0 +1,493 @@
+/**
+ * The one typed configuration of the stack, read from the `s1cado` key of the CDK context
+ * (`cdk.json`) and validated once with zod. A bad value fails `cdk synth` with a {@link ConfigError}
+ * whose message names the key, says what is wrong and how to fix it.
+ *
+ * @example
+ * ```jsonc
+ * // cdk.json
+ * {
+ *   "context": {
+ *     "s1cado": {
+ *       "s1ConsoleUrl": "https://usea1-example.sentinelone.net",
+ *       "cadoUrl": "https://cado.example.com",
+ *       "cadoProjectMode": "fixed",
+ *       "cadoProjectName": "s1-threats",
+ *       "cadoRoleArn": "arn:aws:iam::123456789012:role/myCadoResponseRole",
+ *       "threatFilter": { "confidenceLevels": ["malicious", "suspicious"] },
+ *       "notificationEmails": ["soc@example.com"]
+ *     }
+ *   }
+ * }
+ * ```
+ * One key can be overridden on the command line, the value parsed as JSON when it is JSON:
+ * `npx cdk synth -c s1cado.maxConcurrentAgents=10 -c 's1cado.threatFilter.osTypes=["linux"]'`.
+ *
+ * @module
+ */
+import { Construct, Node } from 'constructs';
+import { z } from 'zod';
+
+/** The CDK context key that holds the configuration object. */
+export const CONFIG_CONTEXT_KEY = 's1cado';
+
+/** Retention periods CloudWatch Logs accepts, in days. */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+/** Thrown when the configuration is missing or invalid; the message lists every problem, one per line. */
+export class ConfigError extends Error {
+  /** One line per problem, each starting with the full key path (`s1cado.<key>`). */
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(
+      problems.length === 1
+        ? `Invalid s1cado configuration: ${problems[0]}`
+        : `Invalid s1cado configuration (${problems.length} problems):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '::1', '[::1]']);
+
+/** True for `localhost`, `127.0.0.0/8` and `::1`: hosts only local runs may use. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase();
+  return LOOPBACK_HOSTS.has(h) || /^127(\.\d{1,3}){3}$/.test(h);
+}
+
+/**
+ * Whether `host` matches an allowlist entry. `"*.x.y"` matches any subdomain of `x.y` at any depth
+ * (`a.x.y`, `a.b.x.y`) but not `x.y` itself; any other entry matches exactly. Case-insensitive; ports
+ * are not part of the match.
+ */
+export function hostMatchesPattern(host: string, pattern: string): boolean {
+  const h = host.toLowerCase();
+  const p = pattern.toLowerCase();
+  if (p.startsWith('*.')) {
+    return h.endsWith(p.slice(1)) && h.length > p.length - 1;
+  }
+  return h === p;
+}
+
+/** Whether `host` matches any entry of `patterns` (see {@link hostMatchesPattern}). */
+export function hostAllowed(host: string, patterns: readonly string[]): boolean {
+  return patterns.some((p) => hostMatchesPattern(host, p));
+}
+
+const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
+// A wildcard needs at least two labels after it: "*.com" would allow the whole TLD.
+const HOST_PATTERN = new RegExp(
+  `^(?:\\*\\.${LABEL}\\.${LABEL}(?:\\.${LABEL})*|${LABEL}(?:\\.${LABEL})*)$`,
+  'i',
+);
+
+const hostPattern = z
+  .string({ error: 'must be a host name string' })
+  .refine((v) => HOST_PATTERN.test(v) || isLoopbackHost(v), {
+    message:
+      'must be a host name ("api.example.com") or a subdomain wildcard with at least two labels ("*.example.com")',
+  });
+
+const hostList = z.array(hostPattern, { error: 'must be a list of host names' }).min(1, 'must not be empty');
+
+const RATE = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/;
+const CRON = /^cron\(\S+( \S+){5}\)$/;
+
+/** Validates an EventBridge schedule expression: `rate(1 minute)`, `rate(5 minutes)`, or a 6-field `cron(...)`. */
+function scheduleProblem(v: string): string | undefined {
+  const rate = RATE.exec(v);
+  if (rate) {
+    const n = Number(rate[1]);
+    const unit = rate[2] ?? '';
+    if (n < 1) return 'a rate must be at least 1';
+    // EventBridge rejects "rate(1 minutes)" and "rate(5 minute)".
+    if (n === 1 && unit.endsWith('s')) return `use the singular unit for 1: "rate(1 ${unit.slice(0, -1)})"`;
+    if (n > 1 && !unit.endsWith('s')) return `use the plural unit: "rate(${n} ${unit}s)"`;
+    return undefined;
+  }
+  if (CRON.test(v)) return undefined;
+  return 'must be an EventBridge schedule expression such as "rate(2 minutes)" or "cron(0 6 * * ? *)" (6 cron fields)';
+}
+
+const schedule = z.string({ error: 'must be a schedule expression string' }).superRefine((v, ctx) => {
+  const problem = scheduleProblem(v);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+const int = (min: number, max: number) =>
+  z
+    .number({ error: 'must be a number' })
+    .int('must be a whole number')
+    .min(min, `must be between ${min} and ${max}`)
+    .max(max, `must be between ${min} and ${max}`);
+
+const urlString = z.string({ error: 'must be a URL string' }).min(1, 'must not be empty');
+
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z]{2}(-[a-z]+)+-\d:\d{12}:secret:[\w/+=.@-]+$/;
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
+
+const threatFilterSchema = z.strictObject(
+  {
+    /** S1 `confidenceLevel` values that start an investigation. @default ["malicious"] */
+    confidenceLevels: z
+      .array(
+        z.enum(['malicious', 'suspicious', 'n/a'], { error: 'must be "malicious", "suspicious" or "n/a"' }),
+      )
+      .min(1, 'must not be empty')
+      .default(['malicious']),
+    /** S1 `classification` values (e.g. "Malware", "Ransomware"); unset matches any. @default - any */
+    classifications: z
+      .array(z.string().min(1))
+      .min(1, 'must not be empty (leave it out to match any)')
+      .optional(),
+    /** Endpoint OS types; the project ships collectors for these two only. @default ["windows","linux"] */
+    osTypes: z
+      .array(
+        z.enum(['windows', 'linux'], { error: 'must be "windows" or "linux" (collectors exist for these)' }),
+      )
+      .min(1, 'must not be empty')
+      .default(['windows', 'linux']),
+    /** S1 site ids (decimal strings); unset matches every site the token can see. @default - all sites */
+    siteIds: z
+      .array(
+        z.string().regex(/^\d{1,20}$/, 'must be S1 site ids as decimal strings, e.g. "1234567890123456789"'),
+      )
+      .min(1, 'must not be empty (leave it out to match every site)')
+      .optional(),
+  },
+  { error: 'must be an object' },
+);
+
+const configSchema = z
+  .strictObject(
+    {
+      /** SentinelOne console root, e.g. `https://usea1-acme.sentinelone.net` (no path). Required. */
+      s1ConsoleUrl: urlString,
+      /** Hosts the S1 console URL may use. @default ["*.sentinelone.net"] */
+      s1AllowedHosts: hostList.default(['*.sentinelone.net']),
+      /** Hosts result downloads (pre-signed URLs from S1) may come from. @default ["*.amazonaws.com"] */
+      downloadAllowedHosts: hostList.default(['*.amazonaws.com']),
+      /** Local runs only: allow loopback hosts (and plain http to them) in URLs and allowlists. @default false */
+      allowLoopback: z.boolean({ error: 'must be true or false' }).default(false),
+      /** Existing Secrets Manager secret holding `{"apiToken": "..."}`. @default - the stack creates an empty one */
+      s1SecretArn: z.string().regex(SECRET_ARN, 'must be a Secrets Manager secret ARN').optional(),
+      /** Existing Secrets Manager secret holding `{"apiKey": "..."}`. @default - the stack creates an empty one */
+      cadoSecretArn: z.string().regex(SECRET_ARN, 'must be a Secrets Manager secret ARN').optional(),
+      /** Cado platform root, e.g. `https://cado.example.com`. Required. */
+      cadoUrl: urlString,
+      /** PEM certificate (or CA) to trust for a self-signed Cado platform. @default - public CAs only */
+      cadoCaCertificate: z
+        .string()
+        .regex(PEM_CERT, 'must contain a PEM "-----BEGIN CERTIFICATE-----" block')
+        .optional(),
+      /** One Cado project per threat, or every investigation in one fixed project. @default "per-threat" */
+      cadoProjectMode: z
+        .enum(['per-threat', 'fixed'], { error: 'must be "per-threat" or "fixed"' })
+        .default('per-threat'),
+      /** The Cado project name; required when `cadoProjectMode` is "fixed". @default - none */
+      cadoProjectName: z
+        .string()
+        .min(1, 'must not be empty')
+        .max(128, 'must be at most 128 characters')
+        .optional(),
+      /** Cado account name passed as `cloud_id` on S3 imports. @default - Cado's own credentials */
+      cadoCloudId: z.string().min(1, 'must not be empty').optional(),
+      /** IAM role Cado uses to read the evidence bucket; gets read access to `investigations/` only. @default - no grant */
+      cadoRoleArn: z
+        .string()
+        .regex(ROLE_ARN, 'must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)')
+        .optional(),
+      /** Which S1 threats start an investigation. @default - malicious threats on Windows and Linux, all sites */
+      threatFilter: threatFilterSchema.prefault({}),
+      /** EventBridge schedule of the threat poller. @default "rate(2 minutes)" */
+      pollSchedule: schedule.default('rate(2 minutes)'),
+      /** Whether to deploy the authenticated threat webhook. @default false */
+      webhookEnabled: z.boolean({ error: 'must be true or false' }).default(false),
+      /** `scriptRuntimeTimeoutSeconds` given to S1 for the collection script (60 s to 48 h). @default 900 */
+      scriptRuntimeTimeoutSeconds: int(60, 172_800).default(900),
+      /** Time beyond the script runtime allowed for an offline agent to pick the task up. @default 900 */
+      taskGraceSeconds: int(0, 604_800).default(900),
+      /** How many agents one investigation collects from at once (Map MaxConcurrency). @default 5 */
+      maxConcurrentAgents: int(1, 40).default(5),
+      /** How long to wait for the Cado pipeline before giving up on the hand-off. @default 21600 (6 h) */
+      cadoHandoffTimeoutSeconds: int(60, 604_800).default(21_600),
+      /** Days evidence objects are kept before lifecycle expiry. @default 365 */
+      evidenceRetentionDays: int(1, 36_500).default(365),
+      /** Object Lock (governance) default retention in days; must not exceed `evidenceRetentionDays`. @default 90 */
+      objectLockDays: int(1, 36_500).default(90),
+      /** CloudWatch Logs retention for every Lambda, one of {@link LOG_RETENTION_DAYS}. @default 365 */
+      logRetentionDays: z
+        .number({ error: 'must be a number' })
+        .refine((v) => (LOG_RETENTION_DAYS as readonly number[]).includes(v), {
+          message: `must be one CloudWatch Logs accepts: ${LOG_RETENTION_DAYS.join(', ')}`,
+        })
+        .default(365),
+      /** EventBridge schedule of the permission audit. @default "cron(0 6 * * ? *)" */
+      auditSchedule: schedule.default('cron(0 6 * * ? *)'),
+      /** The audit warns when the S1 token expires within this many days. @default 14 */
+      tokenExpiryWarningDays: int(1, 365).default(14),
+      /** Addresses subscribed to the notification topic (each must confirm by email). @default [] */
+      notificationEmails: z.array(z.email('must be an email address')).default([]),
+    },
+    { error: 'must be an object' },
+  )
+  .superRefine((c, ctx) => {
+    checkUrl(c.s1ConsoleUrl, 's1ConsoleUrl', c.allowLoopback, ctx, {
+      allowed: c.s1AllowedHosts,
+      fix: 'set it in cdk.json context or widen s1cado.s1AllowedHosts',
+    });
+    checkUrl(c.cadoUrl, 'cadoUrl', c.allowLoopback, ctx, { fix: 'set it in cdk.json context' });
+    if (!c.allowLoopback) {
+      for (const key of ['s1AllowedHosts', 'downloadAllowedHosts'] as const) {
+        c[key].forEach((h, i) => {
+          if (isLoopbackHost(h)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [key, i],
+              message: 'is a loopback host, which only local runs may use',
+              params: { fix: 'remove it, or set s1cado.allowLoopback to true for a local run' },
+            });
+          }
+        });
+      }
+    }
+    if (c.cadoProjectMode === 'fixed' && c.cadoProjectName === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cadoProjectName'],
+        message: 'is required when s1cado.cadoProjectMode is "fixed"',
+        params: { fix: 'set the Cado project name, or use cadoProjectMode "per-threat"' },
+      });
+    }
+    if (c.objectLockDays > c.evidenceRetentionDays) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['objectLockDays'],
+        message: `must not exceed s1cado.evidenceRetentionDays (${c.evidenceRetentionDays})`,
+        params: { fix: 'lower objectLockDays or raise evidenceRetentionDays' },
+      });
+    }
+  });
+
+/** Adds an issue unless `raw` is an https URL (or http on loopback when allowed) with no credentials, query or path. */
+function checkUrl(
+  raw: string,
+  key: string,
+  allowLoopback: boolean,
+  ctx: z.RefinementCtx,
+  opts: { allowed?: readonly string[]; fix: string },
+): void {
+  const fail = (message: string, fix = opts.fix) =>
+    ctx.addIssue({ code: 'custom', path: [key], message, params: { fix } });
+  const expected = opts.allowed ? `an https URL on ${opts.allowed.join(' or ')}` : 'an https URL';
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    fail(`must be ${expected}`);
+    return;
+  }
+  if (url.username || url.password) {
+    // Credentials in a URL end up in logs and state; tokens belong in Secrets Manager.
+    fail('must not contain credentials', 'remove the user:password part; API tokens go in Secrets Manager');
+    return;
+  }
+  if (url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) {
+    fail('must be the root URL, without path, query or fragment', `use "${url.origin}"`);
+    return;
+  }
+  const loopback = isLoopbackHost(url.hostname);
+  if (loopback && allowLoopback) {
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(`must be ${expected}`);
+    return;
+  }
+  if (loopback) {
+    fail(
+      'points at a loopback host, which only local runs may use',
+      'set s1cado.allowLoopback to true for a local run',
+    );
+    return;
+  }
+  if (url.protocol !== 'https:' || (opts.allowed && !hostAllowed(url.hostname, opts.allowed))) {
+    fail(`must be ${expected}`);
+  }
+}
+
+type DeepReadonly<T> = T extends (infer E)[]
+  ? readonly DeepReadonly<E>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+
+/** The validated configuration, deeply frozen. URLs are normalized to their origin (no trailing slash). */
+export type S1CadoConfig = DeepReadonly<z.output<typeof configSchema>>;
+
+/** What {@link loadConfig} accepts before validation. */
+export type S1CadoConfigInput = z.input<typeof configSchema>;
+
+/** Generic fixes by top-level key, for issues whose refinement did not name one. */
+const FIXES: Partial<Record<string, string>> = {
+  s1ConsoleUrl: 'set it in cdk.json context, e.g. "https://usea1-acme.sentinelone.net"',
+  cadoUrl: 'set it in cdk.json context, e.g. "https://cado.example.com"',
+  s1AllowedHosts: 'list host names or wildcards such as "*.sentinelone.net"',
+  downloadAllowedHosts: 'list host names or wildcards such as "*.amazonaws.com"',
+  s1SecretArn: 'use the full ARN of an existing secret, or leave it out to have the stack create one',
+  cadoSecretArn: 'use the full ARN of an existing secret, or leave it out to have the stack create one',
+  cadoRoleArn: 'use the ARN of the role Cado reads the bucket with, or leave it out',
+  cadoCaCertificate: 'paste the PEM text of the platform certificate, with \\n line breaks in JSON',
+  pollSchedule: 'see https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html',
+  auditSchedule:
+    'see https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html',
+};
+
+function describe(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v = root;
+  for (const k of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return v;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0] ?? 0;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j] ?? 0;
+      row[j] = Math.min(
+        tmp + 1,
+        (row[j - 1] ?? 0) + 1,
+        prev + (a[i - 1]?.toLowerCase() === b[j - 1]?.toLowerCase() ? 0 : 1),
+      );
+      prev = tmp;
+    }
+  }
+  return row[b.length] ?? 0;
+}
+
+function knownKeys(path: readonly PropertyKey[]): string[] {
+  if (path.length === 0) return Object.keys(configSchema.shape);
+  if (path.length === 1 && path[0] === 'threatFilter') return Object.keys(threatFilterSchema.shape);
+  return [];
+}
+
+function formatIssue(issue: z.core.$ZodIssue, raw: unknown): string[] {
+  const keyPath = (path: readonly PropertyKey[]) => [CONFIG_CONTEXT_KEY, ...path.map(String)].join('.');
+  if (issue.code === 'unrecognized_keys') {
+    const known = knownKeys(issue.path);
+    return issue.keys.map((k) => {
+      const guess = known
+        .map((name) => ({ name, d: editDistance(k, name) }))
+        .sort((x, y) => x.d - y.d)
+        .find((x) => x.d <= 3);
+      const fix = guess
+        ? `did you mean ${keyPath([...issue.path, guess.name])}?`
+        : `remove it; known keys: ${known.join(', ')}`;
+      return `${keyPath([...issue.path, k])}: unknown key; ${fix}`;
+    });
+  }
+  const value = valueAt(raw, issue.path);
+  const params = issue.code === 'custom' ? (issue.params as { fix?: string } | undefined) : undefined;
+  const top = String(issue.path[0] ?? '');
+  if (value === undefined && issue.code === 'invalid_type') {
+    return [
+      `${keyPath(issue.path)}: is missing; ${FIXES[top] ?? `set it in cdk.json context under "${CONFIG_CONTEXT_KEY}"`}`,
+    ];
+  }
+  const fix =
+    params?.fix ??
+    FIXES[top] ??
+    `fix it in cdk.json context under "${CONFIG_CONTEXT_KEY}" (see the TSDoc in lib/config.ts)`;
+  return [`${keyPath(issue.path)}: ${issue.message} (got ${describe(value)}); ${fix}`];
+}
+
+function parseContextValue(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v;
+  }
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let obj = target;
+  for (const [i, key] of path.entries()) {
+    if (i === path.length - 1) {
+      obj[key] = value;
+      return;
+    }
+    const next = obj[key];
+    if (next === null || typeof next !== 'object' || Array.isArray(next)) obj[key] = {};
+    obj = obj[key] as Record<string, unknown>;
+  }
+}
+
+/** Reads `s1cado` plus any `s1cado.<key.path>` overrides (values from `-c` arrive as strings) from a node. */
+function rawFromNode(node: Node): unknown {
+  const base = parseContextValue(node.tryGetContext(CONFIG_CONTEXT_KEY));
+  const all = node.getAllContext() as Record<string, unknown>;
+  const prefix = `${CONFIG_CONTEXT_KEY}.`;
+  const overrides = Object.keys(all).filter((k) => k.startsWith(prefix));
+  if (overrides.length === 0) return base;
+  const merged: Record<string, unknown> =
+    base !== null && typeof base === 'object' && !Array.isArray(base)
+      ? (structuredClone(base) as Record<string, unknown>)
+      : {};
+  for (const k of overrides.sort())
+    setPath(merged, k.slice(prefix.length).split('.'), parseContextValue(all[k]));
+  return merged;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Validates the configuration and returns it deeply frozen.
+ *
+ * @param source - a construct or construct `Node` (reads the `s1cado` context key and `s1cado.<key>`
+ *   overrides), or the raw `s1cado` object itself (tests, tools).
+ * @throws ConfigError listing every problem, each naming its key path and the fix.
+ */
+export function loadConfig(source: Construct | Node | unknown): S1CadoConfig {
+  const raw =
+    source instanceof Node
+      ? rawFromNode(source)
+      : Construct.isConstruct(source)
+        ? rawFromNode(source.node)
+        : source;
+  if (raw === undefined || raw === null) {
+    throw new ConfigError([
+      `${CONFIG_CONTEXT_KEY}: is missing; add an "${CONFIG_CONTEXT_KEY}" object to "context" in cdk.json (the committed one has an example)`,
+    ]);
+  }
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.flatMap((i) => formatIssue(i, raw)));
+  }
+  const c = result.data;
+  // Normalize URLs to their origin so callers can append API paths without double slashes.
+  return deepFreeze({
+    ...c,
+    s1ConsoleUrl: new URL(c.s1ConsoleUrl).origin,
+    cadoUrl: new URL(c.cadoUrl).origin,
+  });
+}
