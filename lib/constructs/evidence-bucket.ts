@@ -1,0 +1,264 @@
+import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnPrincipal, Grant, type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import {
+  BlockPublicAccess,
+  Bucket,
+  BucketEncryption,
+  type CfnBucket,
+  ObjectLockRetention,
+  ObjectOwnership,
+} from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+
+/** Key prefix of everything an investigation stores (collections, manifests, case.json). */
+export const INVESTIGATIONS_PREFIX = 'investigations/';
+
+/** Key prefix of the permission audit reports. */
+export const AUDITS_PREFIX = 'audits/';
+
+/** Properties of an {@link EvidenceBucket}. */
+export interface EvidenceBucketProps {
+  /**
+   * Object Lock default retention (GOVERNANCE mode) in days; must not exceed `retentionDays`.
+   * @default 90
+   */
+  readonly objectLockDays?: number;
+  /**
+   * Days after which lifecycle expires current objects.
+   * @default 365
+   */
+  readonly retentionDays?: number;
+  /**
+   * Days after which lifecycle deletes noncurrent versions (never before their Object Lock ends).
+   * @default 30
+   */
+  readonly noncurrentVersionDays?: number;
+  /**
+   * Days after which lifecycle aborts incomplete multipart uploads.
+   * @default 7
+   */
+  readonly abortIncompleteUploadDays?: number;
+  /**
+   * Days the server access logs are kept in the log bucket.
+   * @default 365
+   */
+  readonly accessLogRetentionDays?: number;
+  /**
+   * IAM role Cado reads the evidence with (`config.cadoRoleArn`). It gets read access to
+   * `investigations/*` through the bucket policy and `kms:Decrypt` via S3 through the key policy.
+   * @default - no access for Cado
+   */
+  readonly cadoRoleArn?: string;
+  /**
+   * Alias of the bucket's KMS key.
+   * @default - `alias/<stack name>/evidence`
+   */
+  readonly keyAlias?: string;
+}
+
+/**
+ * The evidence bucket: SSE-KMS with a customer-managed key (rotation on, bucket key), versioning,
+ * Object Lock in GOVERNANCE mode with a default retention, TLS 1.2+ only, Block Public Access,
+ * server access logs to a separate log bucket, and lifecycle rules. Bucket, key and log bucket are
+ * retained when the stack is deleted.
+ *
+ * Writers must send an integrity checksum (Content-MD5 or `x-amz-checksum-*`): S3 requires one for
+ * every PUT into an Object Lock bucket. Use the `grant*` methods rather than the bucket's own grants:
+ * they are scoped to one prefix and name the exact KMS actions.
+ */
+export class EvidenceBucket extends Construct {
+  /** The evidence bucket. */
+  readonly bucket: Bucket;
+  /** The customer-managed key that encrypts the evidence. */
+  readonly key: Key;
+  /** The bucket receiving the evidence bucket's server access logs (SSE-S3). */
+  readonly logBucket: Bucket;
+
+  constructor(scope: Construct, id: string, props: EvidenceBucketProps = {}) {
+    super(scope, id);
+    const objectLockDays = props.objectLockDays ?? 90;
+    const retentionDays = props.retentionDays ?? 365;
+    if (objectLockDays > retentionDays) {
+      throw new Error(
+        `EvidenceBucket ${id}: objectLockDays (${objectLockDays}) exceeds retentionDays (${retentionDays})`,
+      );
+    }
+
+    this.key = new Key(this, 'Key', {
+      description: 'Encrypts forensic evidence collected from SentinelOne endpoints',
+      enableKeyRotation: true,
+      alias: props.keyAlias ?? `alias/${Stack.of(this).stackName}/evidence`,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.logBucket = new Bucket(this, 'AccessLogs', {
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [
+        {
+          id: 'ExpireAccessLogs',
+          expiration: Duration.days(props.accessLogRetentionDays ?? 365),
+          noncurrentVersionExpiration: Duration.days(30),
+          abortIncompleteMultipartUploadAfter: Duration.days(7),
+        },
+      ],
+    });
+    Validations.of(this.logBucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: 'This is the access-log destination of the evidence bucket; logging it into itself would loop.',
+    });
+
+    this.bucket = new Bucket(this, 'Bucket', {
+      encryption: BucketEncryption.KMS,
+      encryptionKey: this.key,
+      bucketKeyEnabled: true,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: true,
+      objectLockEnabled: true,
+      objectLockDefaultRetention: ObjectLockRetention.governance(Duration.days(objectLockDays)),
+      serverAccessLogsBucket: this.logBucket,
+      serverAccessLogsPrefix: 'evidence/',
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [
+        {
+          id: 'ExpireEvidence',
+          expiration: Duration.days(retentionDays),
+          noncurrentVersionExpiration: Duration.days(props.noncurrentVersionDays ?? 30),
+          abortIncompleteMultipartUploadAfter: Duration.days(props.abortIncompleteUploadDays ?? 7),
+        },
+        // A separate rule: S3 does not allow ExpiredObjectDeleteMarker together with Expiration days.
+        { id: 'RemoveExpiredDeleteMarkers', expiredObjectDeleteMarker: true },
+      ],
+    });
+
+    if (props.cadoRoleArn !== undefined) this.allowCadoRead(props.cadoRoleArn);
+  }
+
+  /** ARN pattern of every object under `prefix`. */
+  arnForObjects(prefix: string): string {
+    return this.bucket.arnForObjects(`${prefix}*`);
+  }
+
+  /**
+   * Lets `grantee` stage evidence under `investigations/`: single and multipart uploads, reading back
+   * (also by version and attributes, to verify checksums), and listing that prefix (so a missing key is
+   * a 404, not a 403). KMS: `Encrypt`, `Decrypt` (multipart completion), `GenerateDataKey`.
+   */
+  grantStageEvidence(grantee: IGrantable): Grant {
+    return this.grantPrefix(
+      grantee,
+      INVESTIGATIONS_PREFIX,
+      [
+        's3:PutObject',
+        's3:AbortMultipartUpload',
+        's3:ListMultipartUploadParts',
+        's3:GetObject',
+        's3:GetObjectVersion',
+        's3:GetObjectAttributes',
+      ],
+      ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'],
+      'Evidence keys embed the investigation, agent and task ids, which exist only at run time; access is limited to the investigations/ prefix.',
+    );
+  }
+
+  /** Lets `grantee` read evidence under `investigations/` (objects, versions, listing that prefix). */
+  grantReadEvidence(grantee: IGrantable): Grant {
+    return this.grantPrefix(
+      grantee,
+      INVESTIGATIONS_PREFIX,
+      ['s3:GetObject', 's3:GetObjectVersion', 's3:GetObjectAttributes'],
+      ['kms:Decrypt'],
+      'Evidence keys embed run-time ids; read access is limited to the investigations/ prefix.',
+    );
+  }
+
+  /** Lets `grantee` write audit reports under `audits/` (and list that prefix). */
+  grantWriteAudits(grantee: IGrantable): Grant {
+    return this.grantPrefix(
+      grantee,
+      AUDITS_PREFIX,
+      ['s3:PutObject', 's3:AbortMultipartUpload'],
+      ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'],
+      'Audit report keys carry the run date and time; write access is limited to the audits/ prefix.',
+    );
+  }
+
+  private grantPrefix(
+    grantee: IGrantable,
+    prefix: string,
+    objectActions: string[],
+    keyActions: string[],
+    reason: string,
+  ): Grant {
+    const objects = Grant.addToPrincipal({
+      grantee,
+      actions: objectActions,
+      resourceArns: [this.arnForObjects(prefix)],
+    });
+    Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:ListBucket'],
+      resourceArns: [this.bucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } },
+    });
+    Grant.addToPrincipal({ grantee, actions: keyActions, resourceArns: [this.key.keyArn] });
+    const principal = grantee.grantPrincipal;
+    if (Construct.isConstruct(principal)) {
+      // The finding id is the flattened resource cdk-nag reports: "<BucketLogicalId.Arn>/<prefix>*".
+      const bucketId = Stack.of(this).getLogicalId(this.bucket.node.defaultChild as CfnBucket);
+      Validations.of(principal).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${prefix}*]`,
+        reason,
+      });
+    }
+    return objects;
+  }
+
+  /** Bucket and key policy statements letting Cado's role read `investigations/` and nothing else. */
+  private allowCadoRead(roleArn: string): void {
+    const cado = new ArnPrincipal(roleArn);
+    this.bucket.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CadoReadEvidence',
+        principals: [cado],
+        actions: ['s3:GetObject', 's3:GetObjectVersion'],
+        resources: [this.arnForObjects(INVESTIGATIONS_PREFIX)],
+      }),
+    );
+    this.bucket.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CadoListEvidence',
+        principals: [cado],
+        actions: ['s3:ListBucket'],
+        resources: [this.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${INVESTIGATIONS_PREFIX}*`] } },
+      }),
+    );
+    this.bucket.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CadoLocateBucket',
+        principals: [cado],
+        actions: ['s3:GetBucketLocation'],
+        resources: [this.bucket.bucketArn],
+      }),
+    );
+    this.key.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CadoDecryptViaS3',
+        principals: [cado],
+        actions: ['kms:Decrypt'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${Aws.REGION}.amazonaws.com` } },
+      }),
+    );
+  }
+}
