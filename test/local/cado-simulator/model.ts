@@ -304,8 +304,8 @@ export interface ImportPlan {
   readonly cloudId?: string;
   readonly user: ApiKeyRecord;
   readonly now: number;
-  /** Evidence sizes found in S3, by key (or the prefix total under `''` for a whole-bucket import). */
-  readonly found?: ReadonlyMap<string, number | undefined>;
+  /** Sizes found in S3 by key (the prefix total under `''` for a whole-bucket import); absent: S3 not checked. */
+  readonly found?: ReadonlyMap<string, number>;
   readonly queuedMs: number;
   readonly acquisitionMs: number;
   readonly processingMs: number;
@@ -362,16 +362,15 @@ export class CadoState {
     const names = wholeBucket ? [`${plan.bucket}/${plan.prefix ?? ''}`] : plan.keys;
     const evidenceIds = names.map((name, i) => {
       const key = wholeBucket ? undefined : plan.keys[i];
-      const lookup = plan.found?.has(key ?? '') ? plan.found.get(key ?? '') : undefined;
+      const size = plan.found?.get(key ?? '');
       const evidence: EvidenceRecord = {
         id: this.nextEvidenceId++,
         projectId: plan.projectId,
         name,
         bucket: plan.bucket,
         ...(key === undefined ? {} : { key }),
-        ...(plan.found
-          ? { found: lookup !== undefined, ...(lookup === undefined ? {} : { sizeBytes: lookup }) }
-          : {}),
+        ...(plan.found ? { found: size !== undefined } : {}),
+        ...(size === undefined ? {} : { sizeBytes: size }),
       };
       this.evidences.set(evidence.id, evidence);
       return evidence.id;
