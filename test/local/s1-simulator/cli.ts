@@ -57,7 +57,8 @@ async function main(): Promise<void> {
     `  sites       : ${tenant.sites.rso.id} ${tenant.sites.rso.name} (rso), ${tenant.sites.noRso.id} ${tenant.sites.noRso.name} (no rso)`,
     '  agents      :',
     ...Object.entries(tenant.agents).map(
-      ([role, agent]) => `    ${agent.id}  ${agent.osType.padEnd(7)} ${agent.computerName.padEnd(14)} ${role}`,
+      ([role, agent]) =>
+        `    ${agent.id}  ${agent.osType.padEnd(7)} ${agent.computerName.padEnd(14)} ${role}`,
     ),
     `  threats     : ${tenant.threats.windows.id} (windows), ${tenant.threats.linux.id} (linux)`,
     '',
