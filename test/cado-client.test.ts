@@ -245,6 +245,17 @@ describe('findOrCreateProject', () => {
     expect(s.state.projects.size).toBe(1);
   });
 
+  it('after a 409, accepts a single project whose name differs only in case (case-insensitive uniqueness)', async () => {
+    const s = await start();
+    const upper = s.addProject('THREAT-CI');
+    s.faults.respond(409, { method: 'POST', path: '/api/v3/projects', times: 1 });
+    expect(await client(s).findOrCreateProject('threat-ci')).toEqual({
+      id: upper.id,
+      name: 'THREAT-CI',
+      created: false,
+    });
+  });
+
   it('a 409 with no project to be found stays a CadoConflictError; an Analyst key is forbidden', async () => {
     const s = await start();
     s.faults.respond(409, {
