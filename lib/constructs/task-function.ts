@@ -69,8 +69,9 @@ export interface TaskFunctionProps {
    */
   readonly environment?: Record<string, string>;
   /**
-   * Copy the collection scripts (`<collectorsDir>/linux/*.sh`, `<collectorsDir>/windows/*.ps1`) next to
-   * the bundled `index.js`, where the handler looks for them. Bundling fails if either set is empty.
+   * Copy the collection scripts into the bundle, beside `index.js`, as `collectors/linux/*.sh` and
+   * `collectors/windows/*.ps1` (where `lambdas/collectors` looks for them in a bundle). Bundling fails if
+   * either set is empty.
    * @default false
    */
   readonly bundleCollectors?: boolean;
@@ -211,7 +212,7 @@ export class TaskFunction extends NodejsFunction {
   }
 }
 
-/** Shell commands copying the collection scripts next to the bundled handler (local or Docker bundling). */
+/** Shell commands copying the collection scripts into the bundle (local or Docker bundling). */
 function collectorHooks(collectorsDir: string) {
   const rel = path.relative(REPO_ROOT, collectorsDir).split(path.sep).join('/');
   if (rel.startsWith('..') || path.isAbsolute(rel)) {
@@ -221,8 +222,9 @@ function collectorHooks(collectorsDir: string) {
     beforeBundling: () => [],
     beforeInstall: () => [],
     afterBundling: (inputDir: string, outputDir: string): string[] => [
-      `cp "${inputDir}/${rel}/linux/"*.sh "${outputDir}/"`,
-      `cp "${inputDir}/${rel}/windows/"*.ps1 "${outputDir}/"`,
+      `mkdir -p "${outputDir}/collectors/linux" "${outputDir}/collectors/windows"`,
+      `cp "${inputDir}/${rel}/linux/"*.sh "${outputDir}/collectors/linux/"`,
+      `cp "${inputDir}/${rel}/windows/"*.ps1 "${outputDir}/collectors/windows/"`,
     ],
   };
 }

@@ -158,7 +158,9 @@ describe('TaskFunction bundle', () => {
     await expect(mod.handler({ fail: true })).rejects.toMatchObject({ name: 'FixtureFailedError' });
   });
 
-  it('copies the collection scripts next to the handler', () => {
-    expect(readdirSync(assetDir).sort()).toEqual(['collect.ps1', 'collect.sh', 'index.js', 'index.js.map']);
+  it('copies the collection scripts beside the handler, under collectors/<os>/', () => {
+    expect(readdirSync(assetDir).sort()).toEqual(['collectors', 'index.js', 'index.js.map']);
+    expect(readdirSync(path.join(assetDir, 'collectors', 'linux'))).toEqual(['collect.sh']);
+    expect(readdirSync(path.join(assetDir, 'collectors', 'windows'))).toEqual(['collect.ps1']);
   });
 });

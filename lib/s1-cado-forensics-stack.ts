@@ -1,0 +1,51 @@
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { S1CadoConfig } from './config';
+import { ApiSecrets } from './constructs/api-secrets';
+import { EvidenceBucket } from './constructs/evidence-bucket';
+import { Monitoring } from './constructs/monitoring';
+
+/** Properties of {@link S1CadoForensicsStack}. */
+export interface S1CadoForensicsStackProps extends StackProps {
+  /** The validated configuration (from `loadConfig`). */
+  readonly config: S1CadoConfig;
+}
+
+/**
+ * The whole deployment, as a composition of one construct per concern: evidence storage, API
+ * credentials and notifications; the investigation workflow, threat intake and permission audit
+ * build on these members.
+ */
+export class S1CadoForensicsStack extends Stack {
+  /** The configuration the stack was built from. */
+  readonly config: S1CadoConfig;
+  /** Evidence bucket, its key and access-log bucket, with prefix-scoped grants. */
+  readonly evidence: EvidenceBucket;
+  /** The S1 token and Cado key secrets. */
+  readonly secrets: ApiSecrets;
+  /** Notification topic (alarms, audit findings). */
+  readonly monitoring: Monitoring;
+
+  constructor(scope: Construct, id: string, props: S1CadoForensicsStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    this.config = config;
+
+    this.evidence = new EvidenceBucket(this, 'Evidence', {
+      objectLockDays: config.objectLockDays,
+      retentionDays: config.evidenceRetentionDays,
+      accessLogRetentionDays: config.logRetentionDays,
+      cadoRoleArn: config.cadoRoleArn,
+    });
+    this.secrets = new ApiSecrets(this, 'ApiSecrets', {
+      s1SecretArn: config.s1SecretArn,
+      cadoSecretArn: config.cadoSecretArn,
+    });
+    this.monitoring = new Monitoring(this, 'Monitoring', { notificationEmails: config.notificationEmails });
+
+    new CfnOutput(this, 'EvidenceBucketName', { value: this.evidence.bucket.bucketName });
+    new CfnOutput(this, 'S1SecretArn', { value: this.secrets.s1Secret.secretArn });
+    new CfnOutput(this, 'CadoSecretArn', { value: this.secrets.cadoSecret.secretArn });
+    new CfnOutput(this, 'NotificationTopicArn', { value: this.monitoring.topic.topicArn });
+  }
+}
