@@ -66,6 +66,15 @@ describe('classifyTaskStatus', () => {
     expect(result.reason).toContain('The execution terminated in failure');
   });
 
+  it('a negated failure word ("no errors") does not turn a completed task into a failure', () => {
+    expect(classifyTaskStatus(row('completed', { detailedStatus: 'Completed with no errors' })).outcome).toBe(
+      'succeeded',
+    );
+    expect(classifyTaskStatus(row('completed', { detailedStatus: 'Script error: exit 1' })).outcome).toBe(
+      'failed',
+    );
+  });
+
   it('completed with a non-zero statusCode (number or numeric string) → failed; zero → succeeded', () => {
     expect(classifyTaskStatus(row('completed', { statusCode: '2' })).outcome).toBe('failed');
     expect(classifyTaskStatus(row('completed', { statusCode: 137 })).outcome).toBe('failed');

@@ -35,6 +35,13 @@ const RUNNING_STATUSES = new Set(['created', 'scheduled', 'pending', 'in_progres
 const FAILURE_TEXT =
   /\b(fail\w*|error\w*|terminated|abort\w*|timed?[\s-]?out|killed|crash\w*|unable|could not|cannot)\b/i;
 
+/** Negated mentions ("no errors", "without failures") that must not count as failure words. */
+const NEGATED_FAILURE = /\b(no|without|zero|0)\s+(errors?|failures?)\b/gi;
+
+function mentionsFailure(text: string): boolean {
+  return FAILURE_TEXT.test(text.replace(NEGATED_FAILURE, ''));
+}
+
 /** Classifies one child task row following the rules of the S1 reference (§3). */
 export function classifyTaskStatus(row: TaskStatusFields): TaskClassification {
   const status = (row.status ?? '').trim().toLowerCase();
@@ -61,7 +68,7 @@ export function classifyTaskStatus(row: TaskStatusFields): TaskClassification {
       typeof row.statusDescription === 'string' ? row.statusDescription : '',
     ]
       .filter((text): text is string => typeof text === 'string' && text.length > 0)
-      .find((text) => FAILURE_TEXT.test(text));
+      .find(mentionsFailure);
     if (failureText !== undefined) {
       return {
         outcome: 'failed',
