@@ -1,0 +1,112 @@
+/**
+ * s3rver (a real S3-protocol server) on 127.0.0.1 for local runs and tests, with the client settings it needs.
+ *
+ * s3rver quirks this helper accounts for (see shared/reference/local-runtime.md):
+ * - the access key id must be `S3RVER` (signatures are not verified, the secret is not checked);
+ * - path-style addressing (`forcePathStyle: true`);
+ * - `requestChecksumCalculation: 'WHEN_REQUIRED'`: under the SDK default a streamed PutObject is sent aws-chunked
+ *   and s3rver stores the chunk framing as object data, silently. Local runs only; the deployed code keeps the
+ *   default and asks S3 for checksums.
+ *
+ * Handlers create their own S3 clients, so the same settings go through the environment ({@link localS3Env}):
+ * `AWS_ENDPOINT_URL_S3`, `AWS_REQUEST_CHECKSUM_CALCULATION` and credentials are read by the SDK itself; force path
+ * style has no SDK variable, so handler code honours `S3_FORCE_PATH_STYLE=true` (`lambdas/shared/aws.ts` does:
+ * `forcePathStyle: process.env.S3_FORCE_PATH_STYLE === 'true'`). With an IP endpoint such as 127.0.0.1 the SDK's
+ * endpoint rules pick path style on their own (checked with client-s3 3.1173); the variable matters for host names
+ * like `localhost`.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import S3rver from 's3rver';
+
+/** Options of {@link startLocalS3}. */
+export interface LocalS3Options {
+  /** Buckets to create at start. */
+  readonly buckets: readonly string[];
+  /** Where s3rver keeps objects. @default a new temporary directory, removed on close */
+  readonly directory?: string;
+}
+
+/** A running s3rver. */
+export interface LocalS3 {
+  /** `http://127.0.0.1:<port>`. */
+  readonly endpoint: string;
+  /** Where s3rver keeps the objects. */
+  readonly directory: string;
+  /** A client configured with {@link LocalS3.clientConfig}. */
+  readonly client: S3Client;
+  /** Settings any S3 client needs to talk to this server. */
+  readonly clientConfig: S3ClientConfig;
+  /** Variables that point the SDK (and the handlers' clients) at this server: see {@link localS3Env}. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Stops the server, destroys the client and removes the temporary directory (if this helper created it). */
+  close(): Promise<void>;
+}
+
+/** The access key s3rver knows (it does not check the secret). */
+export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+
+/** Client settings for s3rver at `endpoint`. */
+export function localS3ClientConfig(endpoint: string): S3ClientConfig {
+  return {
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { ...S3RVER_CREDENTIALS },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+  };
+}
+
+/**
+ * Environment for in-process handlers talking to s3rver at `endpoint`. The credentials apply to every SDK client
+ * of the process; the local AWS fake accepts any, so that is harmless.
+ */
+export function localS3Env(endpoint: string): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL_S3: endpoint,
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+    S3_FORCE_PATH_STYLE: 'true',
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+  };
+}
+
+/** Starts s3rver on 127.0.0.1 (a free port) with `buckets` created. */
+export async function startLocalS3(opts: LocalS3Options): Promise<LocalS3> {
+  const ownDirectory = opts.directory === undefined;
+  const directory = opts.directory ?? mkdtempSync(join(tmpdir(), 's1cado-s3rver-'));
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port: 0,
+    directory,
+    silent: true,
+    configureBuckets: opts.buckets.map((name) => ({ name, configs: [] })),
+  });
+  let address: { port: number };
+  try {
+    address = await server.run();
+  } catch (error) {
+    if (ownDirectory) rmSync(directory, { recursive: true, force: true });
+    throw error;
+  }
+  const endpoint = `http://127.0.0.1:${address.port}`;
+  const clientConfig = localS3ClientConfig(endpoint);
+  const client = new S3Client(clientConfig);
+  return {
+    endpoint,
+    directory,
+    client,
+    clientConfig,
+    env: localS3Env(endpoint),
+    close: async () => {
+      client.destroy();
+      try {
+        await server.close();
+      } finally {
+        if (ownDirectory) rmSync(directory, { recursive: true, force: true });
+      }
+    },
+  };
+}
