@@ -29,11 +29,62 @@ interface CallOptions {
   headers?: Record<string, string>;
 }
 
+/** Fields the tests read from list items and single objects (S1 shapes vary per endpoint). */
+interface Item {
+  [key: string]: unknown;
+  id: string;
+  name: string;
+  computerName: string;
+  text: string;
+  pendingExecutionId: string;
+  status: string;
+  detailedStatus: string;
+  updatedAt: string;
+  threatInfo: { [key: string]: unknown; createdAt: string };
+  agentRealtimeInfo: { agentId: string };
+  agentDetectionInfo: { siteId: string | null };
+  licenses: { modules: { name: string }[] };
+  permissions: { identifier: string; value: boolean }[];
+}
+
+interface Link {
+  taskId: string;
+  fileName: string;
+  downloadUrl: string;
+}
+
+/** `data` when it is an object. */
+interface Data extends Item {
+  health: string;
+  fullName: string;
+  affected: number;
+  parentTaskId: string | null;
+  pending: boolean;
+  requiresApproval: boolean;
+  success: boolean;
+  createdAt: string;
+  expiresAt: string;
+  scriptContent: string;
+  apiToken: { expiresAt: string };
+  pages: Item[];
+  sites: Item[];
+  allSites: { totalLicenses: number };
+  download_links: Link[];
+  downloadLinks: Link[];
+  errors: { taskId: string; errorString: string }[];
+}
+
+interface Body {
+  /** An array for list endpoints, an object for the others. */
+  data: Data & Item[];
+  pagination: { nextCursor: string | null; totalItems: number | null };
+  errors: { code: number; title: string; detail: string | null }[];
+}
+
 interface Reply {
   status: number;
   headers: Headers;
-  // biome-ignore lint/suspicious/noExplicitAny: test helper reads arbitrary JSON shapes
-  body: any;
+  body: Body;
 }
 
 async function call(path: string, options: CallOptions = {}): Promise<Reply> {
@@ -49,7 +100,7 @@ async function call(path: string, options: CallOptions = {}): Promise<Reply> {
   }
   const res = await fetch(`${sim.apiUrl}${path}`, { method: options.method ?? 'GET', headers, body });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+  return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : {}) as Body };
 }
 
 async function execute(
@@ -71,6 +122,26 @@ function uploadForm(fields: Record<string, string>, content = 'echo collected\n'
   for (const [key, value] of Object.entries(fields)) form.append(key, value);
   form.append('file', new Blob([content], { type: 'application/terminal' }), 'collect.sh');
   return form;
+}
+
+/** The single element of a list (fails the test otherwise). */
+function only<T>(list: readonly T[]): T {
+  expect(list).toHaveLength(1);
+  return list[0] as T;
+}
+
+function firstError(reply: Reply): Body['errors'][number] {
+  const [error] = reply.body.errors;
+  if (!error) throw new Error(`expected an error body, got status ${reply.status}`);
+  return error;
+}
+
+/** The parent task id of an execute answer that started tasks. */
+function started(reply: Reply): string {
+  expect(reply.status).toBe(200);
+  const id = reply.body.data.parentTaskId;
+  if (!id) throw new Error('execute started no task');
+  return id;
 }
 
 let linuxScriptId: string;
@@ -186,8 +257,8 @@ describe('permissions and scope', () => {
       },
     });
     expect(reply.status).toBe(403);
-    expect(reply.body.errors[0]).toMatchObject({ code: 4030010, title: 'Insufficient permissions' });
-    expect(reply.body.errors[0].detail).toContain('runDataCollectionScript');
+    expect(firstError(reply)).toMatchObject({ code: 4030010, title: 'Insufficient permissions' });
+    expect(firstError(reply).detail).toContain('runDataCollectionScript');
     expect(sim.tasksOf('none')).toEqual([]);
   });
 
@@ -195,12 +266,8 @@ describe('permissions and scope', () => {
     const roleId = tenant.serviceUser.role.id;
     const reply = await call(`/rbac/role/${roleId}`);
     expect(reply.status).toBe(200);
-    const rso = reply.body.data.pages.find(
-      (page: { name: string }) => page.name === 'Remote Script Orchestration',
-    );
-    const run = rso.permissions.find(
-      (perm: { identifier: string }) => perm.identifier === 'runDataCollectionScript',
-    );
+    const rso = only(reply.body.data.pages.filter((page) => page.name === 'Remote Script Orchestration'));
+    const run = only(rso.permissions.filter((perm) => perm.identifier === 'runDataCollectionScript'));
     expect(run.value).toBe(true);
     expect((await call(`/rbac/role/${roleId}`, { token: tenant.limitedUser.token })).status).toBe(403);
 
@@ -234,9 +301,8 @@ describe('permissions and scope', () => {
 
   it('lists the rso licence module only on licensed sites', async () => {
     const reply = await call('/sites');
-    const byId = new Map(reply.body.data.sites.map((site: { id: string }) => [site.id, site]));
     const modules = (id: string) =>
-      (byId.get(id) as { licenses: { modules: { name: string }[] } }).licenses.modules.map((m) => m.name);
+      only(reply.body.data.sites.filter((site) => site.id === id)).licenses.modules.map((m) => m.name);
     expect(modules(tenant.sites.rso.id)).toEqual(['rso']);
     expect(modules(tenant.sites.noRso.id)).toEqual([]);
     expect(reply.body.data.allSites.totalLicenses).toBeGreaterThan(0);
@@ -274,11 +340,9 @@ describe('paging and validation', () => {
   it('refuses limit over 1000, a bad cursor and malformed ids with 400 Validation Error', async () => {
     const tooMany = await call('/threats?limit=1001');
     expect(tooMany.status).toBe(400);
-    expect(tooMany.body.errors[0]).toMatchObject({ code: 4000010, title: 'Validation Error' });
-    expect((await call('/agents?cursor=garbage')).body.errors[0].detail).toBe(
-      'Invalid cursor value received',
-    );
-    expect((await call('/agents?siteIds=0')).body.errors[0].detail).toBe(
+    expect(firstError(tooMany)).toMatchObject({ code: 4000010, title: 'Validation Error' });
+    expect(firstError(await call('/agents?cursor=garbage')).detail).toBe('Invalid cursor value received');
+    expect(firstError(await call('/agents?siteIds=0')).detail).toBe(
       'siteIds: 0: Must be greater than or equal to 100000000000000000.',
     );
   });
@@ -297,7 +361,7 @@ describe('threats and notes', () => {
     const since = new Date(tenant.threats.linux.createdAt - 1).toISOString();
     const reply = await call(`/threats?createdAt__gt=${since}`);
     expect(reply.body.data.map((t: { id: string }) => t.id)).toEqual([tenant.threats.linux.id]);
-    const [threat] = reply.body.data;
+    const threat = only(reply.body.data);
     expect(threat.threatInfo).toMatchObject({ threatId: threat.id, confidenceLevel: 'suspicious' });
     expect(Date.parse(threat.threatInfo.createdAt)).toBe(tenant.threats.linux.createdAt);
     expect(threat.agentRealtimeInfo.agentId).toBe(tenant.agents.linux.id);
@@ -381,8 +445,8 @@ describe('script library', () => {
       form: uploadForm({ ...validFields, scopeId: tenant.sites.rso.id, ...override }),
     });
     expect(reply.status).toBe(400);
-    expect(reply.body.errors[0].title).toBe('Validation Error');
-    expect(reply.body.errors[0].detail).toContain(field);
+    expect(firstError(reply).title).toBe('Validation Error');
+    expect(firstError(reply).detail).toContain(field);
   });
 
   it('needs scopeId for site scripts and the file part', async () => {
@@ -393,7 +457,7 @@ describe('script library', () => {
       form.append(key, value);
     form.append('scriptFile', new Blob(['x']), 'x.sh');
     const wrongPart = await call('/remote-scripts', { method: 'POST', form });
-    expect(wrongPart.body.errors[0].detail).toContain('file');
+    expect(firstError(wrongPart).detail).toContain('file');
   });
 
   it('deletes only by explicit ids and never built-in scripts', async () => {
@@ -421,7 +485,7 @@ describe('execute', () => {
   it('starts one child task per agent under a parent task', async () => {
     const reply = await execute([tenant.agents.linux.id], linuxScriptId);
     expect(reply.body.data).toMatchObject({ affected: 1, pending: false, pendingExecutionId: null });
-    const parentTaskId = reply.body.data.parentTaskId as string;
+    const parentTaskId = started(reply);
     expect(parentTaskId).toMatch(/^\d{19}$/);
     const [child] = sim.tasksOf(parentTaskId);
     expect(child?.agentId).toBe(tenant.agents.linux.id);
@@ -483,7 +547,7 @@ describe('execute', () => {
       },
     });
     expect(missing.status).toBe(400);
-    expect(missing.body.errors[0].detail).toContain('taskDescription');
+    expect(firstError(missing).detail).toContain('taskDescription');
     const badDestination = await execute([tenant.agents.linux.id], linuxScriptId, {
       outputDestination: 'Ftp',
     });
@@ -494,14 +558,14 @@ describe('execute', () => {
 });
 
 describe('task lifecycle', () => {
-  async function row(parentTaskId: string) {
+  async function row(parentTaskId: string): Promise<Item> {
     const reply = await call(`/remote-scripts/status?parentTaskId=${parentTaskId}`);
     expect(reply.status).toBe(200);
-    return reply.body.data[0];
+    return only(reply.body.data);
   }
 
   it('moves created → pending → in_progress → completed with a result signature', async () => {
-    const { parentTaskId } = (await execute([tenant.agents.linux.id], linuxScriptId)).body.data;
+    const parentTaskId = started(await execute([tenant.agents.linux.id], linuxScriptId));
     const { createdMs, pickupMs, runMs } = sim.config.taskTiming;
     const first = await row(parentTaskId);
     expect(first).toMatchObject({ status: 'created', parentTaskId, agentId: tenant.agents.linux.id });
@@ -541,7 +605,7 @@ describe('task lifecycle', () => {
       osType: 'linux',
       behavior: { profile, runMs: 1_000 },
     });
-    const { parentTaskId } = (await execute([agent.id], linuxScriptId)).body.data;
+    const parentTaskId = started(await execute([agent.id], linuxScriptId));
     clock.advance(sim.config.taskTiming.expiryMs + 1);
     const final = await row(parentTaskId);
     expect(final.status).toBe(status);
@@ -550,7 +614,7 @@ describe('task lifecycle', () => {
   });
 
   it('keeps an offline agent pending until the expiry window passes', async () => {
-    const { parentTaskId } = (await execute([tenant.agents.offline.id], windowsScriptId)).body.data;
+    const parentTaskId = started(await execute([tenant.agents.offline.id], windowsScriptId));
     clock.advance(sim.config.taskTiming.expiryMs - 1);
     expect((await row(parentTaskId)).status).toBe('pending');
     clock.advance(1);
@@ -563,8 +627,9 @@ describe('task lifecycle', () => {
       osType: 'linux',
       behavior: { runMs: 120_000 },
     });
-    const { parentTaskId } = (await execute([agent.id], linuxScriptId, { scriptRuntimeTimeoutSeconds: 60 }))
-      .body.data;
+    const parentTaskId = started(
+      await execute([agent.id], linuxScriptId, { scriptRuntimeTimeoutSeconds: 60 }),
+    );
     clock.advance(sim.config.taskTiming.pickupMs + 60_000);
     expect(await row(parentTaskId)).toMatchObject({
       status: 'failed',
@@ -575,9 +640,9 @@ describe('task lifecycle', () => {
   it('requires a parent task id and filters rows', async () => {
     const missing = await call('/remote-scripts/status');
     expect(missing.status).toBe(400);
-    const { parentTaskId } = (
-      await execute([tenant.agents.linux.id, tenant.agents.macos.id], tenant.builtinScript.id)
-    ).body.data;
+    const parentTaskId = started(
+      await execute([tenant.agents.linux.id, tenant.agents.macos.id], tenant.builtinScript.id),
+    );
     const both = await call(`/remote-scripts/status?parentTaskId__in=${parentTaskId}`);
     expect(both.body.data).toHaveLength(2);
     const [firstChild] = sim.tasksOf(parentTaskId);
@@ -590,10 +655,9 @@ describe('task lifecycle', () => {
 
 describe('fetch-files and cancel', () => {
   it('returns links for finished tasks and per-task errors for the rest', async () => {
-    const done = (await execute([tenant.agents.linux.id], linuxScriptId)).body.data.parentTaskId as string;
+    const done = started(await execute([tenant.agents.linux.id], linuxScriptId));
     clock.advance(60_000);
-    const running = (await execute([tenant.agents.macos.id], tenant.builtinScript.id)).body.data
-      .parentTaskId as string;
+    const running = started(await execute([tenant.agents.macos.id], tenant.builtinScript.id));
     const doneChild = sim.tasksOf(done)[0]?.id as string;
     const runningChild = sim.tasksOf(running)[0]?.id as string;
     const unknown = '1999999999999999999';
@@ -602,14 +666,13 @@ describe('fetch-files and cancel', () => {
       json: { data: { taskIds: [doneChild, runningChild, unknown] } },
     });
     expect(reply.status).toBe(200);
-    const [link] = reply.body.data.download_links;
-    expect(reply.body.data.download_links).toHaveLength(1);
+    const link = only(reply.body.data.download_links);
     const signature = (await sim.resultOf(doneChild)).sha256;
     expect(link).toMatchObject({ taskId: doneChild, fileName: `${signature}.zip` });
     expect(link.downloadUrl.startsWith(`${sim.storageUrl}/rso-results/${signature}?`)).toBe(true);
     expect(new URL(link.downloadUrl).searchParams.get('X-Amz-Expires')).toBe('3600');
     expect(reply.body.data.errors.map((e: { taskId: string }) => e.taskId)).toEqual([runningChild, unknown]);
-    expect(reply.body.data.errors[0].errorString).toContain('not completed');
+    expect(only(reply.body.data.errors.slice(0, 1)).errorString).toContain('not completed');
 
     sim.config.fetchFilesKey = 'downloadLinks';
     const camel = await call('/remote-scripts/fetch-files', {
@@ -626,7 +689,7 @@ describe('fetch-files and cancel', () => {
       osType: 'linux',
       behavior: { profile: 'noResultFile' },
     });
-    const parent = (await execute([agent.id], linuxScriptId)).body.data.parentTaskId as string;
+    const parent = started(await execute([agent.id], linuxScriptId));
     clock.advance(60_000);
     const child = sim.tasksOf(parent)[0]?.id;
     const reply = await call('/remote-scripts/fetch-files', {
@@ -640,17 +703,16 @@ describe('fetch-files and cancel', () => {
   });
 
   it('cancels only tasks not yet delivered', async () => {
-    const waiting = (await execute([tenant.agents.offline.id], windowsScriptId)).body.data
-      .parentTaskId as string;
-    const started = (await execute([tenant.agents.linux.id], linuxScriptId)).body.data.parentTaskId as string;
+    const waiting = started(await execute([tenant.agents.offline.id], windowsScriptId));
+    const running = started(await execute([tenant.agents.linux.id], linuxScriptId));
     clock.advance(sim.config.taskTiming.pickupMs);
     const reply = await call('/private/tasks/cancel-task', {
       method: 'POST',
-      json: { filter: { parentTaskId__in: [waiting, started] } },
+      json: { filter: { parentTaskId__in: [waiting, running] } },
     });
     expect(reply.body.data.affected).toBe(1);
-    expect(sim.taskView(sim.tasksOf(waiting)[0]?.id as string).status).toBe('canceled');
-    expect(sim.taskView(sim.tasksOf(started)[0]?.id as string).status).toBe('in_progress');
+    expect(sim.taskView(only(sim.tasksOf(waiting)).id).status).toBe('canceled');
+    expect(sim.taskView(only(sim.tasksOf(running)).id).status).toBe('in_progress');
     const unscoped = await call('/private/tasks/cancel-task', { method: 'POST', json: { filter: {} } });
     expect(unscoped.status).toBe(400);
   });
@@ -695,7 +757,7 @@ describe('faults', () => {
     const handle = sim.faults.respond(503, { times: 2, match: { path: '/agents' } });
     expect((await call('/agents')).status).toBe(503);
     const second = await call('/agents');
-    expect(second.body.errors[0]).toMatchObject({ code: 5030010, title: 'Service Unavailable' });
+    expect(firstError(second)).toMatchObject({ code: 5030010, title: 'Service Unavailable' });
     expect((await call('/agents')).status).toBe(200);
     expect(handle.hits).toBe(2);
     expect(handle.active).toBe(false);
@@ -715,9 +777,9 @@ describe('faults', () => {
       times: 1,
       action: { type: 'delay', ms: 150 },
     });
-    const started = performance.now();
+    const before = performance.now();
     expect((await call('/sites')).status).toBe(200);
-    expect(performance.now() - started).toBeGreaterThanOrEqual(140);
+    expect(performance.now() - before).toBeGreaterThanOrEqual(140);
   });
 });
 
