@@ -295,7 +295,12 @@ function checkUrl(
   }
   if (url.username || url.password) {
     // Credentials in a URL end up in logs and state; tokens belong in Secrets Manager.
-    fail('must not contain credentials', 'remove the user:password part; API tokens go in Secrets Manager');
+    ctx.addIssue({
+      code: 'custom',
+      path: [key],
+      message: 'must not contain credentials',
+      params: { fix: 'remove the user:password part; API tokens go in Secrets Manager', redact: true },
+    });
     return;
   }
   if (url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) {
@@ -400,7 +405,8 @@ function formatIssue(issue: z.core.$ZodIssue, raw: unknown): string[] {
     });
   }
   const value = valueAt(raw, issue.path);
-  const params = issue.code === 'custom' ? (issue.params as { fix?: string } | undefined) : undefined;
+  const params =
+    issue.code === 'custom' ? (issue.params as { fix?: string; redact?: boolean } | undefined) : undefined;
   const top = String(issue.path[0] ?? '');
   if (value === undefined && issue.code === 'invalid_type') {
     return [
@@ -411,7 +417,9 @@ function formatIssue(issue: z.core.$ZodIssue, raw: unknown): string[] {
     params?.fix ??
     FIXES[top] ??
     `fix it in cdk.json context under "${CONFIG_CONTEXT_KEY}" (see the TSDoc in lib/config.ts)`;
-  return [`${keyPath(issue.path)}: ${issue.message} (got ${describe(value)}); ${fix}`];
+  // A value that may hold a credential is never echoed into the message.
+  const got = params?.redact ? '' : ` (got ${describe(value)})`;
+  return [`${keyPath(issue.path)}: ${issue.message}${got}; ${fix}`];
 }
 
 function parseContextValue(v: unknown): unknown {

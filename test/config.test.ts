@@ -90,11 +90,6 @@ describe('loadConfig errors name the key and the fix', () => {
       { s1ConsoleUrl: 'https://a.sentinelone.net/web/api/v2.1' },
       /root URL.*use "https:\/\/a\.sentinelone\.net"/,
     ],
-    [
-      's1cado.s1ConsoleUrl',
-      { s1ConsoleUrl: 'https://u:p@a.sentinelone.net' },
-      /credentials.*Secrets Manager/,
-    ],
     ['s1cado.cadoUrl', { cadoUrl: 'http://cado.example.com' }, /must be an https URL/],
     ['s1cado.cadoUrl', { cadoUrl: 42 }, /must be a URL string \(got 42\)/],
     ['s1cado.maxConcurrentAgents', { maxConcurrentAgents: 41 }, /between 1 and 40 \(got 41\)/],
@@ -125,6 +120,15 @@ describe('loadConfig errors name the key and the fix', () => {
     ['s1cado.webhookEnabled', { webhookEnabled: 'yes' }, /true or false/],
   ])('%s: %j', (key, patch, expected) => {
     expect(problemFor({ ...minimal, ...patch }, key)).toMatch(expected);
+  });
+
+  it('rejects credentials in a URL without repeating them', () => {
+    const problem = problemFor(
+      { ...minimal, cadoUrl: 'https://admin:hunter2@cado.example.com' },
+      's1cado.cadoUrl',
+    );
+    expect(problem).toMatch(/must not contain credentials.*Secrets Manager/);
+    expect(problem).not.toMatch(/hunter2|admin/);
   });
 
   it('reports a missing required key as missing, with where to set it', () => {

@@ -143,8 +143,8 @@ export class EvidenceBucket extends Construct {
     if (props.cadoRoleArn !== undefined) this.allowCadoRead(props.cadoRoleArn);
   }
 
-  /** ARN pattern of every object under `prefix`. */
-  arnForObjects(prefix: string): string {
+  /** ARN pattern of every object under `prefix` (e.g. `INVESTIGATIONS_PREFIX`), for custom grants. */
+  arnForPrefix(prefix: string): string {
     return this.bucket.arnForObjects(`${prefix}*`);
   }
 
@@ -202,7 +202,7 @@ export class EvidenceBucket extends Construct {
     const objects = Grant.addToPrincipal({
       grantee,
       actions: objectActions,
-      resourceArns: [this.arnForObjects(prefix)],
+      resourceArns: [this.arnForPrefix(prefix)],
     });
     Grant.addToPrincipal({
       grantee,
@@ -231,7 +231,7 @@ export class EvidenceBucket extends Construct {
         sid: 'CadoReadEvidence',
         principals: [cado],
         actions: ['s3:GetObject', 's3:GetObjectVersion'],
-        resources: [this.arnForObjects(INVESTIGATIONS_PREFIX)],
+        resources: [this.arnForPrefix(INVESTIGATIONS_PREFIX)],
       }),
     );
     this.bucket.addToResourcePolicy(
