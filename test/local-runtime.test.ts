@@ -19,6 +19,7 @@ import {
   UnsupportedIntrinsicError,
 } from './local/asl/errors';
 import { type ExtractedStateMachine, extractStateMachine } from './local/asl/extract';
+import { formatEvent } from './local/asl/progress';
 import {
   createLocalStateMachine,
   handlersFromDirectory,
@@ -291,6 +292,15 @@ describe('createLocalStateMachine', () => {
         IntervalSeconds: 1,
       });
       expect(first.at(-1)?.type).toBe('ExecutionSucceeded');
+      const lines = first.map(formatEvent).filter((line) => line !== undefined);
+      expect(lines).toEqual(
+        expect.arrayContaining([
+          '→ Wait For Job',
+          '↻ Process Item [item 0] retry 1',
+          '⤷ Process Item [item 1] caught → Item Failed',
+          'execution succeeded',
+        ]),
+      );
     } finally {
       restore();
     }
