@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCadoClient } from '../lambdas/shared/cado';
-import { CadoTransientError, InputValidationError } from '../lambdas/shared/errors';
+import { CadoTlsError, InputValidationError } from '../lambdas/shared/errors';
 import { createDispatcher } from '../lambdas/shared/http';
 import { staticCredential } from '../lambdas/shared/secrets';
 
@@ -42,8 +42,6 @@ afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-const noSleep = async () => {};
-
 describe('Cado client with a self-signed platform certificate', () => {
   it('connects when given the platform CA, and sends the key only over the verified connection', async () => {
     const client = createCadoClient({
@@ -75,17 +73,22 @@ describe('Cado client with a self-signed platform certificate', () => {
     }
   });
 
-  it('refuses the platform without the CA, and the key never reaches it', async () => {
+  it('refuses the platform without the CA at once (a bad certificate is not retried), and the key never reaches it', async () => {
     const before = authorizations.length;
+    let sleeps = 0;
     const client = createCadoClient({
       baseUrl: `https://127.0.0.1:${port}`,
       credentials: staticCredential(API_KEY, 'Bearer'),
       allowLoopback: true,
-      sleep: noSleep,
-      retry: { maxAttempts: 2 },
+      sleep: async () => {
+        sleeps++;
+      },
+      retry: { maxAttempts: 3 },
     });
     const error = await client.whoami().catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(CadoTransientError);
+    expect(error).toBeInstanceOf(CadoTlsError);
+    expect((error as CadoTlsError).retryable).toBe(false);
+    expect(sleeps).toBe(0);
     // The cause chain carries Node's certificate verdict.
     let cause: unknown = error;
     const codes: string[] = [];

@@ -114,6 +114,11 @@ export class S1ValidationError extends ServiceError {
   override readonly name = 'S1ValidationError';
   readonly service = 'S1';
 }
+/** The S1 host's TLS certificate could not be verified; retrying will not help. */
+export class S1TlsError extends ServiceError {
+  override readonly name = 'S1TlsError';
+  readonly service = 'S1';
+}
 /** S1 answered 2xx with a body we cannot use. */
 export class S1ResponseError extends ServiceError {
   override readonly name = 'S1ResponseError';
@@ -157,6 +162,11 @@ export class CadoValidationError extends ServiceError {
 /** Cado reported a conflict (409), e.g. a project name that already exists. */
 export class CadoConflictError extends ServiceError {
   override readonly name = 'CadoConflictError';
+  readonly service = 'Cado';
+}
+/** The Cado platform's TLS certificate could not be verified (self-signed without the CA configured?). */
+export class CadoTlsError extends ServiceError {
+  override readonly name = 'CadoTlsError';
   readonly service = 'Cado';
 }
 /** Cado answered 2xx with a body we cannot use. */

@@ -14,6 +14,7 @@ import {
   CadoNotFoundError,
   CadoRateLimitedError,
   CadoResponseError,
+  CadoTlsError,
   CadoTransientError,
   CadoValidationError,
   S1AuthError,
@@ -21,6 +22,7 @@ import {
   S1NotFoundError,
   S1RateLimitedError,
   S1ResponseError,
+  S1TlsError,
   S1TransientError,
   S1ValidationError,
   type ServiceError,
@@ -125,7 +127,8 @@ type ErrorKind =
   | 'notFound'
   | 'validation'
   | 'conflict'
-  | 'response';
+  | 'response'
+  | 'tls';
 type ErrorCtor = new (message: string, options?: ServiceErrorOptions) => ServiceError;
 
 const ERRORS: Record<ServiceName, Record<ErrorKind, ErrorCtor>> = {
@@ -138,6 +141,7 @@ const ERRORS: Record<ServiceName, Record<ErrorKind, ErrorCtor>> = {
     validation: S1ValidationError,
     conflict: S1ValidationError,
     response: S1ResponseError,
+    tls: S1TlsError,
   },
   Cado: {
     rateLimited: CadoRateLimitedError,
@@ -148,6 +152,7 @@ const ERRORS: Record<ServiceName, Record<ErrorKind, ErrorCtor>> = {
     validation: CadoValidationError,
     conflict: CadoConflictError,
     response: CadoResponseError,
+    tls: CadoTlsError,
   },
 };
 
@@ -213,6 +218,20 @@ const CONNECT_CODES = new Set([
   'ENOTFOUND',
   'EAI_AGAIN',
   'EHOSTUNREACH',
+]);
+
+/** Certificate verification failures: a bad certificate does not fix itself, so these are never retried. */
+const TLS_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
 function errorCode(error: unknown): string | undefined {
@@ -286,7 +305,7 @@ export class HttpClient {
         refreshedCredential = true;
         if (await this.options.credentials.refresh()) {
           logger.info('Credential rejected; re-read it and trying once more', {
-            service: this.service,
+            remoteService: this.service,
             operation,
           });
           continue;
@@ -299,7 +318,7 @@ export class HttpClient {
         throw failure.error;
       }
       logger.warn('Request failed; retrying', {
-        service: this.service,
+        remoteService: this.service,
         operation,
         status: failure.error.status,
         error: failure.error.name,
@@ -426,6 +445,18 @@ export class HttpClient {
 
   private networkFailure(error: unknown, operation: string): Failure {
     const code = errorCode(error);
+    if (code && TLS_CODES.has(code)) {
+      return {
+        error: serviceError(
+          this.service,
+          'tls',
+          `${this.service} ${operation}: the server's TLS certificate was not accepted (${code}); check the URL or configure its CA certificate`,
+          { operation, cause: error },
+        ),
+        retryable: false,
+        notProcessed: true,
+      };
+    }
     const timedOut = (error as { name?: string })?.name === 'TimeoutError' || code?.includes('TIMEOUT');
     const what = timedOut ? 'timed out' : `network error${code ? ` (${code})` : ''}`;
     return {

@@ -127,7 +127,11 @@ async function* chunks(
           `Storage refused the result link ${linkRefreshes} times (${response.statusCode}${reason ? `: ${reason}` : ''})`,
         );
       }
-      logger.warn('Result link refused; fetching a fresh one', { status: response.statusCode, reason, offset });
+      logger.warn('Result link refused; fetching a fresh one', {
+        status: response.statusCode,
+        reason,
+        offset,
+      });
       url = await freshUrl(options);
       continue;
     }
@@ -147,7 +151,9 @@ async function* chunks(
       if (total === undefined) {
         await response.body.dump();
         // Without a length we could not tell a complete file from a cut-off one.
-        throw new DownloadError('Storage sent the result without a Content-Length; its completeness cannot be verified');
+        throw new DownloadError(
+          'Storage sent the result without a Content-Length; its completeness cannot be verified',
+        );
       }
       suggestedFileName = fileNameFrom(response.headers['content-disposition']);
     } else if (response.statusCode === 206) {
@@ -162,7 +168,9 @@ async function* chunks(
       // The server ignored Range: the body starts from byte 0 again. Skip what we already have.
       if (contentLength(response.headers) !== total) {
         await response.body.dump();
-        throw new DownloadError('The result changed size between attempts; refusing to stitch two different files');
+        throw new DownloadError(
+          'The result changed size between attempts; refusing to stitch two different files',
+        );
       }
       skip = offset;
     } else {

@@ -11,7 +11,11 @@ import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { nowIso } from '../clock';
 import { EvidenceIntegrityError } from '../errors';
-import { type DownloadStats, openResumableDownload, type ResumableDownloadOptions } from './resumable-download';
+import {
+  type DownloadStats,
+  openResumableDownload,
+  type ResumableDownloadOptions,
+} from './resumable-download';
 
 /** Options for {@link stageToS3}. */
 export interface StageToS3Options {

@@ -1,0 +1,59 @@
+/**
+ * The evidence bucket layout (DESIGN §3). Every key carries the investigation id, so each artifact can be traced
+ * back to its execution, and forward from the execution to its artifacts.
+ */
+
+/** Prefix of everything an investigation wrote. */
+export function investigationPrefix(investigationId: string): string {
+  return `investigations/${investigationId}/`;
+}
+
+/** The outcome of the whole investigation. */
+export function caseKey(investigationId: string): string {
+  return `${investigationPrefix(investigationId)}case.json`;
+}
+
+/** The record of the S1 task started for one agent (lets a retried Run Script find it). */
+export function taskRecordKey(investigationId: string, agentId: string): string {
+  return `${investigationPrefix(investigationId)}${agentId}/task.json`;
+}
+
+/** Folder of one agent's collection. */
+export function collectionPrefix(investigationId: string, agentId: string, taskId: string): string {
+  return `${investigationPrefix(investigationId)}${agentId}/${taskId}/`;
+}
+
+/** The collection file as S1 returned it. */
+export function evidenceKey(
+  investigationId: string,
+  agentId: string,
+  taskId: string,
+  fileName: string,
+): string {
+  return `${collectionPrefix(investigationId, agentId, taskId)}${safeFileName(fileName)}`;
+}
+
+/** The chain-of-custody record next to it. */
+export function manifestKey(investigationId: string, agentId: string, taskId: string): string {
+  return `${collectionPrefix(investigationId, agentId, taskId)}manifest.json`;
+}
+
+/** A permission audit report. */
+export function auditKey(at: Date): string {
+  const iso = at.toISOString();
+  return `audits/${iso.slice(0, 10)}/${iso.replace(/[:.]/g, '-')}.json`;
+}
+
+/**
+ * A file name that is safe as the last key segment: the base name only, conservative characters, never
+ * `manifest.json` (which would collide with the chain-of-custody record).
+ */
+export function safeFileName(name: string): string {
+  const base = name.split(/[\\/]/).pop() ?? '';
+  const cleaned = base
+    .replace(/[^A-Za-z0-9._-]/g, '_')
+    .replace(/^\.+/, '')
+    .slice(0, 200);
+  if (!cleaned || cleaned === 'manifest.json') return `result-${cleaned || 'file'}.zip`;
+  return cleaned;
+}

@@ -1,0 +1,113 @@
+/**
+ * `manifest.json`, the chain of custody of one agent's collection: who asked, which agent, which script (and its
+ * hash), which S1 tasks, what S1 said, what we stored (bytes, SHA-256, S3 version), when each step happened, and
+ * what Cado did with it. Stage Output writes the first version; Record Outcome writes the final one (the bucket is
+ * versioned and object-locked, so every version is kept).
+ */
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { EvidenceIntegrityError } from '../errors';
+import { CadoHandoff, CollectionTarget, Investigation } from '../schemas';
+
+export const MANIFEST_SCHEMA = 's1cado/manifest@1';
+export const TOOL_NAME = 's1-cado-forensics';
+
+/** A timestamped event in the life of the collection. */
+export const TimelineEvent = z.object({ event: z.string(), at: z.string(), detail: z.string().optional() });
+export type TimelineEvent = z.infer<typeof TimelineEvent>;
+
+/** The chain-of-custody record. */
+export const Manifest = z.object({
+  schema: z.literal(MANIFEST_SCHEMA),
+  investigation: Investigation,
+  agent: CollectionTarget.omit({ script: true }),
+  script: CollectionTarget.shape.script,
+  s1Task: z.object({
+    parentTaskId: z.string(),
+    childTaskId: z.string(),
+    description: z.string(),
+    status: z.string().optional(),
+    detailedStatus: z.string().optional(),
+    statusCode: z.string().optional(),
+    reusedExisting: z.boolean(),
+  }),
+  result: z.object({
+    fileName: z.string(),
+    s1Signature: z.string().nullable(),
+    s1SignatureType: z.literal('SHA256'),
+    s1SignatureMatches: z.boolean().nullable(),
+  }),
+  object: z.object({
+    bucket: z.string(),
+    key: z.string(),
+    versionId: z.string().nullable(),
+    bytes: z.number().int().nonnegative(),
+    sha256: z.string(),
+    etag: z.string().nullable(),
+    s3ChecksumAlgorithm: z.literal('SHA256'),
+  }),
+  download: z.object({
+    resumes: z.number().int().nonnegative(),
+    linkRefreshes: z.number().int().nonnegative(),
+    startedAt: z.string(),
+    finishedAt: z.string(),
+  }),
+  timeline: z.array(TimelineEvent),
+  cado: CadoHandoff.nullable(),
+  handoff: z.object({
+    status: z.enum(['pending', 'complete', 'failed']),
+    reason: z.string().optional(),
+    rerunCommand: z.string(),
+  }),
+  tool: z.object({ name: z.string(), version: z.string() }),
+  writtenAt: z.string(),
+  writtenBy: z.string(),
+});
+export type Manifest = z.infer<typeof Manifest>;
+
+/** The command that re-runs the Cado hand-off of an investigation. */
+export function handoffCommand(investigationId: string): string {
+  return `npx s1cado handoff ${investigationId}`;
+}
+
+/** Writes a JSON document (pretty-printed, so a responder can read it in the console). */
+export async function putJson(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  value: unknown,
+): Promise<{ versionId: string | null }> {
+  const out = await s3.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      Body: `${JSON.stringify(value, null, 2)}\n`,
+      ContentType: 'application/json',
+      ChecksumAlgorithm: 'SHA256',
+    }),
+  );
+  return { versionId: out.VersionId ?? null };
+}
+
+/** Reads a JSON document and validates it; undefined when the key does not exist. */
+export async function getJson<S extends z.ZodTypeAny>(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  schema: S,
+): Promise<z.infer<S> | undefined> {
+  let text: string;
+  try {
+    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    text = (await out.Body?.transformToString('utf8')) ?? '';
+  } catch (error) {
+    const name = (error as { name?: string }).name;
+    if (name === 'NoSuchKey' || name === 'NotFound') return undefined;
+    throw error;
+  }
+  const parsed = schema.safeParse(JSON.parse(text));
+  if (!parsed.success) {
+    throw new EvidenceIntegrityError(`s3://${bucket}/${key} does not have the expected shape`);
+  }
+  return parsed.data;
+}
