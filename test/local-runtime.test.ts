@@ -455,6 +455,50 @@ describe('createLocalStateMachine', () => {
     expect(run).toThrow(/JOB_BUCKET/);
   });
 
+  it('fails with States.DataLimitExceeded when a state output grows past 256 KiB', async () => {
+    const definition: AslDefinition = {
+      StartAt: 'Double',
+      States: { Double: { Type: 'Pass', Parameters: { 'a.$': '$.blob', 'b.$': '$.blob' }, End: true } },
+    };
+    const machine = createLocalStateMachine(definition, {
+      handlers: {},
+      functions: new Map(),
+      validate: false,
+    });
+    const error = await machine
+      .run({ blob: 'z'.repeat(150 * 1024) }, { executionName: 'exec-double' })
+      .result.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LocalExecutionFailedError);
+    expect((error as LocalExecutionFailedError).error).toBe('States.DataLimitExceeded');
+    expect((error as LocalExecutionFailedError).cause).toMatch(/Output of state "Double"/);
+  });
+
+  it('waits until TimestampPath on the injected clock, unless the state is overridden', async () => {
+    const definition: AslDefinition = {
+      StartAt: 'Until',
+      States: {
+        Until: { Type: 'Wait', TimestampPath: '$.at', Next: 'Fixed' },
+        Fixed: { Type: 'Wait', Seconds: 3600, OutputPath: '$.keep', End: true },
+      },
+    };
+    const slept: number[] = [];
+    const machine = createLocalStateMachine(definition, {
+      handlers: {},
+      functions: new Map(),
+      clock: () => Date.parse('2030-01-01T00:00:00Z'),
+      sleep: async (ms) => {
+        slept.push(ms);
+      },
+      waitTimeOverrides: { Fixed: 0 },
+    });
+    const output = await machine.run(
+      { at: '2030-01-01T00:00:05Z', keep: { ok: 1 } },
+      { executionName: 'exec-ts' },
+    ).result;
+    expect(slept).toEqual([5_000]);
+    expect(output).toEqual({ ok: 1 });
+  });
+
   it('binds non-Lambda Tasks through stateHandlers', async () => {
     const definition: AslDefinition = {
       StartAt: 'Notify',
