@@ -278,7 +278,8 @@ describe('linux triage script', () => {
     [mainRun, sizedRun, timedRun] = await Promise.all([
       runLinux(`${linux?.inputParams} --root ${main.root}`, main),
       runLinux(`--root ${sized.root} --max-mb 1 --days 7`, sized),
-      runLinux(`--root ${timed.root} --max-seconds 2 --hash-max-mb 16384`, timed),
+      // Only the recent-files section, so the slow hash starts well inside the budget and must be cut.
+      runLinux(`--root ${timed.root} --sections recent-files --max-seconds 2 --hash-max-mb 16384`, timed),
     ]);
     mainFolder = collectionFolder(main.out);
     log = readFileSync(path.join(mainFolder, 'collection.log'), 'utf8');
@@ -426,7 +427,12 @@ describe('linux triage script', () => {
     expect(timedRun.ms).toBeLessThan(20_000);
     const folder = collectionFolder(timed.out);
     const timedLog = readFileSync(path.join(folder, 'collection.log'), 'utf8');
+    expect(timedLog).toContain('SKIP  processes reason="not selected by --sections"');
+    expect(timedLog).toContain(
+      "NOTE  files/recent-files.tsv hashing stopped by the time budget; unhashed files show '-'",
+    );
     expect(timedLog).toContain('BUDGET time budget of 2s spent');
+    expect(recentFiles(folder).get(`/tmp/${bigFile}`)?.slice(0, 2)).toEqual(['-', String(8 * 1024 * MIB)]);
     expect(timedLog).toMatch(/END {3}collection status=time budget of 2s spent/);
     verifySums(folder);
     // timeout killed the hashing with its process group: nothing keeps reading after the script ends.
@@ -449,6 +455,11 @@ describe('linux triage script', () => {
       }
       expect((await runLinux('--max-mb lots', box)).code).toBe(64);
       expect((await runLinux('--frobnicate 1', box)).code).toBe(64);
+      expect((await runLinux('--days=0', box)).code).toBe(64);
+      expect((await runLinux('--sections logs,everything', box)).code).toBe(64);
+      const help = await runLinux('--help', box);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toContain('usage: triage.sh');
       expect(readdirSync(box.out)).toEqual([]);
     } finally {
       rmSync(box.base, { recursive: true, force: true });

@@ -20,6 +20,8 @@
 #   --hash-max-mb N   largest file hashed in the recent-files listing, in MiB (256)
 #   --root DIR        read file-system artifacts below DIR instead of / (tests, mounted images); live
 #                     state (ps, ss, who, systemctl, /proc) still comes from the running system
+#   --sections LIST   comma-separated subset of: system,processes,network,users,persistence,histories,
+#                     logs,recent-files (all)
 #
 # Output (paths relative to the collection folder):
 #   collection.log    each step with start and end time, exit status, skip and truncation reasons
@@ -48,6 +50,8 @@ DAYS=7
 MAX_FILE_MB=64
 HASH_MAX_MB=256
 ROOT=''
+readonly ALL_SECTIONS='system,processes,network,users,persistence,histories,logs,recent-files'
+SECTIONS=$ALL_SECTIONS
 # Upper bound for any single live command, so one hung tool cannot eat the whole budget.
 readonly CMD_TIMEOUT=120
 # Recent files in world-writable temp dirs up to this size are copied, not only listed: dropped
@@ -62,7 +66,7 @@ readonly STARTUP_FILES='.bashrc .bash_profile .bash_login .bash_logout .profile 
 
 usage() {
   printf '%s\n' 'usage: triage.sh [--max-seconds N] [--max-mb N] [--days N] [--max-file-mb N]' \
-    '                 [--hash-max-mb N] [--root DIR]'
+    '                 [--hash-max-mb N] [--root DIR] [--sections LIST]'
 }
 
 bad_usage() {
@@ -115,6 +119,17 @@ while [ "$#" -gt 0 ]; do
     --max-file-mb) set_int MAX_FILE_MB "$opt" "$val" ;;
     --hash-max-mb) set_int HASH_MAX_MB "$opt" "$val" ;;
     --root) ROOT=$val ;;
+    --sections)
+      SECTIONS=$val
+      set -f
+      for name in ${val//,/ }; do
+        case ",$ALL_SECTIONS," in
+          *",$name,"*) ;;
+          *) bad_usage "unknown section '$name' (known: $ALL_SECTIONS)" ;;
+        esac
+      done
+      set +f
+      ;;
     *) bad_usage "unknown option '$opt'" ;;
   esac
 done
@@ -131,6 +146,9 @@ if [ ! -d "$OUT_BASE" ] || [ ! -w "$OUT_BASE" ]; then
   printf 'triage.sh: output directory %s is missing or not writable; nothing collected\n' "$OUT_BASE" >&2
   exit 2
 fi
+
+# Absolute, because some steps read their file lists from inside a subshell that changed directory.
+OUT_BASE=$(cd -- "$OUT_BASE" && pwd -P) || exit 2
 
 HOST_NAME=$(uname -n 2>/dev/null)
 [ -n "$HOST_NAME" ] || HOST_NAME=unknown-host
@@ -244,6 +262,13 @@ log_stderr() {
 # section <name> <function>: one logged group of related steps.
 section() {
   local name=$1 fn=$2 t0=$SECONDS b0=$USED_BYTES status=ok
+  case ",$SECTIONS," in
+    *",$name,"*) ;;
+    *)
+      log "SKIP  $name reason=\"not selected by --sections\""
+      return 0
+      ;;
+  esac
   if ! budget_ok; then
     log "SKIP  $name reason=\"$STOPPED\""
     return 0
@@ -261,7 +286,7 @@ section() {
 # Runs one live command under the step timeout with its output capped by the per-file cap and the size
 # left in the budget; logs exit status, duration and size. Returns 0 when it produced a usable result.
 run_cmd() {
-  local rel=$1 out="$WORK/$1" t0=$SECONDS size rc status cmd
+  local rel=$1 out="$WORK/$1" t0=$SECONDS size rc status cmd result
   shift
   cmd="$*"
   [ "${#cmd}" -le 200 ] || cmd="${cmd:0:200}..."
@@ -274,11 +299,13 @@ run_cmd() {
   [ -d "${out%/*}" ] || mkdir -p -- "${out%/*}"
   "${TMO[@]}" "$@" </dev/null 2>"$SCRATCH/stderr" | head -c "$CAP" >"$out"
   rc=${PIPESTATUS[0]}
+  result=$rc
   size=$(file_size "$out")
   USED_BYTES=$((USED_BYTES + size))
   if [ "$size" -ge "$CAP" ]; then
+    # The command was cut off by the cap (usually SIGPIPE): what it wrote is still a usable result.
     status=truncated
-    rc=0
+    result=0
   elif [ "$rc" -eq 0 ]; then
     status=ok
   elif [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
@@ -295,7 +322,7 @@ run_cmd() {
     SECTION_FAILURES=$((SECTION_FAILURES + 1))
     [ "$size" -gt 0 ] || rm -f -- "$out"
   fi
-  return "$rc"
+  return "$result"
 }
 
 # record_meta <host path>: appends the original metadata of a file to fs-listing.tsv and leaves it in
@@ -813,6 +840,7 @@ command -v ionice >/dev/null 2>&1 && ionice -c 2 -n 7 -p "$$" >/dev/null 2>&1
   printf '# file_system_root: %s\n' "${ROOT:-/}"
   printf '# budgets: max_seconds=%s max_mb=%s max_file_mb=%s hash_max_mb=%s days=%s\n' \
     "$MAX_SECONDS" "$MAX_MB" "$MAX_FILE_MB" "$HASH_MAX_MB" "$DAYS"
+  printf '# sections: %s\n' "$SECTIONS"
   printf '# tools: timeout=%s gnu_find=%s sha256sum=%s\n' "$TIMEOUT_MODE" "$FIND_GNU" "$HAVE_SHA256"
   printf '# times are UTC; fs/ copies keep the original mtime, fs-listing.tsv has the original metadata\n'
 } >>"$LOG"

@@ -7,8 +7,8 @@
 # which the agent zips into the evidence. It fetches nothing from the network, adds no software and changes
 # nothing outside that folder: event logs are exported (never cleared), files are opened read-only with
 # full sharing, no process is stopped other than a helper it started itself that overran its timeout, and
-# the PowerShell module analysis cache is pointed into the folder. Unloaded user registry hives are not
-# loaded. It stops cleanly when its time or size budget is spent.
+# (best effort) the PowerShell module analysis cache is pointed into the folder. Unloaded user registry
+# hives are not loaded. It stops cleanly when its time or size budget is spent.
 #
 # Arguments (RemoteOps passes them as one string; --max-seconds and -MaxSeconds are both accepted):
 #   --max-seconds N   total runtime budget, checked between steps and items (900)
@@ -16,6 +16,8 @@
 #   --days N          look-back window for event logs and recent files (7)
 #   --max-file-mb N   cap for any single copied file, command output or event log export, in MiB (64)
 #   --hash-max-mb N   largest file hashed in listings, in MiB (256)
+#   --sections LIST   comma-separated subset of: system,processes,network,users,persistence,histories,
+#                     eventlogs,recent-files (all)
 #
 # Output (paths relative to the collection folder):
 #   collection.log    each step with start and end time, exit status, skip and truncation reasons
@@ -45,7 +47,7 @@ $SmallCopyMax = 200
 
 function Exit-Usage([string]$Message) {
     [Console]::Error.WriteLine("triage.ps1: $Message")
-    [Console]::Error.WriteLine('usage: triage.ps1 [--max-seconds N] [--max-mb N] [--days N] [--max-file-mb N] [--hash-max-mb N]')
+    [Console]::Error.WriteLine('usage: triage.ps1 [--max-seconds N] [--max-mb N] [--days N] [--max-file-mb N] [--hash-max-mb N] [--sections LIST]')
     exit 64
 }
 
@@ -53,6 +55,8 @@ function Exit-Usage([string]$Message) {
 # Arguments
 # ---------------------------------------------------------------------------------------------------
 
+$AllSections = @('system', 'processes', 'network', 'users', 'persistence', 'histories', 'eventlogs', 'recent-files')
+$Sections = $AllSections
 $Options = @{ maxseconds = 900; maxmb = 512; days = 7; maxfilemb = 64; hashmaxmb = 256 }
 $Tokens = @()
 foreach ($a in $ScriptArgs) {
@@ -71,7 +75,7 @@ while ($i -lt $Tokens.Count) {
     } elseif ($token -match '^-{1,2}([A-Za-z][A-Za-z-]*)$') {
         $key = $Matches[1]
         if ($key -eq 'h' -or $key -eq 'help') {
-            [Console]::Out.WriteLine('usage: triage.ps1 [--max-seconds N] [--max-mb N] [--days N] [--max-file-mb N] [--hash-max-mb N]')
+            [Console]::Out.WriteLine('usage: triage.ps1 [--max-seconds N] [--max-mb N] [--days N] [--max-file-mb N] [--hash-max-mb N] [--sections LIST]')
             exit 0
         }
         if ($i + 1 -ge $Tokens.Count) { Exit-Usage "$token needs a value" }
@@ -81,6 +85,13 @@ while ($i -lt $Tokens.Count) {
         Exit-Usage "unexpected argument '$token'"
     }
     $key = $key.ToLowerInvariant().Replace('-', '')
+    if ($key -eq 'sections') {
+        $Sections = @($value.ToLowerInvariant().Split(',') | Where-Object { $_ -ne '' })
+        foreach ($name in $Sections) {
+            if ($AllSections -notcontains $name) { Exit-Usage "unknown section '$name' (known: $($AllSections -join ','))" }
+        }
+        continue
+    }
     if (-not $Options.ContainsKey($key)) { Exit-Usage "unknown option '$token'" }
     $number = 0
     if (-not [int]::TryParse($value, [ref]$number) -or $number -le 0) {
@@ -127,7 +138,8 @@ try {
 # Scratch space lives inside the collection folder and is removed before SHA256SUMS is written.
 $Scratch = Join-Path $Work '.scratch'
 [void][IO.Directory]::CreateDirectory($Scratch)
-# Module auto-loading would otherwise update SYSTEM's module analysis cache outside the folder.
+# Module auto-loading would otherwise update SYSTEM's module analysis cache outside the folder (best
+# effort: a cache PowerShell already opened at start-up keeps its place).
 $env:PSModuleAnalysisCachePath = Join-Path $Scratch 'ModuleAnalysisCache'
 
 # 32-bit PowerShell on 64-bit Windows sees a redirected System32; Sysnative reaches the real one.
@@ -227,6 +239,10 @@ function Save-Csv([string]$Rel, $Rows) {
 
 # Invoke-Section <name> <body>: one logged group of related steps.
 function Invoke-Section([string]$Name, [scriptblock]$Body) {
+    if ($Sections -notcontains $Name) {
+        Write-Log "SKIP  $Name reason=`"not selected by --sections`""
+        return
+    }
     if (-not (Test-Budget)) {
         Write-Log "SKIP  $Name reason=`"$($script:Stopped)`""
         return
@@ -877,6 +893,7 @@ $header = @(
     "# arguments: $($ScriptArgs -join ' ')"
     "# output: $Work"
     "# budgets: max_seconds=$MaxSeconds max_mb=$($Options.maxmb) max_file_mb=$($Options.maxfilemb) hash_max_mb=$($Options.hashmaxmb) days=$Days"
+    "# sections: $($Sections -join ',')"
     "# powershell: $($PSVersionTable.PSVersion) 64bit_process=$([Environment]::Is64BitProcess)"
     '# times are UTC; fs\ copies keep the original last-write time'
 )
