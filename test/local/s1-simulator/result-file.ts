@@ -5,7 +5,15 @@
  */
 import { createHash } from 'node:crypto';
 import type { ResultSpec } from './types';
-import { BufferSource, type ByteSource, crc32Of, KeystreamSource, MAX_ZIP_SIZE, ZipArchive } from './zip';
+import {
+  BufferSource,
+  type ByteSource,
+  crc32Of,
+  keystream,
+  MAX_ZIP_SIZE,
+  PatternSource,
+  ZipArchive,
+} from './zip';
 
 /** Default name of the single entry of a generated result. */
 export const GENERATED_ENTRY_NAME = 'collection.bin';
@@ -21,11 +29,30 @@ export interface PreparedResult {
   readonly archive: ByteSource;
 }
 
-/**
- * Builds the archive for a spec. `keyMaterial` makes generated content unique per task (and reproducible for
- * the same seed and task id).
- */
-async function buildArchive(spec: ResultSpec, keyMaterial: string, modifiedAt: Date): Promise<ZipArchive> {
+/** Size of the random pool generated results are made of. */
+const POOL_SIZE = 1024 * 1024;
+
+/** Pools by seed: one per simulator, shared by all its results (a few seeds at most per process). */
+const pools = new Map<string, Buffer>();
+
+function poolFor(seed: string): Buffer {
+  let pool = pools.get(seed);
+  if (!pool) {
+    if (pools.size >= 16) pools.clear();
+    pool = keystream(createHash('sha256').update(`pool:${seed}`).digest().subarray(0, 16), POOL_SIZE);
+    pools.set(seed, pool);
+  }
+  return pool;
+}
+
+/** What makes generated content reproducible: the simulator's seed and a per-result key (the task id). */
+export interface ResultKey {
+  readonly seed: string;
+  readonly key: string;
+}
+
+/** Builds the archive for a spec. */
+async function buildArchive(spec: ResultSpec, id: ResultKey, modifiedAt: Date): Promise<ZipArchive> {
   if ('entries' in spec) {
     const entries = await Promise.all(
       spec.entries.map(async (entry) => {
@@ -38,8 +65,8 @@ async function buildArchive(spec: ResultSpec, keyMaterial: string, modifiedAt: D
   if (!Number.isSafeInteger(spec.size) || spec.size < 0 || spec.size > MAX_ZIP_SIZE - 1024 * 1024) {
     throw new RangeError(`result size must be an integer from 0 to just under 4 GiB, got ${spec.size}`);
   }
-  const key = createHash('sha256').update(keyMaterial).digest().subarray(0, 16);
-  const source = new KeystreamSource(key, spec.size);
+  const key = createHash('sha256').update(`${id.seed}:${id.key}`).digest().readUInt32LE(0);
+  const source = new PatternSource(poolFor(id.seed), key, spec.size);
   return new ZipArchive(
     [{ name: spec.entryName ?? GENERATED_ENTRY_NAME, source, crc32: await crc32Of(source) }],
     modifiedAt,
@@ -66,10 +93,10 @@ async function sha256Of(source: ByteSource): Promise<string> {
  */
 export async function prepareResult(
   spec: ResultSpec,
-  keyMaterial: string,
+  id: ResultKey,
   modifiedAt: number,
 ): Promise<PreparedResult> {
-  const archive = await buildArchive(spec, keyMaterial, new Date(modifiedAt));
+  const archive = await buildArchive(spec, id, new Date(modifiedAt));
   const sha256 = await sha256Of(archive);
   return { sha256, fileName: `${sha256}.zip`, size: archive.size, archive };
 }

@@ -376,10 +376,12 @@ export class S1Simulator {
   private prepare(task: ChildTask): Promise<PreparedResult> {
     let promise = this.resultPromises.get(task.id);
     if (!promise) {
-      promise = prepareResult(task.result, `${this.seed}:${task.id}`, completionTime(task)).then((result) => {
-        this.resultsBySha.set(result.sha256, result);
-        return result;
-      });
+      promise = prepareResult(task.result, { seed: this.seed, key: task.id }, completionTime(task)).then(
+        (result) => {
+          this.resultsBySha.set(result.sha256, result);
+          return result;
+        },
+      );
       promise.catch(() => this.resultPromises.delete(task.id));
       this.resultPromises.set(task.id, promise);
     }

@@ -37,35 +37,58 @@ export class BufferSource implements ByteSource {
   }
 }
 
-const ZEROS = Buffer.alloc(CHUNK_SIZE + 16);
+/** murmur3's 32-bit finaliser: a cheap, well-mixed hash of an integer. */
+function mix32(value: number): number {
+  let h = value >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
 
 /**
- * Deterministic pseudo-random bytes: the AES-128-CTR keystream of a key derived from the seed. Byte `i` depends
- * only on the key and `i`, so any range is produced directly by starting the counter at block `i / 16`.
+ * Deterministic pseudo-random bytes without per-byte work: block `b` (one pool length) is the random `pool`
+ * rotated by an offset hashed from `key` and `b`. Any range is produced directly from its block numbers, as
+ * zero-copy views of the shared pool, so a 2 GiB result costs no memory and serving it costs no CPU beyond
+ * the socket. (Not cryptographic: blocks are rotations of one pool, which is fine for test evidence.)
  */
-export class KeystreamSource implements ByteSource {
+export class PatternSource implements ByteSource {
   constructor(
-    private readonly key: Buffer,
+    private readonly pool: Buffer,
+    private readonly key: number,
     readonly size: number,
   ) {
-    if (key.length !== 16) throw new RangeError('KeystreamSource needs a 16-byte key');
+    if (pool.length === 0) throw new RangeError('PatternSource needs a non-empty pool');
+  }
+
+  private rotation(block: number): number {
+    return mix32(this.key ^ Math.imul(block + 1, 0x9e3779b1)) % this.pool.length;
   }
 
   *read(start: number, end: number): Iterable<Buffer> {
-    if (start >= end) return;
-    const block = Math.floor(start / 16);
-    const iv = Buffer.alloc(16);
-    iv.writeBigUInt64BE(BigInt(block), 8);
-    const cipher = createCipheriv('aes-128-ctr', this.key, iv);
-    let skip = start - block * 16;
-    for (let pos = start; pos < end; ) {
-      const want = Math.min(CHUNK_SIZE, end - pos);
-      const out = cipher.update(ZEROS.subarray(0, want + skip));
-      yield skip ? out.subarray(skip) : out;
-      pos += want;
-      skip = 0;
+    const poolSize = this.pool.length;
+    for (let pos = start; pos < Math.min(end, this.size); ) {
+      const block = Math.floor(pos / poolSize);
+      const within = pos - block * poolSize;
+      const length = Math.min(poolSize - within, Math.min(end, this.size) - pos, CHUNK_SIZE);
+      const from = (within + this.rotation(block)) % poolSize;
+      if (from + length <= poolSize) {
+        yield this.pool.subarray(from, from + length);
+      } else {
+        yield this.pool.subarray(from);
+        yield this.pool.subarray(0, length - (poolSize - from));
+      }
+      pos += length;
     }
   }
+}
+
+/** `size` bytes of the AES-128-CTR keystream of `key`: the random material behind {@link PatternSource}. */
+export function keystream(key: Buffer, size: number): Buffer {
+  if (key.length !== 16) throw new RangeError('keystream needs a 16-byte key');
+  return createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(size));
 }
 
 /** CRC-32 of a whole source, yielding to the event loop now and then so a large source does not stall it. */

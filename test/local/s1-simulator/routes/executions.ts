@@ -95,6 +95,9 @@ export function startTasks(
     };
     sim.state.tasks.set(task.id, task);
     parent.childIds.push(task.id);
+    // Build and hash the result in the background now, so the status poll after completion answers at once
+    // even for multi-GiB results (an error surfaces again when the result is actually needed).
+    if (task.profile === 'complete') sim.resultOf(task).catch(() => undefined);
   }
   sim.state.parentTasks.set(parent.id, parent);
   return parent;
