@@ -33,6 +33,7 @@ const WINDOWS_SCRIPT = path.join(COLLECTORS_DIR, 'windows', 'triage.ps1');
 const BASH = ['/bin/bash', '/usr/bin/bash'].find((candidate) => existsSync(candidate)) ?? '/bin/bash';
 const DAY_MS = 86_400_000;
 const MIB = 1024 * 1024;
+const BIG_FILE_BYTES = 64 * 1024 * MIB;
 
 const sha256 = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
 
@@ -246,9 +247,10 @@ function recentFiles(folder: string): Map<string, string[]> {
 }
 
 describe('linux triage script', () => {
-  const main = makeSandbox('main');
-  const sized = makeSandbox('size');
-  const timed = makeSandbox('time');
+  // Created in beforeAll, not here: a filtered run (-t) skips the hooks and would leak the folders.
+  let main: Sandbox;
+  let sized: Sandbox;
+  let timed: Sandbox;
   const bigFile = `big-${process.pid}-${Date.now()}.img`;
   let mainRun: RunResult;
   let sizedRun: RunResult;
@@ -262,13 +264,16 @@ describe('linux triage script', () => {
   ).join('');
 
   beforeAll(async () => {
+    main = makeSandbox('main');
+    sized = makeSandbox('size');
+    timed = makeSandbox('time');
     buildFakeRoot(main.root);
     put(sized.root, 'etc/passwd', 'root:x:0:0:root:/root:/bin/bash\n');
     put(sized.root, 'var/log/auth.log', authLog);
     mkdirSync(path.join(timed.root, 'tmp'));
-    // A sparse 8 GiB file: hashing it takes seconds, reading its holes costs no disk.
+    // A sparse 64 GiB file: hashing it takes far longer than any budget here, reading its holes costs no disk.
     writeFileSync(path.join(timed.root, 'tmp', bigFile), '');
-    truncateSync(path.join(timed.root, 'tmp', bigFile), 8 * 1024 * MIB);
+    truncateSync(path.join(timed.root, 'tmp', bigFile), BIG_FILE_BYTES);
     for (const [name, box] of Object.entries({ main, sized, timed })) {
       before[`${name}.root`] = snapshot(box.root);
     }
@@ -279,14 +284,14 @@ describe('linux triage script', () => {
       runLinux(`${linux?.inputParams} --root ${main.root}`, main),
       runLinux(`--root ${sized.root} --max-mb 1 --days 7`, sized),
       // Only the recent-files section, so the slow hash starts well inside the budget and must be cut.
-      runLinux(`--root ${timed.root} --sections recent-files --max-seconds 2 --hash-max-mb 16384`, timed),
+      runLinux(`--root ${timed.root} --sections recent-files --max-seconds 5 --hash-max-mb 131072`, timed),
     ]);
     mainFolder = collectionFolder(main.out);
     log = readFileSync(path.join(mainFolder, 'collection.log'), 'utf8');
   });
 
   afterAll(() => {
-    for (const box of [main, sized, timed]) rmSync(box.base, { recursive: true, force: true });
+    for (const box of [main, sized, timed]) if (box) rmSync(box.base, { recursive: true, force: true });
   });
 
   it('finishes with exit 0 and a complete, self-describing log', () => {
@@ -423,17 +428,17 @@ describe('linux triage script', () => {
 
   it('honours the time budget: a slow step is stopped and the collection still closes cleanly', () => {
     expect(timedRun.code).toBe(0);
-    // 2 s budget; the slack covers a loaded CI machine, not an 8 GiB hash (which takes far longer).
+    // 5 s budget; the slack covers a loaded CI machine, not a 64 GiB hash (which takes far longer).
     expect(timedRun.ms).toBeLessThan(20_000);
     const folder = collectionFolder(timed.out);
     const timedLog = readFileSync(path.join(folder, 'collection.log'), 'utf8');
     expect(timedLog).toContain('SKIP  processes reason="not selected by --sections"');
-    expect(timedLog).toContain(
+    expect(timedLog, timedLog).toContain(
       "NOTE  files/recent-files.tsv hashing stopped by the time budget; unhashed files show '-'",
     );
-    expect(timedLog).toContain('BUDGET time budget of 2s spent');
-    expect(recentFiles(folder).get(`/tmp/${bigFile}`)?.slice(0, 2)).toEqual(['-', String(8 * 1024 * MIB)]);
-    expect(timedLog).toMatch(/END {3}collection status=time budget of 2s spent/);
+    expect(timedLog).toContain('BUDGET time budget of 5s spent');
+    expect(recentFiles(folder).get(`/tmp/${bigFile}`)?.slice(0, 2)).toEqual(['-', String(BIG_FILE_BYTES)]);
+    expect(timedLog).toMatch(/END {3}collection status=time budget of 5s spent/);
     verifySums(folder);
     // timeout killed the hashing with its process group: nothing keeps reading after the script ends.
     expect(execFileSync('ps', ['-eo', 'args']).toString()).not.toContain(bigFile);
