@@ -177,10 +177,11 @@ afterEach(() => {
 });
 
 describe('envelope, ids and auth', () => {
-  it('answers system status without a token', async () => {
+  it('answers system status without a token, and ignores a stale one', async () => {
     const reply = await call('/system/status', { token: null });
     expect(reply.status).toBe(200);
     expect(reply.body.data.health).toBe('ok');
+    expect((await call('/system/status', { token: 'revoked-or-expired' })).status).toBe(200);
   });
 
   it('sends ids as 19-digit strings and an X-RQID header', async () => {
@@ -243,6 +244,12 @@ describe('envelope, ids and auth', () => {
     expect(details.body.data.expiresAt).toBe(reply.body.data.apiToken.expiresAt);
     expect(Date.parse(details.body.data.expiresAt)).toBe(tenant.serviceUser.tokenRecord.expiresAt);
     expect(details.body.data.createdAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    const anonymous = await call('/users/api-token-details', {
+      method: 'POST',
+      token: null,
+      json: { data: { apiToken: 'unknown' } },
+    });
+    expect(anonymous.status).toBe(401);
   });
 });
 

@@ -76,7 +76,7 @@ export interface Route {
   readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** Path under `/web/api/v2.1`; `:name` segments capture one path segment. */
   readonly pattern: string;
-  /** Default true: the request needs a valid API token. */
+  /** Default true: the request needs a valid API token. False: any token is ignored (not even validated). */
   readonly auth?: boolean;
   /** Permissions checked before the handler runs. */
   readonly permissions?: readonly Permission[];

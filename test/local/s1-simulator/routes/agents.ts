@@ -5,7 +5,6 @@
 import type { Route, SimRuntime } from '../context';
 import {
   bodyIds,
-  isObject,
   isoMicros,
   type JsonObject,
   paginate,
@@ -78,15 +77,6 @@ export function selectorFromBody(filter: JsonObject): AgentSelector {
     computerName: typeof filter.computerName === 'string' ? filter.computerName : undefined,
     computerNameContains: stringList(filter.computerName__contains, 'computerName__contains'),
   };
-}
-
-/** Whether a JSON filter selects agents by nothing at all (absent, `{}`, or only empty values). */
-export function isEmptyFilter(filter: unknown): boolean {
-  if (!isObject(filter)) return true;
-  return Object.values(filter).every(
-    (value) =>
-      value === undefined || value === null || value === '' || (Array.isArray(value) && value.length === 0),
-  );
 }
 
 /** Agents visible to the user that match the selector. */

@@ -153,7 +153,7 @@ export const tenantRoutes: Route[] = [
     },
   },
   {
-    // Callable without an Authorization header (as the alertlogic collector does); a bad header still fails.
+    // Callable without an Authorization header (as the alertlogic collector does): the body's token decides.
     method: 'POST',
     pattern: '/users/api-token-details',
     auth: false,
