@@ -3,6 +3,7 @@ import type { Construct } from 'constructs';
 import type { S1CadoConfig } from './config';
 import { ApiSecrets } from './constructs/api-secrets';
 import { EvidenceBucket } from './constructs/evidence-bucket';
+import { InvestigationWorkflow } from './constructs/investigation-workflow';
 import { Monitoring } from './constructs/monitoring';
 
 /** Properties of {@link S1CadoForensicsStack}. */
@@ -25,6 +26,8 @@ export class S1CadoForensicsStack extends Stack {
   readonly secrets: ApiSecrets;
   /** Notification topic (alarms, audit findings). */
   readonly monitoring: Monitoring;
+  /** The investigation state machine and its Lambdas. */
+  readonly workflow: InvestigationWorkflow;
 
   constructor(scope: Construct, id: string, props: S1CadoForensicsStackProps) {
     super(scope, id, props);
@@ -42,10 +45,16 @@ export class S1CadoForensicsStack extends Stack {
       cadoSecretArn: config.cadoSecretArn,
     });
     this.monitoring = new Monitoring(this, 'Monitoring', { notificationEmails: config.notificationEmails });
+    this.workflow = new InvestigationWorkflow(this, 'Workflow', {
+      config,
+      evidence: this.evidence,
+      secrets: this.secrets,
+    });
 
     new CfnOutput(this, 'EvidenceBucketName', { value: this.evidence.bucket.bucketName });
     new CfnOutput(this, 'S1SecretArn', { value: this.secrets.s1Secret.secretArn });
     new CfnOutput(this, 'CadoSecretArn', { value: this.secrets.cadoSecret.secretArn });
     new CfnOutput(this, 'NotificationTopicArn', { value: this.monitoring.topic.topicArn });
+    new CfnOutput(this, 'StateMachineArn', { value: this.workflow.stateMachine.stateMachineArn });
   }
 }

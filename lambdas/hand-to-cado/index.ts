@@ -1,0 +1,11 @@
+/** Hand To Cado (see core.ts). */
+import { now } from '../shared/clock';
+import { stepHandler } from '../shared/handler';
+import { StagedEvidence } from '../shared/schemas';
+import { cadoClient } from '../shared/services';
+import { cadoSettings } from '../shared/settings';
+import { handToCado } from './core';
+
+export const handler = stepHandler('hand-to-cado', StagedEvidence, (input) =>
+  handToCado(input, { cado: cadoClient(), settings: cadoSettings(), now }),
+);

@@ -1,0 +1,316 @@
+/**
+ * Record Outcome: turns whatever each agent's branch ended with into one verdict per agent and one for the
+ * investigation, writes `case.json`, and writes the final version of each manifest (with Cado's result). The
+ * execution then fails only if no agent's evidence reached Cado, and says why.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { caseKey } from '../shared/evidence/keys';
+import { getJson, handoffCommand, Manifest, putJson, TOOL_NAME } from '../shared/evidence/manifest';
+import { logger } from '../shared/observability';
+import { redact } from '../shared/redact';
+import type { AgentFinalState, CadoHandoff, CaughtError, OutcomeInput } from '../shared/schemas';
+
+/** How one agent ended. */
+export const AgentOutcomeStatus = z.enum([
+  'complete',
+  'staged_handoff_failed',
+  'failed',
+  'timed_out',
+  'rejected',
+]);
+export type AgentOutcomeStatus = z.infer<typeof AgentOutcomeStatus>;
+
+/** How the investigation ended. */
+export const CaseStatus = z.enum(['complete', 'partial', 'staged_handoff_failed', 'failed']);
+export type CaseStatus = z.infer<typeof CaseStatus>;
+
+/** One agent's line in `case.json`. */
+export interface AgentOutcome {
+  agentId: string;
+  computerName?: string;
+  osType?: string;
+  outcome: AgentOutcomeStatus;
+  reason: string;
+  s1Task?: { parentTaskId?: string; childTaskId?: string; status?: string; detailedStatus?: string };
+  evidence?: {
+    bucket: string;
+    key: string;
+    versionId: string | null;
+    bytes: number;
+    sha256: string;
+    manifestKey: string;
+  };
+  cado?: { projectId: number; projectName: string; pipelineId: number; phase: string; reason?: string };
+  cancel?: { attempted: boolean; affected: number; unsupported: boolean };
+}
+
+/** `case.json`. */
+export interface CaseRecord {
+  schema: 's1cado/case@1';
+  investigationId: string;
+  executionArn?: string;
+  threatId?: string;
+  requestedBy?: string;
+  reason?: string;
+  startedAt?: string;
+  finishedAt: string;
+  status: CaseStatus;
+  summary: string;
+  counts: Record<AgentOutcomeStatus, number>;
+  agents: AgentOutcome[];
+  scripts: { osType: string; libraryName: string; scriptId: string; sha256: string; uploaded: boolean }[];
+  error?: string;
+  handoffRerunCommand?: string;
+  tool: { name: string; version: string };
+}
+
+/** What Record Outcome returns to the state machine. */
+export interface OutcomeResult {
+  investigationId: string;
+  status: CaseStatus;
+  /** Error name for the Fail state when the investigation did not succeed. */
+  errorName: 'InvestigationFailed' | 'HandOffFailed' | null;
+  summary: string;
+  caseKey: string;
+  counts: Record<AgentOutcomeStatus, number>;
+}
+
+/** Reads the message out of a caught error's Cause (a Lambda error JSON, or plain text for States.* errors). */
+export function describeCaught(error: CaughtError | undefined): string {
+  if (!error) return 'unknown error';
+  let detail = error.Cause ?? '';
+  try {
+    const cause = JSON.parse(detail) as { errorMessage?: unknown; errorType?: unknown };
+    if (typeof cause.errorMessage === 'string') detail = cause.errorMessage;
+  } catch {
+    // Not JSON: keep the plain text.
+  }
+  const text = detail ? `${error.Error}: ${detail}` : error.Error;
+  return redact(text).slice(0, 1000);
+}
+
+/** Decides how one agent ended. */
+export function summarizeAgent(state: AgentFinalState): AgentOutcome {
+  const base: AgentOutcome = {
+    agentId: state.target?.agentId ?? 'unknown',
+    computerName: state.target?.computerName,
+    osType: state.target?.osType,
+    outcome: 'failed',
+    reason: '',
+  };
+  if (state.task?.parentTaskId) {
+    base.s1Task = {
+      parentTaskId: state.task.parentTaskId,
+      childTaskId: state.task.childTaskId,
+      status: state.task.status,
+      detailedStatus: state.task.detailedStatus,
+    };
+  }
+  if (state.evidence) {
+    const e = state.evidence;
+    base.evidence = {
+      bucket: e.bucket,
+      key: e.key,
+      versionId: e.versionId,
+      bytes: e.bytes,
+      sha256: e.sha256,
+      manifestKey: e.manifestKey,
+    };
+    if (state.cado) {
+      const c = state.cado;
+      base.cado = {
+        projectId: c.projectId,
+        projectName: c.projectName,
+        pipelineId: c.pipelineId,
+        phase: c.phase,
+      };
+      if (c.reason) base.cado.reason = c.reason;
+    }
+    if (state.handoffError) {
+      return {
+        ...base,
+        outcome: 'staged_handoff_failed',
+        reason: `Cado hand-off failed: ${describeCaught(state.handoffError)}`,
+      };
+    }
+    if (state.cado?.phase === 'complete') {
+      return { ...base, outcome: 'complete', reason: 'Evidence staged and processed by Cado' };
+    }
+    const why =
+      state.cado?.phase === 'deadline'
+        ? 'Cado did not finish processing before the hand-off deadline'
+        : state.cado
+          ? `Cado pipeline ${state.cado.phase}${state.cado.reason ? `: ${state.cado.reason}` : ''}`
+          : 'the hand-off did not run';
+    return { ...base, outcome: 'staged_handoff_failed', reason: why };
+  }
+  if (state.error) return { ...base, outcome: 'failed', reason: describeCaught(state.error) };
+  if (state.task?.phase === 'deadline') {
+    if (state.cancel) {
+      base.cancel = {
+        attempted: state.cancel.attempted,
+        affected: state.cancel.affected,
+        unsupported: state.cancel.unsupported,
+      };
+    }
+    return {
+      ...base,
+      outcome: 'timed_out',
+      reason: `The S1 task did not finish before its deadline (${state.task.deadline ?? 'unknown'}); last status ${state.task.status ?? 'unknown'}${state.cancel ? (state.cancel.affected > 0 ? ', canceled' : ', cancel not possible') : ''}`,
+    };
+  }
+  if (state.task?.phase === 'failed') {
+    return {
+      ...base,
+      outcome: 'failed',
+      reason: state.task.reason ?? `S1 task ended ${state.task.status ?? 'unsuccessfully'}`,
+    };
+  }
+  return { ...base, outcome: 'failed', reason: 'The branch ended without evidence or an error (unexpected)' };
+}
+
+function emptyCounts(): Record<AgentOutcomeStatus, number> {
+  return { complete: 0, staged_handoff_failed: 0, failed: 0, timed_out: 0, rejected: 0 };
+}
+
+/** Builds `case.json` from the state machine's input to Record Outcome. */
+export function summarizeCase(input: OutcomeInput, finishedAt: string, version: string): CaseRecord {
+  const investigation = input.investigation;
+  const investigationId = investigation?.investigationId ?? input.execution?.name ?? 'unknown';
+  const agents: AgentOutcome[] = (input.results ?? []).map(summarizeAgent);
+  for (const rejected of input.rejected ?? []) {
+    agents.push({
+      agentId: rejected.agentId,
+      computerName: rejected.computerName,
+      outcome: 'rejected',
+      reason: rejected.reason,
+    });
+  }
+  const counts = emptyCounts();
+  for (const agent of agents) counts[agent.outcome]++;
+
+  let status: CaseStatus;
+  if (counts.complete > 0) status = counts.complete === agents.length ? 'complete' : 'partial';
+  else if (counts.staged_handoff_failed > 0) status = 'staged_handoff_failed';
+  else status = 'failed';
+
+  const error = input.error ? describeCaught(input.error) : undefined;
+  const parts = [
+    `${counts.complete} of ${agents.length} agent(s) collected and processed by Cado`,
+    counts.staged_handoff_failed ? `${counts.staged_handoff_failed} staged but not handed off` : '',
+    counts.failed ? `${counts.failed} failed` : '',
+    counts.timed_out ? `${counts.timed_out} timed out` : '',
+    counts.rejected ? `${counts.rejected} rejected` : '',
+  ].filter(Boolean);
+  let summary = parts.join('; ');
+  if (error) summary = `${summary}. The investigation stopped early: ${error}`;
+  else if (agents.length === 0) summary = 'No agents were collected from';
+  const failures = agents
+    .filter((a) => a.outcome !== 'complete')
+    .map((a) => `${a.computerName ?? a.agentId}: ${a.reason}`);
+  if (status !== 'complete' && failures.length > 0)
+    summary = `${summary}. ${failures.slice(0, 5).join(' | ')}`;
+
+  const record: CaseRecord = {
+    schema: 's1cado/case@1',
+    investigationId,
+    finishedAt,
+    status,
+    summary: summary.slice(0, 4000),
+    counts,
+    agents,
+    scripts: (input.scripts ?? []).map((s) => ({
+      osType: s.osType,
+      libraryName: s.libraryName,
+      scriptId: s.scriptId,
+      sha256: s.sha256,
+      uploaded: s.uploaded,
+    })),
+    tool: { name: TOOL_NAME, version },
+  };
+  if (investigation) {
+    record.executionArn = investigation.executionArn;
+    record.threatId = investigation.threatId;
+    record.requestedBy = investigation.requestedBy;
+    record.reason = investigation.reason;
+    record.startedAt = investigation.startedAt;
+  } else if (input.execution?.startTime) {
+    record.startedAt = input.execution.startTime;
+  }
+  if (error) record.error = error;
+  if (counts.staged_handoff_failed > 0) record.handoffRerunCommand = handoffCommand(investigationId);
+  return record;
+}
+
+/** Dependencies of {@link recordOutcome}. */
+export interface RecordOutcomeDeps {
+  readonly s3: S3Client;
+  readonly bucket: string;
+  readonly nowIso: () => string;
+  readonly version: string;
+}
+
+/** Writes the final manifests and `case.json`; returns the verdict for the state machine. */
+export async function recordOutcome(input: OutcomeInput, deps: RecordOutcomeDeps): Promise<OutcomeResult> {
+  const finishedAt = deps.nowIso();
+  const record = summarizeCase(input, finishedAt, deps.version);
+  // summarizeCase lists the branch results first, in order, then the rejected agents.
+  const results = input.results ?? [];
+  for (const [index, agent] of record.agents.entries()) {
+    if (agent.evidence) await finalizeManifest(agent, results[index]?.cado, deps, finishedAt);
+  }
+  const key = caseKey(record.investigationId);
+  await putJson(deps.s3, deps.bucket, key, record);
+  logger.info('Investigation recorded', { status: record.status, counts: record.counts, caseKey: key });
+  return {
+    investigationId: record.investigationId,
+    status: record.status,
+    errorName:
+      record.status === 'complete' || record.status === 'partial'
+        ? null
+        : record.status === 'staged_handoff_failed'
+          ? 'HandOffFailed'
+          : 'InvestigationFailed',
+    summary: record.summary,
+    caseKey: key,
+    counts: record.counts,
+  };
+}
+
+async function finalizeManifest(
+  agent: AgentOutcome,
+  cado: CadoHandoff | undefined,
+  deps: RecordOutcomeDeps,
+  at: string,
+): Promise<void> {
+  const key = agent.evidence?.manifestKey as string;
+  try {
+    const manifest = await getJson(deps.s3, deps.bucket, key, Manifest);
+    if (!manifest) {
+      logger.error('Manifest missing for staged evidence', { manifestKey: key, agentId: agent.agentId });
+      agent.reason = `${agent.reason} (manifest missing at ${key})`;
+      return;
+    }
+    const complete = agent.outcome === 'complete';
+    const updated: Manifest = {
+      ...manifest,
+      cado: cado ?? manifest.cado,
+      handoff: {
+        status: complete ? 'complete' : 'failed',
+        ...(complete ? {} : { reason: agent.reason }),
+        rerunCommand: manifest.handoff.rerunCommand,
+      },
+      timeline: [
+        ...manifest.timeline,
+        complete ? { event: 'cado-complete', at } : { event: 'handoff-failed', at, detail: agent.reason },
+      ],
+      writtenAt: at,
+      writtenBy: 'record-outcome',
+    };
+    await putJson(deps.s3, deps.bucket, key, updated);
+  } catch (error) {
+    logger.error('Could not finalize manifest', { manifestKey: key, error: error as Error });
+    agent.reason = `${agent.reason} (manifest not updated: ${(error as Error).name})`;
+  }
+}

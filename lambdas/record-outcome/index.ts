@@ -1,0 +1,31 @@
+/**
+ * Record Outcome (see core.ts). The state machine passes the whole state (`state`), whatever shape it has by then
+ * (a failure before Resolve Targets leaves only the raw input and the caught error), plus the execution's facts.
+ */
+import { z } from 'zod';
+import { s3Client } from '../shared/aws';
+import { nowIso } from '../shared/clock';
+import { parseInput, stepHandler } from '../shared/handler';
+import { OutcomeInput } from '../shared/schemas';
+import { workflowSettings } from '../shared/settings';
+import { TOOL_VERSION } from '../shared/version';
+import { recordOutcome } from './core';
+
+const Event = z.object({
+  state: z.record(z.string(), z.unknown()),
+  execution: z.object({ name: z.string(), id: z.string().optional(), startTime: z.string().optional() }),
+});
+
+export const handler = stepHandler('record-outcome', Event, (event) => {
+  const input = parseInput(
+    OutcomeInput,
+    { ...event.state, execution: event.execution },
+    'Record Outcome state',
+  );
+  return recordOutcome(input, {
+    s3: s3Client(),
+    bucket: workflowSettings().evidenceBucket,
+    nowIso,
+    version: TOOL_VERSION,
+  });
+});

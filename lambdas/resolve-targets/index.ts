@@ -1,0 +1,14 @@
+/** Resolve Targets (see core.ts). */
+import { z } from 'zod';
+import { stepHandler } from '../shared/handler';
+import { s1Client } from '../shared/services';
+import { resolveTargets } from './core';
+
+const Event = z.object({
+  input: z.unknown(),
+  execution: z.object({ name: z.string(), id: z.string().optional(), startTime: z.string().optional() }),
+});
+
+export const handler = stepHandler('resolve-targets', Event, (event) =>
+  resolveTargets(event, { s1: s1Client() }),
+);

@@ -1,0 +1,19 @@
+/** Run Script (see core.ts). */
+import { s3Client } from '../shared/aws';
+import { now } from '../shared/clock';
+import { stepHandler } from '../shared/handler';
+import { AgentStart } from '../shared/schemas';
+import { s1Client } from '../shared/services';
+import { workflowSettings } from '../shared/settings';
+import { runScript } from './core';
+
+export const handler = stepHandler('run-script', AgentStart, (input) => {
+  const settings = workflowSettings();
+  return runScript(input, {
+    s1: s1Client(),
+    s3: s3Client(),
+    bucket: settings.evidenceBucket,
+    graceSeconds: settings.taskGraceSeconds,
+    now,
+  });
+});

@@ -1,0 +1,53 @@
+/**
+ * The S1 and Cado clients of this process, built once from the settings and the secrets (module scope, so a warm
+ * Lambda reuses connections and the cached credentials).
+ */
+import { type CadoClient, createCadoClient } from './cado';
+import { SecretReader, secretCredential } from './secrets';
+import { createS1Client, type S1Client } from './sentinelone';
+import { cadoSettings, s1Settings } from './settings';
+
+let reader: SecretReader | undefined;
+/** The process-wide secret cache. */
+export function secretReader(): SecretReader {
+  reader ??= new SecretReader();
+  return reader;
+}
+
+let s1: S1Client | undefined;
+/** The S1 client (console URL checked against the allowlist on first use). */
+export function s1Client(): S1Client {
+  if (!s1) {
+    const settings = s1Settings();
+    s1 = createS1Client({
+      consoleUrl: settings.consoleUrl,
+      credentials: secretCredential(secretReader(), settings.secretArn, 'apiToken', 'ApiToken'),
+      hostPolicy: settings.consolePolicy,
+      downloadHostPolicy: settings.downloadPolicy,
+    });
+  }
+  return s1;
+}
+
+let cado: CadoClient | undefined;
+/** The Cado client (with the platform's CA when one is configured). */
+export function cadoClient(): CadoClient {
+  if (!cado) {
+    const settings = cadoSettings();
+    cado = createCadoClient({
+      baseUrl: settings.url,
+      credentials: secretCredential(secretReader(), settings.secretArn, 'apiKey', 'Bearer'),
+      caCertificate: settings.caCertificate,
+      allowLoopback: settings.allowLoopback,
+    });
+  }
+  return cado;
+}
+
+/** Forgets the clients and cached secrets (local runs that re-point the environment, and tests). */
+export function resetServices(): void {
+  reader = undefined;
+  s1 = undefined;
+  void cado?.close();
+  cado = undefined;
+}

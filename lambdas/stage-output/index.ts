@@ -1,0 +1,25 @@
+/** Stage Output (see core.ts). */
+import { s3Client } from '../shared/aws';
+import { now, timeScale } from '../shared/clock';
+import { stepHandler } from '../shared/handler';
+import { CompletedTask } from '../shared/schemas';
+import { s1Client } from '../shared/services';
+import { s1Settings, workflowSettings } from '../shared/settings';
+import { TOOL_VERSION } from '../shared/version';
+import { stageOutput } from './core';
+
+/** Stop starting resumes this long before the Lambda would time out. */
+const SAFETY_MARGIN_MS = 60_000;
+
+export const handler = stepHandler('stage-output', CompletedTask, (input, context) =>
+  stageOutput(input, {
+    s1: s1Client(),
+    s3: s3Client(),
+    bucket: workflowSettings().evidenceBucket,
+    downloadPolicy: s1Settings().downloadPolicy,
+    now,
+    // The Lambda's remaining time is real time; the clock may run faster in local runs.
+    deadline: now() + Math.max(0, context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS) * timeScale(),
+    version: TOOL_VERSION,
+  }),
+);

@@ -1,0 +1,297 @@
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import {
+  Choice,
+  Condition,
+  DefinitionBody,
+  Fail,
+  type IChainable,
+  type INextable,
+  JitterType,
+  JsonPath,
+  LogLevel,
+  Map as MapState,
+  Pass,
+  StateMachine,
+  StateMachineType,
+  Succeed,
+  TaskInput,
+  Timeout,
+  Wait,
+  WaitTime,
+} from 'aws-cdk-lib/aws-stepfunctions';
+import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import type { S1CadoConfig } from '../config';
+import type { ApiSecrets } from './api-secrets';
+import type { EvidenceBucket } from './evidence-bucket';
+import { TaskFunction } from './task-function';
+
+/** Error names the S1 client throws for conditions that pass with time. */
+export const S1_TRANSIENT_ERRORS = ['S1RateLimitedError', 'S1TransientError'];
+/** Error names the Cado client throws for conditions that pass with time. */
+export const CADO_TRANSIENT_ERRORS = ['CadoRateLimitedError', 'CadoTransientError'];
+/** Download failures worth another full attempt of Stage Output. */
+export const STAGING_RETRY_ERRORS = [
+  'DownloadInterruptedError',
+  'DownloadLinkExpiredError',
+  'ResultNotAvailableError',
+];
+
+/** Properties of {@link InvestigationWorkflow}. */
+export interface InvestigationWorkflowProps {
+  /** The validated configuration. */
+  readonly config: S1CadoConfig;
+  /** Where evidence, manifests, task records and case files go. */
+  readonly evidence: EvidenceBucket;
+  /** The S1 token and Cado key. */
+  readonly secrets: ApiSecrets;
+  /**
+   * Folder of the Lambda entry points (tests point it at the same folder; kept for symmetry with TaskFunction).
+   * @default - `<repo>/lambdas`
+   */
+  readonly entryRoot?: string;
+}
+
+/**
+ * The investigation state machine (DESIGN §2) and its Lambdas, one per state:
+ *
+ * Resolve Targets → Ensure Scripts → Collect From Each Agent (Map) → Record Outcome → Succeed | Fail, where each
+ * agent runs Run Script → (Wait For Task ⇄ Check Task) → Stage Output → Hand To Cado → (Wait For Cado ⇄ Check Cado),
+ * and a passed task deadline goes to Cancel Task. Every S1/Cado call retries its transient errors by name with
+ * backoff and full jitter; anything else is caught per agent, so one agent's failure never loses another's evidence.
+ * JSONPath only (the local runner cannot execute JSONata).
+ */
+export class InvestigationWorkflow extends Construct {
+  /** The state machine. */
+  readonly stateMachine: StateMachine;
+  /** Its execution log group (level ALL). */
+  readonly logGroup: LogGroup;
+  /** The Lambdas, by step name. */
+  readonly functions: Readonly<Record<string, TaskFunction>>;
+
+  constructor(scope: Construct, id: string, props: InvestigationWorkflowProps) {
+    super(scope, id);
+    const { config, evidence, secrets } = props;
+
+    const s1Env = {
+      S1_CONSOLE_URL: config.s1ConsoleUrl,
+      S1_SECRET_ARN: secrets.s1Secret.secretArn,
+      S1_ALLOWED_HOSTS: config.s1AllowedHosts.join(','),
+      DOWNLOAD_ALLOWED_HOSTS: config.downloadAllowedHosts.join(','),
+      ALLOW_LOOPBACK: String(config.allowLoopback),
+    };
+    const cadoEnv: Record<string, string> = {
+      CADO_URL: config.cadoUrl,
+      CADO_SECRET_ARN: secrets.cadoSecret.secretArn,
+      CADO_PROJECT_MODE: config.cadoProjectMode,
+      CADO_HANDOFF_TIMEOUT_SECONDS: String(config.cadoHandoffTimeoutSeconds),
+      ALLOW_LOOPBACK: String(config.allowLoopback),
+      ...(config.cadoProjectName ? { CADO_PROJECT_NAME: config.cadoProjectName } : {}),
+      ...(config.cadoCloudId ? { CADO_CLOUD_ID: config.cadoCloudId } : {}),
+      ...(config.cadoCaCertificate ? { CADO_CA_CERT: config.cadoCaCertificate } : {}),
+    };
+    const workflowEnv = {
+      EVIDENCE_BUCKET: evidence.bucket.bucketName,
+      SCRIPT_RUNTIME_TIMEOUT_SECONDS: String(config.scriptRuntimeTimeoutSeconds),
+      TASK_GRACE_SECONDS: String(config.taskGraceSeconds),
+    };
+
+    const fn = (
+      fnId: string,
+      step: string,
+      uses: { s1?: boolean; cado?: boolean; bucket?: boolean },
+      extra: Partial<{ timeout: Duration; memorySize: number; bundleCollectors: boolean }> = {},
+    ): TaskFunction => {
+      const f = new TaskFunction(this, fnId, {
+        step,
+        entryRoot: props.entryRoot,
+        logRetentionDays: config.logRetentionDays,
+        environment: {
+          ...workflowEnv,
+          ...(uses.s1 ? s1Env : {}),
+          ...(uses.cado ? cadoEnv : {}),
+        },
+        ...extra,
+      });
+      if (uses.s1) secrets.grantReadS1Token(f);
+      if (uses.cado) secrets.grantReadCadoKey(f);
+      if (uses.bucket) evidence.grantStageEvidence(f);
+      return f;
+    };
+
+    const functions = {
+      resolveTargets: fn('ResolveTargets', 'resolve-targets', { s1: true }),
+      ensureScripts: fn('EnsureScripts', 'ensure-scripts', { s1: true }, { bundleCollectors: true }),
+      runScript: fn('RunScript', 'run-script', { s1: true, bucket: true }),
+      checkTask: fn('CheckTask', 'check-task', { s1: true }),
+      cancelTask: fn('CancelTask', 'cancel-task', { s1: true }),
+      // Streams up to gigabytes: the longest timeout Lambda allows, and more memory for CPU (hashing, TLS).
+      stageOutput: fn(
+        'StageOutput',
+        'stage-output',
+        { s1: true, bucket: true },
+        { timeout: Duration.minutes(15), memorySize: 1024 },
+      ),
+      handToCado: fn('HandToCado', 'hand-to-cado', { cado: true }),
+      checkCado: fn('CheckCado', 'check-cado', { cado: true }),
+      recordOutcome: fn('RecordOutcome', 'record-outcome', { bucket: true }),
+    };
+    this.functions = Object.fromEntries(Object.values(functions).map((f) => [f.step, f]));
+
+    const invoke = (
+      name: string,
+      lambda: TaskFunction,
+      opts: { retryOn?: string[]; payload?: TaskInput; resultPath?: string; minutes?: number } = {},
+    ): LambdaInvoke => {
+      const task = new LambdaInvoke(this, name, {
+        lambdaFunction: lambda,
+        payloadResponseOnly: true,
+        payload: opts.payload,
+        resultPath: opts.resultPath,
+        taskTimeout: Timeout.duration(Duration.minutes(opts.minutes ?? 2)),
+      });
+      if (opts.retryOn?.length) {
+        task.addRetry({
+          errors: opts.retryOn,
+          interval: Duration.seconds(5),
+          backoffRate: 2,
+          maxAttempts: 6,
+          maxDelay: Duration.minutes(2),
+          jitterStrategy: JitterType.FULL,
+        });
+      }
+      return task;
+    };
+    const caught = (task: LambdaInvoke, next: IChainable, resultPath: string) =>
+      task.addCatch(next, { errors: ['States.ALL'], resultPath });
+
+    // ---- per agent ---------------------------------------------------------------------------------
+    const collectionFailed = new Pass(this, 'Collection Failed');
+    const collectionTimedOut = new Pass(this, 'Collection Timed Out');
+    const handOffFailed = new Pass(this, 'Hand-Off Failed');
+    const agentFinished = new Pass(this, 'Agent Finished');
+
+    const runScript = invoke('Run Script', functions.runScript, { retryOn: S1_TRANSIENT_ERRORS });
+    const waitForTask = new Wait(this, 'Wait For Task', { time: WaitTime.secondsPath('$.poll.waitSeconds') });
+    const checkTask = invoke('Check Task', functions.checkTask, { retryOn: S1_TRANSIENT_ERRORS });
+    const cancelTask = invoke('Cancel Task', functions.cancelTask, {
+      retryOn: S1_TRANSIENT_ERRORS,
+      resultPath: '$.cancel',
+    });
+    const stageOutput = invoke('Stage Output', functions.stageOutput, {
+      retryOn: [...S1_TRANSIENT_ERRORS, ...STAGING_RETRY_ERRORS],
+      minutes: 16,
+    });
+    const handToCado = invoke('Hand To Cado', functions.handToCado, { retryOn: CADO_TRANSIENT_ERRORS });
+    const waitForCado = new Wait(this, 'Wait For Cado', { time: WaitTime.secondsPath('$.poll.waitSeconds') });
+    const checkCado = invoke('Check Cado', functions.checkCado, { retryOn: CADO_TRANSIENT_ERRORS });
+
+    caught(runScript, collectionFailed, '$.error');
+    caught(checkTask, collectionFailed, '$.error');
+    caught(stageOutput, collectionFailed, '$.error');
+    caught(cancelTask, collectionTimedOut, '$.cancelError');
+    caught(handToCado, handOffFailed, '$.handoffError');
+    caught(checkCado, handOffFailed, '$.handoffError');
+
+    const cadoFinished = new Choice(this, 'Cado Finished?')
+      .when(Condition.stringEquals('$.cado.phase', 'running'), waitForCado)
+      .otherwise(agentFinished);
+    const taskFinished = new Choice(this, 'Task Finished?')
+      .when(Condition.stringEquals('$.task.phase', 'running'), waitForTask)
+      .when(
+        Condition.stringEquals('$.task.phase', 'completed'),
+        stageOutput.next(handToCado).next(waitForCado).next(checkCado).next(cadoFinished),
+      )
+      .when(Condition.stringEquals('$.task.phase', 'deadline'), cancelTask.next(collectionTimedOut))
+      .otherwise(collectionFailed);
+    const perAgent = runScript.next(waitForTask).next(checkTask).next(taskFinished);
+
+    const collect = new MapState(this, 'Collect From Each Agent', {
+      itemsPath: '$.targets',
+      itemSelector: { 'investigation.$': '$.investigation', 'target.$': '$$.Map.Item.Value' },
+      maxConcurrency: config.maxConcurrentAgents,
+      resultPath: '$.results',
+    });
+    collect.itemProcessor(perAgent);
+
+    // ---- whole investigation ----------------------------------------------------------------------------
+    const execution = {
+      name: JsonPath.stringAt('$$.Execution.Name'),
+      id: JsonPath.stringAt('$$.Execution.Id'),
+      startTime: JsonPath.stringAt('$$.Execution.StartTime'),
+    };
+    const resolveTargets = invoke('Resolve Targets', functions.resolveTargets, {
+      retryOn: S1_TRANSIENT_ERRORS,
+      payload: TaskInput.fromObject({ input: JsonPath.entirePayload, execution }),
+    });
+    const ensureScripts = invoke('Ensure Scripts', functions.ensureScripts, { retryOn: S1_TRANSIENT_ERRORS });
+    const recordOutcome = invoke('Record Outcome', functions.recordOutcome, {
+      payload: TaskInput.fromObject({ state: JsonPath.entirePayload, execution }),
+      resultPath: '$.outcome',
+    });
+    recordOutcome.addRetry({
+      errors: ['States.ALL'],
+      interval: Duration.seconds(5),
+      backoffRate: 2,
+      maxAttempts: 3,
+      jitterStrategy: JitterType.FULL,
+    });
+    for (const early of [resolveTargets, ensureScripts]) caught(early, recordOutcome, '$.error');
+    collect.addCatch(recordOutcome, { errors: ['States.ALL'], resultPath: '$.error' });
+
+    const verdict = new Choice(this, 'Investigation Succeeded?')
+      .when(Condition.isNull('$.outcome.errorName'), new Succeed(this, 'Investigation Complete'))
+      .otherwise(
+        new Fail(this, 'Investigation Failed', {
+          errorPath: '$.outcome.errorName',
+          causePath: '$.outcome.summary',
+        }),
+      );
+    const definition = (resolveTargets as INextable & LambdaInvoke)
+      .next(ensureScripts)
+      .next(collect)
+      .next(recordOutcome)
+      .next(verdict);
+
+    this.logGroup = new LogGroup(this, 'ExecutionLogs', {
+      retention: config.logRetentionDays as RetentionDays,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // Upper bound of one investigation: agents run in batches of maxConcurrentAgents, each at most its task
+    // deadline (runtime + grace), staging, and the Cado deadline, plus slack for retries.
+    const perAgentSeconds =
+      config.scriptRuntimeTimeoutSeconds +
+      config.taskGraceSeconds +
+      16 * 60 +
+      config.cadoHandoffTimeoutSeconds +
+      1800;
+    const batches = Math.ceil(50 / config.maxConcurrentAgents);
+    this.stateMachine = new StateMachine(this, 'StateMachine', {
+      definitionBody: DefinitionBody.fromChainable(definition),
+      stateMachineType: StateMachineType.STANDARD,
+      timeout: Duration.seconds(perAgentSeconds * batches + 900),
+      tracingEnabled: true,
+      logs: { destination: this.logGroup, level: LogLevel.ALL, includeExecutionData: true },
+      comment: 'Collects forensic evidence from SentinelOne agents, stages it in S3 and hands it to Cado',
+    });
+
+    // The state machine role: CDK's LambdaInvoke grants invoke on each function and its versions (`<arn>:*`),
+    // and X-Ray and the log delivery APIs take no resource ARNs. Each finding is acknowledged by its exact id.
+    const roleScope = this.stateMachine.role;
+    Validations.of(roleScope).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'X-Ray tracing and CloudWatch Logs delivery (logs:*LogDelivery) do not support resource-level permissions.',
+    });
+    for (const f of Object.values(functions)) {
+      const logicalId = Stack.of(this).getLogicalId(f.node.defaultChild as CfnFunction);
+      Validations.of(roleScope).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
+        reason:
+          'Invoking a workflow Lambda by qualified ARN (versions/aliases) is how LambdaInvoke grants access.',
+      });
+    }
+  }
+}
