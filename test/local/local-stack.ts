@@ -1,0 +1,234 @@
+/**
+ * The whole product on this machine: the CDK stack synthesized with a local configuration, its state machine
+ * definition extracted and run in-process with every Task bound to the real handler, against the S1 and Cado
+ * simulators (or external S1-/Cado-compatible endpoints), s3rver and the local AWS fake. Used by the end-to-end
+ * tests, `npm run demo` and `npm run bench`.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import type { CfnStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { resetAwsClients } from '../../lambdas/shared/aws';
+import { useTimeScale } from '../../lambdas/shared/clock';
+import { resetServices } from '../../lambdas/shared/services';
+import { loadConfig, type S1CadoConfigInput } from '../../lib/config';
+import { S1CadoForensicsStack } from '../../lib/s1-cado-forensics-stack';
+import { extractStateMachine } from './asl/extract';
+import {
+  createLocalStateMachine,
+  handlersFromDirectory,
+  type LocalStateMachine,
+  stepsOf,
+} from './asl/runner';
+import { type AwsFake, startAwsFake } from './aws-fake';
+import { type CadoSimulator, startCadoSimulator } from './cado-simulator';
+import {
+  type DemoTenant,
+  type S1Simulator,
+  type S1SimulatorOptions,
+  seedDemoTenant,
+  startS1Simulator,
+} from './s1-simulator';
+import { type LocalS3, startLocalS3 } from './s3';
+
+/** The repository root. */
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+
+/** Name of the local evidence bucket. */
+export const LOCAL_BUCKET = 'evidence';
+
+/** Options of {@link startLocalStack}. */
+export interface LocalStackOptions {
+  /** Simulated seconds per real second for every participant (handlers, simulators, Waits). @default 60 */
+  readonly timeScale?: number;
+  /** Configuration overrides on top of the local defaults (e.g. script runtime, grace, concurrency). */
+  readonly config?: Partial<S1CadoConfigInput>;
+  /** Use this S1-compatible endpoint instead of the simulator. */
+  readonly externalS1?: { url: string; token: string };
+  /** Use this Cado-compatible endpoint instead of the simulator. */
+  readonly externalCado?: { url: string; key: string };
+  /** S1 simulator options (rate limits, task timing, ...). */
+  readonly s1Simulator?: S1SimulatorOptions;
+  /** Cado simulator platform version. @default 2.324.0 */
+  readonly cadoPlatformVersion?: string;
+  /** Overrides of the runner's Wait durations, by state name (real ms). */
+  readonly waitTimeOverrides?: Record<string, number>;
+  /** Overrides of Retry intervals, by state name (real ms). */
+  readonly retryIntervalOverrides?: Record<string, number>;
+}
+
+/** A running local deployment. */
+export interface LocalStack {
+  readonly s1Url: string;
+  readonly cadoUrl: string;
+  /** Present unless an external S1 is used. */
+  readonly s1Sim: S1Simulator | undefined;
+  readonly tenant: DemoTenant | undefined;
+  /** Present unless an external Cado is used. */
+  readonly cadoSim: CadoSimulator | undefined;
+  readonly s3: LocalS3;
+  readonly aws: AwsFake;
+  readonly bucket: string;
+  readonly stateMachineArn: string;
+  readonly machine: LocalStateMachine;
+  /** The tokens in use (tests assert they never leak). */
+  readonly secrets: { s1Token: string; cadoKey: string };
+  /** Stops everything and restores the environment. */
+  close(): Promise<void>;
+}
+
+/** Local defaults: loopback endpoints allowed, and short S1 timeouts so a run fits in seconds. */
+function localConfig(
+  s1Url: string,
+  cadoUrl: string,
+  overrides: Partial<S1CadoConfigInput>,
+): S1CadoConfigInput {
+  return {
+    s1ConsoleUrl: s1Url,
+    cadoUrl,
+    allowLoopback: true,
+    cadoProjectMode: 'per-threat',
+    scriptRuntimeTimeoutSeconds: 900,
+    taskGraceSeconds: 900,
+    maxConcurrentAgents: 5,
+    cadoHandoffTimeoutSeconds: 6 * 3600,
+    ...overrides,
+  } as S1CadoConfigInput;
+}
+
+function cdkJsonContext(): Record<string, unknown> {
+  return (
+    JSON.parse(readFileSync(path.join(REPO_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }
+  ).context;
+}
+
+/** Synthesizes the real stack (without bundling) and returns its template and the state machine's logical id. */
+export function synthesizeLocal(config: S1CadoConfigInput): {
+  template: Record<string, unknown>;
+  logicalId: string;
+} {
+  const outdir = mkdtempSync(path.join(tmpdir(), 's1cado-synth-'));
+  try {
+    const app = new App({
+      outdir,
+      // The feature flags of cdk.json, as `cdk synth` would apply them; the local config replaces the example.
+      context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], s1cado: config },
+      // The built-in CloudFormation validation costs seconds per synth and adds nothing for a local run.
+      builtinCloudFormationValidation: false,
+    } as ConstructorParameters<typeof App>[0]);
+    const stack = new S1CadoForensicsStack(app, 'S1CadoForensicsLocal', { config: loadConfig(app.node) });
+    const logicalId = Stack.of(stack).getLogicalId(
+      stack.workflow.stateMachine.node.defaultChild as CfnStateMachine,
+    );
+    return { template: Template.fromStack(stack).toJSON(), logicalId };
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+/** Starts the local deployment. */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const restoreClock = useTimeScale(options.timeScale ?? 60);
+  const closers: (() => Promise<void> | void)[] = [restoreClock];
+  const close = async () => {
+    for (const fn of closers.reverse()) await fn();
+  };
+  try {
+    const s3 = await startLocalS3({ buckets: [LOCAL_BUCKET] });
+    closers.push(() => s3.close());
+
+    let s1Sim: S1Simulator | undefined;
+    let tenant: DemoTenant | undefined;
+    let s1Url: string;
+    let s1Token: string;
+    if (options.externalS1) {
+      s1Url = options.externalS1.url;
+      s1Token = options.externalS1.token;
+    } else {
+      s1Sim = await startS1Simulator(options.s1Simulator);
+      closers.push(() => s1Sim?.close());
+      tenant = seedDemoTenant(s1Sim);
+      s1Url = s1Sim.url;
+      s1Token = tenant.serviceUser.token;
+    }
+
+    let cadoSim: CadoSimulator | undefined;
+    let cadoUrl: string;
+    let cadoKey: string;
+    if (options.externalCado) {
+      cadoUrl = options.externalCado.url;
+      cadoKey = options.externalCado.key;
+    } else {
+      cadoKey = 'cado-local-key-0123456789abcdef';
+      cadoSim = await startCadoSimulator({
+        platformVersion: options.cadoPlatformVersion,
+        keys: [{ key: cadoKey, role: 'Lead Analyst' }],
+        // Cado really reads the staged object back from S3, as the platform would.
+        s3: s3.clientConfig,
+      });
+      closers.push(() => cadoSim?.close());
+      cadoUrl = cadoSim.url;
+    }
+
+    const aws = await startAwsFake();
+    closers.push(() => aws.close());
+    const s1SecretArn = aws.secrets.set('s1cado/s1-api', { apiToken: s1Token });
+    const cadoSecretArn = aws.secrets.set('s1cado/cado-api', { apiKey: cadoKey });
+
+    const { template, logicalId } = synthesizeLocal(localConfig(s1Url, cadoUrl, options.config ?? {}));
+    const extracted = extractStateMachine(template, { logicalId });
+    const machine = createLocalStateMachine(extracted.definition, {
+      functions: extracted.functions,
+      handlers: handlersFromDirectory(path.join(REPO_ROOT, 'lambdas'), stepsOf(extracted.functions)),
+      stateMachineArn: extracted.arn,
+      waitTimeOverrides: options.waitTimeOverrides,
+      retryIntervalOverrides: options.retryIntervalOverrides,
+      env: {
+        ...s3.env,
+        ...aws.env,
+        AWS_REGION: 'us-east-1',
+        S3_FORCE_PATH_STYLE: 'true',
+        EVIDENCE_BUCKET: LOCAL_BUCKET,
+        S1_SECRET_ARN: s1SecretArn,
+        CADO_SECRET_ARN: cadoSecretArn,
+        POWERTOOLS_METRICS_DISABLED: 'true',
+        POWERTOOLS_TRACE_ENABLED: 'false',
+      },
+    });
+    closers.push(() => {
+      machine.dispose();
+      // Handlers keep clients at module scope; the next local stack must not inherit them.
+      resetServices();
+      resetAwsClients();
+    });
+    aws.registerStateMachine(
+      extracted.arn,
+      (execution) =>
+        machine.run(execution.input, {
+          executionName: execution.name,
+          executionId: execution.executionArn,
+          signal: execution.signal,
+        }).result,
+    );
+
+    return {
+      s1Url,
+      cadoUrl,
+      s1Sim,
+      tenant,
+      cadoSim,
+      s3,
+      aws,
+      bucket: LOCAL_BUCKET,
+      stateMachineArn: extracted.arn,
+      machine,
+      secrets: { s1Token, cadoKey },
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
