@@ -56,5 +56,8 @@ export class S1CadoForensicsStack extends Stack {
     new CfnOutput(this, 'CadoSecretArn', { value: this.secrets.cadoSecret.secretArn });
     new CfnOutput(this, 'NotificationTopicArn', { value: this.monitoring.topic.topicArn });
     new CfnOutput(this, 'StateMachineArn', { value: this.workflow.stateMachine.stateMachineArn });
+    // The CLI's `handoff` re-runs the hand-off through the deployed Lambdas, which hold the Cado settings.
+    new CfnOutput(this, 'HandToCadoFunctionName', { value: this.workflow.functions['hand-to-cado']?.functionName ?? '' });
+    new CfnOutput(this, 'CheckCadoFunctionName', { value: this.workflow.functions['check-cado']?.functionName ?? '' });
   }
 }
