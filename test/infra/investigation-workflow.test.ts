@@ -1,0 +1,255 @@
+import { Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import type { CfnStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../lib/config';
+import { S1CadoForensicsStack } from '../../lib/s1-cado-forensics-stack';
+import { extractStateMachine } from '../local/asl/extract';
+import { appFactory, exampleConfig } from './helpers';
+
+type State = Record<string, unknown> & {
+  Type: string;
+  Retry?: { ErrorEquals: string[]; [k: string]: unknown }[];
+  Catch?: { ErrorEquals: string[]; Next: string; ResultPath?: string }[];
+};
+
+const apps = appFactory();
+let template: Template;
+let states: Record<string, State>;
+let agentStates: Record<string, State>;
+let mapState: State;
+
+beforeAll(() => {
+  const app = apps.app({ s1cado: exampleConfig({ maxConcurrentAgents: 7 }) });
+  const stack = new S1CadoForensicsStack(app, 'S1CadoForensics', { config: loadConfig(app.node) });
+  template = Template.fromStack(stack);
+  const logicalId = Stack.of(stack).getLogicalId(
+    stack.workflow.stateMachine.node.defaultChild as CfnStateMachine,
+  );
+  // The rendered definition, resolved to plain ASL the way the local runner sees it (no escaped strings in assertions).
+  const { definition } = extractStateMachine(template.toJSON(), { logicalId });
+  states = (definition as { States: Record<string, State> }).States;
+  mapState = states['Collect From Each Agent'] as State;
+  agentStates = (mapState.ItemProcessor as { States: Record<string, State> }).States;
+});
+afterAll(() => apps.cleanup());
+
+/** Statements of every IAM policy attached to the role of the function for `step`. */
+function statementsOf(step: string): { Action: string | string[]; Resource: unknown }[] {
+  const resources = template.toJSON().Resources as Record<
+    string,
+    { Type: string; Properties: Record<string, unknown>; Metadata?: Record<string, unknown> }
+  >;
+  const fnEntry = Object.entries(resources).find(
+    ([, r]) => r.Type === 'AWS::Lambda::Function' && r.Metadata?.S1CadoStep === step,
+  );
+  expect(fnEntry, `function for ${step}`).toBeDefined();
+  const roleId = ((fnEntry?.[1].Properties.Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'] ?? [])[0];
+  return Object.values(resources)
+    .filter((r) => r.Type === 'AWS::IAM::Policy')
+    .filter((r) => (r.Properties.Roles as { Ref: string }[]).some((ref) => ref.Ref === roleId))
+    .flatMap(
+      (r) =>
+        (r.Properties.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] })
+          .Statement,
+    );
+}
+
+function actionsOf(step: string): string[] {
+  return statementsOf(step).flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+}
+
+describe('InvestigationWorkflow state machine', () => {
+  it('logs every execution event to its own log group and traces with X-Ray', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: Match.objectLike({ Level: 'ALL', IncludeExecutionData: true }),
+    });
+  });
+
+  it('has an overall timeout', () => {
+    const definition = Object.values(template.findResources('AWS::StepFunctions::StateMachine'))[0];
+    expect(definition).toBeDefined();
+    expect(JSON.stringify(definition)).toContain('TimeoutSeconds');
+  });
+
+  it('retries S1 calls on throttling and transient errors only, by name, with backoff and full jitter', () => {
+    for (const name of ['Resolve Targets', 'Ensure Scripts']) {
+      expect(states[name]?.Retry).toContainEqual(
+        expect.objectContaining({
+          ErrorEquals: ['S1RateLimitedError', 'S1TransientError'],
+          BackoffRate: 2,
+          JitterStrategy: 'FULL',
+          MaxAttempts: 6,
+        }),
+      );
+    }
+    for (const name of ['Run Script', 'Check Task', 'Cancel Task']) {
+      expect(agentStates[name]?.Retry).toContainEqual(
+        expect.objectContaining({
+          ErrorEquals: ['S1RateLimitedError', 'S1TransientError'],
+          JitterStrategy: 'FULL',
+        }),
+      );
+    }
+    // Business errors (a failed execute, a validation error) are never retried.
+    const retried = Object.values(agentStates).flatMap((s) => (s.Retry ?? []).flatMap((r) => r.ErrorEquals));
+    expect(retried).not.toContain('S1ExecutionNotStartedError');
+    expect(retried).not.toContain('InputValidationError');
+    expect(retried).not.toContain('States.ALL');
+  });
+
+  it('retries staging on download interruptions, expired links and a lagging result file', () => {
+    expect(agentStates['Stage Output']?.Retry).toContainEqual(
+      expect.objectContaining({
+        ErrorEquals: expect.arrayContaining([
+          'DownloadInterruptedError',
+          'DownloadLinkExpiredError',
+          'ResultNotAvailableError',
+        ]),
+      }),
+    );
+  });
+
+  it('retries Cado calls on Cado transient errors', () => {
+    for (const name of ['Hand To Cado', 'Check Cado']) {
+      expect(agentStates[name]?.Retry).toContainEqual(
+        expect.objectContaining({ ErrorEquals: ['CadoRateLimitedError', 'CadoTransientError'] }),
+      );
+    }
+  });
+
+  it('catches per agent: collection failures keep the state, hand-off failures keep the evidence', () => {
+    for (const name of ['Run Script', 'Check Task', 'Stage Output']) {
+      expect(agentStates[name]?.Catch).toEqual([
+        { ErrorEquals: ['States.ALL'], Next: 'Collection Failed', ResultPath: '$.error' },
+      ]);
+    }
+    for (const name of ['Hand To Cado', 'Check Cado']) {
+      expect(agentStates[name]?.Catch).toEqual([
+        { ErrorEquals: ['States.ALL'], Next: 'Hand-Off Failed', ResultPath: '$.handoffError' },
+      ]);
+    }
+    expect(agentStates['Cancel Task']?.Catch?.[0]).toMatchObject({ Next: 'Collection Timed Out' });
+  });
+
+  it('waits in Wait states driven by the check handlers, and a passed deadline goes to Cancel Task', () => {
+    expect(agentStates['Wait For Task']).toMatchObject({ Type: 'Wait', SecondsPath: '$.poll.waitSeconds' });
+    expect(agentStates['Wait For Cado']).toMatchObject({ Type: 'Wait', SecondsPath: '$.poll.waitSeconds' });
+    const choices = (agentStates['Task Finished?']?.Choices ?? []) as {
+      Variable: string;
+      StringEquals: string;
+      Next: string;
+    }[];
+    expect(choices).toContainEqual({
+      Variable: '$.task.phase',
+      StringEquals: 'deadline',
+      Next: 'Cancel Task',
+    });
+    expect(choices).toContainEqual({
+      Variable: '$.task.phase',
+      StringEquals: 'completed',
+      Next: 'Stage Output',
+    });
+    expect(agentStates['Task Finished?']?.Default).toBe('Collection Failed');
+  });
+
+  it('runs agents in a Map bounded by maxConcurrentAgents', () => {
+    expect(mapState).toMatchObject({
+      Type: 'Map',
+      ItemsPath: '$.targets',
+      MaxConcurrency: 7,
+      ResultPath: '$.results',
+    });
+  });
+
+  it("records the outcome whatever happened before, then fails with the outcome's error name", () => {
+    for (const name of ['Resolve Targets', 'Ensure Scripts', 'Collect From Each Agent']) {
+      expect(states[name]?.Catch).toContainEqual({
+        ErrorEquals: ['States.ALL'],
+        Next: 'Record Outcome',
+        ResultPath: '$.error',
+      });
+    }
+    expect(states['Investigation Failed']).toMatchObject({
+      Type: 'Fail',
+      ErrorPath: '$.outcome.errorName',
+      CausePath: '$.outcome.summary',
+    });
+  });
+
+  it('uses JSONPath only', () => {
+    expect(JSON.stringify(states)).not.toMatch(/JSONata/i);
+  });
+});
+
+describe('InvestigationWorkflow Lambdas: least privilege', () => {
+  it('only S1-facing functions read the S1 token, only Cado-facing ones the Cado key', () => {
+    for (const step of [
+      'resolve-targets',
+      'ensure-scripts',
+      'run-script',
+      'check-task',
+      'cancel-task',
+      'stage-output',
+    ]) {
+      const text = JSON.stringify(statementsOf(step));
+      expect(text, step).toContain('ApiSecretsS1ApiToken');
+      expect(text, step).not.toContain('ApiSecretsCadoApiKey');
+    }
+    for (const step of ['hand-to-cado', 'check-cado']) {
+      const text = JSON.stringify(statementsOf(step));
+      expect(text, step).toContain('ApiSecretsCadoApiKey');
+      expect(text, step).not.toContain('ApiSecretsS1ApiToken');
+    }
+    expect(JSON.stringify(statementsOf('record-outcome'))).not.toMatch(/ApiSecrets/);
+  });
+
+  it('only the steps that write evidence or records touch S3, and only under investigations/', () => {
+    for (const step of [
+      'resolve-targets',
+      'ensure-scripts',
+      'check-task',
+      'cancel-task',
+      'hand-to-cado',
+      'check-cado',
+    ]) {
+      expect(
+        actionsOf(step).some((a) => a.startsWith('s3:')),
+        step,
+      ).toBe(false);
+    }
+    for (const step of ['stage-output', 'run-script', 'record-outcome']) {
+      expect(actionsOf(step), step).toContain('s3:PutObject');
+      const objectResources = JSON.stringify(
+        statementsOf(step).filter((s) => JSON.stringify(s.Action).includes('s3:PutObject')),
+      );
+      expect(objectResources).toContain('/investigations/*');
+      expect(objectResources).not.toContain('/audits/*');
+    }
+  });
+
+  it('never grants deletes on evidence', () => {
+    for (const step of ['stage-output', 'run-script', 'record-outcome']) {
+      expect(
+        actionsOf(step).filter((a) =>
+          /^s3:(DeleteObject|PutBucket|PutObjectRetention|BypassGovernance)/.test(a),
+        ),
+        step,
+      ).toEqual([]);
+    }
+  });
+
+  it('gives staging the longest timeout and more memory, the others short timeouts', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Timeout: 900,
+      MemorySize: 1024,
+      Environment: { Variables: Match.objectLike({ DOWNLOAD_ALLOWED_HOSTS: '*.amazonaws.com' }) },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Timeout: 60,
+      Environment: { Variables: Match.objectLike({ CADO_PROJECT_MODE: 'per-threat' }) },
+    });
+  });
+});
