@@ -152,6 +152,6 @@ describe('stageToS3', () => {
       message: expect.stringContaining('Request has expired'),
     });
     expect(urls).toBe(3);
-    expect(error.message).not.toContain('secret');
+    expect((error as Error).message).not.toContain('secret');
   });
 });
