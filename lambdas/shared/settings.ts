@@ -106,7 +106,7 @@ export function cadoSettings(): CadoSettings {
 const workflowSchema = z.object({
   EVIDENCE_BUCKET: z.string().min(3),
   SCRIPT_RUNTIME_TIMEOUT_SECONDS: seconds(900, 60, 172_800),
-  TASK_GRACE_SECONDS: seconds(900, 0, 172_800),
+  TASK_GRACE_SECONDS: seconds(900, 0, 604_800),
 });
 
 /** How collections run and where evidence goes. */
