@@ -1,6 +1,7 @@
 /**
- * A small local server speaking the AWS JSON protocol for Secrets Manager and Step Functions, so the real SDK
- * clients (and the real handlers) run unchanged against it:
+ * A small local server speaking the AWS protocols of the services the project calls — the JSON protocol for Secrets
+ * Manager and Step Functions, the query protocol for CloudFormation (DescribeStacks) and REST-JSON for Lambda
+ * (Invoke) — so the real SDK clients (and the real handlers) run unchanged against it:
  *
  * ```ts
  * const aws = await startAwsFake();
@@ -8,6 +9,8 @@
  * aws.secrets.set('s1', { apiToken: 'local-token' });
  * aws.registerStateMachine(arn, (exec) =>
  *   local.run(exec.input, { executionName: exec.name, executionId: exec.executionArn, signal: exec.signal }).result);
+ * aws.cloudFormation.setStack('S1CadoForensics', { outputs: { StateMachineArn: arn } });
+ * aws.lambda.register('HandToCado', (event) => handler(event, context));
  * ```
  *
  * Every request is recorded (`requests`) for tests. Nothing is logged: request bodies may hold secret values.
@@ -16,10 +19,14 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { now } from '../../../lambdas/shared/clock';
+import { CloudFormationFake, queryErrorXml } from './cloudformation';
+import { LambdaFake } from './lambda';
 import { AwsServiceError, type Operation, type RequestBody } from './protocol';
 import { SecretsManagerFake } from './secrets-manager';
 import { type FakeStateMachine, StepFunctionsFake } from './step-functions';
 
+export type { FakeStackInit } from './cloudformation';
+export type { FakeInvocation, FakeLambdaFunction } from './lambda';
 export { AwsServiceError } from './protocol';
 export type { FakeExecution, FakeExecutionRequest, FakeStateMachine } from './step-functions';
 
@@ -37,10 +44,11 @@ export interface AwsFakeOptions {
 
 /** A request the fake received. */
 export interface RecordedRequest {
-  /** `secretsmanager` or `sfn`. */
+  /** `secretsmanager`, `sfn`, `cloudformation` or `lambda`. */
   readonly service: string;
   /** The operation, e.g. `GetSecretValue`. */
   readonly operation: string;
+  /** The JSON body; the form parameters (CloudFormation); `{FunctionName, InvocationType, Payload}` (Lambda). */
   readonly body: RequestBody;
 }
 
@@ -48,12 +56,16 @@ export interface RecordedRequest {
 export interface AwsFake {
   /** `http://127.0.0.1:<port>`, for `endpoint` client options or the variables in `env`. */
   readonly endpoint: string;
-  /** `AWS_ENDPOINT_URL_SECRETS_MANAGER` and `AWS_ENDPOINT_URL_SFN` pointing at the fake. */
+  /** `AWS_ENDPOINT_URL_<SERVICE>` for Secrets Manager, Step Functions, CloudFormation and Lambda. */
   readonly env: Readonly<Record<string, string>>;
   /** Secrets Manager test API (`set`, `get`, `arnOf`). */
   readonly secrets: SecretsManagerFake;
   /** Step Functions test API (`register`, `waitFor`, `list`). */
   readonly stepFunctions: StepFunctionsFake;
+  /** CloudFormation test API (`setStack`, `deleteStack`). */
+  readonly cloudFormation: CloudFormationFake;
+  /** Lambda test API (`register`, `arnOf`, `settled`). */
+  readonly lambda: LambdaFake;
   /** Registers the function that runs executions of a state machine. */
   registerStateMachine(stateMachineArn: string, machine: FakeStateMachine): void;
   /** Requests received so far, in order. */
@@ -67,10 +79,13 @@ const SERVICES: Record<string, { service: string; contentType: string }> = {
   AWSStepFunctions: { service: 'sfn', contentType: 'application/x-amz-json-1.0' },
 };
 
-async function readBody(req: IncomingMessage): Promise<RequestBody> {
+async function readText(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseJsonBody(text: string): RequestBody {
   if (text.trim() === '') return {};
   let parsed: unknown;
   try {
@@ -83,6 +98,22 @@ async function readBody(req: IncomingMessage): Promise<RequestBody> {
   }
   return parsed as RequestBody;
 }
+
+function sendRaw(res: ServerResponse, status: number, headers: Record<string, string>, body: string): void {
+  res.writeHead(status, {
+    'content-length': Buffer.byteLength(body),
+    'x-amzn-requestid': randomUUID(),
+    ...headers,
+  });
+  res.end(body);
+}
+
+function errorOf(error: unknown): AwsServiceError {
+  if (error instanceof AwsServiceError) return error;
+  return new AwsServiceError('InternalFailure', error instanceof Error ? error.message : String(error), 500);
+}
+
+const LAMBDA_INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
 
 function send(
   res: ServerResponse,
@@ -104,43 +135,108 @@ function send(
 /** Starts the fake on 127.0.0.1 (a free port). */
 export async function startAwsFake(opts: AwsFakeOptions = {}): Promise<AwsFake> {
   const clock = opts.clock ?? now;
-  const secrets = new SecretsManagerFake({
-    region: opts.region ?? 'us-east-1',
-    accountId: opts.accountId ?? '000000000000',
-    clock,
-  });
+  const region = opts.region ?? 'us-east-1';
+  const accountId = opts.accountId ?? '000000000000';
+  const secrets = new SecretsManagerFake({ region, accountId, clock });
   const stepFunctions = new StepFunctionsFake({ clock });
   for (const [arn, machine] of Object.entries(opts.stateMachines ?? {})) stepFunctions.register(arn, machine);
+  const cloudFormation = new CloudFormationFake({ region, accountId, clock });
+  const lambda = new LambdaFake({ region, accountId });
   const operations: Record<string, Record<string, Operation>> = {
     secretsmanager: secrets.operations,
     AWSStepFunctions: stepFunctions.operations,
   };
   const requests: RecordedRequest[] = [];
 
-  const server = createServer((req, res) => {
+  /** JSON protocol (`X-Amz-Target`): Secrets Manager and Step Functions. */
+  const handleJson = (req: IncomingMessage, res: ServerResponse, text: string): void => {
     const target = String(req.headers['x-amz-target'] ?? '');
     const [prefix = '', operation = ''] = target.split('.');
     const service = SERVICES[prefix];
     const contentType = service?.contentType ?? 'application/x-amz-json-1.1';
-    readBody(req)
-      .then((body) => {
-        const handler = operations[prefix]?.[operation];
-        if (!service || !handler || req.method !== 'POST') {
-          throw new AwsServiceError(
-            'UnknownOperationException',
-            `Unknown operation ${target || '(no X-Amz-Target)'}`,
-          );
+    try {
+      const body = parseJsonBody(text);
+      const handler = operations[prefix]?.[operation];
+      if (!service || !handler || req.method !== 'POST') {
+        throw new AwsServiceError(
+          'UnknownOperationException',
+          `Unknown operation ${target || '(no X-Amz-Target)'}`,
+        );
+      }
+      requests.push({ service: service.service, operation, body });
+      send(res, 200, contentType, handler(body) ?? {});
+    } catch (caught) {
+      const error = errorOf(caught);
+      send(res, error.status, contentType, { __type: error.code, message: error.message }, error.code);
+    }
+  };
+
+  /** Query protocol (form body with `Action`): CloudFormation. */
+  const handleQuery = (res: ServerResponse, text: string): void => {
+    const params = new URLSearchParams(text);
+    const action = params.get('Action') ?? '';
+    try {
+      const handler = cloudFormation.actions[action];
+      if (!handler) throw new AwsServiceError('InvalidAction', `Unknown action ${action || '(no Action)'}`);
+      requests.push({ service: 'cloudformation', operation: action, body: Object.fromEntries(params) });
+      sendRaw(res, 200, { 'content-type': 'text/xml' }, handler(params));
+    } catch (caught) {
+      const error = errorOf(caught);
+      sendRaw(res, error.status, { 'content-type': 'text/xml' }, queryErrorXml(error));
+    }
+  };
+
+  /** REST-JSON: Lambda Invoke. */
+  const handleInvoke = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    functionName: string,
+    text: string,
+  ): Promise<void> => {
+    const headers = {
+      'x-amz-invocation-type': req.headers['x-amz-invocation-type'] as string | undefined,
+    };
+    requests.push({
+      service: 'lambda',
+      operation: 'Invoke',
+      body: { FunctionName: functionName, InvocationType: headers['x-amz-invocation-type'], Payload: text },
+    });
+    try {
+      const answer = await lambda.invoke(functionName, url.searchParams, headers, text);
+      sendRaw(res, answer.status, { 'content-type': 'application/json', ...answer.headers }, answer.body);
+    } catch (caught) {
+      const error = errorOf(caught);
+      sendRaw(
+        res,
+        error.status,
+        { 'content-type': 'application/json', 'x-amzn-errortype': error.code },
+        JSON.stringify({ Type: error.status >= 500 ? 'Service' : 'User', message: error.message }),
+      );
+    }
+  };
+
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const invoke = LAMBDA_INVOKE_PATH.exec(url.pathname);
+    const contentType = String(req.headers['content-type'] ?? '');
+    readText(req)
+      .then(async (text) => {
+        if (invoke && req.method === 'POST') {
+          await handleInvoke(req, res, url, decodeURIComponent(invoke[1] ?? ''), text);
+        } else if (
+          !req.headers['x-amz-target'] &&
+          contentType.startsWith('application/x-www-form-urlencoded')
+        ) {
+          handleQuery(res, text);
+        } else {
+          handleJson(req, res, text);
         }
-        requests.push({ service: service.service, operation, body });
-        send(res, 200, contentType, handler(body) ?? {});
       })
       .catch((error: unknown) => {
-        if (error instanceof AwsServiceError) {
-          send(res, error.status, contentType, { __type: error.code, message: error.message }, error.code);
-        } else {
-          const message = error instanceof Error ? error.message : String(error);
-          send(res, 500, contentType, { __type: 'InternalFailure', message }, 'InternalFailure');
-        }
+        // Only reached when the request itself broke (e.g. the client went away mid-body).
+        if (!res.headersSent)
+          send(res, 500, 'application/json', { __type: 'InternalFailure', message: String(error) });
       });
   });
   await new Promise<void>((resolve, reject) => {
@@ -152,9 +248,16 @@ export async function startAwsFake(opts: AwsFakeOptions = {}): Promise<AwsFake> 
 
   return {
     endpoint,
-    env: { AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoint, AWS_ENDPOINT_URL_SFN: endpoint },
+    env: {
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoint,
+      AWS_ENDPOINT_URL_SFN: endpoint,
+      AWS_ENDPOINT_URL_CLOUDFORMATION: endpoint,
+      AWS_ENDPOINT_URL_LAMBDA: endpoint,
+    },
     secrets,
     stepFunctions,
+    cloudFormation,
+    lambda,
     registerStateMachine: (arn, machine) => stepFunctions.register(arn, machine),
     requests,
     close: async () => {
