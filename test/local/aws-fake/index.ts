@@ -1,6 +1,6 @@
 /**
  * A small local server speaking the AWS protocols of the services the project calls — the JSON protocol for Secrets
- * Manager and Step Functions, the query protocol for CloudFormation (DescribeStacks) and REST-JSON for Lambda
+ * Manager, Step Functions, EventBridge and SSM Parameter Store, the query protocol for CloudFormation (DescribeStacks) and REST-JSON for Lambda
  * (Invoke) — so the real SDK clients (and the real handlers) run unchanged against it:
  *
  * ```ts
@@ -11,6 +11,7 @@
  *   local.run(exec.input, { executionName: exec.name, executionId: exec.executionArn, signal: exec.signal }).result);
  * aws.cloudFormation.setStack('S1CadoForensics', { outputs: { StateMachineArn: arn } });
  * aws.lambda.register('HandToCado', (event) => handler(event, context));
+ * aws.eventBridge.createBus('s1cado-threats'); aws.ssm.set('/s1cado/poll-mark', '{}');
  * ```
  *
  * Every request is recorded (`requests`) for tests. Nothing is logged: request bodies may hold secret values.
@@ -20,14 +21,18 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { now } from '../../../lambdas/shared/clock';
 import { CloudFormationFake, queryErrorXml } from './cloudformation';
+import { EventBridgeFake } from './event-bridge';
 import { LambdaFake } from './lambda';
 import { AwsServiceError, type Operation, type RequestBody } from './protocol';
 import { SecretsManagerFake } from './secrets-manager';
+import { SsmFake } from './ssm';
 import { type FakeStateMachine, StepFunctionsFake } from './step-functions';
 
 export type { FakeStackInit } from './cloudformation';
+export type { EntryFault, FakeEvent } from './event-bridge';
 export type { FakeInvocation, FakeLambdaFunction } from './lambda';
 export { AwsServiceError } from './protocol';
+export type { FakeParameter } from './ssm';
 export type { FakeExecution, FakeExecutionRequest, FakeStateMachine } from './step-functions';
 
 /** Options of {@link startAwsFake}. */
@@ -44,7 +49,7 @@ export interface AwsFakeOptions {
 
 /** A request the fake received. */
 export interface RecordedRequest {
-  /** `secretsmanager`, `sfn`, `cloudformation` or `lambda`. */
+  /** `secretsmanager`, `sfn`, `events`, `ssm`, `cloudformation` or `lambda`. */
   readonly service: string;
   /** The operation, e.g. `GetSecretValue`. */
   readonly operation: string;
@@ -56,7 +61,7 @@ export interface RecordedRequest {
 export interface AwsFake {
   /** `http://127.0.0.1:<port>`, for `endpoint` client options or the variables in `env`. */
   readonly endpoint: string;
-  /** `AWS_ENDPOINT_URL_<SERVICE>` for Secrets Manager, Step Functions, CloudFormation and Lambda. */
+  /** `AWS_ENDPOINT_URL_<SERVICE>` for Secrets Manager, Step Functions, CloudFormation, Lambda, EventBridge and SSM. */
   readonly env: Readonly<Record<string, string>>;
   /** Secrets Manager test API (`set`, `get`, `arnOf`). */
   readonly secrets: SecretsManagerFake;
@@ -66,6 +71,10 @@ export interface AwsFake {
   readonly cloudFormation: CloudFormationFake;
   /** Lambda test API (`register`, `arnOf`, `settled`). */
   readonly lambda: LambdaFake;
+  /** EventBridge test API (`createBus`, `events`, `onEvent`, `failEntries`). */
+  readonly eventBridge: EventBridgeFake;
+  /** SSM Parameter Store test API (`get`, `set`, `describe`). */
+  readonly ssm: SsmFake;
   /** Registers the function that runs executions of a state machine. */
   registerStateMachine(stateMachineArn: string, machine: FakeStateMachine): void;
   /** Requests received so far, in order. */
@@ -77,6 +86,8 @@ export interface AwsFake {
 const SERVICES: Record<string, { service: string; contentType: string }> = {
   secretsmanager: { service: 'secretsmanager', contentType: 'application/x-amz-json-1.1' },
   AWSStepFunctions: { service: 'sfn', contentType: 'application/x-amz-json-1.0' },
+  AWSEvents: { service: 'events', contentType: 'application/x-amz-json-1.1' },
+  AmazonSSM: { service: 'ssm', contentType: 'application/x-amz-json-1.1' },
 };
 
 async function readText(req: IncomingMessage): Promise<string> {
@@ -142,13 +153,17 @@ export async function startAwsFake(opts: AwsFakeOptions = {}): Promise<AwsFake> 
   for (const [arn, machine] of Object.entries(opts.stateMachines ?? {})) stepFunctions.register(arn, machine);
   const cloudFormation = new CloudFormationFake({ region, accountId, clock });
   const lambda = new LambdaFake({ region, accountId });
+  const eventBridge = new EventBridgeFake({ region, accountId, clock });
+  const ssm = new SsmFake({ region, accountId, clock });
   const operations: Record<string, Record<string, Operation>> = {
     secretsmanager: secrets.operations,
     AWSStepFunctions: stepFunctions.operations,
+    AWSEvents: eventBridge.operations,
+    AmazonSSM: ssm.operations,
   };
   const requests: RecordedRequest[] = [];
 
-  /** JSON protocol (`X-Amz-Target`): Secrets Manager and Step Functions. */
+  /** JSON protocol (`X-Amz-Target`): Secrets Manager, Step Functions, EventBridge and SSM. */
   const handleJson = (req: IncomingMessage, res: ServerResponse, text: string): void => {
     const target = String(req.headers['x-amz-target'] ?? '');
     const [prefix = '', operation = ''] = target.split('.');
@@ -253,11 +268,15 @@ export async function startAwsFake(opts: AwsFakeOptions = {}): Promise<AwsFake> 
       AWS_ENDPOINT_URL_SFN: endpoint,
       AWS_ENDPOINT_URL_CLOUDFORMATION: endpoint,
       AWS_ENDPOINT_URL_LAMBDA: endpoint,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: endpoint,
+      AWS_ENDPOINT_URL_SSM: endpoint,
     },
     secrets,
     stepFunctions,
     cloudFormation,
     lambda,
+    eventBridge,
+    ssm,
     registerStateMachine: (arn, machine) => stepFunctions.register(arn, machine),
     requests,
     close: async () => {
