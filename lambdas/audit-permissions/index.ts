@@ -1,0 +1,107 @@
+/**
+ * Audit Permissions: the scheduled (and on-demand) permission audit. Runs every check (core.ts), stores the report
+ * under `audits/`, emits the metrics and notifies the topic when needed (deliver.ts), and returns the report with
+ * where it went. The event is ignored: a schedule and `npx s1cado audit` invoke it the same way.
+ */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { z } from 'zod';
+import { loadCollectors } from '../collectors';
+import { s3Client, snsClient } from '../shared/aws';
+import { ConfigError } from '../shared/errors';
+import { stepHandler } from '../shared/handler';
+import { metrics } from '../shared/observability';
+import { cadoClient, s1Client, secretReader } from '../shared/services';
+import { cadoSettings, s1Settings } from '../shared/settings';
+import { attempt } from './checks';
+import { type AuditDeps, type CadoAuditApi, runAudit, type S1AuditApi } from './core';
+import { type AuditDelivery, deliverReport, type MetricDatum } from './deliver';
+import type { AuditReport } from './report';
+
+const siteIds = z
+  .string()
+  .optional()
+  .transform((value) =>
+    value
+      ? value
+          .split(',')
+          .map((id) => id.trim())
+          .filter(Boolean)
+      : undefined,
+  )
+  .pipe(z.array(z.string().regex(/^\d{1,20}$/, 'must be S1 site ids (digits)')).optional());
+
+const auditEnv = z.object({
+  EVIDENCE_BUCKET: z.string().min(3),
+  NOTIFICATION_TOPIC_ARN: z.string().min(1),
+  TOKEN_EXPIRY_WARNING_DAYS: z.coerce.number().int().min(1).max(365).optional().default(14),
+  /** Sites the RemoteOps check is limited to (the threat filter's sites); unset: every site in scope. */
+  AUDIT_SITE_IDS: siteIds,
+});
+
+function auditSettings() {
+  const result = auditEnv.safeParse(process.env);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`Invalid audit settings in the Lambda environment (${issues})`);
+  }
+  return result.data;
+}
+
+/** What the function returns: the report and what became of it. */
+export type AuditRun = AuditReport & { readonly delivery: AuditDelivery };
+
+/** A client that could not be built (bad URL, settings) answers every call with that error: its checks fail. */
+function unavailable<T extends object>(error: unknown, methods: readonly (keyof T)[]): T {
+  const stub: Record<string, unknown> = { apiBaseUrl: '(not configured)', baseUrl: '(not configured)' };
+  for (const method of methods) stub[method as string] = () => Promise.reject(error);
+  return stub as T;
+}
+
+// Read once per container; a broken bundle fails the collector check instead of the whole function.
+let collectors: ReturnType<typeof loadCollectors> | undefined;
+
+function emit(datum: MetricDatum): void {
+  const single = metrics.singleMetric();
+  for (const [name, value] of Object.entries(datum.dimensions)) single.addDimension(name, value);
+  single.addMetric(datum.name, MetricUnit.Count, datum.value);
+}
+
+export const handler = stepHandler('audit-permissions', z.unknown(), async (): Promise<AuditRun> => {
+  const settings = auditSettings();
+  const s1 = await attempt(() => s1Client());
+  const cado = await attempt(() => cadoClient());
+  const purpose = await attempt(() => (cadoSettings().projectMode === 'fixed' ? 'import' : 'handoff'));
+  const deps: AuditDeps = {
+    s1: {
+      client: s1.ok
+        ? s1.value
+        : unavailable<S1AuditApi>(s1.error, [
+            'getCurrentUser',
+            'getApiTokenDetails',
+            'getRole',
+            'getSites',
+            'listScripts',
+          ]),
+      token: () => secretReader().get(s1Settings().secretArn, 'apiToken'),
+      siteIds: settings.AUDIT_SITE_IDS,
+    },
+    cado: {
+      client: cado.ok ? cado.value : unavailable<CadoAuditApi>(cado.error, ['whoami', 'systemStatus']),
+      purpose: purpose.ok ? purpose.value : 'handoff',
+    },
+    collectors: () => {
+      collectors ??= loadCollectors();
+      return collectors;
+    },
+    warningDays: settings.TOKEN_EXPIRY_WARNING_DAYS,
+  };
+  const report = await runAudit(deps);
+  const delivery = await deliverReport(report, {
+    s3: s3Client(),
+    sns: snsClient(),
+    bucket: settings.EVIDENCE_BUCKET,
+    topicArn: settings.NOTIFICATION_TOPIC_ARN,
+    emit,
+  });
+  return { ...report, delivery };
+});
