@@ -145,6 +145,20 @@ export interface LocalRunOptions {
   readonly onEvent?: (event: LocalEvent) => void;
   /** Keep events for `events` readers. Turn off for long benchmarks. @default true */
   readonly bufferEvents?: boolean;
+  /**
+   * Fault injection (tests), by Lambda-bound Task state name: the first `times` invocations of that state run the
+   * real handler to completion and then fail with `error`, as when Lambda loses the response of a function that did
+   * its work. Exercises the idempotency of a retried step. Defaults: `times` 1, `error` `Lambda.ServiceException`.
+   */
+  readonly lostLambdaResponses?: Readonly<Record<string, LostLambdaResponse>>;
+}
+
+/** One entry of {@link LocalRunOptions.lostLambdaResponses}. */
+export interface LostLambdaResponse {
+  /** How many invocations lose their response. @default 1 */
+  readonly times?: number;
+  /** The error Step Functions sees. @default 'Lambda.ServiceException' */
+  readonly error?: string;
 }
 
 /** Counters of one run; live while it runs, final once `result` settles. */
@@ -522,6 +536,11 @@ export function createLocalStateMachine(
     const inputBytes = jsonBytes(input);
     if (inputBytes > PAYLOAD_LIMIT_BYTES)
       throw new StatesDataLimitExceededError('Execution input', inputBytes);
+    const lambdaStates = new Set([...bindings].flatMap(([name, b]) => (b.kind === 'lambda' ? [name] : [])));
+    assertKnownStates('lostLambdaResponses', Object.keys(runOpts.lostLambdaResponses ?? {}), lambdaStates);
+    const lostResponsesLeft = new Map(
+      Object.entries(runOpts.lostLambdaResponses ?? {}).map(([name, fault]) => [name, fault.times ?? 1]),
+    );
     applyEnv();
     const { machine, retriers } = runtimeMachine(timeScale());
     const executionName = runOpts.executionName;
@@ -568,6 +587,15 @@ export function createLocalStateMachine(
       } catch (error) {
         if (error instanceof StatesDataLimitExceededError) throw error;
         throw new LambdaFunctionError('Runtime.MarshalError', `Unable to marshal response: ${String(error)}`);
+      }
+      const lostLeft = lostResponsesLeft.get(stateName) ?? 0;
+      if (lostLeft > 0) {
+        // After the handler's side effects, like a response lost between the Lambda service and Step Functions.
+        lostResponsesLeft.set(stateName, lostLeft - 1);
+        throw new LambdaFunctionError(
+          runOpts.lostLambdaResponses?.[stateName]?.error ?? 'Lambda.ServiceException',
+          'Injected fault: the function ran, but its response was lost',
+        );
       }
       if (binding.integration === 'arn') return result;
       return {
