@@ -743,7 +743,7 @@ export function s1SitesCheck(sites: Fetched<S1Site[]>, requestedSiteIds?: readon
   return check(
     id,
     'pass',
-    `All ${considered.length} site${considered.length === 1 ? '' : 's'} in scope have RemoteOps (${RSO_LICENSE_MODULE}): ${considered.map((site) => site.name ?? site.id).join(', ')}.`,
+    `${considered.length === 1 ? 'The one site' : `All ${considered.length} sites`} in scope ${considered.length === 1 ? 'has' : 'have'} RemoteOps (${RSO_LICENSE_MODULE}): ${considered.map((site) => site.name ?? site.id).join(', ')}.`,
     NOTHING_TO_DO,
     details,
   );

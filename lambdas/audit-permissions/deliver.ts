@@ -91,10 +91,14 @@ export function notificationMessage(
     parts.push(`${decision.newWarnings.length} new warning${decision.newWarnings.length === 1 ? '' : 's'}`);
   }
   const subject = `S1-Cado permission audit: ${parts.join(', ') || report.status}`.slice(0, 100);
-  const newLines = decision.newWarnings.map((check) => `  - ${check.title} (${check.status})`);
+  const newLines = decision.newWarnings.map(
+    (check) => `  - ${check.title} (${check.status}): ${check.reason}`,
+  );
   const message = [
     `The scheduled permission audit found problems the forensic workflow will run into (${summaryLine(report)}).`,
-    ...(decision.failed.length > 0 ? ['Failed:', ...decision.failed.map((c) => `  - ${c.title}`)] : []),
+    ...(decision.failed.length > 0
+      ? ['Failed:', ...decision.failed.map((c) => `  - ${c.title}: ${c.reason}`)]
+      : []),
     ...(newLines.length > 0 ? ['New since the previous audit:', ...newLines] : []),
     '',
     formatReport(report),
