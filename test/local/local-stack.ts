@@ -16,6 +16,7 @@ import { resetServices } from '../../lambdas/shared/services';
 import { loadConfig, type S1CadoConfigInput } from '../../lib/config';
 import { S1CadoForensicsStack } from '../../lib/s1-cado-forensics-stack';
 import { extractStateMachine } from './asl/extract';
+import { createLambdaContext } from './asl/lambda-context';
 import {
   createLocalStateMachine,
   handlersFromDirectory,
@@ -38,6 +39,12 @@ export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
 /** Name of the local evidence bucket. */
 export const LOCAL_BUCKET = 'evidence';
+
+/**
+ * The stack name the AWS fake's DescribeStacks answers for (the deployed stack's name, so the CLI finds the local
+ * deployment with its defaults).
+ */
+export const LOCAL_STACK_NAME = 'S1CadoForensics';
 
 /** Options of {@link startLocalStack}. */
 export interface LocalStackOptions {
@@ -72,6 +79,13 @@ export interface LocalStack {
   readonly aws: AwsFake;
   readonly bucket: string;
   readonly stateMachineArn: string;
+  /** The stack outputs DescribeStacks returns for {@link LOCAL_STACK_NAME} (as the deployed stack has them). */
+  readonly outputs: Readonly<Record<string, string>>;
+  /**
+   * Variables that point AWS SDK clients (e.g. the CLI's) at this deployment: s3rver, the AWS fake, the region.
+   * The CLI finds everything else through the stack outputs.
+   */
+  readonly awsEnv: Readonly<Record<string, string>>;
   readonly machine: LocalStateMachine;
   /** The tokens in use (tests assert they never leak). */
   readonly secrets: { s1Token: string; cadoKey: string };
@@ -179,9 +193,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const { template, logicalId } = synthesizeLocal(localConfig(s1Url, cadoUrl, options.config ?? {}));
     const extracted = extractStateMachine(template, { logicalId });
+    const handlers = handlersFromDirectory(path.join(REPO_ROOT, 'lambdas'), stepsOf(extracted.functions));
     const machine = createLocalStateMachine(extracted.definition, {
       functions: extracted.functions,
-      handlers: handlersFromDirectory(path.join(REPO_ROOT, 'lambdas'), stepsOf(extracted.functions)),
+      handlers,
       stateMachineArn: extracted.arn,
       waitTimeOverrides: options.waitTimeOverrides,
       retryIntervalOverrides: options.retryIntervalOverrides,
@@ -196,6 +211,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         POWERTOOLS_METRICS_DISABLED: 'true',
         POWERTOOLS_TRACE_ENABLED: 'false',
       },
+    });
+    // Lambda Invoke through the fake runs the same handlers, with the same environment a run applies. The values
+    // they replace are saved now, before any run, and restored after the machine's own restore (closers run last
+    // to first), so the order of first run and first invoke does not matter.
+    const savedEnv = new Map(Object.keys(machine.env).map((key) => [key, process.env[key]]));
+    closers.push(() => {
+      for (const [key, value] of savedEnv) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
     });
     closers.push(() => {
       machine.dispose();
@@ -213,6 +238,31 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         }).result,
     );
 
+    const functionNames: Record<string, string> = {};
+    for (const fn of extracted.functions.values()) {
+      const handler = fn.step ? handlers[fn.step] : undefined;
+      if (!fn.step || !handler) continue;
+      functionNames[fn.step] = fn.functionName;
+      aws.lambda.register(fn.functionName, (event, invocation) => {
+        Object.assign(process.env, machine.env);
+        const context = createLambdaContext(fn, {
+          requestId: invocation.requestId,
+          deadline: Date.now() + fn.timeoutSeconds * 1000,
+          invokedArn: invocation.functionArn,
+        });
+        return handler(event, context);
+      });
+    }
+    const outputs: Record<string, string> = {
+      EvidenceBucketName: LOCAL_BUCKET,
+      S1SecretArn: s1SecretArn,
+      CadoSecretArn: cadoSecretArn,
+      StateMachineArn: extracted.arn,
+      HandToCadoFunctionName: functionNames['hand-to-cado'] ?? '',
+      CheckCadoFunctionName: functionNames['check-cado'] ?? '',
+    };
+    aws.cloudFormation.setStack(LOCAL_STACK_NAME, { outputs });
+
     return {
       s1Url,
       cadoUrl,
@@ -223,6 +273,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       aws,
       bucket: LOCAL_BUCKET,
       stateMachineArn: extracted.arn,
+      outputs,
+      awsEnv: { ...s3.env, ...aws.env, AWS_REGION: 'us-east-1' },
       machine,
       secrets: { s1Token, cadoKey },
       close,
