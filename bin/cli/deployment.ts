@@ -1,0 +1,108 @@
+/**
+ * Where the deployed pieces are. Each value comes from its flag, else its environment variable, else the stack's
+ * CloudFormation output (one DescribeStacks, only when a value is not given otherwise), so an operator with read
+ * access to the stack needs no configuration, and one without it can pass the values directly.
+ */
+import { DescribeStacksCommand, type Output } from '@aws-sdk/client-cloudformation';
+import type { AwsClients } from './aws-clients';
+import { DeploymentLookupError } from './errors';
+
+/** The stack `bin/app.ts` deploys. */
+export const DEFAULT_STACK_NAME = 'S1CadoForensics';
+
+/** How each value is found: stack output, flag, environment variable. */
+export const DEPLOYMENT_VALUES = {
+  stateMachineArn: { output: 'StateMachineArn', flag: 'state-machine-arn', env: 'S1CADO_STATE_MACHINE_ARN' },
+  bucket: { output: 'EvidenceBucketName', flag: 'bucket', env: 'S1CADO_BUCKET' },
+  handToCadoFunction: {
+    output: 'HandToCadoFunctionName',
+    flag: 'hand-to-cado-function',
+    env: 'S1CADO_HAND_TO_CADO_FUNCTION',
+  },
+  checkCadoFunction: {
+    output: 'CheckCadoFunctionName',
+    flag: 'check-cado-function',
+    env: 'S1CADO_CHECK_CADO_FUNCTION',
+  },
+  auditFunction: { output: 'AuditFunctionName', flag: 'audit-function', env: 'S1CADO_AUDIT_FUNCTION' },
+} as const;
+
+/** A value the CLI can look up. */
+export type DeploymentValue = keyof typeof DEPLOYMENT_VALUES;
+
+/** `parseArgs` options for the flags of `values`. */
+export function deploymentOptions(...values: DeploymentValue[]): Record<string, { type: 'string' }> {
+  return Object.fromEntries(
+    values.map((value) => [DEPLOYMENT_VALUES[value].flag, { type: 'string' as const }]),
+  );
+}
+
+/** Options of {@link Deployment}. */
+export interface DeploymentOptions {
+  /** `--stack`; else `S1CADO_STACK`; else {@link DEFAULT_STACK_NAME}. */
+  readonly stackName?: string;
+  /** Flag values by flag name (e.g. `bucket`). */
+  readonly flags: Readonly<Record<string, unknown>>;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly clients: Pick<AwsClients, 'cloudFormation'>;
+}
+
+/** Resolves deployment values, reading the stack outputs at most once. */
+export class Deployment {
+  readonly stackName: string;
+  private outputs: Promise<Map<string, string>> | undefined;
+
+  constructor(private readonly opts: DeploymentOptions) {
+    this.stackName = opts.stackName ?? opts.env.S1CADO_STACK ?? DEFAULT_STACK_NAME;
+  }
+
+  /** The value, from its flag, its variable or the stack output; throws {@link DeploymentLookupError}. */
+  async get(value: DeploymentValue): Promise<string> {
+    const how = DEPLOYMENT_VALUES[value];
+    const flagged = this.opts.flags[how.flag];
+    if (typeof flagged === 'string' && flagged.trim() !== '') return flagged.trim();
+    const fromEnv = this.opts.env[how.env];
+    if (fromEnv && fromEnv.trim() !== '') return fromEnv.trim();
+    const outputs = await this.stackOutputs();
+    const found = outputs.get(how.output);
+    if (!found) {
+      throw new DeploymentLookupError(
+        `Stack ${this.stackName} has no output ${how.output} (deployed from an older version? redeploy it), ` +
+          `or pass --${how.flag} / set ${how.env}`,
+      );
+    }
+    return found;
+  }
+
+  private stackOutputs(): Promise<Map<string, string>> {
+    this.outputs ??= this.describe();
+    return this.outputs;
+  }
+
+  private async describe(): Promise<Map<string, string>> {
+    let outputs: Output[];
+    try {
+      const out = await this.opts.clients.cloudFormation.send(
+        new DescribeStacksCommand({ StackName: this.stackName }),
+      );
+      outputs = out.Stacks?.[0]?.Outputs ?? [];
+    } catch (error) {
+      const { name, message } = error as Error;
+      if (name === 'ValidationError' && /does not exist/.test(message)) {
+        throw new DeploymentLookupError(
+          `Stack ${this.stackName} was not found in this account and region: pass --stack (or S1CADO_STACK) and ` +
+            '--region, or give the values directly (see --help)',
+        );
+      }
+      throw new DeploymentLookupError(
+        `Could not read the outputs of stack ${this.stackName} (${name}: ${message}); ` +
+          'give the values directly instead (see --help)',
+      );
+    }
+    const map = new Map<string, string>();
+    for (const output of outputs) {
+      if (output.OutputKey && output.OutputValue) map.set(output.OutputKey, output.OutputValue);
+    }
+    return map;
+  }
+}

@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+/**
+ * `s1cado`: manual use of the deployed stack — start a collection, see where an investigation stands, re-run a
+ * Cado hand-off, audit permissions. Every command finds the deployment through the CloudFormation stack's outputs
+ * (or flags / variables), uses the caller's AWS credentials, and never sees an S1 token or a Cado key.
+ *
+ * Run with `npx s1cado <command>` (through the `bin/s1cado.js` shim) or `npx tsx bin/s1cado.ts <command>`.
+ * Tests call {@link main} in-process with their own streams and environment.
+ */
+import path from 'node:path';
+import { redact } from '../lambdas/shared/redact';
+import { TOOL_VERSION } from '../lambdas/shared/version';
+import { collectCommand } from './cli/collect';
+import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './cli/errors';
+import { handoffCommand } from './cli/handoff';
+import { type CliIo, cliIo } from './cli/io';
+import { statusCommand } from './cli/status';
+
+/** `s1cado --help`. */
+export const HELP = `Usage: s1cado <command> [options]
+
+Manual use of the deployed s1-cado-forensics stack (your AWS credentials; no S1 token or Cado key needed).
+
+Commands
+  collect --agent <id> [...]   start an investigation on one or more S1 agents (--wait to follow it)
+  status <investigationId>     the execution and the case: per agent outcome, S3 key, size, SHA-256, Cado status
+  handoff <investigationId>    re-run the Cado hand-off of evidence that is staged but not processed
+  audit                        check that the S1 service user and the Cado key have what the workflow needs
+
+Run "s1cado <command> --help" for its options. Locations come from the CloudFormation stack's outputs
+(--stack, default S1CadoForensics), or from flags and S1CADO_* variables.
+
+Exit codes: 0 ok, 1 failure, 2 usage error.`;
+
+type Command = (args: readonly string[], io: CliIo) => Promise<number>;
+
+/**
+ * `audit` is another module's (`bin/cli/audit.ts`, exporting `auditCommand(args)`); it is loaded when used, so this
+ * dispatcher works whether or not it is there yet.
+ */
+async function auditCommand(args: readonly string[]): Promise<number> {
+  let module: { auditCommand?: unknown };
+  try {
+    module = (await import(path.join(__dirname, 'cli', 'audit.ts'))) as { auditCommand?: unknown };
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+      throw new UsageError('the audit command is not part of this version');
+    }
+    throw error;
+  }
+  if (typeof module.auditCommand !== 'function') {
+    throw new UsageError('the audit command is not part of this version');
+  }
+  return (module.auditCommand as (args: string[]) => Promise<number>)([...args]);
+}
+
+const COMMANDS: Record<string, Command> = {
+  collect: collectCommand,
+  status: statusCommand,
+  handoff: handoffCommand,
+  audit: auditCommand,
+};
+
+/** Runs the CLI with `argv` (without the node and script paths); returns the exit code. */
+export async function main(argv: readonly string[], overrides: Partial<CliIo> = {}): Promise<number> {
+  const io = cliIo(overrides);
+  const write = (sink: CliIo['stdout'], text: string) => sink.write(`${redact(text)}\n`);
+  const [name, ...args] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    write(name === undefined ? io.stderr : io.stdout, HELP);
+    return name === undefined ? EXIT_USAGE : EXIT_OK;
+  }
+  if (name === '--version') {
+    write(io.stdout, TOOL_VERSION);
+    return EXIT_OK;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    write(io.stderr, `s1cado: unknown command "${name}". Commands: ${Object.keys(COMMANDS).join(', ')}`);
+    write(io.stderr, 'Run "s1cado --help" for usage.');
+    return EXIT_USAGE;
+  }
+  try {
+    return await command(args, io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      write(io.stderr, `s1cado ${name}: ${error.message}`);
+      write(io.stderr, `Run "s1cado ${error.command ?? name} --help" for usage.`);
+      return EXIT_USAGE;
+    }
+    const { name: errorName, message } = error as Error;
+    // Our own errors speak for themselves; AWS and other errors keep their name, which often is the clue.
+    const text = error instanceof CliError ? message : `${errorName}: ${message}`;
+    write(io.stderr, `s1cado ${name}: ${text}`);
+    if (errorName === 'CredentialsProviderError' || /credential/i.test(message)) {
+      write(io.stderr, 'Check your AWS credentials (aws sts get-caller-identity) and region.');
+    }
+    return EXIT_FAILURE;
+  }
+}
+
+/** Runs the CLI on this process's arguments and sets the exit code. */
+export async function runCli(): Promise<void> {
+  process.exitCode = await main(process.argv.slice(2));
+}
+
+if (require.main === module) void runCli();
