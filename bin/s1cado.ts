@@ -4,7 +4,7 @@
  * Cado hand-off, audit permissions. Every command finds the deployment through the CloudFormation stack's outputs
  * (or flags / variables), uses the caller's AWS credentials, and never sees an S1 token or a Cado key.
  *
- * Run with `npx s1cado <command>` (through the `bin/s1cado.js` shim) or `npx tsx bin/s1cado.ts <command>`.
+ * Run with `npx s1cado <command>` (through the `bin/s1cado.cjs` launcher) or `npx tsx bin/s1cado.ts <command>`.
  * Tests call {@link main} in-process with their own streams and environment.
  */
 import path from 'node:path';
@@ -105,4 +105,6 @@ export async function runCli(): Promise<void> {
   process.exitCode = await main(process.argv.slice(2));
 }
 
-if (require.main === module) void runCli();
+// Run directly (`npx tsx bin/s1cado.ts ...`); the `bin/s1cado.cjs` launcher calls runCli itself. Compared by path
+// because test runners that transform this module do not keep `require.main === module` meaningful.
+if (process.argv[1] && path.resolve(process.argv[1]) === __filename) void runCli();

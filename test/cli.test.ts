@@ -1,0 +1,254 @@
+/**
+ * The `s1cado` CLI without a deployment: usage errors (exit 2, nothing sent to AWS), the deployment lookup against
+ * the AWS fake's CloudFormation, the execution input and name, and the case tally kept in step with Record Outcome.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tally } from '../bin/cli/case-file';
+import { buildInput, manualInvestigationId } from '../bin/cli/collect';
+import { main } from '../bin/s1cado';
+import { summarizeCase } from '../lambdas/record-outcome/core';
+import type { OutcomeInput } from '../lambdas/shared/schemas';
+import { type AwsFake, startAwsFake } from './local/aws-fake';
+
+let aws: AwsFake;
+
+beforeAll(async () => {
+  aws = await startAwsFake();
+});
+
+afterAll(async () => {
+  await aws?.close();
+});
+
+/** Runs the CLI in-process against the AWS fake; returns the exit code and what it printed. */
+async function cli(argv: string[], env: Record<string, string> = {}) {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(argv, {
+    stdout: { write: (text: string) => (stdout += text) },
+    stderr: { write: (text: string) => (stderr += text) },
+    env: {
+      ...aws.env,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      USER: 'analyst',
+      ...env,
+    },
+    hostname: () => 'workstation',
+    // A usage error must never get as far as waiting.
+    sleep: () => Promise.reject(new Error('unexpected sleep')),
+  });
+  return { code, stdout, stderr };
+}
+
+const BIG_ID = '1415844000017227074'; // > 2^53: as a JSON number it would become 1415844000017227000
+
+describe('s1cado: usage errors (exit 2, no AWS call)', () => {
+  it.each([
+    [['collect'], /name at least one agent: --agent <id>/],
+    [['collect', '--agent', '1.5e18'], /--agent "1\.5e18": must be a string of digits/],
+    [['collect', '--agent', '-12'], /--agent '-12'|ambiguous/],
+    [['collect', '--agent', '0x1F'], /--agent "0x1F": must be a string of digits/],
+    [
+      ['collect', '--agent', '123456789012345678901'],
+      /--agent "123456789012345678901": must be a string of digits/,
+    ],
+    [['collect', '--agent', ' 42'], /--agent " 42": must be a string of digits/],
+    [['collect', '--agent', BIG_ID, '--agent', BIG_ID], /agent ids must not repeat/],
+    [['collect', '--agent', BIG_ID, '--threat', '7e5'], /--threat "7e5": must be a string of digits/],
+    [['collect', '--agents', BIG_ID], /Unknown option '--agents'/],
+    [['collect', '--agent'], /--agent <value>' argument missing/],
+    [['collect', '--agent', BIG_ID, '--timeout', '5m'], /--timeout only applies with --wait/],
+    [['collect', '--agent', BIG_ID, '--wait', '--timeout', 'soon'], /--timeout must be a duration/],
+    [['collect', '--agent', BIG_ID, '--requested-by', '  '], /--requested-by: say who requested/],
+    [['status'], /missing the investigation id/],
+    [['status', 'not an id!'], /investigation id "not an id!" must be 1–80 letters/],
+    [['status', 'manual-1', 'manual-2'], /unexpected argument "manual-2"/],
+    [['handoff', 'manual-1', '--bogus'], /Unknown option '--bogus'/],
+  ])('%j', async (argv, message) => {
+    const before = aws.requests.length;
+    const { code, stdout, stderr } = await cli(argv);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(message);
+    expect(stderr).toContain(`Run "s1cado ${argv[0]} --help" for usage.`);
+    expect(stdout).toBe('');
+    expect(aws.requests.length).toBe(before);
+  });
+
+  it('refuses an unknown command and no command, and answers --help and --version', async () => {
+    expect(await cli(['collcet'])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('unknown command'),
+    });
+    const none = await cli([]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('Usage: s1cado <command>');
+    const help = await cli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/collect --agent <id>[\s\S]*status <investigationId>[\s\S]*handoff/);
+    for (const command of ['collect', 'status', 'handoff']) {
+      const own = await cli([command, '--help']);
+      expect(own.code).toBe(0);
+      expect(own.stdout).toContain(`Usage: s1cado ${command}`);
+    }
+    expect((await cli(['--version'])).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});
+
+describe('s1cado: where the deployment is', () => {
+  it('names the stack when it does not exist, and points at --stack and the direct flags', async () => {
+    const { code, stderr } = await cli(['collect', '--agent', BIG_ID, '--stack', 'NoSuchStack']);
+    expect(code).toBe(1);
+    expect(stderr).toContain('Stack NoSuchStack was not found');
+    expect(stderr).toContain('--stack');
+    expect(aws.stepFunctions.list()).toHaveLength(0);
+  });
+
+  it('names a missing output and the flag and variable that replace it', async () => {
+    aws.cloudFormation.setStack('OldStack', { outputs: { EvidenceBucketName: 'evidence' } });
+    const { code, stderr } = await cli(['collect', '--agent', BIG_ID], { S1CADO_STACK: 'OldStack' });
+    expect(code).toBe(1);
+    expect(stderr).toContain('Stack OldStack has no output StateMachineArn');
+    expect(stderr).toContain('--state-machine-arn / set S1CADO_STATE_MACHINE_ARN');
+  });
+
+  it('uses the flag over the stack output, without reading the stack', async () => {
+    const arn = 'arn:aws:states:us-east-1:000000000000:stateMachine:flagged';
+    const received: unknown[] = [];
+    aws.registerStateMachine(arn, async (execution) => {
+      received.push(execution.input);
+      return {};
+    });
+    const before = aws.requests.length;
+    const { code, stdout } = await cli([
+      'collect',
+      '--agent',
+      BIG_ID,
+      '--agent',
+      '42',
+      '--threat',
+      '1415844000142298964',
+      '--state-machine-arn',
+      arn,
+    ]);
+    expect(code).toBe(0);
+    expect(aws.requests.slice(before).map((r) => r.operation)).toEqual(['StartExecution']);
+    const started = aws.stepFunctions.list().find((e) => e.stateMachineArn === arn);
+    expect(started?.name).toMatch(/^manual-\d{8}T\d{6}Z-[0-9a-f]{6}$/);
+    // The ids travel as the exact strings typed, never through a JS number.
+    expect(JSON.parse(started?.input ?? '{}')).toEqual({
+      agentIds: [BIG_ID, '42'],
+      threatId: '1415844000142298964',
+      requestedBy: 'analyst@workstation',
+    });
+    expect(stdout).toContain(`Started investigation ${started?.name}`);
+    expect(stdout).toContain(started?.executionArn);
+    expect(stdout).toContain(
+      `https://us-east-1.console.aws.amazon.com/states/home?region=us-east-1#/v2/executions/details/${started?.executionArn}`,
+    );
+    await aws.stepFunctions.waitFor(started?.executionArn ?? '');
+  });
+});
+
+describe('s1cado collect: input and name', () => {
+  it('validates with the workflow schema and keeps the reason and requester', () => {
+    expect(
+      buildInput({ agentIds: [BIG_ID], requestedBy: ' alice@ws ', reason: ' suspicious login ' }),
+    ).toEqual({ agentIds: [BIG_ID], requestedBy: 'alice@ws', reason: 'suspicious login' });
+    expect(() =>
+      buildInput({ agentIds: Array.from({ length: 51 }, (_, i) => String(i)), requestedBy: 'a' }),
+    ).toThrow(/--agent: at most 50 agents/);
+  });
+
+  it('names manual investigations manual-<UTC time>-<6 hex>', () => {
+    expect(manualInvestigationId(Date.UTC(2025, 0, 2, 3, 4, 5, 678), () => 'abcdef')).toBe(
+      'manual-20250102T030405Z-abcdef',
+    );
+    const ids = new Set(Array.from({ length: 50 }, () => manualInvestigationId(Date.UTC(2025, 0, 1))));
+    expect(ids.size).toBe(50);
+  });
+});
+
+describe('s1cado handoff: case tally', () => {
+  const investigation = {
+    investigationId: 'manual-20250101T000000Z-abcdef',
+    requestedBy: 'analyst',
+    startedAt: '2025-01-01T00:00:00.000Z',
+  };
+  const target = (agentId: string, computerName: string) => ({
+    agentId,
+    agentUuid: `uuid-${agentId}`,
+    computerName,
+    osType: 'windows' as const,
+    siteId: '1',
+    accountId: '2',
+  });
+  const evidence = (agentId: string) => ({
+    bucket: 'evidence',
+    key: `investigations/x/${agentId}/9/r.zip`,
+    versionId: null,
+    bytes: 10,
+    sha256: 'a'.repeat(64),
+    fileName: 'r.zip',
+    manifestKey: `investigations/x/${agentId}/9/manifest.json`,
+    s1Signature: null,
+    s1SignatureMatches: null,
+    stagedAt: '2025-01-01T00:10:00.000Z',
+  });
+  const cado = (phase: 'complete' | 'failed', reason?: string) => ({
+    projectId: 1,
+    projectName: 'S1 x',
+    pipelineId: 1001,
+    fileNameForm: 'array' as const,
+    startedAt: '2025-01-01T00:11:00.000Z',
+    deadline: '2025-01-01T06:11:00.000Z',
+    phase,
+    ...(reason ? { reason } : {}),
+  });
+
+  it.each<[string, OutcomeInput]>([
+    [
+      'every kind of outcome',
+      {
+        investigation,
+        results: [
+          { target: target('1', 'A'), evidence: evidence('1'), cado: cado('complete') },
+          {
+            target: target('2', 'B'),
+            evidence: evidence('2'),
+            handoffError: { Error: 'CadoTransientError' },
+          },
+          { target: target('3', 'C'), evidence: evidence('3'), cado: cado('failed', 'bad zip') },
+          { target: target('4', 'D'), error: { Error: 'S1ApprovalRequiredError', Cause: 'needs approval' } },
+          { target: target('5', 'E'), task: { phase: 'deadline', deadline: '2025-01-01T01:00:00.000Z' } },
+        ],
+        rejected: [{ agentId: '6', reason: 'macOS is not supported' }],
+      },
+    ],
+    [
+      'all complete',
+      {
+        investigation,
+        results: [{ target: target('1', 'A'), evidence: evidence('1'), cado: cado('complete') }],
+      },
+    ],
+    [
+      'stopped early',
+      { investigation, results: [], error: { Error: 'S1AuthError', Cause: 'token expired' } },
+    ],
+    ['nothing', { investigation, results: [] }],
+  ])('matches Record Outcome for %s', (_, input) => {
+    const record = summarizeCase(input, '2025-01-01T02:00:00.000Z', '0.1.0');
+    expect(
+      tally(
+        record.agents.map((a) => ({ ...a })),
+        record.error,
+      ),
+    ).toEqual({
+      counts: record.counts,
+      status: record.status,
+      summary: record.summary,
+    });
+  });
+});
