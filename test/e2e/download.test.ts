@@ -125,12 +125,12 @@ describe('result downloads', () => {
   it('an expired link is fetched again and the download completes', async () => {
     const { windows } = stack.tenant.agents;
     stack.s1Sim.setAgentBehavior(windows.id, { result: { size: RESULT_SIZE } });
-    // Links live one simulated minute; the first download is held back two, so its link has expired on arrival.
-    stack.s1Sim.config.linkExpirySeconds = 60;
+    // Links live two simulated minutes; the first download is held back four, so its link has expired on arrival.
+    stack.s1Sim.config.linkExpirySeconds = 120;
     stack.s1Sim.faults.add({
       match: { host: 'storage' },
       times: 1,
-      action: { type: 'delay', ms: Math.ceil((120 * 1000) / E2E_TIME_SCALE) },
+      action: { type: 'delay', ms: Math.ceil((240 * 1000) / E2E_TIME_SCALE) },
     });
     const before = stack.s1Sim.requests.length;
     const run = await investigate(stack, {

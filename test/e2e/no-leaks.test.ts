@@ -67,11 +67,11 @@ async function scenarios(): Promise<InvestigationRun[]> {
 
   // Both agents collected, through an expired link and a reset connection.
   stack.s1Sim.setAgentBehavior(windows.id, { result: { size: 300_000 } });
-  stack.s1Sim.config.linkExpirySeconds = 60;
+  stack.s1Sim.config.linkExpirySeconds = 120;
   stack.s1Sim.faults.add({
     match: { host: 'storage' },
     times: 1,
-    action: { type: 'delay', ms: Math.ceil((120 * 1000) / E2E_TIME_SCALE) },
+    action: { type: 'delay', ms: Math.ceil((240 * 1000) / E2E_TIME_SCALE) },
   });
   stack.s1Sim.faults.add({
     match: { host: 'storage' },
