@@ -231,6 +231,20 @@ describe('s1cado audit (deployed)', () => {
     expect(AuditReport.parse(JSON.parse(stdout)).counts.fail).toBe(1);
   });
 
+  it('asks the caller for the function (stack outputs) when neither flag nor variable names it', async () => {
+    const report = await deployedReport();
+    aws.lambda.register('S1CadoForensics-AuditPermissions', () => report);
+    let stdout = '';
+    const code = await auditCommand([], {
+      env: { ...awsEnv, S1CADO_AUDIT_FUNCTION: undefined },
+      stdout: { write: (text: string) => (stdout += text) },
+      stderr: { write: () => true },
+      findFunction: async () => 'S1CadoForensics-AuditPermissions',
+    });
+    expect(code).toBe(AUDIT_EXIT_OK);
+    expect(stdout).toMatch(/PASS: 9 pass/);
+  });
+
   it('exits 1 and says why when the function fails or returns something else', async () => {
     aws.lambda.register('broken-audit', () => {
       throw Object.assign(new Error('The audit ran but writing s3://evidence/audits/x failed'), {

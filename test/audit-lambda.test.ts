@@ -16,6 +16,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { AUDIT_METRICS, auditMetrics, decideNotification } from '../lambdas/audit-permissions/deliver';
 import { type AuditRun, handler } from '../lambdas/audit-permissions/index';
 import { AuditReport } from '../lambdas/audit-permissions/report';
+import { handler as checkPermissionsHandler } from '../lambdas/check-permissions/index';
 import { loadCollectors } from '../lambdas/collectors';
 import { resetAwsClients } from '../lambdas/shared/aws';
 import { clearRegisteredSecrets } from '../lambdas/shared/redact';
@@ -211,6 +212,34 @@ describe('audit Lambda', () => {
     expect(token?.status).toBe('fail');
     expect(token?.reason).toContain('could not be read');
     expect(run.checks.find((c) => c.id === 'cado-key-valid')?.status).toBe('pass');
+  });
+});
+
+describe('check-permissions Lambda', () => {
+  const input = () => ({
+    investigation: { investigationId: 'manual-x', requestedBy: 'test', startedAt: new Date().toISOString() },
+    targets: [tenant.agents.linux, tenant.agents.noRso].map((agent) => ({
+      agentId: agent.id,
+      agentUuid: agent.uuid,
+      computerName: agent.computerName,
+      osType: agent.osType,
+      siteId: agent.siteId,
+      accountId: tenant.account.id,
+    })),
+    rejected: [],
+  });
+
+  it('reads the token from the secret, keeps RemoteOps targets and rejects the others', async () => {
+    const out = (await checkPermissionsHandler(input(), context)) as { targets: { agentId: string }[] };
+    expect(out.targets.map((t) => t.agentId)).toEqual([tenant.agents.linux.id]);
+    expect(JSON.stringify(out)).toContain('lacks the RemoteOps (rso) licence module');
+  });
+
+  it('throws PreflightFailedError, matched by name, when the token has expired', async () => {
+    s1Sim.expireToken(S1_TOKEN, Date.now() - 1);
+    const error = await checkPermissionsHandler(input(), context).catch((e: unknown) => e);
+    expect((error as Error).name).toBe('PreflightFailedError');
+    expect((error as Error).message).not.toContain(S1_TOKEN);
   });
 });
 

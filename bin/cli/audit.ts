@@ -74,6 +74,11 @@ export interface AuditCommandIo {
   readonly lambda?: Pick<LambdaClient, 'send'>;
   /** Time source of the local audit. @default the shared clock */
   readonly now?: () => number;
+  /**
+   * Finds the audit function when neither `--function` nor `S1CADO_AUDIT_FUNCTION` names it, e.g. from the stack
+   * output `AuditFunctionName`. @default none: the command asks for `--function`
+   */
+  readonly findFunction?: () => Promise<string>;
 }
 
 /** The command line is wrong; the message says how. */
@@ -142,9 +147,7 @@ export async function auditCommand(args: string[], io: Partial<AuditCommandIo> =
       return AUDIT_EXIT_OK;
     }
     const local = flags['s1-url'] !== undefined || flags['cado-url'] !== undefined;
-    const result = local
-      ? await auditLocally(flags, env, io.now)
-      : await auditDeployed(flags, env, io.lambda);
+    const result = local ? await auditLocally(flags, env, io.now) : await auditDeployed(flags, env, io);
     if (flags.json) say(stdout, JSON.stringify(result.payload, null, 2));
     else {
       say(stdout, formatReport(result.report));
@@ -280,9 +283,11 @@ async function auditLocally(
 async function auditDeployed(
   flags: Flags,
   env: Readonly<Record<string, string | undefined>>,
-  injected: Pick<LambdaClient, 'send'> | undefined,
+  io: Partial<AuditCommandIo>,
 ): Promise<AuditResult> {
-  const functionName = (flags.function ?? flags['audit-function'] ?? env.S1CADO_AUDIT_FUNCTION)?.trim();
+  const injected = io.lambda;
+  const named = (flags.function ?? flags['audit-function'] ?? env.S1CADO_AUDIT_FUNCTION)?.trim();
+  const functionName = named || (io.findFunction ? (await io.findFunction()).trim() : undefined);
   if (!functionName) {
     throw new AuditUsageError(
       'name the audit Lambda with --function <name> (or S1CADO_AUDIT_FUNCTION), or run the checks locally with --s1-url/--cado-url',
