@@ -10,6 +10,7 @@
 import path from 'node:path';
 import { redact } from '../lambdas/shared/redact';
 import { TOOL_VERSION } from '../lambdas/shared/version';
+import { auditCommand } from './cli/audit';
 import { collectCommand } from './cli/collect';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './cli/errors';
 import { handoffCommand } from './cli/handoff';
@@ -34,32 +35,13 @@ Exit codes: 0 ok, 1 failure, 2 usage error.`;
 
 type Command = (args: readonly string[], io: CliIo) => Promise<number>;
 
-/**
- * `audit` is another module's (`bin/cli/audit.ts`, exporting `auditCommand(args)`); it is loaded when used, so this
- * dispatcher works whether or not it is there yet.
- */
-async function auditCommand(args: readonly string[]): Promise<number> {
-  let module: { auditCommand?: unknown };
-  try {
-    module = (await import(path.join(__dirname, 'cli', 'audit.ts'))) as { auditCommand?: unknown };
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
-      throw new UsageError('the audit command is not part of this version');
-    }
-    throw error;
-  }
-  if (typeof module.auditCommand !== 'function') {
-    throw new UsageError('the audit command is not part of this version');
-  }
-  return (module.auditCommand as (args: string[]) => Promise<number>)([...args]);
-}
-
 const COMMANDS: Record<string, Command> = {
   collect: collectCommand,
   status: statusCommand,
   handoff: handoffCommand,
-  audit: auditCommand,
+  // The audit command takes the same streams and environment (its own module: bin/cli/audit.ts).
+  audit: (args, io) =>
+    auditCommand([...args], { stdout: io.stdout, stderr: io.stderr, env: io.env, now: io.now }),
 };
 
 /** Runs the CLI with `argv` (without the node and script paths); returns the exit code. */

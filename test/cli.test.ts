@@ -76,6 +76,28 @@ describe('s1cado: usage errors (exit 2, no AWS call)', () => {
     expect(aws.requests.length).toBe(before);
   });
 
+  it('does not echo a long value given in the wrong place (it may be a pasted token)', async () => {
+    const pasted = 'a9ZkQ3uYt7LmR2xW8pVn4cJs6bHe1gDf0oKiUyTrEwQaSdFgHjKlZxCvBnM1234567aBcDeFgHiJkLmNoPqRsTuVwXyZ';
+    for (const argv of [
+      ['collect', pasted],
+      ['collect', '--agent', BIG_ID, pasted],
+      ['collect', '--agent', pasted],
+      ['status', pasted],
+      ['handoff', 'manual-1', pasted],
+    ]) {
+      const { code, stdout, stderr } = await cli(argv);
+      expect(code).toBe(2);
+      expect(`${stdout}${stderr}`).not.toContain(pasted);
+      expect(stderr).toMatch(/a value of \d+ characters, not shown/);
+    }
+  });
+
+  it('dispatches audit to its module with the same streams and environment', async () => {
+    const { code, stderr } = await cli(['audit', '--no-such-flag']);
+    expect(code).toBe(2);
+    expect(stderr).toContain("'--no-such-flag'");
+  });
+
   it('refuses an unknown command and no command, and answers --help and --version', async () => {
     expect(await cli(['collcet'])).toMatchObject({
       code: 2,

@@ -23,7 +23,16 @@ export const COMMON_OPTIONS = {
 /** Parsed flags: strings, string arrays (`multiple`) or booleans, by flag name. */
 export type ParsedFlags = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
-/** Parses `args` for `command`; node's messages are already clear, they only lose their error code. */
+/**
+ * How a value from the command line appears in a message: quoted when short, else only its length. A long value
+ * in the wrong place may be a token pasted by mistake, and error output ends up in terminals and tickets.
+ */
+export function shown(value: string | undefined): string {
+  if (value === undefined) return '(none)';
+  return value.length <= 32 ? JSON.stringify(value) : `(a value of ${value.length} characters, not shown)`;
+}
+
+/** Parses `args` for `command`; node's messages are clear, except that they echo a stray argument. */
 export function parseCommand(
   command: string,
   args: readonly string[],
@@ -34,14 +43,19 @@ export function parseCommand(
   try {
     parsed = parseArgs({ args: [...args], options, strict: true, allowPositionals: positionals.max > 0 });
   } catch (error) {
-    throw new UsageError((error as Error).message.split('\n')[0] ?? 'invalid arguments', command);
+    const { code, message } = error as { code?: string; message: string };
+    if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      const stray = /^Unexpected argument '(.*)'\. This command/s.exec(message)?.[1];
+      throw new UsageError(`unexpected argument ${shown(stray)}`, command);
+    }
+    throw new UsageError(message.split('\n')[0] ?? 'invalid arguments', command);
   }
   if (parsed.values.help) return { flags: parsed.values, positionals: parsed.positionals };
   if (parsed.positionals.length < positionals.min) {
     throw new UsageError(`missing ${positionals.names}`, command);
   }
   if (parsed.positionals.length > positionals.max) {
-    throw new UsageError(`unexpected argument "${parsed.positionals[positionals.max]}"`, command);
+    throw new UsageError(`unexpected argument ${shown(parsed.positionals[positionals.max])}`, command);
   }
   return { flags: parsed.values, positionals: parsed.positionals };
 }

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { InvestigationId, WorkflowInput } from '../../lambdas/shared/schemas';
-import { COMMON_OPTIONS, parseCommand, parseDuration, stringFlag, stringList } from './args';
+import { COMMON_OPTIONS, parseCommand, parseDuration, shown, stringFlag, stringList } from './args';
 import { createAwsClients } from './aws-clients';
 import { readCase } from './case-file';
 import { Deployment, deploymentOptions } from './deployment';
@@ -65,9 +65,9 @@ export function buildInput(fields: {
     const [field, index] = issue.path;
     const flag = FLAG_OF[String(field)] ?? String(field ?? 'input');
     if (field === 'agentIds' && typeof index === 'number') {
-      return `${flag} ${JSON.stringify(fields.agentIds[index])}: ${issue.message}`;
+      return `${flag} ${shown(fields.agentIds[index])}: ${issue.message}`;
     }
-    if (field === 'threatId') return `${flag} ${JSON.stringify(fields.threatId)}: ${issue.message}`;
+    if (field === 'threatId') return `${flag} ${shown(fields.threatId)}: ${issue.message}`;
     return `${flag}: ${issue.message}`;
   });
   throw new UsageError(problems.join('; '), 'collect');

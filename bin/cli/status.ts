@@ -3,7 +3,7 @@
  * the investigation id) and, once written, `case.json`: per agent the outcome, S3 key, size, SHA-256 and Cado status.
  */
 import { InvestigationId } from '../../lambdas/shared/schemas';
-import { COMMON_OPTIONS, parseCommand, stringFlag } from './args';
+import { COMMON_OPTIONS, parseCommand, shown, stringFlag } from './args';
 import { createAwsClients } from './aws-clients';
 import { readCase } from './case-file';
 import { Deployment, deploymentOptions } from './deployment';
@@ -32,7 +32,7 @@ export function investigationIdArg(value: string | undefined, command: string): 
   const parsed = InvestigationId.safeParse(value);
   if (!parsed.success) {
     throw new UsageError(
-      `investigation id ${JSON.stringify(value)} ${parsed.error.issues[0]?.message ?? 'is invalid'}`,
+      `investigation id ${shown(value)} ${parsed.error.issues[0]?.message ?? 'is invalid'}`,
       command,
     );
   }
