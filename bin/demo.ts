@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+/**
+ * `npm run demo`: one whole investigation on this machine, from a simulated threat to a Cado pipeline.
+ * See `npm run demo -- --help` and bin/demo/.
+ */
+import { redact } from '../lambdas/shared/redact';
+import { main, processIo } from './demo/main';
+
+export { type DemoIo, main } from './demo/main';
+
+if (require.main === module) {
+  const controller = new AbortController();
+  let interrupts = 0;
+  process.on('SIGINT', () => {
+    interrupts++;
+    // The first Ctrl-C stops the execution and still prints the summary; a second one leaves at once.
+    if (interrupts > 1) process.exit(130);
+    controller.abort();
+  });
+  main(process.argv.slice(2), { ...processIo(), signal: controller.signal }).then(
+    (code) => {
+      process.exitCode = code;
+      // Nothing should be left running; should a stray socket or timer remain, do not hang the terminal on it.
+      setTimeout(() => process.exit(code), 2000).unref();
+    },
+    (error: unknown) => {
+      process.stderr.write(`${redact(String(error))}\n`);
+      process.exit(1);
+    },
+  );
+}
