@@ -20,6 +20,8 @@ import {
 
 /** Results big enough for a break in the middle (the simulator's default is 64 KiB). */
 const RESULT_SIZE = 512 * 1024;
+/** A result staged in more than one part (Stage Output uploads 16 MiB parts). */
+const MULTIPART_RESULT_SIZE = 17 * 1024 * 1024;
 
 let stack: E2eStack;
 
@@ -42,8 +44,9 @@ function storageGets(since: number) {
 describe('result downloads', () => {
   it('a connection reset mid-stream is resumed with a Range request; the staged bytes are identical', async () => {
     const { linux } = stack.tenant.agents;
-    stack.s1Sim.setAgentBehavior(linux.id, { result: { size: RESULT_SIZE } });
-    const breakAt = 200_000;
+    // Over the 16 MiB part size, so the resumed stream also goes through a multipart upload.
+    stack.s1Sim.setAgentBehavior(linux.id, { result: { size: MULTIPART_RESULT_SIZE } });
+    const breakAt = 5 * 1024 * 1024 + 17;
     const reset = stack.s1Sim.faults.add({
       match: { host: 'storage' },
       times: 1,

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { assert } from 'vitest';
 import type { AgentOutcome, CaseRecord, OutcomeResult } from '../../lambdas/record-outcome/core';
 import { caseKey } from '../../lambdas/shared/evidence/keys';
 import type { Manifest } from '../../lambdas/shared/evidence/manifest';
@@ -58,7 +59,7 @@ export async function startE2eStack(options: LocalStackOptions = {}): Promise<E2
   const { s1Sim, tenant, cadoSim } = stack;
   if (!s1Sim || !tenant || !cadoSim) {
     await stack.close();
-    throw new Error('The end-to-end tests need both simulators');
+    assert.fail('The end-to-end tests need both simulators');
   }
   const s1Config = { ...s1Sim.config, taskTiming: { ...s1Sim.config.taskTiming } };
   const cadoBehaviour: CadoBehaviour = {
@@ -179,14 +180,14 @@ export function collectorOnDisk(osType: 'windows' | 'linux'): { sha256: string; 
 /** The `case.json` line of one agent. */
 export function agentLine(run: InvestigationRun, agentId: string): AgentOutcome {
   const line = run.caseRecord.agents.find((agent) => agent.agentId === agentId);
-  if (!line) throw new Error(`case.json of ${run.investigationId} has no line for agent ${agentId}`);
+  if (!line) assert.fail(`case.json of ${run.investigationId} has no line for agent ${agentId}`);
   return line;
 }
 
 /** The branch result of one agent in a successful execution's output. */
 export function agentResult(run: InvestigationRun, agentId: string): AgentFinalState {
   const result = run.output?.results.find((r) => r.target?.agentId === agentId);
-  if (!result) throw new Error(`the output of ${run.investigationId} has no result for agent ${agentId}`);
+  if (!result) assert.fail(`the output of ${run.investigationId} has no result for agent ${agentId}`);
   return result;
 }
 
