@@ -179,6 +179,7 @@ describe('runAudit: S1 role permissions', () => {
     const permissions = checkOf(report, 's1-role-permissions');
     expect(permissions.status).toBe('fail');
     expect(permissions.details?.missing).toEqual([name]);
+    expect(Object.keys(permissions.details?.neededFor as object)).toEqual([name]);
     expect(permissions.reason).toContain(`lacks 1 of the 11 permissions the workflow needs: ${name}.`);
     expect(permissions.fix).toContain(`"${tenant.serviceUser.role.name}"`);
     expect(report.status).toBe('fail');
@@ -266,6 +267,19 @@ describe('runAudit: scope, token expiry, sites, scripts', () => {
     expect(scope.reason).toContain('scoped to a site (Production)');
     expect(scope.fix).toContain('Account (or Global) scope');
     expect(checkOf(report, 's1-role-permissions').status).toBe('pass');
+  });
+
+  it('treats a 403 on GET /user as a valid token whose scope and role are unknown', async () => {
+    s1Sim.faults.respond(403, { match: { path: '/user' } });
+    const report = await runAudit(deps());
+    expect(statuses(report)).toMatchObject({
+      's1-token-valid': 'pass',
+      's1-user-scope': 'unknown',
+      's1-role-permissions': 'unknown',
+      's1-token-expiry': 'pass',
+      's1-sites-rso': 'pass',
+    });
+    expect(checkOf(report, 's1-role-permissions').fix).toContain('Task Management → View');
   });
 
   it('warns about a token that expires in 3 days, with the date', async () => {

@@ -332,7 +332,7 @@ export const REQUIRED_S1_PERMISSIONS: readonly RequiredS1Permission[] = [
     page: RSO,
     label: 'Run Data Collection Script',
     aliases: ['rundatacollectionscript', 'rundatacollectionscripts', 'rundatacollection'],
-    why: 'run data collection scripts',
+    why: 'run data collection scripts (required by the setup guide)',
   },
   {
     name: 'Run Artifact Collection Script',
@@ -346,21 +346,21 @@ export const REQUIRED_S1_PERMISSIONS: readonly RequiredS1Permission[] = [
     page: RSO,
     label: 'Run Action Script',
     aliases: ['runactionscript', 'runactionscripts', 'runaction'],
-    why: 'run action scripts',
+    why: 'run action scripts (required by the setup guide)',
   },
   {
     name: 'Delete',
     page: RSO,
     label: 'Delete',
     aliases: ['delete', 'deletescript', 'deletescripts'],
-    why: 'remove outdated collector versions',
+    why: 'remove scripts the integration uploaded (required by the setup guide)',
   },
   {
     name: 'Cancel Data Collection Script',
     page: RSO,
     label: 'Cancel Data Collection Script',
     aliases: ['canceldatacollectionscript', 'canceldatacollectionscripts', 'canceldatacollection'],
-    why: 'cancel data collection tasks past their deadline',
+    why: 'cancel data collection tasks past their deadline (required by the setup guide)',
   },
   {
     name: 'Cancel Artifact Collection Script',
@@ -378,7 +378,7 @@ export const REQUIRED_S1_PERMISSIONS: readonly RequiredS1Permission[] = [
     page: RSO,
     label: 'Cancel Action Script',
     aliases: ['cancelactionscript', 'cancelactionscripts', 'cancelaction'],
-    why: 'cancel action tasks past their deadline',
+    why: 'cancel action tasks (required by the setup guide)',
   },
   {
     name: 'Task Management View',
@@ -536,6 +536,11 @@ export function s1PermissionsCheck(user: Fetched<S1CurrentUser>, roles: readonly
     required: ALL_REQUIRED_NAMES,
     missing,
     unrecognised,
+    neededFor: Object.fromEntries(
+      REQUIRED_S1_PERMISSIONS.filter((p) => missing.includes(p.name) || unrecognised.includes(p.name)).map(
+        (p) => [p.name, p.why],
+      ),
+    ),
   };
   const total = ALL_REQUIRED_NAMES.length;
   if (missing.length > 0) {
