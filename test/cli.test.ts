@@ -77,7 +77,8 @@ describe('s1cado: usage errors (exit 2, no AWS call)', () => {
   });
 
   it('does not echo a long value given in the wrong place (it may be a pasted token)', async () => {
-    const pasted = 'a9ZkQ3uYt7LmR2xW8pVn4cJs6bHe1gDf0oKiUyTrEwQaSdFgHjKlZxCvBnM1234567aBcDeFgHiJkLmNoPqRsTuVwXyZ';
+    const pasted =
+      'a9ZkQ3uYt7LmR2xW8pVn4cJs6bHe1gDf0oKiUyTrEwQaSdFgHjKlZxCvBnM1234567aBcDeFgHiJkLmNoPqRsTuVwXyZ';
     for (const argv of [
       ['collect', pasted],
       ['collect', '--agent', BIG_ID, pasted],
@@ -133,6 +134,22 @@ describe('s1cado: where the deployment is', () => {
     expect(code).toBe(1);
     expect(stderr).toContain('Stack OldStack has no output StateMachineArn');
     expect(stderr).toContain('--state-machine-arn / set S1CADO_STATE_MACHINE_ARN');
+  });
+
+  it('finds the audit Lambda through the stack output AuditFunctionName', async () => {
+    aws.cloudFormation.setStack('AuditStack', { outputs: { AuditFunctionName: 'AuditFromOutput' } });
+    aws.lambda.register('AuditFromOutput', () => {
+      throw new Error('not a real audit');
+    });
+    const before = aws.requests.length;
+    const { code } = await cli(['audit'], { S1CADO_STACK: 'AuditStack' });
+    expect(code).toBe(1);
+    expect(
+      aws.requests.slice(before).map((r) => [r.operation, r.body.StackName ?? r.body.FunctionName]),
+    ).toEqual([
+      ['DescribeStacks', 'AuditStack'],
+      ['Invoke', 'AuditFromOutput'],
+    ]);
   });
 
   it('uses the flag over the stack output, without reading the stack', async () => {
