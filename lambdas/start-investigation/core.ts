@@ -1,0 +1,140 @@
+/**
+ * Start Investigation: the target of the intake bus's rule. Turns a `SentinelOne Threat` event into a
+ * `StartExecution` named `threat-<threatId>`, so that a threat is investigated once, however many events name it
+ * (the poller sees a threat again on every update, the webhook may repeat it, EventBridge delivers at least once).
+ *
+ * Two guards, because execution names alone do not make "once, ever":
+ * 1. The evidence bucket: anything under `investigations/threat-<id>/` means an investigation ran. Step Functions
+ *    frees an execution name 90 days after the execution closes; the bucket keeps its records for the evidence
+ *    retention period. A prefix listing is used rather than a look at `case.json`, because `case.json` is written
+ *    when an investigation ends while the task record appears when it starts; it needs only `s3:ListBucket` on that
+ *    prefix, no read of the evidence and no KMS key.
+ * 2. The execution name: `ExecutionAlreadyExists` means the threat is already being, or was recently,
+ *    investigated; that is a success, the event has been handled. The input names the triggering event's id, so a
+ *    second event about the same threat always meets `ExecutionAlreadyExists`; only a redelivery of the very same
+ *    event (EventBridge delivers at least once, Lambda retries) repeats the input, and Step Functions then hands
+ *    back the running execution: the same start, reported as started.
+ */
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { ExecutionAlreadyExists, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { z } from 'zod';
+import { THREAT_EVENT_DETAIL_TYPE, ThreatEventDetail } from '../poll-threats/threat-event';
+import { investigationPrefix } from '../shared/evidence/keys';
+import { logger } from '../shared/observability';
+import { WorkflowInput } from '../shared/schemas';
+import type { S1Client } from '../shared/sentinelone';
+
+/** `requestedBy` of every investigation intake starts (kept in the chain of custody). */
+export const INTAKE_REQUESTER = 'threat-intake';
+
+/** The EventBridge event the rule delivers. */
+export const ThreatEvent = z.looseObject({
+  'detail-type': z.literal(THREAT_EVENT_DETAIL_TYPE),
+  source: z.string(),
+  id: z.string().optional(),
+  detail: ThreatEventDetail,
+});
+export type ThreatEvent = z.infer<typeof ThreatEvent>;
+
+/** Dependencies of {@link startInvestigation}. */
+export interface StartDeps {
+  readonly sfn: SFNClient;
+  readonly s3: S3Client;
+  readonly evidenceBucket: string;
+  readonly stateMachineArn: string;
+  /** Set to add an S1 threat note naming the execution (best effort). */
+  readonly s1?: Pick<S1Client, 'addThreatNote'>;
+}
+
+/** What became of the event. */
+export interface StartResult {
+  readonly outcome: 'started' | 'already-investigated' | 'already-started';
+  readonly executionName: string;
+  readonly executionArn: string;
+  readonly noteAdded?: boolean;
+}
+
+/** The execution name (= investigation id) of a threat's investigation. */
+export function investigationName(threatId: string): string {
+  return `threat-${threatId}`;
+}
+
+/** The workflow input for a threat event (`eventId`: the EventBridge event id, kept for traceability). */
+export function workflowInputFor(detail: ThreatEventDetail, eventId?: string): WorkflowInput {
+  const what = [detail.classification, detail.confidenceLevel].filter(Boolean).join(', ');
+  const reason = [
+    `SentinelOne threat ${detail.threatName ? `"${detail.threatName}"` : detail.threatId}`,
+    what ? ` (${what})` : '',
+    detail.computerName ? ` on ${detail.computerName}` : '',
+    `, via the ${detail.via}`,
+    eventId ? ` (event ${eventId})` : '',
+  ].join('');
+  return WorkflowInput.parse({
+    agentIds: [detail.agentId],
+    threatId: detail.threatId,
+    requestedBy: INTAKE_REQUESTER,
+    reason: reason.slice(0, 1024),
+  });
+}
+
+function executionArnOf(stateMachineArn: string, name: string): string {
+  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+}
+
+async function hasEvidenceRecords(deps: StartDeps, name: string): Promise<boolean> {
+  const out = await deps.s3.send(
+    new ListObjectsV2Command({ Bucket: deps.evidenceBucket, Prefix: investigationPrefix(name), MaxKeys: 1 }),
+  );
+  return (out.KeyCount ?? out.Contents?.length ?? 0) > 0;
+}
+
+/** Starts the investigation of the event's threat unless one exists already. */
+export async function startInvestigation(event: ThreatEvent, deps: StartDeps): Promise<StartResult> {
+  const { detail } = event;
+  const name = investigationName(detail.threatId);
+  const existingArn = executionArnOf(deps.stateMachineArn, name);
+  logger.appendKeys({ investigationId: name, threatId: detail.threatId });
+
+  if (await hasEvidenceRecords(deps, name)) {
+    logger.info('Threat already investigated (records in the evidence bucket); not starting again');
+    return { outcome: 'already-investigated', executionName: name, executionArn: existingArn };
+  }
+
+  const input = workflowInputFor(detail, event.id);
+  let executionArn: string;
+  try {
+    const out = await deps.sfn.send(
+      new StartExecutionCommand({
+        stateMachineArn: deps.stateMachineArn,
+        name,
+        input: JSON.stringify(input),
+      }),
+    );
+    executionArn = out.executionArn ?? existingArn;
+  } catch (error) {
+    if (!(error instanceof ExecutionAlreadyExists)) throw error;
+    logger.info(
+      'Threat already investigated or under investigation (execution name taken); not starting again',
+    );
+    return { outcome: 'already-started', executionName: name, executionArn: existingArn };
+  }
+  logger.info('Investigation started', { executionArn, agentId: detail.agentId });
+
+  let noteAdded: boolean | undefined;
+  if (deps.s1) {
+    // Best effort: the investigation runs whether or not the console shows the note.
+    try {
+      await deps.s1.addThreatNote([detail.threatId], `s1-cado-forensics investigation started: ${name}`);
+      noteAdded = true;
+    } catch (error) {
+      noteAdded = false;
+      logger.warn('Could not add the threat note', { error: (error as Error).name });
+    }
+  }
+  return {
+    outcome: 'started',
+    executionName: name,
+    executionArn,
+    ...(noteAdded === undefined ? {} : { noteAdded }),
+  };
+}

@@ -1,0 +1,22 @@
+/** Start Investigation (see core.ts): the target of the intake bus's rule. */
+import { startSettings } from '../poll-threats/intake-env';
+import { s3Client, sfnClient } from '../shared/aws';
+import { stepHandler } from '../shared/handler';
+import { logger } from '../shared/observability';
+import { s1Client } from '../shared/services';
+import { startInvestigation, ThreatEvent } from './core';
+
+export const handler = stepHandler('start-investigation', ThreatEvent, async (event) => {
+  const settings = startSettings();
+  try {
+    return await startInvestigation(event, {
+      sfn: sfnClient(),
+      s3: s3Client(),
+      evidenceBucket: settings.evidenceBucket,
+      stateMachineArn: settings.stateMachineArn,
+      s1: settings.addThreatNote ? s1Client() : undefined,
+    });
+  } finally {
+    logger.removeKeys(['threatId']);
+  }
+});
