@@ -60,7 +60,7 @@ Options
   --agents N           agents to collect from, alternating Windows/Linux (default 2, at most ${MAX_AGENTS})
   --size MiB           result size per agent (default ${DEFAULT_SIZE_MIB})
   --scenario NAME      a fault scenario (default happy); --scenario list shows them all
-  --time-scale X       simulated seconds per real second (default ${DEFAULT_TIME_SCALE})
+  --time-scale X       simulated seconds per real second (default ${DEFAULT_TIME_SCALE}; 1 with an external endpoint)
   --keep               keep the local S3 directory (the evidence on disk) and print its path
   --json               print a machine-readable summary on stdout (progress goes to stderr)
   --no-color           plain output
@@ -241,10 +241,13 @@ export function parseDemoArgs(
       agents: values.agents === undefined ? 2 : integerIn(values.agents, 'agents', 1, MAX_AGENTS),
       resultBytes: Math.max(1, Math.round(sizeMiB * 1024 * 1024)),
       scenario,
+      // Real endpoints run in real time: a dilated clock would poll them many times faster than designed.
       timeScale:
-        values['time-scale'] === undefined
-          ? DEFAULT_TIME_SCALE
-          : positiveNumber(values['time-scale'], 'time-scale'),
+        values['time-scale'] !== undefined
+          ? positiveNumber(values['time-scale'], 'time-scale')
+          : externalS1 || externalCado
+            ? 1
+            : DEFAULT_TIME_SCALE,
       ...(externalS1 ? { externalS1 } : {}),
       ...(externalCado ? { externalCado } : {}),
       agentIds,

@@ -504,7 +504,10 @@ export class ProgressReporter {
         : 'waiting for the link';
       const bar = `${progressBar(fraction)} ${percent(fraction)}  ${amount}`;
       if (this.opts.display.live) {
-        footer.push(`${this.prefix()}   ${this.opts.paint.cyan(track.label.padEnd(this.labelWidth))} ${bar}`);
+        // A narrower bar: the footer must fit one terminal row per agent.
+        footer.push(
+          `${this.prefix()}   ${this.opts.paint.cyan(track.label.padEnd(this.labelWidth))} ${progressBar(fraction, 16)} ${percent(fraction)} ${amount}`,
+        );
       } else {
         // Off a terminal, the bar is printed at each quarter it passes (first attempt only: retries say enough).
         const next = MILESTONES[staging.milestone];
