@@ -190,6 +190,54 @@ describe('s1cado: where the deployment is', () => {
   });
 });
 
+describe('s1cado collect --wait', () => {
+  it('polls with backoff and gives up at --timeout (clock time), leaving the execution running', async () => {
+    const arn = 'arn:aws:states:us-east-1:000000000000:stateMachine:never-ends';
+    aws.registerStateMachine(
+      arn,
+      (execution) =>
+        new Promise((_, reject) =>
+          execution.signal.addEventListener('abort', () => reject(new Error('aborted'))),
+        ),
+    );
+    let clock = Date.UTC(2025, 0, 1);
+    const sleeps: number[] = [];
+    let stderr = '';
+    const code = await main(
+      [
+        'collect',
+        '--agent',
+        BIG_ID,
+        '--wait',
+        '--timeout',
+        '60s',
+        '--state-machine-arn',
+        arn,
+        '--bucket',
+        'b',
+      ],
+      {
+        stdout: { write: () => true },
+        stderr: { write: (text: string) => (stderr += text) },
+        // S3 answers errors here (the fake does not speak it): progress is skipped, the wait goes on.
+        env: { ...aws.env, AWS_ENDPOINT_URL_S3: aws.endpoint, AWS_REGION: 'us-east-1', USER: 'analyst' },
+        hostname: () => 'workstation',
+        now: () => clock,
+        sleep: async (ms) => {
+          sleeps.push(ms);
+          clock += ms;
+        },
+      },
+    );
+    expect(code).toBe(1);
+    expect(sleeps).toEqual([5000, 7500, 11250, 16875, 19375]);
+    expect(stderr).toContain('Stopped waiting after 1m 00s; the investigation goes on');
+    const execution = aws.stepFunctions.list().find((e) => e.stateMachineArn === arn);
+    expect(execution?.status).toBe('RUNNING');
+    expect(stderr).toContain(`npx s1cado status ${execution?.name}`);
+  });
+});
+
 describe('s1cado collect: input and name', () => {
   it('validates with the workflow schema and keeps the reason and requester', () => {
     expect(

@@ -20,6 +20,7 @@ import {
 import {
   type AgentFinalState,
   type CaughtError,
+  type Evidence,
   HandedOff,
   StagedEvidence,
 } from '../../lambdas/shared/schemas';
@@ -80,6 +81,22 @@ Options
 Exit codes: 0 every hand-off requested (with --wait: processed by Cado), 1 any failed or still running at the
 timeout, 2 usage error.`;
 
+/** The `evidence` part of the workflow state, as the manifest records it. */
+function evidenceOf(manifest: Manifest, manifestKey: string): Evidence {
+  return {
+    bucket: manifest.object.bucket,
+    key: manifest.object.key,
+    versionId: manifest.object.versionId,
+    bytes: manifest.object.bytes,
+    sha256: manifest.object.sha256,
+    fileName: manifest.result.fileName,
+    manifestKey,
+    s1Signature: manifest.result.s1Signature,
+    s1SignatureMatches: manifest.result.s1SignatureMatches,
+    stagedAt: manifest.download.finishedAt,
+  };
+}
+
 /** The Hand To Cado input of a staged collection, rebuilt from its manifest. */
 export function stagedEvidenceFrom(manifest: Manifest, manifestKey: string): StagedEvidence {
   const at = (event: string) => manifest.timeline.find((e) => e.event === event)?.at;
@@ -103,18 +120,7 @@ export function stagedEvidenceFrom(manifest: Manifest, manifestKey: string): Sta
       deadline: completedAt,
     },
     poll: { attempt: 0, waitSeconds: 1, deadline: completedAt },
-    evidence: {
-      bucket: manifest.object.bucket,
-      key: manifest.object.key,
-      versionId: manifest.object.versionId,
-      bytes: manifest.object.bytes,
-      sha256: manifest.object.sha256,
-      fileName: manifest.result.fileName,
-      manifestKey,
-      s1Signature: manifest.result.s1Signature,
-      s1SignatureMatches: manifest.result.s1SignatureMatches,
-      stagedAt: manifest.download.finishedAt,
-    },
+    evidence: evidenceOf(manifest, manifestKey),
   });
   if (!parsed.success) {
     throw new InvestigationStateError(`${manifestKey} cannot be turned into a hand-off input`);
@@ -237,15 +243,22 @@ async function handOff(run: Run, candidate: Candidate): Promise<HandoffResult> {
       // The pipeline may have finished (or still be running) since: importing again would process the evidence
       // twice. The check's deadline becomes this run's, so a pipeline still running is followed, not given up on.
       const deadline = new Date(Math.max(run.deadline, run.io.now() + 1000)).toISOString();
-      state = await invokeStep(run, 'checkCadoFunction', {
-        ...staged,
-        cado: { ...earlier, phase: 'running', deadline },
-        poll: { attempt: 0, waitSeconds: 1, deadline },
-      });
-      action = 'followed';
-      run.out.err(
-        `  ${label(candidate)}: Cado pipeline ${state.cado.pipelineId} from before is ${state.cado.phase}`,
-      );
+      try {
+        state = await invokeStep(run, 'checkCadoFunction', {
+          ...staged,
+          cado: { ...earlier, phase: 'running', deadline },
+          poll: { attempt: 0, waitSeconds: 1, deadline },
+        });
+        action = 'followed';
+        run.out.err(
+          `  ${label(candidate)}: Cado pipeline ${state.cado.pipelineId} from before is ${state.cado.phase}`,
+        );
+      } catch (error) {
+        // Cado no longer knows the pipeline (deleted with its project, or a rebuilt platform): import anew.
+        if (!(error instanceof FunctionInvocationError && error.errorType === 'CadoNotFoundError'))
+          throw error;
+        run.out.err(`  ${label(candidate)}: Cado no longer knows pipeline ${earlier.pipelineId}`);
+      }
     }
     if (!state || state.cado.phase === 'failed' || state.cado.phase === 'cancelled') {
       state = await invokeStep(run, 'handToCadoFunction', staged);
@@ -287,13 +300,21 @@ function describeError(error: unknown): string {
 
 /** The branch's final state as Record Outcome would have seen it, for its `summarizeAgent`. */
 function finalState(result: HandoffResult): AgentFinalState {
-  const staged = stagedEvidenceFrom(result.candidate.manifest, result.candidate.manifestKey);
-  const cado = result.state?.cado ?? result.candidate.manifest.cado ?? undefined;
+  const { manifest, manifestKey } = result.candidate;
+  // Built from the manifest directly (not through StagedEvidence), so a manifest that could not be turned into a
+  // hand-off input still gets its line.
+  const cado = result.state?.cado ?? manifest.cado ?? undefined;
   return {
-    investigation: staged.investigation,
-    target: staged.target,
-    task: staged.task,
-    evidence: staged.evidence,
+    investigation: manifest.investigation,
+    target: { ...manifest.agent, script: manifest.script },
+    task: {
+      parentTaskId: manifest.s1Task.parentTaskId,
+      childTaskId: manifest.s1Task.childTaskId,
+      status: manifest.s1Task.status,
+      detailedStatus: manifest.s1Task.detailedStatus,
+      phase: 'completed',
+    },
+    evidence: evidenceOf(manifest, manifestKey),
     ...(cado ? { cado } : {}),
     ...(result.error ? { handoffError: result.error } : {}),
   };
@@ -498,6 +519,9 @@ export async function handoffCommand(args: readonly string[], io: CliIo): Promis
     await putJson(clients.s3, bucket, caseKey(investigationId), updated);
 
     const stillRunning = results.filter((r) => r.state?.cado.phase === 'running' && !r.error);
+    if (results.some((r) => r.waitTimedOut)) {
+      out.err(`Stopped following Cado after ${humanDuration(timeoutMs)}; the pipelines go on.`);
+    }
     const succeeded = results.every((r) =>
       r.error ? false : r.state?.cado.phase === 'complete' || (!wait && r.state?.cado.phase === 'running'),
     );
