@@ -1,0 +1,317 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { EventBus, type EventPattern, Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { Grant } from 'aws-cdk-lib/aws-iam';
+import { type FunctionUrl, FunctionUrlAuthType, InvokeMode } from 'aws-cdk-lib/aws-lambda';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { StringParameter } from 'aws-cdk-lib/aws-ssm';
+import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import type { S1CadoConfig } from '../config';
+import type { ApiSecrets } from './api-secrets';
+import type { EvidenceBucket } from './evidence-bucket';
+import type { Monitoring } from './monitoring';
+import { TaskFunction } from './task-function';
+
+/** `Source` of intake events; kept in step with `lambdas/poll-threats/threat-event.ts`. */
+export const THREAT_EVENT_SOURCE = 's1cado.threat-intake';
+/** `DetailType` of intake events; kept in step with `lambdas/poll-threats/threat-event.ts`. */
+export const THREAT_EVENT_DETAIL_TYPE = 'SentinelOne Threat';
+/** JSON field of the webhook secret holding the signing key; kept in step with `lambdas/receive-webhook`. */
+export const WEBHOOK_SIGNING_KEY_FIELD = 'signingKey';
+/**
+ * Value the high-water-mark parameter is created with; the poller reads it as "no mark yet" and starts from its
+ * lookback window. Changing it resets the mark on the next deployment.
+ */
+export const HIGH_WATER_MARK_PLACEHOLDER = '{"version":1,"state":"not-started"}';
+
+/** The threat filter part of `config`. */
+type ThreatFilterConfig = S1CadoConfig['threatFilter'];
+
+/**
+ * The pattern of the rule that starts investigations: intake events whose detail passes the threat filter
+ * (confidence level, OS type, site, and classification without regard to case, as the poller compares it).
+ */
+export function threatEventPattern(filter: ThreatFilterConfig): EventPattern {
+  const detail: Record<string, unknown[]> = {
+    confidenceLevel: [...filter.confidenceLevels],
+    agentOsType: [...filter.osTypes],
+  };
+  if (filter.siteIds) detail.siteId = [...filter.siteIds];
+  if (filter.classifications) {
+    detail.classification = filter.classifications.map((value) => ({ 'equals-ignore-case': value }));
+  }
+  return { source: [THREAT_EVENT_SOURCE], detailType: [THREAT_EVENT_DETAIL_TYPE], detail };
+}
+
+/** Properties of {@link ThreatIntake}. */
+export interface ThreatIntakeProps {
+  /** The validated configuration (`threatFilter`, `pollSchedule`, `webhookEnabled`, S1 settings). */
+  readonly config: S1CadoConfig;
+  /** The investigation workflow, started once per threat. */
+  readonly stateMachine: IStateMachine;
+  /** The S1 token (read by the poller, the webhook and, for threat notes, start-investigation). */
+  readonly secrets: ApiSecrets;
+  /** The evidence bucket: start-investigation lists `investigations/threat-*` to know what ran before. */
+  readonly evidence: EvidenceBucket;
+  /**
+   * Where alarms go: poller failing, events in the dead-letter queue.
+   * @default - no alarms
+   */
+  readonly monitoring?: Monitoring;
+  /**
+   * Pattern of the rule on the intake bus that starts investigations. Replace it to widen or narrow what starts
+   * an investigation without touching the poller (e.g. add `detail.agentId` for a pilot group).
+   * @default - {@link threatEventPattern} of `config.threatFilter`
+   */
+  readonly eventPattern?: EventPattern;
+  /**
+   * Add an S1 threat note naming the investigation when it starts (start-investigation then reads the S1 token).
+   * @default true
+   */
+  readonly addThreatNote?: boolean;
+  /**
+   * How far back the very first poll looks.
+   * @default Duration.hours(1)
+   */
+  readonly firstPollLookback?: Duration;
+  /**
+   * Folder of the Lambda entry points.
+   * @default - `<repo>/lambdas`
+   */
+  readonly entryRoot?: string;
+}
+
+/**
+ * Threat intake (DESIGN §1): S1 threats become `SentinelOne Threat` events on a custom EventBridge bus, and a rule
+ * with a configurable pattern sends matching events to `start-investigation`, which starts the workflow once per
+ * threat (execution `threat-<threatId>`).
+ *
+ * - `poll-threats` runs on `config.pollSchedule`, keeps its high-water mark in an SSM parameter, and is never
+ *   retried by Lambda: the next scheduled run resumes from the mark.
+ * - `receive-webhook` (when `config.webhookEnabled`) is a Lambda Function URL. Callers authenticate with an
+ *   HMAC-SHA256 signature made with the signing key this construct generates in Secrets Manager. A Function URL
+ *   rather than API Gateway: authentication needs the raw body and the key, so it lives in the function either
+ *   way, and API Gateway would add a stage, access logs and a second throttling layer to operate without adding
+ *   any check. Unsigned requests are refused before the function calls anything.
+ * - Events the rule cannot deliver, and events start-investigation fails on after its retries, land in one
+ *   dead-letter queue (SSE, TLS only, 14 days).
+ *
+ * Least privilege: the poller may read the S1 token, put events on this bus and read/write its one parameter; the
+ * webhook may read its signing key and the S1 token and put events; start-investigation may start executions of
+ * the one state machine and list `investigations/threat-*` (no object reads, no key), plus the S1 token for notes.
+ */
+export class ThreatIntake extends Construct {
+  /** The intake bus. */
+  readonly bus: EventBus;
+  /** The poller's high-water mark. */
+  readonly highWaterMark: StringParameter;
+  /** The poller. */
+  readonly pollFunction: TaskFunction;
+  /** Runs the poller on `config.pollSchedule`. */
+  readonly pollSchedule: Rule;
+  /** The rule on the bus that starts investigations. */
+  readonly investigationRule: Rule;
+  /** The rule's target. */
+  readonly startFunction: TaskFunction;
+  /** Undeliverable and failed intake events. */
+  readonly deadLetterQueue: Queue;
+  /** The webhook function, when enabled. */
+  readonly webhookFunction?: TaskFunction;
+  /** The webhook's HTTPS endpoint, when enabled. */
+  readonly webhookUrl?: FunctionUrl;
+  /** The secret holding `{"signingKey": "..."}`, when the webhook is enabled. */
+  readonly webhookSecret?: Secret;
+  /** The Lambdas, by step name. */
+  readonly functions: Readonly<Record<string, TaskFunction>>;
+
+  constructor(scope: Construct, id: string, props: ThreatIntakeProps) {
+    super(scope, id);
+    const { config, stateMachine, secrets, evidence, monitoring } = props;
+    const addThreatNote = props.addThreatNote ?? true;
+
+    const s1Env = {
+      S1_CONSOLE_URL: config.s1ConsoleUrl,
+      S1_SECRET_ARN: secrets.s1Secret.secretArn,
+      S1_ALLOWED_HOSTS: config.s1AllowedHosts.join(','),
+      ALLOW_LOOPBACK: String(config.allowLoopback),
+    };
+    const filter = config.threatFilter;
+    const filterEnv: Record<string, string> = {
+      THREAT_CONFIDENCE_LEVELS: filter.confidenceLevels.join(','),
+      THREAT_OS_TYPES: filter.osTypes.join(','),
+      ...(filter.classifications ? { THREAT_CLASSIFICATIONS: filter.classifications.join(',') } : {}),
+      ...(filter.siteIds ? { THREAT_SITE_IDS: filter.siteIds.join(',') } : {}),
+    };
+
+    this.bus = new EventBus(this, 'Bus', { description: 'SentinelOne threats for s1-cado-forensics' });
+    this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is the dead-letter queue of the intake rule target and of start-investigation.',
+    });
+
+    // ---- poller ------------------------------------------------------------------------------------------
+    this.highWaterMark = new StringParameter(this, 'HighWaterMark', {
+      description: 's1-cado-forensics threat poller: updatedAt and ids of the last threats handled',
+      stringValue: HIGH_WATER_MARK_PLACEHOLDER,
+    });
+    this.pollFunction = new TaskFunction(this, 'PollThreats', {
+      step: 'poll-threats',
+      entryRoot: props.entryRoot,
+      description: 's1-cado-forensics: puts new SentinelOne threats on the intake bus',
+      logRetentionDays: config.logRetentionDays,
+      // The run stops asking S1 for pages after its time budget; the rest covers the last page's retries and saving.
+      timeout: Duration.minutes(3),
+      environment: {
+        ...s1Env,
+        ...filterEnv,
+        EVENT_BUS_NAME: this.bus.eventBusName,
+        POLL_MARK_PARAMETER: this.highWaterMark.parameterName,
+        POLL_LOOKBACK_SECONDS: String((props.firstPollLookback ?? Duration.hours(1)).toSeconds()),
+        POLL_TIME_BUDGET_SECONDS: '45',
+        POLL_PAGE_SIZE: '100',
+        POLL_MAX_PAGES: '20',
+      },
+    });
+    // A failed poll is not retried by Lambda: the next scheduled run resumes from the mark, without piling on
+    // while S1 throttles.
+    this.pollFunction.configureAsyncInvoke({ retryAttempts: 0 });
+    secrets.grantReadS1Token(this.pollFunction);
+    this.bus.grantPutEventsTo(this.pollFunction);
+    this.highWaterMark.grantRead(this.pollFunction);
+    this.highWaterMark.grantWrite(this.pollFunction);
+    this.pollSchedule = new Rule(this, 'PollSchedule', {
+      description: 'Runs the s1-cado-forensics threat poller',
+      schedule: Schedule.expression(config.pollSchedule),
+    });
+    this.pollSchedule.addTarget(
+      new LambdaFunction(this.pollFunction, {
+        event: RuleTargetInput.fromObject({ source: 'schedule' }),
+        retryAttempts: 2,
+        maxEventAge: Duration.minutes(5),
+      }),
+    );
+
+    // ---- start-investigation -----------------------------------------------------------------------------
+    this.startFunction = new TaskFunction(this, 'StartInvestigation', {
+      step: 'start-investigation',
+      entryRoot: props.entryRoot,
+      description: 's1-cado-forensics: starts one investigation per SentinelOne threat',
+      logRetentionDays: config.logRetentionDays,
+      environment: {
+        STATE_MACHINE_ARN: stateMachine.stateMachineArn,
+        EVIDENCE_BUCKET: evidence.bucket.bucketName,
+        THREAT_NOTE: String(addThreatNote),
+        ...(addThreatNote ? s1Env : {}),
+      },
+    });
+    this.startFunction.configureAsyncInvoke({
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(6),
+      onFailure: new SqsDestination(this.deadLetterQueue),
+    });
+    stateMachine.grantStartExecution(this.startFunction);
+    if (addThreatNote) secrets.grantReadS1Token(this.startFunction);
+    // Listing the threat investigations' prefix is all it needs from the bucket: no object reads, no KMS key.
+    Grant.addToPrincipal({
+      grantee: this.startFunction,
+      actions: ['s3:ListBucket'],
+      resourceArns: [evidence.bucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': ['investigations/threat-*'] } },
+    });
+    this.investigationRule = new Rule(this, 'InvestigationRule', {
+      description: 'Starts an s1-cado-forensics investigation for each matching SentinelOne threat',
+      eventBus: this.bus,
+      eventPattern: props.eventPattern ?? threatEventPattern(filter),
+    });
+    this.investigationRule.addTarget(
+      new LambdaFunction(this.startFunction, {
+        deadLetterQueue: this.deadLetterQueue,
+        retryAttempts: 8,
+        maxEventAge: Duration.hours(6),
+      }),
+    );
+
+    // ---- webhook -----------------------------------------------------------------------------------------
+    const functions: Record<string, TaskFunction> = {
+      'poll-threats': this.pollFunction,
+      'start-investigation': this.startFunction,
+    };
+    if (config.webhookEnabled) {
+      const secret = new Secret(this, 'WebhookSigningKey', {
+        description: `Signing key of the s1-cado-forensics threat webhook, as {"${WEBHOOK_SIGNING_KEY_FIELD}": "..."}`,
+        generateSecretString: {
+          secretStringTemplate: '{}',
+          generateStringKey: WEBHOOK_SIGNING_KEY_FIELD,
+          excludePunctuation: true,
+          passwordLength: 64,
+        },
+      });
+      Validations.of(secret).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason:
+          'The signing key is shared with the webhook sender, which must change it at the same time; rotate it by putting a new value (the function re-reads it).',
+      });
+      const webhook = new TaskFunction(this, 'ReceiveWebhook', {
+        step: 'receive-webhook',
+        entryRoot: props.entryRoot,
+        description: 's1-cado-forensics: authenticated threat webhook',
+        logRetentionDays: config.logRetentionDays,
+        timeout: Duration.seconds(60),
+        environment: {
+          ...s1Env,
+          ...filterEnv,
+          EVENT_BUS_NAME: this.bus.eventBusName,
+          WEBHOOK_SECRET_ARN: secret.secretArn,
+          WEBHOOK_VERIFY_WITH_S1: 'true',
+        },
+      });
+      secret.grantRead(webhook);
+      secrets.grantReadS1Token(webhook);
+      this.bus.grantPutEventsTo(webhook);
+      this.webhookSecret = secret;
+      this.webhookFunction = webhook;
+      // Authentication is the HMAC signature, checked in the function (see lambdas/receive-webhook).
+      this.webhookUrl = webhook.addFunctionUrl({
+        authType: FunctionUrlAuthType.NONE,
+        invokeMode: InvokeMode.BUFFERED,
+      });
+      functions['receive-webhook'] = webhook;
+    }
+    this.functions = functions;
+
+    if (monitoring) {
+      const pollFailing = new Alarm(this, 'PollFailingAlarm', {
+        alarmDescription:
+          'The threat poller failed in three consecutive 5-minute periods: new SentinelOne threats are not being picked up. See its log group.',
+        metric: this.pollFunction.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 3,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      const deadLetters = new Alarm(this, 'DeadLettersAlarm', {
+        alarmDescription:
+          'Threat events could not start an investigation and are in the intake dead-letter queue. Inspect them and the start-investigation log group.',
+        metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(5),
+          statistic: 'Maximum',
+        }),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      monitoring.notifyOn(pollFailing);
+      monitoring.notifyOn(deadLetters);
+    }
+  }
+}

@@ -1,0 +1,328 @@
+import type { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as intakeEnv from '../../lambdas/poll-threats/intake-env';
+import * as events from '../../lambdas/poll-threats/threat-event';
+import { SIGNING_KEY_FIELD } from '../../lambdas/receive-webhook/signing-key';
+import { loadConfig } from '../../lib/config';
+import {
+  HIGH_WATER_MARK_PLACEHOLDER,
+  THREAT_EVENT_DETAIL_TYPE,
+  THREAT_EVENT_SOURCE,
+  ThreatIntake,
+  type ThreatIntakeProps,
+  WEBHOOK_SIGNING_KEY_FIELD,
+} from '../../lib/constructs/threat-intake';
+import { S1CadoForensicsStack } from '../../lib/s1-cado-forensics-stack';
+import { appFactory, exampleConfig } from './helpers';
+
+const apps = appFactory();
+afterAll(() => apps.cleanup());
+
+type Statement = { Action: string | string[]; Resource: unknown; Condition?: unknown };
+type Resource = { Type: string; Properties: Record<string, unknown>; Metadata?: Record<string, unknown> };
+
+/** The stack with threat intake added the way the stack will compose it. */
+function build(s1cado = exampleConfig(), extra: Partial<ThreatIntakeProps> = {}) {
+  const app = apps.app({ s1cado });
+  const stack = new S1CadoForensicsStack(app, 'S1CadoForensics', { config: loadConfig(app.node) });
+  const intake = new ThreatIntake(stack, 'ThreatIntake', {
+    config: stack.config,
+    stateMachine: stack.workflow.stateMachine,
+    secrets: stack.secrets,
+    evidence: stack.evidence,
+    monitoring: stack.monitoring,
+    ...extra,
+  });
+  const template = Template.fromStack(stack);
+  const id = (c: { node: { defaultChild?: unknown } }) =>
+    stack.getLogicalId(c.node.defaultChild as Parameters<typeof stack.getLogicalId>[0]);
+  return { app, stack, intake, template, id };
+}
+type Built = ReturnType<typeof build>;
+
+function resources(built: Built): Record<string, Resource> {
+  return built.template.toJSON().Resources as Record<string, Resource>;
+}
+
+/** The function (logical id and resource) implementing `step`. */
+function functionOf(built: Built, step: string): [string, Resource] {
+  const entry = Object.entries(resources(built)).find(
+    ([, r]) => r.Type === 'AWS::Lambda::Function' && r.Metadata?.S1CadoStep === step,
+  );
+  if (!entry) throw new Error(`no function for ${step}`);
+  return entry;
+}
+
+function envOf(built: Built, step: string): Record<string, unknown> {
+  return (functionOf(built, step)[1].Properties.Environment as { Variables: Record<string, unknown> })
+    .Variables;
+}
+
+/** Statements of every IAM policy attached to the role of the function for `step`. */
+function statementsOf(built: Built, step: string): Statement[] {
+  const roleId = ((functionOf(built, step)[1].Properties.Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'] ??
+    [])[0];
+  return Object.values(resources(built))
+    .filter((r) => r.Type === 'AWS::IAM::Policy')
+    .filter((r) => (r.Properties.Roles as { Ref: string }[]).some((ref) => ref.Ref === roleId))
+    .flatMap((r) => (r.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
+}
+
+const actionsOf = (statements: Statement[]) =>
+  statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action])).sort();
+
+const statementFor = (statements: Statement[], action: string) =>
+  statements.find((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]).includes(action));
+
+describe('ThreatIntake', () => {
+  let built: Built;
+  beforeAll(() => {
+    built = build(
+      exampleConfig({
+        pollSchedule: 'rate(5 minutes)',
+        threatFilter: {
+          confidenceLevels: ['malicious', 'suspicious'],
+          classifications: ['Ransomware', 'Trojan'],
+          siteIds: ['1111111111111111111'],
+        },
+      }),
+    );
+  });
+
+  it('speaks the event contract of the handlers', () => {
+    expect(THREAT_EVENT_SOURCE).toBe(events.THREAT_EVENT_SOURCE);
+    expect(THREAT_EVENT_DETAIL_TYPE).toBe(events.THREAT_EVENT_DETAIL_TYPE);
+    expect(WEBHOOK_SIGNING_KEY_FIELD).toBe(SIGNING_KEY_FIELD);
+  });
+
+  it('routes matching threat events on its own bus to start-investigation, filtering like the poller', () => {
+    const { template, intake, id } = built;
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: { Ref: id(intake.bus) },
+      EventPattern: {
+        source: [THREAT_EVENT_SOURCE],
+        'detail-type': [THREAT_EVENT_DETAIL_TYPE],
+        detail: {
+          confidenceLevel: ['malicious', 'suspicious'],
+          agentOsType: ['windows', 'linux'],
+          siteId: ['1111111111111111111'],
+          classification: [{ 'equals-ignore-case': 'Ransomware' }, { 'equals-ignore-case': 'Trojan' }],
+        },
+      },
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [functionOf(built, 'start-investigation')[0], 'Arn'] },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [id(intake.deadLetterQueue), 'Arn'] } },
+          RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 21_600 },
+        }),
+      ],
+    });
+  });
+
+  it('sends events start-investigation fails on after its retries to the dead-letter queue', () => {
+    const { template, intake, id } = built;
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: functionOf(built, 'start-investigation')[0] },
+      MaximumRetryAttempts: 2,
+      DestinationConfig: {
+        OnFailure: { Destination: { 'Fn::GetAtt': [id(intake.deadLetterQueue), 'Arn'] } },
+      },
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 1_209_600,
+    });
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+
+  it('runs the poller on the configured schedule, without Lambda retries (the next run resumes)', () => {
+    const { template } = built;
+    const [pollId] = functionOf(built, 'poll-threats');
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [pollId, 'Arn'] } })],
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: pollId },
+      MaximumRetryAttempts: 0,
+    });
+  });
+
+  it('keeps the high-water mark in an SSM parameter created with the placeholder the poller understands', () => {
+    const { template, intake, id } = built;
+    template.hasResourceProperties('AWS::SSM::Parameter', {
+      Type: 'String',
+      Value: HIGH_WATER_MARK_PLACEHOLDER,
+    });
+    expect(envOf(built, 'poll-threats')).toMatchObject({
+      POLL_MARK_PARAMETER: { Ref: id(intake.highWaterMark) },
+      EVENT_BUS_NAME: { Ref: id(intake.bus) },
+      THREAT_CONFIDENCE_LEVELS: 'malicious,suspicious',
+      THREAT_CLASSIFICATIONS: 'Ransomware,Trojan',
+      THREAT_OS_TYPES: 'windows,linux',
+      THREAT_SITE_IDS: '1111111111111111111',
+      POLL_LOOKBACK_SECONDS: '3600',
+    });
+  });
+
+  it('sets environments the handlers accept', () => {
+    const saved = { ...process.env };
+    try {
+      for (const step of ['poll-threats', 'start-investigation'] as const) {
+        const env = envOf(built, step);
+        for (const [key, value] of Object.entries(env)) {
+          // Deploy-time references resolve to ARNs and names; stand-ins of the right shape are enough here.
+          process.env[key] =
+            typeof value === 'string'
+              ? value
+              : key === 'STATE_MACHINE_ARN'
+                ? 'arn:aws:states:us-east-1:123456789012:stateMachine:investigation'
+                : `resolved-${key.toLowerCase()}`;
+        }
+      }
+      expect(intakeEnv.pollSettings()).toMatchObject({
+        lookbackSeconds: 3600,
+        timeBudgetSeconds: 45,
+        filter: { classifications: ['Ransomware', 'Trojan'], siteIds: ['1111111111111111111'] },
+      });
+      expect(intakeEnv.startSettings()).toMatchObject({ addThreatNote: true });
+    } finally {
+      process.env = saved;
+    }
+  });
+
+  it('grants the poller exactly its bus, its parameter and the S1 token', () => {
+    const { intake, id, stack } = built;
+    const statements = statementsOf(built, 'poll-threats');
+    expect(statementFor(statements, 'events:PutEvents')?.Resource).toEqual({
+      'Fn::GetAtt': [id(intake.bus), 'Arn'],
+    });
+    expect(JSON.stringify(statementFor(statements, 'ssm:PutParameter')?.Resource)).toContain(
+      id(intake.highWaterMark),
+    );
+    expect(statementFor(statements, 'secretsmanager:GetSecretValue')?.Resource).toEqual({
+      Ref: id(stack.secrets.s1Secret),
+    });
+    const actions = actionsOf(statements);
+    expect(actions.some((a) => a.startsWith('s3:') || a.startsWith('states:'))).toBe(false);
+  });
+
+  it('lets start-investigation start the one state machine and list threat investigations, nothing more', () => {
+    const { stack, id } = built;
+    const statements = statementsOf(built, 'start-investigation');
+    expect(statementFor(statements, 'states:StartExecution')?.Resource).toEqual({
+      Ref: id(stack.workflow.stateMachine),
+    });
+    expect(statementFor(statements, 's3:ListBucket')).toMatchObject({
+      Resource: { 'Fn::GetAtt': [id(stack.evidence.bucket), 'Arn'] },
+      Condition: { StringLike: { 's3:prefix': ['investigations/threat-*'] } },
+    });
+    const actions = actionsOf(statements);
+    expect(actions).not.toContain('s3:GetObject');
+    expect(actions.some((a) => a.startsWith('kms:Encrypt') || a.startsWith('events:'))).toBe(false);
+    expect(envOf(built, 'start-investigation')).toMatchObject({
+      THREAT_NOTE: 'true',
+      S1_SECRET_ARN: expect.anything(),
+    });
+  });
+
+  it('deploys no webhook unless enabled', () => {
+    built.template.resourceCountIs('AWS::Lambda::Url', 0);
+    expect(built.intake.webhookFunction).toBeUndefined();
+  });
+
+  it('alarms on a failing poller and on dead letters', () => {
+    const { template, stack, id } = built;
+    const topic = { Ref: id(stack.monitoring.topic) };
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionOf(built, 'poll-threats')[0] } }],
+      EvaluationPeriods: 3,
+      AlarmActions: [topic],
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      AlarmActions: [topic],
+    });
+  });
+});
+
+describe('ThreatIntake options', () => {
+  it('with the webhook: a Function URL authenticated by the signed request, and a generated signing key', () => {
+    const built = build(exampleConfig({ webhookEnabled: true }));
+    const { template, intake, id } = built;
+    template.hasResourceProperties('AWS::Lambda::Url', {
+      AuthType: 'NONE',
+      TargetFunctionArn: { 'Fn::GetAtt': [functionOf(built, 'receive-webhook')[0], 'Arn'] },
+    });
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      GenerateSecretString: Match.objectLike({ GenerateStringKey: 'signingKey', PasswordLength: 64 }),
+    });
+    const secret = intake.webhookSecret;
+    if (!secret) throw new Error('no webhook secret');
+    const statements = statementsOf(built, 'receive-webhook');
+    const readable = statements
+      .filter((s) => actionsOf([s]).includes('secretsmanager:GetSecretValue'))
+      .flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
+    expect(readable).toEqual(
+      expect.arrayContaining([{ Ref: id(secret) }, { Ref: id(built.stack.secrets.s1Secret) }]),
+    );
+    expect(readable).toHaveLength(2);
+    expect(statementFor(statements, 'events:PutEvents')?.Resource).toEqual({
+      'Fn::GetAtt': [id(intake.bus), 'Arn'],
+    });
+    expect(envOf(built, 'receive-webhook')).toMatchObject({
+      WEBHOOK_SECRET_ARN: { Ref: id(secret) },
+      WEBHOOK_VERIFY_WITH_S1: 'true',
+    });
+  });
+
+  it('without threat notes, start-investigation cannot read the S1 token', () => {
+    const built = build(exampleConfig(), { addThreatNote: false });
+    expect(actionsOf(statementsOf(built, 'start-investigation'))).not.toContain(
+      'secretsmanager:GetSecretValue',
+    );
+    expect(envOf(built, 'start-investigation')).not.toHaveProperty('S1_SECRET_ARN');
+    expect(envOf(built, 'start-investigation')).toMatchObject({ THREAT_NOTE: 'false' });
+  });
+
+  it('takes a replacement rule pattern', () => {
+    const built = build(exampleConfig(), {
+      eventPattern: { source: [THREAT_EVENT_SOURCE], detail: { agentId: ['1913920934584665209'] } },
+    });
+    built.template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { source: [THREAT_EVENT_SOURCE], detail: { agentId: ['1913920934584665209'] } },
+    });
+  });
+});
+
+describe('ThreatIntake with cdk-nag AwsSolutions', () => {
+  function violations(app: App) {
+    app.synth();
+    return new AwsSolutionsChecks().validateScope(app).violations;
+  }
+
+  it('reports no violations', () => {
+    expect(violations(build().app)).toEqual([]);
+  });
+
+  it('reports no violations with the webhook, imported secrets and without monitoring', () => {
+    const { app } = build(
+      exampleConfig({
+        webhookEnabled: true,
+        s1SecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:s1-AbC123',
+        cadoSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:cado',
+      }),
+      { monitoring: undefined },
+    );
+    expect(violations(app)).toEqual([]);
+  });
+});
