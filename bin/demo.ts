@@ -10,12 +10,16 @@ export { type DemoIo, main } from './demo/main';
 
 if (require.main === module) {
   const controller = new AbortController();
-  let interrupts = 0;
+  let firstInterrupt: number | undefined;
   process.on('SIGINT', () => {
-    interrupts++;
-    // The first Ctrl-C stops the execution and still prints the summary; a second one leaves at once.
-    if (interrupts > 1) process.exit(130);
-    controller.abort();
+    // The first Ctrl-C stops the execution and still prints the summary. The same Ctrl-C also arrives relayed
+    // through npm and tsx a moment later; only a deliberate second one, later, leaves at once.
+    if (firstInterrupt === undefined) {
+      firstInterrupt = Date.now();
+      controller.abort();
+    } else if (Date.now() - firstInterrupt > 1000) {
+      process.exit(130);
+    }
   });
   main(process.argv.slice(2), { ...processIo(), signal: controller.signal }).then(
     (code) => {

@@ -253,10 +253,14 @@ export function renderSummary(summary: DemoSummary, p: Paint, totalMs?: number):
         : '';
     lines.push(`${label('error')}${summary.executionError}${cause}`);
   }
-  lines.push(
-    `${label('case')}${summary.caseStatus ?? 'no case.json'}${summary.caseSummary ? ` — ${summary.caseSummary}` : ''}`,
-  );
-  lines.push(`${label('case record')}s3://${summary.s3.bucket}/${summary.caseKey}`);
+  if (summary.caseStatus === null) {
+    lines.push(`${label('case')}no case.json: the execution ended before Record Outcome`);
+  } else {
+    lines.push(
+      `${label('case')}${summary.caseStatus}${summary.caseSummary ? ` — ${summary.caseSummary}` : ''}`,
+    );
+    lines.push(`${label('case record')}s3://${summary.s3.bucket}/${summary.caseKey}`);
+  }
   for (const agent of summary.agents) {
     const good = agent.outcome === 'complete';
     lines.push('');
