@@ -5,6 +5,7 @@ import { ApiSecrets } from './constructs/api-secrets';
 import { EvidenceBucket } from './constructs/evidence-bucket';
 import { InvestigationWorkflow } from './constructs/investigation-workflow';
 import { Monitoring } from './constructs/monitoring';
+import { PermissionAudit } from './constructs/permission-audit';
 
 /** Properties of {@link S1CadoForensicsStack}. */
 export interface S1CadoForensicsStackProps extends StackProps {
@@ -28,6 +29,8 @@ export class S1CadoForensicsStack extends Stack {
   readonly monitoring: Monitoring;
   /** The investigation state machine and its Lambdas. */
   readonly workflow: InvestigationWorkflow;
+  /** The scheduled permission audit. */
+  readonly audit: PermissionAudit;
 
   constructor(scope: Construct, id: string, props: S1CadoForensicsStackProps) {
     super(scope, id, props);
@@ -50,6 +53,12 @@ export class S1CadoForensicsStack extends Stack {
       evidence: this.evidence,
       secrets: this.secrets,
     });
+    this.audit = new PermissionAudit(this, 'PermissionAudit', {
+      config,
+      evidence: this.evidence,
+      secrets: this.secrets,
+      monitoring: this.monitoring,
+    });
 
     new CfnOutput(this, 'EvidenceBucketName', { value: this.evidence.bucket.bucketName });
     new CfnOutput(this, 'S1SecretArn', { value: this.secrets.s1Secret.secretArn });
@@ -57,7 +66,12 @@ export class S1CadoForensicsStack extends Stack {
     new CfnOutput(this, 'NotificationTopicArn', { value: this.monitoring.topic.topicArn });
     new CfnOutput(this, 'StateMachineArn', { value: this.workflow.stateMachine.stateMachineArn });
     // The CLI's `handoff` re-runs the hand-off through the deployed Lambdas, which hold the Cado settings.
-    new CfnOutput(this, 'HandToCadoFunctionName', { value: this.workflow.functions['hand-to-cado']?.functionName ?? '' });
-    new CfnOutput(this, 'CheckCadoFunctionName', { value: this.workflow.functions['check-cado']?.functionName ?? '' });
+    new CfnOutput(this, 'HandToCadoFunctionName', {
+      value: this.workflow.functions['hand-to-cado']?.functionName ?? '',
+    });
+    new CfnOutput(this, 'AuditFunctionName', { value: this.audit.function.functionName });
+    new CfnOutput(this, 'CheckCadoFunctionName', {
+      value: this.workflow.functions['check-cado']?.functionName ?? '',
+    });
   }
 }

@@ -57,7 +57,7 @@ export interface InvestigationWorkflowProps {
 /**
  * The investigation state machine (DESIGN §2) and its Lambdas, one per state:
  *
- * Resolve Targets → Ensure Scripts → Collect From Each Agent (Map) → Record Outcome → Succeed | Fail, where each
+ * Resolve Targets → Check Permissions → Ensure Scripts → Collect From Each Agent (Map) → Record Outcome → Succeed | Fail, where each
  * agent runs Run Script → (Wait For Task ⇄ Check Task) → Stage Output → Hand To Cado → (Wait For Cado ⇄ Check Cado),
  * and a passed task deadline goes to Cancel Task. Every S1/Cado call retries its transient errors by name with
  * backoff and full jitter; anything else is caught per agent, so one agent's failure never loses another's evidence.
@@ -94,6 +94,7 @@ export class InvestigationWorkflow extends Construct {
     };
     const workflowEnv = {
       EVIDENCE_BUCKET: evidence.bucket.bucketName,
+      TOKEN_EXPIRY_WARNING_DAYS: String(config.tokenExpiryWarningDays),
       SCRIPT_RUNTIME_TIMEOUT_SECONDS: String(config.scriptRuntimeTimeoutSeconds),
       TASK_GRACE_SECONDS: String(config.taskGraceSeconds),
     };
@@ -123,6 +124,7 @@ export class InvestigationWorkflow extends Construct {
 
     const functions = {
       resolveTargets: fn('ResolveTargets', 'resolve-targets', { s1: true }),
+      checkPermissions: fn('CheckPermissions', 'check-permissions', { s1: true }),
       ensureScripts: fn('EnsureScripts', 'ensure-scripts', { s1: true }, { bundleCollectors: true }),
       runScript: fn('RunScript', 'run-script', { s1: true, bucket: true }),
       checkTask: fn('CheckTask', 'check-task', { s1: true }),
@@ -226,6 +228,10 @@ export class InvestigationWorkflow extends Construct {
       retryOn: S1_TRANSIENT_ERRORS,
       payload: TaskInput.fromObject({ input: JsonPath.entirePayload, execution }),
     });
+    // The cheap part of the permission audit, failing fast in the audit's words (token, expiry, RemoteOps licence).
+    const checkPermissions = invoke('Check Permissions', functions.checkPermissions, {
+      retryOn: S1_TRANSIENT_ERRORS,
+    });
     const ensureScripts = invoke('Ensure Scripts', functions.ensureScripts, { retryOn: S1_TRANSIENT_ERRORS });
     const recordOutcome = invoke('Record Outcome', functions.recordOutcome, {
       payload: TaskInput.fromObject({ state: JsonPath.entirePayload, execution }),
@@ -238,7 +244,8 @@ export class InvestigationWorkflow extends Construct {
       maxAttempts: 3,
       jitterStrategy: JitterType.FULL,
     });
-    for (const early of [resolveTargets, ensureScripts]) caught(early, recordOutcome, '$.error');
+    for (const early of [resolveTargets, checkPermissions, ensureScripts])
+      caught(early, recordOutcome, '$.error');
     collect.addCatch(recordOutcome, { errors: ['States.ALL'], resultPath: '$.error' });
 
     const verdict = new Choice(this, 'Investigation Succeeded?')
@@ -250,6 +257,7 @@ export class InvestigationWorkflow extends Construct {
         }),
       );
     const definition = (resolveTargets as INextable & LambdaInvoke)
+      .next(checkPermissions)
       .next(ensureScripts)
       .next(collect)
       .next(recordOutcome)

@@ -75,7 +75,7 @@ describe('InvestigationWorkflow state machine', () => {
   });
 
   it('retries S1 calls on throttling and transient errors only, by name, with backoff and full jitter', () => {
-    for (const name of ['Resolve Targets', 'Ensure Scripts']) {
+    for (const name of ['Resolve Targets', 'Check Permissions', 'Ensure Scripts']) {
       expect(states[name]?.Retry).toContainEqual(
         expect.objectContaining({
           ErrorEquals: ['S1RateLimitedError', 'S1TransientError'],
@@ -164,8 +164,18 @@ describe('InvestigationWorkflow state machine', () => {
     });
   });
 
+  it('runs the permission preflight between resolving targets and ensuring scripts', () => {
+    expect(states['Resolve Targets']?.Next).toBe('Check Permissions');
+    expect(states['Check Permissions']?.Next).toBe('Ensure Scripts');
+  });
+
   it("records the outcome whatever happened before, then fails with the outcome's error name", () => {
-    for (const name of ['Resolve Targets', 'Ensure Scripts', 'Collect From Each Agent']) {
+    for (const name of [
+      'Resolve Targets',
+      'Check Permissions',
+      'Ensure Scripts',
+      'Collect From Each Agent',
+    ]) {
       expect(states[name]?.Catch).toContainEqual({
         ErrorEquals: ['States.ALL'],
         Next: 'Record Outcome',
