@@ -8,12 +8,20 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type PollDeps, type PollResult, pollThreats } from '../lambdas/poll-threats/core';
 import { ThreatPublishError } from '../lambdas/poll-threats/errors';
-import { isoFromKey, MarkStore, parseMark, timeKey } from '../lambdas/poll-threats/mark';
+import {
+  isoFromKey,
+  MAX_MARK_IDS,
+  MarkStore,
+  parseMark,
+  serializeMark,
+  timeKey,
+} from '../lambdas/poll-threats/mark';
 import { THREAT_EVENT_DETAIL_TYPE, THREAT_EVENT_SOURCE } from '../lambdas/poll-threats/threat-event';
 import { S1AuthError } from '../lambdas/shared/errors';
 import { clearRegisteredSecrets } from '../lambdas/shared/redact';
 import { staticCredential } from '../lambdas/shared/secrets';
 import { createS1Client, type S1Client } from '../lambdas/shared/sentinelone';
+import { HIGH_WATER_MARK_PLACEHOLDER } from '../lib/constructs/threat-intake';
 import { type AwsFake, startAwsFake } from './local/aws-fake';
 import {
   type Agent,
@@ -420,5 +428,42 @@ describe('poll-threats: S1 throttling and errors', () => {
     sim.faults.respond(401, { match: { path: '/threats' } });
     await expect(pollThreats(deps())).rejects.toBeInstanceOf(S1AuthError);
     expect(published()).toEqual([]);
+  });
+});
+
+describe('high-water mark', () => {
+  it('compares S1 times to the microsecond, whatever the fraction length or zone', () => {
+    const a = timeKey('2024-07-30T06:43:22.938877Z');
+    const b = timeKey('2024-07-30T06:43:22.938876Z');
+    expect(a !== undefined && b !== undefined && a - b).toBe(1n);
+    expect(timeKey('2024-07-30T06:43:22Z')).toBe(BigInt(Date.UTC(2024, 6, 30, 6, 43, 22)) * 1000n);
+    expect(timeKey('2024-07-30T08:43:22.5+02:00')).toBe(timeKey('2024-07-30T06:43:22.500000Z'));
+    expect(timeKey('2024-07-30T06:43:22.9388771234Z')).toBe(a);
+    expect(timeKey('yesterday')).toBeUndefined();
+    expect(timeKey(null)).toBeUndefined();
+  });
+
+  it('writes S1-style times that read back to the same instant', () => {
+    const key = timeKey('2024-07-30T06:43:22.000001Z') ?? 0n;
+    expect(isoFromKey(key)).toBe('2024-07-30T06:43:22.000001Z');
+    expect(isoFromKey(key - 2n)).toBe('2024-07-30T06:43:21.999999Z');
+  });
+
+  it('reads only well-formed marks and keeps the stored value within the standard tier', () => {
+    expect(parseMark(undefined)).toBeUndefined();
+    expect(parseMark('not json')).toBeUndefined();
+    expect(parseMark(HIGH_WATER_MARK_PLACEHOLDER)).toBeUndefined();
+    expect(parseMark('{"version":1,"updatedAt":"soon","ids":[]}')).toBeUndefined();
+    const ids = Array.from({ length: 400 }, (_, i) => String(1_000_000_000_000_000_000n + BigInt(i)));
+    const value = serializeMark(
+      { updatedAt: '2024-07-30T06:43:22.938877Z', ids },
+      '2024-07-30T06:44:00.000Z',
+    );
+    expect(value.length).toBeLessThanOrEqual(4096);
+    const read = parseMark(value);
+    expect(read?.ids).toHaveLength(MAX_MARK_IDS);
+    // The ids kept are the last handled.
+    expect(read?.ids.at(-1)).toBe(ids.at(-1));
+    expect(read?.updatedAt).toBe('2024-07-30T06:43:22.938877Z');
   });
 });
