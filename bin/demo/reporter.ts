@@ -95,6 +95,8 @@ export function outcomeWords(outcome: string): string {
       return outcome;
   }
 }
+
+/** Pass states that end an agent's branch. */
 const AGENT_END_STATES = new Set([
   'Collection Failed',
   'Collection Timed Out',
@@ -107,7 +109,7 @@ export class ProgressReporter {
   private readonly agents = new Map<number, AgentTrack>();
   private labelWidth = 10;
   private startedReal = Date.now();
-  private startedSim = 0;
+  private startedSim: number;
   private timer: NodeJS.Timeout | undefined;
   private readonly failures = new Map<string, string>();
   /** States whose failure was caught: their exit carries the error, not a result. */
