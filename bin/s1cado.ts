@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * `s1cado`: manual use of the deployed stack — start a collection, see where an investigation stands, re-run a
  * Cado hand-off, audit permissions. Every command finds the deployment through the CloudFormation stack's outputs
@@ -32,6 +31,10 @@ Commands
 
 Run "s1cado <command> --help" for its options. Locations come from the CloudFormation stack's outputs
 (--stack, default S1CadoForensics), or from flags and S1CADO_* variables.
+
+AWS permissions: cloudformation:DescribeStacks on the stack (unless the locations are given); collect:
+states:StartExecution, and for --wait states:DescribeExecution, s3:ListBucket and s3:GetObject on investigations/;
+status: the same read permissions; reading the bucket also needs kms:Decrypt on its key. handoff: see its --help.
 
 Exit codes: 0 ok, 1 failure, 2 usage error.`;
 

@@ -65,7 +65,8 @@ still exists with the size the manifest records, then invokes the deployed hand-
 input rebuilt from the manifest. A Cado pipeline that may still be running is followed, not imported again.
 Afterwards it writes a new version of each manifest and of case.json.
 
-Needs: lambda:InvokeFunction on the hand-off Lambdas, and read/write on the investigation's objects in the bucket.
+Needs: lambda:InvokeFunction on the two hand-off Lambdas; s3:ListBucket on investigations/, s3:GetObject and
+s3:PutObject on its objects, and use of the bucket's KMS key (kms:Decrypt, kms:GenerateDataKey).
 
 Options
   --wait                   follow the Cado pipelines until they finish (honours the Lambdas' poll intervals)
