@@ -390,12 +390,8 @@ async function findCandidates(
     }
     // A staged collection whose line in case.json has no evidence (its branch failed after staging) is matched by
     // agent id: its evidence is safe and worth handing off too.
-    const caseIndex =
-      indexByKey.get(manifestKey) ??
-      (() => {
-        const index = record.agents.findIndex((a) => a.agentId === manifest.agent.agentId && !a.evidence);
-        return index >= 0 ? index : undefined;
-      })();
+    const byAgent = record.agents.findIndex((a) => a.agentId === manifest.agent.agentId && !a.evidence);
+    const caseIndex = indexByKey.get(manifestKey) ?? (byAgent >= 0 ? byAgent : undefined);
     const line = caseIndex === undefined ? undefined : record.agents[caseIndex];
     if (line?.outcome === 'complete') {
       if (manifest.handoff.status !== 'complete') {
