@@ -1,11 +1,15 @@
-import type { App } from 'aws-cdk-lib';
+import { type App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as intakeEnv from '../../lambdas/poll-threats/intake-env';
 import * as events from '../../lambdas/poll-threats/threat-event';
 import { SIGNING_KEY_FIELD } from '../../lambdas/receive-webhook/signing-key';
 import { loadConfig } from '../../lib/config';
+import { ApiSecrets } from '../../lib/constructs/api-secrets';
+import { EvidenceBucket } from '../../lib/constructs/evidence-bucket';
+import { Monitoring } from '../../lib/constructs/monitoring';
 import {
   HIGH_WATER_MARK_PLACEHOLDER,
   THREAT_EVENT_DETAIL_TYPE,
@@ -14,7 +18,6 @@ import {
   type ThreatIntakeProps,
   WEBHOOK_SIGNING_KEY_FIELD,
 } from '../../lib/constructs/threat-intake';
-import { S1CadoForensicsStack } from '../../lib/s1-cado-forensics-stack';
 import { appFactory, exampleConfig } from './helpers';
 
 const apps = appFactory();
@@ -23,22 +26,36 @@ afterAll(() => apps.cleanup());
 type Statement = { Action: string | string[]; Resource: unknown; Condition?: unknown };
 type Resource = { Type: string; Properties: Record<string, unknown>; Metadata?: Record<string, unknown> };
 
-/** The stack with threat intake added the way the stack will compose it. */
+const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:123456789012:stateMachine:s1cado-investigation';
+
+/**
+ * Threat intake with the constructs it builds on, composed as the stack composes them, in a stack of its own (so
+ * the test does not depend on whether the stack already wires intake in). The workflow is imported by ARN: its
+ * own tests cover it.
+ */
 function build(s1cado = exampleConfig(), extra: Partial<ThreatIntakeProps> = {}) {
   const app = apps.app({ s1cado });
-  const stack = new S1CadoForensicsStack(app, 'S1CadoForensics', { config: loadConfig(app.node) });
+  const stack = new Stack(app, 'IntakeTest', { env: { account: '123456789012', region: 'us-east-1' } });
+  const config = loadConfig(app.node);
+  const evidence = new EvidenceBucket(stack, 'Evidence', { accessLogRetentionDays: config.logRetentionDays });
+  const secrets = new ApiSecrets(stack, 'ApiSecrets', {
+    s1SecretArn: config.s1SecretArn,
+    cadoSecretArn: config.cadoSecretArn,
+  });
+  const monitoring = new Monitoring(stack, 'Monitoring');
+  const stateMachine = StateMachine.fromStateMachineArn(stack, 'Workflow', STATE_MACHINE_ARN);
   const intake = new ThreatIntake(stack, 'ThreatIntake', {
-    config: stack.config,
-    stateMachine: stack.workflow.stateMachine,
-    secrets: stack.secrets,
-    evidence: stack.evidence,
-    monitoring: stack.monitoring,
+    config,
+    stateMachine,
+    secrets,
+    evidence,
+    monitoring,
     ...extra,
   });
   const template = Template.fromStack(stack);
   const id = (c: { node: { defaultChild?: unknown } }) =>
     stack.getLogicalId(c.node.defaultChild as Parameters<typeof stack.getLogicalId>[0]);
-  return { app, stack, intake, template, id };
+  return { app, stack, intake, template, id, secrets, evidence, monitoring };
 }
 type Built = ReturnType<typeof build>;
 
@@ -200,7 +217,7 @@ describe('ThreatIntake', () => {
   });
 
   it('grants the poller exactly its bus, its parameter and the S1 token', () => {
-    const { intake, id, stack } = built;
+    const { intake, id, secrets } = built;
     const statements = statementsOf(built, 'poll-threats');
     expect(statementFor(statements, 'events:PutEvents')?.Resource).toEqual({
       'Fn::GetAtt': [id(intake.bus), 'Arn'],
@@ -209,20 +226,18 @@ describe('ThreatIntake', () => {
       id(intake.highWaterMark),
     );
     expect(statementFor(statements, 'secretsmanager:GetSecretValue')?.Resource).toEqual({
-      Ref: id(stack.secrets.s1Secret),
+      Ref: id(secrets.s1Secret),
     });
     const actions = actionsOf(statements);
     expect(actions.some((a) => a.startsWith('s3:') || a.startsWith('states:'))).toBe(false);
   });
 
   it('lets start-investigation start the one state machine and list threat investigations, nothing more', () => {
-    const { stack, id } = built;
+    const { evidence, id } = built;
     const statements = statementsOf(built, 'start-investigation');
-    expect(statementFor(statements, 'states:StartExecution')?.Resource).toEqual({
-      Ref: id(stack.workflow.stateMachine),
-    });
+    expect(statementFor(statements, 'states:StartExecution')?.Resource).toBe(STATE_MACHINE_ARN);
     expect(statementFor(statements, 's3:ListBucket')).toMatchObject({
-      Resource: { 'Fn::GetAtt': [id(stack.evidence.bucket), 'Arn'] },
+      Resource: { 'Fn::GetAtt': [id(evidence.bucket), 'Arn'] },
       Condition: { StringLike: { 's3:prefix': ['investigations/threat-*'] } },
     });
     const actions = actionsOf(statements);
@@ -240,8 +255,8 @@ describe('ThreatIntake', () => {
   });
 
   it('alarms on a failing poller and on dead letters', () => {
-    const { template, stack, id } = built;
-    const topic = { Ref: id(stack.monitoring.topic) };
+    const { template, monitoring, id } = built;
+    const topic = { Ref: id(monitoring.topic) };
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'Errors',
       Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionOf(built, 'poll-threats')[0] } }],
@@ -273,7 +288,7 @@ describe('ThreatIntake options', () => {
       .filter((s) => actionsOf([s]).includes('secretsmanager:GetSecretValue'))
       .flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
     expect(readable).toEqual(
-      expect.arrayContaining([{ Ref: id(secret) }, { Ref: id(built.stack.secrets.s1Secret) }]),
+      expect.arrayContaining([{ Ref: id(secret) }, { Ref: id(built.secrets.s1Secret) }]),
     );
     expect(readable).toHaveLength(2);
     expect(statementFor(statements, 'events:PutEvents')?.Resource).toEqual({
