@@ -96,6 +96,16 @@ export function outcomeWords(outcome: string): string {
   }
 }
 
+/** Per-agent Tasks whose results get their own lines. */
+const KNOWN_AGENT_TASKS = new Set([
+  'Run Script',
+  'Check Task',
+  'Stage Output',
+  'Hand To Cado',
+  'Check Cado',
+  'Cancel Task',
+]);
+
 /** Pass states that end an agent's branch. */
 const AGENT_END_STATES = new Set([
   'Collection Failed',
@@ -153,7 +163,7 @@ export class ProgressReporter {
   handle(event: LocalEvent): void {
     switch (event.type) {
       case 'StateEntered':
-        this.entered(event.state.name, event.state.input, event.index);
+        this.entered(event.state.name, event.state.type, event.state.input, event.index);
         break;
       case 'StateExited':
         this.exited(event.state.name, event.state.output, event.index);
@@ -212,7 +222,7 @@ export class ProgressReporter {
     }
   }
 
-  private entered(state: string, input: unknown, index: number | undefined): void {
+  private entered(state: string, type: string, input: unknown, index: number | undefined): void {
     if (index !== undefined) this.noteTarget(index, at(input, 'target'));
     const p = this.opts.paint;
     if (index === undefined) {
@@ -225,6 +235,9 @@ export class ProgressReporter {
           );
           break;
         }
+        case 'Check Permissions':
+          this.say(undefined, `▸ ${p.bold('Check Permissions')}: preflight of the S1 service user's rights`);
+          break;
         case 'Ensure Scripts':
           this.say(undefined, `▸ ${p.bold('Ensure Scripts')}: the collectors in the S1 script library`);
           break;
@@ -239,6 +252,8 @@ export class ProgressReporter {
           this.say(undefined, `▸ ${p.bold('Record Outcome')}: final manifests and case.json`);
           break;
         default:
+          // A step this reporter does not know yet (the workflow grows): still worth a line.
+          if (type === 'Task') this.say(undefined, `▸ ${p.bold(state)}`);
           break;
       }
       return;
@@ -260,6 +275,7 @@ export class ProgressReporter {
         break;
       default:
         if (AGENT_END_STATES.has(state)) this.agentFinished(index, input);
+        else if (type === 'Task' && !KNOWN_AGENT_TASKS.has(state)) this.say(index, p.bold(state));
         break;
     }
   }
