@@ -4,27 +4,18 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_METRICS } from '../../lambdas/audit-permissions/deliver';
 import { loadConfig } from '../../lib/config';
-import {
-  AUDIT_CHECKS_METRIC,
-  AUDIT_SERVICE_NAME,
-  PermissionAudit,
-} from '../../lib/constructs/permission-audit';
+import { AUDIT_CHECKS_METRIC, AUDIT_SERVICE_NAME } from '../../lib/constructs/permission-audit';
 import { S1CadoForensicsStack } from '../../lib/s1-cado-forensics-stack';
 import { appFactory, exampleConfig } from './helpers';
 
 const apps = appFactory();
 afterAll(() => apps.cleanup());
 
-/** The stack with the audit added the way the stack will compose it. */
+/** The stack as deployed, with its audit. */
 function build(s1cado = exampleConfig()) {
   const app = apps.app({ s1cado });
   const stack = new S1CadoForensicsStack(app, 'S1CadoForensics', { config: loadConfig(app.node) });
-  const audit = new PermissionAudit(stack, 'PermissionAudit', {
-    config: stack.config,
-    evidence: stack.evidence,
-    secrets: stack.secrets,
-    monitoring: stack.monitoring,
-  });
+  const audit = stack.audit;
   const template = Template.fromStack(stack);
   const id = (c: { node: { defaultChild?: unknown } }) =>
     stack.getLogicalId(c.node.defaultChild as Parameters<typeof stack.getLogicalId>[0]);
