@@ -1,0 +1,134 @@
+/**
+ * Section 2: the bill of one investigation. The whole product runs locally (the synthesized state machine with the
+ * real handlers, the simulators, s3rver, the AWS fake) for one agent whose collection task runs ten simulated
+ * minutes; time dilation makes that seconds. The runner counts state transitions (states entered plus retries, as
+ * Standard workflows bill them) and Lambda invocations; the durations come from the execution events (Task entered
+ * → exited, real milliseconds on this machine's loopback, so a floor for Lambda's).
+ */
+
+import { extractStateMachine } from '../local/asl/extract';
+import { type LocalStack, startLocalStack, synthesizeLocal } from '../local/local-stack';
+import { invocationTimer } from './invocations';
+import {
+  billedMs,
+  type CostEstimate,
+  estimateCost,
+  type Invocation,
+  type Prices,
+  US_EAST_1,
+} from './pricing';
+import type { Progress } from './staging';
+
+/** What to run. */
+export interface BillPlan {
+  /** Simulated minutes the agent's script runs. */
+  readonly collectionMinutes: number;
+  /** Simulated seconds per real second. */
+  readonly timeScale: number;
+}
+
+/** Ten simulated minutes at 60× (about 15 real seconds). */
+export const DEFAULT_BILL_PLAN: BillPlan = { collectionMinutes: 10, timeScale: 60 };
+
+/** Section 2's figures. */
+export interface BillFigures {
+  readonly plan: BillPlan;
+  /** Outcome of the investigation (`complete` expected). */
+  readonly outcome: string;
+  readonly stateTransitions: number;
+  readonly statesEntered: number;
+  readonly retries: number;
+  readonly lambdaInvocations: number;
+  readonly invocationsByStep: Readonly<Record<string, number>>;
+  /** Billed duration (ms, local) and memory per step. */
+  readonly durationByStep: Readonly<Record<string, { readonly ms: number; readonly memoryMb: number }>>;
+  /** Rough size of the execution log at level ALL with data (JSON of every event). */
+  readonly logBytes: number;
+  /** Simulated and real duration of the investigation. */
+  readonly simulatedSeconds: number;
+  readonly realSeconds: number;
+  readonly cost: CostEstimate;
+  /** The same with every invocation billed 1 s (Lambda on the internet is slower than loopback). */
+  readonly costAt1s: CostEstimate;
+  readonly prices: Prices;
+}
+
+/** Memory of each step's function in the synthesized stack. */
+function memoryBySteps(stack: LocalStack): Map<string, number> {
+  const { template, logicalId } = synthesizeLocal({
+    s1ConsoleUrl: stack.s1Url,
+    cadoUrl: stack.cadoUrl,
+    allowLoopback: true,
+  } as Parameters<typeof synthesizeLocal>[0]);
+  const extracted = extractStateMachine(template, { logicalId });
+  const memory = new Map<string, number>();
+  for (const fn of extracted.functions.values()) if (fn.step) memory.set(fn.step, fn.memorySize);
+  return memory;
+}
+
+/** Runs section 2. */
+export async function benchBill(plan: BillPlan, progress: Progress): Promise<BillFigures> {
+  progress(`starting the local stack (time x${plan.timeScale})`);
+  const stack = await startLocalStack({ timeScale: plan.timeScale });
+  try {
+    const tenant = stack.tenant;
+    const sim = stack.s1Sim;
+    if (!tenant || !sim) throw new Error('the bill needs the S1 simulator');
+    const memory = memoryBySteps(stack);
+    const agent = tenant.agents.linux;
+    sim.setAgentBehavior(agent.id, { profile: 'complete', runMs: plan.collectionMinutes * 60_000 });
+
+    const invocations: (Invocation & { step: string })[] = [];
+    const timer = invocationTimer(stack.machine.bindings, (step, ms) =>
+      invocations.push({ step, durationMs: ms, memoryMb: memory.get(step) ?? 128 }),
+    );
+    let logBytes = 0;
+    progress(`one investigation, one agent, a ${plan.collectionMinutes}-minute collection`);
+    const simStarted = sim.clock();
+    const realStarted = performance.now();
+    const execution = stack.machine.run(
+      { agentIds: [agent.id], threatId: tenant.threats.linux.id, requestedBy: 'npm run bench' },
+      {
+        executionName: `threat-${tenant.threats.linux.id}`,
+        bufferEvents: false,
+        onEvent: (event) => {
+          timer(event);
+          logBytes += Buffer.byteLength(JSON.stringify(event));
+        },
+      },
+    );
+    const output = (await execution.result) as { outcome?: { status?: string } };
+    const realSeconds = (performance.now() - realStarted) / 1000;
+    const simulatedSeconds = (sim.clock() - simStarted) / 1000;
+    const stats = execution.stats;
+
+    const durationByStep: Record<string, { ms: number; memoryMb: number }> = {};
+    for (const inv of invocations) {
+      const row = durationByStep[inv.step] ?? { ms: 0, memoryMb: inv.memoryMb };
+      row.ms += billedMs(inv.durationMs);
+      durationByStep[inv.step] = row;
+    }
+    const counts = { stateTransitions: stats.stateTransitions, invocations, logBytes };
+    return {
+      plan,
+      outcome: output.outcome?.status ?? 'unknown',
+      stateTransitions: stats.stateTransitions,
+      statesEntered: stats.statesEntered,
+      retries: stats.retries,
+      lambdaInvocations: stats.lambdaInvocations,
+      invocationsByStep: { ...stats.invocationsByStep },
+      durationByStep,
+      logBytes,
+      simulatedSeconds,
+      realSeconds,
+      cost: estimateCost(counts),
+      costAt1s: estimateCost({
+        ...counts,
+        invocations: invocations.map((inv) => ({ ...inv, durationMs: Math.max(1000, inv.durationMs) })),
+      }),
+      prices: US_EAST_1,
+    };
+  } finally {
+    await stack.close();
+  }
+}

@@ -1,0 +1,321 @@
+/**
+ * Section 3: a burst of threats. N investigations (one agent each) are started at once through the AWS fake's
+ * StartExecution, as threat intake would, and run the synthesized state machine with the real handlers against the
+ * S1 simulator enforcing S1's per-token rate limits (`/remote-scripts*` 1 req/s with a burst of 30, see the
+ * simulator's DEFAULT_RATE_LIMITS). Every execution shares the one service-user token, as in production. Reported:
+ * how many were collected and how many failed and why (the error each failed agent's branch was caught with, by
+ * state), retries, 429s, the accepted S1 request rate against the limit, and the wall and simulated time.
+ *
+ * Time dilation caveat: the rate limiter counts in simulated time. When this process stalls (a loaded machine),
+ * simulated time jumps by the stall times the scale and the token buckets refill meanwhile, which can only make
+ * throttling look milder than it would be.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { caseKey } from '../../lambdas/shared/evidence/keys';
+import type { LocalEvent } from '../local/asl/runner';
+import { startLocalStack } from '../local/local-stack';
+import { DEFAULT_RATE_LIMITS, type RateLimitReport } from '../local/s1-simulator';
+import type { Progress } from './staging';
+
+/** What to run. */
+export interface BurstPlan {
+  readonly threats: number;
+  /** Simulated seconds per real second. */
+  readonly timeScale: number;
+  /** Simulated minutes each agent's script runs. */
+  readonly collectionMinutes: number;
+  /** Real-time limit on the whole burst (seconds); executions still running then are stopped and counted. */
+  readonly realTimeLimitSeconds: number;
+}
+
+/**
+ * 200 threats at once, 2-minute collections, 20× time. The scale is a compromise: at 60× this machine's in-process
+ * stack cannot send requests as fast as 1 req/s of simulated time allows (60 real req/s), so the limit would
+ * never bind; at 20× it does (and the burst takes a minute or two of real time).
+ */
+export const DEFAULT_BURST_PLAN: BurstPlan = {
+  threats: 200,
+  timeScale: 20,
+  collectionMinutes: 2,
+  realTimeLimitSeconds: 480,
+};
+
+/** One row of the rate-limit counters (the token never appears, only its owner's name). */
+export interface RateRow {
+  readonly rule: string;
+  readonly accepted: number;
+  readonly limited: number;
+  /** Limit of the rule (requests per simulated second) and its burst; null for `*` (all requests). */
+  readonly limitPerSecond: number | null;
+  readonly burst: number | null;
+  /** Highest accepted count in any 1 s window (includes the burst allowance). */
+  readonly peakPerSecond: number;
+  /** Highest accepted rate over any 60 s window (the sustained rate the limit is about). */
+  readonly peakPerSecond60s: number;
+  /** Accepted requests per simulated second over the whole burst. */
+  readonly averagePerSecond: number;
+}
+
+/** Section 3's figures. */
+export interface BurstFigures {
+  readonly plan: BurstPlan;
+  readonly started: number;
+  /** Investigations whose agent's evidence reached Cado. */
+  readonly collected: number;
+  /** Agents whose evidence was staged but the hand-off failed. */
+  readonly stagedHandoffFailed: number;
+  /** Investigations that ended without evidence, with the reasons. */
+  readonly failed: number;
+  /** Executions still running at the real-time limit (stopped). */
+  readonly unfinished: number;
+  /** `<state>: <error>` → count, for every caught failure. */
+  readonly failuresByCause: Readonly<Record<string, number>>;
+  /** Failures whose error was S1RateLimitedError. */
+  readonly failedByThrottling: number;
+  /** Step Functions retries, by state. */
+  readonly retriesByState: Readonly<Record<string, number>>;
+  readonly stateTransitions: number;
+  readonly lambdaInvocations: number;
+  readonly rates: readonly RateRow[];
+  /** 429 answers of the S1 simulator, all routes. */
+  readonly total429: number;
+  /** Collector scripts in the S1 library afterwards (more than one per OS: ensure-scripts raced itself). */
+  readonly scriptUploads: number;
+  readonly realSeconds: number;
+  readonly simulatedSeconds: number;
+  /** Time from the burst's start until the last execution ended, simulated seconds. */
+  readonly simulatedMakespanSeconds: number;
+  /**
+   * Event-loop delay of this process during the burst (real ms). Each stalled real millisecond is `timeScale`
+   * simulated ones in which the rate limiter refills while nobody can ask: large stalls flatter the figures.
+   */
+  readonly eventLoopDelayMs: { readonly p50: number; readonly p99: number; readonly max: number };
+}
+
+interface Tracked {
+  /** Errors caught in this execution, as `<state>: <error>`. */
+  readonly caught: string[];
+  /** Error of the last failure per state (a Catch event does not carry the error). */
+  readonly lastFailure: Map<string, string>;
+  readonly retries: Map<string, number>;
+  stateTransitions: number;
+  lambdaInvocations: number;
+}
+
+function track(tracked: Tracked, event: LocalEvent): void {
+  if (!('state' in event)) return;
+  const state = event.state.name;
+  if (event.type === 'StateFailed') tracked.lastFailure.set(state, event.Error);
+  if (event.type === 'StateCaught')
+    tracked.caught.push(`${state}: ${tracked.lastFailure.get(state) ?? 'unknown'}`);
+  if (event.type === 'StateRetried') tracked.retries.set(state, (tracked.retries.get(state) ?? 0) + 1);
+}
+
+function limitOf(rule: string): { limitPerSecond: number | null; burst: number | null } {
+  const found = DEFAULT_RATE_LIMITS.find((r) => r.name === rule);
+  return { limitPerSecond: found?.ratePerSecond ?? null, burst: found?.burst ?? null };
+}
+
+function increment(record: Record<string, number>, key: string, by = 1): void {
+  record[key] = (record[key] ?? 0) + by;
+}
+
+/** Runs section 3. */
+export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<BurstFigures> {
+  progress(`starting the local stack (time x${plan.timeScale}, S1 rate limits on)`);
+  const stack = await startLocalStack({
+    timeScale: plan.timeScale,
+    // Enough room for 200 Map iterations of one agent each is not the question; one agent per investigation.
+    config: { maxConcurrentAgents: 5 },
+  });
+  const sfn = new SFNClient({
+    endpoint: stack.aws.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+  });
+  try {
+    const sim = stack.s1Sim;
+    const tenant = stack.tenant;
+    if (!sim || !tenant) throw new Error('the burst needs the S1 simulator');
+    const threats = Array.from({ length: plan.threats }, (_, i) => {
+      const agent = sim.addAgent({
+        siteId: tenant.sites.rso.id,
+        osType: 'linux',
+        computerName: `burst-${i + 1}`,
+      });
+      sim.setAgentBehavior(agent.id, { runMs: plan.collectionMinutes * 60_000 });
+      return sim.addThreat({ agentId: agent.id, createdAt: sim.clock() });
+    });
+
+    const tracked = new Map<string, Tracked>();
+    stack.aws.registerStateMachine(stack.stateMachineArn, (execution) => {
+      const entry: Tracked = {
+        caught: [],
+        lastFailure: new Map(),
+        retries: new Map(),
+        stateTransitions: 0,
+        lambdaInvocations: 0,
+      };
+      tracked.set(execution.name, entry);
+      const run = stack.machine.run(execution.input, {
+        executionName: execution.name,
+        executionId: execution.executionArn,
+        signal: execution.signal,
+        bufferEvents: false,
+        onEvent: (event) => track(entry, event),
+      });
+      return run.result.finally(() => {
+        entry.stateTransitions = run.stats.stateTransitions;
+        entry.lambdaInvocations = run.stats.lambdaInvocations;
+      });
+    });
+
+    sim.rateLimiter.reset();
+    sim.clearRequests();
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
+    progress(`starting ${plan.threats} investigations at once`);
+    const simStarted = sim.clock();
+    const realStarted = performance.now();
+    const arns = await Promise.all(
+      threats.map(async (threat) => {
+        const out = await sfn.send(
+          new StartExecutionCommand({
+            stateMachineArn: stack.stateMachineArn,
+            name: `threat-${threat.id}`,
+            input: JSON.stringify({
+              agentIds: [threat.agentId],
+              threatId: threat.id,
+              requestedBy: 'threat-intake',
+            }),
+          }),
+        );
+        return out.executionArn as string;
+      }),
+    );
+
+    let done = 0;
+    const report = setInterval(() => progress(`${done}/${arns.length} investigations finished`), 10_000);
+    report.unref();
+    let lastEnded = simStarted;
+    const timeLimit = new Promise<'timeout'>((resolve) =>
+      setTimeout(() => resolve('timeout'), plan.realTimeLimitSeconds * 1000).unref(),
+    );
+    const all = Promise.all(
+      arns.map((arn) =>
+        stack.aws.stepFunctions.waitFor(arn).then(() => {
+          done++;
+          lastEnded = sim.clock();
+        }),
+      ),
+    );
+    const finishedInTime = (await Promise.race([all.then(() => 'done' as const), timeLimit])) === 'done';
+    clearInterval(report);
+    loopDelay.disable();
+    const realSeconds = (performance.now() - realStarted) / 1000;
+    const simulatedSeconds = (sim.clock() - simStarted) / 1000;
+    const executions = stack.aws.stepFunctions.list();
+    const unfinished = executions.filter((e) => e.status === 'RUNNING').length;
+    if (!finishedInTime) stack.aws.stepFunctions.abortAll();
+
+    let collected = 0;
+    let stagedHandoffFailed = 0;
+    let failed = 0;
+    const failuresByCause: Record<string, number> = {};
+    const retriesByState: Record<string, number> = {};
+    let failedByThrottling = 0;
+    let stateTransitions = 0;
+    let lambdaInvocations = 0;
+    for (const execution of executions) {
+      const entry = tracked.get(execution.name);
+      if (entry) {
+        for (const cause of entry.caught) increment(failuresByCause, cause);
+        for (const [state, count] of entry.retries) increment(retriesByState, state, count);
+        stateTransitions += entry.stateTransitions;
+        lambdaInvocations += entry.lambdaInvocations;
+      }
+      if (execution.status === 'RUNNING' || execution.status === 'ABORTED') continue;
+      const outcome = await caseOutcome(stack, execution.name);
+      if (outcome === 'complete') collected++;
+      else if (outcome === 'staged_handoff_failed') stagedHandoffFailed++;
+      else {
+        failed++;
+        if (entry?.caught.some((cause) => cause.endsWith(': S1RateLimitedError'))) failedByThrottling++;
+      }
+    }
+
+    const rows = sim.rateLimitStats(1000).filter((row) => row.tokenId === tenant.serviceUser.tokenRecord.id);
+    const rows60 = new Map(
+      sim
+        .rateLimitStats(60_000)
+        .filter((row) => row.tokenId === tenant.serviceUser.tokenRecord.id)
+        .map((row) => [row.rule, row]),
+    );
+    const span = Math.max(1, (lastEnded - simStarted) / 1000);
+    const rates = rows
+      .map(
+        (row: RateLimitReport): RateRow => ({
+          rule: row.rule,
+          accepted: row.accepted,
+          limited: row.limited,
+          ...limitOf(row.rule),
+          peakPerSecond: row.peakPerSecond,
+          peakPerSecond60s: rows60.get(row.rule)?.peakPerSecond ?? 0,
+          averagePerSecond: row.accepted / span,
+        }),
+      )
+      .sort((a, b) => (a.rule === '*' ? 1 : b.rule === '*' ? -1 : b.accepted - a.accepted));
+    const total429 = rates.find((row) => row.rule === '*')?.limited ?? 0;
+    const scriptUploads = [...sim.state.scripts.values()].filter((script) =>
+      script.scriptName.startsWith('s1cado-'),
+    ).length;
+
+    return {
+      plan,
+      started: arns.length,
+      collected,
+      stagedHandoffFailed,
+      failed,
+      unfinished,
+      failuresByCause,
+      failedByThrottling,
+      retriesByState,
+      stateTransitions,
+      lambdaInvocations,
+      rates,
+      total429,
+      scriptUploads,
+      realSeconds,
+      simulatedSeconds,
+      simulatedMakespanSeconds: (lastEnded - simStarted) / 1000,
+      eventLoopDelayMs: {
+        p50: loopDelay.percentile(50) / 1e6,
+        p99: loopDelay.percentile(99) / 1e6,
+        max: loopDelay.max / 1e6,
+      },
+    };
+  } finally {
+    sfn.destroy();
+    await stack.close();
+  }
+}
+
+/** The investigation's outcome as case.json records it (`missing` when Record Outcome never wrote it). */
+async function caseOutcome(
+  stack: Awaited<ReturnType<typeof startLocalStack>>,
+  investigationId: string,
+): Promise<string> {
+  try {
+    const object = await stack.s3.client.send(
+      new GetObjectCommand({ Bucket: stack.bucket, Key: caseKey(investigationId) }),
+    );
+    const record = JSON.parse(await (object.Body?.transformToString() ?? Promise.resolve('{}'))) as {
+      agents?: { outcome?: string }[];
+    };
+    return record.agents?.[0]?.outcome ?? 'missing';
+  } catch {
+    return 'missing';
+  }
+}

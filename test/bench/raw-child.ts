@@ -1,0 +1,102 @@
+/**
+ * Child process of the staging bench for the two reference rates, measured on the same loopback as staging:
+ * - `download`: GET the presigned link with the same HTTP stack the Lambda uses (undici, the shared keep-alive
+ *   dispatcher) and count the bytes, nothing else;
+ * - `upload`: the same multipart upload `stageToS3` makes (lib-storage `Upload`, the Lambda's S3 client, same part
+ *   size and queue), fed from memory with the very bytes the simulator serves.
+ */
+import { Readable } from 'node:stream';
+import { Upload } from '@aws-sdk/lib-storage';
+import { request } from 'undici';
+import { s3Client } from '../../lambdas/shared/aws';
+import { defaultDispatcher } from '../../lambdas/shared/http';
+import { prepareResult } from '../local/s1-simulator/result-file';
+import {
+  type ChildFigures,
+  type ChildJob,
+  type ChildReply,
+  type DownloadJob,
+  errorReply,
+  type UploadJob,
+} from './child-protocol';
+import { cpuTimer, startMemoryProbe } from './memory-probe';
+
+async function download(job: DownloadJob): Promise<ChildFigures> {
+  const startRss = process.memoryUsage.rss();
+  const probe = startMemoryProbe();
+  const cpu = cpuTimer();
+  const started = performance.now();
+  const response = await request(job.url, { method: 'GET', dispatcher: defaultDispatcher() });
+  if (response.statusCode !== 200) {
+    await response.body.dump();
+    throw new Error(`storage answered ${response.statusCode}`);
+  }
+  let bytes = 0;
+  for await (const chunk of response.body) bytes += (chunk as Buffer).length;
+  const ms = performance.now() - started;
+  return {
+    bytes,
+    ms,
+    startRss,
+    readyRss: startRss,
+    loadMs: 0,
+    cpuMs: cpu(),
+    memory: probe.stop(),
+    details: {},
+  };
+}
+
+async function upload(job: UploadJob): Promise<ChildFigures> {
+  const startRss = process.memoryUsage.rss();
+  const loadStarted = performance.now();
+  const prepared = await prepareResult(
+    { size: job.result.size },
+    { seed: job.result.seed, key: job.result.taskId },
+    job.result.modifiedAt,
+  );
+  if (prepared.sha256 !== job.result.sha256) {
+    throw new Error('the regenerated archive differs from the one the simulator serves');
+  }
+  const loadMs = performance.now() - loadStarted;
+  const readyRss = process.memoryUsage.rss();
+  const probe = startMemoryProbe();
+  const cpu = cpuTimer();
+  const started = performance.now();
+  const result = await new Upload({
+    client: s3Client(),
+    params: {
+      Bucket: job.bucket,
+      Key: job.key,
+      Body: Readable.from(prepared.archive.read(0, prepared.size), { objectMode: false }),
+      ContentType: 'application/zip',
+      ...(job.checksum ? { ChecksumAlgorithm: 'SHA256' as const } : {}),
+    },
+    partSize: job.partSizeBytes,
+    queueSize: job.queueSize,
+    leavePartsOnError: false,
+  }).done();
+  const ms = performance.now() - started;
+  return {
+    bytes: prepared.size,
+    ms,
+    startRss,
+    readyRss,
+    loadMs,
+    cpuMs: cpu(),
+    memory: probe.stop(),
+    details: { etag: result.ETag ?? null, sameBytesAsSimulator: true },
+  };
+}
+
+process.once('message', (job: ChildJob) => {
+  const run =
+    job.kind === 'download'
+      ? download(job)
+      : job.kind === 'upload'
+        ? upload(job)
+        : Promise.reject(new Error(`not a raw job: ${job.kind}`));
+  run
+    .then((figures): ChildReply => ({ ok: true, figures }))
+    .catch(errorReply)
+    .then((reply) => process.send?.(reply, () => process.exit(0)));
+});

@@ -1,0 +1,248 @@
+/** Renders each section's figures as readable text (tables, verdicts and a few lines of explanation). */
+import type { BillFigures } from './bill';
+import type { BurstFigures } from './burst';
+import { mib, num, pct, sizeLabel, table, usd, verdict } from './format';
+import type { LambdaInitReport } from './lambda-init';
+import type { StagingFigures, StagingRun } from './staging';
+
+const MB = 1_000_000;
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+/** Facts about the machine the figures come from. */
+export interface MachineInfo {
+  readonly cpus: number;
+  readonly cpuModel: string;
+  readonly node: string;
+  readonly platform: string;
+  readonly memoryBytes: number;
+  readonly loadAtStart: readonly number[];
+  readonly loadAtEnd?: readonly number[];
+  readonly startedAt: string;
+}
+
+/** The heading. */
+export function renderMachine(machine: MachineInfo): string {
+  const load = (l: readonly number[] | undefined) => (l ? l.map((x) => x.toFixed(1)).join(' ') : '-');
+  return [
+    `s1-cado-forensics bench, ${machine.startedAt}`,
+    `machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${mib(machine.memoryBytes, 0)} RAM, ${machine.platform}, Node ${machine.node}`,
+    `load average (1/5/15 min): ${load(machine.loadAtStart)} at start, ${load(machine.loadAtEnd)} at end` +
+      (machine.loadAtStart[0] !== undefined && machine.loadAtStart[0] > machine.cpus
+        ? '  (busy machine: rates and times are lower than on an idle one; memory and counts are not affected)'
+        : ''),
+  ].join('\n');
+}
+
+function stagingRow(run: StagingRun): string[] {
+  return [
+    run.variant === 'deployed' ? sizeLabel(run.size) : `${sizeLabel(run.size)}, ${run.variant}`,
+    `${sizeLabel(run.partSizeBytes)} x ${run.queueSize}`,
+    num(run.mibPerSecond),
+    num(run.cpuSeconds / (run.bytes / GiB)),
+    num(run.peakRss / MiB),
+    num(run.initRss / MiB),
+    num(run.peakHeapUsed / MiB),
+    num(run.peakArrayBuffers / MiB),
+    run.sha256Matches ? 'yes' : 'NO',
+  ];
+}
+
+/** Section 1. */
+export function renderStaging(f: StagingFigures): string {
+  const r = f.rates;
+  const perGiB = (t: { cpuSeconds: number; bytes: number }) => num(t.cpuSeconds / (t.bytes / GiB));
+  const spread = (list: readonly number[]) => list.map((x) => num(x)).join(' ');
+  const node = f.runs[0];
+  const lines = [
+    '1. Evidence staging: the stage-output Lambda bundle in its own Node process, S1 simulator storage -> s3rver',
+    '   (s3rver in a separate process; loopback; same bytes for all three rows)',
+    '',
+    table([
+      [
+        `rates on ${sizeLabel(r.size)}, median of ${r.rounds}`,
+        'MiB/s',
+        'client CPU s/GiB',
+        'every round (MiB/s)',
+      ],
+      [
+        'staging (fetch-files, GET, SHA-256, multipart upload)',
+        num(r.staging.mibPerSecond),
+        perGiB(r.staging),
+        spread(r.samples.staging),
+      ],
+      [
+        'raw download (GET, count the bytes)',
+        num(r.rawDownload.mibPerSecond),
+        perGiB(r.rawDownload),
+        spread(r.samples.rawDownload),
+      ],
+      [
+        'raw upload (same multipart upload, from memory)',
+        num(r.rawUpload.mibPerSecond),
+        perGiB(r.rawUpload),
+        spread(r.samples.rawUpload),
+      ],
+    ]),
+    `  staging / slower raw rate = ${num(r.ratio, 2)}   goal >= ${num(r.goal, 2)}   ${verdict(r.pass)}`,
+    '',
+    table([
+      [
+        'staged size',
+        'parts',
+        'MiB/s',
+        'CPU s/GiB',
+        'peak RSS MiB',
+        'after init MiB',
+        'peak heap MiB',
+        'peak ArrayBuffers MiB',
+        'sha256 ok',
+      ],
+      ...f.runs.map(stagingRow),
+      ...f.whatIf.map(stagingRow),
+    ]),
+    `  peak RSS ${sizeLabel(f.flat.largeSize)} vs ${sizeLabel(f.flat.smallSize)}: ${pct(f.flat.growth)}   goal: flat (<= ${pct(0.1, 0)})   ${verdict(f.flat.pass)}`,
+  ];
+  if (f.issueCheck) {
+    const c = f.issueCheck;
+    lines.push(
+      `  issue #3: ${sizeLabel(c.size)} staged with peak RSS ${num(c.peakRss / MiB)} MiB (${num(c.peakRss / MB)} MB); limit ${num(c.limit / MiB, 0)} MiB   ${verdict(c.pass)}`,
+    );
+  } else {
+    lines.push('  issue #3 (1 GiB under 256 MB): not run in this plan');
+  }
+  if (node) {
+    lines.push(
+      '',
+      '  What the RSS includes: the whole Lambda process, as the kernel counts it (resourceUsage().maxRSS).',
+      `  - Node itself and the bench's small driver: ${num(node.nodeRss / MiB)} MiB before anything is loaded;`,
+      `  - the bundle's module init (${num(node.initMs, 0)} ms): +${num((node.initRss - node.nodeRss) / MiB)} MiB (code, zod schemas, SDK and undici, source maps under ${f.settings.nodeFlags});`,
+      `  - staging: ${f.settings.queueSize} parts of ${sizeLabel(f.settings.partSizeBytes)} in flight plus the one being filled, download chunks and`,
+      '    copied parts waiting for garbage collection (V8 collects external memory lazily), and heap growth.',
+      '  "what-if" rows: the same staging with other multipart settings (bench build, nothing changed in lambdas/).',
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Section 2. */
+export function renderBill(f: BillFigures): string {
+  const steps = Object.keys(f.invocationsByStep);
+  const p = f.prices;
+  return [
+    `2. The bill: one investigation, one agent, a ${f.plan.collectionMinutes}-minute collection (time x${f.plan.timeScale}: ${num(f.simulatedSeconds / 60)} simulated minutes in ${num(f.realSeconds)} s)`,
+    `   outcome: ${f.outcome}`,
+    '',
+    table([
+      ['Lambda', 'invocations', 'memory MB', 'billed ms (local)'],
+      ...steps.map((step) => [
+        step,
+        String(f.invocationsByStep[step] ?? 0),
+        String(f.durationByStep[step]?.memoryMb ?? '-'),
+        String(f.durationByStep[step]?.ms ?? '-'),
+      ]),
+      [
+        'total',
+        String(f.lambdaInvocations),
+        '',
+        String(Object.values(f.durationByStep).reduce((s, d) => s + d.ms, 0)),
+      ],
+    ]),
+    `  state transitions: ${f.stateTransitions} (${f.statesEntered} states entered + ${f.retries} retries)`,
+    '',
+    table([
+      ['cost per investigation', 'durations as measured', 'every invocation 1 s'],
+      ['Step Functions Standard', usd(f.cost.stepFunctions), usd(f.costAt1s.stepFunctions)],
+      ['Lambda requests', usd(f.cost.lambdaRequests), usd(f.costAt1s.lambdaRequests)],
+      ['Lambda duration (Arm)', usd(f.cost.lambdaDuration), usd(f.costAt1s.lambdaDuration)],
+      [`execution log, ~${num(f.logBytes / 1024, 0)} KiB`, usd(f.cost.logs), usd(f.costAt1s.logs)],
+      ['total', usd(f.cost.total), usd(f.costAt1s.total)],
+    ]),
+    `  prices assumed (us-east-1 list, no free tier): $${num(p.stateTransition * 1000, 3)} per 1,000 state transitions;` +
+      ` $${num(p.lambdaRequest * 1e6, 2)} per million Lambda requests; $${p.lambdaGbSecondArm} per GB-s (Arm);` +
+      ` CloudWatch Logs ingestion $${num(p.logsIngestionGb, 2)}/GB.`,
+    "  Durations are this machine's loopback calls (a floor); the second column bills every invocation 1 s.",
+    '  The log size is the JSON of every execution event (a rough stand-in for level ALL with execution data).',
+    '  Not included: S3 requests and storage, KMS, X-Ray, Secrets Manager calls.',
+  ].join('\n');
+}
+
+/** Section 3. */
+export function renderBurst(f: BurstFigures): string {
+  const causes = Object.entries(f.failuresByCause).sort((a, b) => b[1] - a[1]);
+  const retries = Object.entries(f.retriesByState).sort((a, b) => b[1] - a[1]);
+  const lines = [
+    `3. Burst: ${f.started} threats at once (one agent each, ${f.plan.collectionMinutes}-minute collections), S1 rate limits enforced, one service-user token`,
+    `   time x${f.plan.timeScale}: ${num(f.simulatedMakespanSeconds / 60)} simulated minutes in ${num(f.realSeconds)} s real`,
+    '',
+    `  collected: ${f.collected}   staged but hand-off failed: ${f.stagedHandoffFailed}   failed: ${f.failed}` +
+      `   unfinished at the time limit: ${f.unfinished}`,
+    `  failed by throttling (S1RateLimitedError): ${f.failedByThrottling}`,
+  ];
+  if (causes.length) {
+    lines.push(
+      '',
+      table([['caught failures (state: error)', 'count'], ...causes.map(([cause, n]) => [cause, String(n)])]),
+    );
+  }
+  lines.push(
+    '',
+    table([
+      ['S1 rule', 'limit/s', 'burst', 'accepted', '429s', 'peak in 1 s', 'peak over 60 s /s', 'average /s'],
+      ...f.rates.map((row) => [
+        row.rule === '*' ? 'all requests' : row.rule,
+        row.limitPerSecond === null ? '-' : String(row.limitPerSecond),
+        row.burst === null ? '-' : String(row.burst),
+        String(row.accepted),
+        String(row.limited),
+        num(row.peakPerSecond, 0),
+        num(row.peakPerSecond60s, 2),
+        num(row.averagePerSecond, 2),
+      ]),
+    ]),
+    `  total 429s: ${f.total429}   (rates are per simulated second; a rule allows at most burst + rate x window in any window)`,
+    `  Step Functions retries: ${retries.map(([state, n]) => `${state} ${n}`).join(', ') || 'none'}`,
+    `  state transitions: ${f.stateTransitions} (${num(f.stateTransitions / Math.max(1, f.started), 1)} per investigation); Lambda invocations: ${f.lambdaInvocations}`,
+    `  collector scripts in the S1 library afterwards: ${f.scriptUploads} (2 expected at most; more means concurrent Ensure Scripts uploaded duplicates)`,
+    `  event-loop delay of the local stack: p50 ${num(f.eventLoopDelayMs.p50)} ms, p99 ${num(f.eventLoopDelayMs.p99)} ms, max ${num(f.eventLoopDelayMs.max)} ms real` +
+      ` (x${f.plan.timeScale} in simulated time: stalls let the limiter refill, so they flatter the result)`,
+  );
+  if (f.total429 === 0) {
+    lines.push(
+      '  WARNING: no 429 at all: the local stack may not have reached the limit at this time scale; lower --burst-scale.',
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Section 4. */
+export function renderLambdas(f: LambdaInitReport): string {
+  return [
+    `4. Lambda bundles (esbuild as TaskFunction: CJS, node22, minify, keepNames, sourcemap, all bundled) and cold module init`,
+    `   (median of ${f.runs} fresh processes each; time of require() of index.js; an empty node's RSS is ${num(f.emptyNode.rss / MiB)} MiB)`,
+    '',
+    table([
+      [
+        'Lambda',
+        'index.js KiB',
+        'map KiB',
+        'other KiB',
+        'init ms',
+        'min-max ms',
+        'init ms --enable-source-maps',
+        'RSS after init MiB',
+      ],
+      ...f.lambdas.map((l) => [
+        l.step,
+        num(l.bytes / 1024, 0),
+        num(l.mapBytes / 1024, 0),
+        num(l.extraBytes / 1024, 0),
+        num(l.initMs, 0),
+        `${num(l.initMinMs, 0)}-${num(l.initMaxMs, 0)}`,
+        num(l.initSourceMapsMs, 0),
+        num(l.rssAfterInit / MiB),
+      ]),
+    ]),
+    '  Deployed functions run with NODE_OPTIONS=--enable-source-maps (TaskFunction): that column is what Lambda pays.',
+  ].join('\n');
+}

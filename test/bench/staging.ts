@@ -1,0 +1,536 @@
+/**
+ * Section 1: evidence staging. The bundled stage-output Lambda runs in a child process per size, exactly as in
+ * Lambda (the CompletedTask as input, fetch-files against the S1 simulator, the download from its storage host
+ * streamed into a multipart upload to s3rver, the manifest written), while the simulator, s3rver and the AWS fake
+ * (Secrets Manager) stay in this process. Beside it, on the same loopback and with the same bytes, two reference
+ * rates: the raw download (GET and count) and the raw upload (the same multipart upload, fed from memory).
+ */
+
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CompletedTask } from '../../lambdas/shared/schemas';
+import { staticCredential } from '../../lambdas/shared/secrets';
+import { createS1Client, type S1Client } from '../../lambdas/shared/sentinelone';
+import { type AwsFake, startAwsFake } from '../local/aws-fake';
+import { type S1Simulator, seedDemoTenant, startS1Simulator } from '../local/s1-simulator';
+import type { Agent, Script } from '../local/s1-simulator/types';
+import { localS3ClientConfig, localS3Env } from '../local/s3';
+import type { ChildFigures } from './child-protocol';
+import { runChild } from './children';
+import { bundleEntry, bundleLambda, bundleScript } from './lambda-bundles';
+import { median } from './stats';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const BUCKET = 'evidence';
+const SEED = 'bench';
+/** stage-output's memory size and timeout in the stack (lib/constructs/investigation-workflow.ts). */
+const STAGE_MEMORY_MB = 1024;
+const STAGE_TIMEOUT_SECONDS = 15 * 60;
+/** stageToS3's defaults, which stage-output keeps. */
+const PART_SIZE = 16 * MiB;
+const QUEUE_SIZE = 4;
+
+/** The issue's requirement: a 1 GiB collection staged with peak RSS under 256 MB (Lambda's MB are MiB). */
+export const RSS_LIMIT_BYTES = 256 * MiB;
+/** Goal: staging at ≥ 0.9 of the slower of the raw download and raw upload. */
+export const THROUGHPUT_GOAL = 0.9;
+/** "Flat" memory: the peak for the largest size at most this much above the smallest's. */
+export const FLAT_TOLERANCE = 0.1;
+
+/** What to stage. */
+export interface StagingPlan {
+  /** Sizes staged once each through the Lambda; peak RSS is compared between the smallest and the largest. */
+  readonly rssSizes: readonly number[];
+  /** Size of the side-by-side rate comparison (staging, raw download, raw upload of the same bytes). */
+  readonly rateSize: number;
+  /** Interleaved rounds of the comparison; medians are compared (a shared machine is noisy). */
+  readonly rateRounds: number;
+  /** The issue's check size (PASS/FAIL when it is one of `rssSizes`). */
+  readonly issueCheckSize: number;
+  /** Variants staged once each at `whatIfSize` (empty: none). */
+  readonly whatIf: readonly WhatIf[];
+  readonly whatIfSize: number;
+}
+
+/**
+ * A variant of the staging run: other multipart settings (through the bench's what-if build of the handler, see
+ * stage-output-what-if.ts) and/or extra environment for the real bundle (e.g. allocator settings).
+ */
+export interface WhatIf {
+  readonly label: string;
+  readonly partSizeBytes?: number;
+  readonly queueSize?: number;
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/** The full plan: 100 MiB, 1 GiB and 2 GiB staged; rates compared on 256 MiB, three rounds. */
+export const FULL_STAGING_PLAN: StagingPlan = {
+  rssSizes: [100 * MiB, 1 * GiB, 2 * GiB],
+  rateSize: 256 * MiB,
+  rateRounds: 3,
+  issueCheckSize: 1 * GiB,
+  whatIf: [
+    { label: 'MALLOC_ARENA_MAX=2', env: { MALLOC_ARENA_MAX: '2' } },
+    { label: '8 MiB parts x 2', partSizeBytes: 8 * MiB, queueSize: 2 },
+  ],
+  whatIfSize: 1 * GiB,
+};
+
+/** A quick look (development): small sizes, one round, no issue check, no what-if. */
+export const QUICK_STAGING_PLAN: StagingPlan = {
+  rssSizes: [16 * MiB, 128 * MiB],
+  rateSize: 64 * MiB,
+  rateRounds: 1,
+  issueCheckSize: 1 * GiB,
+  whatIf: [],
+  whatIfSize: 128 * MiB,
+};
+
+/** One measured transfer. */
+export interface Transfer {
+  readonly bytes: number;
+  readonly seconds: number;
+  /** CPU seconds the client process spent (user + system). */
+  readonly cpuSeconds: number;
+  /** MiB per second. */
+  readonly mibPerSecond: number;
+}
+
+/** One staging run of the Lambda. */
+export interface StagingRun extends Transfer {
+  /** The collection size asked of the simulator (the zip adds a few hundred bytes of headers to it). */
+  readonly size: number;
+  /** The what-if variant, or `deployed` for the Lambda as it is. */
+  readonly variant: string;
+  /** Multipart settings of this run. */
+  readonly partSizeBytes: number;
+  readonly queueSize: number;
+  /** Kernel high-water mark of the child's RSS (whole life: Node start, module init, staging). */
+  readonly peakRss: number;
+  /** RSS of Node and the small driver before the Lambda bundle was loaded. */
+  readonly nodeRss: number;
+  /** RSS after the bundle's module init, before the invocation. */
+  readonly initRss: number;
+  /** What the RSS was made of near its peak (polled). */
+  readonly peakHeapUsed: number;
+  readonly peakArrayBuffers: number;
+  /** Module init time of the bundle (ms). */
+  readonly initMs: number;
+  /** SHA-256 the Lambda computed equals the simulator's. */
+  readonly sha256Matches: boolean;
+}
+
+/** Medians of the interleaved comparison rounds. */
+export interface RateComparison {
+  readonly size: number;
+  readonly rounds: number;
+  readonly staging: Transfer;
+  readonly rawDownload: Transfer;
+  /** The same multipart upload as staging (16 MiB parts, 4 in flight, SHA-256 part checksums), from memory. */
+  readonly rawUpload: Transfer;
+  /** The slower of raw download and raw upload (MiB/s). */
+  readonly slowerRaw: number;
+  /** staging / slowerRaw. */
+  readonly ratio: number;
+  readonly goal: number;
+  readonly pass: boolean;
+  /** Every round's MiB/s, to show the spread. */
+  readonly samples: {
+    readonly staging: number[];
+    readonly rawDownload: number[];
+    readonly rawUpload: number[];
+  };
+}
+
+/** Section 1's figures. */
+export interface StagingFigures {
+  /** The Lambda as deployed, one run per size. */
+  readonly runs: readonly StagingRun[];
+  readonly rates: RateComparison;
+  readonly flat: {
+    readonly smallSize: number;
+    readonly smallPeak: number;
+    readonly largeSize: number;
+    readonly largePeak: number;
+    readonly growth: number;
+    readonly pass: boolean;
+  };
+  /** The issue's check; undefined when the plan does not stage that size. */
+  readonly issueCheck:
+    | { readonly size: number; readonly peakRss: number; readonly limit: number; readonly pass: boolean }
+    | undefined;
+  /** Variants at the what-if size (see {@link WhatIf}). */
+  readonly whatIf: readonly StagingRun[];
+  readonly settings: {
+    readonly partSizeBytes: number;
+    readonly queueSize: number;
+    readonly memorySizeMb: number;
+    readonly nodeFlags: string;
+  };
+}
+
+function transfer(figures: ChildFigures): Transfer {
+  const seconds = figures.ms / 1000;
+  return {
+    bytes: figures.bytes,
+    seconds,
+    cpuSeconds: figures.cpuMs / 1000,
+    mibPerSecond: figures.bytes / MiB / seconds,
+  };
+}
+
+/** s3rver running in a child process (see s3-child.ts). */
+interface RemoteS3 {
+  readonly endpoint: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly client: S3Client;
+  close(): Promise<void>;
+}
+
+function startRemoteS3(): Promise<RemoteS3> {
+  return new Promise((resolve, reject) => {
+    const child = fork(path.join(__dirname, 's3-child.ts'), [BUCKET], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    const exited = new Promise<void>((done) => child.once('exit', () => done()));
+    child.once('error', reject);
+    child.once('message', (message: { endpoint?: string; error?: string }) => {
+      if (!message.endpoint) {
+        reject(new Error(`s3rver did not start: ${message.error ?? 'unknown error'}`));
+        return;
+      }
+      const client = new S3Client(localS3ClientConfig(message.endpoint));
+      resolve({
+        endpoint: message.endpoint,
+        env: localS3Env(message.endpoint),
+        client,
+        close: async () => {
+          client.destroy();
+          if (child.connected) child.send('close');
+          await exited;
+        },
+      });
+    });
+  });
+}
+
+interface Rig {
+  readonly sim: S1Simulator;
+  readonly s3: RemoteS3;
+  readonly aws: AwsFake;
+  readonly s1: S1Client;
+  readonly agent: Agent;
+  readonly script: Script;
+  readonly secretArn: string;
+}
+
+async function startRig(): Promise<Rig & { close(): Promise<void> }> {
+  const sim = await startS1Simulator({ seed: SEED });
+  const tenant = seedDemoTenant(sim);
+  const s3 = await startRemoteS3();
+  const aws = await startAwsFake();
+  const secretArn = aws.secrets.set('bench/s1-api', { apiToken: tenant.serviceUser.token });
+  const s1 = createS1Client({
+    consoleUrl: sim.url,
+    credentials: staticCredential(tenant.serviceUser.token, 'ApiToken'),
+    hostPolicy: { allowLoopback: true },
+  });
+  return {
+    sim,
+    s3,
+    aws,
+    s1,
+    agent: tenant.agents.linux,
+    script: tenant.builtinScript,
+    secretArn,
+    close: async () => {
+      await aws.close();
+      await s3.close();
+      await sim.close();
+    },
+  };
+}
+
+/** Runs a collection of `size` bytes on the simulator and builds the Stage Output input for it. */
+async function completedTask(
+  rig: Rig,
+  size: number,
+  label: string,
+): Promise<{ event: CompletedTask; childTaskId: string; sha256: string; modifiedAt: number }> {
+  const { sim, s1, agent, script } = rig;
+  sim.setAgentBehavior(agent.id, { profile: 'complete', pickupMs: 0, runMs: 0, result: { size } });
+  const investigationId = `bench-staging-${label}`;
+  const description = `s1cado ${investigationId} agent ${agent.id}: ${script.scriptName}`;
+  const startedAt = new Date().toISOString();
+  const { parentTaskId } = await s1.execute({
+    agentIds: [agent.id],
+    scriptId: script.id,
+    taskDescription: description,
+    runtimeTimeoutSeconds: script.scriptRuntimeTimeoutSeconds,
+  });
+  const child = sim.tasksOf(parentTaskId)[0];
+  if (!child) throw new Error('the simulator started no child task');
+  // The archive (CRC and SHA-256 over all of it) is prepared before the clock starts.
+  const prepared = await sim.resultOf(child.id);
+  const row = (await s1.getTaskStatus(parentTaskId)).find((r) => r.id === child.id);
+  if (row?.status !== 'completed' || !row.scriptResultsSignature) {
+    throw new Error(`the bench task did not complete (status ${row?.status ?? 'missing'})`);
+  }
+  const deadline = new Date(Date.now() + 3600_000).toISOString();
+  const event = CompletedTask.parse({
+    investigation: { investigationId, requestedBy: 'npm run bench', startedAt },
+    target: {
+      agentId: agent.id,
+      agentUuid: agent.uuid,
+      computerName: agent.computerName,
+      osType: 'linux',
+      siteId: agent.siteId,
+      accountId: agent.accountId,
+      script: {
+        scriptId: script.id,
+        libraryName: script.scriptName,
+        name: script.scriptName,
+        version: script.version,
+        sha256: script.signature,
+        osType: 'linux',
+        scriptType: script.scriptType,
+        runtimeTimeoutSeconds: script.scriptRuntimeTimeoutSeconds,
+        inputParams: '',
+        uploaded: false,
+      },
+    },
+    task: {
+      parentTaskId,
+      description,
+      startedAt,
+      deadline,
+      reusedExisting: false,
+      phase: 'completed',
+      childTaskId: child.id,
+      status: row.status,
+      detailedStatus: row.detailedStatus ?? undefined,
+      resultSignature: row.scriptResultsSignature,
+      checkedAt: new Date().toISOString(),
+    },
+    poll: { attempt: 1, waitSeconds: 15, deadline },
+  });
+  return {
+    event,
+    childTaskId: child.id,
+    sha256: prepared.sha256,
+    modifiedAt: child.createdAt + child.pickupMs + child.runMs,
+  };
+}
+
+function childEnv(rig: Rig): Record<string, string> {
+  return {
+    AWS_REGION: 'us-east-1',
+    ...rig.s3.env,
+    ...rig.aws.env,
+    EVIDENCE_BUCKET: BUCKET,
+    S1_CONSOLE_URL: rig.sim.url,
+    S1_SECRET_ARN: rig.secretArn,
+    ALLOW_LOOPBACK: 'true',
+    POWERTOOLS_SERVICE_NAME: 's1-cado-forensics',
+    POWERTOOLS_METRICS_NAMESPACE: 'S1CadoForensics',
+    POWERTOOLS_LOG_LEVEL: 'WARN',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+    POWERTOOLS_TRACE_ENABLED: 'false',
+  };
+}
+
+/** The Lambda's NODE_OPTIONS (TaskFunction sets it), passed as flags to the child. */
+const LAMBDA_NODE_FLAGS = ['--enable-source-maps'];
+
+function label(size: number): string {
+  return size >= GiB && size % GiB === 0 ? `${size / GiB}gib` : `${Math.round(size / MiB)}mib`;
+}
+
+/** Progress lines for the console (stderr), so `--json` output stays clean. */
+export type Progress = (line: string) => void;
+
+/** The transfer whose rate is the median (its time and CPU come with it). */
+function medianTransfer(transfers: readonly Transfer[]): Transfer {
+  const rate = median(transfers.map((t) => t.mibPerSecond));
+  return [...transfers].sort(
+    (a, b) => Math.abs(a.mibPerSecond - rate) - Math.abs(b.mibPerSecond - rate),
+  )[0] as Transfer;
+}
+
+/** Runs section 1. */
+export async function benchStaging(plan: StagingPlan, progress: Progress): Promise<StagingFigures> {
+  const work = mkdtempSync(path.join(tmpdir(), 's1cado-bench-staging-'));
+  const rig = await startRig();
+  try {
+    progress('bundling stage-output (TaskFunction settings) and the bench children');
+    const bundle = await bundleLambda('stage-output', path.join(work, 'lambdas'));
+    const whatIfBundle = plan.whatIf.some((w) => w.partSizeBytes || w.queueSize)
+      ? await bundleEntry(
+          'stage-output-what-if',
+          path.join(__dirname, 'stage-output-what-if.ts'),
+          path.join(work, 'what-if'),
+        )
+      : undefined;
+    const stageChild = await bundleScript(
+      path.join(__dirname, 'stage-child.ts'),
+      path.join(work, 'stage-child.js'),
+    );
+    const rawChild = await bundleScript(
+      path.join(__dirname, 'raw-child.ts'),
+      path.join(work, 'raw-child.js'),
+    );
+    const env = childEnv(rig);
+    const removeObject = (key: string) =>
+      rig.s3.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key })).catch(() => undefined);
+
+    const stage = async (size: number, variant?: WhatIf): Promise<StagingRun> => {
+      const name = variant?.label ?? 'deployed';
+      const task = await completedTask(rig, size, `${label(size)}-${name.replace(/[^A-Za-z0-9]+/g, '-')}`);
+      const multipart = variant?.partSizeBytes !== undefined || variant?.queueSize !== undefined;
+      const staged = await runChild(
+        stageChild,
+        {
+          kind: 'stage',
+          bundle: multipart ? (whatIfBundle?.file as string) : bundle.file,
+          event: task.event,
+          timeoutSeconds: STAGE_TIMEOUT_SECONDS,
+          memorySize: STAGE_MEMORY_MB,
+        },
+        {
+          env: {
+            ...env,
+            ...variant?.env,
+            ...(variant?.partSizeBytes ? { BENCH_PART_SIZE_BYTES: String(variant.partSizeBytes) } : {}),
+            ...(variant?.queueSize ? { BENCH_QUEUE_SIZE: String(variant.queueSize) } : {}),
+          },
+          execArgv: LAMBDA_NODE_FLAGS,
+        },
+      );
+      await removeObject(String(staged.details.key));
+      return {
+        size,
+        variant: name,
+        partSizeBytes: variant?.partSizeBytes ?? PART_SIZE,
+        queueSize: variant?.queueSize ?? QUEUE_SIZE,
+        ...transfer(staged),
+        peakRss: staged.memory.maxRssBytes,
+        nodeRss: staged.startRss,
+        initRss: staged.readyRss,
+        peakHeapUsed: staged.memory.peakHeapUsed,
+        peakArrayBuffers: staged.memory.peakArrayBuffers,
+        initMs: staged.loadMs,
+        sha256Matches: staged.details.sha256 === task.sha256,
+      };
+    };
+
+    const runs: StagingRun[] = [];
+    for (const size of [...plan.rssSizes].sort((a, b) => a - b)) {
+      progress(`staging ${label(size)} through the stage-output bundle (child process)`);
+      runs.push(await stage(size));
+    }
+
+    const rounds = { staging: [] as Transfer[], rawDownload: [] as Transfer[], rawUpload: [] as Transfer[] };
+    for (let round = 1; round <= plan.rateRounds; round++) {
+      progress(
+        `rates on ${label(plan.rateSize)}, round ${round}/${plan.rateRounds}: staging, raw download, raw upload`,
+      );
+      const run = await stage(plan.rateSize);
+      rounds.staging.push(run);
+      const task = await completedTask(rig, plan.rateSize, `${label(plan.rateSize)}-raw-${round}`);
+      const link = (await rig.s1.fetchFiles([task.childTaskId])).links[0];
+      if (!link) throw new Error('fetch-files returned no link for the bench task');
+      rounds.rawDownload.push(
+        transfer(await runChild(rawChild, { kind: 'download', url: link.downloadUrl }, { env })),
+      );
+      const key = `bench/raw-upload-${label(plan.rateSize)}-${round}.zip`;
+      const uploaded = await runChild(
+        rawChild,
+        {
+          kind: 'upload',
+          bucket: BUCKET,
+          key,
+          result: {
+            size: plan.rateSize,
+            seed: SEED,
+            taskId: task.childTaskId,
+            modifiedAt: task.modifiedAt,
+            sha256: task.sha256,
+          },
+          partSizeBytes: PART_SIZE,
+          queueSize: QUEUE_SIZE,
+          checksum: true,
+        },
+        { env },
+      );
+      await removeObject(key);
+      rounds.rawUpload.push(transfer(uploaded));
+    }
+
+    const whatIf: StagingRun[] = [];
+    for (const variant of plan.whatIf) {
+      progress(`what-if: staging ${label(plan.whatIfSize)}, ${variant.label}`);
+      whatIf.push(await stage(plan.whatIfSize, variant));
+    }
+
+    const staging = medianTransfer(rounds.staging);
+    const rawDownload = medianTransfer(rounds.rawDownload);
+    const rawUpload = medianTransfer(rounds.rawUpload);
+    const slowerRaw = Math.min(rawDownload.mibPerSecond, rawUpload.mibPerSecond);
+    const ratio = staging.mibPerSecond / slowerRaw;
+    const small = runs[0] as StagingRun;
+    const large = runs[runs.length - 1] as StagingRun;
+    const growth = large.peakRss / small.peakRss - 1;
+    const checked = runs.find((run) => run.size === plan.issueCheckSize);
+    const rates = (list: Transfer[]) => list.map((t) => t.mibPerSecond);
+    return {
+      runs,
+      rates: {
+        size: plan.rateSize,
+        rounds: plan.rateRounds,
+        staging,
+        rawDownload,
+        rawUpload,
+        slowerRaw,
+        ratio,
+        goal: THROUGHPUT_GOAL,
+        pass: ratio >= THROUGHPUT_GOAL,
+        samples: {
+          staging: rates(rounds.staging),
+          rawDownload: rates(rounds.rawDownload),
+          rawUpload: rates(rounds.rawUpload),
+        },
+      },
+      flat: {
+        smallSize: small.size,
+        smallPeak: small.peakRss,
+        largeSize: large.size,
+        largePeak: large.peakRss,
+        growth,
+        pass: growth <= FLAT_TOLERANCE,
+      },
+      issueCheck: checked
+        ? {
+            size: checked.size,
+            peakRss: checked.peakRss,
+            limit: RSS_LIMIT_BYTES,
+            pass: checked.peakRss < RSS_LIMIT_BYTES,
+          }
+        : undefined,
+      whatIf,
+      settings: {
+        partSizeBytes: PART_SIZE,
+        queueSize: QUEUE_SIZE,
+        memorySizeMb: STAGE_MEMORY_MB,
+        nodeFlags: LAMBDA_NODE_FLAGS.join(' '),
+      },
+    };
+  } finally {
+    await rig.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
