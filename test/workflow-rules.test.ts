@@ -38,9 +38,9 @@ describe('workflow input', () => {
     ).toBe(true);
     const messages = (value: unknown) =>
       WorkflowInput.safeParse(value).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`) ?? [];
-    expect(messages({ agentIds: [1913920934584665209], requestedBy: 'a' }).join()).toContain(
-      'safe integer range',
-    );
+    // What a caller gets when it sends an S1 id as a JSON number: it has already lost its last digits.
+    const mangled = JSON.parse('{"agentIds":[1913920934584665209],"requestedBy":"a"}');
+    expect(messages(mangled).join()).toContain('safe integer range');
     expect(messages({ agentIds: [], requestedBy: 'a' }).join()).toContain('at least one agent id');
     expect(messages({ agentIds: ['1', '1'], requestedBy: 'a' }).join()).toContain('must not repeat');
     expect(messages({ agentIds: ['1'], requestedBy: 'a', agentId: '2' }).join()).toMatch(/agentId/);

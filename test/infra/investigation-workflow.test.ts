@@ -43,8 +43,8 @@ function statementsOf(step: string): { Action: string | string[]; Resource: unkn
   const fnEntry = Object.entries(resources).find(
     ([, r]) => r.Type === 'AWS::Lambda::Function' && r.Metadata?.S1CadoStep === step,
   );
-  expect(fnEntry, `function for ${step}`).toBeDefined();
-  const roleId = ((fnEntry?.[1].Properties.Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'] ?? [])[0];
+  if (!fnEntry) throw new Error(`no function for ${step}`);
+  const roleId = (fnEntry[1].Properties.Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0];
   return Object.values(resources)
     .filter((r) => r.Type === 'AWS::IAM::Policy')
     .filter((r) => (r.Properties.Roles as { Ref: string }[]).some((ref) => ref.Ref === roleId))
