@@ -6,6 +6,7 @@ import { EvidenceBucket } from './constructs/evidence-bucket';
 import { InvestigationWorkflow } from './constructs/investigation-workflow';
 import { Monitoring } from './constructs/monitoring';
 import { PermissionAudit } from './constructs/permission-audit';
+import { ThreatIntake } from './constructs/threat-intake';
 
 /** Properties of {@link S1CadoForensicsStack}. */
 export interface S1CadoForensicsStackProps extends StackProps {
@@ -31,6 +32,8 @@ export class S1CadoForensicsStack extends Stack {
   readonly workflow: InvestigationWorkflow;
   /** The scheduled permission audit. */
   readonly audit: PermissionAudit;
+  /** Threat poller, optional webhook, event bus and the rule that starts investigations. */
+  readonly intake: ThreatIntake;
 
   constructor(scope: Construct, id: string, props: S1CadoForensicsStackProps) {
     super(scope, id, props);
@@ -53,6 +56,13 @@ export class S1CadoForensicsStack extends Stack {
       evidence: this.evidence,
       secrets: this.secrets,
     });
+    this.intake = new ThreatIntake(this, 'ThreatIntake', {
+      config,
+      stateMachine: this.workflow.stateMachine,
+      secrets: this.secrets,
+      evidence: this.evidence,
+      monitoring: this.monitoring,
+    });
     this.audit = new PermissionAudit(this, 'PermissionAudit', {
       config,
       evidence: this.evidence,
@@ -69,6 +79,11 @@ export class S1CadoForensicsStack extends Stack {
     new CfnOutput(this, 'HandToCadoFunctionName', {
       value: this.workflow.functions['hand-to-cado']?.functionName ?? '',
     });
+    new CfnOutput(this, 'ThreatBusName', { value: this.intake.bus.eventBusName });
+    if (this.intake.webhookUrl) new CfnOutput(this, 'WebhookUrl', { value: this.intake.webhookUrl.url });
+    if (this.intake.webhookSecret) {
+      new CfnOutput(this, 'WebhookSecretArn', { value: this.intake.webhookSecret.secretArn });
+    }
     new CfnOutput(this, 'AuditFunctionName', { value: this.audit.function.functionName });
     new CfnOutput(this, 'CheckCadoFunctionName', {
       value: this.workflow.functions['check-cado']?.functionName ?? '',
