@@ -17,6 +17,10 @@ export interface BenchArgs {
   readonly burstScale: number | undefined;
   /** Fresh processes per Lambda for the init time. */
   readonly initRuns: number | undefined;
+  /** Run the burst a second time with the proposed Retry for S1 throttling. */
+  readonly burstWhatIf: boolean;
+  /** Write CPU profiles of the staging children into this folder. */
+  readonly cpuProfDir: string | undefined;
   readonly help: boolean;
 }
 
@@ -34,6 +38,8 @@ export const USAGE = `Usage: npm run bench -- [options]
   --threats <n>                 burst size (default 200)
   --burst-scale <x>             simulated seconds per real second in the burst (default 20)
   --init-runs <n>               fresh processes per Lambda for init time (default 5)
+  --burst-what-if               run the burst again with the proposed Retry for S1RateLimitedError
+  --cpu-prof <dir>              write a CPU profile of every staging child into <dir>
   --help                        this text`;
 
 function positiveNumber(flag: string, value: string | undefined): number {
@@ -53,6 +59,8 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
   let threats: number | undefined;
   let burstScale: number | undefined;
   let initRuns: number | undefined;
+  let burstWhatIf = false;
+  let cpuProfDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const [flag, inline] =
@@ -86,6 +94,14 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       case '--burst-scale':
         burstScale = positiveNumber('--burst-scale', value());
         break;
+      case '--burst-what-if':
+        burstWhatIf = true;
+        break;
+      case '--cpu-prof': {
+        cpuProfDir = value();
+        if (!cpuProfDir) throw new BenchUsageError('--cpu-prof needs a folder');
+        break;
+      }
       case '--init-runs':
         initRuns = Math.round(positiveNumber('--init-runs', value()));
         break;
@@ -93,5 +109,5 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
         throw new BenchUsageError(`unknown option ${arg}`);
     }
   }
-  return { json, sections, quick, threats, burstScale, initRuns, help };
+  return { json, sections, quick, threats, burstScale, initRuns, burstWhatIf, cpuProfDir, help };
 }

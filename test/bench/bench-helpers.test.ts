@@ -3,12 +3,14 @@
  * execution events, memory probing, table layout). The bench itself is not run here: it is timed and slow.
  */
 import { describe, expect, it } from 'vitest';
+import type { AslDefinition } from '../local/asl/definition';
 import type { LocalEvent } from '../local/asl/runner';
 import { BenchUsageError, parseArgs, SECTIONS } from './args';
 import { sizeLabel, table } from './format';
 import { invocationTimer } from './invocations';
 import { startMemoryProbe } from './memory-probe';
 import { billedMs, estimateCost, US_EAST_1 } from './pricing';
+import { PROPOSED_THROTTLE_RETRY, withRetrier } from './retry-what-if';
 import { median } from './stats';
 
 describe('parseArgs', () => {
@@ -119,5 +121,51 @@ describe('formatting', () => {
   it('takes the middle value, or the mean of the two middle ones', () => {
     expect(median([5, 1, 3])).toBe(3);
     expect(median([4, 1, 3, 2])).toBe(2.5);
+  });
+});
+
+describe('withRetrier', () => {
+  const definition: AslDefinition = {
+    StartAt: 'Run Script',
+    States: {
+      'Run Script': {
+        Type: 'Task',
+        Retry: [
+          { ErrorEquals: ['Lambda.ServiceException'], MaxAttempts: 2 },
+          { ErrorEquals: ['S1RateLimitedError', 'S1TransientError'], IntervalSeconds: 5, MaxAttempts: 6 },
+        ],
+        End: true,
+      },
+      Collect: {
+        Type: 'Map',
+        ItemProcessor: {
+          StartAt: 'Check Task',
+          States: {
+            'Check Task': {
+              Type: 'Task',
+              Retry: [{ ErrorEquals: ['S1RateLimitedError'], MaxAttempts: 6 }],
+              End: true,
+            },
+          },
+        },
+        End: true,
+      },
+      'Record Outcome': { Type: 'Task', Retry: [{ ErrorEquals: ['States.ALL'], MaxAttempts: 3 }], End: true },
+    },
+  };
+
+  it('puts the new retrier first wherever the error was retried, inside Map too, and leaves the original alone', () => {
+    const patched = withRetrier(definition, PROPOSED_THROTTLE_RETRY);
+    expect(patched.States['Run Script']?.Retry).toEqual([
+      PROPOSED_THROTTLE_RETRY,
+      { ErrorEquals: ['Lambda.ServiceException'], MaxAttempts: 2 },
+      { ErrorEquals: ['S1TransientError'], IntervalSeconds: 5, MaxAttempts: 6 },
+    ]);
+    const inner = (patched.States.Collect?.ItemProcessor as AslDefinition).States['Check Task'];
+    expect(inner?.Retry).toEqual([PROPOSED_THROTTLE_RETRY]);
+    expect(patched.States['Record Outcome']?.Retry).toEqual([
+      { ErrorEquals: ['States.ALL'], MaxAttempts: 3 },
+    ]);
+    expect((definition.States['Run Script']?.Retry as unknown[]).length).toBe(2);
   });
 });

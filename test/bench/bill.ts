@@ -6,8 +6,7 @@
  * → exited, real milliseconds on this machine's loopback, so a floor for Lambda's).
  */
 
-import { extractStateMachine } from '../local/asl/extract';
-import { type LocalStack, startLocalStack, synthesizeLocal } from '../local/local-stack';
+import { type LocalStack, startLocalStack } from '../local/local-stack';
 import { invocationTimer } from './invocations';
 import {
   billedMs,
@@ -17,6 +16,7 @@ import {
   type Prices,
   US_EAST_1,
 } from './pricing';
+import { stackFunctions } from './stack-functions';
 import type { Progress } from './staging';
 
 /** What to run. */
@@ -55,14 +55,8 @@ export interface BillFigures {
 
 /** Memory of each step's function in the synthesized stack. */
 function memoryBySteps(stack: LocalStack): Map<string, number> {
-  const { template, logicalId } = synthesizeLocal({
-    s1ConsoleUrl: stack.s1Url,
-    cadoUrl: stack.cadoUrl,
-    allowLoopback: true,
-  } as Parameters<typeof synthesizeLocal>[0]);
-  const extracted = extractStateMachine(template, { logicalId });
   const memory = new Map<string, number>();
-  for (const fn of extracted.functions.values()) if (fn.step) memory.set(fn.step, fn.memorySize);
+  for (const fn of stackFunctions(stack).values()) if (fn.step) memory.set(fn.step, fn.memorySize);
   return memory;
 }
 

@@ -17,6 +17,8 @@ import { caseKey } from '../../lambdas/shared/evidence/keys';
 import type { LocalEvent } from '../local/asl/runner';
 import { startLocalStack } from '../local/local-stack';
 import { DEFAULT_RATE_LIMITS, type RateLimitReport } from '../local/s1-simulator';
+import type { Retrier } from './retry-what-if';
+import { whatIfMachine } from './stack-functions';
 import type { Progress } from './staging';
 
 /** What to run. */
@@ -28,6 +30,8 @@ export interface BurstPlan {
   readonly collectionMinutes: number;
   /** Real-time limit on the whole burst (seconds); executions still running then are stopped and counted. */
   readonly realTimeLimitSeconds: number;
+  /** Run the state machine with this Retry for its errors instead of the synthesized one (a what-if). */
+  readonly retrier?: Retrier;
 }
 
 /**
@@ -130,6 +134,7 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
     // Enough room for 200 Map iterations of one agent each is not the question; one agent per investigation.
     config: { maxConcurrentAgents: 5 },
   });
+  const closers: (() => void)[] = [];
   const sfn = new SFNClient({
     endpoint: stack.aws.endpoint,
     region: 'us-east-1',
@@ -149,6 +154,8 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
       return sim.addThreat({ agentId: agent.id, createdAt: sim.clock() });
     });
 
+    const machine = plan.retrier ? whatIfMachine(stack, plan.retrier) : stack.machine;
+    if (plan.retrier) closers.push(() => machine.dispose());
     const tracked = new Map<string, Tracked>();
     stack.aws.registerStateMachine(stack.stateMachineArn, (execution) => {
       const entry: Tracked = {
@@ -159,7 +166,7 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
         lambdaInvocations: 0,
       };
       tracked.set(execution.name, entry);
-      const run = stack.machine.run(execution.input, {
+      const run = machine.run(execution.input, {
         executionName: execution.name,
         executionId: execution.executionArn,
         signal: execution.signal,
@@ -298,6 +305,7 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
     };
   } finally {
     sfn.destroy();
+    for (const close of closers) close();
     await stack.close();
   }
 }

@@ -171,9 +171,13 @@ export function renderBill(f: BillFigures): string {
 export function renderBurst(f: BurstFigures): string {
   const causes = Object.entries(f.failuresByCause).sort((a, b) => b[1] - a[1]);
   const retries = Object.entries(f.retriesByState).sort((a, b) => b[1] - a[1]);
+  const retry = f.plan.retrier;
   const lines = [
-    `3. Burst: ${f.started} threats at once (one agent each, ${f.plan.collectionMinutes}-minute collections), S1 rate limits enforced, one service-user token`,
+    `3. Burst${retry ? ' (WHAT-IF: proposed Retry)' : ''}: ${f.started} threats at once (one agent each, ${f.plan.collectionMinutes}-minute collections), S1 rate limits enforced, one service-user token`,
     `   time x${f.plan.timeScale}: ${num(f.simulatedMakespanSeconds / 60)} simulated minutes in ${num(f.realSeconds)} s real`,
+    retry
+      ? `   Retry for ${retry.ErrorEquals.join(', ')}: every ${retry.IntervalSeconds} s x${retry.BackoffRate}, at most ${retry.MaxAttempts} attempts, ${retry.MaxDelaySeconds} s apart, jitter ${retry.JitterStrategy} (other errors as synthesized)`
+      : '   Retry as synthesized (S1 throttling shares the transient-error retrier)',
     '',
     `  collected: ${f.collected}   staged but hand-off failed: ${f.stagedHandoffFailed}   failed: ${f.failed}` +
       `   unfinished at the time limit: ${f.unfinished}`,

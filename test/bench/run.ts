@@ -53,7 +53,7 @@ async function main(): Promise<number> {
   }
   const report = await import('./report');
   const machine = machineInfo();
-  const results: Partial<Record<Section, unknown>> = {};
+  const results: Partial<Record<Section | 'burstWhatIf', unknown>> = {};
   const texts: string[] = [];
   const timings: Partial<Record<Section, number>> = {};
   if (!args.json) process.stdout.write(`${report.renderMachine(machine)}\n`);
@@ -64,7 +64,9 @@ async function main(): Promise<number> {
     let text: string;
     if (section === 'staging') {
       const { benchStaging, FULL_STAGING_PLAN, QUICK_STAGING_PLAN } = await import('./staging');
-      const figures = await benchStaging(args.quick ? QUICK_STAGING_PLAN : FULL_STAGING_PLAN, progress);
+      const figures = await benchStaging(args.quick ? QUICK_STAGING_PLAN : FULL_STAGING_PLAN, progress, {
+        cpuProfDir: args.cpuProfDir,
+      });
       results.staging = figures;
       text = report.renderStaging(figures);
     } else if (section === 'bill') {
@@ -74,16 +76,21 @@ async function main(): Promise<number> {
       text = report.renderBill(figures);
     } else if (section === 'burst') {
       const { benchBurst, DEFAULT_BURST_PLAN } = await import('./burst');
-      const figures = await benchBurst(
-        {
-          ...DEFAULT_BURST_PLAN,
-          threats: args.threats ?? (args.quick ? 30 : DEFAULT_BURST_PLAN.threats),
-          timeScale: args.burstScale ?? DEFAULT_BURST_PLAN.timeScale,
-        },
-        progress,
-      );
+      const plan = {
+        ...DEFAULT_BURST_PLAN,
+        threats: args.threats ?? (args.quick ? 30 : DEFAULT_BURST_PLAN.threats),
+        timeScale: args.burstScale ?? DEFAULT_BURST_PLAN.timeScale,
+      };
+      const figures = await benchBurst(plan, progress);
       results.burst = figures;
       text = report.renderBurst(figures);
+      if (args.burstWhatIf) {
+        const { PROPOSED_THROTTLE_RETRY } = await import('./retry-what-if');
+        progress('the burst again, with the proposed Retry for S1RateLimitedError');
+        const whatIf = await benchBurst({ ...plan, retrier: PROPOSED_THROTTLE_RETRY }, progress);
+        results.burstWhatIf = whatIf;
+        text += `\n\n${report.renderBurst(whatIf)}`;
+      }
     } else {
       const { benchLambdaInit } = await import('./lambda-init');
       const figures = await benchLambdaInit(args.initRuns ?? (args.quick ? 3 : 5), progress);

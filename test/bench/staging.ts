@@ -362,8 +362,21 @@ function medianTransfer(transfers: readonly Transfer[]): Transfer {
   )[0] as Transfer;
 }
 
+/** Options of {@link benchStaging} that do not change the figures. */
+export interface StagingOptions {
+  /** Write a CPU profile of every staging child here (`--cpu-prof` of Node). */
+  readonly cpuProfDir?: string;
+}
+
 /** Runs section 1. */
-export async function benchStaging(plan: StagingPlan, progress: Progress): Promise<StagingFigures> {
+export async function benchStaging(
+  plan: StagingPlan,
+  progress: Progress,
+  options: StagingOptions = {},
+): Promise<StagingFigures> {
+  const profile = options.cpuProfDir
+    ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(options.cpuProfDir)}`]
+    : [];
   const work = mkdtempSync(path.join(tmpdir(), 's1cado-bench-staging-'));
   const rig = await startRig();
   try {
@@ -408,7 +421,7 @@ export async function benchStaging(plan: StagingPlan, progress: Progress): Promi
             ...(variant?.partSizeBytes ? { BENCH_PART_SIZE_BYTES: String(variant.partSizeBytes) } : {}),
             ...(variant?.queueSize ? { BENCH_QUEUE_SIZE: String(variant.queueSize) } : {}),
           },
-          execArgv: LAMBDA_NODE_FLAGS,
+          execArgv: [...LAMBDA_NODE_FLAGS, ...profile],
         },
       );
       await removeObject(String(staged.details.key));
