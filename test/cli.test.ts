@@ -1,13 +1,10 @@
 /**
  * The `s1cado` CLI without a deployment: usage errors (exit 2, nothing sent to AWS), the deployment lookup against
- * the AWS fake's CloudFormation, the execution input and name, and the case tally kept in step with Record Outcome.
+ * the AWS fake's CloudFormation, and the execution input and name.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tally } from '../bin/cli/case-file';
 import { buildInput, manualInvestigationId } from '../bin/cli/collect';
 import { main } from '../bin/s1cado';
-import { summarizeCase } from '../lambdas/record-outcome/core';
-import type { OutcomeInput } from '../lambdas/shared/schemas';
 import { type AwsFake, startAwsFake } from './local/aws-fake';
 
 let aws: AwsFake;
@@ -254,88 +251,5 @@ describe('s1cado collect: input and name', () => {
     );
     const ids = new Set(Array.from({ length: 50 }, () => manualInvestigationId(Date.UTC(2025, 0, 1))));
     expect(ids.size).toBe(50);
-  });
-});
-
-describe('s1cado handoff: case tally', () => {
-  const investigation = {
-    investigationId: 'manual-20250101T000000Z-abcdef',
-    requestedBy: 'analyst',
-    startedAt: '2025-01-01T00:00:00.000Z',
-  };
-  const target = (agentId: string, computerName: string) => ({
-    agentId,
-    agentUuid: `uuid-${agentId}`,
-    computerName,
-    osType: 'windows' as const,
-    siteId: '1',
-    accountId: '2',
-  });
-  const evidence = (agentId: string) => ({
-    bucket: 'evidence',
-    key: `investigations/x/${agentId}/9/r.zip`,
-    versionId: null,
-    bytes: 10,
-    sha256: 'a'.repeat(64),
-    fileName: 'r.zip',
-    manifestKey: `investigations/x/${agentId}/9/manifest.json`,
-    s1Signature: null,
-    s1SignatureMatches: null,
-    stagedAt: '2025-01-01T00:10:00.000Z',
-  });
-  const cado = (phase: 'complete' | 'failed', reason?: string) => ({
-    projectId: 1,
-    projectName: 'S1 x',
-    pipelineId: 1001,
-    fileNameForm: 'array' as const,
-    startedAt: '2025-01-01T00:11:00.000Z',
-    deadline: '2025-01-01T06:11:00.000Z',
-    phase,
-    ...(reason ? { reason } : {}),
-  });
-
-  it.each<[string, OutcomeInput]>([
-    [
-      'every kind of outcome',
-      {
-        investigation,
-        results: [
-          { target: target('1', 'A'), evidence: evidence('1'), cado: cado('complete') },
-          {
-            target: target('2', 'B'),
-            evidence: evidence('2'),
-            handoffError: { Error: 'CadoTransientError' },
-          },
-          { target: target('3', 'C'), evidence: evidence('3'), cado: cado('failed', 'bad zip') },
-          { target: target('4', 'D'), error: { Error: 'S1ApprovalRequiredError', Cause: 'needs approval' } },
-          { target: target('5', 'E'), task: { phase: 'deadline', deadline: '2025-01-01T01:00:00.000Z' } },
-        ],
-        rejected: [{ agentId: '6', reason: 'macOS is not supported' }],
-      },
-    ],
-    [
-      'all complete',
-      {
-        investigation,
-        results: [{ target: target('1', 'A'), evidence: evidence('1'), cado: cado('complete') }],
-      },
-    ],
-    [
-      'stopped early',
-      { investigation, results: [], error: { Error: 'S1AuthError', Cause: 'token expired' } },
-    ],
-    ['nothing', { investigation, results: [] }],
-  ])('matches Record Outcome for %s', (_, input) => {
-    const record = summarizeCase(input, '2025-01-01T02:00:00.000Z', '0.1.0');
-    expect(
-      tally(
-        record.agents.map((a) => ({ ...a })),
-        record.error,
-      ),
-    ).toEqual({
-      counts: record.counts,
-      status: record.status,
-      summary: record.summary,
-    });
   });
 });

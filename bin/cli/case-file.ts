@@ -92,45 +92,6 @@ export function caseAgentOf(outcome: AgentOutcome): CaseAgent {
   return { ...outcome };
 }
 
-/**
- * Counts, status and summary of a case after some agents' outcomes changed. The rules and wording are those of
- * `summarizeCase` in lambdas/record-outcome/core.ts, which needs the whole Record Outcome state and so cannot be
- * re-run from `case.json`; keep the two in step.
- */
-export function tally(
-  agents: readonly CaseAgent[],
-  error: string | undefined,
-): Pick<CaseRecord, 'counts' | 'status' | 'summary'> {
-  const counts: Record<AgentOutcomeStatus, number> = {
-    complete: 0,
-    staged_handoff_failed: 0,
-    failed: 0,
-    timed_out: 0,
-    rejected: 0,
-  };
-  for (const agent of agents) counts[agent.outcome]++;
-  let status: CaseStatus;
-  if (counts.complete > 0) status = counts.complete === agents.length ? 'complete' : 'partial';
-  else if (counts.staged_handoff_failed > 0) status = 'staged_handoff_failed';
-  else status = 'failed';
-  const parts = [
-    `${counts.complete} of ${agents.length} agent(s) collected and processed by Cado`,
-    counts.staged_handoff_failed ? `${counts.staged_handoff_failed} staged but not handed off` : '',
-    counts.failed ? `${counts.failed} failed` : '',
-    counts.timed_out ? `${counts.timed_out} timed out` : '',
-    counts.rejected ? `${counts.rejected} rejected` : '',
-  ].filter(Boolean);
-  let summary = parts.join('; ');
-  if (error) summary = `${summary}. The investigation stopped early: ${error}`;
-  else if (agents.length === 0) summary = 'No agents were collected from';
-  const failures = agents
-    .filter((a) => a.outcome !== 'complete')
-    .map((a) => `${a.computerName ?? a.agentId}: ${a.reason}`);
-  if (status !== 'complete' && failures.length > 0)
-    summary = `${summary}. ${failures.slice(0, 5).join(' | ')}`;
-  return { counts, status, summary: summary.slice(0, 4000) };
-}
-
 /** What the bucket shows of an investigation: S1 tasks started and evidence staged, by agent id. */
 export interface BucketProgress {
   readonly tasksStarted: ReadonlySet<string>;

@@ -9,7 +9,7 @@
  * ids, hand-off status, timeline) and case.json is updated (agent outcomes, counts, status, summary).
  */
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { summarizeAgent } from '../../lambdas/record-outcome/core';
+import { caseVerdict, summarizeAgent } from '../../lambdas/record-outcome/core';
 import { caseKey } from '../../lambdas/shared/evidence/keys';
 import {
   getJson,
@@ -26,7 +26,7 @@ import {
 } from '../../lambdas/shared/schemas';
 import { COMMON_OPTIONS, parseCommand, parseDuration, stringFlag } from './args';
 import { type AwsClients, createAwsClients } from './aws-clients';
-import { bucketProgress, type CaseAgent, type CaseFile, caseAgentOf, readCase, tally } from './case-file';
+import { bucketProgress, type CaseAgent, type CaseFile, caseAgentOf, readCase } from './case-file';
 import { defaultRequester } from './collect';
 import { Deployment, deploymentOptions } from './deployment';
 import {
@@ -492,7 +492,7 @@ export async function handoffCommand(args: readonly string[], io: CliIo): Promis
         outcome,
       });
     }
-    const counted = tally(agents, record.error);
+    const counted = caseVerdict(agents, record.error);
     const updated: CaseFile = {
       ...record,
       ...counted,

@@ -170,24 +170,21 @@ export function summarizeAgent(state: AgentFinalState): AgentOutcome {
   return { ...base, outcome: 'failed', reason: 'The branch ended without evidence or an error (unexpected)' };
 }
 
-function emptyCounts(): Record<AgentOutcomeStatus, number> {
-  return { complete: 0, staged_handoff_failed: 0, failed: 0, timed_out: 0, rejected: 0 };
-}
-
-/** Builds `case.json` from the state machine's input to Record Outcome. */
-export function summarizeCase(input: OutcomeInput, finishedAt: string, version: string): CaseRecord {
-  const investigation = input.investigation;
-  const investigationId = investigation?.investigationId ?? input.execution?.name ?? 'unknown';
-  const agents: AgentOutcome[] = (input.results ?? []).map(summarizeAgent);
-  for (const rejected of input.rejected ?? []) {
-    agents.push({
-      agentId: rejected.agentId,
-      computerName: rejected.computerName,
-      outcome: 'rejected',
-      reason: rejected.reason,
-    });
-  }
-  const counts = emptyCounts();
+/**
+ * The investigation's verdict from its agents' lines: counts, status and a summary that says why. Shared by Record
+ * Outcome and the CLI's hand-off re-run, which re-judges a case after updating agents.
+ */
+export function caseVerdict(
+  agents: readonly Pick<AgentOutcome, 'agentId' | 'computerName' | 'outcome' | 'reason'>[],
+  error: string | undefined,
+): Pick<CaseRecord, 'counts' | 'status' | 'summary'> {
+  const counts: Record<AgentOutcomeStatus, number> = {
+    complete: 0,
+    staged_handoff_failed: 0,
+    failed: 0,
+    timed_out: 0,
+    rejected: 0,
+  };
   for (const agent of agents) counts[agent.outcome]++;
 
   let status: CaseStatus;
@@ -195,7 +192,6 @@ export function summarizeCase(input: OutcomeInput, finishedAt: string, version: 
   else if (counts.staged_handoff_failed > 0) status = 'staged_handoff_failed';
   else status = 'failed';
 
-  const error = input.error ? describeCaught(input.error) : undefined;
   const parts = [
     `${counts.complete} of ${agents.length} agent(s) collected and processed by Cado`,
     counts.staged_handoff_failed ? `${counts.staged_handoff_failed} staged but not handed off` : '',
@@ -211,13 +207,31 @@ export function summarizeCase(input: OutcomeInput, finishedAt: string, version: 
     .map((a) => `${a.computerName ?? a.agentId}: ${a.reason}`);
   if (status !== 'complete' && failures.length > 0)
     summary = `${summary}. ${failures.slice(0, 5).join(' | ')}`;
+  return { counts, status, summary: summary.slice(0, 4000) };
+}
+
+/** Builds `case.json` from the state machine's input to Record Outcome. */
+export function summarizeCase(input: OutcomeInput, finishedAt: string, version: string): CaseRecord {
+  const investigation = input.investigation;
+  const investigationId = investigation?.investigationId ?? input.execution?.name ?? 'unknown';
+  const agents: AgentOutcome[] = (input.results ?? []).map(summarizeAgent);
+  for (const rejected of input.rejected ?? []) {
+    agents.push({
+      agentId: rejected.agentId,
+      computerName: rejected.computerName,
+      outcome: 'rejected',
+      reason: rejected.reason,
+    });
+  }
+  const error = input.error ? describeCaught(input.error) : undefined;
+  const { counts, status, summary } = caseVerdict(agents, error);
 
   const record: CaseRecord = {
     schema: 's1cado/case@1',
     investigationId,
     finishedAt,
     status,
-    summary: summary.slice(0, 4000),
+    summary,
     counts,
     agents,
     scripts: (input.scripts ?? []).map((s) => ({
