@@ -7,44 +7,29 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
 import { loadCollectors } from '../collectors';
 import { s3Client, snsClient } from '../shared/aws';
-import { ConfigError } from '../shared/errors';
 import { stepHandler } from '../shared/handler';
 import { metrics } from '../shared/observability';
 import { cadoClient, s1Client, secretReader } from '../shared/services';
-import { cadoSettings, s1Settings } from '../shared/settings';
+import { cadoSettings, envInt, envOptionalList, parseEnv, s1Settings } from '../shared/settings';
 import { attempt } from './checks';
 import { type AuditDeps, type CadoAuditApi, runAudit, type S1AuditApi } from './core';
 import { type AuditDelivery, deliverReport, type MetricDatum } from './deliver';
 import type { AuditReport } from './report';
 
-const siteIds = z
-  .string()
-  .optional()
-  .transform((value) =>
-    value
-      ? value
-          .split(',')
-          .map((id) => id.trim())
-          .filter(Boolean)
-      : undefined,
-  )
-  .pipe(z.array(z.string().regex(/^\d{1,20}$/, 'must be S1 site ids (digits)')).optional());
+const siteIds = envOptionalList().pipe(
+  z.array(z.string().regex(/^\d{1,20}$/, 'must be S1 site ids (digits)')).optional(),
+);
 
 const auditEnv = z.object({
   EVIDENCE_BUCKET: z.string().min(3),
   NOTIFICATION_TOPIC_ARN: z.string().min(1),
-  TOKEN_EXPIRY_WARNING_DAYS: z.coerce.number().int().min(1).max(365).optional().default(14),
+  TOKEN_EXPIRY_WARNING_DAYS: envInt(14, 1, 365),
   /** Sites the RemoteOps check is limited to (the threat filter's sites); unset: every site in scope. */
   AUDIT_SITE_IDS: siteIds,
 });
 
 function auditSettings() {
-  const result = auditEnv.safeParse(process.env);
-  if (!result.success) {
-    const issues = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new ConfigError(`Invalid audit settings in the Lambda environment (${issues})`);
-  }
-  return result.data;
+  return parseEnv(auditEnv, 'audit');
 }
 
 /** What the function returns: the report and what became of it. */

@@ -6,37 +6,12 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
-import { ConfigError } from '../shared/errors';
+import { envFlag, envInt, envOptionalList, parseEnv } from '../shared/settings';
 import type { ThreatFilter } from './threat-event';
 
-const list = z
-  .string()
-  .optional()
-  .transform((value) =>
-    value
-      ? value
-          .split(',')
-          .map((item) => item.trim())
-          .filter(Boolean)
-      : undefined,
-  );
-const int = (fallback: number, min: number, max: number) =>
-  z.coerce.number().int().min(min).max(max).optional().default(fallback);
-const flag = (fallback: boolean) =>
-  z
-    .enum(['true', 'false', ''])
-    .optional()
-    .transform((value) => (value === undefined || value === '' ? fallback : value === 'true'));
-
-/** Parses the process environment with `schema`, or throws a {@link ConfigError} naming each bad variable. */
-export function parseEnv<T extends z.ZodTypeAny>(schema: T, what: string): z.infer<T> {
-  const result = schema.safeParse(process.env);
-  if (!result.success) {
-    const issues = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
-    throw new ConfigError(`Invalid ${what} settings in the Lambda environment (${issues})`);
-  }
-  return result.data;
-}
+const list = envOptionalList();
+const int = envInt;
+const flag = envFlag;
 
 const filterSchema = z.object({
   THREAT_CONFIDENCE_LEVELS: list,

@@ -7,26 +7,50 @@ import { z } from 'zod';
 import { ConfigError } from './errors';
 import { DEFAULT_DOWNLOAD_HOSTS, DEFAULT_S1_HOSTS, type HostPolicy } from './hosts';
 
-const list = (fallback: readonly string[]) =>
-  z
+function splitList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
+
+/** A comma-separated list variable; undefined when unset or empty. */
+export function envOptionalList() {
+  return z
     .string()
     .optional()
-    .transform((value) =>
-      value
-        ? value
-            .split(',')
-            .map((item) => item.trim())
-            .filter(Boolean)
-        : [...fallback],
-    );
-const flag = z
-  .enum(['true', 'false', ''])
-  .optional()
-  .transform((value) => value === 'true');
-const seconds = (fallback: number, min: number, max: number) =>
-  z.coerce.number().int().min(min).max(max).optional().default(fallback);
+    .transform((value) => {
+      const items = splitList(value);
+      return items.length > 0 ? items : undefined;
+    });
+}
 
-function parse<T extends z.ZodTypeAny>(schema: T, what: string): z.infer<T> {
+/** A comma-separated list variable; `fallback` when unset or empty. */
+export function envList(fallback: readonly string[]) {
+  return z
+    .string()
+    .optional()
+    .transform((value) => {
+      const items = splitList(value);
+      return items.length > 0 ? items : [...fallback];
+    });
+}
+
+/** A `true`/`false` variable; `fallback` when unset or empty. */
+export function envFlag(fallback = false) {
+  return z
+    .enum(['true', 'false', ''])
+    .optional()
+    .transform((value) => (value === undefined || value === '' ? fallback : value === 'true'));
+}
+
+/** An integer variable within [min, max]; `fallback` when unset. */
+export function envInt(fallback: number, min: number, max: number) {
+  return z.coerce.number().int().min(min).max(max).optional().default(fallback);
+}
+
+/** Parses the process environment with `schema`, or throws a {@link ConfigError} naming each bad variable. */
+export function parseEnv<T extends z.ZodTypeAny>(schema: T, what: string): z.infer<T> {
   const result = schema.safeParse(process.env);
   if (!result.success) {
     const issues = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
@@ -38,9 +62,9 @@ function parse<T extends z.ZodTypeAny>(schema: T, what: string): z.infer<T> {
 const s1Schema = z.object({
   S1_CONSOLE_URL: z.string().min(1),
   S1_SECRET_ARN: z.string().min(1),
-  S1_ALLOWED_HOSTS: list(DEFAULT_S1_HOSTS),
-  DOWNLOAD_ALLOWED_HOSTS: list(DEFAULT_DOWNLOAD_HOSTS),
-  ALLOW_LOOPBACK: flag,
+  S1_ALLOWED_HOSTS: envList(DEFAULT_S1_HOSTS),
+  DOWNLOAD_ALLOWED_HOSTS: envList(DEFAULT_DOWNLOAD_HOSTS),
+  ALLOW_LOOPBACK: envFlag(),
 });
 
 /** Where S1 is and how to reach it. */
@@ -53,7 +77,7 @@ export interface S1Settings {
 
 /** Reads the S1 settings. */
 export function s1Settings(): S1Settings {
-  const env = parse(s1Schema, 'SentinelOne');
+  const env = parseEnv(s1Schema, 'SentinelOne');
   return {
     consoleUrl: env.S1_CONSOLE_URL,
     secretArn: env.S1_SECRET_ARN,
@@ -69,8 +93,8 @@ const cadoSchema = z.object({
   CADO_PROJECT_MODE: z.enum(['per-threat', 'fixed']).optional().default('per-threat'),
   CADO_PROJECT_NAME: z.string().optional(),
   CADO_CLOUD_ID: z.string().optional(),
-  CADO_HANDOFF_TIMEOUT_SECONDS: seconds(6 * 3600, 60, 7 * 24 * 3600),
-  ALLOW_LOOPBACK: flag,
+  CADO_HANDOFF_TIMEOUT_SECONDS: envInt(6 * 3600, 60, 7 * 24 * 3600),
+  ALLOW_LOOPBACK: envFlag(),
 });
 
 /** Where Cado is and how the hand-off behaves. */
@@ -87,7 +111,7 @@ export interface CadoSettings {
 
 /** Reads the Cado settings. */
 export function cadoSettings(): CadoSettings {
-  const env = parse(cadoSchema, 'Cado');
+  const env = parseEnv(cadoSchema, 'Cado');
   if (env.CADO_PROJECT_MODE === 'fixed' && !env.CADO_PROJECT_NAME) {
     throw new ConfigError('CADO_PROJECT_NAME is required when CADO_PROJECT_MODE is "fixed"');
   }
@@ -105,8 +129,8 @@ export function cadoSettings(): CadoSettings {
 
 const workflowSchema = z.object({
   EVIDENCE_BUCKET: z.string().min(3),
-  SCRIPT_RUNTIME_TIMEOUT_SECONDS: seconds(900, 60, 172_800),
-  TASK_GRACE_SECONDS: seconds(900, 0, 604_800),
+  SCRIPT_RUNTIME_TIMEOUT_SECONDS: envInt(900, 60, 172_800),
+  TASK_GRACE_SECONDS: envInt(900, 0, 604_800),
 });
 
 /** How collections run and where evidence goes. */
@@ -118,7 +142,7 @@ export interface WorkflowSettings {
 
 /** Reads the workflow settings. */
 export function workflowSettings(): WorkflowSettings {
-  const env = parse(workflowSchema, 'workflow');
+  const env = parseEnv(workflowSchema, 'workflow');
   return {
     evidenceBucket: env.EVIDENCE_BUCKET,
     scriptRuntimeTimeoutSeconds: env.SCRIPT_RUNTIME_TIMEOUT_SECONDS,
