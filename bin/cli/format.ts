@@ -1,7 +1,7 @@
 /**
  * Human-readable views of an execution and of `case.json` (the `--json` variants print the documents as they are).
  */
-import type { CaseAgent, CaseFile } from './case-file';
+import type { AgentOutcome, CaseRecord } from '../../lambdas/shared/evidence/case-record';
 
 /** What DescribeExecution says, as the CLI shows it. */
 export interface ExecutionView {
@@ -54,7 +54,7 @@ export function executionArnOf(stateMachineArn: string, name: string): string {
   return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
 }
 
-function agentTitle(agent: CaseAgent): string {
+function agentTitle(agent: AgentOutcome): string {
   const details = [agent.computerName, agent.osType].filter(Boolean).join(', ');
   return details ? `${agent.agentId} (${details})` : agent.agentId;
 }
@@ -73,7 +73,7 @@ export function executionLines(view: ExecutionView): string[] {
 }
 
 /** The lines describing one agent of a case. */
-export function agentLines(agent: CaseAgent): string[] {
+export function agentLines(agent: AgentOutcome): string[] {
   const lines = [`    ${agentTitle(agent)}: ${agent.outcome}`, `      Reason    ${agent.reason}`];
   if (agent.s1Task?.parentTaskId) {
     const child = agent.s1Task.childTaskId ? `, child ${agent.s1Task.childTaskId}` : '';
@@ -98,7 +98,7 @@ export function agentLines(agent: CaseAgent): string[] {
 }
 
 /** The lines describing a case. */
-export function caseLines(record: CaseFile): string[] {
+export function caseLines(record: CaseRecord): string[] {
   const lines = [`  Case        ${record.status}: ${record.summary}`];
   if (record.requestedBy) {
     lines.push(`  Requested   by ${record.requestedBy}${record.reason ? ` — ${record.reason}` : ''}`);

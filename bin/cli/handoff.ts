@@ -10,6 +10,7 @@
  */
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { caseVerdict, summarizeAgent } from '../../lambdas/record-outcome/core';
+import type { AgentOutcome, CaseRecord } from '../../lambdas/shared/evidence/case-record';
 import { caseKey } from '../../lambdas/shared/evidence/keys';
 import {
   getJson,
@@ -26,7 +27,7 @@ import {
 } from '../../lambdas/shared/schemas';
 import { COMMON_OPTIONS, parseCommand, parseDuration, stringFlag } from './args';
 import { type AwsClients, createAwsClients } from './aws-clients';
-import { bucketProgress, type CaseAgent, type CaseFile, caseAgentOf, readCase } from './case-file';
+import { bucketProgress, readCase } from './case-file';
 import { defaultRequester } from './collect';
 import { Deployment, deploymentOptions } from './deployment';
 import {
@@ -322,7 +323,13 @@ function finalState(result: HandoffResult): AgentFinalState {
 }
 
 /** The manifest's next version: Cado ids, hand-off status and the timeline of this run. */
-function nextManifest(result: HandoffResult, outcome: CaseAgent, startedAt: string, by: string, at: string) {
+function nextManifest(
+  result: HandoffResult,
+  outcome: AgentOutcome,
+  startedAt: string,
+  by: string,
+  at: string,
+) {
   const { manifest } = result.candidate;
   const cado = result.state?.cado ?? manifest.cado;
   const status =
@@ -361,7 +368,7 @@ async function findCandidates(
   run: Run,
   bucket: string,
   investigationId: string,
-  record: CaseFile,
+  record: CaseRecord,
 ): Promise<{ candidates: Candidate[]; problems: string[] }> {
   const problems: string[] = [];
   const indexByKey = new Map<string, number>();
@@ -474,9 +481,9 @@ export async function handoffCommand(args: readonly string[], io: CliIo): Promis
     const startedAt = new Date(startedMs).toISOString();
     const at = new Date(io.now()).toISOString();
     const agents = [...record.agents];
-    const report: { agentId: string; manifestKey: string; action: string; outcome: CaseAgent }[] = [];
+    const report: { agentId: string; manifestKey: string; action: string; outcome: AgentOutcome }[] = [];
     for (const result of results) {
-      const outcome = caseAgentOf(summarizeAgent(finalState(result)));
+      const outcome: AgentOutcome = summarizeAgent(finalState(result));
       await putJson(
         clients.s3,
         bucket,
@@ -493,7 +500,7 @@ export async function handoffCommand(args: readonly string[], io: CliIo): Promis
       });
     }
     const counted = caseVerdict(agents, record.error);
-    const updated: CaseFile = {
+    const updated: CaseRecord = {
       ...record,
       ...counted,
       agents,

@@ -7,56 +7,11 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { z } from 'zod';
+import { CaseRecord } from '../../lambdas/shared/evidence/case-record';
 import { caseKey } from '../../lambdas/shared/evidence/keys';
 import { getJson, Manifest } from '../../lambdas/shared/evidence/manifest';
 import { formatBytes, formatCount, formatDuration, type Paint } from './format';
 import { outcomeWords } from './reporter';
-
-/** The parts of `case.json` the summary uses (tolerant: the record may grow). */
-const CaseFile = z.looseObject({
-  investigationId: z.string(),
-  status: z.string(),
-  summary: z.string(),
-  error: z.string().optional(),
-  handoffRerunCommand: z.string().optional(),
-  agents: z.array(
-    z.looseObject({
-      agentId: z.string(),
-      computerName: z.string().optional(),
-      osType: z.string().optional(),
-      outcome: z.string(),
-      reason: z.string(),
-      s1Task: z
-        .looseObject({
-          parentTaskId: z.string().optional(),
-          childTaskId: z.string().optional(),
-          status: z.string().optional(),
-          detailedStatus: z.string().optional(),
-        })
-        .optional(),
-      evidence: z
-        .looseObject({
-          bucket: z.string(),
-          key: z.string(),
-          bytes: z.number(),
-          sha256: z.string(),
-          manifestKey: z.string(),
-        })
-        .optional(),
-      cado: z
-        .looseObject({
-          projectId: z.number(),
-          projectName: z.string(),
-          pipelineId: z.number(),
-          phase: z.string(),
-          reason: z.string().optional(),
-        })
-        .optional(),
-    }),
-  ),
-});
-type CaseFile = z.infer<typeof CaseFile>;
 
 /** One staged file, re-read and checked. */
 export interface EvidenceCheck {
@@ -159,7 +114,7 @@ export async function hashObject(
 
 async function checkEvidence(
   input: SummaryInput,
-  evidence: NonNullable<CaseFile['agents'][number]['evidence']>,
+  evidence: NonNullable<CaseRecord['agents'][number]['evidence']>,
   childTaskId: string | undefined,
 ): Promise<EvidenceCheck> {
   const [reread, manifest, s1Sha] = await Promise.all([
@@ -192,8 +147,8 @@ async function checkEvidence(
 /** Reads `case.json` and checks every staged file. */
 export async function collectAgents(
   input: SummaryInput,
-): Promise<{ caseFile: CaseFile | undefined; agents: AgentSummary[] }> {
-  const caseFile = await getJson(input.s3, input.bucket, caseKey(input.investigationId), CaseFile);
+): Promise<{ caseFile: CaseRecord | undefined; agents: AgentSummary[] }> {
+  const caseFile = await getJson(input.s3, input.bucket, caseKey(input.investigationId), CaseRecord);
   if (!caseFile) return { caseFile, agents: [] };
   const agents = await Promise.all(
     caseFile.agents.map(

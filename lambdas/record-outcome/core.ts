@@ -4,66 +4,19 @@
  * execution then fails only if no agent's evidence reached Cado, and says why.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { z } from 'zod';
+import type {
+  AgentOutcome,
+  AgentOutcomeStatus,
+  CaseRecord,
+  CaseStatus,
+} from '../shared/evidence/case-record';
 import { caseKey } from '../shared/evidence/keys';
 import { getJson, handoffCommand, Manifest, putJson, TOOL_NAME } from '../shared/evidence/manifest';
 import { logger } from '../shared/observability';
 import { redact } from '../shared/redact';
 import type { AgentFinalState, CadoHandoff, CaughtError, OutcomeInput } from '../shared/schemas';
 
-/** How one agent ended. */
-export const AgentOutcomeStatus = z.enum([
-  'complete',
-  'staged_handoff_failed',
-  'failed',
-  'timed_out',
-  'rejected',
-]);
-export type AgentOutcomeStatus = z.infer<typeof AgentOutcomeStatus>;
-
-/** How the investigation ended. */
-export const CaseStatus = z.enum(['complete', 'partial', 'staged_handoff_failed', 'failed']);
-export type CaseStatus = z.infer<typeof CaseStatus>;
-
-/** One agent's line in `case.json`. */
-export interface AgentOutcome {
-  agentId: string;
-  computerName?: string;
-  osType?: string;
-  outcome: AgentOutcomeStatus;
-  reason: string;
-  s1Task?: { parentTaskId?: string; childTaskId?: string; status?: string; detailedStatus?: string };
-  evidence?: {
-    bucket: string;
-    key: string;
-    versionId: string | null;
-    bytes: number;
-    sha256: string;
-    manifestKey: string;
-  };
-  cado?: { projectId: number; projectName: string; pipelineId: number; phase: string; reason?: string };
-  cancel?: { attempted: boolean; affected: number; unsupported: boolean };
-}
-
-/** `case.json`. */
-export interface CaseRecord {
-  schema: 's1cado/case@1';
-  investigationId: string;
-  executionArn?: string;
-  threatId?: string;
-  requestedBy?: string;
-  reason?: string;
-  startedAt?: string;
-  finishedAt: string;
-  status: CaseStatus;
-  summary: string;
-  counts: Record<AgentOutcomeStatus, number>;
-  agents: AgentOutcome[];
-  scripts: { osType: string; libraryName: string; scriptId: string; sha256: string; uploaded: boolean }[];
-  error?: string;
-  handoffRerunCommand?: string;
-  tool: { name: string; version: string };
-}
+export type { AgentOutcome, AgentOutcomeStatus, CaseRecord, CaseStatus };
 
 /** What Record Outcome returns to the state machine. */
 export interface OutcomeResult {

@@ -1,0 +1,97 @@
+/**
+ * `case.json`, the outcome of a whole investigation (schema `s1cado/case@1`): written by Record Outcome, updated by
+ * `s1cado handoff`, read by the CLI and the demo. One schema for all of them; readers keep fields they do not know.
+ */
+import { z } from 'zod';
+
+/** How one agent ended. */
+export const AgentOutcomeStatus = z.enum([
+  'complete',
+  'staged_handoff_failed',
+  'failed',
+  'timed_out',
+  'rejected',
+]);
+export type AgentOutcomeStatus = z.infer<typeof AgentOutcomeStatus>;
+
+/** How the investigation ended. */
+export const CaseStatus = z.enum(['complete', 'partial', 'staged_handoff_failed', 'failed']);
+export type CaseStatus = z.infer<typeof CaseStatus>;
+
+/** One agent's line in `case.json`. */
+export const AgentOutcome = z.looseObject({
+  agentId: z.string(),
+  computerName: z.string().optional(),
+  osType: z.string().optional(),
+  outcome: AgentOutcomeStatus,
+  reason: z.string(),
+  s1Task: z
+    .looseObject({
+      parentTaskId: z.string().optional(),
+      childTaskId: z.string().optional(),
+      status: z.string().optional(),
+      detailedStatus: z.string().optional(),
+    })
+    .optional(),
+  evidence: z
+    .looseObject({
+      bucket: z.string(),
+      key: z.string(),
+      versionId: z.string().nullable(),
+      bytes: z.number(),
+      sha256: z.string(),
+      manifestKey: z.string(),
+    })
+    .optional(),
+  cado: z
+    .looseObject({
+      projectId: z.number(),
+      projectName: z.string(),
+      pipelineId: z.number(),
+      phase: z.string(),
+      reason: z.string().optional(),
+    })
+    .optional(),
+  cancel: z
+    .looseObject({ attempted: z.boolean(), affected: z.number(), unsupported: z.boolean() })
+    .optional(),
+});
+export type AgentOutcome = z.infer<typeof AgentOutcome>;
+
+/** A run of `s1cado handoff`, as `case.json` records it. */
+export const HandoffRerun = z.object({
+  at: z.string(),
+  by: z.string(),
+  agents: z.array(z.object({ agentId: z.string(), outcome: AgentOutcomeStatus, reason: z.string() })),
+});
+export type HandoffRerun = z.infer<typeof HandoffRerun>;
+
+/** `case.json`. */
+export const CaseRecord = z.looseObject({
+  schema: z.literal('s1cado/case@1'),
+  investigationId: z.string(),
+  executionArn: z.string().optional(),
+  threatId: z.string().optional(),
+  requestedBy: z.string().optional(),
+  reason: z.string().optional(),
+  startedAt: z.string().optional(),
+  finishedAt: z.string(),
+  status: CaseStatus,
+  summary: z.string(),
+  counts: z.record(AgentOutcomeStatus, z.number()),
+  agents: z.array(AgentOutcome),
+  scripts: z.array(
+    z.looseObject({
+      osType: z.string(),
+      libraryName: z.string(),
+      scriptId: z.string(),
+      sha256: z.string(),
+      uploaded: z.boolean(),
+    }),
+  ),
+  error: z.string().optional(),
+  handoffRerunCommand: z.string().optional(),
+  handoffReruns: z.array(HandoffRerun).optional(),
+  tool: z.object({ name: z.string(), version: z.string() }),
+});
+export type CaseRecord = z.infer<typeof CaseRecord>;
