@@ -211,6 +211,14 @@ export function renderBurst(f: BurstFigures): string {
     `  event-loop delay of the local stack: p50 ${num(f.eventLoopDelayMs.p50)} ms, p99 ${num(f.eventLoopDelayMs.p99)} ms, max ${num(f.eventLoopDelayMs.max)} ms real` +
       ` (x${f.plan.timeScale} in simulated time: stalls let the limiter refill, so they flatter the result)`,
   );
+  if (f.failedByThrottling > 0) {
+    lines.push(
+      '',
+      `  ${f.failedByThrottling} of ${f.started} investigations FAILED BY THROTTLING (S1RateLimitedError): their evidence was lost to`,
+      '  the rate limit, not to the endpoints. Proposed fix: a Retry of its own for S1RateLimitedError (much longer than the',
+      '  transient-error one; see --burst-what-if), jittered poll intervals, and one /user call per investigation.',
+    );
+  }
   if (f.total429 === 0) {
     lines.push(
       '  WARNING: no 429 at all: the local stack may not have reached the limit at this time scale; lower --burst-scale.',

@@ -73,10 +73,7 @@ export const FULL_STAGING_PLAN: StagingPlan = {
   rateSize: 256 * MiB,
   rateRounds: 3,
   issueCheckSize: 1 * GiB,
-  whatIf: [
-    { label: 'MALLOC_ARENA_MAX=2', env: { MALLOC_ARENA_MAX: '2' } },
-    { label: '8 MiB parts x 2', partSizeBytes: 8 * MiB, queueSize: 2 },
-  ],
+  whatIf: [{ label: '8 MiB parts x 2', partSizeBytes: 8 * MiB, queueSize: 2 }],
   whatIfSize: 1 * GiB,
 };
 
