@@ -161,11 +161,12 @@ describe('withRetrier', () => {
       { ErrorEquals: ['Lambda.ServiceException'], MaxAttempts: 2 },
       { ErrorEquals: ['S1TransientError'], IntervalSeconds: 5, MaxAttempts: 6 },
     ]);
-    const inner = (patched.States.Collect?.ItemProcessor as AslDefinition).States['Check Task'];
+    const processor = patched.States.Collect?.ItemProcessor as AslDefinition | undefined;
+    const inner = processor?.States['Check Task'];
     expect(inner?.Retry).toEqual([PROPOSED_THROTTLE_RETRY]);
     expect(patched.States['Record Outcome']?.Retry).toEqual([
       { ErrorEquals: ['States.ALL'], MaxAttempts: 3 },
     ]);
-    expect((definition.States['Run Script']?.Retry as unknown[]).length).toBe(2);
+    expect(definition.States['Run Script']?.Retry).toHaveLength(2);
   });
 });

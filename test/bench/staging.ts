@@ -192,6 +192,8 @@ function startRemoteS3(): Promise<RemoteS3> {
   return new Promise((resolve, reject) => {
     const child = fork(path.join(__dirname, 's3-child.ts'), [BUCKET], {
       execArgv: ['--import', 'tsx'],
+      // Its Node-version notice from the AWS SDK is noise here; real errors still reach stderr.
+      env: { ...process.env, NODE_NO_WARNINGS: '1' },
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
     const exited = new Promise<void>((done) => child.once('exit', () => done()));
