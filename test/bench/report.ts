@@ -4,6 +4,7 @@ import type { BurstFigures } from './burst';
 import { mib, num, pct, sizeLabel, table, usd, verdict } from './format';
 import type { LambdaInitReport } from './lambda-init';
 import type { StagingFigures, StagingRun } from './staging';
+import { median } from './stats';
 
 const MB = 1_000_000;
 const MiB = 1024 * 1024;
@@ -46,6 +47,15 @@ function stagingRow(run: StagingRun): string[] {
     num(run.peakArrayBuffers / MiB),
     run.sha256Matches ? 'yes' : 'NO',
   ];
+}
+
+/** One row for the staging runs of the rate rounds: the highest peak of them, and the median rate. */
+function rateRunsRow(runs: readonly StagingRun[]): string[] {
+  const highest = [...runs].sort((a, b) => b.peakRss - a.peakRss)[0] as StagingRun;
+  const row = stagingRow(highest);
+  row[0] = `${sizeLabel(highest.size)} (highest of ${runs.length} rate rounds)`;
+  row[2] = num(median(runs.map((r) => r.mibPerSecond)));
+  return row;
 }
 
 /** Section 1. */
@@ -98,10 +108,16 @@ export function renderStaging(f: StagingFigures): string {
         'peak ArrayBuffers MiB',
         'sha256 ok',
       ],
-      ...f.runs.map(stagingRow),
+      ...[
+        ...f.runs.map((run) => ({ size: run.size, row: stagingRow(run) })),
+        ...(f.rateRuns[0] ? [{ size: f.rateRuns[0].size, row: rateRunsRow(f.rateRuns) }] : []),
+      ]
+        .sort((a, b) => a.size - b.size)
+        .map((entry) => entry.row),
       ...f.whatIf.map(stagingRow),
     ]),
     `  peak RSS ${sizeLabel(f.flat.largeSize)} vs ${sizeLabel(f.flat.smallSize)}: ${pct(f.flat.growth)}   goal: flat (<= ${pct(0.1, 0)})   ${verdict(f.flat.pass)}`,
+    '  (one run per size; the peak depends on when V8 collects, so expect a few tens of MiB between runs)',
   ];
   if (f.issueCheck) {
     const c = f.issueCheck;

@@ -1,11 +1,11 @@
 /**
  * Section 1: evidence staging. The bundled stage-output Lambda runs in a child process per size, exactly as in
  * Lambda (the CompletedTask as input, fetch-files against the S1 simulator, the download from its storage host
- * streamed into a multipart upload to s3rver, the manifest written), while the simulator, s3rver and the AWS fake
- * (Secrets Manager) stay in this process. Beside it, on the same loopback and with the same bytes, two reference
- * rates: the raw download (GET and count) and the raw upload (the same multipart upload, fed from memory).
+ * streamed into a multipart upload to s3rver, the manifest written), while the S1 simulator and the AWS fake
+ * (Secrets Manager) stay in this process and s3rver runs in one of its own. Beside it, on the same loopback and with
+ * the same bytes, two reference rates: the raw download (GET and count) and the raw upload (the same multipart
+ * upload, fed from memory).
  */
-
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { staticCredential } from '../../lambdas/shared/secrets';
 import { createS1Client, type S1Client } from '../../lambdas/shared/sentinelone';
 import { type AwsFake, startAwsFake } from '../local/aws-fake';
 import { type S1Simulator, seedDemoTenant, startS1Simulator } from '../local/s1-simulator';
+import { completionTime } from '../local/s1-simulator/tasks';
 import type { Agent, Script } from '../local/s1-simulator/types';
 import { localS3ClientConfig, localS3Env } from '../local/s3';
 import type { ChildFigures } from './child-protocol';
@@ -162,6 +163,8 @@ export interface StagingFigures {
     | undefined;
   /** Variants at the what-if size (see {@link WhatIf}). */
   readonly whatIf: readonly StagingRun[];
+  /** The staging runs of the rate rounds (more peak RSS samples, at the rate size). */
+  readonly rateRuns: readonly StagingRun[];
   readonly settings: {
     readonly partSizeBytes: number;
     readonly queueSize: number;
@@ -198,6 +201,8 @@ function startRemoteS3(): Promise<RemoteS3> {
     });
     const exited = new Promise<void>((done) => child.once('exit', () => done()));
     child.once('error', reject);
+    // Settling twice is harmless: after a successful start this rejection is ignored.
+    exited.then(() => reject(new Error('s3rver exited before it was ready')));
     child.once('message', (message: { endpoint?: string; error?: string }) => {
       if (!message.endpoint) {
         reject(new Error(`s3rver did not start: ${message.error ?? 'unknown error'}`));
@@ -322,7 +327,7 @@ async function completedTask(
     event,
     childTaskId: child.id,
     sha256: prepared.sha256,
-    modifiedAt: child.createdAt + child.pickupMs + child.runMs,
+    modifiedAt: completionTime(child),
   };
 }
 
@@ -446,7 +451,11 @@ export async function benchStaging(
       runs.push(await stage(size));
     }
 
-    const rounds = { staging: [] as Transfer[], rawDownload: [] as Transfer[], rawUpload: [] as Transfer[] };
+    const rounds = {
+      staging: [] as StagingRun[],
+      rawDownload: [] as Transfer[],
+      rawUpload: [] as Transfer[],
+    };
     for (let round = 1; round <= plan.rateRounds; round++) {
       progress(
         `rates on ${label(plan.rateSize)}, round ${round}/${plan.rateRounds}: staging, raw download, raw upload`,
@@ -534,6 +543,7 @@ export async function benchStaging(
           }
         : undefined,
       whatIf,
+      rateRuns: rounds.staging,
       settings: {
         partSizeBytes: PART_SIZE,
         queueSize: QUEUE_SIZE,
