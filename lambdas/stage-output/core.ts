@@ -14,7 +14,7 @@ import {
   putJson,
   TOOL_NAME,
 } from '../shared/evidence/manifest';
-import { stageToS3 } from '../shared/evidence/stage-to-s3';
+import { PART_CHECKSUM_ALGORITHM, stageToS3 } from '../shared/evidence/stage-to-s3';
 import type { HostPolicy } from '../shared/hosts';
 import { logger, metrics } from '../shared/observability';
 import type { CompletedTask, StagedEvidence } from '../shared/schemas';
@@ -107,7 +107,7 @@ export async function stageOutput(input: CompletedTask, deps: StageOutputDeps): 
       bytes: staged.bytes,
       sha256: staged.sha256,
       etag: staged.etag,
-      s3ChecksumAlgorithm: 'SHA256',
+      s3ChecksumAlgorithm: PART_CHECKSUM_ALGORITHM,
     },
     download: {
       resumes: staged.download.resumes,

@@ -42,7 +42,7 @@ export interface UploadJob {
   };
   readonly partSizeBytes: number;
   readonly queueSize: number;
-  /** Ask for SHA-256 part checksums as `stageToS3` does. */
+  /** Ask for the part checksums `stageToS3` asks for. */
   readonly checksum: boolean;
 }
 

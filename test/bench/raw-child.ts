@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { Upload } from '@aws-sdk/lib-storage';
 import { request } from 'undici';
 import { s3Client } from '../../lambdas/shared/aws';
+import { PART_CHECKSUM_ALGORITHM } from '../../lambdas/shared/evidence/stage-to-s3';
 import { defaultDispatcher } from '../../lambdas/shared/http';
 import { prepareResult } from '../local/s1-simulator/result-file';
 import {
@@ -69,7 +70,7 @@ async function upload(job: UploadJob): Promise<ChildFigures> {
       Key: job.key,
       Body: Readable.from(prepared.archive.read(0, prepared.size), { objectMode: false }),
       ContentType: 'application/zip',
-      ...(job.checksum ? { ChecksumAlgorithm: 'SHA256' as const } : {}),
+      ...(job.checksum ? { ChecksumAlgorithm: PART_CHECKSUM_ALGORITHM } : {}),
     },
     partSize: job.partSizeBytes,
     queueSize: job.queueSize,

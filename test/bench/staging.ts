@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DEFAULT_QUEUE_SIZE, partSizeFor } from '../../lambdas/shared/evidence/stage-to-s3';
 import { CompletedTask } from '../../lambdas/shared/schemas';
 import { staticCredential } from '../../lambdas/shared/secrets';
 import { createS1Client, type S1Client } from '../../lambdas/shared/sentinelone';
@@ -32,8 +33,8 @@ const SEED = 'bench';
 const STAGE_MEMORY_MB = 1024;
 const STAGE_TIMEOUT_SECONDS = 15 * 60;
 /** stageToS3's defaults, which stage-output keeps. */
-const PART_SIZE = 16 * MiB;
-const QUEUE_SIZE = 4;
+// The Lambda's own multipart settings (the part size follows the announced size).
+const QUEUE_SIZE = DEFAULT_QUEUE_SIZE;
 
 /** The issue's requirement: a 1 GiB collection staged with peak RSS under 256 MB (Lambda's MB are MiB). */
 export const RSS_LIMIT_BYTES = 256 * MiB;
@@ -128,7 +129,7 @@ export interface RateComparison {
   readonly rounds: number;
   readonly staging: Transfer;
   readonly rawDownload: Transfer;
-  /** The same multipart upload as staging (16 MiB parts, 4 in flight, SHA-256 part checksums), from memory. */
+  /** The same multipart upload as staging (part size, parts in flight and part checksums of `stageToS3`), from memory. */
   readonly rawUpload: Transfer;
   /** The slower of raw download and raw upload (MiB/s). */
   readonly slowerRaw: number;
@@ -432,7 +433,7 @@ export async function benchStaging(
       return {
         size,
         variant: name,
-        partSizeBytes: variant?.partSizeBytes ?? PART_SIZE,
+        partSizeBytes: variant?.partSizeBytes ?? partSizeFor(size),
         queueSize: variant?.queueSize ?? QUEUE_SIZE,
         ...transfer(staged),
         peakRss: staged.memory.maxRssBytes,
@@ -482,7 +483,7 @@ export async function benchStaging(
             modifiedAt: task.modifiedAt,
             sha256: task.sha256,
           },
-          partSizeBytes: PART_SIZE,
+          partSizeBytes: partSizeFor(plan.rateSize),
           queueSize: QUEUE_SIZE,
           checksum: true,
         },
@@ -545,7 +546,7 @@ export async function benchStaging(
       whatIf,
       rateRuns: rounds.staging,
       settings: {
-        partSizeBytes: PART_SIZE,
+        partSizeBytes: partSizeFor(plan.rateSize),
         queueSize: QUEUE_SIZE,
         memorySizeMb: STAGE_MEMORY_MB,
         nodeFlags: LAMBDA_NODE_FLAGS.join(' '),

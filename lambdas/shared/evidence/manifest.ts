@@ -44,7 +44,8 @@ export const Manifest = z.object({
     bytes: z.number().int().nonnegative(),
     sha256: z.string(),
     etag: z.string().nullable(),
-    s3ChecksumAlgorithm: z.literal('SHA256'),
+    /** The checksum S3 verified on every part (transport integrity; the evidence hash is `sha256`). */
+    s3ChecksumAlgorithm: z.string(),
   }),
   download: z.object({
     resumes: z.number().int().nonnegative(),

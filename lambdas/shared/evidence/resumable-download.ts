@@ -48,6 +48,8 @@ export interface DownloadStats {
 /** An open download: consume `stream`; `stats` resolves when it ended cleanly, and the stream errors otherwise. */
 export interface ResumableDownload {
   readonly stream: Readable;
+  /** The announced size, known once the first response arrived (the stream must be flowing). */
+  readonly totalBytes: Promise<number>;
   readonly stats: Promise<DownloadStats>;
 }
 
@@ -61,16 +63,27 @@ export function openResumableDownload(options: ResumableDownloadOptions): Resuma
     resolveStats = resolve;
     rejectStats = reject;
   });
-  // The stream reports the error to its consumer; stats must not raise an unhandled rejection on top of that.
+  let resolveTotal!: (total: number) => void;
+  let rejectTotal!: (error: unknown) => void;
+  const totalBytes = new Promise<number>((resolve, reject) => {
+    resolveTotal = resolve;
+    rejectTotal = reject;
+  });
+  // The stream reports errors to its consumer; the promises must not raise unhandled rejections on top of that.
   stats.catch(() => undefined);
-  const generator = chunks(options, resolveStats);
+  totalBytes.catch(() => undefined);
+  const generator = chunks(options, resolveTotal, resolveStats);
   const stream = Readable.from(generator, { objectMode: false, highWaterMark: 1024 * 1024 });
-  stream.on('error', rejectStats);
-  return { stream, stats };
+  stream.on('error', (error) => {
+    rejectTotal(error);
+    rejectStats(error);
+  });
+  return { stream, totalBytes, stats };
 }
 
 async function* chunks(
   options: ResumableDownloadOptions,
+  announced: (total: number) => void,
   done: (stats: DownloadStats) => void,
 ): AsyncGenerator<Buffer, void, undefined> {
   const maxResumes = options.maxResumes ?? 5;
@@ -156,6 +169,7 @@ async function* chunks(
         );
       }
       suggestedFileName = fileNameFrom(response.headers['content-disposition']);
+      announced(total);
     } else if (response.statusCode === 206) {
       const range = parseContentRange(response.headers['content-range']);
       if (!range || range.start !== offset || range.total !== total) {

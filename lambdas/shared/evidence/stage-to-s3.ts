@@ -1,6 +1,6 @@
 /**
  * Streams a download into a multipart S3 upload (`@aws-sdk/lib-storage`), hashing SHA-256 and counting bytes on
- * the way. Memory stays flat whatever the size (a few parts in flight). S3 verifies every part against the SHA-256
+ * the way. Memory stays flat whatever the size (a few small parts in flight). S3 verifies every part against the
  * checksum the SDK sends; we verify the whole: the byte count must equal the announced length and the stored
  * object's size, or nothing is reported as staged. If the download fails, the upload is aborted, so a short body
  * can never become a "complete" object.
@@ -23,9 +23,9 @@ export interface StageToS3Options {
   readonly bucket: string;
   readonly key: string;
   readonly download: ResumableDownloadOptions;
-  /** @default 16 MiB (S3 allows 10,000 parts: up to 160 GiB) */
+  /** @default {@link partSizeFor} the announced size: 5 MiB, larger only when 9,000 parts would not hold the file */
   readonly partSizeBytes?: number;
-  /** Parts uploaded concurrently. @default 4 */
+  /** Parts uploaded concurrently. @default 3 */
   readonly queueSize?: number;
   /** @default application/zip */
   readonly contentType?: string;
@@ -44,6 +44,23 @@ export interface StagedObject {
   readonly download: DownloadStats;
   readonly startedAt: string;
   readonly finishedAt: string;
+}
+
+const MIB = 1024 * 1024;
+/** Parts uploaded at once. */
+export const DEFAULT_QUEUE_SIZE = 3;
+/** The checksum S3 verifies on every part (the evidence hash is our own whole-file SHA-256). */
+export const PART_CHECKSUM_ALGORITHM = 'CRC32';
+/** S3's smallest part (except the last one). */
+const MIN_PART_BYTES = 5 * MIB;
+
+/**
+ * The part size for a file of `totalBytes`: S3's 5 MiB minimum, which keeps memory low (a few parts in flight, each
+ * copied once by the chunker), unless the file needs bigger parts to fit S3's 10,000-part limit (with margin).
+ */
+export function partSizeFor(totalBytes: number): number {
+  const needed = Math.ceil(totalBytes / 9_000);
+  return Math.max(MIN_PART_BYTES, Math.ceil(needed / MIB) * MIB);
 }
 
 class HashingCounter extends Transform {
@@ -65,6 +82,14 @@ export async function stageToS3(options: StageToS3Options): Promise<StagedObject
   pipeline(download.stream, counter, (error) => {
     if (error) downloadError = error;
   });
+  // Size the parts once the storage has announced the length (the pipeline above has started the download).
+  let partSize: number;
+  try {
+    partSize = options.partSizeBytes ?? partSizeFor(await download.totalBytes);
+  } catch (error) {
+    counter.destroy();
+    throw downloadError ?? error;
+  }
 
   const upload = new Upload({
     client: options.s3,
@@ -73,11 +98,13 @@ export async function stageToS3(options: StageToS3Options): Promise<StagedObject
       Key: options.key,
       Body: counter,
       ContentType: options.contentType ?? 'application/zip',
-      ChecksumAlgorithm: 'SHA256',
+      // S3 verifies every part against this checksum; the file's SHA-256 (the evidence hash) is ours, computed
+      // above. CRC32 is computed natively (zlib), a second SHA-256 pass over every byte would cost CPU for nothing.
+      ChecksumAlgorithm: PART_CHECKSUM_ALGORITHM,
       Metadata: options.metadata,
     },
-    partSize: options.partSizeBytes ?? 16 * 1024 * 1024,
-    queueSize: options.queueSize ?? 4,
+    partSize,
+    queueSize: options.queueSize ?? DEFAULT_QUEUE_SIZE,
     leavePartsOnError: false,
   });
 
