@@ -527,9 +527,9 @@ describe('checkPermissions (workflow preflight)', () => {
     clock: clock.now,
   });
 
-  it('returns the input unchanged when every target is on a RemoteOps site', async () => {
+  it('returns the input, plus the user scope for Ensure Scripts, when every target is on a RemoteOps site', async () => {
     const input = { ...resolved(), targets: resolved().targets.slice(0, 1) };
-    expect(await checkPermissions(input, preflight())).toEqual(input);
+    expect(await checkPermissions(input, preflight())).toEqual({ ...input, s1UserScope: 'account' });
   });
 
   it('moves a target on a site without RemoteOps to rejected, with the audit’s reason and fix', async () => {
@@ -582,6 +582,6 @@ describe('checkPermissions (workflow preflight)', () => {
   it('lets targets through when the sites cannot be read (no Sites view)', async () => {
     s1Sim.revoke(tenant.serviceUser.user.id, 'Sites.view');
     const input = resolved();
-    expect(await checkPermissions(input, preflight())).toEqual(input);
+    expect(await checkPermissions(input, preflight())).toEqual({ ...input, s1UserScope: 'account' });
   });
 });

@@ -19,14 +19,23 @@ describe('polling schedule', () => {
     expect(Math.max(...waits)).toBe(120);
   });
 
+  it('spreads waits by the jitter so investigations started together do not poll in step', () => {
+    const now = Date.parse('2026-11-24T10:00:00Z');
+    const far = '2026-11-25T10:00:00Z';
+    expect(nextPoll(0, far, now, TASK_POLL, () => 0)?.waitSeconds).toBe(12);
+    expect(nextPoll(0, far, now, TASK_POLL, () => 0.5)?.waitSeconds).toBe(15);
+    expect(nextPoll(0, far, now, TASK_POLL, () => 1)?.waitSeconds).toBe(18);
+  });
+
   it('never waits past the deadline, and reports a passed deadline as no next poll', () => {
     const now = Date.parse('2026-11-24T10:00:00Z');
-    expect(nextPoll(6, '2026-11-24T10:00:20Z', now, TASK_POLL)).toEqual({
+    const middle = () => 0.5; // no jitter
+    expect(nextPoll(6, '2026-11-24T10:00:20Z', now, TASK_POLL, middle)).toEqual({
       attempt: 6,
       waitSeconds: 20,
       deadline: '2026-11-24T10:00:20Z',
     });
-    expect(nextPoll(0, '2026-11-24T10:00:00Z', now, TASK_POLL)).toBeUndefined();
+    expect(nextPoll(0, '2026-11-24T10:00:00Z', now, TASK_POLL, middle)).toBeUndefined();
     expect(nextPoll(0, '2026-11-24T09:00:00Z', now, TASK_POLL)).toBeUndefined();
   });
 });

@@ -54,8 +54,8 @@ function rethrowIfTransient(fetched: Fetched<unknown>): void {
 }
 
 /**
- * Runs the preflight. Returns the input unchanged when every check passes; with targets on sites without RemoteOps
- * moved to `rejected`.
+ * Runs the preflight. Returns the input (plus the service user's scope, when S1 told it) when every check passes;
+ * with targets on sites without RemoteOps moved to `rejected`.
  * @throws PreflightFailedError when the token is rejected, unreadable or expired.
  */
 export async function checkPermissions(
@@ -76,17 +76,20 @@ export async function checkPermissions(
   if (expiry.status !== 'pass')
     logger.warn('Preflight: token expiry', { status: expiry.status, reason: expiry.reason });
 
-  if (input.targets.length === 0) return input;
-  const siteIds = [...new Set(input.targets.map((target) => target.siteId))];
+  // Ensure Scripts needs the user's scope too; passing it on spares a second GET /user (rate-limited at 2/s).
+  const scope = user.ok ? (user.value.scope ?? undefined) : undefined;
+  const checked = scope ? { ...input, s1UserScope: scope } : input;
+  if (checked.targets.length === 0) return checked;
+  const siteIds = [...new Set(checked.targets.map((target) => target.siteId))];
   const sites = await attempt(() => deps.s1.getSites({ siteIds }));
   rethrowIfTransient(sites);
   if (!sites.ok) {
     logger.warn('Preflight: could not read the targets’ sites; their RemoteOps licence is not verified', {
       error: (sites.error as Error).name,
     });
-    return input;
+    return checked;
   }
-  return rejectSitesWithoutRso(input, sites.value);
+  return rejectSitesWithoutRso(checked, sites.value);
 }
 
 /** Moves targets whose site lacks RemoteOps to `rejected`. A site S1 did not return is let through (unknown). */

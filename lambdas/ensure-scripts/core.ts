@@ -51,7 +51,7 @@ export async function ensureScripts(
   deps: EnsureScriptsDeps,
 ): Promise<ScriptsEnsured> {
   if (input.targets.length === 0) return { ...input, targets: [], scripts: [] };
-  const userScope = await currentScope(deps.s1);
+  const userScope = input.s1UserScope ?? (await currentScope(deps.s1));
   const byKey = new Map<string, ScriptRef>();
   const targets: CollectionTarget[] = [];
   const libraryCache = new Map<string, S1Script[]>();

@@ -9,12 +9,17 @@ export interface PollSchedule {
   readonly firstSeconds: number;
   readonly factor: number;
   readonly capSeconds: number;
+  /**
+   * Each wait is spread by ± this fraction, so investigations started together (a burst of threats) stop polling
+   * in step against S1's per-token rate limit.
+   */
+  readonly jitter: number;
 }
 
 /** S1 tasks: first look after 15 s, then back off to 2 minutes (S1 rate-limits /remote-scripts* at ~1 req/s). */
-export const TASK_POLL: PollSchedule = { firstSeconds: 15, factor: 1.5, capSeconds: 120 };
+export const TASK_POLL: PollSchedule = { firstSeconds: 15, factor: 1.5, capSeconds: 120, jitter: 0.2 };
 /** Cado pipelines take minutes to hours: start at 30 s, cap at 5 minutes. */
-export const CADO_POLL: PollSchedule = { firstSeconds: 30, factor: 1.5, capSeconds: 300 };
+export const CADO_POLL: PollSchedule = { firstSeconds: 30, factor: 1.5, capSeconds: 300, jitter: 0.2 };
 
 /** Seconds to wait before check number `attempt + 1`, ignoring the deadline. */
 export function backoffSeconds(attempt: number, schedule: PollSchedule): number {
@@ -25,17 +30,20 @@ export function backoffSeconds(attempt: number, schedule: PollSchedule): number 
 }
 
 /**
- * The next poll after `attempt` checks, or undefined when the deadline has passed. The wait is cut so that the
- * last check happens at the deadline, not after it.
+ * The next poll after `attempt` checks, or undefined when the deadline has passed. The wait is jittered (see
+ * {@link PollSchedule.jitter}) and cut so that the last check happens at the deadline, not after it.
  */
 export function nextPoll(
   attempt: number,
   deadline: string,
   nowMs: number,
   schedule: PollSchedule,
+  random: () => number = Math.random,
 ): Poll | undefined {
   const remainingMs = Date.parse(deadline) - nowMs;
   if (!(remainingMs > 0)) return undefined;
-  const waitSeconds = Math.max(1, Math.min(backoffSeconds(attempt, schedule), Math.ceil(remainingMs / 1000)));
+  const spread = 1 + schedule.jitter * (2 * random() - 1);
+  const wanted = Math.round(backoffSeconds(attempt, schedule) * spread);
+  const waitSeconds = Math.max(1, Math.min(wanted, Math.ceil(remainingMs / 1000)));
   return { attempt, waitSeconds, deadline };
 }

@@ -74,11 +74,13 @@ export const RejectedTarget = z.object({
 });
 export type RejectedTarget = z.infer<typeof RejectedTarget>;
 
-/** Output of Resolve Targets. */
+/** Output of Resolve Targets (and of Check Permissions, which adds the S1 service user's scope). */
 export const ResolvedTargets = z.object({
   investigation: Investigation,
   targets: z.array(Target),
   rejected: z.array(RejectedTarget),
+  /** `tenant`, `account` or `site`: where Ensure Scripts uploads the collectors. */
+  s1UserScope: z.string().optional(),
 });
 export type ResolvedTargets = z.infer<typeof ResolvedTargets>;
 

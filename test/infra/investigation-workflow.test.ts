@@ -74,22 +74,28 @@ describe('InvestigationWorkflow state machine', () => {
     expect(JSON.stringify(definition)).toContain('TimeoutSeconds');
   });
 
-  it('retries S1 calls on throttling and transient errors only, by name, with backoff and full jitter', () => {
-    for (const name of ['Resolve Targets', 'Check Permissions', 'Ensure Scripts']) {
-      expect(states[name]?.Retry).toContainEqual(
+  it('retries S1 throttling patiently and S1 transient errors briefly, by name, with backoff and full jitter', () => {
+    const names = ['Resolve Targets', 'Check Permissions', 'Ensure Scripts'];
+    const agentNames = ['Run Script', 'Check Task', 'Cancel Task', 'Stage Output'];
+    for (const retry of [
+      ...names.map((n) => states[n]?.Retry),
+      ...agentNames.map((n) => agentStates[n]?.Retry),
+    ]) {
+      // Throttling gets a retrier of its own that waits longest: a burst of investigations shares one S1 token.
+      expect(retry?.find((r) => r.ErrorEquals.includes('S1RateLimitedError'))).toMatchObject({
+        ErrorEquals: ['S1RateLimitedError'],
+        IntervalSeconds: 15,
+        BackoffRate: 2,
+        MaxAttempts: 12,
+        MaxDelaySeconds: 600,
+        JitterStrategy: 'FULL',
+      });
+      expect(retry).toContainEqual(
         expect.objectContaining({
-          ErrorEquals: ['S1RateLimitedError', 'S1TransientError'],
+          ErrorEquals: expect.arrayContaining(['S1TransientError']),
           BackoffRate: 2,
           JitterStrategy: 'FULL',
           MaxAttempts: 6,
-        }),
-      );
-    }
-    for (const name of ['Run Script', 'Check Task', 'Cancel Task']) {
-      expect(agentStates[name]?.Retry).toContainEqual(
-        expect.objectContaining({
-          ErrorEquals: ['S1RateLimitedError', 'S1TransientError'],
-          JitterStrategy: 'FULL',
         }),
       );
     }
@@ -112,10 +118,16 @@ describe('InvestigationWorkflow state machine', () => {
     );
   });
 
-  it('retries Cado calls on Cado transient errors', () => {
+  it('retries Cado calls on Cado throttling and transient errors', () => {
     for (const name of ['Hand To Cado', 'Check Cado']) {
+      expect(
+        agentStates[name]?.Retry?.find((r) => r.ErrorEquals.includes('CadoRateLimitedError')),
+      ).toMatchObject({
+        ErrorEquals: ['CadoRateLimitedError'],
+        MaxAttempts: 12,
+      });
       expect(agentStates[name]?.Retry).toContainEqual(
-        expect.objectContaining({ ErrorEquals: ['CadoRateLimitedError', 'CadoTransientError'] }),
+        expect.objectContaining({ ErrorEquals: ['CadoTransientError'] }),
       );
     }
   });
