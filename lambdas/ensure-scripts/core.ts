@@ -68,9 +68,18 @@ export async function ensureScripts(
         library = await deps.s1.listScripts({ query: collector.libraryName, osTypes: [collector.osType] });
         libraryCache.set(collector.libraryName, library);
       }
-      const existing = library.find((script) => scriptMatches(script, collector, target));
-      const script = existing ?? (await upload(deps, collector, scope));
-      if (!existing) library.push(script);
+      const existing = oldest(library.filter((script) => scriptMatches(script, collector, target)));
+      let script = existing;
+      if (!script) {
+        const uploaded = await upload(deps, collector, scope);
+        // Investigations started together may each have uploaded a copy: all of them settle on the oldest one,
+        // so the runs of a burst use one library script (the extra copies stay in the library, unused).
+        const now = await deps.s1.listScripts({ query: collector.libraryName, osTypes: [collector.osType] });
+        script =
+          oldest([uploaded, ...now.filter((candidate) => scriptMatches(candidate, collector, target))]) ??
+          uploaded;
+        libraryCache.set(collector.libraryName, [uploaded, ...now]);
+      }
       ref = {
         scriptId: script.id,
         libraryName: collector.libraryName,
@@ -93,6 +102,14 @@ export async function ensureScripts(
     targets.push({ ...target, script: ref });
   }
   return { ...input, targets, scripts: [...byKey.values()] };
+}
+
+/** The script S1 created first (ids grow with time; compared as big integers, they exceed 2^53). */
+function oldest(scripts: readonly S1Script[]): S1Script | undefined {
+  return scripts.reduce<S1Script | undefined>(
+    (best, script) => (best === undefined || BigInt(script.id) < BigInt(best.id) ? script : best),
+    undefined,
+  );
 }
 
 async function currentScope(s1: S1Client): Promise<string | undefined> {
