@@ -3,12 +3,12 @@
  * on 127.0.0.1, a manual clock shared by the simulators, the clients' retry sleeps and the audit, so nothing waits.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { evaluateRole, REQUIRED_S1_PERMISSIONS } from '../lambdas/audit-permissions/checks';
 import { type AuditDeps, runAudit } from '../lambdas/audit-permissions/core';
 import { formatReport } from '../lambdas/audit-permissions/format';
-import type { AuditCheck, AuditReport } from '../lambdas/audit-permissions/report';
 import { checkPermissions, PreflightFailedError } from '../lambdas/check-permissions/core';
 import { type CollectorScript, loadCollectors } from '../lambdas/collectors';
+import { evaluateRole, REQUIRED_S1_PERMISSIONS } from '../lambdas/shared/audit/checks';
+import type { AuditCheck, AuditReport } from '../lambdas/shared/audit/report';
 import { type CadoClient, createCadoClient } from '../lambdas/shared/cado';
 import { S1TransientError } from '../lambdas/shared/errors';
 import { clearRegisteredSecrets } from '../lambdas/shared/redact';

@@ -7,7 +7,6 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type PollDeps, type PollResult, pollThreats } from '../lambdas/poll-threats/core';
-import { ThreatPublishError } from '../lambdas/poll-threats/errors';
 import {
   isoFromKey,
   MAX_MARK_IDS,
@@ -16,8 +15,9 @@ import {
   serializeMark,
   timeKey,
 } from '../lambdas/poll-threats/mark';
-import { THREAT_EVENT_DETAIL_TYPE, THREAT_EVENT_SOURCE } from '../lambdas/poll-threats/threat-event';
 import { S1AuthError } from '../lambdas/shared/errors';
+import { ThreatPublishError } from '../lambdas/shared/intake/errors';
+import { THREAT_EVENT_DETAIL_TYPE, THREAT_EVENT_SOURCE } from '../lambdas/shared/intake/threat-event';
 import { clearRegisteredSecrets } from '../lambdas/shared/redact';
 import { staticCredential } from '../lambdas/shared/secrets';
 import { createS1Client, type S1Client } from '../lambdas/shared/sentinelone';

@@ -9,15 +9,14 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import type { Context } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { resetIntakeClients } from '../lambdas/poll-threats/intake-env';
-import { publishThreatEvents } from '../lambdas/poll-threats/publish';
+import { resetAwsClients } from '../lambdas/shared/aws';
+import { caseKey, taskRecordKey } from '../lambdas/shared/evidence/keys';
+import { publishThreatEvents } from '../lambdas/shared/intake/publish';
 import {
   THREAT_EVENT_DETAIL_TYPE,
   THREAT_EVENT_SOURCE,
   type ThreatEventDetail,
-} from '../lambdas/poll-threats/threat-event';
-import { resetAwsClients } from '../lambdas/shared/aws';
-import { caseKey, taskRecordKey } from '../lambdas/shared/evidence/keys';
+} from '../lambdas/shared/intake/threat-event';
 import { clearRegisteredSecrets } from '../lambdas/shared/redact';
 import { WorkflowInput } from '../lambdas/shared/schemas';
 import { staticCredential } from '../lambdas/shared/secrets';
@@ -268,7 +267,6 @@ describe('start-investigation: Lambda handler', () => {
   afterEach(() => {
     process.env = { ...saved };
     resetAwsClients();
-    resetIntakeClients();
   });
 
   it('reads its settings, starts from an EventBridge event, and rejects a malformed one by name', async () => {

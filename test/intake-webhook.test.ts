@@ -8,12 +8,11 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { resetIntakeClients } from '../lambdas/poll-threats/intake-env';
-import { THREAT_EVENT_DETAIL_TYPE, THREAT_EVENT_SOURCE } from '../lambdas/poll-threats/threat-event';
 import { receiveWebhook, type WebhookDeps, type WebhookRequest } from '../lambdas/receive-webhook/core';
 import { SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from '../lambdas/receive-webhook/signature';
 import { SigningKeyReader } from '../lambdas/receive-webhook/signing-key';
 import { resetAwsClients } from '../lambdas/shared/aws';
+import { THREAT_EVENT_DETAIL_TYPE, THREAT_EVENT_SOURCE } from '../lambdas/shared/intake/threat-event';
 import { clearRegisteredSecrets } from '../lambdas/shared/redact';
 import { staticCredential } from '../lambdas/shared/secrets';
 import { createS1Client, type S1Client } from '../lambdas/shared/sentinelone';
@@ -338,7 +337,6 @@ describe('receive-webhook: Lambda handler with a Function URL event', () => {
   afterEach(() => {
     process.env = { ...saved };
     resetAwsClients();
-    resetIntakeClients();
     resetServices();
   });
 
@@ -354,7 +352,6 @@ describe('receive-webhook: Lambda handler with a Function URL event', () => {
       THREAT_OS_TYPES: 'windows,linux',
     });
     resetAwsClients();
-    resetIntakeClients();
     resetServices();
     const { handler } = await import('../lambdas/receive-webhook/index');
     // The Lambda's clock is real time: sign with it.

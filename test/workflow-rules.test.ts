@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { CollectorScript } from '../lambdas/collectors';
-import { scriptMatches } from '../lambdas/ensure-scripts/core';
 import { describeCaught, summarizeAgent, summarizeCase } from '../lambdas/record-outcome/core';
 import { rejectionReason } from '../lambdas/resolve-targets/core';
 import { taskDescription } from '../lambdas/run-script/core';
 import { safeFileName } from '../lambdas/shared/evidence/keys';
 import { backoffSeconds, nextPoll, TASK_POLL } from '../lambdas/shared/poll';
 import { WorkflowInput } from '../lambdas/shared/schemas';
+import { scriptMatches } from '../lambdas/shared/script-library';
 import type { S1Agent, S1Script } from '../lambdas/shared/sentinelone';
 import { TOOL_VERSION } from '../lambdas/shared/version';
 import packageJson from '../package.json';

@@ -4,13 +4,6 @@
  * calls (see `checks.ts`), so one failing call makes that check `fail` or `unknown` and never stops the audit.
  */
 import type { CollectorScript } from '../collectors';
-import type { CadoClient, CadoPurpose } from '../shared/cado';
-import { now as clockNow } from '../shared/clock';
-import { TOOL_NAME } from '../shared/evidence/manifest';
-import { redactDeep, safeUrl } from '../shared/redact';
-import type { S1Client, S1CurrentUser, S1Site } from '../shared/sentinelone';
-import { siteHasModule } from '../shared/sentinelone';
-import { TOOL_VERSION } from '../shared/version';
 import {
   attempt,
   type CollectorLibrary,
@@ -27,8 +20,21 @@ import {
   s1SitesCheck,
   s1TokenCheck,
   s1TokenExpiryCheck,
-} from './checks';
-import { AUDIT_SCHEMA, type AuditCheck, AuditReport, countStatuses, overallStatus } from './report';
+} from '../shared/audit/checks';
+import {
+  AUDIT_SCHEMA,
+  type AuditCheck,
+  AuditReport,
+  countStatuses,
+  overallStatus,
+} from '../shared/audit/report';
+import type { CadoClient, CadoPurpose } from '../shared/cado';
+import { now as clockNow } from '../shared/clock';
+import { TOOL_NAME } from '../shared/evidence/manifest';
+import { redactDeep, safeUrl } from '../shared/redact';
+import type { S1Client, S1CurrentUser, S1Site } from '../shared/sentinelone';
+import { siteHasModule } from '../shared/sentinelone';
+import { TOOL_VERSION } from '../shared/version';
 
 /** The S1 calls the audit makes (an `S1Client` has them all). */
 export type S1AuditApi = Pick<

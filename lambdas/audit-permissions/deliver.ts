@@ -10,12 +10,12 @@
  */
 import { type _Object, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import { type AuditCheck, AuditReport, CHECK_STATUSES } from '../shared/audit/report';
 import { AppError } from '../shared/errors';
 import { auditKey } from '../shared/evidence/keys';
 import { getJson, putJson } from '../shared/evidence/manifest';
 import { logger } from '../shared/observability';
 import { formatReport, summaryLine } from './format';
-import { type AuditCheck, AuditReport, CHECK_STATUSES } from './report';
 
 /** Key prefix of the reports. */
 export const AUDITS_PREFIX = 'audits/';

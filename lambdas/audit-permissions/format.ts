@@ -2,8 +2,9 @@
  * The audit report as text a responder reads: a header with the verdict and counts, then one row per check
  * (status, title, reason) with the fix under every check that did not pass. Used by the CLI and the SNS message.
  */
+
+import type { AuditCheck, AuditReport } from '../shared/audit/report';
 import { redact } from '../shared/redact';
-import type { AuditCheck, AuditReport } from './report';
 
 const STATUS_WIDTH = 8;
 const TITLE_WIDTH = 36;

@@ -6,15 +6,15 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
 import { loadCollectors } from '../collectors';
+import { attempt } from '../shared/audit/checks';
+import type { AuditReport } from '../shared/audit/report';
 import { s3Client, snsClient } from '../shared/aws';
 import { stepHandler } from '../shared/handler';
 import { metrics } from '../shared/observability';
 import { cadoClient, s1Client, secretReader } from '../shared/services';
 import { cadoSettings, envInt, envOptionalList, parseEnv, s1Settings } from '../shared/settings';
-import { attempt } from './checks';
 import { type AuditDeps, type CadoAuditApi, runAudit, type S1AuditApi } from './core';
 import { type AuditDelivery, deliverReport, type MetricDatum } from './deliver';
-import type { AuditReport } from './report';
 
 const siteIds = envOptionalList().pipe(
   z.array(z.string().regex(/^\d{1,20}$/, 'must be S1 site ids (digits)')).optional(),

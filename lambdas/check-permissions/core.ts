@@ -16,8 +16,8 @@ import {
   s1TokenCheck,
   s1TokenExpiryCheck,
   siteWithoutRsoReason,
-} from '../audit-permissions/checks';
-import type { AuditCheck } from '../audit-permissions/report';
+} from '../shared/audit/checks';
+import type { AuditCheck } from '../shared/audit/report';
 import { now as clockNow } from '../shared/clock';
 import { AppError } from '../shared/errors';
 import { logger } from '../shared/observability';

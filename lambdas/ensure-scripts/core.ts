@@ -9,6 +9,7 @@ import type { CollectorScript } from '../collectors';
 import { ConfigError } from '../shared/errors';
 import { logger } from '../shared/observability';
 import type { CollectionTarget, ResolvedTargets, ScriptRef, ScriptsEnsured, Target } from '../shared/schemas';
+import { scriptMatches } from '../shared/script-library';
 import type { S1Client, S1Script } from '../shared/sentinelone';
 
 /** Dependencies of {@link ensureScripts}. */
@@ -31,18 +32,6 @@ function scopeFor(userScope: string | undefined, target: Target): Scope {
 
 function scopeKey(scope: Scope): string {
   return scope.level === 'global' ? 'global' : `${scope.level}:${scope.id}`;
-}
-
-/** Whether a library script is usable for `target`: same version and hash, right OS, visible in its scope. */
-export function scriptMatches(script: S1Script, collector: CollectorScript, target: Target): boolean {
-  if (script.scriptName !== collector.libraryName) return false;
-  if (!(script.osTypes ?? []).includes(collector.osType)) return false;
-  const signature = script.signature?.toLowerCase();
-  if (signature && /^[0-9a-f]{64}$/.test(signature) && signature !== collector.sha256) return false;
-  const level = script.scopeLevel?.toLowerCase();
-  if (level === 'site') return script.scopeId === target.siteId;
-  if (level === 'account') return script.scopeId === target.accountId;
-  return true; // global / tenant, or a console that does not say
 }
 
 /** Ensures the scripts and attaches one to every target. */

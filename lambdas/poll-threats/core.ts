@@ -10,12 +10,17 @@
  */
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { ServiceError } from '../shared/errors';
+import { ThreatPublishError } from '../shared/intake/errors';
+import { type PublishOptions, publishThreatEvents } from '../shared/intake/publish';
+import {
+  filterMismatch,
+  type ThreatEventDetail,
+  type ThreatFilter,
+  threatEventDetail,
+} from '../shared/intake/threat-event';
 import { logger, metrics } from '../shared/observability';
 import type { S1Client } from '../shared/sentinelone';
-import { ThreatPublishError } from './errors';
 import { type HighWaterMark, isoFromKey, isoFromMs, type MarkStore, timeKey } from './mark';
-import { type PublishOptions, publishThreatEvents } from './publish';
-import { filterMismatch, type ThreatEventDetail, type ThreatFilter, threatEventDetail } from './threat-event';
 
 /** Dependencies and limits of {@link pollThreats}. */
 export interface PollDeps {

@@ -1,10 +1,11 @@
 /** Poll Threats (see core.ts): run by an EventBridge schedule; the event itself carries nothing it needs. */
 import { z } from 'zod';
+import { eventBridgeClient, ssmClient } from '../shared/aws';
 import { now } from '../shared/clock';
 import { stepHandler } from '../shared/handler';
+import { pollSettings } from '../shared/intake/settings';
 import { s1Client } from '../shared/services';
 import { pollThreats } from './core';
-import { eventBridgeClient, pollSettings, ssmClient } from './intake-env';
 import { MarkStore } from './mark';
 
 export const handler = stepHandler('poll-threats', z.unknown(), () => {

@@ -13,8 +13,8 @@ import {
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
+import { HighWaterMarkError } from '../shared/intake/errors';
 import { logger } from '../shared/observability';
-import { HighWaterMarkError } from './errors';
 
 /** A point in the stream of threat updates. */
 export interface HighWaterMark {

@@ -11,15 +11,15 @@
  */
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { z } from 'zod';
-import { type PublishOptions, publishThreatEvents } from '../poll-threats/publish';
+import { ServiceError } from '../shared/errors';
+import { describeIssues } from '../shared/handler';
+import { type PublishOptions, publishThreatEvents } from '../shared/intake/publish';
 import {
   filterMismatch,
   type ThreatEventDetail,
   type ThreatFilter,
   threatEventDetail,
-} from '../poll-threats/threat-event';
-import { ServiceError } from '../shared/errors';
-import { describeIssues } from '../shared/handler';
+} from '../shared/intake/threat-event';
 import { logger } from '../shared/observability';
 import { S1Id } from '../shared/schemas';
 import type { S1Client, S1Threat } from '../shared/sentinelone';

@@ -3,9 +3,9 @@
  * a binary or non-text body base64-encoded; the signature is checked over the bytes as sent.
  */
 import type { Context, LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'aws-lambda';
-import { eventBridgeClient, threatFilterFromEnv, webhookSettings } from '../poll-threats/intake-env';
-import { secretsClient } from '../shared/aws';
+import { eventBridgeClient, secretsClient } from '../shared/aws';
 import { now } from '../shared/clock';
+import { threatFilterFromEnv, webhookSettings } from '../shared/intake/settings';
 import { logger, metrics } from '../shared/observability';
 import { s1Client } from '../shared/services';
 import { receiveWebhook } from './core';

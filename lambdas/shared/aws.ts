@@ -3,10 +3,12 @@
  * Local runs point them at s3rver and the AWS fake through the SDK's standard `AWS_ENDPOINT_URL_<SERVICE>`
  * variables; s3rver also needs path-style addressing (`S3_FORCE_PATH_STYLE=true`).
  */
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { SSMClient } from '@aws-sdk/client-ssm';
 
 /** Every AWS call has a deadline: connect within 3 s, answer within 30 s (S3 parts get longer). */
 function handler(requestTimeout = 30_000): { connectionTimeout: number; requestTimeout: number } {
@@ -47,11 +49,22 @@ export function snsClient(): SNSClient {
   return sns;
 }
 
+let events: EventBridgeClient | undefined;
+/** The EventBridge client (threat intake). */
+export function eventBridgeClient(): EventBridgeClient {
+  events ??= new EventBridgeClient({ ...common, requestHandler: handler() });
+  return events;
+}
+
+let ssm: SSMClient | undefined;
+/** The SSM client (the threat poller's high-water mark). */
+export function ssmClient(): SSMClient {
+  ssm ??= new SSMClient({ ...common, requestHandler: handler() });
+  return ssm;
+}
+
 /** Drops the cached clients so the next call reads the environment again (local runs and tests). */
 export function resetAwsClients(): void {
-  s3?.destroy();
-  secrets?.destroy();
-  sfn?.destroy();
-  sns?.destroy();
-  s3 = secrets = sfn = sns = undefined;
+  for (const client of [s3, secrets, sfn, sns, events, ssm]) client?.destroy();
+  s3 = secrets = sfn = sns = events = ssm = undefined;
 }

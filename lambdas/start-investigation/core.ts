@@ -18,8 +18,8 @@
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { ExecutionAlreadyExists, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
-import { THREAT_EVENT_DETAIL_TYPE, ThreatEventDetail } from '../poll-threats/threat-event';
 import { investigationPrefix } from '../shared/evidence/keys';
+import { THREAT_EVENT_DETAIL_TYPE, ThreatEventDetail } from '../shared/intake/threat-event';
 import { logger } from '../shared/observability';
 import { WorkflowInput } from '../shared/schemas';
 import type { S1Client } from '../shared/sentinelone';

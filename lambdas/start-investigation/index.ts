@@ -1,7 +1,8 @@
 /** Start Investigation (see core.ts): the target of the intake bus's rule. */
-import { startSettings } from '../poll-threats/intake-env';
+
 import { s3Client, sfnClient } from '../shared/aws';
 import { stepHandler } from '../shared/handler';
+import { startSettings } from '../shared/intake/settings';
 import { logger } from '../shared/observability';
 import { s1Client } from '../shared/services';
 import { startInvestigation, ThreatEvent } from './core';

@@ -9,8 +9,8 @@ import {
   PutEventsCommand,
   type PutEventsRequestEntry,
 } from '@aws-sdk/client-eventbridge';
-import { sleep as clockSleep } from '../shared/clock';
-import { logger } from '../shared/observability';
+import { sleep as clockSleep } from '../clock';
+import { logger } from '../observability';
 import { THREAT_EVENT_DETAIL_TYPE, THREAT_EVENT_SOURCE, type ThreatEventDetail } from './threat-event';
 
 /** PutEvents accepts at most this many entries per call. */

@@ -5,8 +5,8 @@
  * credential.
  */
 import { z } from 'zod';
-import { S1Id } from '../shared/schemas';
-import type { S1Threat } from '../shared/sentinelone';
+import { S1Id } from '../schemas';
+import type { S1Threat } from '../sentinelone';
 
 /** `Source` of every intake event (custom sources must not start with `aws.`). */
 export const THREAT_EVENT_SOURCE = 's1cado.threat-intake';

@@ -2,7 +2,7 @@
  * Errors of threat intake. Like every project error they extend `AppError` (message redacted, `name` a literal),
  * so logs, alarms and the DLQ show a stable name.
  */
-import { AppError } from '../shared/errors';
+import { AppError } from '../errors';
 
 /** Some threat events could not be put on the bus even after retrying the failed entries. */
 export class ThreatPublishError extends AppError {

@@ -4,11 +4,10 @@
  * out of here lets the workflow's preflight (`check-permissions`) reuse the exact wording, and keeps every check
  * isolated: a failed call turns into that check's `fail` or `unknown`, never into an exception.
  */
-import type { CollectorScript } from '../collectors';
-import { parseLibraryName } from '../collectors';
-import { scriptMatches } from '../ensure-scripts/core';
-import type { CadoPurpose, CadoSystemStatus, CadoWhoami } from '../shared/cado';
-import { missingPermissionsFor } from '../shared/cado';
+import type { CollectorScript } from '../../collectors';
+import { parseLibraryName } from '../../collectors';
+import type { CadoPurpose, CadoSystemStatus, CadoWhoami } from '../cado';
+import { missingPermissionsFor } from '../cado';
 import {
   CadoAuthError,
   CadoForbiddenError,
@@ -26,9 +25,10 @@ import {
   S1TlsError,
   S1TransientError,
   SecretError,
-} from '../shared/errors';
-import { redact } from '../shared/redact';
-import type { OsType, Target } from '../shared/schemas';
+} from '../errors';
+import { redact } from '../redact';
+import type { OsType, Target } from '../schemas';
+import { scriptMatches } from '../script-library';
 import {
   RSO_LICENSE_MODULE,
   type S1ApiTokenDetails,
@@ -37,7 +37,7 @@ import {
   type S1Script,
   type S1Site,
   siteHasModule,
-} from '../shared/sentinelone';
+} from '../sentinelone';
 import type { AuditCheck } from './report';
 
 /** The outcome of one call: its value, or the error it failed with. */

@@ -1,12 +1,9 @@
 /**
- * What the three intake Lambdas read from their environment (set by the ThreatIntake construct), and their
- * EventBridge and SSM clients (module scope, so warm invocations reuse connections). Each group is parsed on first
- * use; a missing or bad variable fails with a message naming it.
+ * What the three intake Lambdas read from their environment (set by the ThreatIntake construct). Each group is
+ * parsed on first use; a missing or bad variable fails with a message naming it.
  */
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
-import { envFlag, envInt, envOptionalList, parseEnv } from '../shared/settings';
+import { envFlag, envInt, envOptionalList, parseEnv } from '../settings';
 import type { ThreatFilter } from './threat-event';
 
 const list = envOptionalList();
@@ -122,31 +119,4 @@ export function startSettings(): StartSettings {
     evidenceBucket: env.EVIDENCE_BUCKET,
     addThreatNote: env.THREAT_NOTE,
   };
-}
-
-const clientDefaults = {
-  maxAttempts: 4,
-  retryMode: 'adaptive' as const,
-  requestHandler: { connectionTimeout: 3_000, requestTimeout: 30_000 },
-};
-
-let events: EventBridgeClient | undefined;
-/** The EventBridge client (endpoint from `AWS_ENDPOINT_URL_EVENTBRIDGE` in local runs). */
-export function eventBridgeClient(): EventBridgeClient {
-  events ??= new EventBridgeClient(clientDefaults);
-  return events;
-}
-
-let ssm: SSMClient | undefined;
-/** The SSM client (endpoint from `AWS_ENDPOINT_URL_SSM` in local runs). */
-export function ssmClient(): SSMClient {
-  ssm ??= new SSMClient(clientDefaults);
-  return ssm;
-}
-
-/** Drops the cached clients so the next call reads the environment again (local runs and tests). */
-export function resetIntakeClients(): void {
-  events?.destroy();
-  ssm?.destroy();
-  events = ssm = undefined;
 }
