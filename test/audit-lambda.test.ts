@@ -217,21 +217,15 @@ describe('audit Lambda', () => {
 
 describe('check-permissions Lambda', () => {
   const input = () => ({
-    investigation: { investigationId: 'manual-x', requestedBy: 'test', startedAt: new Date().toISOString() },
-    targets: [tenant.agents.linux, tenant.agents.noRso].map((agent) => ({
-      agentId: agent.id,
-      agentUuid: agent.uuid,
-      computerName: agent.computerName,
-      osType: agent.osType,
-      siteId: agent.siteId,
-      accountId: tenant.account.id,
-    })),
-    rejected: [],
+    input: { agentIds: [tenant.agents.linux.id, tenant.agents.noRso.id], requestedBy: 'test' },
+    execution: { name: 'manual-x' },
   });
 
-  it('reads the token from the secret, keeps RemoteOps targets and rejects the others', async () => {
-    const out = (await checkPermissionsHandler(input(), context)) as { targets: { agentId: string }[] };
-    expect(out.targets.map((t) => t.agentId)).toEqual([tenant.agents.linux.id]);
+  it('reads the token from the secret and names the agents on sites without RemoteOps', async () => {
+    const out = (await checkPermissionsHandler(input(), context)) as {
+      preflight: { rejected: { agentId: string }[] };
+    };
+    expect(out.preflight.rejected.map((r) => r.agentId)).toEqual([tenant.agents.noRso.id]);
     expect(JSON.stringify(out)).toContain('lacks the RemoteOps (rso) licence module');
   });
 

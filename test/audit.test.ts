@@ -5,14 +5,17 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type AuditDeps, runAudit } from '../lambdas/audit-permissions/core';
 import { formatReport } from '../lambdas/audit-permissions/format';
-import { checkPermissions, PreflightFailedError } from '../lambdas/check-permissions/core';
+import {
+  checkPermissions,
+  type PreflightEvent,
+  PreflightFailedError,
+} from '../lambdas/check-permissions/core';
 import { type CollectorScript, loadCollectors } from '../lambdas/collectors';
 import { evaluateRole, REQUIRED_S1_PERMISSIONS } from '../lambdas/shared/audit/checks';
 import type { AuditCheck, AuditReport } from '../lambdas/shared/audit/report';
 import { type CadoClient, createCadoClient } from '../lambdas/shared/cado';
 import { S1TransientError } from '../lambdas/shared/errors';
 import { clearRegisteredSecrets } from '../lambdas/shared/redact';
-import type { ResolvedTargets } from '../lambdas/shared/schemas';
 import { staticCredential } from '../lambdas/shared/secrets';
 import { createS1Client, type S1Client, type S1Role } from '../lambdas/shared/sentinelone';
 import { type CadoSimulator, startCadoSimulator } from './local/cado-simulator';
@@ -501,24 +504,9 @@ describe('formatReport', () => {
 });
 
 describe('checkPermissions (workflow preflight)', () => {
-  function resolved(): ResolvedTargets {
-    const target = (agent: { id: string; computerName: string; osType: string; siteId: string }) => ({
-      agentId: agent.id,
-      agentUuid: 'uuid',
-      computerName: agent.computerName,
-      osType: agent.osType as 'windows' | 'linux',
-      siteId: agent.siteId,
-      accountId: tenant.account.id,
-    });
-    return {
-      investigation: {
-        investigationId: 'manual-20250115-abc',
-        requestedBy: 'test',
-        startedAt: new Date(clock.now()).toISOString(),
-      },
-      targets: [target(tenant.agents.linux), target(tenant.agents.noRso)],
-      rejected: [{ agentId: '1', reason: 'no such agent in the scope of the S1 service user' }],
-    };
+  const execution = { name: 'manual-20250115-abc' };
+  function request(...agents: { id: string }[]): PreflightEvent {
+    return { input: { agentIds: agents.map((a) => a.id), requestedBy: 'test' }, execution };
   }
 
   const preflight = (token = S1_TOKEN) => ({
@@ -527,27 +515,41 @@ describe('checkPermissions (workflow preflight)', () => {
     clock: clock.now,
   });
 
-  it('returns the input, plus the user scope for Ensure Scripts, when every target is on a RemoteOps site', async () => {
-    const input = { ...resolved(), targets: resolved().targets.slice(0, 1) };
-    expect(await checkPermissions(input, preflight())).toEqual({ ...input, s1UserScope: 'account' });
+  it('passes the event on with the user scope and no rejections when every agent is on a RemoteOps site', async () => {
+    const event = request(tenant.agents.linux, tenant.agents.windows);
+    expect(await checkPermissions(event, preflight())).toEqual({
+      ...event,
+      preflight: { s1UserScope: 'account', rejected: [] },
+    });
   });
 
-  it('moves a target on a site without RemoteOps to rejected, with the audit’s reason and fix', async () => {
-    const out = await checkPermissions(resolved(), preflight());
-    expect(out.targets.map((t) => t.agentId)).toEqual([tenant.agents.linux.id]);
-    expect(out.rejected).toHaveLength(2);
-    expect(out.rejected[1]).toEqual({
-      agentId: tenant.agents.noRso.id,
-      computerName: 'BRANCH-FS01',
-      reason: expect.stringContaining(
-        `the site Branch Office (${tenant.sites.noRso.id}) lacks the RemoteOps (rso) licence module. Enable Remote Script Orchestration`,
-      ),
-    });
+  it('finds the agents on a site without RemoteOps, with the audit’s reason and fix', async () => {
+    const out = await checkPermissions(request(tenant.agents.linux, tenant.agents.noRso), preflight());
+    expect(out.preflight.rejected).toEqual([
+      {
+        agentId: tenant.agents.noRso.id,
+        computerName: 'BRANCH-FS01',
+        reason: expect.stringContaining(
+          `the site Branch Office (${tenant.sites.noRso.id}) lacks the RemoteOps (rso) licence module. Enable Remote Script Orchestration`,
+        ),
+      },
+    ]);
+  });
+
+  it('refuses an invalid request before anything reaches S1', async () => {
+    const before = s1Sim.requests.length;
+    await expect(checkPermissions({ input: { agentIds: [] }, execution }, preflight())).rejects.toMatchObject(
+      {
+        name: 'InputValidationError',
+        message: expect.stringContaining('agentIds: name at least one agent id'),
+      },
+    );
+    expect(s1Sim.requests.length).toBe(before);
   });
 
   it('fails fast on an expired token with the audit’s wording', async () => {
     s1Sim.expireToken(S1_TOKEN, clock.now() - 1);
-    const error = await checkPermissions(resolved(), preflight()).catch((e: unknown) => e);
+    const error = await checkPermissions(request(tenant.agents.linux), preflight()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PreflightFailedError);
     expect((error as Error).name).toBe('PreflightFailedError');
     expect((error as Error).message).toBe(
@@ -565,9 +567,10 @@ describe('checkPermissions (workflow preflight)', () => {
       match: { path: '/users/api-token-details' },
       action: { type: 'status', status: 200, body: { data: { expiresAt: '2025-01-16T00:00:00Z' } } },
     });
-    const error = await checkPermissions(resolved(), { ...preflight(), clock: later }).catch(
-      (e: unknown) => e,
-    );
+    const error = await checkPermissions(request(tenant.agents.linux), {
+      ...preflight(),
+      clock: later,
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PreflightFailedError);
     expect((error as Error).message).toContain(
       'S1 API token expiry: The API token expired on 2025-01-16 00:00 UTC.',
@@ -576,12 +579,17 @@ describe('checkPermissions (workflow preflight)', () => {
 
   it('throws transient S1 errors as they are, for the state’s Retry', async () => {
     s1Sim.faults.respond(503, { match: { path: '/user' } });
-    await expect(checkPermissions(resolved(), preflight())).rejects.toBeInstanceOf(S1TransientError);
+    await expect(checkPermissions(request(tenant.agents.linux), preflight())).rejects.toBeInstanceOf(
+      S1TransientError,
+    );
   });
 
   it('lets targets through when the sites cannot be read (no Sites view)', async () => {
     s1Sim.revoke(tenant.serviceUser.user.id, 'Sites.view');
-    const input = resolved();
-    expect(await checkPermissions(input, preflight())).toEqual({ ...input, s1UserScope: 'account' });
+    const event = request(tenant.agents.linux, tenant.agents.noRso);
+    expect((await checkPermissions(event, preflight())).preflight).toEqual({
+      s1UserScope: 'account',
+      rejected: [],
+    });
   });
 });

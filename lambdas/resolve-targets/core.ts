@@ -15,10 +15,11 @@ import {
 } from '../shared/schemas';
 import type { S1Agent, S1Client } from '../shared/sentinelone';
 
-/** What the state machine passes in: the execution input and the execution's own facts. */
+/** What the state machine passes in: the execution input, the execution's own facts, and the preflight's findings. */
 export interface ResolveTargetsEvent {
   input: unknown;
   execution: { name: string; id?: string; startTime?: string };
+  preflight?: { s1UserScope?: string; rejected: RejectedTarget[] };
 }
 
 /** Why an agent cannot be collected from, or undefined when it can. */
@@ -39,12 +40,14 @@ export async function resolveTargets(
 ): Promise<ResolvedTargets> {
   const input = parseInput(WorkflowInput, event.input, 'Investigation input');
   const investigationId = parseInput(InvestigationId, event.execution.name, 'Execution name');
-  const agents = await deps.s1.getAgents(input.agentIds);
+  const preflightRejected = new Map((event.preflight?.rejected ?? []).map((r) => [r.agentId, r]));
+  const rejected: RejectedTarget[] = [...preflightRejected.values()];
+  const wanted = input.agentIds.filter((agentId) => !preflightRejected.has(agentId));
+  const agents = wanted.length > 0 ? await deps.s1.getAgents(wanted) : [];
   const byId = new Map(agents.map((agent) => [agent.id, agent]));
 
   const targets: Target[] = [];
-  const rejected: RejectedTarget[] = [];
-  for (const agentId of input.agentIds) {
+  for (const agentId of wanted) {
     const agent = byId.get(agentId);
     if (!agent) {
       rejected.push({ agentId, reason: 'no such agent in the scope of the S1 service user' });
@@ -79,5 +82,6 @@ export async function resolveTargets(
     },
     targets,
     rejected,
+    ...(event.preflight?.s1UserScope ? { s1UserScope: event.preflight.s1UserScope } : {}),
   };
 }

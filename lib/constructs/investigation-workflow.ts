@@ -57,7 +57,7 @@ export interface InvestigationWorkflowProps {
 /**
  * The investigation state machine (DESIGN §2) and its Lambdas, one per state:
  *
- * Resolve Targets → Check Permissions → Ensure Scripts → Collect From Each Agent (Map) → Record Outcome → Succeed | Fail, where each
+ * Check Permissions → Resolve Targets → Ensure Scripts → Collect From Each Agent (Map) → Record Outcome → Succeed | Fail, where each
  * agent runs Run Script → (Wait For Task ⇄ Check Task) → Stage Output → Hand To Cado → (Wait For Cado ⇄ Check Cado),
  * and a passed task deadline goes to Cancel Task. Every S1/Cado call retries its transient errors by name with
  * backoff and full jitter; anything else is caught per agent, so one agent's failure never loses another's evidence.
@@ -238,12 +238,13 @@ export class InvestigationWorkflow extends Construct {
       id: JsonPath.stringAt('$$.Execution.Id'),
       startTime: JsonPath.stringAt('$$.Execution.StartTime'),
     };
-    const resolveTargets = invoke('Resolve Targets', functions.resolveTargets, {
+    // The first state: the cheap part of the permission audit, failing fast in the audit's words (token
+    // accepted and not expired; RemoteOps licensed on the agents' sites, whose agents Resolve Targets rejects).
+    const checkPermissions = invoke('Check Permissions', functions.checkPermissions, {
       retryOn: S1_TRANSIENT_ERRORS,
       payload: TaskInput.fromObject({ input: JsonPath.entirePayload, execution }),
     });
-    // The cheap part of the permission audit, failing fast in the audit's words (token, expiry, RemoteOps licence).
-    const checkPermissions = invoke('Check Permissions', functions.checkPermissions, {
+    const resolveTargets = invoke('Resolve Targets', functions.resolveTargets, {
       retryOn: S1_TRANSIENT_ERRORS,
     });
     const ensureScripts = invoke('Ensure Scripts', functions.ensureScripts, { retryOn: S1_TRANSIENT_ERRORS });
@@ -270,8 +271,8 @@ export class InvestigationWorkflow extends Construct {
           causePath: '$.outcome.summary',
         }),
       );
-    const definition = (resolveTargets as INextable & LambdaInvoke)
-      .next(checkPermissions)
+    const definition = (checkPermissions as INextable & LambdaInvoke)
+      .next(resolveTargets)
       .next(ensureScripts)
       .next(collect)
       .next(recordOutcome)

@@ -18,6 +18,7 @@ let template: Template;
 let states: Record<string, State>;
 let agentStates: Record<string, State>;
 let mapState: State;
+let definition: { StartAt: string };
 
 beforeAll(() => {
   const app = apps.app({ s1cado: exampleConfig({ maxConcurrentAgents: 7 }) });
@@ -27,8 +28,9 @@ beforeAll(() => {
     stack.workflow.stateMachine.node.defaultChild as CfnStateMachine,
   );
   // The rendered definition, resolved to plain ASL the way the local runner sees it (no escaped strings in assertions).
-  const { definition } = extractStateMachine(template.toJSON(), { logicalId });
-  states = (definition as { States: Record<string, State> }).States;
+  const extracted = extractStateMachine(template.toJSON(), { logicalId });
+  definition = extracted.definition as unknown as { StartAt: string };
+  states = (extracted.definition as { States: Record<string, State> }).States;
   mapState = states['Collect From Each Agent'] as State;
   agentStates = (mapState.ItemProcessor as { States: Record<string, State> }).States;
 });
@@ -176,9 +178,10 @@ describe('InvestigationWorkflow state machine', () => {
     });
   });
 
-  it('runs the permission preflight between resolving targets and ensuring scripts', () => {
-    expect(states['Resolve Targets']?.Next).toBe('Check Permissions');
-    expect(states['Check Permissions']?.Next).toBe('Ensure Scripts');
+  it('starts with the permission preflight, then resolves targets and ensures scripts', () => {
+    expect(definition.StartAt).toBe('Check Permissions');
+    expect(states['Check Permissions']?.Next).toBe('Resolve Targets');
+    expect(states['Resolve Targets']?.Next).toBe('Ensure Scripts');
   });
 
   it("records the outcome whatever happened before, then fails with the outcome's error name", () => {
