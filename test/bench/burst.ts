@@ -87,6 +87,8 @@ export interface BurstFigures {
   readonly total429: number;
   /** Collector scripts in the S1 library afterwards (more than one per OS: ensure-scripts raced itself). */
   readonly scriptUploads: number;
+  /** Distinct scripts the S1 tasks ran (one per OS when the racers settled on the same copy). */
+  readonly scriptsRun: number;
   readonly realSeconds: number;
   readonly simulatedSeconds: number;
   /** Time from the burst's start until the last execution ended, simulated seconds. */
@@ -278,6 +280,7 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
     const scriptUploads = [...sim.state.scripts.values()].filter((script) =>
       script.scriptName.startsWith('s1cado-'),
     ).length;
+    const scriptsRun = new Set(sim.state.executions.map((execution) => execution.scriptId)).size;
 
     return {
       plan,
@@ -294,6 +297,7 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
       rates,
       total429,
       scriptUploads,
+      scriptsRun,
       realSeconds,
       simulatedSeconds,
       simulatedMakespanSeconds: (lastEnded - simStarted) / 1000,

@@ -193,7 +193,7 @@ export function renderBurst(f: BurstFigures): string {
     `   time x${f.plan.timeScale}: ${num(f.simulatedMakespanSeconds / 60)} simulated minutes in ${num(f.realSeconds)} s real`,
     retry
       ? `   Retry for ${retry.ErrorEquals.join(', ')}: every ${retry.IntervalSeconds} s x${retry.BackoffRate}, at most ${retry.MaxAttempts} attempts, ${retry.MaxDelaySeconds} s apart, jitter ${retry.JitterStrategy} (other errors as synthesized)`
-      : '   Retry as synthesized (S1 throttling shares the transient-error retrier)',
+      : '   Retry as synthesized (throttling: its own retrier, every 15 s x2, at most 12 attempts, 600 s apart, full jitter)',
     '',
     `  collected: ${f.collected}   staged but hand-off failed: ${f.stagedHandoffFailed}   failed: ${f.failed}` +
       `   unfinished at the time limit: ${f.unfinished}`,
@@ -223,7 +223,8 @@ export function renderBurst(f: BurstFigures): string {
     `  total 429s: ${f.total429}   (rates are per simulated second; a rule allows at most burst + rate x window in any window)`,
     `  Step Functions retries: ${retries.map(([state, n]) => `${state} ${n}`).join(', ') || 'none'}`,
     `  state transitions: ${f.stateTransitions} (${num(f.stateTransitions / Math.max(1, f.started), 1)} per investigation); Lambda invocations: ${f.lambdaInvocations}`,
-    `  collector scripts in the S1 library afterwards: ${f.scriptUploads} (2 expected at most; more means concurrent Ensure Scripts uploaded duplicates)`,
+    `  collector scripts in the S1 library afterwards: ${f.scriptUploads} (more than 2: investigations raced to upload);` +
+      ` scripts the tasks ran: ${f.scriptsRun} (one per OS: the racers settle on the oldest copy)`,
     `  event-loop delay of the local stack: p50 ${num(f.eventLoopDelayMs.p50)} ms, p99 ${num(f.eventLoopDelayMs.p99)} ms, max ${num(f.eventLoopDelayMs.max)} ms real` +
       ` (x${f.plan.timeScale} in simulated time: stalls let the limiter refill, so they flatter the result)`,
   );
