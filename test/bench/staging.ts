@@ -15,6 +15,7 @@ import { DEFAULT_QUEUE_SIZE, partSizeFor } from '../../lambdas/shared/evidence/s
 import { CompletedTask } from '../../lambdas/shared/schemas';
 import { staticCredential } from '../../lambdas/shared/secrets';
 import { createS1Client, type S1Client } from '../../lambdas/shared/sentinelone';
+import { STAGING_NODE_OPTIONS } from '../../lib/constructs/investigation-workflow';
 import { type AwsFake, startAwsFake } from '../local/aws-fake';
 import { type S1Simulator, seedDemoTenant, startS1Simulator } from '../local/s1-simulator';
 import { completionTime } from '../local/s1-simulator/tasks';
@@ -349,8 +350,8 @@ function childEnv(rig: Rig): Record<string, string> {
   };
 }
 
-/** The Lambda's NODE_OPTIONS (TaskFunction sets it), passed as flags to the child. */
-const LAMBDA_NODE_FLAGS = ['--enable-source-maps'];
+/** The staging Lambda's NODE_OPTIONS (the workflow construct sets it), passed as flags to the child. */
+const LAMBDA_NODE_FLAGS = STAGING_NODE_OPTIONS.split(' ');
 
 function label(size: number): string {
   return size >= GiB && size % GiB === 0 ? `${size / GiB}gib` : `${Math.round(size / MiB)}mib`;

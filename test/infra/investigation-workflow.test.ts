@@ -270,7 +270,13 @@ describe('InvestigationWorkflow Lambdas: least privilege', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Timeout: 900,
       MemorySize: 1024,
-      Environment: { Variables: Match.objectLike({ DOWNLOAD_ALLOWED_HOSTS: '*.amazonaws.com' }) },
+      Environment: {
+        Variables: Match.objectLike({
+          DOWNLOAD_ALLOWED_HOSTS: '*.amazonaws.com',
+          // A small young generation keeps staging's memory flat (measured by the bench).
+          NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=2',
+        }),
+      },
     });
     template.hasResourceProperties('AWS::Lambda::Function', {
       Timeout: 60,
