@@ -5,16 +5,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type AuditDeps, runAudit } from '../lambdas/audit-permissions/core';
 import { formatReport } from '../lambdas/audit-permissions/format';
-import {
-  checkPermissions,
-  type PreflightEvent,
-  PreflightFailedError,
-} from '../lambdas/check-permissions/core';
+import { checkPermissions, type PreflightEvent } from '../lambdas/check-permissions/core';
 import { type CollectorScript, loadCollectors } from '../lambdas/collectors';
 import { evaluateRole, REQUIRED_S1_PERMISSIONS } from '../lambdas/shared/audit/checks';
 import type { AuditCheck, AuditReport } from '../lambdas/shared/audit/report';
 import { type CadoClient, createCadoClient } from '../lambdas/shared/cado';
-import { S1TransientError } from '../lambdas/shared/errors';
+import { PreflightFailedError, S1TransientError } from '../lambdas/shared/errors';
 import { clearRegisteredSecrets } from '../lambdas/shared/redact';
 import { staticCredential } from '../lambdas/shared/secrets';
 import { createS1Client, type S1Client, type S1Role } from '../lambdas/shared/sentinelone';

@@ -15,8 +15,7 @@ import {
   serializeMark,
   timeKey,
 } from '../lambdas/poll-threats/mark';
-import { S1AuthError } from '../lambdas/shared/errors';
-import { ThreatPublishError } from '../lambdas/shared/intake/errors';
+import { S1AuthError, ThreatPublishError } from '../lambdas/shared/errors';
 import { THREAT_EVENT_DETAIL_TYPE, THREAT_EVENT_SOURCE } from '../lambdas/shared/intake/threat-event';
 import { clearRegisteredSecrets } from '../lambdas/shared/redact';
 import { staticCredential } from '../lambdas/shared/secrets';

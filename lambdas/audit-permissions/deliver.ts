@@ -11,7 +11,7 @@
 import { type _Object, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { type AuditCheck, AuditReport, CHECK_STATUSES } from '../shared/audit/report';
-import { AppError } from '../shared/errors';
+import { AuditDeliveryError } from '../shared/errors';
 import { auditKey } from '../shared/evidence/keys';
 import { getJson, putJson } from '../shared/evidence/manifest';
 import { logger } from '../shared/observability';
@@ -148,11 +148,6 @@ export async function findPreviousReport(
     });
     return undefined;
   }
-}
-
-/** Storing or announcing the report failed (the audit itself ran; details say what failed). */
-export class AuditDeliveryError extends AppError {
-  override readonly name = 'AuditDeliveryError';
 }
 
 /** What became of a report. */

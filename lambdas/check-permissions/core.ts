@@ -21,23 +21,18 @@ import {
 } from '../shared/audit/checks';
 import type { AuditCheck } from '../shared/audit/report';
 import { now as clockNow } from '../shared/clock';
-import { AppError } from '../shared/errors';
+import { PreflightFailedError } from '../shared/errors';
 import { parseInput } from '../shared/handler';
 import { logger } from '../shared/observability';
 import { RejectedTarget, WorkflowInput } from '../shared/schemas';
 import type { S1Client, S1Site } from '../shared/sentinelone';
 
-/** A preflight check failed: the investigation cannot collect anything. The message is the audit's reason and fix. */
-export class PreflightFailedError extends AppError {
-  override readonly name = 'PreflightFailedError';
-
-  /** Builds the error from the failed audit check. */
-  static fromCheck(check: AuditCheck, cause?: unknown): PreflightFailedError {
-    return new PreflightFailedError(`${check.title}: ${check.reason} Fix: ${check.fix}`, {
-      cause,
-      details: { checkId: check.id },
-    });
-  }
+/** The error for a failed audit check: its title, reason and fix, in the audit's words. */
+export function preflightFailure(check: AuditCheck, cause?: unknown): PreflightFailedError {
+  return new PreflightFailedError(`${check.title}: ${check.reason} Fix: ${check.fix}`, {
+    cause,
+    details: { checkId: check.id },
+  });
 }
 
 /** Dependencies of {@link checkPermissions}. */
@@ -86,12 +81,12 @@ export async function checkPermissions(
   const user = await attempt(() => deps.s1.getCurrentUser());
   rethrowIfTransient(user);
   const token = s1TokenCheck(user);
-  if (token.status === 'fail') throw PreflightFailedError.fromCheck(token, user.ok ? undefined : user.error);
+  if (token.status === 'fail') throw preflightFailure(token, user.ok ? undefined : user.error);
 
   const details = await attempt(async () => deps.s1.getApiTokenDetails(await deps.token()));
   const expiry = s1TokenExpiryCheck(details, user, clock(), deps.warningDays ?? 14);
   if (expiry.status === 'fail') {
-    throw PreflightFailedError.fromCheck(expiry, details.ok ? undefined : details.error);
+    throw preflightFailure(expiry, details.ok ? undefined : details.error);
   }
   if (expiry.status !== 'pass')
     logger.warn('Preflight: token expiry', { status: expiry.status, reason: expiry.reason });

@@ -9,8 +9,7 @@
  * reclassified); an update brings it back into view.
  */
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { ServiceError } from '../shared/errors';
-import { ThreatPublishError } from '../shared/intake/errors';
+import { ServiceError, ThreatPublishError } from '../shared/errors';
 import { type PublishOptions, publishThreatEvents } from '../shared/intake/publish';
 import {
   filterMismatch,

@@ -13,7 +13,7 @@ import {
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
-import { HighWaterMarkError } from '../shared/intake/errors';
+import { HighWaterMarkError } from '../shared/errors';
 import { logger } from '../shared/observability';
 
 /** A point in the stream of threat updates. */

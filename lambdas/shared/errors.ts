@@ -233,3 +233,24 @@ export class ResultNotAvailableError extends AppError {
 export class EvidenceIntegrityError extends AppError {
   override readonly name = 'EvidenceIntegrityError';
 }
+
+// --- Preflight, audit and intake ---------------------------------------------------------------------------
+
+/** A preflight check failed: the investigation cannot collect anything. The message is the audit's reason and fix. */
+export class PreflightFailedError extends AppError {
+  override readonly name = 'PreflightFailedError';
+}
+/** The audit ran but storing or announcing its report failed (details say what failed). */
+export class AuditDeliveryError extends AppError {
+  override readonly name = 'AuditDeliveryError';
+}
+/** Some threat events could not be put on the bus even after retrying the failed entries. */
+export class ThreatPublishError extends AppError {
+  override readonly name = 'ThreatPublishError';
+  override readonly retryable = true;
+}
+/** The threat poller's high-water mark could not be read or saved. */
+export class HighWaterMarkError extends AppError {
+  override readonly name = 'HighWaterMarkError';
+  override readonly retryable = true;
+}
