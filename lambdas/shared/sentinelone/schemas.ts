@@ -77,6 +77,14 @@ export const affectedSchema = z.looseObject({ affected: countSchema });
 
 // --- Agents ------------------------------------------------------------------------------------------------
 
+/** Where an agent, a threat's agent or a task sits in the S1 hierarchy (the same four fields everywhere). */
+const scopeFields = {
+  siteId: optionalId,
+  siteName: optionalString,
+  accountId: optionalId,
+  accountName: optionalString,
+};
+
 /** An agent (`GET /agents` item); `osType` is `windows`, `linux`, `macos` or `windows_legacy`. */
 export const agentSchema = z.looseObject({
   id: idSchema,
@@ -89,10 +97,7 @@ export const agentSchema = z.looseObject({
   isDecommissioned: optionalBoolean,
   isUninstalled: optionalBoolean,
   networkStatus: optionalString,
-  siteId: optionalId,
-  siteName: optionalString,
-  accountId: optionalId,
-  accountName: optionalString,
+  ...scopeFields,
   groupId: optionalId,
   groupName: optionalString,
   machineType: optionalString,
@@ -136,10 +141,7 @@ export const agentRealtimeInfoSchema = z.looseObject({
   agentIsDecommissioned: optionalBoolean,
   agentNetworkStatus: optionalString,
   agentMachineType: optionalString,
-  siteId: optionalId,
-  siteName: optionalString,
-  accountId: optionalId,
-  accountName: optionalString,
+  ...scopeFields,
   groupId: optionalId,
 });
 
@@ -215,10 +217,7 @@ export const taskRowSchema = z.looseObject({
   agentOsType: optionalString,
   agentIsActive: optionalBoolean,
   agentIsDecommissioned: optionalBoolean,
-  siteId: optionalId,
-  siteName: optionalString,
-  accountId: optionalId,
-  accountName: optionalString,
+  ...scopeFields,
   initiatedBy: optionalString,
   /** Present only when a result file exists. */
   scriptResultsSignature: optionalString,
