@@ -10,6 +10,7 @@
  */
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { caseVerdict, summarizeAgent } from '../../lambdas/record-outcome/core';
+import { CADO_RETRYABLE_ERROR_NAMES } from '../../lambdas/shared/errors';
 import type { AgentOutcome, CaseRecord } from '../../lambdas/shared/evidence/case-record';
 import { caseKey } from '../../lambdas/shared/evidence/keys';
 import {
@@ -46,11 +47,8 @@ import { investigationIdArg } from './status';
 /** How long `--wait` follows the pipelines unless `--timeout` says otherwise. */
 export const DEFAULT_HANDOFF_TIMEOUT_MS = 2 * 3_600_000;
 
-/**
- * Function errors worth another try: the names the workflow's Retry on Hand To Cado / Check Cado matches
- * (CADO_TRANSIENT_ERRORS in lib/constructs/investigation-workflow.ts; not imported, it would load aws-cdk-lib).
- */
-const TRANSIENT_ERRORS = new Set(['CadoRateLimitedError', 'CadoTransientError']);
+/** Function errors worth another try: the ones the workflow's Retry on Hand To Cado / Check Cado matches. */
+const TRANSIENT_ERRORS = new Set(CADO_RETRYABLE_ERROR_NAMES);
 /** Tries of one invocation on transient errors, and the pause between them (clock ms). */
 const TRANSIENT_TRIES = 4;
 const TRANSIENT_BACKOFF = { firstMs: 5_000, factor: 2, capMs: 60_000 };

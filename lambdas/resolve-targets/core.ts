@@ -25,7 +25,7 @@ export interface ResolveTargetsEvent {
 /** Why an agent cannot be collected from, or undefined when it can. */
 export function rejectionReason(agent: S1Agent): string | undefined {
   if (agent.isDecommissioned) return 'the agent is decommissioned';
-  if ((agent as { isUninstalled?: unknown }).isUninstalled === true) return 'the agent is uninstalled';
+  if (agent.isUninstalled) return 'the agent is uninstalled';
   if (!OsType.safeParse(agent.osType).success) {
     return `unsupported OS "${agent.osType ?? 'unknown'}" (the collectors cover Windows and Linux)`;
   }

@@ -175,6 +175,13 @@ export class CadoResponseError extends ServiceError {
   readonly service = 'Cado';
 }
 
+/**
+ * Names of the Cado errors worth trying again later (throttling, 5xx, network), for callers that only see a name,
+ * such as a Lambda invocation's `errorType`. (The state machine's Retry lists them too: infrastructure code cannot
+ * import this module.)
+ */
+export const CADO_RETRYABLE_ERROR_NAMES: readonly string[] = ['CadoRateLimitedError', 'CadoTransientError'];
+
 // --- Local failures ----------------------------------------------------------------------------------------
 
 /** The input of a handler or CLI command is invalid; the message says which field and why. */
