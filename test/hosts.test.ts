@@ -31,6 +31,15 @@ describe('host allowlist', () => {
     expect(() => assertAllowedUrl(url, { allowedHosts: DEFAULT_S1_HOSTS }, 'S1 console URL')).toThrow(reason);
   });
 
+  it('treats all of 127.0.0.0/8 as loopback, as the CDK config does', () => {
+    expect(() => assertAllowedUrl('http://127.0.0.2:9', { allowedHosts: DEFAULT_S1_HOSTS }, 'x')).toThrow(
+      'loopback',
+    );
+    expect(assertAllowedUrl('http://127.0.0.2:9', { allowedHosts: [], allowLoopback: true }, 'x').port).toBe(
+      '9',
+    );
+  });
+
   it('accepts loopback over http only when explicitly enabled', () => {
     expect(
       assertAllowedUrl('http://127.0.0.1:8080', { allowedHosts: DEFAULT_S1_HOSTS, allowLoopback: true }, 'x')

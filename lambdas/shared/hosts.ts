@@ -19,7 +19,7 @@ export const DEFAULT_S1_HOSTS: readonly string[] = ['*.sentinelone.net'];
 /** Default allowlist for S1 result downloads (presigned cloud-storage links). */
 export const DEFAULT_DOWNLOAD_HOSTS: readonly string[] = ['*.amazonaws.com'];
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', '[::1]', 'localhost']);
+const LOOPBACK = new Set(['::1', '[::1]', 'localhost']);
 
 /** True when `host` (no port) matches `pattern` (exact or `*.suffix`). Case-insensitive. */
 export function hostMatches(host: string, pattern: string): boolean {
@@ -32,9 +32,10 @@ export function hostMatches(host: string, pattern: string): boolean {
   return h === p;
 }
 
-/** True for loopback host names. */
+/** True for loopback hosts: localhost, ::1 and 127.0.0.0/8 (the same rule as the CDK config's). */
 export function isLoopbackHost(host: string): boolean {
-  return LOOPBACK.has(host.toLowerCase());
+  const h = host.toLowerCase();
+  return LOOPBACK.has(h) || /^127(\.\d{1,3}){3}$/.test(h);
 }
 
 /**
