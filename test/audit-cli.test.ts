@@ -9,9 +9,9 @@ import { AUDIT_EXIT_FAILED, AUDIT_EXIT_OK, AUDIT_EXIT_USAGE, auditCommand } from
 import { loadCollectors } from '../lambdas/collectors';
 import { AuditReport } from '../lambdas/shared/audit/report';
 import { clearRegisteredSecrets } from '../lambdas/shared/redact';
-import { type AwsFake, startAwsFake } from './local/aws-fake';
-import { type CadoSimulator, startCadoSimulator } from './local/cado-simulator';
-import { type DemoTenant, type S1Simulator, seedDemoTenant, startS1Simulator } from './local/s1-simulator';
+import { type AwsFake, startAwsFake } from '../local/aws-fake';
+import { type CadoSimulator, startCadoSimulator } from '../local/cado-simulator';
+import { type DemoTenant, type S1Simulator, seedDemoTenant, startS1Simulator } from '../local/s1-simulator';
 
 const S1_TOKEN = 'S1tok-cli-0123456789abcdefABCDEF-never-print';
 const CADO_KEY = 'cado-cli-key-0123456789abcdef-never-print';

@@ -21,10 +21,10 @@ import { AuditReport } from '../lambdas/shared/audit/report';
 import { resetAwsClients } from '../lambdas/shared/aws';
 import { clearRegisteredSecrets } from '../lambdas/shared/redact';
 import { resetServices } from '../lambdas/shared/services';
-import { type AwsFake, startAwsFake } from './local/aws-fake';
-import { type CadoSimulator, startCadoSimulator } from './local/cado-simulator';
-import { type DemoTenant, type S1Simulator, seedDemoTenant, startS1Simulator } from './local/s1-simulator';
-import { type LocalS3, startLocalS3 } from './local/s3';
+import { type AwsFake, startAwsFake } from '../local/aws-fake';
+import { type CadoSimulator, startCadoSimulator } from '../local/cado-simulator';
+import { type DemoTenant, type S1Simulator, seedDemoTenant, startS1Simulator } from '../local/s1-simulator';
+import { type LocalS3, startLocalS3 } from '../local/s3';
 
 const S1_TOKEN = 'S1tok-lambda-0123456789abcdefABCDEF-never-print';
 const CADO_KEY = 'cado-lambda-key-0123456789abcdef-never-print';

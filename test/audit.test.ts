@@ -14,7 +14,7 @@ import { PreflightFailedError, S1TransientError } from '../lambdas/shared/errors
 import { clearRegisteredSecrets } from '../lambdas/shared/redact';
 import { staticCredential } from '../lambdas/shared/secrets';
 import { createS1Client, type S1Client, type S1Role } from '../lambdas/shared/sentinelone';
-import { type CadoSimulator, startCadoSimulator } from './local/cado-simulator';
+import { type CadoSimulator, startCadoSimulator } from '../local/cado-simulator';
 import {
   ALL_PERMISSIONS,
   createManualClock,
@@ -24,7 +24,7 @@ import {
   type S1Simulator,
   seedDemoTenant,
   startS1Simulator,
-} from './local/s1-simulator';
+} from '../local/s1-simulator';
 
 const S1_TOKEN = 'S1tok-audit-0123456789abcdefABCDEF-never-print';
 const CADO_KEY = 'cado-audit-key-0123456789abcdef-never-print';

@@ -24,7 +24,7 @@ import {
   type CadoSimulator,
   type CadoSimulatorOptions,
   startCadoSimulator,
-} from './local/cado-simulator';
+} from '../local/cado-simulator';
 
 const LEAD = 'lead-key-5f1e0c8a9b7d6e4f';
 const ANALYST = 'analyst-key-2a3b4c5d6e7f8091';

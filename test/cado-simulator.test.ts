@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type CadoSimulator, type CadoSimulatorOptions, startCadoSimulator } from './local/cado-simulator';
+import { type CadoSimulator, type CadoSimulatorOptions, startCadoSimulator } from '../local/cado-simulator';
 
 const LEAD = 'lead-key-0123456789';
 const ANALYST = 'analyst-key-0123456789';

@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-cloudformation';
 import { InvokeCommand, LambdaClient, ResourceNotFoundException } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AwsFake, startAwsFake } from './local/aws-fake';
+import { type AwsFake, startAwsFake } from '../local/aws-fake';
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
 

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../bin/s1cado';
 import type { CaseRecord } from '../lambdas/record-outcome/core';
 import type { Manifest } from '../lambdas/shared/evidence/manifest';
-import { type LocalStack, startLocalStack } from './local/local-stack';
+import { type LocalStack, startLocalStack } from '../local/local-stack';
 
 let stack: LocalStack;
 /** Everything the CLI printed in this file, for the leak check. */

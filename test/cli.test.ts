@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildInput, manualInvestigationId } from '../bin/cli/collect';
 import { main } from '../bin/s1cado';
-import { type AwsFake, startAwsFake } from './local/aws-fake';
+import { type AwsFake, startAwsFake } from '../local/aws-fake';
 
 let aws: AwsFake;
 

@@ -12,7 +12,7 @@ import {
   SSMClient,
 } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type AwsFake, startAwsFake } from './local/aws-fake';
+import { type AwsFake, startAwsFake } from '../local/aws-fake';
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
 let aws: AwsFake;

@@ -21,7 +21,7 @@ import { clearRegisteredSecrets } from '../lambdas/shared/redact';
 import { staticCredential } from '../lambdas/shared/secrets';
 import { createS1Client, type S1Client } from '../lambdas/shared/sentinelone';
 import { HIGH_WATER_MARK_PLACEHOLDER } from '../lib/constructs/threat-intake';
-import { type AwsFake, startAwsFake } from './local/aws-fake';
+import { type AwsFake, startAwsFake } from '../local/aws-fake';
 import {
   type Agent,
   createManualClock,
@@ -31,7 +31,7 @@ import {
   seedDemoTenant,
   startS1Simulator,
   type ThreatInput,
-} from './local/s1-simulator';
+} from '../local/s1-simulator';
 
 const TOKEN = 'S1tok-poller-0123456789abcdefABCDEF-secret';
 const BUS = 's1cado-threats';

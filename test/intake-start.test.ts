@@ -28,7 +28,7 @@ import {
   startInvestigation,
   type ThreatEvent,
 } from '../lambdas/start-investigation/core';
-import { type AwsFake, startAwsFake } from './local/aws-fake';
+import { type AwsFake, startAwsFake } from '../local/aws-fake';
 import {
   createManualClock,
   type DemoTenant,
@@ -36,8 +36,8 @@ import {
   type S1Simulator,
   seedDemoTenant,
   startS1Simulator,
-} from './local/s1-simulator';
-import { type LocalS3, localS3Env, startLocalS3 } from './local/s3';
+} from '../local/s1-simulator';
+import { type LocalS3, localS3Env, startLocalS3 } from '../local/s3';
 
 const TOKEN = 'S1tok-start-0123456789abcdefABCDEF-secret';
 const BUCKET = 'evidence';

@@ -17,7 +17,7 @@ import { clearRegisteredSecrets } from '../lambdas/shared/redact';
 import { staticCredential } from '../lambdas/shared/secrets';
 import { createS1Client, type S1Client } from '../lambdas/shared/sentinelone';
 import { resetServices } from '../lambdas/shared/services';
-import { type AwsFake, startAwsFake } from './local/aws-fake';
+import { type AwsFake, startAwsFake } from '../local/aws-fake';
 import {
   createManualClock,
   type DemoTenant,
@@ -25,7 +25,7 @@ import {
   type S1Simulator,
   seedDemoTenant,
   startS1Simulator,
-} from './local/s1-simulator';
+} from '../local/s1-simulator';
 
 const TOKEN = 'S1tok-webhook-0123456789abcdefABCDEF-secret';
 const KEY = 'whk-7Qd0c2f9E1b4a8D6e3F5a7B9c1D3e5F7a9B1c3D5';

@@ -18,9 +18,9 @@ import {
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ExtractedFunction } from './local/asl/extract';
-import { createLocalStateMachine } from './local/asl/runner';
-import { type AwsFake, startAwsFake } from './local/aws-fake';
+import type { ExtractedFunction } from '../local/asl/extract';
+import { createLocalStateMachine } from '../local/asl/runner';
+import { type AwsFake, startAwsFake } from '../local/aws-fake';
 
 const MACHINE = 'arn:aws:states:us-east-1:000000000000:stateMachine:fake-test';
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };

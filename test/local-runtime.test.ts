@@ -1,11 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTimeScale } from '../lambdas/shared/clock';
-import {
-  FIXTURE_HANDLERS,
-  type FixtureTemplates,
-  synthFixtureTemplates,
-} from './fixtures/local-runtime/stack';
-import { type AslDefinition, assertRunnableLocally } from './local/asl/definition';
+import { type AslDefinition, assertRunnableLocally } from '../local/asl/definition';
 import {
   DuplicateStateNameError,
   JsonataNotSupportedError,
@@ -17,16 +12,21 @@ import {
   UnresolvedEnvironmentError,
   UnsupportedAslFeatureError,
   UnsupportedIntrinsicError,
-} from './local/asl/errors';
-import { type ExtractedStateMachine, extractStateMachine } from './local/asl/extract';
-import { formatEvent } from './local/asl/progress';
+} from '../local/asl/errors';
+import { type ExtractedStateMachine, extractStateMachine } from '../local/asl/extract';
+import { formatEvent } from '../local/asl/progress';
 import {
   createLocalStateMachine,
   handlersFromDirectory,
   type LocalEvent,
   type LocalStateMachine,
   stepsOf,
-} from './local/asl/runner';
+} from '../local/asl/runner';
+import {
+  FIXTURE_HANDLERS,
+  type FixtureTemplates,
+  synthFixtureTemplates,
+} from './fixtures/local-runtime/stack';
 
 let templates: FixtureTemplates;
 let main: ExtractedStateMachine;

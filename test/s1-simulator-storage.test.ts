@@ -13,8 +13,8 @@ import {
   type S1Simulator,
   seedDemoTenant,
   startS1Simulator,
-} from './local/s1-simulator';
-import { keystream, PatternSource } from './local/s1-simulator/zip';
+} from '../local/s1-simulator';
+import { keystream, PatternSource } from '../local/s1-simulator/zip';
 
 const clock = createManualClock();
 let sim: S1Simulator;

@@ -14,7 +14,7 @@ import {
   type S1Simulator,
   seedDemoTenant,
   startS1Simulator,
-} from './local/s1-simulator';
+} from '../local/s1-simulator';
 
 const clock = createManualClock();
 let sim: S1Simulator;

@@ -11,7 +11,7 @@ import { logger } from '../lambdas/shared/observability';
 import { clearRegisteredSecrets } from '../lambdas/shared/redact';
 import { staticCredential } from '../lambdas/shared/secrets';
 import { createS1Client } from '../lambdas/shared/sentinelone';
-import { createManualClock, type S1Simulator, seedDemoTenant, startS1Simulator } from './local/s1-simulator';
+import { createManualClock, type S1Simulator, seedDemoTenant, startS1Simulator } from '../local/s1-simulator';
 
 const TOKEN = 'S1tok-secret-4b1d9e7c2a55f0e8-never-print-me';
 

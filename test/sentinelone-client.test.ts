@@ -37,7 +37,7 @@ import {
   type S1SimulatorOptions,
   seedDemoTenant,
   startS1Simulator,
-} from './local/s1-simulator';
+} from '../local/s1-simulator';
 
 const TOKEN = 'S1tok-0123456789abcdefABCDEF-client-test-token';
 const BIG_ID = '1913920934584665209';

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stageToS3 } from '../lambdas/shared/evidence/stage-to-s3';
-import { type LocalS3, startLocalS3 } from './local/s3';
+import { type LocalS3, startLocalS3 } from '../local/s3';
 
 /**
  * Edge cases of staging that the S1 simulator does not produce: storage that ignores Range, sends no length,

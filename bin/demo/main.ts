@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { redact } from '../../lambdas/shared/redact';
-import { REPO_ROOT } from '../../test/local/local-stack';
+import { REPO_ROOT } from '../../local/local-stack';
 import { parseDemoArgs, scenarioHelp, usage } from './args';
 import type { DemoOutput } from './display';
 import { UsageError } from './errors';

@@ -7,7 +7,7 @@
 import { summarizeAgent } from '../../lambdas/record-outcome/core';
 import { redact } from '../../lambdas/shared/redact';
 import { AgentFinalState } from '../../lambdas/shared/schemas';
-import type { LocalEvent } from '../../test/local/asl/runner';
+import type { LocalEvent } from '../../local/asl/runner';
 import type { Display } from './display';
 import { formatBytes, formatClock, formatDuration, type Paint, percent, progressBar, short } from './format';
 import type { StagingSource } from './staging-progress';

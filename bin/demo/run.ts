@@ -21,10 +21,10 @@ import {
 } from '../../lambdas/shared/hosts';
 import { redact } from '../../lambdas/shared/redact';
 import { ConfigError, type S1CadoConfigInput } from '../../lib/config';
-import { walkStates } from '../../test/local/asl/definition';
-import type { LocalExecution } from '../../test/local/asl/runner';
-import { type LocalStack, startLocalStack } from '../../test/local/local-stack';
-import type { Agent, Threat } from '../../test/local/s1-simulator';
+import { walkStates } from '../../local/asl/definition';
+import type { LocalExecution } from '../../local/asl/runner';
+import { type LocalStack, startLocalStack } from '../../local/local-stack';
+import type { Agent, Threat } from '../../local/s1-simulator';
 import type { DemoOptions } from './args';
 import { type DemoOutput, Display } from './display';
 import { formatBytes, formatDuration, paint } from './format';

@@ -4,8 +4,8 @@
  * happens, happens to the real state machine and handlers through the simulators, as it would in production.
  */
 import type { S1CadoConfigInput } from '../../lib/config';
-import type { CadoSimulator } from '../../test/local/cado-simulator';
-import type { Agent, S1Simulator } from '../../test/local/s1-simulator';
+import type { CadoSimulator } from '../../local/cado-simulator';
+import type { Agent, S1Simulator } from '../../local/s1-simulator';
 
 /** How an investigation ends (`case.json` status). */
 export type CaseStatus = 'complete' | 'partial' | 'staged_handoff_failed' | 'failed';

@@ -6,7 +6,7 @@
  *
  * Against an external S1 there is nothing to watch: the bar fills when Stage Output reports the staged object.
  */
-import type { S1Simulator } from '../../test/local/s1-simulator';
+import type { S1Simulator } from '../../local/s1-simulator';
 
 /** Where an agent's staging stands. */
 export interface StagingReading {

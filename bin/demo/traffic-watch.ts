@@ -3,8 +3,8 @@
  * the answers a client had to survive (429s, 5xx, refused or broken downloads). Only the simulators' own logs
  * are read; nothing of the workflow is instrumented.
  */
-import type { CadoSimulator } from '../../test/local/cado-simulator';
-import type { RequestLogEntry, S1Simulator } from '../../test/local/s1-simulator';
+import type { CadoSimulator } from '../../local/cado-simulator';
+import type { RequestLogEntry, S1Simulator } from '../../local/s1-simulator';
 import { formatBytes } from './format';
 
 /** Something that happened to one agent's download (its result's SHA-256 names it). */

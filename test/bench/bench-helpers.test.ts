@@ -3,8 +3,8 @@
  * execution events, memory probing, table layout). The bench itself is not run here: it is timed and slow.
  */
 import { describe, expect, it } from 'vitest';
-import type { AslDefinition } from '../local/asl/definition';
-import type { LocalEvent } from '../local/asl/runner';
+import type { AslDefinition } from '../../local/asl/definition';
+import type { LocalEvent } from '../../local/asl/runner';
 import { BenchUsageError, parseArgs, SECTIONS } from './args';
 import { sizeLabel, table } from './format';
 import { invocationTimer } from './invocations';

@@ -6,7 +6,7 @@
  * → exited, real milliseconds on this machine's loopback, so a floor for Lambda's).
  */
 
-import { type LocalStack, startLocalStack } from '../local/local-stack';
+import { type LocalStack, startLocalStack } from '../../local/local-stack';
 import { invocationTimer } from './invocations';
 import {
   billedMs,

@@ -1,5 +1,5 @@
 /** Lambda invocation timing from the local runner's execution events. */
-import type { LocalEvent } from '../local/asl/runner';
+import type { LocalEvent } from '../../local/asl/runner';
 
 /**
  * Pairs Task entered/left events per (state, Map iteration) of the Lambda-bound states and reports each attempt's

@@ -11,7 +11,7 @@ import { request } from 'undici';
 import { s3Client } from '../../lambdas/shared/aws';
 import { PART_CHECKSUM_ALGORITHM } from '../../lambdas/shared/evidence/stage-to-s3';
 import { defaultDispatcher } from '../../lambdas/shared/http';
-import { prepareResult } from '../local/s1-simulator/result-file';
+import { prepareResult } from '../../local/s1-simulator/result-file';
 import {
   type ChildFigures,
   type ChildJob,

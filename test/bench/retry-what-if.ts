@@ -1,5 +1,5 @@
 /** A what-if for the burst: the synthesized definition with another Retry for S1 throttling. */
-import { type AslDefinition, walkStates } from '../local/asl/definition';
+import { type AslDefinition, walkStates } from '../../local/asl/definition';
 
 /** One ASL retrier. */
 export interface Retrier {

@@ -4,7 +4,7 @@
  * and S3 are different services). Sends `{ endpoint }` once listening, and closes when the parent says `close` or
  * goes away.
  */
-import { startLocalS3 } from '../local/s3';
+import { startLocalS3 } from '../../local/s3';
 
 const bucket = process.argv[2] ?? 'evidence';
 

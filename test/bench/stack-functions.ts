@@ -4,14 +4,14 @@
  * machine with another Retry, run with the real handlers.
  */
 import path from 'node:path';
-import { type ExtractedFunction, extractStateMachine } from '../local/asl/extract';
+import { type ExtractedFunction, extractStateMachine } from '../../local/asl/extract';
 import {
   createLocalStateMachine,
   handlersFromDirectory,
   type LocalStateMachine,
   stepsOf,
-} from '../local/asl/runner';
-import { type LocalStack, REPO_ROOT, synthesizeLocal } from '../local/local-stack';
+} from '../../local/asl/runner';
+import { type LocalStack, REPO_ROOT, synthesizeLocal } from '../../local/local-stack';
 import { type Retrier, withRetrier } from './retry-what-if';
 
 /**

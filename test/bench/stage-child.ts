@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
-import { createLambdaContext } from '../local/asl/lambda-context';
+import { createLambdaContext } from '../../local/asl/lambda-context';
 import { type ChildJob, type ChildReply, errorReply, type StageJob } from './child-protocol';
 import { cpuTimer, startMemoryProbe } from './memory-probe';
 

@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { evidenceKey } from '../../lambdas/shared/evidence/keys';
-import { DETAILED_STATUS } from '../local/s1-simulator';
+import { DETAILED_STATUS } from '../../local/s1-simulator';
 import {
   agentLine,
   agentResult,

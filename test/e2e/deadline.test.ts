@@ -4,7 +4,7 @@
  * to cancel and record the agent as timed out, never loop on.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DETAILED_STATUS } from '../local/s1-simulator';
+import { DETAILED_STATUS } from '../../local/s1-simulator';
 import {
   agentLine,
   type E2eStack,

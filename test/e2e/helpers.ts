@@ -13,11 +13,11 @@ import type { AgentOutcome, CaseRecord, OutcomeResult } from '../../lambdas/reco
 import { caseKey } from '../../lambdas/shared/evidence/keys';
 import type { Manifest } from '../../lambdas/shared/evidence/manifest';
 import type { AgentFinalState, ScriptRef } from '../../lambdas/shared/schemas';
-import { LocalExecutionFailedError } from '../local/asl/errors';
-import type { LocalEvent, LocalRunOptions, LocalRunStats } from '../local/asl/runner';
-import type { CadoBehaviour, CadoSimulator } from '../local/cado-simulator';
-import { type LocalStack, type LocalStackOptions, REPO_ROOT, startLocalStack } from '../local/local-stack';
-import type { DemoTenant, S1Simulator, TaskTiming } from '../local/s1-simulator';
+import { LocalExecutionFailedError } from '../../local/asl/errors';
+import type { LocalEvent, LocalRunOptions, LocalRunStats } from '../../local/asl/runner';
+import type { CadoBehaviour, CadoSimulator } from '../../local/cado-simulator';
+import { type LocalStack, type LocalStackOptions, REPO_ROOT, startLocalStack } from '../../local/local-stack';
+import type { DemoTenant, S1Simulator, TaskTiming } from '../../local/s1-simulator';
 
 /** Simulated seconds per real second in the end-to-end tests: a whole investigation takes about a second. */
 export const E2E_TIME_SCALE = 300;

@@ -4,7 +4,7 @@ import type { CfnStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/config';
 import { S1CadoForensicsStack } from '../../lib/s1-cado-forensics-stack';
-import { extractStateMachine } from '../local/asl/extract';
+import { extractStateMachine } from '../../local/asl/extract';
 import { appFactory, exampleConfig } from './helpers';
 
 type State = Record<string, unknown> & {

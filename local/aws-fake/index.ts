@@ -19,7 +19,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { now } from '../../../lambdas/shared/clock';
+import { now } from '../../lambdas/shared/clock';
 import { CloudFormationFake, queryErrorXml } from './cloudformation';
 import { EventBridgeFake } from './event-bridge';
 import { LambdaFake } from './lambda';

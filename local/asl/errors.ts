@@ -19,7 +19,7 @@ export class UnsupportedIntrinsicError extends Error {
     readonly where: string,
   ) {
     super(
-      `Unsupported CloudFormation intrinsic ${intrinsic} at ${where}; teach test/local/asl/extract.ts about it`,
+      `Unsupported CloudFormation intrinsic ${intrinsic} at ${where}; teach local/asl/extract.ts about it`,
     );
   }
 }

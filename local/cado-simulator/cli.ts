@@ -1,14 +1,14 @@
 /**
  * Starts a standalone Cado simulator, e.g. for `curl` or for pointing the demo at it:
  *
- *   npx tsx test/local/cado-simulator/cli.ts [--port N] [--key K] [--role R] [--time-scale X]
+ *   npx tsx local/cado-simulator/cli.ts [--port N] [--key K] [--role R] [--time-scale X]
  *     [--platform-version V] [--no-child-pipelines]
  *
  * Prints the URL and the API key, and runs until Ctrl-C.
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { useTimeScale } from '../../../lambdas/shared/clock';
+import { useTimeScale } from '../../lambdas/shared/clock';
 import { type CadoRole, isCadoRole } from './roles';
 import { startCadoSimulator } from './server';
 

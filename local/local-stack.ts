@@ -10,11 +10,11 @@ import path from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { CfnStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
-import { resetAwsClients } from '../../lambdas/shared/aws';
-import { useTimeScale } from '../../lambdas/shared/clock';
-import { resetServices } from '../../lambdas/shared/services';
-import { loadConfig, type S1CadoConfigInput } from '../../lib/config';
-import { S1CadoForensicsStack } from '../../lib/s1-cado-forensics-stack';
+import { resetAwsClients } from '../lambdas/shared/aws';
+import { useTimeScale } from '../lambdas/shared/clock';
+import { resetServices } from '../lambdas/shared/services';
+import { loadConfig, type S1CadoConfigInput } from '../lib/config';
+import { S1CadoForensicsStack } from '../lib/s1-cado-forensics-stack';
 import { extractStateMachine } from './asl/extract';
 import { createLambdaContext } from './asl/lambda-context';
 import {
@@ -35,7 +35,7 @@ import {
 import { type LocalS3, startLocalS3 } from './s3';
 
 /** The repository root. */
-export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+export const REPO_ROOT = path.resolve(__dirname, '..');
 
 /** Name of the local evidence bucket. */
 export const LOCAL_BUCKET = 'evidence';

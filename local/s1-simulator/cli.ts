@@ -1,12 +1,12 @@
 /**
  * Standalone simulator with the demo tenant, for curl or the demo:
  *
- *   npx tsx test/local/s1-simulator/cli.ts [--port N] [--storage-port N] [--time-scale X] [--token T] [--seed S]
+ *   npx tsx local/s1-simulator/cli.ts [--port N] [--storage-port N] [--time-scale X] [--token T] [--seed S]
  *
  * Prints the console URL, the storage URL, the demo token and the agent ids; Ctrl-C stops it.
  */
 import { parseArgs } from 'node:util';
-import { now, useTimeScale } from '../../../lambdas/shared/clock';
+import { now, useTimeScale } from '../../lambdas/shared/clock';
 import { seedDemoTenant } from './seed';
 import { startS1Simulator } from './server';
 
@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   });
   if (values.help) {
     console.log(
-      'Usage: npx tsx test/local/s1-simulator/cli.ts [--port N] [--storage-port N] [--time-scale X] [--token T] [--seed S]',
+      'Usage: npx tsx local/s1-simulator/cli.ts [--port N] [--storage-port N] [--time-scale X] [--token T] [--seed S]',
     );
     return;
   }

@@ -48,7 +48,7 @@ import {
   StateMachine,
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
-import { now as clockNow, sleep as clockSleep, timeScale } from '../../../lambdas/shared/clock';
+import { now as clockNow, sleep as clockSleep, timeScale } from '../../lambdas/shared/clock';
 import {
   type AslDefinition,
   type AslState,

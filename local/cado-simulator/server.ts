@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
-import { now as sharedNow } from '../../../lambdas/shared/clock';
+import { now as sharedNow } from '../../lambdas/shared/clock';
 import {
   behaviourFor,
   type CadoBehaviour,

@@ -6,7 +6,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { now } from '../../../lambdas/shared/clock';
+import { now } from '../../lambdas/shared/clock';
 import type { RouteContext, SimConfig, SimRuntime } from './context';
 import { FaultController, type FaultTarget } from './faults';
 import { ApiError, authenticationFailed, insufficientPermissions, Query } from './http-util';
