@@ -1,0 +1,227 @@
+/**
+ * The `s1cado` CLI against the local deployment (startLocalStack): the real synthesized workflow behind the AWS
+ * fake's Step Functions, s3rver, the S1 and Cado simulators, and the hand-off Lambdas behind the fake's Lambda
+ * Invoke. Commands run in-process through `main`, finding everything through the fake's stack outputs.
+ */
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../bin/s1cado';
+import type { CaseRecord } from '../../lambdas/record-outcome/core';
+import type { Manifest } from '../../lambdas/shared/evidence/manifest';
+import { type LocalStack, startLocalStack } from '../../local/local-stack';
+
+let stack: LocalStack;
+/** Everything the CLI printed in this file, for the leak check. */
+const printed: string[] = [];
+
+beforeAll(async () => {
+  stack = await startLocalStack();
+});
+
+afterAll(async () => {
+  await stack?.close();
+});
+
+async function cli(argv: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(argv, {
+    stdout: { write: (text: string) => (stdout += text) },
+    stderr: { write: (text: string) => (stderr += text) },
+    env: { ...stack.awsEnv, USER: 'analyst' },
+    hostname: () => 'workstation',
+  });
+  printed.push(stdout, stderr);
+  return { code, stdout, stderr };
+}
+
+async function readObject(key: string): Promise<Buffer> {
+  const out = await stack.s3.client.send(new GetObjectCommand({ Bucket: stack.bucket, Key: key }));
+  return Buffer.from(await (out.Body?.transformToByteArray() ?? new Uint8Array()));
+}
+
+async function readJson<T>(key: string): Promise<T> {
+  return JSON.parse((await readObject(key)).toString('utf8')) as T;
+}
+
+/** The Cado imports requested for an investigation, as Cado's simulator recorded them. */
+function importsOf(investigationId: string): string[] {
+  return (stack.cadoSim?.state.imports ?? [])
+    .flatMap((record) => record.keys)
+    .filter((key) => key.startsWith(`investigations/${investigationId}/`));
+}
+
+describe('s1cado collect and status', () => {
+  it('starts an execution with the documented input that completes, and status shows the case', async () => {
+    const { windows, linux } = stack.tenant?.agents ?? ({} as never);
+    const started = await cli([
+      'collect',
+      '--agent',
+      windows.id,
+      '--agent',
+      linux.id,
+      '--reason',
+      'phishing',
+    ]);
+    expect(started.code).toBe(0);
+    const id = /Started investigation (manual-\S+)/.exec(started.stdout)?.[1] ?? '';
+    const execution = stack.aws.stepFunctions.list().find((e) => e.name === id);
+    expect(execution).toBeDefined();
+    expect(JSON.parse(execution?.input ?? '{}')).toEqual({
+      agentIds: [windows.id, linux.id],
+      requestedBy: 'analyst@workstation',
+      reason: 'phishing',
+    });
+    expect(started.stdout).toContain(execution?.executionArn);
+    expect(started.stdout).toContain(
+      'console.aws.amazon.com/states/home?region=us-east-1#/v2/executions/details/',
+    );
+    expect((await stack.aws.stepFunctions.waitFor(execution?.executionArn ?? '')).status).toBe('SUCCEEDED');
+
+    const human = await cli(['status', id]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain(`Investigation ${id}`);
+    expect(human.stdout).toMatch(/Execution {3}SUCCEEDED/);
+    expect(human.stdout).toMatch(/Case {8}complete: 2 of 2 agent\(s\) collected and processed by Cado/);
+
+    const json = await cli(['status', id, '--json']);
+    const doc = JSON.parse(json.stdout) as { execution: { status: string }; case: CaseRecord };
+    expect(doc.execution.status).toBe('SUCCEEDED');
+    expect(doc.case.agents.map((a) => a.agentId).sort()).toEqual([windows.id, linux.id].sort());
+    for (const agent of doc.case.agents) {
+      expect(agent.outcome).toBe('complete');
+      expect(agent.cado?.phase).toBe('complete');
+      const evidence = agent.evidence;
+      if (!evidence) throw new Error('no evidence');
+      const head = await stack.s3.client.send(
+        new HeadObjectCommand({ Bucket: evidence.bucket, Key: evidence.key }),
+      );
+      expect(head.ContentLength).toBe(evidence.bytes);
+      // The human view names the same object, its size and hash.
+      expect(human.stdout).toContain(`s3://${evidence.bucket}/${evidence.key}`);
+      expect(human.stdout).toContain(`(${evidence.bytes} bytes)`);
+      expect(human.stdout).toContain(evidence.sha256);
+    }
+
+    const imports = importsOf(id).length;
+    const noop = await cli(['handoff', id]);
+    expect(noop.code).toBe(0);
+    expect(noop.stdout).toContain('Nothing to hand off');
+    expect(importsOf(id)).toHaveLength(imports);
+  });
+
+  it('says when an investigation does not exist', async () => {
+    const { code, stderr } = await cli(['status', 'manual-20200101T000000Z-000000']);
+    expect(code).toBe(1);
+    expect(stderr).toContain('No investigation manual-20200101T000000Z-000000');
+  });
+});
+
+describe('s1cado handoff', () => {
+  it('re-runs the hand-off after a Cado outage: one import per agent with the exact key, manifests and case updated', async () => {
+    const cadoSim = stack.cadoSim;
+    if (!cadoSim) throw new Error('the Cado simulator is needed');
+    const { windows, linux } = stack.tenant?.agents ?? ({} as never);
+
+    // The investigation runs while Cado is down: evidence staged, hand-off failed.
+    await cadoSim.faults.down();
+    const run = await cli(['collect', '--agent', windows.id, '--agent', linux.id, '--wait', '--json']);
+    expect(run.code).toBe(1);
+    const started = JSON.parse(run.stdout) as { investigationId: string; case: CaseRecord };
+    const id = started.investigationId;
+    expect(started.case).toMatchObject({
+      status: 'staged_handoff_failed',
+      counts: { staged_handoff_failed: 2 },
+    });
+    const evidence = new Map(started.case.agents.map((a) => [a.agentId, a.evidence]));
+    const windowsEvidence = evidence.get(windows.id);
+    const linuxEvidence = evidence.get(linux.id);
+    if (!windowsEvidence || !linuxEvidence) throw new Error('evidence missing');
+    expect(importsOf(id)).toEqual([]);
+
+    // Still down: the Lambda's error type and message are reported; the manifests say the hand-off failed.
+    const stillDown = await cli(['handoff', id]);
+    expect(stillDown.code).toBe(1);
+    expect(stillDown.stderr).toMatch(/CadoTransientError: Cado .* answered 503/);
+    expect(stillDown.stdout).toMatch(/staged_handoff_failed — Cado hand-off failed: CadoTransientError/);
+    const failedManifest = await readJson<Manifest>(windowsEvidence.manifestKey);
+    expect(failedManifest.handoff.status).toBe('failed');
+    expect(failedManifest.timeline.map((e) => e.event).slice(-2)).toEqual([
+      'handoff-rerun',
+      'handoff-failed',
+    ]);
+    expect(importsOf(id)).toEqual([]);
+
+    // Cado is back, but one staged object no longer has the size its manifest records: that one is refused.
+    await cadoSim.faults.up();
+    const original = await readObject(windowsEvidence.key);
+    await stack.s3.client.send(
+      new PutObjectCommand({
+        Bucket: stack.bucket,
+        Key: windowsEvidence.key,
+        Body: original.subarray(0, 100),
+      }),
+    );
+    const tampered = await cli(['handoff', id]);
+    expect(tampered.code).toBe(1);
+    expect(tampered.stderr).toContain(`is 100 bytes; the manifest records ${windowsEvidence.bytes}`);
+    expect(tampered.stdout).toContain(`${linux.id}: handed to Cado, pipeline`);
+    expect(importsOf(id)).toEqual([linuxEvidence.key]);
+
+    // Restored: the Windows evidence is imported, the Linux pipeline started above is followed, not imported again.
+    await stack.s3.client.send(
+      new PutObjectCommand({ Bucket: stack.bucket, Key: windowsEvidence.key, Body: original }),
+    );
+    const done = await cli(['handoff', id, '--wait', '--json']);
+    expect(done.code).toBe(0);
+    const report = JSON.parse(done.stdout) as {
+      agents: { agentId: string; action: string }[];
+      case: CaseRecord;
+    };
+    expect(Object.fromEntries(report.agents.map((a) => [a.agentId, a.action]))).toEqual({
+      [windows.id]: 'imported',
+      [linux.id]: 'followed',
+    });
+    expect(importsOf(id).sort()).toEqual([windowsEvidence.key, linuxEvidence.key].sort());
+
+    for (const staged of [windowsEvidence, linuxEvidence]) {
+      const manifest = await readJson<Manifest>(staged.manifestKey);
+      expect(manifest.handoff.status).toBe('complete');
+      expect(manifest.cado?.phase).toBe('complete');
+      expect(manifest.writtenBy).toBe('s1cado handoff');
+      expect(manifest.timeline.map((e) => e.event)).toEqual(
+        expect.arrayContaining(['staged', 'handoff-rerun', 'cado-import-requested', 'cado-complete']),
+      );
+    }
+    const record = await readJson<CaseRecord & { handoffReruns: { by: string }[] }>(
+      `investigations/${id}/case.json`,
+    );
+    expect(record).toMatchObject({
+      status: 'complete',
+      counts: { complete: 2, staged_handoff_failed: 0 },
+      summary: '2 of 2 agent(s) collected and processed by Cado',
+    });
+    expect(record.handoffRerunCommand).toBeUndefined();
+    expect(record.handoffReruns.map((r) => r.by)).toEqual(Array(3).fill('analyst@workstation'));
+    expect(record.agents.every((a) => a.outcome === 'complete' && a.cado?.phase === 'complete')).toBe(true);
+
+    const status = await cli(['status', id]);
+    expect(status.stdout).toMatch(/Case {8}complete/);
+    expect(status.stdout).toContain('Hand-off    re-run');
+
+    // Nothing left: no further import.
+    const again = await cli(['handoff', id]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('Nothing to hand off');
+    expect(importsOf(id)).toHaveLength(2);
+  });
+});
+
+describe('s1cado output', () => {
+  it('never contains the S1 token or the Cado key', () => {
+    const all = printed.join('\n');
+    expect(all.length).toBeGreaterThan(0);
+    expect(all).not.toContain(stack.secrets.s1Token);
+    expect(all).not.toContain(stack.secrets.cadoKey);
+  });
+});

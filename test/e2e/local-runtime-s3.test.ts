@@ -1,0 +1,90 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalS3, startLocalS3 } from '../../local/s3';
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+/** A stream of `data` in small chunks, like a download being piped through. */
+function chunked(data: Buffer, chunkSize = 64 * 1024): Readable {
+  let offset = 0;
+  return new Readable({
+    read() {
+      if (offset >= data.length) {
+        this.push(null);
+        return;
+      }
+      this.push(data.subarray(offset, offset + chunkSize));
+      offset += chunkSize;
+    },
+  });
+}
+
+let s3: LocalS3;
+
+beforeAll(async () => {
+  s3 = await startLocalS3({ buckets: ['evidence'] });
+});
+
+afterAll(async () => {
+  await s3?.close();
+});
+
+describe('startLocalS3', () => {
+  it('round-trips an object', async () => {
+    await s3.client.send(new PutObjectCommand({ Bucket: 'evidence', Key: 'a/b.json', Body: '{"ok":true}' }));
+    const got = await s3.client.send(new GetObjectCommand({ Bucket: 'evidence', Key: 'a/b.json' }));
+    expect(await got.Body?.transformToString()).toBe('{"ok":true}');
+  });
+
+  it('stores a streamed PutObject byte for byte', async () => {
+    const data = randomBytes(3 * 1024 * 1024 + 17);
+    await s3.client.send(
+      new PutObjectCommand({
+        Bucket: 'evidence',
+        Key: 'stream.bin',
+        Body: chunked(data),
+        ContentLength: data.length,
+      }),
+    );
+    const got = await s3.client.send(new GetObjectCommand({ Bucket: 'evidence', Key: 'stream.bin' }));
+    const stored = await got.Body?.transformToByteArray();
+    expect(stored?.length).toBe(data.length);
+    expect(sha256(stored ?? new Uint8Array())).toBe(sha256(data));
+  });
+
+  it('stores a streamed multipart Upload byte for byte, for a client configured only through the env', async () => {
+    const data = randomBytes(6 * 1024 * 1024 + 5);
+    // What a handler's client sees: endpoint, checksum mode and credentials from the environment, and
+    // forcePathStyle from S3_FORCE_PATH_STYLE (the SDK has no variable for it).
+    const saved = { ...process.env };
+    Object.assign(process.env, s3.env);
+    const handlerClient = new S3Client({ forcePathStyle: process.env.S3_FORCE_PATH_STYLE === 'true' });
+    try {
+      await new Upload({
+        client: handlerClient,
+        params: { Bucket: 'evidence', Key: 'multipart.bin', Body: chunked(data) },
+        partSize: 5 * 1024 * 1024,
+      }).done();
+    } finally {
+      handlerClient.destroy();
+      for (const key of Object.keys(s3.env)) {
+        if (saved[key] === undefined) delete process.env[key];
+        else process.env[key] = saved[key];
+      }
+    }
+    const got = await s3.client.send(new GetObjectCommand({ Bucket: 'evidence', Key: 'multipart.bin' }));
+    expect(sha256((await got.Body?.transformToByteArray()) ?? new Uint8Array())).toBe(sha256(data));
+  });
+
+  it('removes its temporary directory on close', async () => {
+    const other = await startLocalS3({ buckets: ['tmp'] });
+    await other.client.send(new PutObjectCommand({ Bucket: 'tmp', Key: 'k', Body: 'v' }));
+    expect(existsSync(other.directory)).toBe(true);
+    await other.close();
+    expect(existsSync(other.directory)).toBe(false);
+  });
+});
