@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { LIMITS } from '../../lambdas/shared/contract';
 import { InvestigationId, WorkflowInput } from '../../lambdas/shared/schemas';
 import { COMMON_OPTIONS, parseCommand, parseDuration, shown, stringFlag, stringList } from './args';
 import { createAwsClients } from './aws-clients';
@@ -25,7 +26,7 @@ the evidence bucket with a chain-of-custody manifest and hands it to Cado. Print
 execution name, manual-<time>-<id>), the execution ARN and its console page.
 
 Options
-  --agent <id>          S1 agent id (digits, not the UUID); repeat for several agents (at most 50)
+  --agent <id>          S1 agent id (digits, not the UUID); repeat for several agents (at most ${LIMITS.maxAgents})
   --threat <id>         the S1 threat this collection is about (kept in the chain of custody)
   --reason <text>       why (kept in the chain of custody)
   --requested-by <who>  who asks (default: $USER@<host name>)

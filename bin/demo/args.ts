@@ -3,6 +3,7 @@
  * `S1_API_TOKEN` / `CADO_API_KEY`, and an argument that looks like one is refused without being echoed.
  */
 import { parseArgs } from 'node:util';
+import { LIMITS } from '../../lambdas/shared/contract';
 import { UsageError } from './errors';
 import { SCENARIO_NAMES, SCENARIOS, type Scenario, scenarioList } from './scenarios';
 
@@ -46,7 +47,7 @@ export const DEFAULT_TIME_SCALE = 60;
 /** The simulator's generated results must stay under 4 GiB (zip32). */
 const MAX_SIZE_MIB = 4000;
 /** The workflow input's limit. */
-const MAX_AGENTS = 50;
+const MAX_AGENTS = LIMITS.maxAgents;
 
 /** `--help`. */
 export function usage(): string {

@@ -11,6 +11,7 @@
 import { type _Object, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { type AuditCheck, AuditReport, CHECK_STATUSES } from '../shared/audit/report';
+import { BUCKET_PREFIXES, METRICS } from '../shared/contract';
 import { AuditDeliveryError } from '../shared/errors';
 import { auditKey } from '../shared/evidence/keys';
 import { getJson, putJson } from '../shared/evidence/manifest';
@@ -18,12 +19,12 @@ import { logger } from '../shared/observability';
 import { formatReport, summaryLine } from './format';
 
 /** Key prefix of the reports. */
-export const AUDITS_PREFIX = 'audits/';
+export const AUDITS_PREFIX = BUCKET_PREFIXES.audits;
 
 /** Metric names the audit emits (the PermissionAudit construct alarms on them). */
 export const AUDIT_METRICS = {
   /** Checks per status; dimension `Status`. */
-  checks: 'AuditChecks',
+  checks: METRICS.auditChecks,
   /** 0/1 per check; dimension `CheckId`. */
   checkFailed: 'AuditCheckFailed',
 } as const;

@@ -9,6 +9,7 @@ import { loadCollectors } from '../collectors';
 import { attempt } from '../shared/audit/checks';
 import type { AuditReport } from '../shared/audit/report';
 import { s3Client, snsClient } from '../shared/aws';
+import { ENV, SECRET_FIELDS } from '../shared/contract';
 import { stepHandler } from '../shared/handler';
 import { metrics } from '../shared/observability';
 import { cadoClient, s1Client, secretReader } from '../shared/services';
@@ -21,11 +22,11 @@ const siteIds = envOptionalList().pipe(
 );
 
 const auditEnv = z.object({
-  EVIDENCE_BUCKET: z.string().min(3),
-  NOTIFICATION_TOPIC_ARN: z.string().min(1),
-  TOKEN_EXPIRY_WARNING_DAYS: envInt(14, 1, 365),
+  [ENV.evidenceBucket]: z.string().min(3),
+  [ENV.notificationTopicArn]: z.string().min(1),
+  [ENV.tokenExpiryWarningDays]: envInt(14, 1, 365),
   /** Sites the RemoteOps check is limited to (the threat filter's sites); unset: every site in scope. */
-  AUDIT_SITE_IDS: siteIds,
+  [ENV.auditSiteIds]: siteIds,
 });
 
 function auditSettings() {
@@ -67,8 +68,8 @@ export const handler = stepHandler('audit-permissions', z.unknown(), async (): P
             'getSites',
             'listScripts',
           ]),
-      token: () => secretReader().get(s1Settings().secretArn, 'apiToken'),
-      siteIds: settings.AUDIT_SITE_IDS,
+      token: () => secretReader().get(s1Settings().secretArn, SECRET_FIELDS.s1Token),
+      siteIds: settings[ENV.auditSiteIds],
     },
     cado: {
       client: cado.ok ? cado.value : unavailable<CadoAuditApi>(cado.error, ['whoami', 'systemStatus']),
@@ -78,14 +79,14 @@ export const handler = stepHandler('audit-permissions', z.unknown(), async (): P
       collectors ??= loadCollectors();
       return collectors;
     },
-    warningDays: settings.TOKEN_EXPIRY_WARNING_DAYS,
+    warningDays: settings[ENV.tokenExpiryWarningDays],
   };
   const report = await runAudit(deps);
   const delivery = await deliverReport(report, {
     s3: s3Client(),
     sns: snsClient(),
-    bucket: settings.EVIDENCE_BUCKET,
-    topicArn: settings.NOTIFICATION_TOPIC_ARN,
+    bucket: settings[ENV.evidenceBucket],
+    topicArn: settings[ENV.notificationTopicArn],
     emit,
   });
   return { ...report, delivery };

@@ -1,5 +1,6 @@
 /** Check Permissions (see core.ts). */
 import { z } from 'zod';
+import { ENV, SECRET_FIELDS } from '../shared/contract';
 import { stepHandler } from '../shared/handler';
 import { s1Client, secretReader } from '../shared/services';
 import { s1Settings } from '../shared/settings';
@@ -15,7 +16,7 @@ const Event = z.object({
 export const handler = stepHandler('check-permissions', Event, (event) =>
   checkPermissions(event, {
     s1: s1Client(),
-    token: () => secretReader().get(s1Settings().secretArn, 'apiToken'),
-    warningDays: warningDays.parse(process.env.TOKEN_EXPIRY_WARNING_DAYS ?? 14),
+    token: () => secretReader().get(s1Settings().secretArn, SECRET_FIELDS.s1Token),
+    warningDays: warningDays.parse(process.env[ENV.tokenExpiryWarningDays] ?? 14),
   }),
 );

@@ -6,11 +6,12 @@
  */
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { now as clockNow } from '../shared/clock';
+import { SECRET_FIELDS } from '../shared/contract';
 import { SecretError } from '../shared/errors';
 import { registerSecret } from '../shared/redact';
 
 /** JSON field of the webhook secret that holds the key. */
-export const SIGNING_KEY_FIELD = 'signingKey';
+export const SIGNING_KEY_FIELD = SECRET_FIELDS.webhookSigningKey;
 /** Shorter keys are refused: an HMAC is only as strong as its key. */
 export const MIN_SIGNING_KEY_LENGTH = 32;
 

@@ -1,10 +1,13 @@
 /**
  * Every error this project throws on purpose. Step Functions `Retry`/`Catch` match on `name`, so each class sets
- * `name` to a string literal (bundling keeps class names too, but a literal cannot be minified away).
+ * `name` to a string literal (bundling keeps class names too, but a literal cannot be minified away). The names and
+ * their `retryable` flags are declared in `contract.ts` (`ERRORS`), which the state machine's Retry lists are built
+ * from: `name` must be one of its keys, and `retryable` is read from it.
  *
  * Messages never contain secrets: callers pass texts through `redact()` and URLs through `safeUrl()` first, and
  * the base class redacts once more as a last line of defence.
  */
+import { ERRORS, type ErrorName, RETRY_ON } from './contract';
 import { redact } from './redact';
 
 /** Extra facts attached to an error; must not contain secrets (they are redacted anyway). */
@@ -18,14 +21,17 @@ export interface AppErrorOptions {
 
 /** Base class of every error this project throws deliberately. */
 export abstract class AppError extends Error {
-  abstract override readonly name: string;
-  /** True when trying again later may succeed (throttling, 5xx, network). */
-  readonly retryable: boolean = false;
+  abstract override readonly name: ErrorName;
   readonly details: ErrorDetails;
 
   constructor(message: string, options: AppErrorOptions = {}) {
     super(redact(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.details = options.details ?? {};
+  }
+
+  /** True when trying again later may succeed (throttling, 5xx, network): `ERRORS[name]` of the contract. */
+  get retryable(): boolean {
+    return ERRORS[this.name]?.retryable ?? false;
   }
 
   /** A JSON-safe view for logs and state output. */
@@ -85,13 +91,11 @@ export abstract class ServiceError extends AppError {
 /** S1 answered 429: too many requests for this token. */
 export class S1RateLimitedError extends ServiceError {
   override readonly name = 'S1RateLimitedError';
-  override readonly retryable = true;
   readonly service = 'S1';
 }
 /** S1 failed in a way that may pass: 5xx, connection reset, timeout. */
 export class S1TransientError extends ServiceError {
   override readonly name = 'S1TransientError';
-  override readonly retryable = true;
   readonly service = 'S1';
 }
 /** S1 rejected the token (401) even after re-reading the secret. */
@@ -130,13 +134,11 @@ export class S1ResponseError extends ServiceError {
 /** Cado answered 429. */
 export class CadoRateLimitedError extends ServiceError {
   override readonly name = 'CadoRateLimitedError';
-  override readonly retryable = true;
   readonly service = 'Cado';
 }
 /** Cado failed in a way that may pass: 5xx, connection refused or reset, timeout. */
 export class CadoTransientError extends ServiceError {
   override readonly name = 'CadoTransientError';
-  override readonly retryable = true;
   readonly service = 'Cado';
 }
 /** Cado rejected the API key (401) even after re-reading the secret. */
@@ -177,10 +179,12 @@ export class CadoResponseError extends ServiceError {
 
 /**
  * Names of the Cado errors worth trying again later (throttling, 5xx, network), for callers that only see a name,
- * such as a Lambda invocation's `errorType`. (The state machine's Retry lists them too: infrastructure code cannot
- * import this module.)
+ * such as a Lambda invocation's `errorType`: the ones the state machine retries Cado calls on.
  */
-export const CADO_RETRYABLE_ERROR_NAMES: readonly string[] = ['CadoRateLimitedError', 'CadoTransientError'];
+export const CADO_RETRYABLE_ERROR_NAMES: readonly string[] = [
+  ...RETRY_ON.cadoThrottling,
+  ...RETRY_ON.cadoTransient,
+];
 
 // --- Local failures ----------------------------------------------------------------------------------------
 
@@ -224,17 +228,14 @@ export class DownloadError extends AppError {
 /** The download kept breaking off and the resume budget is spent; trying the whole step again may pass. */
 export class DownloadInterruptedError extends AppError {
   override readonly name = 'DownloadInterruptedError';
-  override readonly retryable = true;
 }
 /** The presigned result link expired and fetching a fresh one did not help. */
 export class DownloadLinkExpiredError extends AppError {
   override readonly name = 'DownloadLinkExpiredError';
-  override readonly retryable = true;
 }
 /** S1 reported the task complete but offered no result file (yet); S1 sometimes lags, so this is retried a little. */
 export class ResultNotAvailableError extends AppError {
   override readonly name = 'ResultNotAvailableError';
-  override readonly retryable = true;
 }
 /** Stored evidence does not match what was downloaded (size or hash): never reported as collected. */
 export class EvidenceIntegrityError extends AppError {
@@ -254,10 +255,8 @@ export class AuditDeliveryError extends AppError {
 /** Some threat events could not be put on the bus even after retrying the failed entries. */
 export class ThreatPublishError extends AppError {
   override readonly name = 'ThreatPublishError';
-  override readonly retryable = true;
 }
 /** The threat poller's high-water mark could not be read or saved. */
 export class HighWaterMarkError extends AppError {
   override readonly name = 'HighWaterMarkError';
-  override readonly retryable = true;
 }

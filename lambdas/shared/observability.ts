@@ -6,9 +6,10 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+import { ENV, METRICS } from './contract';
 import { isSensitiveKey, redact } from './redact';
 
-const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 's1-cado-forensics';
+const serviceName = process.env[ENV.powertoolsServiceName] ?? METRICS.serviceName;
 
 /** JSON replacer that masks credential keys and redacts every string. Exported for tests. */
 export function redactingReplacer(key: string, value: unknown): unknown {
@@ -23,5 +24,5 @@ export const logger = new Logger({ serviceName, jsonReplacerFn: redactingReplace
 /** The process-wide metrics emitter (CloudWatch EMF). */
 export const metrics = new Metrics({
   serviceName,
-  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'S1CadoForensics',
+  namespace: process.env[ENV.powertoolsMetricsNamespace] ?? METRICS.namespace,
 });

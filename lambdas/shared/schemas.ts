@@ -5,6 +5,7 @@
  * returns the next one. Step Functions state stays small: no file contents, no URLs, no secrets.
  */
 import { z } from 'zod';
+import { LIMITS } from './contract';
 
 /** S1 ids are 18–19 digit integers sent as strings; as JS numbers they would lose precision. */
 export const S1Id = z
@@ -17,7 +18,7 @@ export const WorkflowInput = z.strictObject({
   agentIds: z
     .array(S1Id)
     .min(1, 'name at least one agent id')
-    .max(50, 'at most 50 agents per investigation')
+    .max(LIMITS.maxAgents, `at most ${LIMITS.maxAgents} agents per investigation`)
     .refine((ids) => new Set(ids).size === ids.length, 'agent ids must not repeat'),
   /** The S1 threat that triggered the investigation, if any. */
   threatId: S1Id.optional(),

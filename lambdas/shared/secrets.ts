@@ -6,12 +6,13 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { secretsClient } from './aws';
 import { now } from './clock';
+import type { SECRET_FIELDS } from './contract';
 import { SecretError } from './errors';
 import type { CredentialSource } from './http';
 import { registerSecret } from './redact';
 
 /** The JSON field holding the credential. */
-export type SecretField = 'apiToken' | 'apiKey';
+export type SecretField = (typeof SECRET_FIELDS)['s1Token' | 'cadoKey'];
 
 /** Options for {@link SecretReader}. */
 export interface SecretReaderOptions {

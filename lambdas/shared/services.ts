@@ -3,6 +3,7 @@
  * Lambda reuses connections and the cached credentials).
  */
 import { type CadoClient, createCadoClient } from './cado';
+import { SECRET_FIELDS } from './contract';
 import { SecretReader, secretCredential } from './secrets';
 import { createS1Client, type S1Client } from './sentinelone';
 import { cadoSettings, s1Settings } from './settings';
@@ -21,7 +22,7 @@ export function s1Client(): S1Client {
     const settings = s1Settings();
     s1 = createS1Client({
       consoleUrl: settings.consoleUrl,
-      credentials: secretCredential(secretReader(), settings.secretArn, 'apiToken', 'ApiToken'),
+      credentials: secretCredential(secretReader(), settings.secretArn, SECRET_FIELDS.s1Token, 'ApiToken'),
       hostPolicy: settings.consolePolicy,
       downloadHostPolicy: settings.downloadPolicy,
     });
@@ -36,7 +37,7 @@ export function cadoClient(): CadoClient {
     const settings = cadoSettings();
     cado = createCadoClient({
       baseUrl: settings.url,
-      credentials: secretCredential(secretReader(), settings.secretArn, 'apiKey', 'Bearer'),
+      credentials: secretCredential(secretReader(), settings.secretArn, SECRET_FIELDS.cadoKey, 'Bearer'),
       caCertificate: settings.caCertificate,
       allowLoopback: settings.allowLoopback,
     });

@@ -4,6 +4,7 @@
  * variable fails with a message naming it.
  */
 import { z } from 'zod';
+import { ENV } from './contract';
 import { ConfigError } from './errors';
 import { DEFAULT_DOWNLOAD_HOSTS, DEFAULT_S1_HOSTS, type HostPolicy } from './hosts';
 
@@ -60,11 +61,11 @@ export function parseEnv<T extends z.ZodTypeAny>(schema: T, what: string): z.inf
 }
 
 const s1Schema = z.object({
-  S1_CONSOLE_URL: z.string().min(1),
-  S1_SECRET_ARN: z.string().min(1),
-  S1_ALLOWED_HOSTS: envList(DEFAULT_S1_HOSTS),
-  DOWNLOAD_ALLOWED_HOSTS: envList(DEFAULT_DOWNLOAD_HOSTS),
-  ALLOW_LOOPBACK: envFlag(),
+  [ENV.s1ConsoleUrl]: z.string().min(1),
+  [ENV.s1SecretArn]: z.string().min(1),
+  [ENV.s1AllowedHosts]: envList(DEFAULT_S1_HOSTS),
+  [ENV.downloadAllowedHosts]: envList(DEFAULT_DOWNLOAD_HOSTS),
+  [ENV.allowLoopback]: envFlag(),
 });
 
 /** Where S1 is and how to reach it. */
@@ -79,22 +80,22 @@ export interface S1Settings {
 export function s1Settings(): S1Settings {
   const env = parseEnv(s1Schema, 'SentinelOne');
   return {
-    consoleUrl: env.S1_CONSOLE_URL,
-    secretArn: env.S1_SECRET_ARN,
-    consolePolicy: { allowedHosts: env.S1_ALLOWED_HOSTS, allowLoopback: env.ALLOW_LOOPBACK },
-    downloadPolicy: { allowedHosts: env.DOWNLOAD_ALLOWED_HOSTS, allowLoopback: env.ALLOW_LOOPBACK },
+    consoleUrl: env[ENV.s1ConsoleUrl],
+    secretArn: env[ENV.s1SecretArn],
+    consolePolicy: { allowedHosts: env[ENV.s1AllowedHosts], allowLoopback: env[ENV.allowLoopback] },
+    downloadPolicy: { allowedHosts: env[ENV.downloadAllowedHosts], allowLoopback: env[ENV.allowLoopback] },
   };
 }
 
 const cadoSchema = z.object({
-  CADO_URL: z.string().min(1),
-  CADO_SECRET_ARN: z.string().min(1),
-  CADO_CA_CERT: z.string().optional(),
-  CADO_PROJECT_MODE: z.enum(['per-threat', 'fixed']).optional().default('per-threat'),
-  CADO_PROJECT_NAME: z.string().optional(),
-  CADO_CLOUD_ID: z.string().optional(),
-  CADO_HANDOFF_TIMEOUT_SECONDS: envInt(6 * 3600, 60, 7 * 24 * 3600),
-  ALLOW_LOOPBACK: envFlag(),
+  [ENV.cadoUrl]: z.string().min(1),
+  [ENV.cadoSecretArn]: z.string().min(1),
+  [ENV.cadoCaCert]: z.string().optional(),
+  [ENV.cadoProjectMode]: z.enum(['per-threat', 'fixed']).optional().default('per-threat'),
+  [ENV.cadoProjectName]: z.string().optional(),
+  [ENV.cadoCloudId]: z.string().optional(),
+  [ENV.cadoHandoffTimeoutSeconds]: envInt(6 * 3600, 60, 7 * 24 * 3600),
+  [ENV.allowLoopback]: envFlag(),
 });
 
 /** Where Cado is and how the hand-off behaves. */
@@ -112,25 +113,25 @@ export interface CadoSettings {
 /** Reads the Cado settings. */
 export function cadoSettings(): CadoSettings {
   const env = parseEnv(cadoSchema, 'Cado');
-  if (env.CADO_PROJECT_MODE === 'fixed' && !env.CADO_PROJECT_NAME) {
-    throw new ConfigError('CADO_PROJECT_NAME is required when CADO_PROJECT_MODE is "fixed"');
+  if (env[ENV.cadoProjectMode] === 'fixed' && !env[ENV.cadoProjectName]) {
+    throw new ConfigError(`${ENV.cadoProjectName} is required when ${ENV.cadoProjectMode} is "fixed"`);
   }
   return {
-    url: env.CADO_URL,
-    secretArn: env.CADO_SECRET_ARN,
-    caCertificate: env.CADO_CA_CERT || undefined,
-    projectMode: env.CADO_PROJECT_MODE,
-    projectName: env.CADO_PROJECT_NAME || undefined,
-    cloudId: env.CADO_CLOUD_ID || undefined,
-    handoffTimeoutSeconds: env.CADO_HANDOFF_TIMEOUT_SECONDS,
-    allowLoopback: env.ALLOW_LOOPBACK,
+    url: env[ENV.cadoUrl],
+    secretArn: env[ENV.cadoSecretArn],
+    caCertificate: env[ENV.cadoCaCert] || undefined,
+    projectMode: env[ENV.cadoProjectMode],
+    projectName: env[ENV.cadoProjectName] || undefined,
+    cloudId: env[ENV.cadoCloudId] || undefined,
+    handoffTimeoutSeconds: env[ENV.cadoHandoffTimeoutSeconds],
+    allowLoopback: env[ENV.allowLoopback],
   };
 }
 
 const workflowSchema = z.object({
-  EVIDENCE_BUCKET: z.string().min(3),
-  SCRIPT_RUNTIME_TIMEOUT_SECONDS: envInt(900, 60, 172_800),
-  TASK_GRACE_SECONDS: envInt(900, 0, 604_800),
+  [ENV.evidenceBucket]: z.string().min(3),
+  [ENV.scriptRuntimeTimeoutSeconds]: envInt(900, 60, 172_800),
+  [ENV.taskGraceSeconds]: envInt(900, 0, 604_800),
 });
 
 /** How collections run and where evidence goes. */
@@ -144,8 +145,8 @@ export interface WorkflowSettings {
 export function workflowSettings(): WorkflowSettings {
   const env = parseEnv(workflowSchema, 'workflow');
   return {
-    evidenceBucket: env.EVIDENCE_BUCKET,
-    scriptRuntimeTimeoutSeconds: env.SCRIPT_RUNTIME_TIMEOUT_SECONDS,
-    taskGraceSeconds: env.TASK_GRACE_SECONDS,
+    evidenceBucket: env[ENV.evidenceBucket],
+    scriptRuntimeTimeoutSeconds: env[ENV.scriptRuntimeTimeoutSeconds],
+    taskGraceSeconds: env[ENV.taskGraceSeconds],
   };
 }

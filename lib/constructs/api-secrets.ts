@@ -3,12 +3,13 @@ import type { Grant, IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { SECRET_FIELDS } from '../../lambdas/shared/contract';
 
-/** JSON field of the S1 secret that holds the API token. */
-export const S1_TOKEN_FIELD = 'apiToken';
+/** JSON field of the S1 secret that holds the API token (the contract's, which the handlers read). */
+export const S1_TOKEN_FIELD = SECRET_FIELDS.s1Token;
 
-/** JSON field of the Cado secret that holds the API key. */
-export const CADO_KEY_FIELD = 'apiKey';
+/** JSON field of the Cado secret that holds the API key (the contract's). */
+export const CADO_KEY_FIELD = SECRET_FIELDS.cadoKey;
 
 /** Properties of {@link ApiSecrets}. */
 export interface ApiSecretsProps {

@@ -10,12 +10,13 @@ import {
   ObjectOwnership,
 } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { BUCKET_PREFIXES } from '../../lambdas/shared/contract';
 
-/** Key prefix of everything an investigation stores (collections, manifests, case.json). */
-export const INVESTIGATIONS_PREFIX = 'investigations/';
+/** Key prefix of everything an investigation stores (collections, manifests, case.json), from the contract. */
+export const INVESTIGATIONS_PREFIX = BUCKET_PREFIXES.investigations;
 
-/** Key prefix of the permission audit reports. */
-export const AUDITS_PREFIX = 'audits/';
+/** Key prefix of the permission audit reports, from the contract. */
+export const AUDITS_PREFIX = BUCKET_PREFIXES.audits;
 
 /** Properties of an {@link EvidenceBucket}. */
 export interface EvidenceBucketProps {

@@ -23,15 +23,21 @@ import {
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { ENV, LIMITS, RETRY_ON } from '../../lambdas/shared/contract';
 import type { S1CadoConfig } from '../config';
 import type { ApiSecrets } from './api-secrets';
 import type { EvidenceBucket } from './evidence-bucket';
 import { TaskFunction } from './task-function';
 
-/** Error names the S1 client throws for conditions that pass with time. */
-export const S1_TRANSIENT_ERRORS = ['S1RateLimitedError', 'S1TransientError'];
-/** Error names the Cado client throws for conditions that pass with time. */
-export const CADO_TRANSIENT_ERRORS = ['CadoRateLimitedError', 'CadoTransientError'];
+/** Error names the S1 client throws for conditions that pass with time (from the contract). */
+export const S1_TRANSIENT_ERRORS: readonly string[] = [...RETRY_ON.s1Throttling, ...RETRY_ON.s1Transient];
+/** Error names the Cado client throws for conditions that pass with time (from the contract). */
+export const CADO_TRANSIENT_ERRORS: readonly string[] = [
+  ...RETRY_ON.cadoThrottling,
+  ...RETRY_ON.cadoTransient,
+];
+/** Throttling errors: retried more patiently than the other transient ones. */
+const THROTTLING_ERRORS: readonly string[] = [...RETRY_ON.s1Throttling, ...RETRY_ON.cadoThrottling];
 /**
  * Node options of the staging Lambda: a small young generation makes V8 collect the short-lived part buffers (and
  * the external memory they hold) sooner, which keeps peak memory low while gigabytes stream through
@@ -39,12 +45,8 @@ export const CADO_TRANSIENT_ERRORS = ['CadoRateLimitedError', 'CadoTransientErro
  */
 export const STAGING_NODE_OPTIONS = '--enable-source-maps --max-semi-space-size=2';
 
-/** Download failures worth another full attempt of Stage Output. */
-export const STAGING_RETRY_ERRORS = [
-  'DownloadInterruptedError',
-  'DownloadLinkExpiredError',
-  'ResultNotAvailableError',
-];
+/** Download failures worth another full attempt of Stage Output (from the contract). */
+export const STAGING_RETRY_ERRORS: readonly string[] = RETRY_ON.staging;
 
 /** Properties of {@link InvestigationWorkflow}. */
 export interface InvestigationWorkflowProps {
@@ -83,27 +85,27 @@ export class InvestigationWorkflow extends Construct {
     const { config, evidence, secrets } = props;
 
     const s1Env = {
-      S1_CONSOLE_URL: config.s1ConsoleUrl,
-      S1_SECRET_ARN: secrets.s1Secret.secretArn,
-      S1_ALLOWED_HOSTS: config.s1AllowedHosts.join(','),
-      DOWNLOAD_ALLOWED_HOSTS: config.downloadAllowedHosts.join(','),
-      ALLOW_LOOPBACK: String(config.allowLoopback),
+      [ENV.s1ConsoleUrl]: config.s1ConsoleUrl,
+      [ENV.s1SecretArn]: secrets.s1Secret.secretArn,
+      [ENV.s1AllowedHosts]: config.s1AllowedHosts.join(','),
+      [ENV.downloadAllowedHosts]: config.downloadAllowedHosts.join(','),
+      [ENV.allowLoopback]: String(config.allowLoopback),
     };
     const cadoEnv: Record<string, string> = {
-      CADO_URL: config.cadoUrl,
-      CADO_SECRET_ARN: secrets.cadoSecret.secretArn,
-      CADO_PROJECT_MODE: config.cadoProjectMode,
-      CADO_HANDOFF_TIMEOUT_SECONDS: String(config.cadoHandoffTimeoutSeconds),
-      ALLOW_LOOPBACK: String(config.allowLoopback),
-      ...(config.cadoProjectName ? { CADO_PROJECT_NAME: config.cadoProjectName } : {}),
-      ...(config.cadoCloudId ? { CADO_CLOUD_ID: config.cadoCloudId } : {}),
-      ...(config.cadoCaCertificate ? { CADO_CA_CERT: config.cadoCaCertificate } : {}),
+      [ENV.cadoUrl]: config.cadoUrl,
+      [ENV.cadoSecretArn]: secrets.cadoSecret.secretArn,
+      [ENV.cadoProjectMode]: config.cadoProjectMode,
+      [ENV.cadoHandoffTimeoutSeconds]: String(config.cadoHandoffTimeoutSeconds),
+      [ENV.allowLoopback]: String(config.allowLoopback),
+      ...(config.cadoProjectName ? { [ENV.cadoProjectName]: config.cadoProjectName } : {}),
+      ...(config.cadoCloudId ? { [ENV.cadoCloudId]: config.cadoCloudId } : {}),
+      ...(config.cadoCaCertificate ? { [ENV.cadoCaCert]: config.cadoCaCertificate } : {}),
     };
     const workflowEnv = {
-      EVIDENCE_BUCKET: evidence.bucket.bucketName,
-      TOKEN_EXPIRY_WARNING_DAYS: String(config.tokenExpiryWarningDays),
-      SCRIPT_RUNTIME_TIMEOUT_SECONDS: String(config.scriptRuntimeTimeoutSeconds),
-      TASK_GRACE_SECONDS: String(config.taskGraceSeconds),
+      [ENV.evidenceBucket]: evidence.bucket.bucketName,
+      [ENV.tokenExpiryWarningDays]: String(config.tokenExpiryWarningDays),
+      [ENV.scriptRuntimeTimeoutSeconds]: String(config.scriptRuntimeTimeoutSeconds),
+      [ENV.taskGraceSeconds]: String(config.taskGraceSeconds),
     };
 
     const fn = (
@@ -148,7 +150,11 @@ export class InvestigationWorkflow extends Construct {
         'StageOutput',
         'stage-output',
         { s1: true, bucket: true },
-        { timeout: Duration.minutes(15), memorySize: 1024, nodeOptions: STAGING_NODE_OPTIONS },
+        {
+          timeout: Duration.seconds(LIMITS.stagingTimeoutSeconds),
+          memorySize: 1024,
+          nodeOptions: STAGING_NODE_OPTIONS,
+        },
       ),
       handToCado: fn('HandToCado', 'hand-to-cado', { cado: true }),
       checkCado: fn('CheckCado', 'check-cado', { cado: true }),
@@ -159,7 +165,7 @@ export class InvestigationWorkflow extends Construct {
     const invoke = (
       name: string,
       lambda: TaskFunction,
-      opts: { retryOn?: string[]; payload?: TaskInput; resultPath?: string; minutes?: number } = {},
+      opts: { retryOn?: readonly string[]; payload?: TaskInput; resultPath?: string; minutes?: number } = {},
     ): LambdaInvoke => {
       const task = new LambdaInvoke(this, name, {
         lambdaFunction: lambda,
@@ -168,8 +174,8 @@ export class InvestigationWorkflow extends Construct {
         resultPath: opts.resultPath,
         taskTimeout: Timeout.duration(Duration.minutes(opts.minutes ?? 2)),
       });
-      const throttled = (opts.retryOn ?? []).filter((name) => name.endsWith('RateLimitedError'));
-      const transient = (opts.retryOn ?? []).filter((name) => !name.endsWith('RateLimitedError'));
+      const throttled = (opts.retryOn ?? []).filter((name) => THROTTLING_ERRORS.includes(name));
+      const transient = (opts.retryOn ?? []).filter((name) => !THROTTLING_ERRORS.includes(name));
       if (throttled.length) {
         // Throttling passes once the token's bucket refills, but a burst of investigations shares one token:
         // wait longer and more often than for a 5xx before giving up (measured by `npm run bench`: the burst).
@@ -212,7 +218,7 @@ export class InvestigationWorkflow extends Construct {
     });
     const stageOutput = invoke('Stage Output', functions.stageOutput, {
       retryOn: [...S1_TRANSIENT_ERRORS, ...STAGING_RETRY_ERRORS],
-      minutes: 16,
+      minutes: LIMITS.stagingTimeoutSeconds / 60 + 1,
     });
     const handToCado = invoke('Hand To Cado', functions.handToCado, { retryOn: CADO_TRANSIENT_ERRORS });
     const waitForCado = new Wait(this, 'Wait For Cado', { time: WaitTime.secondsPath('$.poll.waitSeconds') });
@@ -301,10 +307,11 @@ export class InvestigationWorkflow extends Construct {
     const perAgentSeconds =
       config.scriptRuntimeTimeoutSeconds +
       config.taskGraceSeconds +
-      16 * 60 +
+      LIMITS.stagingTimeoutSeconds +
+      60 +
       config.cadoHandoffTimeoutSeconds +
       1800;
-    const batches = Math.ceil(50 / config.maxConcurrentAgents);
+    const batches = Math.ceil(LIMITS.maxAgents / config.maxConcurrentAgents);
     this.stateMachine = new StateMachine(this, 'StateMachine', {
       definitionBody: DefinitionBody.fromChainable(definition),
       stateMachineType: StateMachineType.STANDARD,

@@ -4,6 +4,7 @@ import { Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Grant } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { ENV, METRICS } from '../../lambdas/shared/contract';
 import type { S1CadoConfig } from '../config';
 import type { ApiSecrets } from './api-secrets';
 import { AUDITS_PREFIX, type EvidenceBucket } from './evidence-bucket';
@@ -11,10 +12,10 @@ import type { Monitoring } from './monitoring';
 import { METRICS_NAMESPACE, TaskFunction } from './task-function';
 
 /** The Powertools service name of the audit function (a dimension of its metrics). */
-export const AUDIT_SERVICE_NAME = 's1-cado-forensics';
+export const AUDIT_SERVICE_NAME = METRICS.serviceName;
 
-/** The metric the audit emits per status (dimension `Status`); kept in step with `lambdas/audit-permissions`. */
-export const AUDIT_CHECKS_METRIC = 'AuditChecks';
+/** The metric the audit emits per status (dimension `Status`), from the contract. */
+export const AUDIT_CHECKS_METRIC = METRICS.auditChecks;
 
 /** Properties of {@link PermissionAudit}. */
 export interface PermissionAuditProps {
@@ -72,19 +73,19 @@ export class PermissionAudit extends Construct {
       timeout: Duration.minutes(3),
       bundleCollectors: true,
       environment: {
-        S1_CONSOLE_URL: config.s1ConsoleUrl,
-        S1_SECRET_ARN: secrets.s1Secret.secretArn,
-        S1_ALLOWED_HOSTS: config.s1AllowedHosts.join(','),
-        ALLOW_LOOPBACK: String(config.allowLoopback),
-        CADO_URL: config.cadoUrl,
-        CADO_SECRET_ARN: secrets.cadoSecret.secretArn,
-        CADO_PROJECT_MODE: config.cadoProjectMode,
-        ...(config.cadoProjectName ? { CADO_PROJECT_NAME: config.cadoProjectName } : {}),
-        ...(config.cadoCaCertificate ? { CADO_CA_CERT: config.cadoCaCertificate } : {}),
-        EVIDENCE_BUCKET: evidence.bucket.bucketName,
-        TOKEN_EXPIRY_WARNING_DAYS: String(config.tokenExpiryWarningDays),
-        NOTIFICATION_TOPIC_ARN: monitoring.topic.topicArn,
-        ...(config.threatFilter.siteIds ? { AUDIT_SITE_IDS: config.threatFilter.siteIds.join(',') } : {}),
+        [ENV.s1ConsoleUrl]: config.s1ConsoleUrl,
+        [ENV.s1SecretArn]: secrets.s1Secret.secretArn,
+        [ENV.s1AllowedHosts]: config.s1AllowedHosts.join(','),
+        [ENV.allowLoopback]: String(config.allowLoopback),
+        [ENV.cadoUrl]: config.cadoUrl,
+        [ENV.cadoSecretArn]: secrets.cadoSecret.secretArn,
+        [ENV.cadoProjectMode]: config.cadoProjectMode,
+        ...(config.cadoProjectName ? { [ENV.cadoProjectName]: config.cadoProjectName } : {}),
+        ...(config.cadoCaCertificate ? { [ENV.cadoCaCert]: config.cadoCaCertificate } : {}),
+        [ENV.evidenceBucket]: evidence.bucket.bucketName,
+        [ENV.tokenExpiryWarningDays]: String(config.tokenExpiryWarningDays),
+        [ENV.notificationTopicArn]: monitoring.topic.topicArn,
+        ...(config.threatFilter.siteIds ? { [ENV.auditSiteIds]: config.threatFilter.siteIds.join(',') } : {}),
       },
     });
     secrets.grantReadS1Token(this.function);

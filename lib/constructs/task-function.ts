@@ -5,13 +5,14 @@ import { Architecture, type CfnFunction, Runtime, Tracing } from 'aws-cdk-lib/aw
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { ENV, METRICS } from '../../lambdas/shared/contract';
 import { LOG_RETENTION_DAYS } from '../config';
 
 /** Repository root: `lib/constructs/` is two levels below it. */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
-/** Metric namespace shared by every handler (Powertools Metrics). */
-export const METRICS_NAMESPACE = 'S1CadoForensics';
+/** Metric namespace shared by every handler (Powertools Metrics), from the contract. */
+export const METRICS_NAMESPACE = METRICS.namespace;
 
 /** CloudFormation metadata key on each function naming its step; the local Step Functions runner binds on it. */
 export const STEP_METADATA_KEY = 'S1CadoStep';
@@ -97,7 +98,7 @@ const STEP_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
  *   step: 'run-script',
  *   logRetentionDays: config.logRetentionDays,
  *   bundleCollectors: true,
- *   environment: { S1_SECRET_ARN: secrets.s1Secret.secretArn },
+ *   environment: { [ENV.s1SecretArn]: secrets.s1Secret.secretArn },
  * });
  */
 export class TaskFunction extends NodejsFunction {
@@ -138,9 +139,9 @@ export class TaskFunction extends NodejsFunction {
       logGroup: pending.logGroup,
       role: pending.role,
       environment: {
-        POWERTOOLS_SERVICE_NAME: props.serviceName ?? 's1-cado-forensics',
-        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-        POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
+        [ENV.powertoolsServiceName]: props.serviceName ?? METRICS.serviceName,
+        [ENV.powertoolsMetricsNamespace]: METRICS_NAMESPACE,
+        [ENV.powertoolsLogLevel]: props.logLevel ?? 'INFO',
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
       },

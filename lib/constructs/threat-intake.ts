@@ -10,18 +10,19 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { ENV, SECRET_FIELDS, THREAT_EVENT } from '../../lambdas/shared/contract';
 import type { S1CadoConfig } from '../config';
 import type { ApiSecrets } from './api-secrets';
 import type { EvidenceBucket } from './evidence-bucket';
 import type { Monitoring } from './monitoring';
 import { TaskFunction } from './task-function';
 
-/** `Source` of intake events; kept in step with `lambdas/poll-threats/threat-event.ts`. */
-export const THREAT_EVENT_SOURCE = 's1cado.threat-intake';
-/** `DetailType` of intake events; kept in step with `lambdas/poll-threats/threat-event.ts`. */
-export const THREAT_EVENT_DETAIL_TYPE = 'SentinelOne Threat';
-/** JSON field of the webhook secret holding the signing key; kept in step with `lambdas/receive-webhook`. */
-export const WEBHOOK_SIGNING_KEY_FIELD = 'signingKey';
+/** `Source` of intake events (the contract's, which the publishers use too). */
+export const THREAT_EVENT_SOURCE = THREAT_EVENT.source;
+/** `DetailType` of intake events (the contract's). */
+export const THREAT_EVENT_DETAIL_TYPE = THREAT_EVENT.detailType;
+/** JSON field of the webhook secret holding the signing key (the contract's, which the webhook reads). */
+export const WEBHOOK_SIGNING_KEY_FIELD = SECRET_FIELDS.webhookSigningKey;
 /**
  * Value the high-water-mark parameter is created with; the poller reads it as "no mark yet" and starts from its
  * lookback window. Changing it resets the mark on the next deployment.
@@ -134,17 +135,17 @@ export class ThreatIntake extends Construct {
     const addThreatNote = props.addThreatNote ?? true;
 
     const s1Env = {
-      S1_CONSOLE_URL: config.s1ConsoleUrl,
-      S1_SECRET_ARN: secrets.s1Secret.secretArn,
-      S1_ALLOWED_HOSTS: config.s1AllowedHosts.join(','),
-      ALLOW_LOOPBACK: String(config.allowLoopback),
+      [ENV.s1ConsoleUrl]: config.s1ConsoleUrl,
+      [ENV.s1SecretArn]: secrets.s1Secret.secretArn,
+      [ENV.s1AllowedHosts]: config.s1AllowedHosts.join(','),
+      [ENV.allowLoopback]: String(config.allowLoopback),
     };
     const filter = config.threatFilter;
     const filterEnv: Record<string, string> = {
-      THREAT_CONFIDENCE_LEVELS: filter.confidenceLevels.join(','),
-      THREAT_OS_TYPES: filter.osTypes.join(','),
-      ...(filter.classifications ? { THREAT_CLASSIFICATIONS: filter.classifications.join(',') } : {}),
-      ...(filter.siteIds ? { THREAT_SITE_IDS: filter.siteIds.join(',') } : {}),
+      [ENV.threatConfidenceLevels]: filter.confidenceLevels.join(','),
+      [ENV.threatOsTypes]: filter.osTypes.join(','),
+      ...(filter.classifications ? { [ENV.threatClassifications]: filter.classifications.join(',') } : {}),
+      ...(filter.siteIds ? { [ENV.threatSiteIds]: filter.siteIds.join(',') } : {}),
     };
 
     this.bus = new EventBus(this, 'Bus', { description: 'SentinelOne threats for s1-cado-forensics' });
@@ -173,12 +174,12 @@ export class ThreatIntake extends Construct {
       environment: {
         ...s1Env,
         ...filterEnv,
-        EVENT_BUS_NAME: this.bus.eventBusName,
-        POLL_MARK_PARAMETER: this.highWaterMark.parameterName,
-        POLL_LOOKBACK_SECONDS: String((props.firstPollLookback ?? Duration.hours(1)).toSeconds()),
-        POLL_TIME_BUDGET_SECONDS: '45',
-        POLL_PAGE_SIZE: '100',
-        POLL_MAX_PAGES: '20',
+        [ENV.eventBusName]: this.bus.eventBusName,
+        [ENV.pollMarkParameter]: this.highWaterMark.parameterName,
+        [ENV.pollLookbackSeconds]: String((props.firstPollLookback ?? Duration.hours(1)).toSeconds()),
+        [ENV.pollTimeBudgetSeconds]: '45',
+        [ENV.pollPageSize]: '100',
+        [ENV.pollMaxPages]: '20',
       },
     });
     // A failed poll is not retried by Lambda: the next scheduled run resumes from the mark, without piling on
@@ -207,9 +208,9 @@ export class ThreatIntake extends Construct {
       description: 's1-cado-forensics: starts one investigation per SentinelOne threat',
       logRetentionDays: config.logRetentionDays,
       environment: {
-        STATE_MACHINE_ARN: stateMachine.stateMachineArn,
-        EVIDENCE_BUCKET: evidence.bucket.bucketName,
-        THREAT_NOTE: String(addThreatNote),
+        [ENV.stateMachineArn]: stateMachine.stateMachineArn,
+        [ENV.evidenceBucket]: evidence.bucket.bucketName,
+        [ENV.threatNote]: String(addThreatNote),
         ...(addThreatNote ? s1Env : {}),
       },
     });
@@ -269,9 +270,9 @@ export class ThreatIntake extends Construct {
         environment: {
           ...s1Env,
           ...filterEnv,
-          EVENT_BUS_NAME: this.bus.eventBusName,
-          WEBHOOK_SECRET_ARN: secret.secretArn,
-          WEBHOOK_VERIFY_WITH_S1: 'true',
+          [ENV.eventBusName]: this.bus.eventBusName,
+          [ENV.webhookSecretArn]: secret.secretArn,
+          [ENV.webhookVerifyWithS1]: 'true',
         },
       });
       secret.grantRead(webhook);

@@ -2,10 +2,11 @@
  * The evidence bucket layout (DESIGN §3). Every key carries the investigation id, so each artifact can be traced
  * back to its execution, and forward from the execution to its artifacts.
  */
+import { BUCKET_PREFIXES } from '../contract';
 
 /** Prefix of everything an investigation wrote. */
 export function investigationPrefix(investigationId: string): string {
-  return `investigations/${investigationId}/`;
+  return `${BUCKET_PREFIXES.investigations}${investigationId}/`;
 }
 
 /** The outcome of the whole investigation. */
@@ -41,7 +42,7 @@ export function manifestKey(investigationId: string, agentId: string, taskId: st
 /** A permission audit report. */
 export function auditKey(at: Date): string {
   const iso = at.toISOString();
-  return `audits/${iso.slice(0, 10)}/${iso.replace(/[:.]/g, '-')}.json`;
+  return `${BUCKET_PREFIXES.audits}${iso.slice(0, 10)}/${iso.replace(/[:.]/g, '-')}.json`;
 }
 
 /**

@@ -3,6 +3,7 @@
  * parsed on first use; a missing or bad variable fails with a message naming it.
  */
 import { z } from 'zod';
+import { ENV } from '../contract';
 import { envFlag, envInt, envOptionalList, parseEnv } from '../settings';
 import type { ThreatFilter } from './threat-event';
 
@@ -11,31 +12,31 @@ const int = envInt;
 const flag = envFlag;
 
 const filterSchema = z.object({
-  THREAT_CONFIDENCE_LEVELS: list,
-  THREAT_CLASSIFICATIONS: list,
-  THREAT_OS_TYPES: list,
-  THREAT_SITE_IDS: list,
+  [ENV.threatConfidenceLevels]: list,
+  [ENV.threatClassifications]: list,
+  [ENV.threatOsTypes]: list,
+  [ENV.threatSiteIds]: list,
 });
 
 /** The threat filter (`config.threatFilter`), from `THREAT_*` comma lists; unset lists match anything. */
 export function threatFilterFromEnv(): ThreatFilter {
   const env = parseEnv(filterSchema, 'threat filter');
   return {
-    confidenceLevels: env.THREAT_CONFIDENCE_LEVELS,
-    classifications: env.THREAT_CLASSIFICATIONS,
-    osTypes: env.THREAT_OS_TYPES,
-    siteIds: env.THREAT_SITE_IDS,
+    confidenceLevels: env[ENV.threatConfidenceLevels],
+    classifications: env[ENV.threatClassifications],
+    osTypes: env[ENV.threatOsTypes],
+    siteIds: env[ENV.threatSiteIds],
   };
 }
 
 const pollSchema = z.object({
-  EVENT_BUS_NAME: z.string().min(1),
-  POLL_MARK_PARAMETER: z.string().min(1),
-  POLL_LOOKBACK_SECONDS: int(3600, 60, 30 * 86_400),
-  POLL_SETTLE_SECONDS: int(30, 0, 600),
-  POLL_PAGE_SIZE: int(100, 1, 1000),
-  POLL_MAX_PAGES: int(20, 1, 1000),
-  POLL_TIME_BUDGET_SECONDS: int(60, 5, 840),
+  [ENV.eventBusName]: z.string().min(1),
+  [ENV.pollMarkParameter]: z.string().min(1),
+  [ENV.pollLookbackSeconds]: int(3600, 60, 30 * 86_400),
+  [ENV.pollSettleSeconds]: int(30, 0, 600),
+  [ENV.pollPageSize]: int(100, 1, 1000),
+  [ENV.pollMaxPages]: int(20, 1, 1000),
+  [ENV.pollTimeBudgetSeconds]: int(60, 5, 840),
 });
 
 /** Settings of `poll-threats`. */
@@ -56,23 +57,23 @@ export interface PollSettings {
 export function pollSettings(): PollSettings {
   const env = parseEnv(pollSchema, 'poll-threats');
   return {
-    eventBusName: env.EVENT_BUS_NAME,
-    markParameter: env.POLL_MARK_PARAMETER,
-    lookbackSeconds: env.POLL_LOOKBACK_SECONDS,
-    settleSeconds: env.POLL_SETTLE_SECONDS,
-    pageSize: env.POLL_PAGE_SIZE,
-    maxPages: env.POLL_MAX_PAGES,
-    timeBudgetSeconds: env.POLL_TIME_BUDGET_SECONDS,
+    eventBusName: env[ENV.eventBusName],
+    markParameter: env[ENV.pollMarkParameter],
+    lookbackSeconds: env[ENV.pollLookbackSeconds],
+    settleSeconds: env[ENV.pollSettleSeconds],
+    pageSize: env[ENV.pollPageSize],
+    maxPages: env[ENV.pollMaxPages],
+    timeBudgetSeconds: env[ENV.pollTimeBudgetSeconds],
     filter: threatFilterFromEnv(),
   };
 }
 
 const webhookSchema = z.object({
-  EVENT_BUS_NAME: z.string().min(1),
-  WEBHOOK_SECRET_ARN: z.string().min(1),
-  WEBHOOK_VERIFY_WITH_S1: flag(true),
-  WEBHOOK_MAX_BODY_BYTES: int(16_384, 256, 262_144),
-  WEBHOOK_MAX_SKEW_SECONDS: int(300, 30, 900),
+  [ENV.eventBusName]: z.string().min(1),
+  [ENV.webhookSecretArn]: z.string().min(1),
+  [ENV.webhookVerifyWithS1]: flag(true),
+  [ENV.webhookMaxBodyBytes]: int(16_384, 256, 262_144),
+  [ENV.webhookMaxSkewSeconds]: int(300, 30, 900),
 });
 
 /** Settings of `receive-webhook`. */
@@ -89,18 +90,18 @@ export interface WebhookSettings {
 export function webhookSettings(): WebhookSettings {
   const env = parseEnv(webhookSchema, 'receive-webhook');
   return {
-    eventBusName: env.EVENT_BUS_NAME,
-    secretArn: env.WEBHOOK_SECRET_ARN,
-    verifyWithS1: env.WEBHOOK_VERIFY_WITH_S1,
-    maxBodyBytes: env.WEBHOOK_MAX_BODY_BYTES,
-    maxSkewSeconds: env.WEBHOOK_MAX_SKEW_SECONDS,
+    eventBusName: env[ENV.eventBusName],
+    secretArn: env[ENV.webhookSecretArn],
+    verifyWithS1: env[ENV.webhookVerifyWithS1],
+    maxBodyBytes: env[ENV.webhookMaxBodyBytes],
+    maxSkewSeconds: env[ENV.webhookMaxSkewSeconds],
   };
 }
 
 const startSchema = z.object({
-  STATE_MACHINE_ARN: z.string().regex(/^arn:aws[a-z-]*:states:[^:]+:\d{12}:stateMachine:[^:]+$/),
-  EVIDENCE_BUCKET: z.string().min(3),
-  THREAT_NOTE: flag(false),
+  [ENV.stateMachineArn]: z.string().regex(/^arn:aws[a-z-]*:states:[^:]+:\d{12}:stateMachine:[^:]+$/),
+  [ENV.evidenceBucket]: z.string().min(3),
+  [ENV.threatNote]: flag(false),
 });
 
 /** Settings of `start-investigation`. */
@@ -115,8 +116,8 @@ export interface StartSettings {
 export function startSettings(): StartSettings {
   const env = parseEnv(startSchema, 'start-investigation');
   return {
-    stateMachineArn: env.STATE_MACHINE_ARN,
-    evidenceBucket: env.EVIDENCE_BUCKET,
-    addThreatNote: env.THREAT_NOTE,
+    stateMachineArn: env[ENV.stateMachineArn],
+    evidenceBucket: env[ENV.evidenceBucket],
+    addThreatNote: env[ENV.threatNote],
   };
 }

@@ -5,13 +5,14 @@
  * credential.
  */
 import { z } from 'zod';
+import { THREAT_EVENT } from '../contract';
 import { S1Id } from '../schemas';
 import type { S1Threat } from '../sentinelone';
 
-/** `Source` of every intake event (custom sources must not start with `aws.`). */
-export const THREAT_EVENT_SOURCE = 's1cado.threat-intake';
+/** `Source` of every intake event (declared in the contract, which the rule's pattern is built from). */
+export const THREAT_EVENT_SOURCE = THREAT_EVENT.source;
 /** `DetailType` of every intake event. */
-export const THREAT_EVENT_DETAIL_TYPE = 'SentinelOne Threat';
+export const THREAT_EVENT_DETAIL_TYPE = THREAT_EVENT.detailType;
 
 /** Longest free-text field kept in an event (threat names are file names and can be long). */
 const MAX_TEXT = 256;

@@ -1,0 +1,173 @@
+/**
+ * The contract between the infrastructure (`lib/`) and the runtime (`lambdas/`): every name and limit both sides
+ * must agree on, declared once. The CDK constructs import this file and nothing else from `lambdas/` (Biome's
+ * `noRestrictedImports` in biome.json enforces it), so it imports nothing itself: no zod, no SDK, no other module.
+ *
+ * - {@link ERRORS}: the name of every error the project throws on purpose and whether trying again may succeed;
+ *   the classes in `errors.ts` take their `retryable` flag from it, and {@link RETRY_ON} lists the names each
+ *   Step Functions `Retry` matches (the compiler refuses a name in a Retry that is not retryable here).
+ * - {@link THREAT_EVENT}: `Source` and `DetailType` of intake events (the rule's pattern and the publishers).
+ * - {@link ENV}: the environment variables the constructs set and the handlers read.
+ * - {@link LIMITS}: bounds the state machine is sized by and the input schema enforces.
+ */
+
+/**
+ * Every error this project throws deliberately, by name (the class name and its `name`), with `retryable`: true
+ * when trying again later may succeed (throttling, 5xx, network, a lagging or expired result link).
+ */
+export const ERRORS = {
+  // SentinelOne
+  S1RateLimitedError: { retryable: true },
+  S1TransientError: { retryable: true },
+  S1AuthError: { retryable: false },
+  S1ForbiddenError: { retryable: false },
+  S1NotFoundError: { retryable: false },
+  S1ValidationError: { retryable: false },
+  S1TlsError: { retryable: false },
+  S1ResponseError: { retryable: false },
+  S1ExecutionNotStartedError: { retryable: false },
+  S1ApprovalRequiredError: { retryable: false },
+  // Cado
+  CadoRateLimitedError: { retryable: true },
+  CadoTransientError: { retryable: true },
+  CadoAuthError: { retryable: false },
+  CadoForbiddenError: { retryable: false },
+  CadoNotFoundError: { retryable: false },
+  CadoValidationError: { retryable: false },
+  CadoConflictError: { retryable: false },
+  CadoTlsError: { retryable: false },
+  CadoResponseError: { retryable: false },
+  // Local failures
+  InputValidationError: { retryable: false },
+  ConfigError: { retryable: false },
+  HostNotAllowedError: { retryable: false },
+  SecretError: { retryable: false },
+  // Evidence
+  DownloadError: { retryable: false },
+  DownloadInterruptedError: { retryable: true },
+  DownloadLinkExpiredError: { retryable: true },
+  ResultNotAvailableError: { retryable: true },
+  EvidenceIntegrityError: { retryable: false },
+  // Preflight, audit and intake
+  PreflightFailedError: { retryable: false },
+  AuditDeliveryError: { retryable: false },
+  ThreatPublishError: { retryable: true },
+  HighWaterMarkError: { retryable: true },
+} as const satisfies Record<string, { readonly retryable: boolean }>;
+
+/** The name of an error this project throws on purpose. */
+export type ErrorName = keyof typeof ERRORS;
+
+/** The names of the errors whose `retryable` flag is true. */
+export type RetryableErrorName = {
+  [N in ErrorName]: (typeof ERRORS)[N]['retryable'] extends true ? N : never;
+}[ErrorName];
+
+/**
+ * The error names each group of Step Functions `Retry` matches. Only retryable names type-check here; the infra
+ * tests walk the synthesized definitions and check every retried name against the error classes as well.
+ */
+export const RETRY_ON = {
+  /** S1 throttling (429): retried patiently, a burst of investigations shares one token. */
+  s1Throttling: ['S1RateLimitedError'],
+  /** S1 5xx, connection failures and timeouts: retried briefly. */
+  s1Transient: ['S1TransientError'],
+  /** Cado throttling (429). */
+  cadoThrottling: ['CadoRateLimitedError'],
+  /** Cado 5xx, connection failures and timeouts. */
+  cadoTransient: ['CadoTransientError'],
+  /** Download failures worth another full attempt of Stage Output. */
+  staging: ['DownloadInterruptedError', 'DownloadLinkExpiredError', 'ResultNotAvailableError'],
+} as const satisfies Record<string, readonly RetryableErrorName[]>;
+
+/** `Source` and `DetailType` of every intake event (custom sources must not start with `aws.`). */
+export const THREAT_EVENT = {
+  source: 's1cado.threat-intake',
+  detailType: 'SentinelOne Threat',
+} as const;
+
+/** JSON fields of the secrets the handlers read. */
+export const SECRET_FIELDS = {
+  /** The S1 service-user API token. */
+  s1Token: 'apiToken',
+  /** The Cado API key. */
+  cadoKey: 'apiKey',
+  /** The webhook's HMAC signing key. */
+  webhookSigningKey: 'signingKey',
+} as const;
+
+/** Environment variables set by the constructs in `lib/` and read by the handlers' settings. */
+export const ENV = {
+  // S1 (ApiSecrets.bindS1)
+  s1ConsoleUrl: 'S1_CONSOLE_URL',
+  s1SecretArn: 'S1_SECRET_ARN',
+  s1AllowedHosts: 'S1_ALLOWED_HOSTS',
+  downloadAllowedHosts: 'DOWNLOAD_ALLOWED_HOSTS',
+  /** Shared by the S1 and Cado settings: loopback hosts are allowed (local runs only). */
+  allowLoopback: 'ALLOW_LOOPBACK',
+  // Cado (ApiSecrets.bindCado)
+  cadoUrl: 'CADO_URL',
+  cadoSecretArn: 'CADO_SECRET_ARN',
+  cadoCaCert: 'CADO_CA_CERT',
+  cadoProjectMode: 'CADO_PROJECT_MODE',
+  cadoProjectName: 'CADO_PROJECT_NAME',
+  cadoCloudId: 'CADO_CLOUD_ID',
+  cadoHandoffTimeoutSeconds: 'CADO_HANDOFF_TIMEOUT_SECONDS',
+  // Evidence bucket (EvidenceBucket.bind*)
+  evidenceBucket: 'EVIDENCE_BUCKET',
+  // Workflow
+  scriptRuntimeTimeoutSeconds: 'SCRIPT_RUNTIME_TIMEOUT_SECONDS',
+  taskGraceSeconds: 'TASK_GRACE_SECONDS',
+  tokenExpiryWarningDays: 'TOKEN_EXPIRY_WARNING_DAYS',
+  // Permission audit
+  notificationTopicArn: 'NOTIFICATION_TOPIC_ARN',
+  auditSiteIds: 'AUDIT_SITE_IDS',
+  // Threat intake
+  threatConfidenceLevels: 'THREAT_CONFIDENCE_LEVELS',
+  threatClassifications: 'THREAT_CLASSIFICATIONS',
+  threatOsTypes: 'THREAT_OS_TYPES',
+  threatSiteIds: 'THREAT_SITE_IDS',
+  eventBusName: 'EVENT_BUS_NAME',
+  pollMarkParameter: 'POLL_MARK_PARAMETER',
+  pollLookbackSeconds: 'POLL_LOOKBACK_SECONDS',
+  pollSettleSeconds: 'POLL_SETTLE_SECONDS',
+  pollPageSize: 'POLL_PAGE_SIZE',
+  pollMaxPages: 'POLL_MAX_PAGES',
+  pollTimeBudgetSeconds: 'POLL_TIME_BUDGET_SECONDS',
+  webhookSecretArn: 'WEBHOOK_SECRET_ARN',
+  webhookVerifyWithS1: 'WEBHOOK_VERIFY_WITH_S1',
+  webhookMaxBodyBytes: 'WEBHOOK_MAX_BODY_BYTES',
+  webhookMaxSkewSeconds: 'WEBHOOK_MAX_SKEW_SECONDS',
+  stateMachineArn: 'STATE_MACHINE_ARN',
+  threatNote: 'THREAT_NOTE',
+  // Powertools (TaskFunction)
+  powertoolsServiceName: 'POWERTOOLS_SERVICE_NAME',
+  powertoolsMetricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
+  powertoolsLogLevel: 'POWERTOOLS_LOG_LEVEL',
+} as const;
+
+/** Key prefixes of the evidence bucket; the grants are scoped to them. */
+export const BUCKET_PREFIXES = {
+  /** Everything an investigation stores (collections, manifests, case.json). */
+  investigations: 'investigations/',
+  /** The permission audit reports. */
+  audits: 'audits/',
+} as const;
+
+/** Metric names and namespace the handlers emit and the alarms watch. */
+export const METRICS = {
+  /** Namespace of every handler's metrics (Powertools Metrics). */
+  namespace: 'S1CadoForensics',
+  /** Service name of every handler, a dimension of its metrics. */
+  serviceName: 's1-cado-forensics',
+  /** Audit checks by `Status` (pass | warn | fail | unknown). */
+  auditChecks: 'AuditChecks',
+} as const;
+
+/** Bounds shared by the input schema and the state machine's sizing. */
+export const LIMITS = {
+  /** Agents one investigation may collect from. */
+  maxAgents: 50,
+  /** Timeout of the Stage Output Lambda, the longest Lambda allows: it streams up to gigabytes. */
+  stagingTimeoutSeconds: 15 * 60,
+} as const;
