@@ -49,6 +49,7 @@ export class S1CadoForensicsStack extends Stack {
     this.secrets = new ApiSecrets(this, 'ApiSecrets', {
       s1SecretArn: config.s1SecretArn,
       cadoSecretArn: config.cadoSecretArn,
+      endpoints: config,
     });
     this.monitoring = new Monitoring(this, 'Monitoring', { notificationEmails: config.notificationEmails });
     this.workflow = new InvestigationWorkflow(this, 'Workflow', {

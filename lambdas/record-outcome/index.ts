@@ -7,7 +7,7 @@ import { s3Client } from '../shared/aws';
 import { nowIso } from '../shared/clock';
 import { parseInput, stepHandler } from '../shared/handler';
 import { OutcomeInput } from '../shared/schemas';
-import { workflowSettings } from '../shared/settings';
+import { evidenceBucketName } from '../shared/settings';
 import { TOOL_VERSION } from '../shared/version';
 import { recordOutcome } from './core';
 
@@ -24,7 +24,7 @@ export const handler = stepHandler('record-outcome', Event, (event) => {
   );
   return recordOutcome(input, {
     s3: s3Client(),
-    bucket: workflowSettings().evidenceBucket,
+    bucket: evidenceBucketName(),
     nowIso,
     version: TOOL_VERSION,
   });

@@ -4,7 +4,7 @@ import { now } from '../shared/clock';
 import { stepHandler } from '../shared/handler';
 import { AgentStart } from '../shared/schemas';
 import { s1Client } from '../shared/services';
-import { workflowSettings } from '../shared/settings';
+import { evidenceBucketName, workflowSettings } from '../shared/settings';
 import { runScript } from './core';
 
 export const handler = stepHandler('run-script', AgentStart, (input) => {
@@ -12,7 +12,7 @@ export const handler = stepHandler('run-script', AgentStart, (input) => {
   return runScript(input, {
     s1: s1Client(),
     s3: s3Client(),
-    bucket: settings.evidenceBucket,
+    bucket: evidenceBucketName(),
     graceSeconds: settings.taskGraceSeconds,
     now,
   });

@@ -128,15 +128,22 @@ export function cadoSettings(): CadoSettings {
   };
 }
 
-const workflowSchema = z.object({
+const evidenceSchema = z.object({
   [ENV.evidenceBucket]: z.string().min(3),
+});
+
+/** The evidence bucket's name (set, with the function's grant, by the EvidenceBucket construct's `bind*`). */
+export function evidenceBucketName(): string {
+  return parseEnv(evidenceSchema, 'evidence bucket')[ENV.evidenceBucket];
+}
+
+const workflowSchema = z.object({
   [ENV.scriptRuntimeTimeoutSeconds]: envInt(900, 60, 172_800),
   [ENV.taskGraceSeconds]: envInt(900, 0, 604_800),
 });
 
-/** How collections run and where evidence goes. */
+/** How collections run. */
 export interface WorkflowSettings {
-  readonly evidenceBucket: string;
   readonly scriptRuntimeTimeoutSeconds: number;
   readonly taskGraceSeconds: number;
 }
@@ -145,7 +152,6 @@ export interface WorkflowSettings {
 export function workflowSettings(): WorkflowSettings {
   const env = parseEnv(workflowSchema, 'workflow');
   return {
-    evidenceBucket: env[ENV.evidenceBucket],
     scriptRuntimeTimeoutSeconds: env[ENV.scriptRuntimeTimeoutSeconds],
     taskGraceSeconds: env[ENV.taskGraceSeconds],
   };

@@ -4,7 +4,7 @@ import { now, timeScale } from '../shared/clock';
 import { stepHandler } from '../shared/handler';
 import { CompletedTask } from '../shared/schemas';
 import { s1Client } from '../shared/services';
-import { s1Settings, workflowSettings } from '../shared/settings';
+import { evidenceBucketName, s1Settings } from '../shared/settings';
 import { TOOL_VERSION } from '../shared/version';
 import { stageOutput } from './core';
 
@@ -15,7 +15,7 @@ export const handler = stepHandler('stage-output', CompletedTask, (input, contex
   stageOutput(input, {
     s1: s1Client(),
     s3: s3Client(),
-    bucket: workflowSettings().evidenceBucket,
+    bucket: evidenceBucketName(),
     downloadPolicy: s1Settings().downloadPolicy,
     now,
     // The Lambda's remaining time is real time; the clock may run faster in local runs.

@@ -1,9 +1,11 @@
 import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type { Grant, IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
+import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { SECRET_FIELDS } from '../../lambdas/shared/contract';
+import { ENV, SECRET_FIELDS } from '../../lambdas/shared/contract';
+import type { S1CadoConfig } from '../config';
 
 /** JSON field of the S1 secret that holds the API token (the contract's, which the handlers read). */
 export const S1_TOKEN_FIELD = SECRET_FIELDS.s1Token;
@@ -11,8 +13,29 @@ export const S1_TOKEN_FIELD = SECRET_FIELDS.s1Token;
 /** JSON field of the Cado secret that holds the API key (the contract's). */
 export const CADO_KEY_FIELD = SECRET_FIELDS.cadoKey;
 
+/** Where S1 and Cado are and how the handlers may reach them: the part of the config the bound functions get. */
+export type ApiEndpoints = Pick<
+  S1CadoConfig,
+  | 's1ConsoleUrl'
+  | 's1AllowedHosts'
+  | 'downloadAllowedHosts'
+  | 'allowLoopback'
+  | 'cadoUrl'
+  | 'cadoProjectMode'
+  | 'cadoProjectName'
+  | 'cadoCloudId'
+  | 'cadoCaCertificate'
+  | 'cadoHandoffTimeoutSeconds'
+>;
+
 /** Properties of {@link ApiSecrets}. */
 export interface ApiSecretsProps {
+  /**
+   * Where S1 and Cado are (pass the config): what {@link ApiSecrets.bindS1} and {@link ApiSecrets.bindCado} put
+   * into a function's environment beside the secret's ARN.
+   * @default - the secrets can be granted but not bound
+   */
+  readonly endpoints?: ApiEndpoints;
   /**
    * ARN of an existing secret holding `{"apiToken": "..."}` (`config.s1SecretArn`). A complete ARN
    * (ending in the 6-character suffix Secrets Manager adds) or a partial one (ending at the name). A
@@ -49,9 +72,11 @@ export class ApiSecrets extends Construct {
   readonly cadoSecret: ISecret;
   /** The key encrypting the secrets this construct created; undefined when both are imported. */
   readonly key?: Key;
+  private readonly endpoints: ApiEndpoints | undefined;
 
   constructor(scope: Construct, id: string, props: ApiSecretsProps = {}) {
     super(scope, id);
+    this.endpoints = props.endpoints;
     if (props.s1SecretArn === undefined || props.cadoSecretArn === undefined) {
       this.key = new Key(this, 'Key', {
         description: 'Encrypts the SentinelOne and Cado API credentials',
@@ -76,6 +101,52 @@ export class ApiSecrets extends Construct {
   /** Lets `grantee` read the Cado API key secret (and decrypt it, for a created secret). */
   grantReadCadoKey(grantee: IGrantable): Grant {
     return this.cadoSecret.grantRead(grantee);
+  }
+
+  /**
+   * Makes `fn` an S1 client: sets the S1 settings the handlers read (console URL, host allowlists, the secret's
+   * ARN) and lets it read the token. The one way a function gets S1 access, so settings and grant cannot drift.
+   */
+  bindS1(fn: LambdaFunction): Grant {
+    const endpoints = this.requireEndpoints('bindS1');
+    const environment: Record<string, string> = {
+      [ENV.s1ConsoleUrl]: endpoints.s1ConsoleUrl,
+      [ENV.s1SecretArn]: this.s1Secret.secretArn,
+      [ENV.s1AllowedHosts]: endpoints.s1AllowedHosts.join(','),
+      [ENV.downloadAllowedHosts]: endpoints.downloadAllowedHosts.join(','),
+      [ENV.allowLoopback]: String(endpoints.allowLoopback),
+    };
+    for (const [key, value] of Object.entries(environment)) fn.addEnvironment(key, value);
+    return this.grantReadS1Token(fn);
+  }
+
+  /**
+   * Makes `fn` a Cado client: sets the Cado settings the handlers read (URL, project, cloud, CA, hand-off
+   * deadline, the secret's ARN) and lets it read the key.
+   */
+  bindCado(fn: LambdaFunction): Grant {
+    const endpoints = this.requireEndpoints('bindCado');
+    const environment: Record<string, string> = {
+      [ENV.cadoUrl]: endpoints.cadoUrl,
+      [ENV.cadoSecretArn]: this.cadoSecret.secretArn,
+      [ENV.cadoProjectMode]: endpoints.cadoProjectMode,
+      [ENV.cadoHandoffTimeoutSeconds]: String(endpoints.cadoHandoffTimeoutSeconds),
+      [ENV.allowLoopback]: String(endpoints.allowLoopback),
+      ...(endpoints.cadoProjectName ? { [ENV.cadoProjectName]: endpoints.cadoProjectName } : {}),
+      ...(endpoints.cadoCloudId ? { [ENV.cadoCloudId]: endpoints.cadoCloudId } : {}),
+      ...(endpoints.cadoCaCertificate ? { [ENV.cadoCaCert]: endpoints.cadoCaCertificate } : {}),
+    };
+    for (const [key, value] of Object.entries(environment)) fn.addEnvironment(key, value);
+    return this.grantReadCadoKey(fn);
+  }
+
+  private requireEndpoints(method: string): ApiEndpoints {
+    if (!this.endpoints) {
+      throw new Error(
+        `ApiSecrets ${this.node.id}: ${method} needs the endpoints (pass props.endpoints, the config)`,
+      );
+    }
+    return this.endpoints;
   }
 
   private secret(id: string, arn: string | undefined, field: string, what: string): ISecret {

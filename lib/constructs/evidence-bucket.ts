@@ -1,6 +1,7 @@
 import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { ArnPrincipal, Grant, type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
+import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import {
   BlockPublicAccess,
   Bucket,
@@ -10,7 +11,7 @@ import {
   ObjectOwnership,
 } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { BUCKET_PREFIXES } from '../../lambdas/shared/contract';
+import { BUCKET_PREFIXES, ENV } from '../../lambdas/shared/contract';
 
 /** Key prefix of everything an investigation stores (collections, manifests, case.json), from the contract. */
 export const INVESTIGATIONS_PREFIX = BUCKET_PREFIXES.investigations;
@@ -65,8 +66,9 @@ export interface EvidenceBucketProps {
  * retained when the stack is deleted.
  *
  * Writers must send an integrity checksum (Content-MD5 or `x-amz-checksum-*`): S3 requires one for
- * every PUT into an Object Lock bucket. Use the `grant*` methods rather than the bucket's own grants:
- * they are scoped to one prefix and name the exact KMS actions.
+ * every PUT into an Object Lock bucket. Give a Lambda access with a `bind*` method (the bucket name in its
+ * environment and the grant, in one call), anything else with a `grant*` method, rather than the bucket's own
+ * grants: they are scoped to one prefix and name the exact KMS actions.
  */
 export class EvidenceBucket extends Construct {
   /** The evidence bucket. */
@@ -169,6 +171,44 @@ export class EvidenceBucket extends Construct {
       ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'],
       'Evidence keys embed the investigation, agent and task ids, which exist only at run time; access is limited to the investigations/ prefix.',
     );
+  }
+
+  /** Tells `fn` the bucket's name (`EVIDENCE_BUCKET`) and lets it stage evidence ({@link grantStageEvidence}). */
+  bindStaging(fn: LambdaFunction): Grant {
+    this.setBucketName(fn);
+    return this.grantStageEvidence(fn);
+  }
+
+  /**
+   * Tells `fn` the bucket's name and lets it write audit reports ({@link grantWriteAudits}) and read them back
+   * (the previous report decides whether a warning is new): same prefix, same key.
+   */
+  bindAuditReports(fn: LambdaFunction): Grant {
+    this.setBucketName(fn);
+    Grant.addToPrincipal({
+      grantee: fn,
+      actions: ['s3:GetObject'],
+      resourceArns: [this.arnForPrefix(AUDITS_PREFIX)],
+    });
+    return this.grantWriteAudits(fn);
+  }
+
+  /**
+   * Tells `fn` the bucket's name and lets it list the keys under `investigations/<keyPrefix>` and nothing else:
+   * no object reads, no key (which investigations exist, not what they hold).
+   */
+  bindInvestigationListing(fn: LambdaFunction, keyPrefix: string): Grant {
+    this.setBucketName(fn);
+    return Grant.addToPrincipal({
+      grantee: fn,
+      actions: ['s3:ListBucket'],
+      resourceArns: [this.bucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': [`${INVESTIGATIONS_PREFIX}${keyPrefix}*`] } },
+    });
+  }
+
+  private setBucketName(fn: LambdaFunction): void {
+    fn.addEnvironment(ENV.evidenceBucket, this.bucket.bucketName);
   }
 
   /** Lets `grantee` read evidence under `investigations/` (objects, versions, listing that prefix). */

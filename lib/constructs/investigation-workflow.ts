@@ -84,25 +84,8 @@ export class InvestigationWorkflow extends Construct {
     super(scope, id);
     const { config, evidence, secrets } = props;
 
-    const s1Env = {
-      [ENV.s1ConsoleUrl]: config.s1ConsoleUrl,
-      [ENV.s1SecretArn]: secrets.s1Secret.secretArn,
-      [ENV.s1AllowedHosts]: config.s1AllowedHosts.join(','),
-      [ENV.downloadAllowedHosts]: config.downloadAllowedHosts.join(','),
-      [ENV.allowLoopback]: String(config.allowLoopback),
-    };
-    const cadoEnv: Record<string, string> = {
-      [ENV.cadoUrl]: config.cadoUrl,
-      [ENV.cadoSecretArn]: secrets.cadoSecret.secretArn,
-      [ENV.cadoProjectMode]: config.cadoProjectMode,
-      [ENV.cadoHandoffTimeoutSeconds]: String(config.cadoHandoffTimeoutSeconds),
-      [ENV.allowLoopback]: String(config.allowLoopback),
-      ...(config.cadoProjectName ? { [ENV.cadoProjectName]: config.cadoProjectName } : {}),
-      ...(config.cadoCloudId ? { [ENV.cadoCloudId]: config.cadoCloudId } : {}),
-      ...(config.cadoCaCertificate ? { [ENV.cadoCaCert]: config.cadoCaCertificate } : {}),
-    };
+    // S1, Cado and bucket settings come with their grants (secrets.bindS1/bindCado, evidence.bindStaging).
     const workflowEnv = {
-      [ENV.evidenceBucket]: evidence.bucket.bucketName,
       [ENV.tokenExpiryWarningDays]: String(config.tokenExpiryWarningDays),
       [ENV.scriptRuntimeTimeoutSeconds]: String(config.scriptRuntimeTimeoutSeconds),
       [ENV.taskGraceSeconds]: String(config.taskGraceSeconds),
@@ -124,17 +107,12 @@ export class InvestigationWorkflow extends Construct {
         step,
         entryRoot: props.entryRoot,
         logRetentionDays: config.logRetentionDays,
-        environment: {
-          ...workflowEnv,
-          ...(uses.s1 ? s1Env : {}),
-          ...(uses.cado ? cadoEnv : {}),
-          ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
-        },
+        environment: { ...workflowEnv, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) },
         ...rest,
       });
-      if (uses.s1) secrets.grantReadS1Token(f);
-      if (uses.cado) secrets.grantReadCadoKey(f);
-      if (uses.bucket) evidence.grantStageEvidence(f);
+      if (uses.s1) secrets.bindS1(f);
+      if (uses.cado) secrets.bindCado(f);
+      if (uses.bucket) evidence.bindStaging(f);
       return f;
     };
 

@@ -2,12 +2,11 @@ import { Duration } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { Grant } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { ENV, METRICS } from '../../lambdas/shared/contract';
 import type { S1CadoConfig } from '../config';
 import type { ApiSecrets } from './api-secrets';
-import { AUDITS_PREFIX, type EvidenceBucket } from './evidence-bucket';
+import type { EvidenceBucket } from './evidence-bucket';
 import type { Monitoring } from './monitoring';
 import { METRICS_NAMESPACE, TaskFunction } from './task-function';
 
@@ -73,30 +72,14 @@ export class PermissionAudit extends Construct {
       timeout: Duration.minutes(3),
       bundleCollectors: true,
       environment: {
-        [ENV.s1ConsoleUrl]: config.s1ConsoleUrl,
-        [ENV.s1SecretArn]: secrets.s1Secret.secretArn,
-        [ENV.s1AllowedHosts]: config.s1AllowedHosts.join(','),
-        [ENV.allowLoopback]: String(config.allowLoopback),
-        [ENV.cadoUrl]: config.cadoUrl,
-        [ENV.cadoSecretArn]: secrets.cadoSecret.secretArn,
-        [ENV.cadoProjectMode]: config.cadoProjectMode,
-        ...(config.cadoProjectName ? { [ENV.cadoProjectName]: config.cadoProjectName } : {}),
-        ...(config.cadoCaCertificate ? { [ENV.cadoCaCert]: config.cadoCaCertificate } : {}),
-        [ENV.evidenceBucket]: evidence.bucket.bucketName,
         [ENV.tokenExpiryWarningDays]: String(config.tokenExpiryWarningDays),
         [ENV.notificationTopicArn]: monitoring.topic.topicArn,
         ...(config.threatFilter.siteIds ? { [ENV.auditSiteIds]: config.threatFilter.siteIds.join(',') } : {}),
       },
     });
-    secrets.grantReadS1Token(this.function);
-    secrets.grantReadCadoKey(this.function);
-    evidence.grantWriteAudits(this.function);
-    // Reading reports back (the previous one) is not part of grantWriteAudits; same prefix, same key.
-    Grant.addToPrincipal({
-      grantee: this.function,
-      actions: ['s3:GetObject'],
-      resourceArns: [evidence.arnForPrefix(AUDITS_PREFIX)],
-    });
+    secrets.bindS1(this.function);
+    secrets.bindCado(this.function);
+    evidence.bindAuditReports(this.function);
     monitoring.grantPublish(this.function);
 
     this.rule = new Rule(this, 'Schedule', {

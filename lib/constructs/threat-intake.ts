@@ -2,7 +2,6 @@ import { Duration, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { EventBus, type EventPattern, Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { Grant } from 'aws-cdk-lib/aws-iam';
 import { type FunctionUrl, FunctionUrlAuthType, InvokeMode } from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -134,12 +133,6 @@ export class ThreatIntake extends Construct {
     const { config, stateMachine, secrets, evidence, monitoring } = props;
     const addThreatNote = props.addThreatNote ?? true;
 
-    const s1Env = {
-      [ENV.s1ConsoleUrl]: config.s1ConsoleUrl,
-      [ENV.s1SecretArn]: secrets.s1Secret.secretArn,
-      [ENV.s1AllowedHosts]: config.s1AllowedHosts.join(','),
-      [ENV.allowLoopback]: String(config.allowLoopback),
-    };
     const filter = config.threatFilter;
     const filterEnv: Record<string, string> = {
       [ENV.threatConfidenceLevels]: filter.confidenceLevels.join(','),
@@ -172,7 +165,6 @@ export class ThreatIntake extends Construct {
       // The run stops asking S1 for pages after its time budget; the rest covers the last page's retries and saving.
       timeout: Duration.minutes(3),
       environment: {
-        ...s1Env,
         ...filterEnv,
         [ENV.eventBusName]: this.bus.eventBusName,
         [ENV.pollMarkParameter]: this.highWaterMark.parameterName,
@@ -185,7 +177,7 @@ export class ThreatIntake extends Construct {
     // A failed poll is not retried by Lambda: the next scheduled run resumes from the mark, without piling on
     // while S1 throttles.
     this.pollFunction.configureAsyncInvoke({ retryAttempts: 0 });
-    secrets.grantReadS1Token(this.pollFunction);
+    secrets.bindS1(this.pollFunction);
     this.bus.grantPutEventsTo(this.pollFunction);
     this.highWaterMark.grantRead(this.pollFunction);
     this.highWaterMark.grantWrite(this.pollFunction);
@@ -209,9 +201,7 @@ export class ThreatIntake extends Construct {
       logRetentionDays: config.logRetentionDays,
       environment: {
         [ENV.stateMachineArn]: stateMachine.stateMachineArn,
-        [ENV.evidenceBucket]: evidence.bucket.bucketName,
         [ENV.threatNote]: String(addThreatNote),
-        ...(addThreatNote ? s1Env : {}),
       },
     });
     this.startFunction.configureAsyncInvoke({
@@ -220,14 +210,9 @@ export class ThreatIntake extends Construct {
       onFailure: new SqsDestination(this.deadLetterQueue),
     });
     stateMachine.grantStartExecution(this.startFunction);
-    if (addThreatNote) secrets.grantReadS1Token(this.startFunction);
+    if (addThreatNote) secrets.bindS1(this.startFunction);
     // Listing the threat investigations' prefix is all it needs from the bucket: no object reads, no KMS key.
-    Grant.addToPrincipal({
-      grantee: this.startFunction,
-      actions: ['s3:ListBucket'],
-      resourceArns: [evidence.bucket.bucketArn],
-      conditions: { StringLike: { 's3:prefix': ['investigations/threat-*'] } },
-    });
+    evidence.bindInvestigationListing(this.startFunction, 'threat-');
     this.investigationRule = new Rule(this, 'InvestigationRule', {
       description: 'Starts an s1-cado-forensics investigation for each matching SentinelOne threat',
       eventBus: this.bus,
@@ -268,7 +253,6 @@ export class ThreatIntake extends Construct {
         logRetentionDays: config.logRetentionDays,
         timeout: Duration.seconds(60),
         environment: {
-          ...s1Env,
           ...filterEnv,
           [ENV.eventBusName]: this.bus.eventBusName,
           [ENV.webhookSecretArn]: secret.secretArn,
@@ -276,7 +260,7 @@ export class ThreatIntake extends Construct {
         },
       });
       secret.grantRead(webhook);
-      secrets.grantReadS1Token(webhook);
+      secrets.bindS1(webhook);
       this.bus.grantPutEventsTo(webhook);
       this.webhookSecret = secret;
       this.webhookFunction = webhook;

@@ -13,7 +13,7 @@ import { stageToS3 } from '../../lambdas/shared/evidence/stage-to-s3';
 import { stepHandler } from '../../lambdas/shared/handler';
 import { CompletedTask } from '../../lambdas/shared/schemas';
 import { s1Client } from '../../lambdas/shared/services';
-import { s1Settings, workflowSettings } from '../../lambdas/shared/settings';
+import { evidenceBucketName, s1Settings } from '../../lambdas/shared/settings';
 
 /** Same margin as the real handler. */
 const SAFETY_MARGIN_MS = 60_000;
@@ -37,7 +37,7 @@ export const handler = stepHandler('stage-output', CompletedTask, async (input, 
   let usedFirst = false;
   const staged = await stageToS3({
     s3: s3Client(),
-    bucket: workflowSettings().evidenceBucket,
+    bucket: evidenceBucketName(),
     key: evidenceKey(investigation.investigationId, target.agentId, task.childTaskId, first.fileName),
     partSizeBytes: positive('BENCH_PART_SIZE_BYTES'),
     queueSize: positive('BENCH_QUEUE_SIZE'),

@@ -1,8 +1,9 @@
 import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ApiSecrets, type ApiSecretsProps } from '../../lib/constructs/api-secrets';
+import { type ApiEndpoints, ApiSecrets, type ApiSecretsProps } from '../../lib/constructs/api-secrets';
 import { appFactory } from './helpers';
 
 const S1_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:s1/token-AbC123';
@@ -88,5 +89,83 @@ describe('ApiSecrets imported by ARN', () => {
     t.hasResourceProperties('AWS::SecretsManager::Secret', {
       GenerateSecretString: { SecretStringTemplate: '{"apiKey":""}' },
     });
+  });
+});
+
+describe('ApiSecrets binding a function', () => {
+  const endpoints: ApiEndpoints = {
+    s1ConsoleUrl: 'https://usea1-example.sentinelone.net',
+    s1AllowedHosts: ['*.sentinelone.net'],
+    downloadAllowedHosts: ['*.amazonaws.com', 'downloads.example.com'],
+    allowLoopback: false,
+    cadoUrl: 'https://cado.example.com',
+    cadoProjectMode: 'fixed',
+    cadoProjectName: 's1-threats',
+    cadoCloudId: '7',
+    cadoCaCertificate: undefined,
+    cadoHandoffTimeoutSeconds: 3600,
+  };
+
+  function bound(
+    bind: (secrets: ApiSecrets, fn: LambdaFunction) => void,
+    props: ApiSecretsProps = { endpoints },
+  ) {
+    const stack = new Stack(apps.app(), 'T');
+    const secrets = new ApiSecrets(stack, 'ApiSecrets', props);
+    const fn = new LambdaFunction(stack, 'Fn', {
+      runtime: Runtime.NODEJS_22_X,
+      handler: 'index.handler',
+      code: Code.fromInline('exports.handler = async () => ({})'),
+    });
+    bind(secrets, fn);
+    const t = Template.fromStack(stack);
+    const [resource] = Object.values(t.findResources('AWS::Lambda::Function'));
+    const id = (c: { node: { defaultChild?: unknown } }) =>
+      stack.getLogicalId(c.node.defaultChild as Parameters<Stack['getLogicalId']>[0]);
+    return {
+      env: resource?.Properties.Environment?.Variables as Record<string, unknown>,
+      granted: JSON.stringify(policyStatements(t)),
+      s1Id: props.s1SecretArn ? '' : id(secrets.s1Secret),
+      cadoId: props.cadoSecretArn ? '' : id(secrets.cadoSecret),
+    };
+  }
+
+  it('bindS1 sets the S1 settings and the secret ARN, and grants reading that secret only', () => {
+    const { env, granted, s1Id, cadoId } = bound((secrets, fn) => secrets.bindS1(fn));
+    expect(env).toEqual({
+      S1_CONSOLE_URL: 'https://usea1-example.sentinelone.net',
+      S1_SECRET_ARN: { Ref: s1Id },
+      S1_ALLOWED_HOSTS: '*.sentinelone.net',
+      DOWNLOAD_ALLOWED_HOSTS: '*.amazonaws.com,downloads.example.com',
+      ALLOW_LOOPBACK: 'false',
+    });
+    expect(granted).toContain('secretsmanager:GetSecretValue');
+    expect(granted).toContain(s1Id);
+    expect(granted).not.toContain(cadoId);
+  });
+
+  it('bindCado sets every Cado setting the handlers read, and grants reading the Cado secret only', () => {
+    const { env, granted, s1Id, cadoId } = bound((secrets, fn) => secrets.bindCado(fn));
+    expect(env).toEqual({
+      CADO_URL: 'https://cado.example.com',
+      CADO_SECRET_ARN: { Ref: cadoId },
+      CADO_PROJECT_MODE: 'fixed',
+      CADO_PROJECT_NAME: 's1-threats',
+      CADO_CLOUD_ID: '7',
+      CADO_HANDOFF_TIMEOUT_SECONDS: '3600',
+      ALLOW_LOOPBACK: 'false',
+    });
+    expect(granted).toContain(cadoId);
+    expect(granted).not.toContain(s1Id);
+  });
+
+  it('binds imported secrets by their ARN', () => {
+    const { env, granted } = bound((secrets, fn) => secrets.bindS1(fn), { endpoints, s1SecretArn: S1_ARN });
+    expect(env.S1_SECRET_ARN).toBe(S1_ARN);
+    expect(granted).toContain(S1_ARN);
+  });
+
+  it('refuses to bind without the endpoints, naming the fix', () => {
+    expect(() => bound((secrets, fn) => secrets.bindS1(fn), {})).toThrow(/bindS1 needs the endpoints/);
   });
 });

@@ -36,10 +36,11 @@ afterAll(() => apps.cleanup());
 let template: ReturnType<Template['toJSON']>;
 let machines: { logicalId: string; states: Record<string, State> }[];
 let classes: Map<string, ErrorClass>;
+let stack: S1CadoForensicsStack;
 
 beforeAll(() => {
   const app = apps.app({ s1cado: exampleConfig({ webhookEnabled: true }) });
-  const stack = new S1CadoForensicsStack(app, 'S1CadoForensics', { config: loadConfig(app.node) });
+  stack = new S1CadoForensicsStack(app, 'S1CadoForensics', { config: loadConfig(app.node) });
   template = Template.fromStack(stack).toJSON();
   const resources = template.Resources as Record<string, { Type: string }>;
   machines = Object.entries(resources)
@@ -96,5 +97,73 @@ describe('the synthesized definitions honour the error contract', () => {
         expect(known.has(key), `${key} is not in ENV of lambdas/shared/contract.ts`).toBe(true);
       }
     }
+  });
+});
+
+type Resource = {
+  Type: string;
+  Properties: Record<string, unknown> & { Environment?: { Variables?: Record<string, unknown> } };
+  Metadata?: Record<string, unknown>;
+};
+
+describe('functions are configured and granted together', () => {
+  /** Each function's step, environment and the text of every policy attached to its role. */
+  function functions() {
+    const resources = template.Resources as Record<string, Resource>;
+    const policies = Object.values(resources).filter((r) => r.Type === 'AWS::IAM::Policy');
+    return Object.values(resources)
+      .filter((r) => r.Type === 'AWS::Lambda::Function' && r.Metadata?.S1CadoStep)
+      .map((fn) => {
+        const roleId = (fn.Properties.Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0];
+        const granted = JSON.stringify(
+          policies
+            .filter((p) => (p.Properties.Roles as { Ref: string }[]).some((ref) => ref.Ref === roleId))
+            .map((p) => p.Properties.PolicyDocument),
+        );
+        return {
+          step: fn.Metadata?.S1CadoStep as string,
+          env: fn.Properties.Environment?.Variables ?? {},
+          granted,
+        };
+      });
+  }
+  const id = (c: { node: { defaultChild?: unknown } }) =>
+    stack.getLogicalId(c.node.defaultChild as Parameters<typeof stack.getLogicalId>[0]);
+
+  it('a function told where a secret or the bucket is may use it, and one that may use it is told', () => {
+    const all = functions();
+    expect(all.length).toBeGreaterThan(10);
+    const pairs = [
+      [ENV.s1SecretArn, id(stack.secrets.s1Secret)],
+      [ENV.cadoSecretArn, id(stack.secrets.cadoSecret)],
+      [ENV.evidenceBucket, id(stack.evidence.bucket)],
+    ] as const;
+    for (const { step, env, granted } of all) {
+      for (const [variable, resource] of pairs) {
+        expect(variable in env, `${step}: ${variable} set <=> ${resource} granted`).toBe(
+          granted.includes(resource),
+        );
+      }
+    }
+    // Both sides of each pair occur: the check above is not vacuous.
+    for (const [variable] of pairs)
+      expect(
+        all.some(({ env }) => variable in env),
+        variable,
+      ).toBe(true);
+  });
+
+  it('gives every S1 and Cado client the same settings', () => {
+    const s1 = functions().filter(({ env }) => ENV.s1SecretArn in env);
+    const cado = functions().filter(({ env }) => ENV.cadoSecretArn in env);
+    const pick = (env: Record<string, unknown>, keys: string[]) => keys.map((key) => [key, env[key]]);
+    const s1Keys = [ENV.s1ConsoleUrl, ENV.s1AllowedHosts, ENV.downloadAllowedHosts, ENV.allowLoopback];
+    const cadoKeys = [ENV.cadoUrl, ENV.cadoProjectMode, ENV.cadoHandoffTimeoutSeconds, ENV.allowLoopback];
+    expect(new Set(s1.map(({ env }) => JSON.stringify(pick(env, s1Keys)))).size).toBe(1);
+    expect(new Set(cado.map(({ env }) => JSON.stringify(pick(env, cadoKeys)))).size).toBe(1);
+    expect(s1.map(({ step }) => step)).toEqual(
+      expect.arrayContaining(['poll-threats', 'audit-permissions', 'stage-output']),
+    );
+    expect(cado.map(({ step }) => step).sort()).toEqual(['audit-permissions', 'check-cado', 'hand-to-cado']);
   });
 });

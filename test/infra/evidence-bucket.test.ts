@@ -1,6 +1,7 @@
 import { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EvidenceBucket, type EvidenceBucketProps } from '../../lib/constructs/evidence-bucket';
 import { appFactory } from './helpers';
@@ -289,5 +290,59 @@ describe('EvidenceBucket grants', () => {
       ]),
     );
     expect(json(all)).not.toContain('investigations/');
+  });
+});
+
+describe('EvidenceBucket binding a function', () => {
+  function bound(bind: (evidence: EvidenceBucket, fn: LambdaFunction) => void) {
+    const { stack, evidence } = build();
+    const fn = new LambdaFunction(stack, 'Fn', {
+      runtime: Runtime.NODEJS_22_X,
+      handler: 'index.handler',
+      code: Code.fromInline('exports.handler = async () => ({})'),
+    });
+    bind(evidence, fn);
+    const t = Template.fromStack(stack);
+    const [resource] = Object.values(t.findResources('AWS::Lambda::Function'));
+    return {
+      env: resource?.Properties.Environment?.Variables as Record<string, unknown>,
+      all: statements(t, 'AWS::IAM::Policy').map((s) => ({ ...s, Action: actionsOf(s).sort() })),
+      bucketId: logicalId(stack, evidence.bucket),
+    };
+  }
+
+  it('bindStaging names the bucket and grants staging under investigations/', () => {
+    const { env, all, bucketId } = bound((evidence, fn) => evidence.bindStaging(fn));
+    expect(env).toEqual({ EVIDENCE_BUCKET: { Ref: bucketId } });
+    expect(all.flatMap((s) => s.Action)).toEqual(
+      expect.arrayContaining(['s3:PutObject', 's3:GetObjectAttributes', 'kms:GenerateDataKey']),
+    );
+    expect(json(all)).toContain('/investigations/*');
+    expect(json(all)).not.toContain('audits/');
+  });
+
+  it('bindAuditReports names the bucket and grants writing and reading back audits/ only', () => {
+    const { env, all, bucketId } = bound((evidence, fn) => evidence.bindAuditReports(fn));
+    expect(env).toEqual({ EVIDENCE_BUCKET: { Ref: bucketId } });
+    const onAudits = all.filter((s) => json(s.Resource).includes('/audits/*'));
+    expect(onAudits.flatMap((s) => s.Action).sort()).toEqual([
+      's3:AbortMultipartUpload',
+      's3:GetObject',
+      's3:PutObject',
+    ]);
+    expect(json(all)).not.toContain('investigations/');
+  });
+
+  it('bindInvestigationListing names the bucket and grants listing one key prefix, no reads, no key', () => {
+    const { env, all, bucketId } = bound((evidence, fn) => evidence.bindInvestigationListing(fn, 'threat-'));
+    expect(env).toEqual({ EVIDENCE_BUCKET: { Ref: bucketId } });
+    expect(all).toEqual([
+      {
+        Effect: 'Allow',
+        Action: ['s3:ListBucket'],
+        Resource: { 'Fn::GetAtt': [bucketId, 'Arn'] },
+        Condition: { StringLike: { 's3:prefix': ['investigations/threat-*'] } },
+      },
+    ]);
   });
 });

@@ -41,6 +41,7 @@ function build(s1cado = exampleConfig(), extra: Partial<ThreatIntakeProps> = {})
   const secrets = new ApiSecrets(stack, 'ApiSecrets', {
     s1SecretArn: config.s1SecretArn,
     cadoSecretArn: config.cadoSecretArn,
+    endpoints: config,
   });
   const monitoring = new Monitoring(stack, 'Monitoring');
   const stateMachine = StateMachine.fromStateMachineArn(stack, 'Workflow', STATE_MACHINE_ARN);
