@@ -228,10 +228,10 @@ export class ProgressReporter {
     if (index === undefined) {
       switch (state) {
         case 'Resolve Targets': {
-          const ids = at(input, 'agentIds');
+          const ids = at(input, 'input', 'agentIds');
           this.say(
             undefined,
-            `▸ ${p.bold('Resolve Targets')}: looking up ${Array.isArray(ids) ? ids.length : '?'} agent(s) in S1`,
+            `▸ ${p.bold('Resolve Targets')}: deciding on ${Array.isArray(ids) ? ids.length : '?'} agent(s)`,
           );
           break;
         }

@@ -10,7 +10,6 @@
  * report the expiry) is logged and let through: the audit reports it as `unknown`, and the run itself will tell.
  */
 
-import { z } from 'zod';
 import {
   attempt,
   type Fetched,
@@ -24,8 +23,14 @@ import { now as clockNow } from '../shared/clock';
 import { PreflightFailedError } from '../shared/errors';
 import { parseInput } from '../shared/handler';
 import { logger } from '../shared/observability';
-import { RejectedTarget, WorkflowInput } from '../shared/schemas';
-import type { S1Client, S1Site } from '../shared/sentinelone';
+import {
+  AgentRecord,
+  type InvestigationRequest,
+  type PreflightChecked,
+  type RejectedTarget,
+  WorkflowInput,
+} from '../shared/schemas';
+import type { S1Agent, S1Client, S1Site } from '../shared/sentinelone';
 
 /** The error for a failed audit check: its title, reason and fix, in the audit's words. */
 export function preflightFailure(check: AuditCheck, cause?: unknown): PreflightFailedError {
@@ -51,31 +56,31 @@ function rethrowIfTransient(fetched: Fetched<unknown>): void {
   if (!fetched.ok && failureKind(fetched.error) === 'unreachable') throw fetched.error;
 }
 
-/** What the preflight hands to Resolve Targets. */
-export const PreflightFindings = z.object({
-  /** The S1 service user's scope (`tenant`, `account`, `site`), when S1 told it: Ensure Scripts uploads there. */
-  s1UserScope: z.string().optional(),
-  /** Agents on sites without RemoteOps, with the audit's reason and fix. */
-  rejected: z.array(RejectedTarget),
-});
-export type PreflightFindings = z.infer<typeof PreflightFindings>;
-
-/** The workflow's first state gets the execution input and the execution's own facts. */
-export interface PreflightEvent {
-  input: unknown;
-  execution: { name: string; id?: string; startTime?: string };
+/**
+ * The part of an S1 agent record that travels on in the state (see {@link AgentRecord}); S1's nulls are dropped.
+ */
+export function agentRecord(agent: S1Agent): AgentRecord {
+  const fields = Object.keys(AgentRecord.shape).flatMap((key) => {
+    const value = agent[key as keyof S1Agent];
+    return value === null || value === undefined ? [] : [[key, value]];
+  });
+  return AgentRecord.parse(Object.fromEntries(fields));
 }
 
 /**
- * Runs the preflight, the workflow's first state. Passes the event on with its findings: the user's scope and the
- * agents whose site lacks RemoteOps (Resolve Targets rejects those with the audit's wording).
+ * Runs the preflight, the workflow's first state. Passes the request on with its findings: the user's scope, the
+ * agents whose site lacks RemoteOps (Resolve Targets rejects those with the audit's wording), and the record of
+ * every other requested agent S1 knows. This is the investigation's only `GET /agents`: Resolve Targets decides
+ * on these records instead of fetching them again.
  * @throws InputValidationError when the input is not a valid investigation request (before anything reaches S1).
  * @throws PreflightFailedError when the token is rejected, unreadable or expired.
+ * @throws the S1 client's error when the agents cannot be read (transient ones for the state's Retry; without
+ *   the agents nothing can be collected, so the others end the investigation).
  */
 export async function checkPermissions(
-  event: PreflightEvent,
+  event: InvestigationRequest,
   deps: CheckPermissionsDeps,
-): Promise<PreflightEvent & { preflight: PreflightFindings }> {
+): Promise<PreflightChecked> {
   const clock = deps.clock ?? clockNow;
   const request = parseInput(WorkflowInput, event.input, 'Investigation input');
   const user = await attempt(() => deps.s1.getCurrentUser());
@@ -93,19 +98,25 @@ export async function checkPermissions(
 
   // Ensure Scripts needs the user's scope too; passing it on spares a second GET /user (rate-limited at 2/s).
   const scope = user.ok ? (user.value.scope ?? undefined) : undefined;
-  const rejected = await agentsOnSitesWithoutRso(request.agentIds, deps);
-  return { ...event, preflight: { ...(scope ? { s1UserScope: scope } : {}), rejected } };
+  const agents = await deps.s1.getAgents(request.agentIds);
+  const rejected = await agentsOnSitesWithoutRso(agents, deps);
+  const rejectedIds = new Set(rejected.map((r) => r.agentId));
+  return {
+    ...event,
+    preflight: {
+      ...(scope ? { s1UserScope: scope } : {}),
+      rejected,
+      agents: agents.filter((agent) => !rejectedIds.has(agent.id)).map(agentRecord),
+    },
+  };
 }
 
-/** The requested agents whose site lacks RemoteOps. What cannot be read is let through (the audit reports it). */
+/** The agents whose site lacks RemoteOps. Sites that cannot be read are let through (the audit reports them). */
 async function agentsOnSitesWithoutRso(
-  agentIds: readonly string[],
+  agents: readonly S1Agent[],
   deps: CheckPermissionsDeps,
 ): Promise<RejectedTarget[]> {
-  const agents = await attempt(() => deps.s1.getAgents(agentIds));
-  rethrowIfTransient(agents);
-  if (!agents.ok) return [];
-  const siteIds = [...new Set(agents.value.flatMap((agent) => (agent.siteId ? [agent.siteId] : [])))];
+  const siteIds = [...new Set(agents.flatMap((agent) => (agent.siteId ? [agent.siteId] : [])))];
   if (siteIds.length === 0) return [];
   const sites = await attempt(() => deps.s1.getSites({ siteIds }));
   rethrowIfTransient(sites);
@@ -117,7 +128,7 @@ async function agentsOnSitesWithoutRso(
   }
   const byId = new Map(sites.value.map((site: S1Site) => [site.id, site]));
   const rejected: RejectedTarget[] = [];
-  for (const agent of agents.value) {
+  for (const agent of agents) {
     const site = agent.siteId ? byId.get(agent.siteId) : undefined;
     const reason = site ? siteWithoutRsoReason(site) : undefined;
     if (reason) rejected.push({ agentId: agent.id, computerName: agent.computerName ?? undefined, reason });

@@ -6,14 +6,14 @@ import { z } from 'zod';
 import { s3Client } from '../shared/aws';
 import { nowIso } from '../shared/clock';
 import { parseInput, stepHandler } from '../shared/handler';
-import { OutcomeInput } from '../shared/schemas';
+import { ExecutionContext, OutcomeInput } from '../shared/schemas';
 import { evidenceBucketName } from '../shared/settings';
 import { TOOL_VERSION } from '../shared/version';
 import { recordOutcome } from './core';
 
 const Event = z.object({
   state: z.record(z.string(), z.unknown()),
-  execution: z.object({ name: z.string(), id: z.string().optional(), startTime: z.string().optional() }),
+  execution: ExecutionContext,
 });
 
 export const handler = stepHandler('record-outcome', Event, (event) => {

@@ -1,29 +1,28 @@
 /**
- * Resolve Targets: validates what the caller asked for and looks the agents up in S1. Agents we cannot collect
- * from are not errors of the investigation: each is listed with its reason (not found or out of the token's scope,
- * decommissioned or uninstalled, an OS the collectors do not cover), and the others go ahead. An offline agent is
- * still targeted: S1 queues the task until the agent checks in or the task expires.
+ * Resolve Targets: decides, for each requested agent, whether the investigation collects from it. Agents we cannot
+ * collect from are not errors of the investigation: each is listed with its reason (on a site without RemoteOps,
+ * not found or out of the token's scope, decommissioned or uninstalled, an OS the collectors do not cover), and the
+ * others go ahead. An offline agent is still targeted: S1 queues the task until the agent checks in or the task
+ * expires.
+ *
+ * It calls nothing: the agent records and the RemoteOps findings come from Check Permissions, the investigation's
+ * only `GET /agents`.
  */
 import { parseInput } from '../shared/handler';
 import {
+  type AgentRecord,
   InvestigationId,
   OsType,
+  type PreflightChecked,
+  type PreflightFindings,
   type RejectedTarget,
   type ResolvedTargets,
   type Target,
   WorkflowInput,
 } from '../shared/schemas';
-import type { S1Agent, S1Client } from '../shared/sentinelone';
-
-/** What the state machine passes in: the execution input, the execution's own facts, and the preflight's findings. */
-export interface ResolveTargetsEvent {
-  input: unknown;
-  execution: { name: string; id?: string; startTime?: string };
-  preflight?: { s1UserScope?: string; rejected: RejectedTarget[] };
-}
 
 /** Why an agent cannot be collected from, or undefined when it can. */
-export function rejectionReason(agent: S1Agent): string | undefined {
+export function rejectionReason(agent: AgentRecord): string | undefined {
   if (agent.isDecommissioned) return 'the agent is decommissioned';
   if (agent.isUninstalled) return 'the agent is uninstalled';
   if (!OsType.safeParse(agent.osType).success) {
@@ -33,44 +32,64 @@ export function rejectionReason(agent: S1Agent): string | undefined {
   return undefined;
 }
 
-/** Resolves the targets of an investigation. */
-export async function resolveTargets(
-  event: ResolveTargetsEvent,
-  deps: { s1: S1Client },
-): Promise<ResolvedTargets> {
-  const input = parseInput(WorkflowInput, event.input, 'Investigation input');
-  const investigationId = parseInput(InvestigationId, event.execution.name, 'Execution name');
-  const preflightRejected = new Map((event.preflight?.rejected ?? []).map((r) => [r.agentId, r]));
-  const rejected: RejectedTarget[] = [...preflightRejected.values()];
-  const wanted = input.agentIds.filter((agentId) => !preflightRejected.has(agentId));
-  const agents = wanted.length > 0 ? await deps.s1.getAgents(wanted) : [];
-  const byId = new Map(agents.map((agent) => [agent.id, agent]));
+/** The reason given for a requested agent that S1 did not return. */
+export const NOT_FOUND_REASON = 'no such agent in the scope of the S1 service user';
 
-  const targets: Target[] = [];
-  for (const agentId of wanted) {
-    const agent = byId.get(agentId);
-    if (!agent) {
-      rejected.push({ agentId, reason: 'no such agent in the scope of the S1 service user' });
-      continue;
-    }
-    const reason = rejectionReason(agent);
-    if (reason) {
-      rejected.push({ agentId, computerName: agent.computerName ?? undefined, reason });
-      continue;
-    }
-    targets.push({
+/** What becomes of one requested agent. */
+export type TargetDecision = { readonly target: Target } | { readonly rejected: RejectedTarget };
+
+/**
+ * Decides one requested agent: the preflight's rejection (its site lacks RemoteOps) comes first, then whether S1
+ * knows the agent, then {@link rejectionReason}; an agent that passes becomes a {@link Target}.
+ */
+export function decideTarget(
+  agentId: string,
+  agent: AgentRecord | undefined,
+  preflightRejection: RejectedTarget | undefined,
+): TargetDecision {
+  if (preflightRejection) return { rejected: preflightRejection };
+  if (!agent) return { rejected: { agentId, reason: NOT_FOUND_REASON } };
+  const reason = rejectionReason(agent);
+  if (reason) return { rejected: { agentId, computerName: agent.computerName, reason } };
+  const osType = OsType.parse(agent.osType);
+  return {
+    target: {
       agentId,
       agentUuid: agent.uuid ?? '',
       computerName: agent.computerName ?? agentId,
-      osType: agent.osType as OsType,
-      osName: agent.osName ?? undefined,
+      osType,
+      osName: agent.osName,
       siteId: agent.siteId as string,
-      siteName: agent.siteName ?? undefined,
+      siteName: agent.siteName,
       accountId: agent.accountId as string,
-      accountName: agent.accountName ?? undefined,
-      groupId: agent.groupId ?? undefined,
-    });
+      accountName: agent.accountName,
+      groupId: agent.groupId,
+    },
+  };
+}
+
+/** Decides every requested agent ({@link decideTarget}), in the order requested. */
+export function decideTargets(
+  agentIds: readonly string[],
+  preflight: PreflightFindings,
+): { targets: Target[]; rejected: RejectedTarget[] } {
+  const records = new Map(preflight.agents.map((agent) => [agent.id, agent]));
+  const preflightRejected = new Map(preflight.rejected.map((r) => [r.agentId, r]));
+  const targets: Target[] = [];
+  const rejected: RejectedTarget[] = [];
+  for (const agentId of agentIds) {
+    const decision = decideTarget(agentId, records.get(agentId), preflightRejected.get(agentId));
+    if ('target' in decision) targets.push(decision.target);
+    else rejected.push(decision.rejected);
   }
+  return { targets, rejected };
+}
+
+/** Resolves the targets of an investigation from what Check Permissions found. */
+export function resolveTargets(event: PreflightChecked, now: () => string): ResolvedTargets {
+  const input = parseInput(WorkflowInput, event.input, 'Investigation input');
+  const investigationId = parseInput(InvestigationId, event.execution.name, 'Execution name');
+  const { targets, rejected } = decideTargets(input.agentIds, event.preflight);
   return {
     investigation: {
       investigationId,
@@ -78,10 +97,10 @@ export async function resolveTargets(
       threatId: input.threatId,
       requestedBy: input.requestedBy,
       reason: input.reason,
-      startedAt: event.execution.startTime ?? new Date().toISOString(),
+      startedAt: event.execution.startTime ?? now(),
     },
     targets,
     rejected,
-    ...(event.preflight?.s1UserScope ? { s1UserScope: event.preflight.s1UserScope } : {}),
+    ...(event.preflight.s1UserScope ? { s1UserScope: event.preflight.s1UserScope } : {}),
   };
 }

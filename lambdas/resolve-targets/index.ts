@@ -1,16 +1,9 @@
 /** Resolve Targets (see core.ts). */
-import { z } from 'zod';
-import { PreflightFindings } from '../check-permissions/core';
+import { nowIso } from '../shared/clock';
 import { stepHandler } from '../shared/handler';
-import { s1Client } from '../shared/services';
+import { PreflightChecked } from '../shared/schemas';
 import { resolveTargets } from './core';
 
-const Event = z.object({
-  input: z.unknown(),
-  execution: z.object({ name: z.string(), id: z.string().optional(), startTime: z.string().optional() }),
-  preflight: PreflightFindings.optional(),
-});
-
-export const handler = stepHandler('resolve-targets', Event, (event) =>
-  resolveTargets(event, { s1: s1Client() }),
+export const handler = stepHandler('resolve-targets', PreflightChecked, async (event) =>
+  resolveTargets(event, nowIso),
 );

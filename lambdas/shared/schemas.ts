@@ -12,6 +12,9 @@ export const S1Id = z
   .string({ error: 'must be a string of digits (S1 ids exceed the safe integer range of JSON numbers)' })
   .regex(/^\d{1,20}$/, 'must be a string of digits');
 
+/** The most agents one investigation collects from (it bounds the state size and the state machine's timeout). */
+export const MAX_AGENTS_PER_INVESTIGATION = LIMITS.maxAgents;
+
 /** What a caller (threat intake, CLI, console) puts into StartExecution. */
 export const WorkflowInput = z.strictObject({
   /** The S1 agent ids (not UUIDs) to collect from. */
@@ -28,6 +31,21 @@ export const WorkflowInput = z.strictObject({
   reason: z.string().trim().max(1024).optional(),
 });
 export type WorkflowInput = z.infer<typeof WorkflowInput>;
+
+/**
+ * The execution's own facts (`$$.Execution`: name, ARN, start time), which the state machine passes to the states
+ * that need them next to their input: Check Permissions (first state) and Record Outcome.
+ */
+export const ExecutionContext = z.object({
+  name: z.string(),
+  id: z.string().optional(),
+  startTime: z.string().optional(),
+});
+export type ExecutionContext = z.infer<typeof ExecutionContext>;
+
+/** The input of the workflow's first state: the execution input as the caller sent it, not yet validated. */
+export const InvestigationRequest = z.object({ input: z.unknown(), execution: ExecutionContext });
+export type InvestigationRequest = z.infer<typeof InvestigationRequest>;
 
 /** Investigation id = execution name: `threat-<threatId>` or `manual-<time>-<short id>`. */
 export const InvestigationId = z
@@ -75,7 +93,43 @@ export const RejectedTarget = z.object({
 });
 export type RejectedTarget = z.infer<typeof RejectedTarget>;
 
-/** Output of Resolve Targets (and of Check Permissions, which adds the S1 service user's scope). */
+/**
+ * The fields of an S1 agent record (`GET /agents`) that Resolve Targets decides on and builds a {@link Target}
+ * from. Check Permissions reads the agents once and passes these on: the full record is kilobytes per agent, and
+ * S1 adds fields, so only these travel in the state.
+ */
+export const AgentRecord = z.object({
+  id: z.string(),
+  uuid: z.string().optional(),
+  computerName: z.string().optional(),
+  osType: z.string().optional(),
+  osName: z.string().optional(),
+  siteId: z.string().optional(),
+  siteName: z.string().optional(),
+  accountId: z.string().optional(),
+  accountName: z.string().optional(),
+  groupId: z.string().optional(),
+  isDecommissioned: z.boolean().optional(),
+  isUninstalled: z.boolean().optional(),
+});
+export type AgentRecord = z.infer<typeof AgentRecord>;
+
+/** What Check Permissions hands to Resolve Targets. */
+export const PreflightFindings = z.object({
+  /** The S1 service user's scope (`tenant`, `account`, `site`), when S1 told it: Ensure Scripts uploads there. */
+  s1UserScope: z.string().optional(),
+  /** Agents on sites without RemoteOps, with the audit's reason and fix. */
+  rejected: z.array(RejectedTarget).max(MAX_AGENTS_PER_INVESTIGATION),
+  /** The other requested agents S1 knows (an id missing here is not in the service user's scope). */
+  agents: z.array(AgentRecord).max(MAX_AGENTS_PER_INVESTIGATION),
+});
+export type PreflightFindings = z.infer<typeof PreflightFindings>;
+
+/** Output of Check Permissions: the request, passed on as it came, and the preflight's findings. */
+export const PreflightChecked = InvestigationRequest.extend({ preflight: PreflightFindings });
+export type PreflightChecked = z.infer<typeof PreflightChecked>;
+
+/** Output of Resolve Targets (with the S1 service user's scope found by Check Permissions). */
 export const ResolvedTargets = z.object({
   investigation: Investigation,
   targets: z.array(Target),
@@ -237,9 +291,7 @@ export type AgentFinalState = z.infer<typeof AgentFinalState>;
 export const OutcomeInput = z.looseObject({
   investigation: Investigation.optional(),
   /** Raw execution facts, for when the run failed before Resolve Targets produced an Investigation. */
-  execution: z
-    .looseObject({ name: z.string(), id: z.string().optional(), startTime: z.string().optional() })
-    .optional(),
+  execution: ExecutionContext.optional(),
   input: z.unknown().optional(),
   targets: z.array(z.unknown()).optional(),
   rejected: z.array(RejectedTarget).optional(),

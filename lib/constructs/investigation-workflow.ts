@@ -117,7 +117,7 @@ export class InvestigationWorkflow extends Construct {
     };
 
     const functions = {
-      resolveTargets: fn('ResolveTargets', 'resolve-targets', { s1: true }),
+      resolveTargets: fn('ResolveTargets', 'resolve-targets', {}),
       checkPermissions: fn('CheckPermissions', 'check-permissions', { s1: true }),
       ensureScripts: fn('EnsureScripts', 'ensure-scripts', { s1: true }, { bundleCollectors: true }),
       runScript: fn('RunScript', 'run-script', { s1: true, bucket: true }),
@@ -242,9 +242,7 @@ export class InvestigationWorkflow extends Construct {
       retryOn: S1_TRANSIENT_ERRORS,
       payload: TaskInput.fromObject({ input: JsonPath.entirePayload, execution }),
     });
-    const resolveTargets = invoke('Resolve Targets', functions.resolveTargets, {
-      retryOn: S1_TRANSIENT_ERRORS,
-    });
+    const resolveTargets = invoke('Resolve Targets', functions.resolveTargets);
     const ensureScripts = invoke('Ensure Scripts', functions.ensureScripts, { retryOn: S1_TRANSIENT_ERRORS });
     const recordOutcome = invoke('Record Outcome', functions.recordOutcome, {
       payload: TaskInput.fromObject({ state: JsonPath.entirePayload, execution }),

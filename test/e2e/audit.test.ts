@@ -5,13 +5,14 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type AuditDeps, runAudit } from '../../lambdas/audit-permissions/core';
 import { formatReport } from '../../lambdas/audit-permissions/format';
-import { checkPermissions, type PreflightEvent } from '../../lambdas/check-permissions/core';
+import { checkPermissions } from '../../lambdas/check-permissions/core';
 import { type CollectorScript, loadCollectors } from '../../lambdas/collectors';
 import { evaluateRole, REQUIRED_S1_PERMISSIONS } from '../../lambdas/shared/audit/checks';
 import type { AuditCheck, AuditReport } from '../../lambdas/shared/audit/report';
 import { type CadoClient, createCadoClient } from '../../lambdas/shared/cado';
 import { PreflightFailedError, S1TransientError } from '../../lambdas/shared/errors';
 import { clearRegisteredSecrets } from '../../lambdas/shared/redact';
+import type { InvestigationRequest } from '../../lambdas/shared/schemas';
 import { staticCredential } from '../../lambdas/shared/secrets';
 import { createS1Client, type S1Client, type S1Role } from '../../lambdas/shared/sentinelone';
 import { type CadoSimulator, startCadoSimulator } from '../../local/cado-simulator';
@@ -501,9 +502,24 @@ describe('formatReport', () => {
 
 describe('checkPermissions (workflow preflight)', () => {
   const execution = { name: 'manual-20250115-abc' };
-  function request(...agents: { id: string }[]): PreflightEvent {
+  function request(...agents: { id: string }[]): InvestigationRequest {
     return { input: { agentIds: agents.map((a) => a.id), requestedBy: 'test' }, execution };
   }
+  /** The record Resolve Targets gets of a seeded agent on the Production site: only the fields it decides on. */
+  const recordOf = (agent: DemoTenant['agents']['linux']) => ({
+    id: agent.id,
+    uuid: agent.uuid,
+    computerName: agent.computerName,
+    osType: agent.osType,
+    osName: agent.osName,
+    siteId: tenant.sites.rso.id,
+    siteName: 'Production',
+    accountId: tenant.account.id,
+    accountName: 'Acme Corp',
+    groupId: agent.groupId,
+    isDecommissioned: agent.isDecommissioned,
+    isUninstalled: agent.isUninstalled,
+  });
 
   const preflight = (token = S1_TOKEN) => ({
     s1: s1Client(token),
@@ -511,11 +527,36 @@ describe('checkPermissions (workflow preflight)', () => {
     clock: clock.now,
   });
 
-  it('passes the event on with the user scope and no rejections when every agent is on a RemoteOps site', async () => {
+  it('passes the event on with the user scope, no rejections and the agents’ records when every agent is on a RemoteOps site', async () => {
     const event = request(tenant.agents.linux, tenant.agents.windows);
-    expect(await checkPermissions(event, preflight())).toEqual({
+    const before = s1Sim.requests.length;
+    const out = await checkPermissions(event, preflight());
+    expect(out).toEqual({
       ...event,
-      preflight: { s1UserScope: 'account', rejected: [] },
+      preflight: { s1UserScope: 'account', rejected: [], agents: expect.any(Array) },
+    });
+    // In S1's order, which need not be the request's.
+    expect(out.preflight.agents).toHaveLength(2);
+    expect(out.preflight.agents).toEqual(
+      expect.arrayContaining([recordOf(tenant.agents.linux), recordOf(tenant.agents.windows)]),
+    );
+    const agentReads = s1Sim.requests.slice(before).filter((r) => r.route === '/agents');
+    expect(agentReads).toHaveLength(1);
+  });
+
+  it('passes on only the records of agents S1 knows and whose site has RemoteOps', async () => {
+    const unknown = { id: '1999999999999999999' };
+    const { decommissioned, noRso } = tenant.agents;
+    const out = await checkPermissions(request(decommissioned, unknown, noRso), preflight());
+    expect(out.preflight.agents.map((a) => a.id)).toEqual([decommissioned.id]);
+    expect(out.preflight.agents[0]).toMatchObject({ isDecommissioned: true });
+    expect(out.preflight.rejected.map((r) => r.agentId)).toEqual([noRso.id]);
+  });
+
+  it('throws when the agents cannot be read: nothing could be targeted', async () => {
+    s1Sim.revoke(tenant.serviceUser.user.id, 'Endpoints.view');
+    await expect(checkPermissions(request(tenant.agents.linux), preflight())).rejects.toMatchObject({
+      name: 'S1ForbiddenError',
     });
   });
 
@@ -586,6 +627,10 @@ describe('checkPermissions (workflow preflight)', () => {
     expect((await checkPermissions(event, preflight())).preflight).toEqual({
       s1UserScope: 'account',
       rejected: [],
+      agents: expect.arrayContaining([
+        recordOf(tenant.agents.linux),
+        expect.objectContaining({ id: tenant.agents.noRso.id }),
+      ]),
     });
   });
 });

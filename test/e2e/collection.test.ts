@@ -234,19 +234,23 @@ describe('input the workflow refuses', () => {
     },
   );
 
-  it('rejects macOS, decommissioned and unknown agents with their reasons and collects the rest', async () => {
-    const { macos, decommissioned, linux } = stack.tenant.agents;
+  it('rejects macOS, decommissioned, unknown and unlicensed agents with their reasons and collects the rest, reading the agents once', async () => {
+    const { macos, decommissioned, linux, noRso } = stack.tenant.agents;
     const unknown = '1999999999999999999';
+    const agentIds = [macos.id, decommissioned.id, unknown, noRso.id, linux.id];
     const executionsBefore = stack.s1Sim.state.executions.length;
-    const run = await investigate(stack, {
-      agentIds: [macos.id, decommissioned.id, unknown, linux.id],
-      requestedBy: 'e2e',
-      threatId: nextThreatId(),
-    });
+    const before = stack.s1Sim.requests.length;
+    const run = await investigate(stack, { agentIds, requestedBy: 'e2e', threatId: nextThreatId() });
 
     expect(run.failure).toBeUndefined();
     expect(run.caseRecord.status).toBe('partial');
-    expect(run.caseRecord.counts).toMatchObject({ complete: 1, rejected: 3 });
+    expect(run.caseRecord.counts).toMatchObject({ complete: 1, rejected: 4 });
+    // One GET /agents for the whole investigation (Check Permissions), asking for every requested id.
+    const agentReads = s1Requests(stack, '/agents', before);
+    expect(agentReads).toHaveLength(1);
+    expect(String(agentReads[0]?.query.ids).split(',').sort()).toEqual([...agentIds].sort());
+    expect(agentLine(run, noRso.id)).toMatchObject({ outcome: 'rejected', computerName: noRso.computerName });
+    expect(agentLine(run, noRso.id).reason).toMatch(/lacks the RemoteOps \(rso\) licence module/);
     expect(agentLine(run, macos.id)).toMatchObject({ outcome: 'rejected', computerName: macos.computerName });
     expect(agentLine(run, macos.id).reason).toMatch(/unsupported OS "macos"/);
     expect(agentLine(run, decommissioned.id).reason).toMatch(/decommissioned/);

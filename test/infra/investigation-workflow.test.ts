@@ -77,7 +77,7 @@ describe('InvestigationWorkflow state machine', () => {
   });
 
   it('retries S1 throttling patiently and S1 transient errors briefly, by name, with backoff and full jitter', () => {
-    const names = ['Resolve Targets', 'Check Permissions', 'Ensure Scripts'];
+    const names = ['Check Permissions', 'Ensure Scripts'];
     const agentNames = ['Run Script', 'Check Task', 'Cancel Task', 'Stage Output'];
     for (const retry of [
       ...names.map((n) => states[n]?.Retry),
@@ -211,14 +211,7 @@ describe('InvestigationWorkflow state machine', () => {
 
 describe('InvestigationWorkflow Lambdas: least privilege', () => {
   it('only S1-facing functions read the S1 token, only Cado-facing ones the Cado key', () => {
-    for (const step of [
-      'resolve-targets',
-      'ensure-scripts',
-      'run-script',
-      'check-task',
-      'cancel-task',
-      'stage-output',
-    ]) {
+    for (const step of ['ensure-scripts', 'run-script', 'check-task', 'cancel-task', 'stage-output']) {
       const text = JSON.stringify(statementsOf(step));
       expect(text, step).toContain('ApiSecretsS1ApiToken');
       expect(text, step).not.toContain('ApiSecretsCadoApiKey');
@@ -228,7 +221,10 @@ describe('InvestigationWorkflow Lambdas: least privilege', () => {
       expect(text, step).toContain('ApiSecretsCadoApiKey');
       expect(text, step).not.toContain('ApiSecretsS1ApiToken');
     }
-    expect(JSON.stringify(statementsOf('record-outcome'))).not.toMatch(/ApiSecrets/);
+    // Resolve Targets decides on the agent records Check Permissions read: it calls nothing, and retries no S1 error.
+    for (const step of ['record-outcome', 'resolve-targets'])
+      expect(JSON.stringify(statementsOf(step)), step).not.toMatch(/ApiSecrets/);
+    expect(JSON.stringify(states['Resolve Targets']?.Retry ?? [])).not.toMatch(/S1/);
   });
 
   it('only the steps that write evidence or records touch S3, and only under investigations/', () => {

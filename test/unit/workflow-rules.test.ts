@@ -1,13 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { CollectorScript } from '../../lambdas/collectors';
 import { describeCaught, summarizeAgent, summarizeCase } from '../../lambdas/record-outcome/core';
-import { rejectionReason } from '../../lambdas/resolve-targets/core';
 import { taskDescription } from '../../lambdas/run-script/core';
 import { safeFileName } from '../../lambdas/shared/evidence/keys';
 import { backoffSeconds, nextPoll, TASK_POLL } from '../../lambdas/shared/poll';
 import { WorkflowInput } from '../../lambdas/shared/schemas';
 import { scriptMatches } from '../../lambdas/shared/script-library';
-import type { S1Agent, S1Script } from '../../lambdas/shared/sentinelone';
+import type { S1Script } from '../../lambdas/shared/sentinelone';
 import { TOOL_VERSION } from '../../lambdas/shared/version';
 import packageJson from '../../package.json';
 
@@ -54,22 +53,6 @@ describe('workflow input', () => {
     expect(messages({ agentIds: ['1', '1'], requestedBy: 'a' }).join()).toContain('must not repeat');
     expect(messages({ agentIds: ['1'], requestedBy: 'a', agentId: '2' }).join()).toMatch(/agentId/);
     expect(messages({ agentIds: ['1'] }).join()).toContain('requestedBy');
-  });
-});
-
-describe('target resolution', () => {
-  const agent = (over: Partial<S1Agent>): S1Agent =>
-    ({ id: '1', osType: 'linux', siteId: '2', accountId: '3', isDecommissioned: false, ...over }) as S1Agent;
-
-  it('rejects decommissioned agents, unsupported OSes and agents without site/account', () => {
-    expect(rejectionReason(agent({}))).toBeUndefined();
-    expect(rejectionReason(agent({ isDecommissioned: true }))).toContain('decommissioned');
-    expect(rejectionReason(agent({ osType: 'macos' }))).toContain('unsupported OS "macos"');
-    expect(rejectionReason(agent({ siteId: undefined }))).toContain('site and account');
-  });
-
-  it('keeps offline agents as targets (S1 queues the task)', () => {
-    expect(rejectionReason(agent({ isActive: false }))).toBeUndefined();
   });
 });
 
