@@ -3,6 +3,9 @@
  * deadline), stage the output, give up on a failure, or report the deadline. `completed` alone is not success:
  * a failure detailedStatus or a non-zero statusCode is a failed collection, and so is a completed task without a
  * result file. A passed deadline is its own outcome, never a silent loop.
+ *
+ * The decision is {@link decideTask}, a pure function of the task rows S1 returned and the time; {@link checkTask}
+ * only fetches the rows and logs.
  */
 import { logger } from '../shared/observability';
 import { nextPoll, TASK_POLL } from '../shared/poll';
@@ -15,20 +18,77 @@ export interface CheckTaskDeps {
   readonly now: () => number;
 }
 
-/** Checks the task once. */
-export async function checkTask(input: RunningTask | CheckedTask, deps: CheckTaskDeps): Promise<CheckedTask> {
+/** Where a task stands: `running` waits again unless the deadline has passed. */
+type RowPhase = Exclude<CheckedTask['task']['phase'], 'deadline'>;
+
+/** The fields of a child task row that the decision reads. */
+export type TaskRowFacts = Pick<
+  S1TaskRow,
+  | 'id'
+  | 'agentId'
+  | 'status'
+  | 'detailedStatus'
+  | 'statusCode'
+  | 'statusDescription'
+  | 'scriptResultsSignature'
+>;
+
+/**
+ * The agent's child row among the parent task's rows: the one naming the agent, else the only row (S1 does not
+ * always fill `agentId` on a single-agent task).
+ */
+export function agentRow<R extends Pick<S1TaskRow, 'agentId'>>(
+  rows: readonly R[],
+  agentId: string,
+): R | undefined {
+  return rows.find((r) => r.agentId === agentId) ?? (rows.length === 1 ? rows[0] : undefined);
+}
+
+/**
+ * What one listed row means, before the deadline is considered: S1's classification ({@link classifyTaskStatus})
+ * plus the workflow's own rule that a success without a result file is a failed collection.
+ */
+export function rowPhase(row: TaskRowFacts): { phase: RowPhase; reason: string } {
+  const verdict = classifyTaskStatus(row);
+  if (verdict.outcome === 'succeeded') {
+    if (!row.scriptResultsSignature) {
+      return {
+        phase: 'failed',
+        reason: `${verdict.reason}, but S1 reports no result file for it (no scriptResultsSignature)`,
+      };
+    }
+    return { phase: 'completed', reason: verdict.reason };
+  }
+  if (verdict.terminal) return { phase: 'failed', reason: verdict.reason };
+  return { phase: 'running', reason: verdict.reason };
+}
+
+/**
+ * Decides the next step after one look at the task: `rows` are what S1 listed for the parent task, `nowMs` the
+ * time of the look, `random` the jitter source of the next wait.
+ */
+export function decideTask(
+  input: RunningTask | CheckedTask,
+  rows: readonly TaskRowFacts[],
+  nowMs: number,
+  random: () => number = Math.random,
+): CheckedTask {
   const { task, target } = input;
-  const rows = await deps.s1.getTaskStatus(task.parentTaskId);
-  const row = rows.find((r) => r.agentId === target.agentId) ?? (rows.length === 1 ? rows[0] : undefined);
-  const nowMs = deps.now();
+  const row = agentRow(rows, target.agentId);
   const checkedAt = new Date(nowMs).toISOString();
   const attempt = input.poll.attempt + 1;
-  const base = { parentTaskId: task.parentTaskId, description: task.description, startedAt: task.startedAt };
-  const common = { ...base, deadline: task.deadline, reusedExisting: task.reusedExisting, checkedAt };
+  const common = {
+    parentTaskId: task.parentTaskId,
+    description: task.description,
+    startedAt: task.startedAt,
+    deadline: task.deadline,
+    reusedExisting: task.reusedExisting,
+    checkedAt,
+  };
 
   if (!row) {
     // S1 may list child rows a little after creating the parent: keep looking until the deadline.
-    const poll = nextPoll(attempt, task.deadline, nowMs, TASK_POLL);
+    const poll = nextPoll(attempt, task.deadline, nowMs, TASK_POLL, random);
     if (!poll) {
       return {
         ...input,
@@ -47,40 +107,31 @@ export async function checkTask(input: RunningTask | CheckedTask, deps: CheckTas
   }
 
   const facts = rowFacts(row);
-  const verdict = classifyTaskStatus(row);
-  if (verdict.outcome === 'succeeded') {
-    if (!row.scriptResultsSignature) {
-      return {
-        ...input,
-        task: {
-          ...common,
-          ...facts,
-          phase: 'failed',
-          reason: `${verdict.reason}, but S1 reports no result file for it (no scriptResultsSignature)`,
-        },
-      };
-    }
-    logger.info('Collection task completed', { childTaskId: row.id, status: row.status });
-    return { ...input, task: { ...common, ...facts, phase: 'completed', reason: verdict.reason } };
-  }
-  if (verdict.terminal) {
-    logger.warn('Collection task ended without a usable result', {
-      childTaskId: row.id,
-      reason: verdict.reason,
-    });
-    return { ...input, task: { ...common, ...facts, phase: 'failed', reason: verdict.reason } };
-  }
-  const poll = nextPoll(attempt, task.deadline, nowMs, TASK_POLL);
+  const { phase, reason } = rowPhase(row);
+  if (phase !== 'running') return { ...input, task: { ...common, ...facts, phase, reason } };
+  const poll = nextPoll(attempt, task.deadline, nowMs, TASK_POLL, random);
   if (!poll) {
     return {
       ...input,
-      task: { ...common, ...facts, phase: 'deadline', reason: `Deadline passed while ${verdict.reason}` },
+      task: { ...common, ...facts, phase: 'deadline', reason: `Deadline passed while ${reason}` },
     };
   }
-  return { ...input, task: { ...common, ...facts, phase: 'running', reason: verdict.reason }, poll };
+  return { ...input, task: { ...common, ...facts, phase: 'running', reason }, poll };
 }
 
-function rowFacts(row: S1TaskRow) {
+/** Checks the task once. */
+export async function checkTask(input: RunningTask | CheckedTask, deps: CheckTaskDeps): Promise<CheckedTask> {
+  const rows = await deps.s1.getTaskStatus(input.task.parentTaskId);
+  const checked = decideTask(input, rows, deps.now());
+  const { phase, childTaskId, status, reason } = checked.task;
+  if (phase === 'completed') logger.info('Collection task completed', { childTaskId, status });
+  else if (phase === 'failed')
+    logger.warn('Collection task ended without a usable result', { childTaskId, reason });
+  return checked;
+}
+
+/** What the state keeps of the row: S1's own words, for the manifest and the case. */
+function rowFacts(row: TaskRowFacts) {
   return {
     childTaskId: row.id,
     status: row.status,
