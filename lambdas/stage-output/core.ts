@@ -14,7 +14,7 @@ import {
   putJson,
   TOOL_NAME,
 } from '../shared/evidence/manifest';
-import { PART_CHECKSUM_ALGORITHM, stageToS3 } from '../shared/evidence/stage-to-s3';
+import { PART_CHECKSUM_ALGORITHM, type StagedObject, stageToS3 } from '../shared/evidence/stage-to-s3';
 import type { HostPolicy } from '../shared/hosts';
 import { logger, metrics } from '../shared/observability';
 import type { CompletedTask, StagedEvidence } from '../shared/schemas';
@@ -40,6 +40,119 @@ async function resultLink(s1: S1Client, childTaskId: string): Promise<ResultLink
   if (link) return link;
   const why = errors.find((e) => e.taskId === childTaskId)?.errorString ?? 'no download link was returned';
   throw new ResultNotAvailableError(`S1 offers no result file for task ${childTaskId}: ${why}`);
+}
+
+/**
+ * S1's result signature against our SHA-256 of the staged bytes: `true`/`false` when S1 gave a SHA-256 (any case),
+ * `null` when it gave none or something else (S1 does not document what it signs, so nothing is inferred).
+ */
+export function signatureCheck(
+  s1Signature: string | null | undefined,
+  sha256: string,
+): { s1Signature: string | null; s1SignatureMatches: boolean | null } {
+  const signature = s1Signature ?? null;
+  const comparable = signature !== null && /^[0-9a-f]{64}$/i.test(signature);
+  return {
+    s1Signature: signature,
+    s1SignatureMatches: comparable ? signature.toLowerCase() === sha256 : null,
+  };
+}
+
+/** What staging produced, as plain data: everything the first manifest is built from. */
+export interface StagingFacts {
+  /** The state Stage Output was given. */
+  readonly input: CompletedTask;
+  /** The result file's name as S1 gave it. */
+  readonly fileName: string;
+  /** The object stored in the evidence bucket. */
+  readonly staged: StagedObject;
+  /** When the manifest is written. */
+  readonly writtenAt: string;
+  /** The tool's version. */
+  readonly version: string;
+}
+
+/**
+ * The first manifest of one agent's collection (Record Outcome writes the final one): who asked, the agent, the
+ * script, the S1 tasks and what S1 said, the stored object with its SHA-256, the download, and the timeline up to
+ * `staged`. The hand-off is `pending` and Cado is not involved yet.
+ */
+export function stagingManifest(facts: StagingFacts): Manifest {
+  const { input, fileName, staged, writtenAt, version } = facts;
+  const { investigation, target, task } = input;
+  const { script, ...agent } = target;
+  const signature = signatureCheck(task.resultSignature, staged.sha256);
+  return {
+    schema: MANIFEST_SCHEMA,
+    investigation,
+    agent,
+    script,
+    s1Task: {
+      parentTaskId: task.parentTaskId,
+      childTaskId: task.childTaskId,
+      description: task.description,
+      status: task.status,
+      detailedStatus: task.detailedStatus,
+      statusCode: task.statusCode,
+      reusedExisting: task.reusedExisting,
+    },
+    result: {
+      fileName,
+      s1Signature: signature.s1Signature,
+      s1SignatureType: 'SHA256',
+      s1SignatureMatches: signature.s1SignatureMatches,
+    },
+    object: {
+      bucket: staged.bucket,
+      key: staged.key,
+      versionId: staged.versionId,
+      bytes: staged.bytes,
+      sha256: staged.sha256,
+      etag: staged.etag,
+      s3ChecksumAlgorithm: PART_CHECKSUM_ALGORITHM,
+    },
+    download: {
+      resumes: staged.download.resumes,
+      linkRefreshes: staged.download.linkRefreshes,
+      startedAt: staged.startedAt,
+      finishedAt: staged.finishedAt,
+    },
+    timeline: [
+      { event: 'investigation-started', at: investigation.startedAt },
+      { event: 'task-started', at: task.startedAt, detail: `S1 parent task ${task.parentTaskId}` },
+      { event: 'task-completed', at: task.checkedAt, detail: task.detailedStatus ?? task.status },
+      { event: 'download-started', at: staged.startedAt },
+      { event: 'staged', at: staged.finishedAt, detail: `${staged.bytes} bytes, sha256 ${staged.sha256}` },
+    ],
+    cado: null,
+    handoff: { status: 'pending', rerunCommand: handoffCommand(investigation.investigationId) },
+    tool: { name: TOOL_NAME, version },
+    writtenAt,
+    writtenBy: 'stage-output',
+  };
+}
+
+/** The state after Stage Output: the task with its staged evidence. */
+export function stagedEvidence(
+  input: CompletedTask,
+  fileName: string,
+  staged: StagedObject,
+  manifestKey: string,
+): StagedEvidence {
+  return {
+    ...input,
+    evidence: {
+      bucket: staged.bucket,
+      key: staged.key,
+      versionId: staged.versionId,
+      bytes: staged.bytes,
+      sha256: staged.sha256,
+      fileName,
+      manifestKey,
+      ...signatureCheck(input.task.resultSignature, staged.sha256),
+      stagedAt: staged.finishedAt,
+    },
+  };
 }
 
 /** Stages one agent's result and writes its manifest. */
@@ -74,60 +187,18 @@ export async function stageOutput(input: CompletedTask, deps: StageOutputDeps): 
     },
   });
 
-  const s1Signature = task.resultSignature ?? null;
-  const comparable = s1Signature !== null && /^[0-9a-f]{64}$/i.test(s1Signature);
-  const s1SignatureMatches = comparable ? s1Signature.toLowerCase() === staged.sha256 : null;
-  if (s1SignatureMatches === false) {
+  const mKey = manifestKey(investigation.investigationId, target.agentId, task.childTaskId);
+  const manifest = stagingManifest({
+    input,
+    fileName: first.fileName,
+    staged,
+    writtenAt: new Date(deps.now()).toISOString(),
+    version: deps.version,
+  });
+  if (manifest.result.s1SignatureMatches === false) {
     // S1 does not document what its signature covers, so a mismatch is flagged, not fatal; the manifest says so.
     logger.warn('S1 result signature differs from the SHA-256 of the staged file', { key });
   }
-
-  const manifestAt = new Date(deps.now()).toISOString();
-  const mKey = manifestKey(investigation.investigationId, target.agentId, task.childTaskId);
-  const { script, ...agent } = target;
-  const manifest: Manifest = {
-    schema: MANIFEST_SCHEMA,
-    investigation,
-    agent,
-    script,
-    s1Task: {
-      parentTaskId: task.parentTaskId,
-      childTaskId: task.childTaskId,
-      description: task.description,
-      status: task.status,
-      detailedStatus: task.detailedStatus,
-      statusCode: task.statusCode,
-      reusedExisting: task.reusedExisting,
-    },
-    result: { fileName: first.fileName, s1Signature, s1SignatureType: 'SHA256', s1SignatureMatches },
-    object: {
-      bucket: staged.bucket,
-      key: staged.key,
-      versionId: staged.versionId,
-      bytes: staged.bytes,
-      sha256: staged.sha256,
-      etag: staged.etag,
-      s3ChecksumAlgorithm: PART_CHECKSUM_ALGORITHM,
-    },
-    download: {
-      resumes: staged.download.resumes,
-      linkRefreshes: staged.download.linkRefreshes,
-      startedAt: staged.startedAt,
-      finishedAt: staged.finishedAt,
-    },
-    timeline: [
-      { event: 'investigation-started', at: investigation.startedAt },
-      { event: 'task-started', at: task.startedAt, detail: `S1 parent task ${task.parentTaskId}` },
-      { event: 'task-completed', at: task.checkedAt, detail: task.detailedStatus ?? task.status },
-      { event: 'download-started', at: staged.startedAt },
-      { event: 'staged', at: staged.finishedAt, detail: `${staged.bytes} bytes, sha256 ${staged.sha256}` },
-    ],
-    cado: null,
-    handoff: { status: 'pending', rerunCommand: handoffCommand(investigation.investigationId) },
-    tool: { name: TOOL_NAME, version: deps.version },
-    writtenAt: manifestAt,
-    writtenBy: 'stage-output',
-  };
   await putJson(deps.s3, deps.bucket, mKey, manifest);
 
   metrics.addMetric('EvidenceStagedBytes', 'Bytes', staged.bytes);
@@ -139,19 +210,5 @@ export async function stageOutput(input: CompletedTask, deps: StageOutputDeps): 
     resumes: staged.download.resumes,
     linkRefreshes: staged.download.linkRefreshes,
   });
-  return {
-    ...input,
-    evidence: {
-      bucket: staged.bucket,
-      key: staged.key,
-      versionId: staged.versionId,
-      bytes: staged.bytes,
-      sha256: staged.sha256,
-      fileName: first.fileName,
-      manifestKey: mKey,
-      s1Signature,
-      s1SignatureMatches,
-      stagedAt: staged.finishedAt,
-    },
-  };
+  return stagedEvidence(input, first.fileName, staged, mKey);
 }
