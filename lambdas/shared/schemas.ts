@@ -12,9 +12,6 @@ export const S1Id = z
   .string({ error: 'must be a string of digits (S1 ids exceed the safe integer range of JSON numbers)' })
   .regex(/^\d{1,20}$/, 'must be a string of digits');
 
-/** The most agents one investigation collects from (it bounds the state size and the state machine's timeout). */
-export const MAX_AGENTS_PER_INVESTIGATION = LIMITS.maxAgents;
-
 /** What a caller (threat intake, CLI, console) puts into StartExecution. */
 export const WorkflowInput = z.strictObject({
   /** The S1 agent ids (not UUIDs) to collect from. */
@@ -119,9 +116,9 @@ export const PreflightFindings = z.object({
   /** The S1 service user's scope (`tenant`, `account`, `site`), when S1 told it: Ensure Scripts uploads there. */
   s1UserScope: z.string().optional(),
   /** Agents on sites without RemoteOps, with the audit's reason and fix. */
-  rejected: z.array(RejectedTarget).max(MAX_AGENTS_PER_INVESTIGATION),
+  rejected: z.array(RejectedTarget).max(LIMITS.maxAgents),
   /** The other requested agents S1 knows (an id missing here is not in the service user's scope). */
-  agents: z.array(AgentRecord).max(MAX_AGENTS_PER_INVESTIGATION),
+  agents: z.array(AgentRecord).max(LIMITS.maxAgents),
 });
 export type PreflightFindings = z.infer<typeof PreflightFindings>;
 
