@@ -1,6 +1,7 @@
 /**
- * Record Outcome (see core.ts). The state machine passes the whole state (`state`), whatever shape it has by then
- * (a failure before Resolve Targets leaves only the raw input and the caught error), plus the execution's facts.
+ * Record Outcome (see core.ts and rerun.ts). The state machine passes the whole state (`state`), whatever shape it
+ * has by then (a failure before Resolve Targets leaves only the raw input and the caught error), plus the
+ * execution's facts. The HandOffRerun state machine adds `mode: "rerun"`.
  */
 import { z } from 'zod';
 import { s3Client } from '../shared/aws';
@@ -10,22 +11,23 @@ import { ExecutionContext, OutcomeInput } from '../shared/schemas';
 import { evidenceBucketName } from '../shared/settings';
 import { TOOL_VERSION } from '../shared/version';
 import { recordOutcome } from './core';
+import { RerunOutcomeInput, recordRerun } from './rerun';
 
 const Event = z.object({
   state: z.record(z.string(), z.unknown()),
   execution: ExecutionContext,
+  mode: z.enum(['investigation', 'rerun']).default('investigation'),
 });
 
 export const handler = stepHandler('record-outcome', Event, (event) => {
+  const deps = { s3: s3Client(), bucket: evidenceBucketName(), nowIso, version: TOOL_VERSION };
+  if (event.mode === 'rerun') {
+    return recordRerun(parseInput(RerunOutcomeInput, event.state, 'Record Outcome (re-run) state'), deps);
+  }
   const input = parseInput(
     OutcomeInput,
     { ...event.state, execution: event.execution },
     'Record Outcome state',
   );
-  return recordOutcome(input, {
-    s3: s3Client(),
-    bucket: evidenceBucketName(),
-    nowIso,
-    version: TOOL_VERSION,
-  });
+  return recordOutcome(input, deps);
 });

@@ -48,6 +48,7 @@ export const ERRORS = {
   DownloadLinkExpiredError: { retryable: true },
   ResultNotAvailableError: { retryable: true },
   EvidenceIntegrityError: { retryable: false },
+  CaseNotFoundError: { retryable: false },
   // Preflight, audit and intake
   PreflightFailedError: { retryable: false },
   AuditDeliveryError: { retryable: false },

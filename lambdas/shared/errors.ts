@@ -237,6 +237,10 @@ export class DownloadLinkExpiredError extends AppError {
 export class ResultNotAvailableError extends AppError {
   override readonly name = 'ResultNotAvailableError';
 }
+/** An investigation has no `case.json` (it has not finished, or the id is wrong): there is nothing to re-run yet. */
+export class CaseNotFoundError extends AppError {
+  override readonly name = 'CaseNotFoundError';
+}
 /** Stored evidence does not match what was downloaded (size or hash): never reported as collected. */
 export class EvidenceIntegrityError extends AppError {
   override readonly name = 'EvidenceIntegrityError';

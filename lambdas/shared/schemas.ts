@@ -297,3 +297,47 @@ export const OutcomeInput = z.looseObject({
   error: CaughtError.optional(),
 });
 export type OutcomeInput = z.infer<typeof OutcomeInput>;
+
+// ---- the hand-off re-run (the HandOffRerun state machine) ------------------------------------------------------
+
+/** What `s1cado handoff` (or the console) puts into a HandOffRerun StartExecution. */
+export const HandoffRerunInput = z.strictObject({
+  /** The investigation whose staged evidence is handed to Cado again. */
+  investigationId: InvestigationId,
+  /** Who asks; kept in the manifests' timeline and in case.json's `handoffReruns`. */
+  requestedBy: z.string().trim().min(1, 'say who requested the re-run').max(256),
+});
+export type HandoffRerunInput = z.infer<typeof HandoffRerunInput>;
+
+/** One run of the re-run machine, as every step after Find Staged Evidence sees it. */
+export const RerunInfo = z.object({
+  at: z.string(),
+  by: z.string(),
+  executionName: z.string().optional(),
+});
+export type RerunInfo = z.infer<typeof RerunInfo>;
+
+/** Staged evidence that is not handed off again, and why (its object is missing or no longer the manifest's). */
+export const RefusedEvidence = z.object({
+  agentId: z.string(),
+  computerName: z.string().optional(),
+  manifestKey: z.string(),
+  reason: z.string(),
+});
+export type RefusedEvidence = z.infer<typeof RefusedEvidence>;
+
+/**
+ * A collection to hand off again: the Hand To Cado input rebuilt from its manifest, or, when a pipeline that the
+ * investigation (or an earlier re-run) started may still be running, the Check Cado input that follows it.
+ */
+export const RerunItem = z.union([HandedOff, StagedEvidence]);
+export type RerunItem = z.infer<typeof RerunItem>;
+
+/** Output of Find Staged Evidence. */
+export const StagedForRerun = z.object({
+  investigation: Investigation,
+  rerun: RerunInfo,
+  staged: z.array(RerunItem),
+  refused: z.array(RefusedEvidence),
+});
+export type StagedForRerun = z.infer<typeof StagedForRerun>;

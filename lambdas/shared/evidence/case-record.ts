@@ -1,6 +1,6 @@
 /**
- * `case.json`, the outcome of a whole investigation (schema `s1cado/case@1`): written by Record Outcome, updated by
- * `s1cado handoff`, read by the CLI and the demo. One schema for all of them; readers keep fields they do not know.
+ * `case.json`, the outcome of a whole investigation (schema `s1cado/case@1`): written by Record Outcome (and updated
+ * by it again in each hand-off re-run), read by the CLI and the demo. One schema for all of them; readers keep fields they do not know.
  */
 import { z } from 'zod';
 
@@ -58,11 +58,23 @@ export const AgentOutcome = z.looseObject({
 });
 export type AgentOutcome = z.infer<typeof AgentOutcome>;
 
-/** A run of `s1cado handoff`, as `case.json` records it. */
+/** A run of the hand-off re-run (`s1cado handoff`, the HandOffRerun state machine), as `case.json` records it. */
 export const HandoffRerun = z.object({
   at: z.string(),
   by: z.string(),
-  agents: z.array(z.object({ agentId: z.string(), outcome: AgentOutcomeStatus, reason: z.string() })),
+  /** The HandOffRerun execution that did it. */
+  executionName: z.string().optional(),
+  agents: z.array(
+    z.object({
+      agentId: z.string(),
+      outcome: AgentOutcomeStatus,
+      reason: z.string(),
+      manifestKey: z.string().optional(),
+      /** `imported`: a new Cado import; `followed`: a pipeline started earlier was followed; `refused`: not handed off. */
+      action: z.enum(['imported', 'followed', 'refused']).optional(),
+      pipelineId: z.number().optional(),
+    }),
+  ),
 });
 export type HandoffRerun = z.infer<typeof HandoffRerun>;
 
