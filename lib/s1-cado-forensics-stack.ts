@@ -3,6 +3,7 @@ import type { Construct } from 'constructs';
 import type { S1CadoConfig } from './config';
 import { ApiSecrets } from './constructs/api-secrets';
 import { EvidenceBucket } from './constructs/evidence-bucket';
+import { HandOffRerun } from './constructs/handoff-rerun';
 import { InvestigationWorkflow } from './constructs/investigation-workflow';
 import { Monitoring } from './constructs/monitoring';
 import { PermissionAudit } from './constructs/permission-audit';
@@ -30,6 +31,8 @@ export class S1CadoForensicsStack extends Stack {
   readonly monitoring: Monitoring;
   /** The investigation state machine and its Lambdas. */
   readonly workflow: InvestigationWorkflow;
+  /** The hand-off re-run state machine (`s1cado handoff`). */
+  readonly handoffRerun: HandOffRerun;
   /** The scheduled permission audit. */
   readonly audit: PermissionAudit;
   /** Threat poller, optional webhook, event bus and the rule that starts investigations. */
@@ -57,6 +60,20 @@ export class S1CadoForensicsStack extends Stack {
       evidence: this.evidence,
       secrets: this.secrets,
     });
+    const step = (name: string) => {
+      const f = this.workflow.functions[name];
+      if (!f) throw new Error(`The workflow has no ${name} Lambda`);
+      return f;
+    };
+    this.handoffRerun = new HandOffRerun(this, 'HandOffRerun', {
+      config,
+      evidence: this.evidence,
+      functions: {
+        handToCado: step('hand-to-cado'),
+        checkCado: step('check-cado'),
+        recordOutcome: step('record-outcome'),
+      },
+    });
     this.intake = new ThreatIntake(this, 'ThreatIntake', {
       config,
       stateMachine: this.workflow.stateMachine,
@@ -76,9 +93,9 @@ export class S1CadoForensicsStack extends Stack {
     new CfnOutput(this, 'CadoSecretArn', { value: this.secrets.cadoSecret.secretArn });
     new CfnOutput(this, 'NotificationTopicArn', { value: this.monitoring.topic.topicArn });
     new CfnOutput(this, 'StateMachineArn', { value: this.workflow.stateMachine.stateMachineArn });
-    // The CLI's `handoff` re-runs the hand-off through the deployed Lambdas, which hold the Cado settings.
-    new CfnOutput(this, 'HandToCadoFunctionName', {
-      value: this.workflow.functions['hand-to-cado']?.functionName ?? '',
+    // `s1cado handoff` starts this one.
+    new CfnOutput(this, 'HandOffRerunStateMachineArn', {
+      value: this.handoffRerun.stateMachine.stateMachineArn,
     });
     new CfnOutput(this, 'ThreatBusName', { value: this.intake.bus.eventBusName });
     if (this.intake.webhookUrl) new CfnOutput(this, 'WebhookUrl', { value: this.intake.webhookUrl.url });
@@ -86,8 +103,5 @@ export class S1CadoForensicsStack extends Stack {
       new CfnOutput(this, 'WebhookSecretArn', { value: this.intake.webhookSecret.secretArn });
     }
     new CfnOutput(this, 'AuditFunctionName', { value: this.audit.function.functionName });
-    new CfnOutput(this, 'CheckCadoFunctionName', {
-      value: this.workflow.functions['check-cado']?.functionName ?? '',
-    });
   }
 }

@@ -1,6 +1,6 @@
 /**
- * The whole product on this machine: the CDK stack synthesized with a local configuration, its state machine
- * definition extracted and run in-process with every Task bound to the real handler, against the S1 and Cado
+ * The whole product on this machine: the CDK stack synthesized with a local configuration, its two state machine
+ * definitions (the investigation and the hand-off re-run) extracted and run in-process with every Task bound to the real handler, against the S1 and Cado
  * simulators (or external S1-/Cado-compatible endpoints), s3rver and the local AWS fake. Used by the end-to-end
  * tests, `npm run demo` and `npm run bench`.
  */
@@ -79,6 +79,8 @@ export interface LocalStack {
   readonly aws: AwsFake;
   readonly bucket: string;
   readonly stateMachineArn: string;
+  /** The hand-off re-run state machine (`s1cado handoff` starts it). */
+  readonly handoffRerunArn: string;
   /** The stack outputs DescribeStacks returns for {@link LOCAL_STACK_NAME} (as the deployed stack has them). */
   readonly outputs: Readonly<Record<string, string>>;
   /**
@@ -87,6 +89,8 @@ export interface LocalStack {
    */
   readonly awsEnv: Readonly<Record<string, string>>;
   readonly machine: LocalStateMachine;
+  /** The hand-off re-run, run the same way. */
+  readonly rerunMachine: LocalStateMachine;
   /** The tokens in use (tests assert they never leak). */
   readonly secrets: { s1Token: string; cadoKey: string };
   /** Stops everything and restores the environment. */
@@ -118,10 +122,14 @@ function cdkJsonContext(): Record<string, unknown> {
   ).context;
 }
 
-/** Synthesizes the real stack (without bundling) and returns its template and the state machine's logical id. */
+/**
+ * Synthesizes the real stack (without bundling) and returns its template and the logical ids of its state machines:
+ * the investigation (`logicalId`) and the hand-off re-run (`rerunLogicalId`).
+ */
 export function synthesizeLocal(config: S1CadoConfigInput): {
   template: Record<string, unknown>;
   logicalId: string;
+  rerunLogicalId: string;
 } {
   const outdir = mkdtempSync(path.join(tmpdir(), 's1cado-synth-'));
   try {
@@ -136,7 +144,10 @@ export function synthesizeLocal(config: S1CadoConfigInput): {
     const logicalId = Stack.of(stack).getLogicalId(
       stack.workflow.stateMachine.node.defaultChild as CfnStateMachine,
     );
-    return { template: Template.fromStack(stack).toJSON(), logicalId };
+    const rerunLogicalId = Stack.of(stack).getLogicalId(
+      stack.handoffRerun.stateMachine.node.defaultChild as CfnStateMachine,
+    );
+    return { template: Template.fromStack(stack).toJSON(), logicalId, rerunLogicalId };
   } finally {
     rmSync(outdir, { recursive: true, force: true });
   }
@@ -191,31 +202,54 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const s1SecretArn = aws.secrets.set('s1cado/s1-api', { apiToken: s1Token });
     const cadoSecretArn = aws.secrets.set('s1cado/cado-api', { apiKey: cadoKey });
 
-    const { template, logicalId } = synthesizeLocal(localConfig(s1Url, cadoUrl, options.config ?? {}));
+    const { template, logicalId, rerunLogicalId } = synthesizeLocal(
+      localConfig(s1Url, cadoUrl, options.config ?? {}),
+    );
     const extracted = extractStateMachine(template, { logicalId });
+    const extractedRerun = extractStateMachine(template, { logicalId: rerunLogicalId });
     const handlers = handlersFromDirectory(path.join(REPO_ROOT, 'lambdas'), stepsOf(extracted.functions));
+    const env = {
+      ...s3.env,
+      ...aws.env,
+      AWS_REGION: 'us-east-1',
+      S3_FORCE_PATH_STYLE: 'true',
+      EVIDENCE_BUCKET: LOCAL_BUCKET,
+      S1_SECRET_ARN: s1SecretArn,
+      CADO_SECRET_ARN: cadoSecretArn,
+      POWERTOOLS_METRICS_DISABLED: 'true',
+      POWERTOOLS_TRACE_ENABLED: 'false',
+    };
+    // Overrides name states of the investigation; the re-run gets those of its states it shares (the hand-off).
+    const only = (overrides: Record<string, number> | undefined, definition: { States: object }) => {
+      if (!overrides) return undefined;
+      const names = new Set(allStateNames(definition));
+      return Object.fromEntries(Object.entries(overrides).filter(([name]) => names.has(name)));
+    };
     const machine = createLocalStateMachine(extracted.definition, {
       functions: extracted.functions,
       handlers,
       stateMachineArn: extracted.arn,
       waitTimeOverrides: options.waitTimeOverrides,
       retryIntervalOverrides: options.retryIntervalOverrides,
-      env: {
-        ...s3.env,
-        ...aws.env,
-        AWS_REGION: 'us-east-1',
-        S3_FORCE_PATH_STYLE: 'true',
-        EVIDENCE_BUCKET: LOCAL_BUCKET,
-        S1_SECRET_ARN: s1SecretArn,
-        CADO_SECRET_ARN: cadoSecretArn,
-        POWERTOOLS_METRICS_DISABLED: 'true',
-        POWERTOOLS_TRACE_ENABLED: 'false',
-      },
+      env,
+    });
+    const rerunMachine = createLocalStateMachine(extractedRerun.definition, {
+      functions: extractedRerun.functions,
+      handlers,
+      stateMachineArn: extractedRerun.arn,
+      waitTimeOverrides: only(options.waitTimeOverrides, extractedRerun.definition),
+      retryIntervalOverrides: only(options.retryIntervalOverrides, extractedRerun.definition),
+      env,
     });
     // Lambda Invoke through the fake runs the same handlers, with the same environment a run applies. The values
     // they replace are saved now, before any run, and restored after the machine's own restore (closers run last
     // to first), so the order of first run and first invoke does not matter.
-    const savedEnv = new Map(Object.keys(machine.env).map((key) => [key, process.env[key]]));
+    const savedEnv = new Map(
+      [...new Set([...Object.keys(machine.env), ...Object.keys(rerunMachine.env)])].map((key) => [
+        key,
+        process.env[key],
+      ]),
+    );
     closers.push(() => {
       for (const [key, value] of savedEnv) {
         if (value === undefined) delete process.env[key];
@@ -223,6 +257,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       }
     });
     closers.push(() => {
+      rerunMachine.dispose();
       machine.dispose();
       // Handlers keep clients at module scope; the next local stack must not inherit them.
       resetServices();
@@ -237,12 +272,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           signal: execution.signal,
         }).result,
     );
+    aws.registerStateMachine(
+      extractedRerun.arn,
+      (execution) =>
+        rerunMachine.run(execution.input, {
+          executionName: execution.name,
+          executionId: execution.executionArn,
+          signal: execution.signal,
+        }).result,
+    );
 
-    const functionNames: Record<string, string> = {};
     for (const fn of extracted.functions.values()) {
       const handler = fn.step ? handlers[fn.step] : undefined;
       if (!fn.step || !handler) continue;
-      functionNames[fn.step] = fn.functionName;
       aws.lambda.register(fn.functionName, (event, invocation) => {
         Object.assign(process.env, machine.env);
         const context = createLambdaContext(fn, {
@@ -258,8 +300,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       S1SecretArn: s1SecretArn,
       CadoSecretArn: cadoSecretArn,
       StateMachineArn: extracted.arn,
-      HandToCadoFunctionName: functionNames['hand-to-cado'] ?? '',
-      CheckCadoFunctionName: functionNames['check-cado'] ?? '',
+      HandOffRerunStateMachineArn: extractedRerun.arn,
     };
     aws.cloudFormation.setStack(LOCAL_STACK_NAME, { outputs });
 
@@ -273,9 +314,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       aws,
       bucket: LOCAL_BUCKET,
       stateMachineArn: extracted.arn,
+      handoffRerunArn: extractedRerun.arn,
       outputs,
       awsEnv: { ...s3.env, ...aws.env, AWS_REGION: 'us-east-1' },
       machine,
+      rerunMachine,
       secrets: { s1Token, cadoKey },
       close,
     };
@@ -283,4 +326,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await close();
     throw error;
   }
+}
+
+/** Every state name of a definition, Map item processors and Parallel branches included. */
+function allStateNames(definition: { States: object }): string[] {
+  const names: string[] = [];
+  for (const [name, state] of Object.entries(definition.States as Record<string, Record<string, unknown>>)) {
+    names.push(name);
+    const nested = [state.ItemProcessor, state.Iterator, ...((state.Branches as unknown[]) ?? [])];
+    for (const inner of nested) {
+      if (inner && typeof inner === 'object' && 'States' in inner)
+        names.push(...allStateNames(inner as { States: object }));
+    }
+  }
+  return names;
 }

@@ -207,6 +207,12 @@ export class EvidenceBucket extends Construct {
     });
   }
 
+  /** Tells `fn` the bucket's name and lets it read evidence ({@link grantReadEvidence}): the hand-off re-run's finder. */
+  bindReadEvidence(fn: LambdaFunction): Grant {
+    this.setBucketName(fn);
+    return this.grantReadEvidence(fn);
+  }
+
   private setBucketName(fn: LambdaFunction): void {
     fn.addEnvironment(ENV.evidenceBucket, this.bucket.bucketName);
   }

@@ -17,27 +17,21 @@ import {
   StateMachineType,
   Succeed,
   TaskInput,
-  Timeout,
   Wait,
   WaitTime,
 } from 'aws-cdk-lib/aws-stepfunctions';
-import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import type { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { ENV, LIMITS, RETRY_ON } from '../../lambdas/shared/contract';
 import type { S1CadoConfig } from '../config';
 import type { ApiSecrets } from './api-secrets';
+import { cadoHandoffSteps, type LambdaStepOptions, lambdaStep } from './cado-handoff-steps';
 import type { EvidenceBucket } from './evidence-bucket';
 import { TaskFunction } from './task-function';
 
 /** Error names the S1 client throws for conditions that pass with time (from the contract). */
 export const S1_TRANSIENT_ERRORS: readonly string[] = [...RETRY_ON.s1Throttling, ...RETRY_ON.s1Transient];
-/** Error names the Cado client throws for conditions that pass with time (from the contract). */
-export const CADO_TRANSIENT_ERRORS: readonly string[] = [
-  ...RETRY_ON.cadoThrottling,
-  ...RETRY_ON.cadoTransient,
-];
-/** Throttling errors: retried more patiently than the other transient ones. */
-const THROTTLING_ERRORS: readonly string[] = [...RETRY_ON.s1Throttling, ...RETRY_ON.cadoThrottling];
+export { CADO_TRANSIENT_ERRORS } from './cado-handoff-steps';
 /**
  * Node options of the staging Lambda: a small young generation makes V8 collect the short-lived part buffers (and
  * the external memory they hold) sooner, which keeps peak memory low while gigabytes stream through
@@ -140,44 +134,8 @@ export class InvestigationWorkflow extends Construct {
     };
     this.functions = Object.fromEntries(Object.values(functions).map((f) => [f.step, f]));
 
-    const invoke = (
-      name: string,
-      lambda: TaskFunction,
-      opts: { retryOn?: readonly string[]; payload?: TaskInput; resultPath?: string; minutes?: number } = {},
-    ): LambdaInvoke => {
-      const task = new LambdaInvoke(this, name, {
-        lambdaFunction: lambda,
-        payloadResponseOnly: true,
-        payload: opts.payload,
-        resultPath: opts.resultPath,
-        taskTimeout: Timeout.duration(Duration.minutes(opts.minutes ?? 2)),
-      });
-      const throttled = (opts.retryOn ?? []).filter((name) => THROTTLING_ERRORS.includes(name));
-      const transient = (opts.retryOn ?? []).filter((name) => !THROTTLING_ERRORS.includes(name));
-      if (throttled.length) {
-        // Throttling passes once the token's bucket refills, but a burst of investigations shares one token:
-        // wait longer and more often than for a 5xx before giving up (measured by `npm run bench`: the burst).
-        task.addRetry({
-          errors: throttled,
-          interval: Duration.seconds(15),
-          backoffRate: 2,
-          maxAttempts: 12,
-          maxDelay: Duration.minutes(10),
-          jitterStrategy: JitterType.FULL,
-        });
-      }
-      if (transient.length) {
-        task.addRetry({
-          errors: transient,
-          interval: Duration.seconds(5),
-          backoffRate: 2,
-          maxAttempts: 6,
-          maxDelay: Duration.minutes(2),
-          jitterStrategy: JitterType.FULL,
-        });
-      }
-      return task;
-    };
+    const invoke = (name: string, lambda: TaskFunction, opts: LambdaStepOptions = {}): LambdaInvoke =>
+      lambdaStep(this, name, lambda, opts);
     const caught = (task: LambdaInvoke, next: IChainable, resultPath: string) =>
       task.addCatch(next, { errors: ['States.ALL'], resultPath });
 
@@ -198,26 +156,20 @@ export class InvestigationWorkflow extends Construct {
       retryOn: [...S1_TRANSIENT_ERRORS, ...STAGING_RETRY_ERRORS],
       minutes: LIMITS.stagingTimeoutSeconds / 60 + 1,
     });
-    const handToCado = invoke('Hand To Cado', functions.handToCado, { retryOn: CADO_TRANSIENT_ERRORS });
-    const waitForCado = new Wait(this, 'Wait For Cado', { time: WaitTime.secondsPath('$.poll.waitSeconds') });
-    const checkCado = invoke('Check Cado', functions.checkCado, { retryOn: CADO_TRANSIENT_ERRORS });
+    const cado = cadoHandoffSteps(this, {
+      handToCado: functions.handToCado,
+      checkCado: functions.checkCado,
+      failed: handOffFailed,
+      finished: agentFinished,
+    });
 
     caught(runScript, collectionFailed, '$.error');
     caught(checkTask, collectionFailed, '$.error');
     caught(stageOutput, collectionFailed, '$.error');
     caught(cancelTask, collectionTimedOut, '$.cancelError');
-    caught(handToCado, handOffFailed, '$.handoffError');
-    caught(checkCado, handOffFailed, '$.handoffError');
-
-    const cadoFinished = new Choice(this, 'Cado Finished?')
-      .when(Condition.stringEquals('$.cado.phase', 'running'), waitForCado)
-      .otherwise(agentFinished);
     const taskFinished = new Choice(this, 'Task Finished?')
       .when(Condition.stringEquals('$.task.phase', 'running'), waitForTask)
-      .when(
-        Condition.stringEquals('$.task.phase', 'completed'),
-        stageOutput.next(handToCado).next(waitForCado).next(checkCado).next(cadoFinished),
-      )
+      .when(Condition.stringEquals('$.task.phase', 'completed'), stageOutput.next(cado.handToCado))
       .when(Condition.stringEquals('$.task.phase', 'deadline'), cancelTask.next(collectionTimedOut))
       .otherwise(collectionFailed);
     const perAgent = runScript.next(waitForTask).next(checkTask).next(taskFinished);

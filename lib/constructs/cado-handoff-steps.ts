@@ -1,0 +1,115 @@
+import { Duration } from 'aws-cdk-lib';
+import {
+  Choice,
+  Condition,
+  type IChainable,
+  JitterType,
+  type TaskInput,
+  Timeout,
+  Wait,
+  WaitTime,
+} from 'aws-cdk-lib/aws-stepfunctions';
+import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import type { Construct } from 'constructs';
+import { RETRY_ON } from '../../lambdas/shared/contract';
+import type { TaskFunction } from './task-function';
+
+/** Error names the Cado client throws for conditions that pass with time (from the contract). */
+export const CADO_TRANSIENT_ERRORS: readonly string[] = [
+  ...RETRY_ON.cadoThrottling,
+  ...RETRY_ON.cadoTransient,
+];
+/** Throttling errors: retried more patiently than the other transient ones. */
+const THROTTLING_ERRORS: readonly string[] = [...RETRY_ON.s1Throttling, ...RETRY_ON.cadoThrottling];
+
+/** Options of {@link lambdaStep}. */
+export interface LambdaStepOptions {
+  /** Error names retried: the contract's throttling errors patiently, the others like a 5xx. @default - none */
+  readonly retryOn?: readonly string[];
+  /** @default - the state's input */
+  readonly payload?: TaskInput;
+  /** @default - the result replaces the state */
+  readonly resultPath?: string;
+  /** Task timeout in minutes. @default 2 */
+  readonly minutes?: number;
+}
+
+/**
+ * A Task state invoking one workflow Lambda: the handler's return value is the state, and every S1/Cado call site
+ * retries its transient errors by name with backoff and full jitter. Both state machines build their tasks here.
+ */
+export function lambdaStep(
+  scope: Construct,
+  name: string,
+  lambda: TaskFunction,
+  opts: LambdaStepOptions = {},
+): LambdaInvoke {
+  const task = new LambdaInvoke(scope, name, {
+    lambdaFunction: lambda,
+    payloadResponseOnly: true,
+    payload: opts.payload,
+    resultPath: opts.resultPath,
+    taskTimeout: Timeout.duration(Duration.minutes(opts.minutes ?? 2)),
+  });
+  const throttled = (opts.retryOn ?? []).filter((name) => THROTTLING_ERRORS.includes(name));
+  const transient = (opts.retryOn ?? []).filter((name) => !THROTTLING_ERRORS.includes(name));
+  if (throttled.length) {
+    // Throttling passes once the token's bucket refills, but a burst of investigations shares one token:
+    // wait longer and more often than for a 5xx before giving up (measured by `npm run bench`: the burst).
+    task.addRetry({
+      errors: throttled,
+      interval: Duration.seconds(15),
+      backoffRate: 2,
+      maxAttempts: 12,
+      maxDelay: Duration.minutes(10),
+      jitterStrategy: JitterType.FULL,
+    });
+  }
+  if (transient.length) {
+    task.addRetry({
+      errors: transient,
+      interval: Duration.seconds(5),
+      backoffRate: 2,
+      maxAttempts: 6,
+      maxDelay: Duration.minutes(2),
+      jitterStrategy: JitterType.FULL,
+    });
+  }
+  return task;
+}
+
+/** Properties of {@link cadoHandoffSteps}. */
+export interface CadoHandoffStepsProps {
+  /** The `hand-to-cado` Lambda. */
+  readonly handToCado: TaskFunction;
+  /** The `check-cado` Lambda. */
+  readonly checkCado: TaskFunction;
+  /** Where a Cado error goes, with the caught error at `$.handoffError`. */
+  readonly failed: IChainable;
+  /** Where the branch goes once the pipeline is no longer running (complete, failed, cancelled, deadline). */
+  readonly finished: IChainable;
+}
+
+/** The hand-off states; enter at `handToCado` to import, at `waitForCado` to follow a pipeline already started. */
+export interface CadoHandoffSteps {
+  readonly handToCado: LambdaInvoke;
+  readonly waitForCado: Wait;
+  readonly checkCado: LambdaInvoke;
+}
+
+/**
+ * Hand To Cado → Wait For Cado ⇄ Check Cado, as the investigation workflow and the hand-off re-run both run it:
+ * the same Lambdas, Retry and Catch. State names are the construct ids, so `scope` must hold no others by them.
+ */
+export function cadoHandoffSteps(scope: Construct, props: CadoHandoffStepsProps): CadoHandoffSteps {
+  const handToCado = lambdaStep(scope, 'Hand To Cado', props.handToCado, { retryOn: CADO_TRANSIENT_ERRORS });
+  const waitForCado = new Wait(scope, 'Wait For Cado', { time: WaitTime.secondsPath('$.poll.waitSeconds') });
+  const checkCado = lambdaStep(scope, 'Check Cado', props.checkCado, { retryOn: CADO_TRANSIENT_ERRORS });
+  handToCado.addCatch(props.failed, { errors: ['States.ALL'], resultPath: '$.handoffError' });
+  checkCado.addCatch(props.failed, { errors: ['States.ALL'], resultPath: '$.handoffError' });
+  const cadoFinished = new Choice(scope, 'Cado Finished?')
+    .when(Condition.stringEquals('$.cado.phase', 'running'), waitForCado)
+    .otherwise(props.finished);
+  handToCado.next(waitForCado).next(checkCado).next(cadoFinished);
+  return { handToCado, waitForCado, checkCado };
+}
