@@ -20,10 +20,12 @@ import { createLambdaContext } from './asl/lambda-context';
 import {
   createLocalStateMachine,
   handlersFromDirectory,
+  type LocalEvent,
   type LocalStateMachine,
   stepsOf,
 } from './asl/runner';
 import { type AwsFake, startAwsFake } from './aws-fake';
+import type { FakeExecutionRequest } from './aws-fake/step-functions';
 import { type CadoSimulator, startCadoSimulator } from './cado-simulator';
 import {
   type DemoTenant,
@@ -270,6 +272,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           executionName: execution.name,
           executionId: execution.executionArn,
           signal: execution.signal,
+          onEvent: (event) => recordHistory(execution, event),
         }).result,
     );
     aws.registerStateMachine(
@@ -279,6 +282,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           executionName: execution.name,
           executionId: execution.executionArn,
           signal: execution.signal,
+          onEvent: (event) => recordHistory(execution, event),
         }).result,
     );
 
@@ -325,6 +329,23 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   } catch (error) {
     await close();
     throw error;
+  }
+}
+
+/**
+ * The execution history Step Functions keeps, from the runner's events: `<Type>StateEntered` and Map iterations (what `s1cado handoff` shows as progress).
+ */
+function recordHistory(execution: FakeExecutionRequest, event: LocalEvent): void {
+  if (event.type === 'StateEntered') {
+    execution.record(`${event.state.type}StateEntered`, {
+      stateEnteredEventDetails: { name: event.state.name },
+    });
+  } else if (event.type === 'MapIterationStarted' || event.type === 'MapIterationFailed') {
+    const key =
+      event.type === 'MapIterationStarted'
+        ? 'mapIterationStartedEventDetails'
+        : 'mapIterationFailedEventDetails';
+    execution.record(event.type, { [key]: { name: event.parentState.name, index: event.index } });
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * Step Functions (Standard), the execution API: StartExecution, DescribeExecution, ListExecutions, StopExecution
- * and a minimal GetExecutionHistory (execution-level events only).
+ * and GetExecutionHistory (the execution's start and end, and the state events the running machine reports through
+ * `FakeExecutionRequest.record`, paged like the service).
  *
  * The fake does not interpret definitions: a caller registers, per state machine ARN, a function that runs an
  * execution (typically the local runner, `createLocalStateMachine(...).run(...)`), and the fake tracks its status
@@ -27,6 +28,8 @@ export interface FakeExecutionRequest {
   readonly input: unknown;
   /** Aborted by StopExecution (or when the fake closes). */
   readonly signal: AbortSignal;
+  /** Adds an event to the execution's history (e.g. `TaskStateEntered` with `stateEnteredEventDetails`). */
+  record(type: string, details?: Record<string, unknown>): void;
 }
 
 /**
@@ -57,6 +60,8 @@ interface TrackedExecution extends FakeExecution {
   /** Resolves when the execution leaves RUNNING. */
   readonly settled: Promise<void>;
   readonly markSettled: () => void;
+  /** Events between ExecutionStarted and the end, as `record` added them. */
+  readonly history: { type: string; timestamp: number; details: Record<string, unknown> }[];
 }
 
 /** Where the fake pretends to live, and its clock. */
@@ -141,7 +146,13 @@ export class StepFunctionsFake {
   }
 
   private view(execution: TrackedExecution): FakeExecution {
-    const { controller: _controller, settled: _settled, markSettled: _markSettled, ...view } = execution;
+    const {
+      controller: _controller,
+      settled: _settled,
+      markSettled: _markSettled,
+      history: _history,
+      ...view
+    } = execution;
     return { ...view };
   }
 
@@ -210,13 +221,18 @@ export class StepFunctionsFake {
       controller,
       settled,
       markSettled,
+      history: [],
+    };
+    const record = (type: string, details: Record<string, unknown> = {}) => {
+      if (execution.status === 'RUNNING')
+        execution.history.push({ type, timestamp: this.opts.clock(), details });
     };
     this.executions.set(executionArn, execution);
     // Run after answering, like the service: StartExecution returns as soon as the execution exists.
     setImmediate(() => {
       Promise.resolve()
         .then(() =>
-          machine({ executionArn, stateMachineArn, name, input: parsed, signal: controller.signal }),
+          machine({ executionArn, stateMachineArn, name, input: parsed, signal: controller.signal, record }),
         )
         .then(
           (output) => this.finish(execution, { status: 'SUCCEEDED', output: JSON.stringify(output ?? null) }),
@@ -299,7 +315,18 @@ export class StepFunctionsFake {
         executionStartedEventDetails: { input: execution.input, inputDetails: { truncated: false } },
       },
     ];
-    const end = { id: 2, previousEventId: 1, timestamp: epochSeconds(execution.stopDate ?? 0) };
+    for (const event of execution.history) {
+      const id = events.length + 1;
+      events.push({
+        id,
+        previousEventId: id - 1,
+        timestamp: epochSeconds(event.timestamp),
+        type: event.type,
+        ...event.details,
+      });
+    }
+    const endId = events.length + 1;
+    const end = { id: endId, previousEventId: endId - 1, timestamp: epochSeconds(execution.stopDate ?? 0) };
     if (execution.status === 'SUCCEEDED') {
       events.push({
         ...end,
@@ -319,6 +346,13 @@ export class StepFunctionsFake {
         executionAbortedEventDetails: { error: execution.error, cause: execution.cause },
       });
     }
-    return { events: body.reverseOrder === true ? events.reverse() : events };
+    if (body.reverseOrder === true) events.reverse();
+    const start = Number(optionalString(body, 'nextToken') ?? 0);
+    const pageSize =
+      typeof body.maxResults === 'number' && body.maxResults > 0 ? Math.min(body.maxResults, 1000) : 100;
+    return {
+      events: events.slice(start, start + pageSize),
+      ...(start + pageSize < events.length ? { nextToken: String(start + pageSize) } : {}),
+    };
   }
 }
