@@ -26,7 +26,7 @@ Manual use of the deployed s1-cado-forensics stack (your AWS credentials; no S1 
 Commands
   collect --agent <id> [...]   start an investigation on one or more S1 agents (--wait to follow it)
   status <investigationId>     the execution and the case: per agent outcome, S3 key, size, SHA-256, Cado status
-  handoff <investigationId>    re-run the Cado hand-off of evidence that is staged but not processed
+  handoff <investigationId>    re-run the Cado hand-off of staged evidence Cado did not process (HandOffRerun)
   audit                        check that the S1 service user and the Cado key have what the workflow needs
 
 Run "s1cado <command> --help" for its options. Locations come from the CloudFormation stack's outputs
@@ -34,7 +34,8 @@ Run "s1cado <command> --help" for its options. Locations come from the CloudForm
 
 AWS permissions: cloudformation:DescribeStacks on the stack (unless the locations are given); collect:
 states:StartExecution, and for --wait states:DescribeExecution, s3:ListBucket and s3:GetObject on investigations/;
-status: the same read permissions; reading the bucket also needs kms:Decrypt on its key. handoff: see its --help.
+status: the same read permissions; reading the bucket also needs kms:Decrypt on its key. handoff:
+states:StartExecution on the HandOffRerun state machine, DescribeExecution and GetExecutionHistory (no S3 write).
 
 Exit codes: 0 ok, 1 failure, 2 usage error.`;
 

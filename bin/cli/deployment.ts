@@ -14,15 +14,10 @@ export const DEFAULT_STACK_NAME = 'S1CadoForensics';
 export const DEPLOYMENT_VALUES = {
   stateMachineArn: { output: 'StateMachineArn', flag: 'state-machine-arn', env: 'S1CADO_STATE_MACHINE_ARN' },
   bucket: { output: 'EvidenceBucketName', flag: 'bucket', env: 'S1CADO_BUCKET' },
-  handToCadoFunction: {
-    output: 'HandToCadoFunctionName',
-    flag: 'hand-to-cado-function',
-    env: 'S1CADO_HAND_TO_CADO_FUNCTION',
-  },
-  checkCadoFunction: {
-    output: 'CheckCadoFunctionName',
-    flag: 'check-cado-function',
-    env: 'S1CADO_CHECK_CADO_FUNCTION',
+  handoffStateMachineArn: {
+    output: 'HandOffRerunStateMachineArn',
+    flag: 'handoff-state-machine-arn',
+    env: 'S1CADO_HANDOFF_STATE_MACHINE_ARN',
   },
   auditFunction: { output: 'AuditFunctionName', flag: 'audit-function', env: 'S1CADO_AUDIT_FUNCTION' },
 } as const;

@@ -3,7 +3,12 @@
  * backoff) while showing what the bucket says about its progress.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { DescribeExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  type HistoryEvent,
+  type SFNClient,
+} from '@aws-sdk/client-sfn';
 import { bucketProgress } from './case-file';
 import { type ExecutionView, executionArnOf, humanDuration } from './format';
 import type { CliIo, Output } from './io';
@@ -94,6 +99,94 @@ export async function waitForExecution(
     }
     const left = deadline - io.now();
     if (left <= 0) return { view, timedOut: true };
+    await io.sleep(Math.min(backoffMs(attempt, EXECUTION_POLL), left));
+  }
+}
+
+/** The history events after `afterId`, oldest first (read newest first, so a long history costs one page a look). */
+async function historySince(sfn: SFNClient, executionArn: string, afterId: number): Promise<HistoryEvent[]> {
+  const fresh: HistoryEvent[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await sfn.send(
+      new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 100, nextToken }),
+    );
+    for (const event of page.events ?? []) {
+      if ((event.id ?? 0) <= afterId) return fresh.reverse();
+      fresh.push(event);
+    }
+    nextToken = page.nextToken;
+  } while (nextToken);
+  return fresh.reverse();
+}
+
+/** A history event as a progress line, or undefined for the ones not worth a line. */
+function progressLine(event: HistoryEvent): string | undefined {
+  if (event.type === 'TaskStateEntered') return event.stateEnteredEventDetails?.name;
+  if (event.type === 'MapIterationStarted') {
+    const d = event.mapIterationStartedEventDetails;
+    return `${d?.name ?? 'Map'}: item ${d?.index ?? '?'} started`;
+  }
+  if (event.type === 'MapIterationFailed') {
+    const d = event.mapIterationFailedEventDetails;
+    return `${d?.name ?? 'Map'}: item ${d?.index ?? '?'} failed`;
+  }
+  return undefined;
+}
+
+/** What {@link followExecution} needs. */
+export interface FollowOptions {
+  readonly sfn: SFNClient;
+  readonly executionArn: string;
+  readonly timeoutMs: number;
+  readonly io: CliIo;
+  readonly out: Output;
+}
+
+/**
+ * Follows an execution until it leaves RUNNING or `timeoutMs` (clock time) passes, printing the states it enters
+ * (from its history) to stderr as they happen; returns its last view and, once it succeeded, its output.
+ */
+export async function followExecution(
+  opts: FollowOptions,
+): Promise<{ view: ExecutionView | undefined; output: unknown; timedOut: boolean }> {
+  const { io, out, sfn, executionArn } = opts;
+  const start = io.now();
+  const deadline = start + opts.timeoutMs;
+  let seen = 0;
+  let last: string | undefined;
+  let history = true;
+  for (let attempt = 0; ; attempt++) {
+    const described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    if (history) {
+      try {
+        for (const event of await historySince(sfn, executionArn, seen)) {
+          seen = Math.max(seen, event.id ?? 0);
+          const line = progressLine(event);
+          if (line !== undefined && line !== last) {
+            out.err(`  ${humanDuration(io.now() - start).padStart(7)}  ${line}`);
+            last = line;
+          }
+        }
+      } catch {
+        // Progress is a courtesy: an operator without states:GetExecutionHistory still gets the outcome.
+        history = false;
+      }
+    }
+    const view: ExecutionView = {
+      executionArn: described.executionArn ?? executionArn,
+      status: described.status ?? 'UNKNOWN',
+      ...(described.startDate ? { startDate: described.startDate } : {}),
+      ...(described.stopDate ? { stopDate: described.stopDate } : {}),
+      ...(described.error ? { error: described.error } : {}),
+      ...(described.cause ? { cause: described.cause } : {}),
+    };
+    if (view.status !== 'RUNNING') {
+      const output = described.output ? (JSON.parse(described.output) as unknown) : undefined;
+      return { view, output, timedOut: false };
+    }
+    const left = deadline - io.now();
+    if (left <= 0) return { view, output: undefined, timedOut: true };
     await io.sleep(Math.min(backoffMs(attempt, EXECUTION_POLL), left));
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The `s1cado` CLI against the local deployment (startLocalStack): the real synthesized workflow behind the AWS
- * fake's Step Functions, s3rver, the S1 and Cado simulators, and the hand-off Lambdas behind the fake's Lambda
- * Invoke. Commands run in-process through `main`, finding everything through the fake's stack outputs.
+ * fake's Step Functions (both state machines: the investigation and the hand-off re-run), s3rver, and the S1 and
+ * Cado simulators. Commands run in-process through `main`, finding everything through the fake's stack outputs.
  */
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -118,7 +118,16 @@ describe('s1cado collect and status', () => {
 });
 
 describe('s1cado handoff', () => {
-  it('re-runs the hand-off after a Cado outage: one import per agent with the exact key, manifests and case updated', async () => {
+  /** The HandOffRerun executions of an investigation, as the AWS fake's Step Functions ran them. */
+  const rerunsOf = (investigationId: string) =>
+    stack.aws.stepFunctions
+      .list()
+      .filter(
+        (e) =>
+          e.stateMachineArn === stack.handoffRerunArn && e.name.startsWith(`${investigationId}-handoff-`),
+      );
+
+  it('re-runs the hand-off after a Cado outage through the HandOffRerun state machine: one import per agent, manifests and case updated by Record Outcome', async () => {
     const cadoSim = stack.cadoSim;
     if (!cadoSim) throw new Error('the Cado simulator is needed');
     const { windows, linux } = stack.tenant?.agents ?? ({} as never);
@@ -139,20 +148,36 @@ describe('s1cado handoff', () => {
     if (!windowsEvidence || !linuxEvidence) throw new Error('evidence missing');
     expect(importsOf(id)).toEqual([]);
 
-    // Still down: the Lambda's error type and message are reported; the manifests say the hand-off failed.
+    // Still down: the second state machine runs the workflow's own hand-off steps (retried, then caught), the
+    // execution fails HandOffFailed, and Record Outcome says so in the manifests and case.json.
     const stillDown = await cli(['handoff', id]);
     expect(stillDown.code).toBe(1);
-    expect(stillDown.stderr).toMatch(/CadoTransientError: Cado .* answered 503/);
-    expect(stillDown.stdout).toMatch(/staged_handoff_failed — Cado hand-off failed: CadoTransientError/);
+    expect(stillDown.stdout).toContain(`Started the hand-off re-run of ${id}`);
+    expect(stillDown.stderr).toContain('Find Staged Evidence');
+    expect(stillDown.stderr).toContain('Hand To Cado');
+    expect(stillDown.stdout).toMatch(/Execution {3}FAILED/);
+    expect(stillDown.stdout).toMatch(
+      new RegExp(
+        `${windows.id}: staged_handoff_failed \\(imported\\) — Cado hand-off failed: CadoTransientError`,
+      ),
+    );
+    const [firstRerun] = rerunsOf(id);
+    expect(firstRerun).toMatchObject({ status: 'FAILED', error: 'HandOffFailed' });
+    expect(JSON.parse(firstRerun?.input ?? '{}')).toEqual({
+      investigationId: id,
+      requestedBy: 'analyst@workstation',
+    });
     const failedManifest = await readJson<Manifest>(windowsEvidence.manifestKey);
     expect(failedManifest.handoff.status).toBe('failed');
+    expect(failedManifest.writtenBy).toBe('record-outcome');
     expect(failedManifest.timeline.map((e) => e.event).slice(-2)).toEqual([
       'handoff-rerun',
       'handoff-failed',
     ]);
     expect(importsOf(id)).toEqual([]);
 
-    // Cado is back, but one staged object no longer has the size its manifest records: that one is refused.
+    // Cado is back, but one staged object no longer has the size its manifest records: that one is refused, the
+    // other is imported and followed to the end.
     await cadoSim.faults.up();
     const original = await readObject(windowsEvidence.key);
     await stack.s3.client.send(
@@ -164,36 +189,41 @@ describe('s1cado handoff', () => {
     );
     const tampered = await cli(['handoff', id]);
     expect(tampered.code).toBe(1);
-    expect(tampered.stderr).toContain(`is 100 bytes; the manifest records ${windowsEvidence.bytes}`);
-    expect(tampered.stdout).toContain(`${linux.id}: handed to Cado, pipeline`);
+    expect(tampered.stdout).toContain(`is 100 bytes; the manifest records ${windowsEvidence.bytes}`);
+    expect(tampered.stdout).toMatch(new RegExp(`${windows.id}: staged_handoff_failed \\(not handed off\\)`));
+    expect(tampered.stdout).toMatch(new RegExp(`${linux.id}: complete \\(imported, pipeline \\d+\\)`));
     expect(importsOf(id)).toEqual([linuxEvidence.key]);
 
-    // Restored: the Windows evidence is imported, the Linux pipeline started above is followed, not imported again.
+    // Restored: the Windows evidence is imported; the Linux evidence, processed by now, is not imported again.
     await stack.s3.client.send(
       new PutObjectCommand({ Bucket: stack.bucket, Key: windowsEvidence.key, Body: original }),
     );
-    const done = await cli(['handoff', id, '--wait', '--json']);
+    const done = await cli(['handoff', id, '--json']);
     expect(done.code).toBe(0);
     const report = JSON.parse(done.stdout) as {
-      agents: { agentId: string; action: string }[];
+      execution: { status: string };
+      rerun: { agents: { agentId: string; action: string; outcome: string }[] };
       case: CaseRecord;
     };
-    expect(Object.fromEntries(report.agents.map((a) => [a.agentId, a.action]))).toEqual({
-      [windows.id]: 'imported',
-      [linux.id]: 'followed',
-    });
+    expect(report.execution.status).toBe('SUCCEEDED');
+    expect(report.rerun.agents).toEqual([
+      expect.objectContaining({ agentId: windows.id, action: 'imported', outcome: 'complete' }),
+    ]);
     expect(importsOf(id).sort()).toEqual([windowsEvidence.key, linuxEvidence.key].sort());
+    expect(rerunsOf(id).map((e) => e.status)).toEqual(['FAILED', 'FAILED', 'SUCCEEDED']);
 
     for (const staged of [windowsEvidence, linuxEvidence]) {
       const manifest = await readJson<Manifest>(staged.manifestKey);
       expect(manifest.handoff.status).toBe('complete');
       expect(manifest.cado?.phase).toBe('complete');
-      expect(manifest.writtenBy).toBe('s1cado handoff');
+      expect(manifest.writtenBy).toBe('record-outcome');
       expect(manifest.timeline.map((e) => e.event)).toEqual(
         expect.arrayContaining(['staged', 'handoff-rerun', 'cado-import-requested', 'cado-complete']),
       );
+      // The evidence itself is what was staged.
+      expect((await readObject(staged.key)).length).toBe(staged.bytes);
     }
-    const record = await readJson<CaseRecord & { handoffReruns: { by: string }[] }>(
+    const record = await readJson<CaseRecord & { handoffReruns: { by: string; executionName: string }[] }>(
       `investigations/${id}/case.json`,
     );
     expect(record).toMatchObject({
@@ -203,17 +233,36 @@ describe('s1cado handoff', () => {
     });
     expect(record.handoffRerunCommand).toBeUndefined();
     expect(record.handoffReruns.map((r) => r.by)).toEqual(Array(3).fill('analyst@workstation'));
+    expect(record.handoffReruns.map((r) => r.executionName)).toEqual(rerunsOf(id).map((e) => e.name));
     expect(record.agents.every((a) => a.outcome === 'complete' && a.cado?.phase === 'complete')).toBe(true);
 
     const status = await cli(['status', id]);
     expect(status.stdout).toMatch(/Case {8}complete/);
     expect(status.stdout).toContain('Hand-off    re-run');
 
-    // Nothing left: no further import.
+    // Nothing left: the re-run ends at Nothing To Hand Off, no import, no write.
+    const caseBefore = await readObject(`investigations/${id}/case.json`);
     const again = await cli(['handoff', id]);
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('Nothing to hand off');
     expect(importsOf(id)).toHaveLength(2);
+    expect(await readObject(`investigations/${id}/case.json`)).toEqual(caseBefore);
+  });
+
+  it('--no-wait returns once the execution has started; an unknown investigation fails the re-run with CaseNotFoundError', async () => {
+    const id = 'manual-20200101T000000Z-0a0b0c';
+    const quick = await cli(['handoff', id, '--no-wait', '--json']);
+    expect(quick.code).toBe(0);
+    const doc = JSON.parse(quick.stdout) as { executionArn: string };
+    expect(doc.executionArn).toContain(':execution:');
+    expect(doc.executionArn).toContain(`${id}-handoff-`);
+    const finished = await stack.aws.stepFunctions.waitFor(doc.executionArn);
+    expect(finished).toMatchObject({ status: 'FAILED', error: 'CaseNotFoundError' });
+
+    const followed = await cli(['handoff', id]);
+    expect(followed.code).toBe(1);
+    expect(followed.stdout).toMatch(/Error {7}CaseNotFoundError/);
+    expect(followed.stdout).toContain(`No case.json for ${id}`);
   });
 });
 
