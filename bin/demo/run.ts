@@ -25,6 +25,7 @@ import { walkStates } from '../../local/asl/definition';
 import type { LocalExecution } from '../../local/asl/runner';
 import { type LocalStack, startLocalStack } from '../../local/local-stack';
 import type { Agent, Threat } from '../../local/s1-simulator';
+import { main as cliMain } from '../s1cado';
 import type { DemoOptions } from './args';
 import { type DemoOutput, Display } from './display';
 import { formatBytes, formatDuration, paint } from './format';
@@ -181,6 +182,31 @@ function keepDirectory(from: string, to: string): void {
 }
 
 /** Runs the demo; resolves with the exit code. */
+/**
+ * The operator's side of a hand-off re-run: `recover` (Cado is back), then `npx s1cado handoff <id>` through the
+ * CLI itself, against the local stack's outputs, its output on the display. Returns the command's exit code.
+ */
+async function rerunHandoff(
+  local: LocalStack,
+  investigationId: string,
+  display: Display,
+  p: ReturnType<typeof paint>,
+  recover: () => unknown,
+): Promise<number> {
+  await recover();
+  display.line(p.bold(`npx s1cado handoff ${investigationId}`));
+  const sink = {
+    write: (text: string) => {
+      for (const line of String(text).replace(/\n$/, '').split('\n')) display.line(`  ${line}`);
+    },
+  };
+  return cliMain(['handoff', investigationId, '--requested-by', 'demo operator'], {
+    stdout: sink,
+    stderr: sink,
+    env: { ...local.awsEnv },
+  });
+}
+
 export async function runDemo(options: DemoOptions, io: RunIo): Promise<number> {
   const startedAt = Date.now();
   const runId = stamp(new Date(startedAt));
@@ -305,6 +331,18 @@ export async function runDemo(options: DemoOptions, io: RunIo): Promise<number> 
     const described = await client.send(new DescribeExecutionCommand({ executionArn }));
     reporter.stop();
 
+    let rerunExitCode: number | null = null;
+    if (scenario.handoffRerun) {
+      rerunExitCode = await rerunHandoff(local, plan.investigationId, display, p, () =>
+        scenario.handoffRerun?.recover({
+          s1: local.s1Sim,
+          cado: local.cadoSim,
+          agents,
+          resultBytes: options.resultBytes,
+        }),
+      );
+    }
+
     const { caseFile, agents: agentSummaries } = await collectAgents({
       s3: local.s3.client,
       bucket: local.bucket,
@@ -346,7 +384,10 @@ export async function runDemo(options: DemoOptions, io: RunIo): Promise<number> 
         : null,
       s3: { endpoint: local.s3.endpoint, bucket: local.bucket, directory: null },
       logFile,
-      exitCode: status === 'SUCCEEDED' && allVerified ? 0 : 1,
+      handoffRerunExitCode: rerunExitCode,
+      // With a hand-off re-run, its result counts: the investigation itself was meant to end without Cado.
+      exitCode:
+        (rerunExitCode === null ? status === 'SUCCEEDED' : rerunExitCode === 0) && allVerified ? 0 : 1,
     };
     if (options.keep) {
       const kept = path.join(io.workDir, `demo-s3-${plan.investigationId}-${runId}`);

@@ -37,6 +37,12 @@ export interface Scenario {
   readonly config?: Partial<S1CadoConfigInput>;
   /** Sets up the simulators; runs after the agents and threats exist, before StartExecution. */
   arrange?(context: ScenarioContext): void | Promise<void>;
+  /**
+   * Re-runs the hand-off after the investigation, the way an operator would: `recover` changes the simulators (e.g.
+   * Cado is back), then `npx s1cado handoff <investigationId>` starts the HandOffRerun state machine and follows it.
+   * `expected` is then the case status after the re-run.
+   */
+  readonly handoffRerun?: { recover(context: ScenarioContext): void | Promise<void> };
 }
 
 function s1Of(context: ScenarioContext): S1Simulator {
@@ -166,6 +172,23 @@ const SCENARIO_LIST: readonly Scenario[] = [
     needs: 'cado',
     async arrange(context) {
       await cadoOf(context).faults.down('unavailable');
+    },
+  },
+  {
+    name: 'cado-down-rerun',
+    summary:
+      'Cado is down during the investigation, then back: s1cado handoff re-runs the hand-off (HandOffRerun)',
+    story:
+      'The Cado platform is down while the investigation runs, so it ends "staged, hand-off failed". Then Cado is back and the operator runs npx s1cado handoff <id>: the HandOffRerun state machine finds the staged evidence from its manifests, hands it to Cado, waits for the pipelines, and Record Outcome updates the manifests and case.json.',
+    expected: 'complete',
+    needs: 'cado',
+    async arrange(context) {
+      await cadoOf(context).faults.down('unavailable');
+    },
+    handoffRerun: {
+      async recover(context) {
+        await cadoOf(context).faults.up();
+      },
     },
   },
   {

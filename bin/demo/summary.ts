@@ -71,6 +71,8 @@ export interface DemoSummary {
   readonly caseSummary: string | null;
   readonly caseKey: string;
   readonly handoffRerunCommand: string | null;
+  /** Exit code of `s1cado handoff` when the scenario re-ran the hand-off, else null. */
+  readonly handoffRerunExitCode: number | null;
   readonly scenario: string;
   readonly expectedCaseStatus: string;
   readonly asExpected: boolean;
@@ -253,6 +255,11 @@ export function renderSummary(summary: DemoSummary, p: Paint, totalMs?: number):
   }
   lines.push('');
   if (summary.handoffRerunCommand) lines.push(`${label('re-run hand-off')}${summary.handoffRerunCommand}`);
+  if (summary.handoffRerunExitCode !== null) {
+    lines.push(
+      `${label('hand-off re-run')}npx s1cado handoff ${summary.investigationId} exited ${summary.handoffRerunExitCode}`,
+    );
+  }
   lines.push(
     `${label('scenario')}${summary.scenario}: expected ${summary.expectedCaseStatus}, got ${summary.caseStatus ?? 'nothing'} ${summary.asExpected ? p.green('(as expected)') : p.yellow('(not what the scenario expects)')}`,
   );

@@ -127,6 +127,41 @@ describe('npm run demo (in-process)', () => {
   });
 });
 
+describe('demo: hand-off re-run', () => {
+  it('cado-down-rerun: the investigation ends staged_handoff_failed, s1cado handoff re-runs it through HandOffRerun to complete', async () => {
+    const run = await runDemo([
+      '--scenario',
+      'cado-down-rerun',
+      '--size',
+      '0.25',
+      '--time-scale',
+      '120',
+      '--json',
+    ]);
+    expect(run.code).toBe(0);
+    const summary = JSON.parse(run.stdout) as DemoSummary;
+    // The investigation itself failed the hand-off; the re-run (the second state machine) completed it.
+    expect(summary.executionStatus).toBe('FAILED');
+    expect(summary.executionError).toBe('HandOffFailed');
+    expect(summary.handoffRerunExitCode).toBe(0);
+    expect(summary.caseStatus).toBe('complete');
+    expect(summary.asExpected).toBe(true);
+    const progress = run.stderr;
+    expect(progress).toContain(`npx s1cado handoff ${summary.investigationId}`);
+    expect(progress).toContain(`:execution:HandOffRerun`);
+    expect(progress).toContain('Find Staged Evidence');
+    expect(progress).toContain('Record Outcome');
+    for (const agent of summary.agents) {
+      expect(agent.outcome).toBe('complete');
+      expect(agent.cado?.status).toBe('complete');
+      expect(agent.evidence?.verified).toBe(true);
+      expect(progress).toMatch(
+        new RegExp(`${agent.agentId}: complete \\(imported, pipeline ${agent.cado?.pipelineId}\\)`),
+      );
+    }
+  });
+});
+
 describe('demo command line', () => {
   it('refuses tokens on argv without echoing them', async () => {
     for (const argv of [
@@ -183,6 +218,7 @@ describe('demo command line', () => {
         'truncated-download',
         'expired-link',
         'cado-down',
+        'cado-down-rerun',
         'cado-pipeline-failed',
         'rate-limit-storm',
       ]),
