@@ -77,7 +77,7 @@ export class HandOffRerun extends Construct {
       handToCado: functions.handToCado,
       checkCado: functions.checkCado,
       failed: new Pass(this, 'Hand-Off Failed'),
-      finished: new Pass(this, 'Collection Finished'),
+      finished: new Pass(this, 'Agent Finished'),
     });
     const started = new Choice(this, 'Pipeline Started Before?')
       .when(Condition.isPresent('$.cado'), cado.waitForCado)
