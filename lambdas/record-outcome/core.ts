@@ -107,10 +107,20 @@ export function summarizeAgent(state: AgentFinalState): AgentOutcome {
         unsupported: state.cancel.unsupported,
       };
     }
+    // Cancel Task failed: the task may still be running on the endpoint, which the responder must know.
+    const cancelError = state.cancelError ? describeCaught(state.cancelError) : undefined;
+    if (cancelError) base.cancelError = cancelError;
+    const cancelled = state.cancel
+      ? state.cancel.affected > 0
+        ? ', canceled'
+        : ', cancel not possible'
+      : cancelError
+        ? `, cancel failed (${cancelError}): the task may still be running`
+        : '';
     return {
       ...base,
       outcome: 'timed_out',
-      reason: `The S1 task did not finish before its deadline (${state.task.deadline ?? 'unknown'}); last status ${state.task.status ?? 'unknown'}${state.cancel ? (state.cancel.affected > 0 ? ', canceled' : ', cancel not possible') : ''}`,
+      reason: `The S1 task did not finish before its deadline (${state.task.deadline ?? 'unknown'}); last status ${state.task.status ?? 'unknown'}${cancelled}`,
     };
   }
   if (state.task?.phase === 'failed') {

@@ -270,7 +270,7 @@ export type CancelInfo = z.infer<typeof CancelInfo>;
 
 /**
  * Whatever an agent's branch ended with: any stage of the growing state, plus a caught `error` (collection
- * failed) or `handoffError` (evidence staged, Cado failed) and a `cancel` record after a deadline.
+ * failed) or `handoffError` (evidence staged, Cado failed) and a `cancel` record (or `cancelError`) after a deadline.
  */
 export const AgentFinalState = z.looseObject({
   investigation: Investigation.optional(),
@@ -281,6 +281,8 @@ export const AgentFinalState = z.looseObject({
   error: CaughtError.optional(),
   handoffError: CaughtError.optional(),
   cancel: CancelInfo.optional(),
+  /** Cancel Task itself failed (caught at `$.cancelError`): recorded in case.json with the timed-out agent. */
+  cancelError: CaughtError.optional(),
 });
 export type AgentFinalState = z.infer<typeof AgentFinalState>;
 

@@ -174,6 +174,21 @@ describe('outcome rules', () => {
         cancel: { attempted: true, affected: 0, unsupported: true, at: 'x' },
       }),
     ).toMatchObject({ outcome: 'timed_out', reason: expect.stringContaining('cancel not possible') });
+    // Cancel Task itself failed ($.cancelError): recorded, not dropped.
+    const cancelFailed = summarizeAgent({
+      target,
+      task: { phase: 'deadline', status: 'in_progress' },
+      cancelError: {
+        Error: 'S1TransientError',
+        Cause: '{"errorType":"S1TransientError","errorMessage":"503"}',
+      },
+    });
+    expect(cancelFailed).toMatchObject({
+      outcome: 'timed_out',
+      cancelError: 'S1TransientError: 503',
+      reason: expect.stringContaining('cancel failed (S1TransientError: 503): the task may still be running'),
+    });
+    expect(cancelFailed.cancel).toBeUndefined();
     expect(summarizeAgent({ target, task: { phase: 'failed', reason: 'expired' } })).toMatchObject({
       outcome: 'failed',
       reason: 'expired',

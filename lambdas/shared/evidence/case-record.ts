@@ -55,6 +55,8 @@ export const AgentOutcome = z.looseObject({
   cancel: z
     .looseObject({ attempted: z.boolean(), affected: z.number(), unsupported: z.boolean() })
     .optional(),
+  /** Cancel Task failed after the deadline (its error): the S1 task may still be running. */
+  cancelError: z.string().optional(),
 });
 export type AgentOutcome = z.infer<typeof AgentOutcome>;
 
