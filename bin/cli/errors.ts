@@ -35,3 +35,8 @@ export class DeploymentLookupError extends CliError {
 export class InvestigationNotFoundError extends CliError {
   override readonly name = 'InvestigationNotFoundError';
 }
+
+/** The investigation is not in a state the command can act on (e.g. a hand-off re-run of it is still running). */
+export class InvestigationStateError extends CliError {
+  override readonly name = 'InvestigationStateError';
+}

@@ -6,7 +6,7 @@
  * Cado, and Record Outcome updates the manifests and case.json. The CLI writes nothing and retries nothing.
  */
 import { randomBytes } from 'node:crypto';
-import { StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { ListExecutionsCommand, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { CaseRecord, HandoffRerun } from '../../lambdas/shared/evidence/case-record';
 import { HandoffRerunInput } from '../../lambdas/shared/schemas';
 import { COMMON_OPTIONS, parseCommand, parseDuration, stringFlag } from './args';
@@ -14,7 +14,7 @@ import { createAwsClients } from './aws-clients';
 import { readCase } from './case-file';
 import { defaultRequester } from './collect';
 import { Deployment, deploymentOptions } from './deployment';
-import { EXIT_FAILURE, EXIT_OK, UsageError } from './errors';
+import { EXIT_FAILURE, EXIT_OK, InvestigationStateError, UsageError } from './errors';
 import { followExecution } from './execution';
 import { consoleUrl, executionLines, humanDuration } from './format';
 import { type CliIo, Output } from './io';
@@ -32,9 +32,11 @@ follows its execution with live progress: it checks that each staged object stil
 manifest records, hands it to Cado (a pipeline that may still be running is followed, not imported again), waits
 for Cado, and records the outcome in new versions of the manifests and of case.json.
 
-Needs: states:StartExecution on the HandOffRerun state machine, states:DescribeExecution and
-states:GetExecutionHistory on its executions; to print the outcome, read access to case.json (as status). No S3
-write: only the state machine writes evidence records.
+Refuses to start while a re-run of the same investigation is still running (both would import the same evidence).
+
+Needs: states:StartExecution and states:ListExecutions on the HandOffRerun state machine, states:DescribeExecution
+and states:GetExecutionHistory on its executions; to print the outcome, read access to case.json (as status). No
+S3 write: only the state machine writes evidence records.
 
 Options
   --no-wait                    return once the re-run has started
@@ -64,6 +66,28 @@ export function rerunExecutionName(
     .replace(/[-:]/g, '');
   const named = `${investigationId}-handoff-${stamp}`;
   return named.length <= 80 ? named : `handoff-${stamp}-${random()}`;
+}
+
+/**
+ * A re-run of the same investigation still running, if any: two at once would import the same evidence twice. A
+ * check, not a lock (Step Functions has none across executions), against the common case of running the command
+ * again while the first one is still following Cado.
+ */
+export async function runningRerun(
+  sfn: SFNClient,
+  stateMachineArn: string,
+  investigationId: string,
+): Promise<string | undefined> {
+  let nextToken: string | undefined;
+  do {
+    const page = await sfn.send(
+      new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING', maxResults: 100, nextToken }),
+    );
+    const found = (page.executions ?? []).find((e) => e.name?.startsWith(`${investigationId}-handoff-`));
+    if (found) return found.executionArn;
+    nextToken = page.nextToken;
+  } while (nextToken);
+  return undefined;
 }
 
 /** One line per collection of this re-run. */
@@ -118,6 +142,13 @@ export async function handoffCommand(args: readonly string[], io: CliIo): Promis
     const stateMachineArn = await deployment.get('handoffStateMachineArn');
     // Found before starting anything: a follow that cannot read the outcome is better refused up front.
     const bucket = wait ? await deployment.get('bucket') : undefined;
+    const running = await runningRerun(clients.sfn, stateMachineArn, investigationId);
+    if (running) {
+      throw new InvestigationStateError(
+        `A hand-off re-run of ${investigationId} is still running (${running}); wait for it to finish ` +
+          `(npx s1cado status ${investigationId}) before starting another`,
+      );
+    }
     const name = rerunExecutionName(investigationId, io.now());
     const started = await clients.sfn.send(
       new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }),

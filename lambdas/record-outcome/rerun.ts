@@ -88,6 +88,16 @@ export function nextManifest(manifest: Manifest, line: RerunLine, rerun: RerunIn
   };
 }
 
+/** Whether `manifest` already has this re-run's version (Record Outcome retried after its write went through). */
+export function alreadyRecorded(manifest: Manifest, rerun: RerunInfo): boolean {
+  return manifest.timeline.some(
+    (e) =>
+      e.event === 'handoff-rerun' &&
+      e.at === rerun.at &&
+      (rerun.executionName === undefined || (e.detail ?? '').includes(rerun.executionName)),
+  );
+}
+
 /** Records a hand-off re-run; returns the verdict for the re-run state machine. */
 export async function recordRerun(input: RerunOutcomeInput, deps: RecordOutcomeDeps): Promise<OutcomeResult> {
   const at = deps.nowIso();
@@ -109,9 +119,12 @@ export async function recordRerun(input: RerunOutcomeInput, deps: RecordOutcomeD
     if (manifestKey) {
       try {
         const manifest = await getJson(deps.s3, deps.bucket, manifestKey, Manifest);
-        if (manifest)
-          await putJson(deps.s3, deps.bucket, manifestKey, nextManifest(manifest, line, input.rerun, at));
-        else line.outcome.reason = `${line.outcome.reason} (manifest missing at ${manifestKey})`;
+        // A retried invocation writes each manifest's version once.
+        if (manifest) {
+          if (!alreadyRecorded(manifest, input.rerun)) {
+            await putJson(deps.s3, deps.bucket, manifestKey, nextManifest(manifest, line, input.rerun, at));
+          }
+        } else line.outcome.reason = `${line.outcome.reason} (manifest missing at ${manifestKey})`;
       } catch (error) {
         logger.error('Could not update manifest', { manifestKey, error: error as Error });
         line.outcome.reason = `${line.outcome.reason} (manifest not updated: ${(error as Error).name})`;
@@ -148,7 +161,13 @@ export async function recordRerun(input: RerunOutcomeInput, deps: RecordOutcomeD
     ...record,
     ...counted,
     agents,
-    handoffReruns: [...(record.handoffReruns ?? []), entry],
+    // A retried invocation replaces its own entry rather than adding a second one.
+    handoffReruns: [
+      ...(record.handoffReruns ?? []).filter(
+        (r) => !(r.at === entry.at && r.executionName === entry.executionName),
+      ),
+      entry,
+    ],
   };
   if (counted.counts.staged_handoff_failed > 0) updated.handoffRerunCommand = handoffCommand(investigationId);
   else delete updated.handoffRerunCommand;

@@ -1,6 +1,7 @@
 /**
  * The parts of the local AWS fake the CLI relies on, through the real SDK clients: CloudFormation DescribeStacks
- * (query protocol, XML) and Lambda Invoke (REST-JSON, function errors in the payload).
+ * (query protocol, XML), Lambda Invoke (REST-JSON, function errors in the payload), and the execution history and
+ * listing `s1cado handoff` reads.
  */
 import {
   CloudFormationClient,
@@ -8,7 +9,9 @@ import {
   DescribeStacksCommand,
 } from '@aws-sdk/client-cloudformation';
 import { InvokeCommand, LambdaClient, ResourceNotFoundException } from '@aws-sdk/client-lambda';
+import { GetExecutionHistoryCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../bin/s1cado';
 import { type AwsFake, startAwsFake } from '../../local/aws-fake';
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
@@ -132,5 +135,86 @@ describe('AWS fake: Lambda Invoke', () => {
     expect(ran).toBe(1);
     release();
     await aws.lambda.settled();
+  });
+});
+
+describe('AWS fake: Step Functions history and listing, as s1cado handoff reads them', () => {
+  const rerunArn = 'arn:aws:states:us-east-1:000000000000:stateMachine:HandOffRerun';
+  const releases: (() => void)[] = [];
+
+  it('pages the history the running machine records, newest first on request', async () => {
+    const sfn = new SFNClient({ endpoint: aws.endpoint, region: 'us-east-1', credentials, maxAttempts: 1 });
+    try {
+      aws.registerStateMachine(rerunArn, async (execution) => {
+        for (let i = 0; i < 150; i++) {
+          execution.record('TaskStateEntered', { stateEnteredEventDetails: { name: `State ${i}` } });
+        }
+        return { done: true };
+      });
+      const { executionArn } = await sfn.send(
+        new StartExecutionCommand({ stateMachineArn: rerunArn, name: 'paged', input: '{}' }),
+      );
+      await aws.stepFunctions.waitFor(executionArn ?? '');
+      const first = await sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 100 }));
+      expect(first.events).toHaveLength(100);
+      expect(first.events?.[0]?.type).toBe('ExecutionStarted');
+      expect(first.events?.[1]?.stateEnteredEventDetails?.name).toBe('State 0');
+      const second = await sfn.send(
+        new GetExecutionHistoryCommand({ executionArn, maxResults: 100, nextToken: first.nextToken }),
+      );
+      expect(second.nextToken).toBeUndefined();
+      expect(second.events?.at(-1)?.type).toBe('ExecutionSucceeded');
+      expect([...(first.events ?? []), ...(second.events ?? [])].map((e) => e.id)).toEqual(
+        Array.from({ length: 152 }, (_, i) => i + 1),
+      );
+      const newest = await sfn.send(
+        new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 2 }),
+      );
+      expect(newest.events?.map((e) => e.type)).toEqual(['ExecutionSucceeded', 'TaskStateEntered']);
+    } finally {
+      sfn.destroy();
+    }
+  });
+
+  it('s1cado handoff refuses to start a second re-run of an investigation while one is running', async () => {
+    const started: string[] = [];
+    // A deployed re-run that is still following Cado: it runs until released.
+    aws.registerStateMachine(rerunArn, (execution) => {
+      started.push(execution.name);
+      return new Promise((resolve) => releases.push(() => resolve({})));
+    });
+    aws.cloudFormation.setStack('S1CadoForensics', {
+      outputs: { HandOffRerunStateMachineArn: rerunArn, EvidenceBucketName: 'evidence' },
+    });
+    const run = async (argv: string[]) => {
+      let stdout = '';
+      let stderr = '';
+      const code = await main(argv, {
+        stdout: { write: (t: string) => (stdout += t) },
+        stderr: { write: (t: string) => (stderr += t) },
+        env: {
+          ...aws.env,
+          AWS_REGION: 'us-east-1',
+          AWS_ACCESS_KEY_ID: 'test',
+          AWS_SECRET_ACCESS_KEY: 'test',
+        },
+        hostname: () => 'workstation',
+      });
+      return { code, stdout, stderr };
+    };
+    const first = await run(['handoff', 'threat-42', '--no-wait']);
+    expect(first.code).toBe(0);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(started).toHaveLength(1);
+    expect(started[0]).toMatch(/^threat-42-handoff-\d{8}T\d{6}Z$/);
+
+    const second = await run(['handoff', 'threat-42', '--no-wait']);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain('A hand-off re-run of threat-42 is still running');
+    expect(second.stderr).toContain(`${rerunArn.replace(':stateMachine:', ':execution:')}:${started[0]}`);
+    // Another investigation is not held up.
+    expect((await run(['handoff', 'threat-43', '--no-wait'])).code).toBe(0);
+    expect(started).toHaveLength(2);
+    for (const release of releases) release();
   });
 });

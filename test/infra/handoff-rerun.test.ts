@@ -95,7 +95,7 @@ describe('HandOffRerun', () => {
       expect(rerun[name], name).toEqual(main[name]);
     }
     expect(
-      (main['Hand To Cado']?.Retry as { ErrorEquals: string[] }[]).flatMap((r) => r.ErrorEquals),
+      ((main['Hand To Cado']?.Retry ?? []) as { ErrorEquals: string[] }[]).flatMap((r) => r.ErrorEquals),
     ).toEqual(expect.arrayContaining(['CadoRateLimitedError', 'CadoTransientError']));
   });
 

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { rerunItemFrom, stagedEvidenceFrom } from '../../lambdas/find-staged-evidence/core';
-import { nextManifest, rerunLine } from '../../lambdas/record-outcome/rerun';
+import { alreadyRecorded, nextManifest, rerunLine } from '../../lambdas/record-outcome/rerun';
 import { MANIFEST_SCHEMA, type Manifest } from '../../lambdas/shared/evidence/manifest';
 import { HandedOff, type RerunInfo, StagedEvidence } from '../../lambdas/shared/schemas';
 
@@ -207,5 +207,19 @@ describe('Record Outcome in re-run mode', () => {
     const next = nextManifest(manifest(earlier('deadline')), gone, rerun, rerun.at);
     expect(next.cado?.phase).toBe('failed');
     expect('cado' in rerunItemFrom(next, MANIFEST_KEY, NOW)).toBe(false);
+  });
+
+  it('knows a manifest already written by this re-run (a retried Record Outcome writes it once)', () => {
+    const line = rerunLine({ ...staged, cado: fresh }, rerun);
+    const next = nextManifest(manifest(), line, rerun, rerun.at);
+    expect(alreadyRecorded(next, rerun)).toBe(true);
+    expect(alreadyRecorded(manifest(), rerun)).toBe(false);
+    expect(
+      alreadyRecorded(next, {
+        ...rerun,
+        at: '2026-11-26T00:00:00.000Z',
+        executionName: 'threat-1-handoff-y',
+      }),
+    ).toBe(false);
   });
 });
