@@ -24,7 +24,6 @@ export function s1Client(): S1Client {
       consoleUrl: settings.consoleUrl,
       credentials: secretCredential(secretReader(), settings.secretArn, SECRET_FIELDS.s1Token, 'ApiToken'),
       hostPolicy: settings.consolePolicy,
-      downloadHostPolicy: settings.downloadPolicy,
     });
   }
   return s1;

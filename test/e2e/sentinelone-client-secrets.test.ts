@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logger } from '../../lambdas/shared/observability';
 import { clearRegisteredSecrets } from '../../lambdas/shared/redact';
 import { staticCredential } from '../../lambdas/shared/secrets';
-import { createS1Client } from '../../lambdas/shared/sentinelone';
+import { assertDownloadUrl, createS1Client } from '../../lambdas/shared/sentinelone';
 import {
   createManualClock,
   type S1Simulator,
@@ -88,7 +88,7 @@ beforeAll(async () => {
     const files = await s1.fetchFiles(rows.map((row) => row.id));
     for (const link of files.links) {
       signatures.push(new URL(link.downloadUrl).searchParams.get('X-Amz-Signature') ?? link.downloadUrl);
-      s1.assertDownloadUrl(link.downloadUrl);
+      assertDownloadUrl(link.downloadUrl, { allowLoopback: true });
       const response = await request(link.downloadUrl);
       await response.body.dump();
     }
@@ -114,14 +114,10 @@ beforeAll(async () => {
         taskDescription: 'x',
       }),
     );
-    const strict = createS1Client({
-      consoleUrl: sim.url,
-      credentials: staticCredential(TOKEN, 'ApiToken'),
-      hostPolicy: { allowLoopback: true },
-      downloadHostPolicy: { allowLoopback: false },
-    });
     for (const link of files.links) {
-      await expectFailure(Promise.resolve().then(() => strict.assertDownloadUrl(link.downloadUrl)));
+      await expectFailure(
+        Promise.resolve().then(() => assertDownloadUrl(link.downloadUrl, { allowLoopback: false })),
+      );
     }
     sim.faults.add({
       match: { path: '/remote-scripts/execute' },

@@ -175,7 +175,6 @@ describe('input checks (nothing is sent)', () => {
     await expect(client.getAgents([])).rejects.toThrow(InputValidationError);
     await expect(client.getThreats([])).rejects.toThrow(InputValidationError);
     await expect(client.addThreatNote([], 'note')).rejects.toThrow(InputValidationError);
-    await expect(client.deleteScripts([])).rejects.toThrow(InputValidationError);
     await expect(client.fetchFiles([])).rejects.toThrow(InputValidationError);
     await expect(client.cancelTasks({})).rejects.toThrow(InputValidationError);
     await expect(client.cancelTasks({ childTaskIds: [] })).rejects.toThrow(InputValidationError);

@@ -23,7 +23,6 @@ import { assertAllowedUrl, DEFAULT_S1_HOSTS, type HostPolicy } from '../hosts';
 import { type CredentialSource, FormData, HttpClient, type RetryPolicy } from '../http';
 import { logger } from '../observability';
 import { redact, registerSecret } from '../redact';
-import { assertDownloadUrl, type DownloadHostPolicy, downloadHostPolicy } from './download-url';
 import {
   affectedSchema,
   agentSchema,
@@ -86,11 +85,6 @@ export interface S1ClientOptions {
   readonly credentials: CredentialSource;
   /** Hosts the console may be on. @default `{ allowedHosts: DEFAULT_S1_HOSTS, allowLoopback: false }` */
   readonly hostPolicy?: { readonly allowedHosts?: readonly string[]; readonly allowLoopback?: boolean };
-  /**
-   * Hosts result downloads may come from, for {@link S1Client.assertDownloadUrl}.
-   * @default `DEFAULT_DOWNLOAD_HOSTS`, loopback allowed exactly when `hostPolicy.allowLoopback` is
-   */
-  readonly downloadHostPolicy?: DownloadHostPolicy;
   /** Connection pool. @default the process-wide keep-alive pool */
   readonly dispatcher?: Dispatcher;
   readonly retry?: Partial<RetryPolicy>;
@@ -267,7 +261,6 @@ export class S1Client {
   /** `<console origin>/web/api/v2.1`. */
   readonly apiBaseUrl: string;
   private readonly http: HttpClient;
-  private readonly downloads: HostPolicy;
 
   constructor(options: S1ClientOptions) {
     const allowLoopback = options.hostPolicy?.allowLoopback ?? false;
@@ -275,7 +268,6 @@ export class S1Client {
       allowedHosts: options.hostPolicy?.allowedHosts ?? DEFAULT_S1_HOSTS,
       allowLoopback,
     });
-    this.downloads = downloadHostPolicy({ allowLoopback, ...options.downloadHostPolicy });
     this.http = new HttpClient({
       service: 'S1',
       baseUrl: this.apiBaseUrl,
@@ -400,22 +392,6 @@ export class S1Client {
     return script;
   }
 
-  /**
-   * Deletes these scripts (`DELETE /remote-scripts` with `{filter:{ids}, data:{}}`).
-   * @throws InputValidationError for an empty list (an empty filter could delete the whole library).
-   */
-  async deleteScripts(ids: readonly string[]): Promise<{ affected: number }> {
-    const wanted = requireIds(ids, 'deleteScripts: scriptIds');
-    const response = await this.http.request({
-      method: 'DELETE',
-      path: '/remote-scripts',
-      json: { filter: { ids: wanted }, data: {} },
-      schema: objectEnvelope(affectedSchema),
-    });
-    logger.info('Deleted S1 scripts', { scriptIds: wanted.join(','), affected: response.body.data.affected });
-    return { affected: response.body.data.affected };
-  }
-
   /** The source text of a script (`GET /remote-scripts/script-content`). */
   async getScriptContent(scriptId: string): Promise<string> {
     const id = requireId(scriptId, 'getScriptContent: scriptId');
@@ -538,7 +514,7 @@ export class S1Client {
   /**
    * Result download links of child tasks (`POST /remote-scripts/fetch-files`). Each requested task ends up in
    * `links` or in `errors` (a task S1 says nothing about is reported as "no link returned"). The links are not
-   * checked here; call {@link assertDownloadUrl} before downloading.
+   * checked here; pass each through `assertDownloadUrl` (download-url.ts) before downloading.
    * @throws InputValidationError for an empty list.
    */
   async fetchFiles(childTaskIds: readonly string[]): Promise<FetchFilesResult> {
@@ -559,14 +535,6 @@ export class S1Client {
       requestId: response.requestId,
     });
     return result;
-  }
-
-  /**
-   * Checks a result link against the client's download host policy.
-   * @throws HostNotAllowedError when the link is not https on an allowlisted host.
-   */
-  assertDownloadUrl(url: string): URL {
-    return assertDownloadUrl(url, this.downloads);
   }
 
   /**
