@@ -1,7 +1,7 @@
 /**
  * The permission audit: asks SentinelOne and Cado what the service user and the API key may do, and turns the
  * answers into an {@link AuditReport}. S1 and Cado are asked side by side; each check is judged from its own
- * calls (see `checks.ts`), so one failing call makes that check `fail` or `unknown` and never stops the audit.
+ * calls (see `shared/audit/checks.ts`), so one failing call makes that check `fail` or `unknown` and never stops the audit.
  */
 import type { CollectorScript } from '../collectors';
 import {

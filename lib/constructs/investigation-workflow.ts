@@ -50,11 +50,6 @@ export interface InvestigationWorkflowProps {
   readonly evidence: EvidenceBucket;
   /** The S1 token and Cado key. */
   readonly secrets: ApiSecrets;
-  /**
-   * Folder of the Lambda entry points (tests point it at the same folder; kept for symmetry with TaskFunction).
-   * @default - `<repo>/lambdas`
-   */
-  readonly entryRoot?: string;
 }
 
 /**
@@ -99,7 +94,6 @@ export class InvestigationWorkflow extends Construct {
       const { nodeOptions, ...rest } = extra;
       const f = new TaskFunction(this, fnId, {
         step,
-        entryRoot: props.entryRoot,
         logRetentionDays: config.logRetentionDays,
         environment: { ...workflowEnv, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) },
         ...rest,

@@ -26,11 +26,6 @@ export interface PermissionAuditProps {
   readonly secrets: ApiSecrets;
   /** The topic that hears about failures and new warnings, and receives the alarms. */
   readonly monitoring: Monitoring;
-  /**
-   * Folder of the Lambda entry points.
-   * @default - `<repo>/lambdas`
-   */
-  readonly entryRoot?: string;
 }
 
 /**
@@ -64,7 +59,6 @@ export class PermissionAudit extends Construct {
 
     this.function = new TaskFunction(this, 'AuditPermissions', {
       step: 'audit-permissions',
-      entryRoot: props.entryRoot,
       description: 's1-cado-forensics: audit of the S1 service user and the Cado key',
       logRetentionDays: config.logRetentionDays,
       serviceName: AUDIT_SERVICE_NAME,

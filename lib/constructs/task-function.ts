@@ -17,9 +17,6 @@ export const METRICS_NAMESPACE = METRICS.namespace;
 /** CloudFormation metadata key on each function naming its step; the local Step Functions runner binds on it. */
 export const STEP_METADATA_KEY = 'S1CadoStep';
 
-/** Powertools log levels a handler can be given. */
-export type TaskLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
-
 /** Properties of a {@link TaskFunction}. */
 export interface TaskFunctionProps {
   /**
@@ -53,11 +50,6 @@ export interface TaskFunctionProps {
    * @default 365
    */
   readonly logRetentionDays?: number;
-  /**
-   * `POWERTOOLS_LOG_LEVEL` of the handler.
-   * @default "INFO"
-   */
-  readonly logLevel?: TaskLogLevel;
   /**
    * `POWERTOOLS_SERVICE_NAME`, the `service` key of every log line and metric dimension.
    * @default "s1-cado-forensics"
@@ -141,7 +133,7 @@ export class TaskFunction extends NodejsFunction {
       environment: {
         [ENV.powertoolsServiceName]: props.serviceName ?? METRICS.serviceName,
         [ENV.powertoolsMetricsNamespace]: METRICS_NAMESPACE,
-        [ENV.powertoolsLogLevel]: props.logLevel ?? 'INFO',
+        [ENV.powertoolsLogLevel]: 'INFO',
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
       },

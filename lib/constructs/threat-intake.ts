@@ -78,11 +78,6 @@ export interface ThreatIntakeProps {
    * @default Duration.hours(1)
    */
   readonly firstPollLookback?: Duration;
-  /**
-   * Folder of the Lambda entry points.
-   * @default - `<repo>/lambdas`
-   */
-  readonly entryRoot?: string;
 }
 
 /**
@@ -159,7 +154,6 @@ export class ThreatIntake extends Construct {
     });
     this.pollFunction = new TaskFunction(this, 'PollThreats', {
       step: 'poll-threats',
-      entryRoot: props.entryRoot,
       description: 's1-cado-forensics: puts new SentinelOne threats on the intake bus',
       logRetentionDays: config.logRetentionDays,
       // The run stops asking S1 for pages after its time budget; the rest covers the last page's retries and saving.
@@ -196,7 +190,6 @@ export class ThreatIntake extends Construct {
     // ---- start-investigation -----------------------------------------------------------------------------
     this.startFunction = new TaskFunction(this, 'StartInvestigation', {
       step: 'start-investigation',
-      entryRoot: props.entryRoot,
       description: 's1-cado-forensics: starts one investigation per SentinelOne threat',
       logRetentionDays: config.logRetentionDays,
       environment: {
@@ -248,7 +241,6 @@ export class ThreatIntake extends Construct {
       });
       const webhook = new TaskFunction(this, 'ReceiveWebhook', {
         step: 'receive-webhook',
-        entryRoot: props.entryRoot,
         description: 's1-cado-forensics: authenticated threat webhook',
         logRetentionDays: config.logRetentionDays,
         timeout: Duration.seconds(60),

@@ -94,13 +94,12 @@ describe('TaskFunction defaults', () => {
 });
 
 describe('TaskFunction props', () => {
-  it('applies timeout, memory, log retention, log level and caller environment', () => {
+  it('applies timeout, memory, log retention and caller environment, which wins over the defaults', () => {
     const { stack } = build({
       timeout: Duration.seconds(120),
       memorySize: 1024,
       logRetentionDays: 30,
-      logLevel: 'DEBUG',
-      environment: { EVIDENCE_BUCKET: 'b', POWERTOOLS_SERVICE_NAME: 'custom' },
+      environment: { EVIDENCE_BUCKET: 'b', POWERTOOLS_SERVICE_NAME: 'custom', POWERTOOLS_LOG_LEVEL: 'DEBUG' },
     });
     const t = Template.fromStack(stack);
     t.hasResourceProperties('AWS::Lambda::Function', {
