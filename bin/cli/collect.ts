@@ -6,13 +6,14 @@ import { randomBytes } from 'node:crypto';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { LIMITS } from '../../lambdas/shared/contract';
 import { InvestigationId, WorkflowInput } from '../../lambdas/shared/schemas';
+import { formatDuration } from '../units';
 import { COMMON_OPTIONS, parseCommand, parseDuration, shown, stringFlag, stringList } from './args';
 import { createAwsClients } from './aws-clients';
 import { readCase } from './case-file';
 import { Deployment, deploymentOptions } from './deployment';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from './errors';
 import { waitForExecution } from './execution';
-import { caseLines, consoleUrl, executionLines, humanDuration } from './format';
+import { caseLines, consoleUrl, executionLines } from './format';
 import { type CliIo, Output } from './io';
 
 /** How long `--wait` waits unless `--timeout` says otherwise. */
@@ -160,7 +161,7 @@ export async function collectCommand(args: readonly string[], io: CliIo): Promis
       return EXIT_OK;
     }
 
-    out.err(`Waiting for ${investigationId} (at most ${humanDuration(timeoutMs)})...`);
+    out.err(`Waiting for ${investigationId} (at most ${formatDuration(timeoutMs)})...`);
     const { view, timedOut } = await waitForExecution({
       sfn: clients.sfn,
       s3: clients.s3,
@@ -173,7 +174,7 @@ export async function collectCommand(args: readonly string[], io: CliIo): Promis
     });
     if (timedOut || !view) {
       out.err(
-        `Stopped waiting after ${humanDuration(timeoutMs)}; the investigation goes on. ` +
+        `Stopped waiting after ${formatDuration(timeoutMs)}; the investigation goes on. ` +
           `Check it with: npx s1cado status ${investigationId}`,
       );
       if (json) out.json({ ...startedDoc, execution: view ?? null, case: null, waitTimedOut: true });

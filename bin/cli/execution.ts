@@ -9,8 +9,9 @@ import {
   type HistoryEvent,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
+import { formatDuration } from '../units';
 import { bucketProgress } from './case-file';
-import { type ExecutionView, executionArnOf, humanDuration } from './format';
+import { type ExecutionView, executionArnOf } from './format';
 import type { CliIo, Output } from './io';
 
 /** A backoff schedule in clock milliseconds. */
@@ -94,7 +95,7 @@ export async function waitForExecution(
     if (view?.status !== 'RUNNING') return { view, timedOut: false };
     const progress = await progressText(opts.s3, opts.bucket, opts.investigationId);
     if (progress !== undefined && progress !== lastProgress) {
-      out.err(`  ${humanDuration(io.now() - start).padStart(7)}  running: ${progress}`);
+      out.err(`  ${formatDuration(io.now() - start).padStart(7)}  running: ${progress}`);
       lastProgress = progress;
     }
     const left = deadline - io.now();
@@ -164,7 +165,7 @@ export async function followExecution(
           seen = Math.max(seen, event.id ?? 0);
           const line = progressLine(event);
           if (line !== undefined && line !== last) {
-            out.err(`  ${humanDuration(io.now() - start).padStart(7)}  ${line}`);
+            out.err(`  ${formatDuration(io.now() - start).padStart(7)}  ${line}`);
             last = line;
           }
         }

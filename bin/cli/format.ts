@@ -2,6 +2,7 @@
  * Human-readable views of an execution and of `case.json` (the `--json` variants print the documents as they are).
  */
 import type { AgentOutcome, CaseRecord } from '../../lambdas/shared/evidence/case-record';
+import { formatBytes } from '../units';
 
 /** What DescribeExecution says, as the CLI shows it. */
 export interface ExecutionView {
@@ -11,30 +12,6 @@ export interface ExecutionView {
   readonly stopDate?: Date;
   readonly error?: string;
   readonly cause?: string;
-}
-
-/** `1.5 MiB (1572864 bytes)`. */
-export function humanBytes(bytes: number): string {
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 'bytes';
-  for (const next of units) {
-    if (value < 1024) break;
-    value /= 1024;
-    unit = next;
-  }
-  return unit === 'bytes' ? `${bytes} bytes` : `${value.toFixed(1)} ${unit} (${bytes} bytes)`;
-}
-
-/** `2m 05s`. */
-export function humanDuration(ms: number): string {
-  const seconds = Math.max(0, Math.round(ms / 1000));
-  const h = Math.floor(seconds / 3600);
-  const m = Math.floor((seconds % 3600) / 60);
-  const s = seconds % 60;
-  if (h > 0) return `${h}h ${String(m).padStart(2, '0')}m`;
-  if (m > 0) return `${m}m ${String(s).padStart(2, '0')}s`;
-  return `${s}s`;
 }
 
 /** The Step Functions console page of an execution. */
@@ -82,7 +59,7 @@ export function agentLines(agent: AgentOutcome): string[] {
   }
   if (agent.evidence) {
     lines.push(`      Evidence  s3://${agent.evidence.bucket}/${agent.evidence.key}`);
-    lines.push(`      Size      ${humanBytes(agent.evidence.bytes)}`);
+    lines.push(`      Size      ${formatBytes(agent.evidence.bytes, { exact: true })}`);
     lines.push(`      SHA-256   ${agent.evidence.sha256}`);
   }
   if (agent.cado) {

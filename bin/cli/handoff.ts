@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { ListExecutionsCommand, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { CaseRecord, HandoffRerun } from '../../lambdas/shared/evidence/case-record';
 import { HandoffRerunInput } from '../../lambdas/shared/schemas';
+import { formatDuration } from '../units';
 import { COMMON_OPTIONS, parseCommand, parseDuration, stringFlag } from './args';
 import { createAwsClients } from './aws-clients';
 import { readCase } from './case-file';
@@ -16,7 +17,7 @@ import { defaultRequester } from './collect';
 import { Deployment, deploymentOptions } from './deployment';
 import { EXIT_FAILURE, EXIT_OK, InvestigationStateError, UsageError } from './errors';
 import { followExecution } from './execution';
-import { consoleUrl, executionLines, humanDuration } from './format';
+import { consoleUrl, executionLines } from './format';
 import { type CliIo, Output } from './io';
 import { investigationIdArg } from './status';
 
@@ -169,7 +170,7 @@ export async function handoffCommand(args: readonly string[], io: CliIo): Promis
       return EXIT_OK;
     }
 
-    out.err(`Following ${name} (at most ${humanDuration(timeoutMs)})...`);
+    out.err(`Following ${name} (at most ${formatDuration(timeoutMs)})...`);
     const { view, output, timedOut } = await followExecution({
       sfn: clients.sfn,
       executionArn,
@@ -179,7 +180,7 @@ export async function handoffCommand(args: readonly string[], io: CliIo): Promis
     });
     if (timedOut || !view) {
       out.err(
-        `Stopped following after ${humanDuration(timeoutMs)}; the re-run goes on and records its outcome in ` +
+        `Stopped following after ${formatDuration(timeoutMs)}; the re-run goes on and records its outcome in ` +
           `case.json (npx s1cado status ${investigationId}).`,
       );
       if (json)

@@ -1,4 +1,4 @@
-/** Small text helpers for the demo's output: colours, sizes, durations, progress bars. */
+/** Small text helpers for the demo's output: colours, clock offsets, progress bars (sizes and durations: `../units`). */
 
 /** ANSI styling, or plain text when colours are off. */
 export interface Paint {
@@ -31,24 +31,6 @@ export function paint(enabled: boolean): Paint {
   };
 }
 
-/** `8.0 MiB`, `64.1 KiB`, `1.25 GiB`, `512 B`. */
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value >= 100 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
-}
-
-/** Bytes with thousands separators, e.g. `8,389,214`. */
-export function formatCount(n: number): string {
-  return n.toLocaleString('en-US');
-}
-
 /** A simulated clock offset as `mm:ss`, or `h:mm:ss` past an hour. */
 export function formatClock(ms: number): string {
   const total = Math.max(0, Math.floor(ms / 1000));
@@ -57,15 +39,6 @@ export function formatClock(ms: number): string {
   const s = total % 60;
   const mmss = `${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}`;
   return h > 0 ? `${h}:${mmss}` : mmss;
-}
-
-/** A duration for people: `850 ms`, `4.2 s`, `3m 12s`, `2h 05m`. */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  const s = Math.round(ms / 1000);
-  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 /** A fixed-width bar: `[██████░░░░░░]`. */

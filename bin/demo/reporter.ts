@@ -8,8 +8,9 @@ import { summarizeAgent } from '../../lambdas/record-outcome/core';
 import { redact } from '../../lambdas/shared/redact';
 import { AgentFinalState } from '../../lambdas/shared/schemas';
 import type { LocalEvent } from '../../local/asl/runner';
+import { formatBytes, formatDuration } from '../units';
 import type { Display } from './display';
-import { formatBytes, formatClock, formatDuration, type Paint, percent, progressBar, short } from './format';
+import { formatClock, type Paint, percent, progressBar, short } from './format';
 import type { StagingSource } from './staging-progress';
 import { type ErrorAnswers, statusText, type TrafficWatch } from './traffic-watch';
 

@@ -10,7 +10,8 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CaseRecord } from '../../lambdas/shared/evidence/case-record';
 import { caseKey } from '../../lambdas/shared/evidence/keys';
 import { getJson, Manifest } from '../../lambdas/shared/evidence/manifest';
-import { formatBytes, formatCount, formatDuration, type Paint } from './format';
+import { formatBytes, formatDuration } from '../units';
+import type { Paint } from './format';
 import { outcomeWords } from './reporter';
 
 /** One staged file, re-read and checked. */
@@ -233,7 +234,7 @@ export function renderSummary(summary: DemoSummary, p: Paint, totalMs?: number):
     const e = agent.evidence;
     if (e) {
       lines.push(`  ${labelIn('S3 key')}s3://${e.bucket}/${e.key}`);
-      lines.push(`  ${labelIn('size')}${formatBytes(e.bytes)} (${formatCount(e.bytes)} bytes)`);
+      lines.push(`  ${labelIn('size')}${formatBytes(e.bytes, { exact: true })}`);
       const against = e.s1ResultSha256 ? 'manifest and S1 result' : 'manifest';
       lines.push(
         `  ${labelIn('sha256')}${e.sha256}  ${e.verified ? p.green(`verified (re-read from S3 = ${against})`) : p.red(`MISMATCH: manifest says ${e.manifestSha256 ?? 'nothing'}${e.s1ResultSha256 ? `, S1 served ${e.s1ResultSha256}` : ''}`)}`,

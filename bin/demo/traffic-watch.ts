@@ -5,7 +5,7 @@
  */
 import type { CadoSimulator } from '../../local/cado-simulator';
 import type { RequestLogEntry, S1Simulator } from '../../local/s1-simulator';
-import { formatBytes } from './format';
+import { formatBytes } from '../units';
 
 /** Something that happened to one agent's download (its result's SHA-256 names it). */
 export interface DownloadNote {

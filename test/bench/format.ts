@@ -1,18 +1,4 @@
-/** Small formatting helpers for the bench's readable output. */
-
-const MiB = 1024 * 1024;
-
-/** Bytes as MiB with `digits` decimals, e.g. `293.4 MiB`. */
-export function mib(bytes: number, digits = 1): string {
-  return `${(bytes / MiB).toFixed(digits)} MiB`;
-}
-
-/** A size as a short label: `100 MiB`, `1 GiB`, `64 KiB`. */
-export function sizeLabel(bytes: number): string {
-  if (bytes >= 1024 * MiB && bytes % (1024 * MiB) === 0) return `${bytes / (1024 * MiB)} GiB`;
-  if (bytes >= MiB) return `${Math.round(bytes / MiB)} MiB`;
-  return `${Math.round(bytes / 1024)} KiB`;
-}
+/** Small formatting helpers for the bench's readable output (sizes: `formatBytes` of `bin/units.ts`). */
 
 /** A number with fixed decimals. */
 export function num(value: number, digits = 1): string {

@@ -1,7 +1,9 @@
 /** Renders each section's figures as readable text (tables, verdicts and a few lines of explanation). */
+
+import { formatBytes } from '../../bin/units';
 import type { BillFigures } from './bill';
 import type { BurstFigures } from './burst';
-import { mib, num, pct, sizeLabel, table, usd, verdict } from './format';
+import { num, pct, table, usd, verdict } from './format';
 import type { LambdaInitReport } from './lambda-init';
 import type { StagingFigures, StagingRun } from './staging';
 import { median } from './stats';
@@ -27,7 +29,7 @@ export function renderMachine(machine: MachineInfo): string {
   const load = (l: readonly number[] | undefined) => (l ? l.map((x) => x.toFixed(1)).join(' ') : '-');
   return [
     `s1-cado-forensics bench, ${machine.startedAt}`,
-    `machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${mib(machine.memoryBytes, 0)} RAM, ${machine.platform}, Node ${machine.node}`,
+    `machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${formatBytes(machine.memoryBytes)} RAM, ${machine.platform}, Node ${machine.node}`,
     `load average (1/5/15 min): ${load(machine.loadAtStart)} at start, ${load(machine.loadAtEnd)} at end` +
       (machine.loadAtStart[0] !== undefined && machine.loadAtStart[0] > machine.cpus
         ? '  (busy machine: rates and times are lower than on an idle one; memory and counts are not affected)'
@@ -37,8 +39,8 @@ export function renderMachine(machine: MachineInfo): string {
 
 function stagingRow(run: StagingRun): string[] {
   return [
-    run.variant === 'deployed' ? sizeLabel(run.size) : `${sizeLabel(run.size)}, ${run.variant}`,
-    `${sizeLabel(run.partSizeBytes)} x ${run.queueSize}`,
+    run.variant === 'deployed' ? formatBytes(run.size) : `${formatBytes(run.size)}, ${run.variant}`,
+    `${formatBytes(run.partSizeBytes)} x ${run.queueSize}`,
     num(run.mibPerSecond),
     num(run.cpuSeconds / (run.bytes / GiB)),
     num(run.peakRss / MiB),
@@ -53,7 +55,7 @@ function stagingRow(run: StagingRun): string[] {
 function rateRunsRow(runs: readonly StagingRun[]): string[] {
   const highest = [...runs].sort((a, b) => b.peakRss - a.peakRss)[0] as StagingRun;
   const row = stagingRow(highest);
-  row[0] = `${sizeLabel(highest.size)} (highest of ${runs.length} rate rounds)`;
+  row[0] = `${formatBytes(highest.size)} (highest of ${runs.length} rate rounds)`;
   row[2] = num(median(runs.map((r) => r.mibPerSecond)));
   return row;
 }
@@ -70,7 +72,7 @@ export function renderStaging(f: StagingFigures): string {
     '',
     table([
       [
-        `rates on ${sizeLabel(r.size)}, median of ${r.rounds}`,
+        `rates on ${formatBytes(r.size)}, median of ${r.rounds}`,
         'MiB/s',
         'client CPU s/GiB',
         'every round (MiB/s)',
@@ -116,13 +118,13 @@ export function renderStaging(f: StagingFigures): string {
         .map((entry) => entry.row),
       ...f.whatIf.map(stagingRow),
     ]),
-    `  peak RSS ${sizeLabel(f.flat.largeSize)} vs ${sizeLabel(f.flat.smallSize)}: ${pct(f.flat.growth)}   goal: flat (<= ${pct(0.1, 0)})   ${verdict(f.flat.pass)}`,
+    `  peak RSS ${formatBytes(f.flat.largeSize)} vs ${formatBytes(f.flat.smallSize)}: ${pct(f.flat.growth)}   goal: flat (<= ${pct(0.1, 0)})   ${verdict(f.flat.pass)}`,
     '  (one run per size; the peak depends on when V8 collects, so expect a few tens of MiB between runs)',
   ];
   if (f.issueCheck) {
     const c = f.issueCheck;
     lines.push(
-      `  issue #3: ${sizeLabel(c.size)} staged with peak RSS ${num(c.peakRss / MiB)} MiB (${num(c.peakRss / MB)} MB); limit ${num(c.limit / MiB, 0)} MiB   ${verdict(c.pass)}`,
+      `  issue #3: ${formatBytes(c.size)} staged with peak RSS ${num(c.peakRss / MiB)} MiB (${num(c.peakRss / MB)} MB); limit ${num(c.limit / MiB, 0)} MiB   ${verdict(c.pass)}`,
     );
   } else {
     lines.push('  issue #3 (1 GiB under 256 MB): not run in this plan');
@@ -133,7 +135,7 @@ export function renderStaging(f: StagingFigures): string {
       '  What the RSS includes: the whole Lambda process, as the kernel counts it (resourceUsage().maxRSS).',
       `  - Node itself and the bench's small driver: ${num(node.nodeRss / MiB)} MiB before anything is loaded;`,
       `  - the bundle's module init (${num(node.initMs, 0)} ms): +${num((node.initRss - node.nodeRss) / MiB)} MiB (code, zod schemas, SDK and undici, source maps under ${f.settings.nodeFlags});`,
-      `  - staging: ${f.settings.queueSize} parts of ${sizeLabel(f.settings.partSizeBytes)} in flight plus the one being filled, download chunks and`,
+      `  - staging: ${f.settings.queueSize} parts of ${formatBytes(f.settings.partSizeBytes)} in flight plus the one being filled, download chunks and`,
       '    copied parts waiting for garbage collection (V8 collects external memory lazily), and heap growth.',
       '  "what-if" rows: the same staging with other multipart settings (bench build, nothing changed in lambdas/).',
     );

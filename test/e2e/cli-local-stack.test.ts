@@ -99,7 +99,7 @@ describe('s1cado collect and status', () => {
       expect(head.ContentLength).toBe(evidence.bytes);
       // The human view names the same object, its size and hash.
       expect(human.stdout).toContain(`s3://${evidence.bucket}/${evidence.key}`);
-      expect(human.stdout).toContain(`(${evidence.bytes} bytes)`);
+      expect(human.stdout).toContain(`(${evidence.bytes.toLocaleString('en-US')} bytes)`);
       expect(human.stdout).toContain(evidence.sha256);
     }
 

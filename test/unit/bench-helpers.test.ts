@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { AslDefinition } from '../../local/asl/definition';
 import type { LocalEvent } from '../../local/asl/runner';
 import { BenchUsageError, parseArgs, SECTIONS } from '../bench/args';
-import { sizeLabel, table } from '../bench/format';
+import { table } from '../bench/format';
 import { invocationTimer } from '../bench/invocations';
 import { startMemoryProbe } from '../bench/memory-probe';
 import { billedMs, estimateCost, US_EAST_1 } from '../bench/pricing';
@@ -111,11 +111,6 @@ describe('formatting', () => {
     const lines = text.split('\n');
     expect(lines[2]).toBe('  staging         5.1');
     expect(lines[3]).toBe('  raw download  250.0');
-  });
-
-  it('labels sizes the way the plans are written', () => {
-    expect(sizeLabel(100 * 1024 * 1024)).toBe('100 MiB');
-    expect(sizeLabel(2 * 1024 ** 3)).toBe('2 GiB');
   });
 
   it('takes the middle value, or the mean of the two middle ones', () => {
