@@ -10,9 +10,7 @@ import path from 'node:path';
 import { redact } from '../lambdas/shared/redact';
 import { TOOL_VERSION } from '../lambdas/shared/version';
 import { auditCommand } from './cli/audit';
-import { createAwsClients } from './cli/aws-clients';
 import { collectCommand } from './cli/collect';
-import { Deployment } from './cli/deployment';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './cli/errors';
 import { handoffCommand } from './cli/handoff';
 import { type CliIo, cliIo } from './cli/io';
@@ -41,40 +39,11 @@ Exit codes: 0 ok, 1 failure, 2 usage error.`;
 
 type Command = (args: readonly string[], io: CliIo) => Promise<number>;
 
-/** The value of `--<name> <value>` or `--<name>=<value>` in `args`, without parsing the rest. */
-function peekFlag(args: readonly string[], name: string): string | undefined {
-  for (const [i, arg] of args.entries()) {
-    if (arg === `--${name}`) return args[i + 1];
-    if (arg.startsWith(`--${name}=`)) return arg.slice(name.length + 3);
-  }
-  return undefined;
-}
-
-/**
- * `audit` is bin/cli/audit.ts's; it gets the same streams and environment, and finds the deployed audit Lambda
- * through the stack output `AuditFunctionName` when neither its flag nor its variable names it.
- */
-async function runAudit(args: readonly string[], io: CliIo): Promise<number> {
-  const clients = createAwsClients(io.env, peekFlag(args, 'region'));
-  try {
-    const deployment = new Deployment({ flags: {}, env: io.env, clients });
-    return await auditCommand([...args], {
-      stdout: io.stdout,
-      stderr: io.stderr,
-      env: io.env,
-      now: io.now,
-      findFunction: () => deployment.get('auditFunction'),
-    });
-  } finally {
-    clients.destroy();
-  }
-}
-
 const COMMANDS: Record<string, Command> = {
   collect: collectCommand,
   status: statusCommand,
   handoff: handoffCommand,
-  audit: runAudit,
+  audit: auditCommand,
 };
 
 /** Runs the CLI with `argv` (without the node and script paths); returns the exit code. */

@@ -5,7 +5,8 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AUDIT_EXIT_FAILED, AUDIT_EXIT_OK, AUDIT_EXIT_USAGE, auditCommand } from '../../bin/cli/audit';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../../bin/cli/errors';
+import { main } from '../../bin/s1cado';
 import { loadCollectors } from '../../lambdas/collectors';
 import { AuditReport } from '../../lambdas/shared/audit/report';
 import { clearRegisteredSecrets } from '../../lambdas/shared/redact';
@@ -26,11 +27,11 @@ let s1Sim: S1Simulator;
 let cadoSim: CadoSimulator;
 let tenant: DemoTenant;
 
-/** Runs the command in-process, capturing what it prints. */
+/** Runs `s1cado audit` in-process, capturing what it prints. */
 async function run(args: string[], env: Record<string, string | undefined> = {}) {
   let stdout = '';
   let stderr = '';
-  const code = await auditCommand(args, {
+  const code = await main(['audit', ...args], {
     env: { S1_API_TOKEN: S1_TOKEN, CADO_API_KEY: CADO_KEY, ...env },
     stdout: { write: (text: string) => (stdout += text) },
     stderr: { write: (text: string) => (stderr += text) },
@@ -74,7 +75,7 @@ describe('s1cado audit --s1-url --cado-url (local)', () => {
   it('exits 0 and prints the table when every check passes', async () => {
     const { code, stdout, stderr } = await run(localArgs());
     expect(stderr).toBe('');
-    expect(code).toBe(AUDIT_EXIT_OK);
+    expect(code).toBe(EXIT_OK);
     expect(stdout).toMatch(/^Permission audit \S+ {2}PASS: 9 pass, 0 warn, 0 fail, 0 unknown$/m);
     expect(stdout).toContain(`S1: ${s1Sim.url}/web/api/v2.1`);
     expect(stdout).toMatch(/^PASS {4}S1 role permissions/m);
@@ -84,7 +85,7 @@ describe('s1cado audit --s1-url --cado-url (local)', () => {
   it('exits 1 when a check fails, and prints the fix', async () => {
     s1Sim.revoke(tenant.serviceUser.user.id, 'Remote Script Orchestration.runArtifactCollectionScript');
     const { code, stdout } = await run(localArgs());
-    expect(code).toBe(AUDIT_EXIT_FAILED);
+    expect(code).toBe(EXIT_FAILURE);
     expect(stdout).toMatch(/^FAIL {4}S1 role permissions/m);
     expect(stdout).toContain('Run Artifact Collection Script');
     expect(stdout).toContain('Fix: In the S1 console');
@@ -93,14 +94,14 @@ describe('s1cado audit --s1-url --cado-url (local)', () => {
   it('exits 0 on warnings only (a token expiring in 3 days)', async () => {
     s1Sim.expireToken(S1_TOKEN, Date.now() + 3 * 86_400_000);
     const { code, stdout } = await run(localArgs());
-    expect(code).toBe(AUDIT_EXIT_OK);
+    expect(code).toBe(EXIT_OK);
     expect(stdout).toMatch(/^WARN {4}S1 API token expiry/m);
   });
 
   it('prints the report as JSON with --json', async () => {
     cadoSim.revokeKey(CADO_KEY);
     const { code, stdout } = await run(localArgs('--json'));
-    expect(code).toBe(AUDIT_EXIT_FAILED);
+    expect(code).toBe(EXIT_FAILURE);
     const report = AuditReport.parse(JSON.parse(stdout));
     expect(report.checks.find((c) => c.id === 'cado-key-valid')?.status).toBe('fail');
   });
@@ -109,7 +110,7 @@ describe('s1cado audit --s1-url --cado-url (local)', () => {
     const { code, stdout } = await run(['--cado-url', cadoSim.url, '--allow-loopback', '--json'], {
       S1_API_TOKEN: undefined,
     });
-    expect(code).toBe(AUDIT_EXIT_OK);
+    expect(code).toBe(EXIT_OK);
     expect(AuditReport.parse(JSON.parse(stdout)).checks.map((c) => c.id)).toEqual([
       'cado-key-valid',
       'cado-permissions',
@@ -120,12 +121,12 @@ describe('s1cado audit --s1-url --cado-url (local)', () => {
   it('judges an Analyst key by the project mode', async () => {
     cadoSim.addKey({ key: 'cado-analyst-0123456789abcdef', role: 'Analyst' });
     const env = { CADO_API_KEY: 'cado-analyst-0123456789abcdef' };
-    expect((await run(['--cado-url', cadoSim.url, '--allow-loopback'], env)).code).toBe(AUDIT_EXIT_FAILED);
+    expect((await run(['--cado-url', cadoSim.url, '--allow-loopback'], env)).code).toBe(EXIT_FAILURE);
     const fixed = await run(
       ['--cado-url', cadoSim.url, '--allow-loopback', '--cado-project-mode', 'fixed'],
       env,
     );
-    expect(fixed.code).toBe(AUDIT_EXIT_OK);
+    expect(fixed.code).toBe(EXIT_OK);
   });
 
   it.each([
@@ -134,18 +135,17 @@ describe('s1cado audit --s1-url --cado-url (local)', () => {
     [['--cado-url', 'http://127.0.0.1:9', '--allow-loopback', '--warning-days', '0'], {}, '--warning-days'],
     [['--s1-url', 'http://127.0.0.1:9', '--site', 'Production'], {}, '--site'],
     [['--token', 'x'], {}, "Unknown option '--token'"],
-    [[], { S1CADO_AUDIT_FUNCTION: undefined }, '--function'],
   ])('exits 2 on a usage error: %j', async (args, env, mentions) => {
     const { code, stderr, stdout } = await run(args, env);
-    expect(code).toBe(AUDIT_EXIT_USAGE);
+    expect(code).toBe(EXIT_USAGE);
     expect(stdout).toBe('');
     expect(stderr).toContain(mentions);
   });
 
   it('never prints a token, not even one pasted as an argument', async () => {
     const pasted = await run([...localArgs(), S1_TOKEN]);
-    expect(pasted.code).toBe(AUDIT_EXIT_USAGE);
-    expect(pasted.stderr).toContain('audit takes no arguments');
+    expect(pasted.code).toBe(EXIT_USAGE);
+    expect(pasted.stderr).toContain('audit takes only flags');
     s1Sim.expireToken(S1_TOKEN, Date.now() - 1);
     cadoSim.revokeKey(CADO_KEY);
     const rejected = await run(localArgs());
@@ -160,7 +160,7 @@ describe('s1cado audit --s1-url --cado-url (local)', () => {
     s1Sim.revoke(tenant.serviceUser.user.id, 'Remote Script Orchestration.upload');
     const child = spawn(
       process.execPath,
-      [path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs'), 'bin/cli/audit.ts', ...localArgs()],
+      [path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs'), 'bin/s1cado.ts', 'audit', ...localArgs()],
       {
         cwd: REPO,
         env: {
@@ -177,7 +177,7 @@ describe('s1cado audit --s1-url --cado-url (local)', () => {
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     expect(output).toContain('FAIL    S1 role permissions');
-    expect(code).toBe(AUDIT_EXIT_FAILED);
+    expect(code).toBe(EXIT_FAILURE);
     expect(output).not.toContain(S1_TOKEN);
     expect(output).not.toContain(CADO_KEY);
   });
@@ -220,7 +220,7 @@ describe('s1cado audit (deployed)', () => {
       };
     });
     const { code, stdout } = await run(['--function', 's1cado-audit'], awsEnv);
-    expect(code).toBe(AUDIT_EXIT_OK);
+    expect(code).toBe(EXIT_OK);
     expect(events).toEqual([{ source: 's1cado-cli' }]);
     expect(stdout).toMatch(/PASS: 9 pass/);
     expect(stdout).toContain('Report stored at s3://evidence/audits/2025-01-15/x.json');
@@ -232,21 +232,24 @@ describe('s1cado audit (deployed)', () => {
     const report = await deployedReport();
     aws.lambda.register('audit-from-env', () => report);
     const { code, stdout } = await run(['--json'], { ...awsEnv, S1CADO_AUDIT_FUNCTION: 'audit-from-env' });
-    expect(code).toBe(AUDIT_EXIT_FAILED);
+    expect(code).toBe(EXIT_FAILURE);
     expect(AuditReport.parse(JSON.parse(stdout)).counts.fail).toBe(1);
   });
 
-  it('asks the caller for the function (stack outputs) when neither flag nor variable names it', async () => {
+  it('finds the function in the stack outputs when neither flag nor variable names it', async () => {
+    const missing = await run(['--stack', 'NoAuditStack'], { ...awsEnv, S1CADO_AUDIT_FUNCTION: undefined });
+    expect(missing.code).toBe(EXIT_FAILURE);
+    expect(missing.stderr).toContain('Stack NoAuditStack was not found');
     const report = await deployedReport();
-    aws.lambda.register('S1CadoForensics-AuditPermissions', () => report);
-    let stdout = '';
-    const code = await auditCommand([], {
-      env: { ...awsEnv, S1CADO_AUDIT_FUNCTION: undefined },
-      stdout: { write: (text: string) => (stdout += text) },
-      stderr: { write: () => true },
-      findFunction: async () => 'S1CadoForensics-AuditPermissions',
+    aws.cloudFormation.setStack('AuditStack', {
+      outputs: { AuditFunctionName: 'AuditStack-AuditPermissions' },
     });
-    expect(code).toBe(AUDIT_EXIT_OK);
+    aws.lambda.register('AuditStack-AuditPermissions', () => report);
+    const { code, stdout } = await run(['--stack', 'AuditStack'], {
+      ...awsEnv,
+      S1CADO_AUDIT_FUNCTION: undefined,
+    });
+    expect(code).toBe(EXIT_OK);
     expect(stdout).toMatch(/PASS: 9 pass/);
   });
 
@@ -257,12 +260,12 @@ describe('s1cado audit (deployed)', () => {
       });
     });
     const failed = await run(['--function', 'broken-audit'], awsEnv);
-    expect(failed.code).toBe(AUDIT_EXIT_FAILED);
+    expect(failed.code).toBe(EXIT_FAILURE);
     expect(failed.stderr).toContain('broken-audit failed with AuditDeliveryError: The audit ran but writing');
 
     aws.lambda.register('not-an-audit', () => ({ hello: 'world' }));
     const odd = await run(['--function', 'not-an-audit'], awsEnv);
-    expect(odd.code).toBe(AUDIT_EXIT_FAILED);
-    expect(odd.stderr).toContain('did not return an audit report');
+    expect(odd.code).toBe(EXIT_FAILURE);
+    expect(odd.stderr).toContain('not-an-audit returned an unexpected result');
   });
 });

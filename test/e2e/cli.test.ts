@@ -107,7 +107,7 @@ describe('s1cado: usage errors (exit 2, no AWS call)', () => {
     const help = await cli(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/collect --agent <id>[\s\S]*status <investigationId>[\s\S]*handoff/);
-    for (const command of ['collect', 'status', 'handoff']) {
+    for (const command of ['collect', 'status', 'handoff', 'audit']) {
       const own = await cli([command, '--help']);
       expect(own.code).toBe(0);
       expect(own.stdout).toContain(`Usage: s1cado ${command}`);
