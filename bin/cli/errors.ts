@@ -36,6 +36,23 @@ export class InvestigationNotFoundError extends CliError {
   override readonly name = 'InvestigationNotFoundError';
 }
 
+/** A Lambda function ran and threw: `errorType` and `errorMessage` are the function's own. */
+export class FunctionInvocationError extends CliError {
+  override readonly name = 'FunctionInvocationError';
+  constructor(
+    readonly functionName: string,
+    readonly errorType: string,
+    readonly errorMessage: string,
+  ) {
+    super(`${functionName} failed with ${errorType}: ${errorMessage}`);
+  }
+}
+
+/** A Lambda function answered, but not with what the CLI expected (a different version deployed?). */
+export class UnexpectedFunctionResultError extends CliError {
+  override readonly name = 'UnexpectedFunctionResultError';
+}
+
 /** The investigation is not in a state the command can act on (e.g. a hand-off re-run of it is still running). */
 export class InvestigationStateError extends CliError {
   override readonly name = 'InvestigationStateError';
