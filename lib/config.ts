@@ -209,6 +209,17 @@ const configSchema = z
       pollSchedule: schedule.default('rate(2 minutes)'),
       /** Whether to deploy the authenticated threat webhook. @default false */
       webhookEnabled: z.boolean({ error: 'must be true or false' }).default(false),
+      /**
+       * Reserved concurrency of the webhook function: a flood of requests is refused (429) instead of taking the
+       * account's concurrency from the forensic Lambdas. @default 10
+       */
+      webhookReservedConcurrency: int(1, 1000).default(10),
+      /**
+       * Reserved concurrency of the staging (Stage Output) function: capacity kept for streaming evidence, and a
+       * bound on how many downloads run at once; an invocation over it is throttled and retried by the workflow.
+       * At least `maxConcurrentAgents`. @default 20
+       */
+      stagingReservedConcurrency: int(1, 1000).default(20),
       /** `scriptRuntimeTimeoutSeconds` given to S1 for the collection script (60 s to 48 h). @default 900 */
       scriptRuntimeTimeoutSeconds: int(60, 172_800).default(900),
       /** Time beyond the script runtime allowed for an offline agent to pick the task up. @default 900 */
@@ -263,6 +274,14 @@ const configSchema = z
         path: ['cadoProjectName'],
         message: 'is required when s1cado.cadoProjectMode is "fixed"',
         params: { fix: 'set the Cado project name, or use cadoProjectMode "per-threat"' },
+      });
+    }
+    if (c.stagingReservedConcurrency < c.maxConcurrentAgents) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['stagingReservedConcurrency'],
+        message: `must be at least s1cado.maxConcurrentAgents (${c.maxConcurrentAgents}): one investigation stages that many agents at once`,
+        params: { fix: 'raise stagingReservedConcurrency or lower maxConcurrentAgents' },
       });
     }
     if (c.objectLockDays > c.evidenceRetentionDays) {

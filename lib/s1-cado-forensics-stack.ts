@@ -2,6 +2,7 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { S1CadoConfig } from './config';
 import { ApiSecrets } from './constructs/api-secrets';
+import { CoordinationStore } from './constructs/coordination-store';
 import { EvidenceBucket } from './constructs/evidence-bucket';
 import { HandOffRerun } from './constructs/handoff-rerun';
 import { InvestigationWorkflow } from './constructs/investigation-workflow';
@@ -27,6 +28,8 @@ export class S1CadoForensicsStack extends Stack {
   readonly evidence: EvidenceBucket;
   /** The S1 token and Cado key secrets. */
   readonly secrets: ApiSecrets;
+  /** The DynamoDB table executions share (webhook nonces; leases and import intents as they land). */
+  readonly coordination: CoordinationStore;
   /** Notification topic (alarms, audit findings). */
   readonly monitoring: Monitoring;
   /** The investigation state machine and its Lambdas. */
@@ -54,6 +57,7 @@ export class S1CadoForensicsStack extends Stack {
       cadoSecretArn: config.cadoSecretArn,
       endpoints: config,
     });
+    this.coordination = new CoordinationStore(this, 'Coordination');
     this.monitoring = new Monitoring(this, 'Monitoring', { notificationEmails: config.notificationEmails });
     this.workflow = new InvestigationWorkflow(this, 'Workflow', {
       config,
@@ -80,6 +84,7 @@ export class S1CadoForensicsStack extends Stack {
       secrets: this.secrets,
       evidence: this.evidence,
       monitoring: this.monitoring,
+      coordination: this.coordination,
     });
     this.audit = new PermissionAudit(this, 'PermissionAudit', {
       config,
@@ -91,6 +96,7 @@ export class S1CadoForensicsStack extends Stack {
     new CfnOutput(this, 'EvidenceBucketName', { value: this.evidence.bucket.bucketName });
     new CfnOutput(this, 'S1SecretArn', { value: this.secrets.s1Secret.secretArn });
     new CfnOutput(this, 'CadoSecretArn', { value: this.secrets.cadoSecret.secretArn });
+    new CfnOutput(this, 'CoordinationTableName', { value: this.coordination.table.tableName });
     new CfnOutput(this, 'NotificationTopicArn', { value: this.monitoring.topic.topicArn });
     new CfnOutput(this, 'StateMachineArn', { value: this.workflow.stateMachine.stateMachineArn });
     // `s1cado handoff` starts this one.

@@ -3,6 +3,7 @@
  * Local runs point them at s3rver and the AWS fake through the SDK's standard `AWS_ENDPOINT_URL_<SERVICE>`
  * variables; s3rver also needs path-style addressing (`S3_FORCE_PATH_STYLE=true`).
  */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -63,8 +64,22 @@ export function ssmClient(): SSMClient {
   return ssm;
 }
 
+let dynamo: DynamoDBClient | undefined;
+/**
+ * The DynamoDB client (the coordination store): single-item calls answer in milliseconds, so a short deadline per
+ * attempt and three attempts bound a call to well under the callers' own timeouts.
+ */
+export function dynamoClient(): DynamoDBClient {
+  dynamo ??= new DynamoDBClient({
+    maxAttempts: 3,
+    retryMode: 'standard',
+    requestHandler: { connectionTimeout: 2_000, requestTimeout: 5_000 },
+  });
+  return dynamo;
+}
+
 /** Drops the cached clients so the next call reads the environment again (local runs and tests). */
 export function resetAwsClients(): void {
-  for (const client of [s3, secrets, sfn, sns, events, ssm]) client?.destroy();
-  s3 = secrets = sfn = sns = events = ssm = undefined;
+  for (const client of [s3, secrets, sfn, sns, events, ssm, dynamo]) client?.destroy();
+  s3 = secrets = sfn = sns = events = ssm = dynamo = undefined;
 }

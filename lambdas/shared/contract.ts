@@ -54,6 +54,8 @@ export const ERRORS = {
   AuditDeliveryError: { retryable: false },
   ThreatPublishError: { retryable: true },
   HighWaterMarkError: { retryable: true },
+  // Coordination store
+  CoordinationStoreError: { retryable: true },
 } as const satisfies Record<string, { readonly retryable: boolean }>;
 
 /** The name of an error this project throws on purpose. */

@@ -264,3 +264,13 @@ export class ThreatPublishError extends AppError {
 export class HighWaterMarkError extends AppError {
   override readonly name = 'HighWaterMarkError';
 }
+
+// --- Coordination store ------------------------------------------------------------------------------------
+
+/**
+ * The coordination store could not be reached or gave an answer it should not (after the client's own retries).
+ * Retryable: nothing was decided, the caller may try again or give up without acting.
+ */
+export class CoordinationStoreError extends AppError {
+  override readonly name = 'CoordinationStoreError';
+}

@@ -89,6 +89,7 @@ export class InvestigationWorkflow extends Construct {
         memorySize: number;
         bundleCollectors: boolean;
         nodeOptions: string;
+        reservedConcurrentExecutions: number;
       }> = {},
     ): TaskFunction => {
       const { nodeOptions, ...rest } = extra;
@@ -120,6 +121,7 @@ export class InvestigationWorkflow extends Construct {
           timeout: Duration.seconds(LIMITS.stagingTimeoutSeconds),
           memorySize: 1024,
           nodeOptions: STAGING_NODE_OPTIONS,
+          reservedConcurrentExecutions: config.stagingReservedConcurrency,
         },
       ),
       handToCado: fn('HandToCado', 'hand-to-cado', { cado: true }),
@@ -149,6 +151,15 @@ export class InvestigationWorkflow extends Construct {
     const stageOutput = invoke('Stage Output', functions.stageOutput, {
       retryOn: [...S1_TRANSIENT_ERRORS, ...STAGING_RETRY_ERRORS],
       minutes: LIMITS.stagingTimeoutSeconds / 60 + 1,
+    });
+    // Its reserved concurrency can be exhausted by a burst of investigations; a throttled invoke never ran.
+    stageOutput.addRetry({
+      errors: ['Lambda.TooManyRequestsException'],
+      interval: Duration.seconds(10),
+      backoffRate: 2,
+      maxAttempts: 10,
+      maxDelay: Duration.minutes(5),
+      jitterStrategy: JitterType.FULL,
     });
     const cado = cadoHandoffSteps(this, {
       handToCado: functions.handToCado,

@@ -45,6 +45,11 @@ export interface TaskFunctionProps {
    */
   readonly memorySize?: number;
   /**
+   * Concurrency reserved for (and capping) this function.
+   * @default - none: the function draws from the account's unreserved pool
+   */
+  readonly reservedConcurrentExecutions?: number;
+  /**
    * Retention of the function's log group, in days; one CloudWatch Logs accepts
    * (pass `config.logRetentionDays`).
    * @default 365
@@ -127,6 +132,7 @@ export class TaskFunction extends NodejsFunction {
       architecture: Architecture.ARM_64,
       timeout: props.timeout ?? Duration.seconds(60),
       memorySize: props.memorySize ?? 256,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       description: props.description ?? `s1-cado-forensics: ${props.step}`,
       logGroup: pending.logGroup,
       role: pending.role,

@@ -12,6 +12,7 @@ import { Construct } from 'constructs';
 import { ENV, SECRET_FIELDS, THREAT_EVENT } from '../../lambdas/shared/contract';
 import type { S1CadoConfig } from '../config';
 import type { ApiSecrets } from './api-secrets';
+import type { CoordinationStore } from './coordination-store';
 import type { EvidenceBucket } from './evidence-bucket';
 import type { Monitoring } from './monitoring';
 import { TaskFunction } from './task-function';
@@ -57,6 +58,8 @@ export interface ThreatIntakeProps {
   readonly secrets: ApiSecrets;
   /** The evidence bucket: start-investigation lists `investigations/threat-*` to know what ran before. */
   readonly evidence: EvidenceBucket;
+  /** The coordination store: the webhook keeps the signatures it accepted there for their window (replays get 409). */
+  readonly coordination: CoordinationStore;
   /**
    * Where alarms go: poller failing, events in the dead-letter queue.
    * @default - no alarms
@@ -96,8 +99,10 @@ export interface ThreatIntakeProps {
  *   dead-letter queue (SSE, TLS only, 14 days).
  *
  * Least privilege: the poller may read the S1 token, put events on this bus and read/write its one parameter; the
- * webhook may read its signing key and the S1 token and put events; start-investigation may start executions of
- * the one state machine and list `investigations/threat-*` (no object reads, no key), plus the S1 token for notes.
+ * webhook may read its signing key and the S1 token, put events and use the coordination store's items (replay
+ * nonces), with a reserved concurrency (`config.webhookReservedConcurrency`) so a flood is throttled rather than
+ * starving the forensic Lambdas; start-investigation may start executions of the one state machine and list
+ * `investigations/threat-*` (no object reads, no key), plus the S1 token for notes.
  */
 export class ThreatIntake extends Construct {
   /** The intake bus. */
@@ -125,7 +130,7 @@ export class ThreatIntake extends Construct {
 
   constructor(scope: Construct, id: string, props: ThreatIntakeProps) {
     super(scope, id);
-    const { config, stateMachine, secrets, evidence, monitoring } = props;
+    const { config, stateMachine, secrets, evidence, monitoring, coordination } = props;
     const addThreatNote = props.addThreatNote ?? true;
 
     const filter = config.threatFilter;
@@ -244,6 +249,7 @@ export class ThreatIntake extends Construct {
         description: 's1-cado-forensics: authenticated threat webhook',
         logRetentionDays: config.logRetentionDays,
         timeout: Duration.seconds(60),
+        reservedConcurrentExecutions: config.webhookReservedConcurrency,
         environment: {
           ...filterEnv,
           [ENV.eventBusName]: this.bus.eventBusName,
@@ -254,6 +260,7 @@ export class ThreatIntake extends Construct {
       secret.grantRead(webhook);
       secrets.bindS1(webhook);
       this.bus.grantPutEventsTo(webhook);
+      coordination.bind(webhook);
       this.webhookSecret = secret;
       this.webhookFunction = webhook;
       // Authentication is the HMAC signature, checked in the function (see lambdas/receive-webhook).

@@ -8,6 +8,7 @@ import * as intakeEnv from '../../lambdas/shared/intake/settings';
 import * as events from '../../lambdas/shared/intake/threat-event';
 import { loadConfig } from '../../lib/config';
 import { ApiSecrets } from '../../lib/constructs/api-secrets';
+import { CoordinationStore } from '../../lib/constructs/coordination-store';
 import { EvidenceBucket } from '../../lib/constructs/evidence-bucket';
 import { Monitoring } from '../../lib/constructs/monitoring';
 import {
@@ -44,6 +45,7 @@ function build(s1cado = exampleConfig(), extra: Partial<ThreatIntakeProps> = {})
     endpoints: config,
   });
   const monitoring = new Monitoring(stack, 'Monitoring');
+  const coordination = new CoordinationStore(stack, 'Coordination');
   const stateMachine = StateMachine.fromStateMachineArn(stack, 'Workflow', STATE_MACHINE_ARN);
   const intake = new ThreatIntake(stack, 'ThreatIntake', {
     config,
@@ -51,12 +53,13 @@ function build(s1cado = exampleConfig(), extra: Partial<ThreatIntakeProps> = {})
     secrets,
     evidence,
     monitoring,
+    coordination,
     ...extra,
   });
   const template = Template.fromStack(stack);
   const id = (c: { node: { defaultChild?: unknown } }) =>
     stack.getLogicalId(c.node.defaultChild as Parameters<typeof stack.getLogicalId>[0]);
-  return { app, stack, intake, template, id, secrets, evidence, monitoring };
+  return { app, stack, intake, template, id, secrets, evidence, monitoring, coordination };
 }
 type Built = ReturnType<typeof build>;
 
@@ -298,7 +301,22 @@ describe('ThreatIntake options', () => {
     expect(envOf(built, 'receive-webhook')).toMatchObject({
       WEBHOOK_SECRET_ARN: { Ref: id(secret) },
       WEBHOOK_VERIFY_WITH_S1: 'true',
+      COORDINATION_TABLE_NAME: { Ref: id(built.coordination.table) },
     });
+    // Replay nonces: item reads and conditional writes on the one table, nothing else of DynamoDB.
+    const dynamo = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('dynamodb:')));
+    expect(dynamo).toHaveLength(1);
+    expect(dynamo[0]?.Resource).toEqual({ 'Fn::GetAtt': [id(built.coordination.table), 'Arn'] });
+    expect(functionOf(built, 'receive-webhook')[1].Properties.ReservedConcurrentExecutions).toBe(10);
+  });
+
+  it('gives the webhook the reserved concurrency the config names', () => {
+    const built = build(exampleConfig({ webhookEnabled: true, webhookReservedConcurrency: 3 }));
+    expect(functionOf(built, 'receive-webhook')[1].Properties.ReservedConcurrentExecutions).toBe(3);
+    // The poller and start-investigation keep drawing from the unreserved pool.
+    expect(functionOf(built, 'poll-threats')[1].Properties).not.toHaveProperty(
+      'ReservedConcurrentExecutions',
+    );
   });
 
   it('without threat notes, start-investigation cannot read the S1 token', () => {

@@ -1,0 +1,19 @@
+/**
+ * The coordination store: one DynamoDB table several executions share (see store.ts for the operations and
+ * table.ts for the layout). Handlers use {@link coordinationStore}, for the table named by
+ * `COORDINATION_TABLE_NAME` on the project's DynamoDB client (timeouts, three attempts).
+ */
+import { dynamoClient } from '../aws';
+import { CoordinationStore } from './store';
+import { coordinationTableName } from './table';
+
+export * from './store';
+export * from './table';
+
+/**
+ * A store for the table the environment names, on the process's DynamoDB client. Cheap: nothing is cached here,
+ * so a local run that resets the AWS clients or changes the table gets a fresh one.
+ */
+export function coordinationStore(): CoordinationStore {
+  return new CoordinationStore({ client: dynamoClient(), tableName: coordinationTableName() });
+}

@@ -1,0 +1,106 @@
+import { Aws, RemovalPolicy } from 'aws-cdk-lib';
+import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import { type IKey, Key } from 'aws-cdk-lib/aws-kms';
+import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
+import { Construct } from 'constructs';
+
+/**
+ * Environment variable that names the table to a bound function; kept in step with
+ * `lambdas/shared/coordination/table.ts`.
+ */
+export const COORDINATION_TABLE_ENV = 'COORDINATION_TABLE_NAME';
+/** Partition key attribute (string); kept in step with `lambdas/shared/coordination/table.ts`. */
+export const COORDINATION_PARTITION_KEY = 'pk';
+/** Sort key attribute (string); kept in step with `lambdas/shared/coordination/table.ts`. */
+export const COORDINATION_SORT_KEY = 'sk';
+/** TTL attribute (epoch seconds); kept in step with `lambdas/shared/coordination/table.ts`. */
+export const COORDINATION_TTL_ATTRIBUTE = 'expiresAt';
+
+/** Item operations a bound function may call: single-item reads and (conditional) writes, nothing in bulk. */
+export const COORDINATION_TABLE_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+] as const;
+/** What DynamoDB needs from the caller to read and write items under a customer-managed key. */
+export const COORDINATION_KEY_ACTIONS = [
+  'kms:Decrypt',
+  'kms:DescribeKey',
+  'kms:Encrypt',
+  'kms:GenerateDataKey',
+] as const;
+
+/** Properties of {@link CoordinationStore}. */
+export interface CoordinationStoreProps {
+  /**
+   * The key encrypting the table.
+   * @default - a customer-managed key of its own (rotation on, retained), like the stack's other stores
+   */
+  readonly encryptionKey?: IKey;
+}
+
+/**
+ * The coordination store (DESIGN §9): one DynamoDB table holding what several executions share — webhook nonces
+ * now; per-agent leases, import intents and open tasks as they land. On-demand capacity, point-in-time recovery,
+ * encryption with a customer-managed key, TTL on `expiresAt` (epoch seconds). The table is retained when the stack
+ * is deleted: an import intent or a lease may be the only record that a side effect already happened.
+ *
+ * Items are addressed by `pk` + `sk` (both strings). TTL deletion is lazy (it can lag by days), so the runtime
+ * (`lambdas/shared/coordination`) treats an item past its `expiresAt` as absent in every condition it writes.
+ *
+ * Use {@link CoordinationStore.bind} to give a function the table: it sets `COORDINATION_TABLE_NAME` and grants
+ * the item operations and the key use through DynamoDB, in one call.
+ */
+export class CoordinationStore extends Construct {
+  /** The table. */
+  readonly table: Table;
+  /** The key encrypting it. */
+  readonly key: IKey;
+
+  constructor(scope: Construct, id: string, props: CoordinationStoreProps = {}) {
+    super(scope, id);
+    this.key =
+      props.encryptionKey ??
+      new Key(this, 'Key', {
+        description: 'Encrypts the s1-cado-forensics coordination store (leases, nonces, import intents)',
+        enableKeyRotation: true,
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+    this.table = new Table(this, 'Table', {
+      partitionKey: { name: COORDINATION_PARTITION_KEY, type: AttributeType.STRING },
+      sortKey: { name: COORDINATION_SORT_KEY, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: this.key,
+      timeToLiveAttribute: COORDINATION_TTL_ATTRIBUTE,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+  }
+
+  /**
+   * Gives `fn` the store: sets {@link COORDINATION_TABLE_ENV} to the table name and grants
+   * {@link COORDINATION_TABLE_ACTIONS} on the table and {@link COORDINATION_KEY_ACTIONS} on its key, the latter
+   * only through DynamoDB (`kms:ViaService`).
+   */
+  bind(fn: LambdaFunction): Grant {
+    fn.addEnvironment(COORDINATION_TABLE_ENV, this.table.tableName);
+    this.grantKey(fn);
+    return Grant.addToPrincipal({
+      grantee: fn,
+      actions: [...COORDINATION_TABLE_ACTIONS],
+      resourceArns: [this.table.tableArn],
+    });
+  }
+
+  private grantKey(grantee: IGrantable): Grant {
+    return Grant.addToPrincipal({
+      grantee,
+      actions: [...COORDINATION_KEY_ACTIONS],
+      resourceArns: [this.key.keyArn],
+      conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Aws.REGION}.amazonaws.com` } },
+    });
+  }
+}
