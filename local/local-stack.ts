@@ -1,7 +1,7 @@
 /**
  * The whole product on this machine: the CDK stack synthesized with a local configuration, its two state machine
  * definitions (the investigation and the hand-off re-run) extracted and run in-process with every Task bound to the real handler, against the S1 and Cado
- * simulators (or external S1-/Cado-compatible endpoints), s3rver and the local AWS fake. Used by the end-to-end
+ * simulators (or external S1-/Cado-compatible endpoints), s3rver, dynalite and the local AWS fake. Used by the end-to-end
  * tests, `npm run demo` and `npm run bench`.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -9,9 +9,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import type { CfnTable } from 'aws-cdk-lib/aws-dynamodb';
 import type { CfnStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { resetAwsClients } from '../lambdas/shared/aws';
 import { useTimeScale } from '../lambdas/shared/clock';
+import { COORDINATION_TABLE_ENV } from '../lambdas/shared/coordination/table';
 import { resetServices } from '../lambdas/shared/services';
 import { loadConfig, type S1CadoConfigInput } from '../lib/config';
 import { S1CadoForensicsStack } from '../lib/s1-cado-forensics-stack';
@@ -27,6 +29,7 @@ import {
 import { type AwsFake, startAwsFake } from './aws-fake';
 import type { FakeExecutionRequest } from './aws-fake/step-functions';
 import { type CadoSimulator, startCadoSimulator } from './cado-simulator';
+import { type LocalDynamo, startLocalDynamo, tablesFromTemplate } from './dynamo';
 import {
   type DemoTenant,
   type S1Simulator,
@@ -78,6 +81,10 @@ export interface LocalStack {
   /** Present unless an external Cado is used. */
   readonly cadoSim: CadoSimulator | undefined;
   readonly s3: LocalS3;
+  /** dynalite with the template's tables (the coordination store). */
+  readonly dynamo: LocalDynamo;
+  /** The coordination store's local table name. */
+  readonly coordinationTable: string;
   readonly aws: AwsFake;
   readonly bucket: string;
   readonly stateMachineArn: string;
@@ -86,7 +93,8 @@ export interface LocalStack {
   /** The stack outputs DescribeStacks returns for {@link LOCAL_STACK_NAME} (as the deployed stack has them). */
   readonly outputs: Readonly<Record<string, string>>;
   /**
-   * Variables that point AWS SDK clients (e.g. the CLI's) at this deployment: s3rver, the AWS fake, the region.
+   * Variables that point AWS SDK clients (e.g. the CLI's) at this deployment: s3rver, dynalite, the AWS fake, the
+   * region.
    * The CLI finds everything else through the stack outputs.
    */
   readonly awsEnv: Readonly<Record<string, string>>;
@@ -132,6 +140,8 @@ export function synthesizeLocal(config: S1CadoConfigInput): {
   template: Record<string, unknown>;
   logicalId: string;
   rerunLogicalId: string;
+  /** Logical id of the coordination store's table. */
+  coordinationTableId: string;
 } {
   const outdir = mkdtempSync(path.join(tmpdir(), 's1cado-synth-'));
   try {
@@ -149,7 +159,10 @@ export function synthesizeLocal(config: S1CadoConfigInput): {
     const rerunLogicalId = Stack.of(stack).getLogicalId(
       stack.handoffRerun.stateMachine.node.defaultChild as CfnStateMachine,
     );
-    return { template: Template.fromStack(stack).toJSON(), logicalId, rerunLogicalId };
+    const coordinationTableId = Stack.of(stack).getLogicalId(
+      stack.coordination.table.node.defaultChild as CfnTable,
+    );
+    return { template: Template.fromStack(stack).toJSON(), logicalId, rerunLogicalId, coordinationTableId };
   } finally {
     rmSync(outdir, { recursive: true, force: true });
   }
@@ -204,17 +217,22 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const s1SecretArn = aws.secrets.set('s1cado/s1-api', { apiToken: s1Token });
     const cadoSecretArn = aws.secrets.set('s1cado/cado-api', { apiKey: cadoKey });
 
-    const { template, logicalId, rerunLogicalId } = synthesizeLocal(
+    const { template, logicalId, rerunLogicalId, coordinationTableId } = synthesizeLocal(
       localConfig(s1Url, cadoUrl, options.config ?? {}),
     );
+    const dynamo = await startLocalDynamo({ tables: tablesFromTemplate(template) });
+    closers.push(() => dynamo.close());
+    const coordinationTable = dynamo.tableNames[coordinationTableId] ?? coordinationTableId;
     const extracted = extractStateMachine(template, { logicalId });
     const extractedRerun = extractStateMachine(template, { logicalId: rerunLogicalId });
     const handlers = handlersFromDirectory(path.join(REPO_ROOT, 'lambdas'), stepsOf(extracted.functions));
     const env = {
       ...s3.env,
       ...aws.env,
+      ...dynamo.env,
       AWS_REGION: 'us-east-1',
       S3_FORCE_PATH_STYLE: 'true',
+      [COORDINATION_TABLE_ENV]: coordinationTable,
       EVIDENCE_BUCKET: LOCAL_BUCKET,
       S1_SECRET_ARN: s1SecretArn,
       CADO_SECRET_ARN: cadoSecretArn,
@@ -305,6 +323,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       CadoSecretArn: cadoSecretArn,
       StateMachineArn: extracted.arn,
       HandOffRerunStateMachineArn: extractedRerun.arn,
+      CoordinationTableName: coordinationTable,
     };
     aws.cloudFormation.setStack(LOCAL_STACK_NAME, { outputs });
 
@@ -315,12 +334,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       tenant,
       cadoSim,
       s3,
+      dynamo,
+      coordinationTable,
       aws,
       bucket: LOCAL_BUCKET,
       stateMachineArn: extracted.arn,
       handoffRerunArn: extractedRerun.arn,
       outputs,
-      awsEnv: { ...s3.env, ...aws.env, AWS_REGION: 'us-east-1' },
+      awsEnv: { ...s3.env, ...aws.env, ...dynamo.env, AWS_REGION: 'us-east-1' },
       machine,
       rerunMachine,
       secrets: { s1Token, cadoKey },

@@ -1,7 +1,7 @@
 /**
  * Receive Webhook: an authenticated HTTPS entry point for threat notifications (a SOAR, an S1 notification relay).
  * A request must be a POST of at most a few KiB of JSON, signed with the shared key (see signature.ts) within the
- * last five minutes. The body names a threat and its agent; by default the threat is read back from S1 and S1's
+ * last five minutes, and not seen before (its signature is kept as a nonce for that window: a replay gets 409). The body names a threat and its agent; by default the threat is read back from S1 and S1's
  * facts are used, so a caller holding the key can at most point intake at a real threat, never invent one or
  * redirect a collection to another agent. The result is the same `SentinelOne Threat` event the poller puts on
  * the bus; the rule on the bus decides whether it starts an investigation.
@@ -23,6 +23,7 @@ import {
 import { logger } from '../shared/observability';
 import { S1Id } from '../shared/schemas';
 import type { S1Client, S1Threat } from '../shared/sentinelone';
+import { claimNonce, type NonceStore, releaseNonce } from './nonce';
 import { isSignatureShaped, SIGNATURE_HEADER, signatureMatches, TIMESTAMP_HEADER } from './signature';
 
 /** A request as the handler received it (headers lower-cased, body as raw bytes). */
@@ -49,6 +50,8 @@ export interface WebhookDeps {
   readonly s1?: Pick<S1Client, 'getThreats'>;
   readonly events: EventBridgeClient;
   readonly eventBusName: string;
+  /** Where accepted signatures are kept for their window (the coordination store). */
+  readonly nonces: NonceStore;
   readonly filter: ThreatFilter;
   readonly now: () => number;
   readonly maxBodyBytes: number;
@@ -99,6 +102,39 @@ export async function receiveWebhook(request: WebhookRequest, deps: WebhookDeps)
     return reject(401, authFailure);
   }
 
+  // Authentic: the signature becomes a nonce for the rest of its window. It is kept only when the event was
+  // queued (202); any other answer had no effect, so the nonce is given back and the sender may try again.
+  const signature = request.headers[SIGNATURE_HEADER] ?? '';
+  let nonce: Awaited<ReturnType<typeof claimNonce>>;
+  try {
+    nonce = await claimNonce(deps.nonces, signature, request.headers[TIMESTAMP_HEADER]?.trim() ?? '', {
+      now: deps.now(),
+      maxSkewSeconds: deps.maxSkewSeconds,
+    });
+  } catch (error) {
+    return upstreamFailure(error, 'the coordination store');
+  }
+  if (nonce === 'replay') {
+    logger.warn('Webhook request refused', { reason: 'replay' });
+    return reject(
+      409,
+      'this signed request was already accepted; sign it again (new timestamp) to resend it',
+    );
+  }
+  const response = await afterAuthentication(request, deps);
+  if (response.statusCode !== 202) {
+    try {
+      await releaseNonce(deps.nonces, nonce);
+    } catch (error) {
+      // The sender can still re-sign with a new timestamp; the answer it gets stays the real one.
+      logger.warn('Webhook could not release its nonce', error as Error);
+    }
+  }
+  return response;
+}
+
+/** Everything after authentication: parse, verify with S1, publish. */
+async function afterAuthentication(request: WebhookRequest, deps: WebhookDeps): Promise<WebhookResponse> {
   let json: unknown;
   try {
     json = JSON.parse(request.body.toString('utf8'));

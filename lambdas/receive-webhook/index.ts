@@ -5,6 +5,7 @@
 import type { Context, LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'aws-lambda';
 import { eventBridgeClient, secretsClient } from '../shared/aws';
 import { now } from '../shared/clock';
+import { coordinationStore } from '../shared/coordination';
 import { threatFilterFromEnv, webhookSettings } from '../shared/intake/settings';
 import { logger, metrics } from '../shared/observability';
 import { s1Client } from '../shared/services';
@@ -41,6 +42,7 @@ export async function handler(
         s1: settings.verifyWithS1 ? s1Client() : undefined,
         events: eventBridgeClient(),
         eventBusName: settings.eventBusName,
+        nonces: coordinationStore(),
         filter: threatFilterFromEnv(),
         now,
         maxBodyBytes: settings.maxBodyBytes,

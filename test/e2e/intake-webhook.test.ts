@@ -4,20 +4,24 @@
  * simulator and the AWS fake (Secrets Manager for the signing key, EventBridge for the event), through the real
  * clients, and once end to end through the Lambda handler with a Function URL event.
  */
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { receiveWebhook, type WebhookDeps, type WebhookRequest } from '../../lambdas/receive-webhook/core';
+import { nonceKey } from '../../lambdas/receive-webhook/nonce';
 import { SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from '../../lambdas/receive-webhook/signature';
 import { SigningKeyReader } from '../../lambdas/receive-webhook/signing-key';
 import { resetAwsClients } from '../../lambdas/shared/aws';
+import { CoordinationStore } from '../../lambdas/shared/coordination/store';
 import { THREAT_EVENT_DETAIL_TYPE, THREAT_EVENT_SOURCE } from '../../lambdas/shared/intake/threat-event';
 import { clearRegisteredSecrets } from '../../lambdas/shared/redact';
 import { staticCredential } from '../../lambdas/shared/secrets';
 import { createS1Client, type S1Client } from '../../lambdas/shared/sentinelone';
 import { resetServices } from '../../lambdas/shared/services';
 import { type AwsFake, startAwsFake } from '../../local/aws-fake';
+import { type LocalDynamo, startLocalCoordinationStore } from '../../local/dynamo';
 import {
   createManualClock,
   type DemoTenant,
@@ -41,6 +45,8 @@ let events: EventBridgeClient;
 let secrets: SecretsManagerClient;
 let s1: S1Client;
 let secretArn: string;
+let dynamo: LocalDynamo & { tableName: string };
+let nonces: CoordinationStore;
 
 beforeAll(async () => {
   clock = createManualClock();
@@ -48,6 +54,8 @@ beforeAll(async () => {
   tenant = seedDemoTenant(sim, { token: TOKEN });
   aws = await startAwsFake({ clock: clock.now });
   aws.eventBridge.createBus(BUS);
+  dynamo = await startLocalCoordinationStore();
+  nonces = new CoordinationStore({ client: dynamo.client, tableName: dynamo.tableName, now: clock.now });
   events = new EventBridgeClient({
     endpoint: aws.endpoint,
     region: 'us-east-1',
@@ -75,6 +83,7 @@ afterAll(async () => {
   events?.destroy();
   secrets?.destroy();
   await aws?.close();
+  await dynamo?.close();
   await sim?.close();
   clearRegisteredSecrets();
 });
@@ -82,6 +91,8 @@ afterAll(async () => {
 let output: string[];
 
 beforeEach(() => {
+  // Each test signs at a second of its own: a request signed in an earlier test would be a replay.
+  clock.advance(1_000);
   secretArn = aws.secrets.set('webhook-signing', { signingKey: KEY });
   aws.eventBridge.clearEvents();
   sim.faults.clear();
@@ -111,6 +122,7 @@ function deps(overrides: Partial<WebhookDeps> = {}): WebhookDeps {
     s1,
     events,
     eventBusName: BUS,
+    nonces,
     filter: { confidenceLevels: ['malicious'], osTypes: ['windows', 'linux'] },
     now: clock.now,
     maxBodyBytes: 16_384,
@@ -220,6 +232,78 @@ describe('receive-webhook: authentication', () => {
     await expect(receiveWebhook(signed(windowsThreatBody()), deps())).rejects.toMatchObject({
       name: 'SecretError',
     });
+  });
+});
+
+describe('receive-webhook: replays', () => {
+  it('refuses a replay of an accepted request inside its window with 409, whatever the hex case', async () => {
+    const request = signed(windowsThreatBody());
+    expect((await receiveWebhook(request, deps())).statusCode).toBe(202);
+    const replay = await receiveWebhook(request, deps());
+    expect(replay.statusCode).toBe(409);
+    expect(errorOf(replay)).toContain('already accepted');
+    const signature = String(request.headers[SIGNATURE_HEADER]);
+    const upper = {
+      ...request,
+      headers: {
+        ...request.headers,
+        [SIGNATURE_HEADER]: signature.toUpperCase().replace('SHA256=', 'sha256='),
+      },
+    };
+    expect((await receiveWebhook(upper, deps())).statusCode).toBe(409);
+    expect(aws.eventBridge.events(BUS)).toHaveLength(1);
+
+    // Past the window the same bytes are stale (401); the sender re-signs and is accepted.
+    clock.advance(301_000);
+    expect((await receiveWebhook(request, deps())).statusCode).toBe(401);
+    expect((await receiveWebhook(signed(windowsThreatBody()), deps())).statusCode).toBe(202);
+    expect(aws.eventBridge.events(BUS)).toHaveLength(2);
+  });
+
+  it('keeps the nonce until the timestamp leaves the window, as a hash, never the signature', async () => {
+    const at = clock.now() - 120_000;
+    const request = signed(windowsThreatBody(), { at });
+    expect((await receiveWebhook(request, deps())).statusCode).toBe(202);
+    const key = nonceKey(String(request.headers[SIGNATURE_HEADER]));
+    const { Item } = await dynamo.client.send(
+      new GetItemCommand({ TableName: dynamo.tableName, Key: { pk: { S: key.pk }, sk: { S: key.sk } } }),
+    );
+    expect(Number(Item?.expiresAt?.N)).toBe(Math.floor(at / 1000) + 300 + 1);
+    const hex = String(request.headers[SIGNATURE_HEADER]).slice('sha256='.length);
+    expect(JSON.stringify(Item)).not.toContain(hex);
+  });
+
+  it('lets the sender resend a request that failed (503), and then only once', async () => {
+    const request = signed(windowsThreatBody());
+    sim.faults.respond(503, { match: { path: '/threats' } });
+    expect((await receiveWebhook(request, deps())).statusCode).toBe(503);
+    sim.faults.clear();
+    expect((await receiveWebhook(request, deps())).statusCode).toBe(202);
+    expect((await receiveWebhook(request, deps())).statusCode).toBe(409);
+    expect(aws.eventBridge.events(BUS)).toHaveLength(1);
+  });
+
+  it('answers 503 and queues nothing when the coordination store cannot be reached', async () => {
+    const unreachable = new DynamoDBClient({
+      endpoint: 'http://127.0.0.1:9',
+      region: 'us-east-1',
+      credentials,
+      maxAttempts: 1,
+      requestHandler: { connectionTimeout: 500, requestTimeout: 500 },
+    });
+    try {
+      const store = new CoordinationStore({
+        client: unreachable,
+        tableName: dynamo.tableName,
+        now: clock.now,
+      });
+      const response = await receiveWebhook(signed(windowsThreatBody()), deps({ nonces: store }));
+      expect(response.statusCode).toBe(503);
+      expect(errorOf(response)).toContain('coordination store');
+      expect(aws.eventBridge.events(BUS)).toEqual([]);
+    } finally {
+      unreachable.destroy();
+    }
   });
 });
 
@@ -341,7 +425,8 @@ describe('receive-webhook: Lambda handler with a Function URL event', () => {
   });
 
   it('reads its settings, verifies a base64 body and answers like a Function URL expects', async () => {
-    Object.assign(process.env, aws.env, {
+    Object.assign(process.env, aws.env, dynamo.env, {
+      COORDINATION_TABLE_NAME: dynamo.tableName,
       EVENT_BUS_NAME: BUS,
       WEBHOOK_SECRET_ARN: secretArn,
       S1_CONSOLE_URL: sim.url,
@@ -372,6 +457,9 @@ describe('receive-webhook: Lambda handler with a Function URL event', () => {
     const response = await handler(event, { functionName: 'receive-webhook' } as Context);
     expect(typeof response === 'object' && response.statusCode).toBe(202);
     expect(aws.eventBridge.events(BUS).map((e) => e.detail.threatId)).toEqual([tenant.threats.windows.id]);
+    const replay = await handler(event, { functionName: 'receive-webhook' } as Context);
+    expect(typeof replay === 'object' && replay.statusCode).toBe(409);
+    expect(aws.eventBridge.events(BUS)).toHaveLength(1);
 
     process.env.WEBHOOK_SECRET_ARN = aws.secrets.set('broken', { nothing: 'here' });
     const broken = await handler(event, { functionName: 'receive-webhook' } as Context);
