@@ -34,6 +34,8 @@ describe('loadConfig defaults', () => {
       threatFilter: { confidenceLevels: ['malicious'], osTypes: ['windows', 'linux'] },
       pollSchedule: 'rate(2 minutes)',
       webhookEnabled: false,
+      webhookReservedConcurrency: 10,
+      stagingReservedConcurrency: 20,
       scriptRuntimeTimeoutSeconds: 900,
       taskGraceSeconds: 900,
       maxConcurrentAgents: 5,
@@ -172,6 +174,24 @@ describe('loadConfig errors name the key and the fix', () => {
       /must not exceed s1cado\.evidenceRetentionDays \(30\).*lower objectLockDays or raise evidenceRetentionDays/,
     );
     expect(loadConfig({ ...minimal, evidenceRetentionDays: 30, objectLockDays: 30 }).objectLockDays).toBe(30);
+  });
+
+  it("keeps the staging reservation at least as large as one investigation's agents", () => {
+    expect(
+      problemFor(
+        { ...minimal, maxConcurrentAgents: 12, stagingReservedConcurrency: 8 },
+        's1cado.stagingReservedConcurrency',
+      ),
+    ).toMatch(
+      /at least s1cado\.maxConcurrentAgents \(12\).*raise stagingReservedConcurrency or lower maxConcurrentAgents/,
+    );
+    expect(
+      loadConfig({ ...minimal, maxConcurrentAgents: 12, stagingReservedConcurrency: 12 })
+        .stagingReservedConcurrency,
+    ).toBe(12);
+    expect(
+      problemFor({ ...minimal, webhookReservedConcurrency: 0 }, 's1cado.webhookReservedConcurrency'),
+    ).toBeTruthy();
   });
 });
 

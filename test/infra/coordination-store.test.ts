@@ -1,0 +1,162 @@
+import { type App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { afterAll, describe, expect, it } from 'vitest';
+import * as runtime from '../../lambdas/shared/coordination/table';
+import { loadConfig } from '../../lib/config';
+import {
+  COORDINATION_KEY_ACTIONS,
+  COORDINATION_PARTITION_KEY,
+  COORDINATION_SORT_KEY,
+  COORDINATION_TABLE_ACTIONS,
+  COORDINATION_TABLE_ENV,
+  COORDINATION_TTL_ATTRIBUTE,
+  CoordinationStore,
+} from '../../lib/constructs/coordination-store';
+import { TaskFunction } from '../../lib/constructs/task-function';
+import { S1CadoForensicsStack } from '../../lib/s1-cado-forensics-stack';
+import { extractStateMachine } from '../../local/asl/extract';
+import { appFactory, exampleConfig, FIXTURE_ENTRY_ROOT } from './helpers';
+
+const apps = appFactory();
+afterAll(() => apps.cleanup());
+
+type Statement = { Action: string | string[]; Resource: unknown; Condition?: unknown };
+
+function build() {
+  const app = apps.app();
+  const stack = new Stack(app, 'CoordinationTest', { env: { account: '123456789012', region: 'us-east-1' } });
+  const store = new CoordinationStore(stack, 'Coordination');
+  const bound = new TaskFunction(stack, 'Bound', { step: 'echo-step', entryRoot: FIXTURE_ENTRY_ROOT });
+  const unbound = new TaskFunction(stack, 'Unbound', { step: 'echo-step', entryRoot: FIXTURE_ENTRY_ROOT });
+  store.bind(bound);
+  const id = (c: { node: { defaultChild?: unknown } }) =>
+    stack.getLogicalId(c.node.defaultChild as Parameters<typeof stack.getLogicalId>[0]);
+  return { app, stack, store, bound, unbound, template: Template.fromStack(stack), id };
+}
+
+function statementsOfRole(template: Template, roleId: string): Statement[] {
+  return Object.values(template.findResources('AWS::IAM::Policy'))
+    .filter((r) => (r.Properties.Roles as { Ref: string }[]).some((ref) => ref.Ref === roleId))
+    .flatMap((r) => (r.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
+}
+const actions = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+
+describe('CoordinationStore', () => {
+  const built = build();
+  const { template, store, id } = built;
+
+  it('speaks the layout of the runtime module', () => {
+    expect(COORDINATION_TABLE_ENV).toBe(runtime.COORDINATION_TABLE_ENV);
+    expect(COORDINATION_PARTITION_KEY).toBe(runtime.PARTITION_KEY);
+    expect(COORDINATION_SORT_KEY).toBe(runtime.SORT_KEY);
+    expect(COORDINATION_TTL_ATTRIBUTE).toBe(runtime.TTL_ATTRIBUTE);
+  });
+
+  it('is one on-demand table with point-in-time recovery, TTL and its customer-managed key, retained', () => {
+    template.resourceCountIs('AWS::DynamoDB::Table', 1);
+    template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      Properties: {
+        BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+        SSESpecification: {
+          SSEEnabled: true,
+          SSEType: 'KMS',
+          KMSMasterKeyId: { 'Fn::GetAtt': [id(store.key as never), 'Arn'] },
+        },
+      },
+    });
+    template.hasResource('AWS::KMS::Key', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({ EnableKeyRotation: true }),
+    });
+  });
+
+  it('bind: the table name in the environment, item operations on the table, the key only via DynamoDB', () => {
+    const fn = template.toJSON().Resources[id(built.bound)];
+    expect(fn.Properties.Environment.Variables[COORDINATION_TABLE_ENV]).toEqual({ Ref: id(store.table) });
+    const roleId = id(built.bound.executionRole);
+    const statements = statementsOfRole(template, roleId);
+    const dynamo = statements.filter((s) => actions(s).some((a) => a.startsWith('dynamodb:')));
+    expect(dynamo).toHaveLength(1);
+    expect(actions(dynamo[0] as Statement).sort()).toEqual([...COORDINATION_TABLE_ACTIONS].sort());
+    expect(dynamo[0]?.Resource).toEqual({ 'Fn::GetAtt': [id(store.table), 'Arn'] });
+    const kms = statements.filter((s) => actions(s).some((a) => a.startsWith('kms:')));
+    expect(kms).toHaveLength(1);
+    expect(actions(kms[0] as Statement).sort()).toEqual([...COORDINATION_KEY_ACTIONS].sort());
+    expect(kms[0]?.Resource).toEqual({ 'Fn::GetAtt': [id(store.key as never), 'Arn'] });
+    expect(kms[0]?.Condition).toEqual({
+      StringEquals: {
+        'kms:ViaService': { 'Fn::Join': ['', ['dynamodb.', { Ref: 'AWS::Region' }, '.amazonaws.com']] },
+      },
+    });
+  });
+
+  it('gives nothing to a function it was not bound to', () => {
+    const fn = template.toJSON().Resources[id(built.unbound)];
+    expect(fn.Properties.Environment.Variables).not.toHaveProperty(COORDINATION_TABLE_ENV);
+    const statements = statementsOfRole(template, id(built.unbound.executionRole));
+    expect(
+      statements.flatMap(actions).filter((a) => a.startsWith('dynamodb:') || a.startsWith('kms:')),
+    ).toEqual([]);
+  });
+
+  it('reports no cdk-nag AwsSolutions violations', () => {
+    const { app } = build();
+    (app as App).synth();
+    expect(new AwsSolutionsChecks().validateScope(app).violations).toEqual([]);
+  });
+});
+
+describe('the stack with the coordination store', () => {
+  function stackTemplate(overrides: Record<string, unknown> = {}) {
+    const app = apps.app({ s1cado: exampleConfig({ webhookEnabled: true, ...overrides }) });
+    const stack = new S1CadoForensicsStack(app, 'S1CadoForensics', { config: loadConfig(app.node) });
+    return { stack, template: Template.fromStack(stack) };
+  }
+  const functionOf = (template: Template, step: string) =>
+    Object.values(template.findResources('AWS::Lambda::Function')).find(
+      (r) => r.Metadata?.S1CadoStep === step,
+    );
+
+  it('binds the store to the webhook only, and outputs the table name', () => {
+    const { stack, template } = stackTemplate();
+    const tableRef = { Ref: stack.getLogicalId(stack.coordination.table.node.defaultChild as never) };
+    const bound = Object.values(template.findResources('AWS::Lambda::Function'))
+      .filter((r) => r.Properties.Environment?.Variables?.[COORDINATION_TABLE_ENV] !== undefined)
+      .map((r) => r.Metadata?.S1CadoStep);
+    expect(bound).toEqual(['receive-webhook']);
+    template.hasOutput('CoordinationTableName', { Value: tableRef });
+  });
+
+  it('reserves concurrency for the webhook and Stage Output from the config, and retries a throttled Stage Output', () => {
+    const defaults = stackTemplate().template;
+    expect(functionOf(defaults, 'receive-webhook')?.Properties.ReservedConcurrentExecutions).toBe(10);
+    expect(functionOf(defaults, 'stage-output')?.Properties.ReservedConcurrentExecutions).toBe(20);
+    expect(functionOf(defaults, 'run-script')?.Properties).not.toHaveProperty('ReservedConcurrentExecutions');
+
+    // A throttled invoke never ran: Stage Output retries it with backoff instead of failing the agent.
+    const { stack } = stackTemplate();
+    const logicalId = stack.getLogicalId(stack.workflow.stateMachine.node.defaultChild as never);
+    const { definition } = extractStateMachine(defaults.toJSON(), { logicalId });
+    type Retry = { ErrorEquals: string[]; MaxAttempts?: number };
+    const map = (
+      definition as {
+        States: Record<string, { ItemProcessor?: { States: Record<string, { Retry?: Retry[] }> } }>;
+      }
+    ).States['Collect From Each Agent'];
+    expect(map?.ItemProcessor?.States['Stage Output']?.Retry).toContainEqual(
+      expect.objectContaining({ ErrorEquals: ['Lambda.TooManyRequestsException'], MaxAttempts: 10 }),
+    );
+
+    const custom = stackTemplate({ webhookReservedConcurrency: 2, stagingReservedConcurrency: 8 }).template;
+    expect(functionOf(custom, 'receive-webhook')?.Properties.ReservedConcurrentExecutions).toBe(2);
+    expect(functionOf(custom, 'stage-output')?.Properties.ReservedConcurrentExecutions).toBe(8);
+  });
+});
