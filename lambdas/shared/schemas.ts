@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { LIMITS } from './contract';
+import { custodyText } from './custody-text';
 
 /** S1 ids are 18–19 digit integers sent as strings; as JS numbers they would lose precision. */
 export const S1Id = z
@@ -23,9 +24,9 @@ export const WorkflowInput = z.strictObject({
   /** The S1 threat that triggered the investigation, if any. */
   threatId: S1Id.optional(),
   /** Who or what started it: an IAM principal, `threat-intake`, an analyst's name. Kept in the chain of custody. */
-  requestedBy: z.string().trim().min(1, 'say who requested the collection').max(256),
+  requestedBy: custodyText(256).min(1, 'say who requested the collection'),
   /** Free text kept in the chain of custody. */
-  reason: z.string().trim().max(1024).optional(),
+  reason: custodyText(1024).optional(),
 });
 export type WorkflowInput = z.infer<typeof WorkflowInput>;
 
