@@ -8,6 +8,7 @@
  *   Step Functions `Retry` matches (the compiler refuses a name in a Retry that is not retryable here).
  * - {@link THREAT_EVENT}: `Source` and `DetailType` of intake events (the rule's pattern and the publishers).
  * - {@link ENV}: the environment variables the constructs set and the handlers read.
+ * - {@link COORDINATION_TABLE}: key and TTL attribute names of the coordination store's table.
  * - {@link LIMITS}: bounds the state machine is sized by and the input schema enforces.
  */
 
@@ -143,6 +144,8 @@ export const ENV = {
   webhookMaxSkewSeconds: 'WEBHOOK_MAX_SKEW_SECONDS',
   stateMachineArn: 'STATE_MACHINE_ARN',
   threatNote: 'THREAT_NOTE',
+  // Coordination store (CoordinationStore.bind)
+  coordinationTableName: 'COORDINATION_TABLE_NAME',
   // Powertools (TaskFunction)
   powertoolsServiceName: 'POWERTOOLS_SERVICE_NAME',
   powertoolsMetricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
@@ -155,6 +158,16 @@ export const BUCKET_PREFIXES = {
   investigations: 'investigations/',
   /** The permission audit reports. */
   audits: 'audits/',
+} as const;
+
+/**
+ * The coordination store's table layout: items addressed by a string partition and sort key, TTL in epoch
+ * seconds. The construct defines the table with these names; the runtime writes its items and conditions with them.
+ */
+export const COORDINATION_TABLE = {
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  ttlAttribute: 'expiresAt',
 } as const;
 
 /** Metric names and namespace the handlers emit and the alarms watch. */

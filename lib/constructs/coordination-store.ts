@@ -4,18 +4,7 @@ import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { type IKey, Key } from 'aws-cdk-lib/aws-kms';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-
-/**
- * Environment variable that names the table to a bound function; kept in step with
- * `lambdas/shared/coordination/table.ts`.
- */
-export const COORDINATION_TABLE_ENV = 'COORDINATION_TABLE_NAME';
-/** Partition key attribute (string); kept in step with `lambdas/shared/coordination/table.ts`. */
-export const COORDINATION_PARTITION_KEY = 'pk';
-/** Sort key attribute (string); kept in step with `lambdas/shared/coordination/table.ts`. */
-export const COORDINATION_SORT_KEY = 'sk';
-/** TTL attribute (epoch seconds); kept in step with `lambdas/shared/coordination/table.ts`. */
-export const COORDINATION_TTL_ATTRIBUTE = 'expiresAt';
+import { COORDINATION_TABLE, ENV } from '../../lambdas/shared/contract';
 
 /** Item operations a bound function may call: single-item reads and (conditional) writes, nothing in bulk. */
 export const COORDINATION_TABLE_ACTIONS = [
@@ -69,24 +58,24 @@ export class CoordinationStore extends Construct {
         removalPolicy: RemovalPolicy.RETAIN,
       });
     this.table = new Table(this, 'Table', {
-      partitionKey: { name: COORDINATION_PARTITION_KEY, type: AttributeType.STRING },
-      sortKey: { name: COORDINATION_SORT_KEY, type: AttributeType.STRING },
+      partitionKey: { name: COORDINATION_TABLE.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: COORDINATION_TABLE.sortKey, type: AttributeType.STRING },
       billingMode: BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       encryption: TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: this.key,
-      timeToLiveAttribute: COORDINATION_TTL_ATTRIBUTE,
+      timeToLiveAttribute: COORDINATION_TABLE.ttlAttribute,
       removalPolicy: RemovalPolicy.RETAIN,
     });
   }
 
   /**
-   * Gives `fn` the store: sets {@link COORDINATION_TABLE_ENV} to the table name and grants
+   * Gives `fn` the store: sets `COORDINATION_TABLE_NAME` (`ENV.coordinationTableName`) to the table name and grants
    * {@link COORDINATION_TABLE_ACTIONS} on the table and {@link COORDINATION_KEY_ACTIONS} on its key, the latter
    * only through DynamoDB (`kms:ViaService`).
    */
   bind(fn: LambdaFunction): Grant {
-    fn.addEnvironment(COORDINATION_TABLE_ENV, this.table.tableName);
+    fn.addEnvironment(ENV.coordinationTableName, this.table.tableName);
     this.grantKey(fn);
     return Grant.addToPrincipal({
       grantee: fn,

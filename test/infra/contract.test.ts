@@ -137,6 +137,7 @@ describe('functions are configured and granted together', () => {
       [ENV.s1SecretArn, id(stack.secrets.s1Secret)],
       [ENV.cadoSecretArn, id(stack.secrets.cadoSecret)],
       [ENV.evidenceBucket, id(stack.evidence.bucket)],
+      [ENV.coordinationTableName, id(stack.coordination.table)],
     ] as const;
     for (const { step, env, granted } of all) {
       for (const [variable, resource] of pairs) {

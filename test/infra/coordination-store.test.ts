@@ -2,15 +2,11 @@ import { type App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, describe, expect, it } from 'vitest';
-import * as runtime from '../../lambdas/shared/coordination/table';
+import { ENV } from '../../lambdas/shared/contract';
 import { loadConfig } from '../../lib/config';
 import {
   COORDINATION_KEY_ACTIONS,
-  COORDINATION_PARTITION_KEY,
-  COORDINATION_SORT_KEY,
   COORDINATION_TABLE_ACTIONS,
-  COORDINATION_TABLE_ENV,
-  COORDINATION_TTL_ATTRIBUTE,
   CoordinationStore,
 } from '../../lib/constructs/coordination-store';
 import { TaskFunction } from '../../lib/constructs/task-function';
@@ -46,13 +42,6 @@ describe('CoordinationStore', () => {
   const built = build();
   const { template, store, id } = built;
 
-  it('speaks the layout of the runtime module', () => {
-    expect(COORDINATION_TABLE_ENV).toBe(runtime.COORDINATION_TABLE_ENV);
-    expect(COORDINATION_PARTITION_KEY).toBe(runtime.PARTITION_KEY);
-    expect(COORDINATION_SORT_KEY).toBe(runtime.SORT_KEY);
-    expect(COORDINATION_TTL_ATTRIBUTE).toBe(runtime.TTL_ATTRIBUTE);
-  });
-
   it('is one on-demand table with point-in-time recovery, TTL and its customer-managed key, retained', () => {
     template.resourceCountIs('AWS::DynamoDB::Table', 1);
     template.hasResource('AWS::DynamoDB::Table', {
@@ -80,7 +69,7 @@ describe('CoordinationStore', () => {
 
   it('bind: the table name in the environment, item operations on the table, the key only via DynamoDB', () => {
     const fn = template.toJSON().Resources[id(built.bound)];
-    expect(fn.Properties.Environment.Variables[COORDINATION_TABLE_ENV]).toEqual({ Ref: id(store.table) });
+    expect(fn.Properties.Environment.Variables[ENV.coordinationTableName]).toEqual({ Ref: id(store.table) });
     const roleId = id(built.bound.executionRole);
     const statements = statementsOfRole(template, roleId);
     const dynamo = statements.filter((s) => actions(s).some((a) => a.startsWith('dynamodb:')));
@@ -100,7 +89,7 @@ describe('CoordinationStore', () => {
 
   it('gives nothing to a function it was not bound to', () => {
     const fn = template.toJSON().Resources[id(built.unbound)];
-    expect(fn.Properties.Environment.Variables).not.toHaveProperty(COORDINATION_TABLE_ENV);
+    expect(fn.Properties.Environment.Variables).not.toHaveProperty(ENV.coordinationTableName);
     const statements = statementsOfRole(template, id(built.unbound.executionRole));
     expect(
       statements.flatMap(actions).filter((a) => a.startsWith('dynamodb:') || a.startsWith('kms:')),
@@ -129,7 +118,7 @@ describe('the stack with the coordination store', () => {
     const { stack, template } = stackTemplate();
     const tableRef = { Ref: stack.getLogicalId(stack.coordination.table.node.defaultChild as never) };
     const bound = Object.values(template.findResources('AWS::Lambda::Function'))
-      .filter((r) => r.Properties.Environment?.Variables?.[COORDINATION_TABLE_ENV] !== undefined)
+      .filter((r) => r.Properties.Environment?.Variables?.[ENV.coordinationTableName] !== undefined)
       .map((r) => r.Metadata?.S1CadoStep);
     expect(bound).toEqual(['receive-webhook']);
     template.hasOutput('CoordinationTableName', { Value: tableRef });

@@ -1,19 +1,20 @@
 /**
- * The coordination store's table layout, as the CDK construct defines it (`lib/constructs/coordination-store.ts`
- * keeps the same names; an infra test compares them): items addressed by `pk` + `sk`, TTL on `expiresAt`.
+ * The coordination store's table layout and name, from the contract the CDK construct defines the table with
+ * (`COORDINATION_TABLE`, `ENV.coordinationTableName` in `../contract.ts`): items addressed by `pk` + `sk`, TTL on
+ * `expiresAt` (epoch seconds).
  */
 import { z } from 'zod';
+import { COORDINATION_TABLE, ENV } from '../contract';
 import { parseEnv } from '../settings';
 
 /** Environment variable naming the table (set by `CoordinationStore.bind`). */
-export const COORDINATION_TABLE_ENV = 'COORDINATION_TABLE_NAME';
+export const COORDINATION_TABLE_ENV = ENV.coordinationTableName;
 /** Partition key attribute (string). */
-export const PARTITION_KEY = 'pk';
+export const PARTITION_KEY = COORDINATION_TABLE.partitionKey;
 /** Sort key attribute (string). */
-export const SORT_KEY = 'sk';
+export const SORT_KEY = COORDINATION_TABLE.sortKey;
 /** TTL attribute: epoch seconds after which the item counts as gone. */
-export const TTL_ATTRIBUTE = 'expiresAt';
-
+export const TTL_ATTRIBUTE = COORDINATION_TABLE.ttlAttribute;
 const tableEnv = z.object({
   [COORDINATION_TABLE_ENV]: z
     .string({ error: 'must name the coordination table (CoordinationStore.bind sets it)' })
