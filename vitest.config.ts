@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Three tiers, each a vitest project: `unit` (pure functions and fixtures, no servers), `infra` (CDK synth and
- * template assertions), `e2e` (the local runtime: simulators, s3rver, the AWS fake, the synthesized state machines).
+ * Four tiers, each a vitest project: `unit` (pure functions and fixtures, no servers), `infra` (CDK synth and
+ * template assertions), `e2e` (the local runtime: simulators, s3rver, the AWS fake, the synthesized state machines),
+ * `contract` (our real clients against responses recorded by independent public integrations, on a loopback server).
  * `npm test` runs all of them; `npm run test:<tier>` runs one.
  */
 const shared = {
@@ -20,6 +21,7 @@ export default defineConfig({
       { test: { ...shared, name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       { test: { ...shared, name: 'infra', include: ['test/infra/**/*.test.ts'] } },
       { test: { ...shared, name: 'e2e', include: ['test/e2e/**/*.test.ts'] } },
+      { test: { ...shared, name: 'contract', include: ['test/contract/**/*.test.ts'] } },
     ],
   },
 });

@@ -501,8 +501,9 @@ function headerValue(value: string | string[] | undefined): string | undefined {
 }
 
 /**
- * Pulls a short description out of an error body: S1 `{errors:[{code,title,detail}]}` or Cado
- * `{status:"error", message, code}` (v3) / `{msg}` (v2). Redacted, and bounded in length.
+ * Pulls a short description out of an error body: S1 `{errors:[{code,title,detail}]}`, also under `error` (a
+ * string, one such object, or an object holding `errors`), or Cado `{status:"error", message, code}` (v3) /
+ * `{msg}` (v2). Redacted, and bounded in length.
  */
 export function describeErrorBody(text: string): { code?: string; description?: string } {
   let parsed: unknown;
@@ -513,21 +514,29 @@ export function describeErrorBody(text: string): { code?: string; description?: 
     return plain ? { description: redact(plain) } : {};
   }
   if (!parsed || typeof parsed !== 'object') return {};
-  const body = parsed as Record<string, unknown>;
   const parts: string[] = [];
   let code: string | undefined;
-  if (Array.isArray(body.errors)) {
-    for (const item of body.errors.slice(0, 3)) {
-      if (!item || typeof item !== 'object') continue;
-      const e = item as Record<string, unknown>;
-      code ??= e.code === undefined || e.code === null ? undefined : String(e.code);
-      const text = [e.title ?? e.message, e.detail].filter((v) => typeof v === 'string' && v).join(' - ');
-      if (text) parts.push(text);
+  const readItem = (item: unknown) => {
+    if (!item || typeof item !== 'object') return;
+    const e = item as Record<string, unknown>;
+    code ??= typeof e.code === 'string' || typeof e.code === 'number' ? String(e.code) : undefined;
+    const text = [e.title ?? e.message, e.detail].filter((v) => typeof v === 'string' && v).join(' - ');
+    if (text) parts.push(text);
+  };
+  const read = (body: Record<string, unknown>, depth: number) => {
+    if (Array.isArray(body.errors)) for (const item of body.errors.slice(0, 3)) readItem(item);
+    for (const key of ['message', 'msg', 'detail']) {
+      if (typeof body[key] === 'string' && body[key]) parts.push(body[key] as string);
     }
-  }
-  for (const key of ['message', 'msg', 'detail']) {
-    if (typeof body[key] === 'string' && body[key]) parts.push(body[key] as string);
-  }
+    if (typeof body.error === 'string' && body.error) parts.push(body.error);
+    else if (depth === 0 && body.error && typeof body.error === 'object' && !Array.isArray(body.error)) {
+      const inner = body.error as Record<string, unknown>;
+      if (Array.isArray(inner.errors)) read(inner, 1);
+      else readItem(inner);
+    }
+  };
+  const body = parsed as Record<string, unknown>;
+  read(body, 0);
   if (code === undefined && (typeof body.code === 'string' || typeof body.code === 'number'))
     code = String(body.code);
   const description = parts.join('; ').slice(0, 300);

@@ -172,13 +172,22 @@ describe('19-digit ids', () => {
     expect(apiCalls('/remote-scripts/status')[0]?.query.parentTaskId).toBe(run.parentTaskId);
   });
 
-  it('refuses a response whose id lost digits as a JSON number', async () => {
+  it('never uses an id that lost digits as a JSON number: the agent row is skipped, not rounded', async () => {
     const body = `{"data":[{"id":${BIG_ID},"computerName":"x"}],"pagination":{"nextCursor":null}}`;
     sim.faults.add({
       match: { path: '/agents' },
       action: { type: 'status', status: 200, body: JSON.parse(body) },
     });
-    await expect(client().getAgents([BIG_ID])).rejects.toThrow(S1ResponseError);
+    await expect(client().getAgents([BIG_ID])).resolves.toEqual([]);
+  });
+
+  it('refuses a task row of ours whose id lost digits, rather than skipping the task', async () => {
+    const body = `{"data":[{"id":${BIG_ID},"parentTaskId":"123","status":"completed"}],"pagination":{}}`;
+    sim.faults.add({
+      match: { path: '/remote-scripts/status' },
+      action: { type: 'status', status: 200, body: JSON.parse(body) },
+    });
+    await expect(client().getTaskStatus('123')).rejects.toThrow(/field "id"/);
   });
 });
 

@@ -490,8 +490,8 @@ export class CadoClient {
   }
 
   /**
-   * Every item of a page-style list. Items that do not match `item` are skipped (and counted in a log line) so one
-   * odd record cannot hide the others. Stops on an empty or short page, at `total_pages`, or when the server does
+   * Every item of a page-style list. Items that do not match `item` are skipped, each with a warning naming the
+   * field, so one odd record cannot hide the others. Stops on an empty or short page, at `total_pages`, or when the server does
    * not honour `page`; refuses lists longer than {@link MAX_PAGES} pages.
    */
   private async listAll<T extends z.ZodType>(
@@ -500,7 +500,6 @@ export class CadoClient {
     item: T,
   ): Promise<z.infer<T>[]> {
     const out: z.infer<T>[] = [];
-    let skipped = 0;
     for (let page = 1; ; page++) {
       if (page > MAX_PAGES) {
         throw new CadoResponseError(
@@ -514,11 +513,21 @@ export class CadoClient {
         query: { ...query, page, per_page: PAGE_SIZE },
         schema: pageEnvelope(z.unknown()),
       });
-      for (const raw of body.data) {
+      body.data.forEach((raw, index) => {
         const parsed = item.safeParse(raw);
-        if (parsed.success) out.push(parsed.data);
-        else skipped++;
-      }
+        if (parsed.success) {
+          out.push(parsed.data);
+          return;
+        }
+        const issue = parsed.error.issues[0];
+        logger.warn('Skipped a Cado list item that does not match its schema', {
+          path,
+          page,
+          item: index,
+          field: issue && issue.path.length > 0 ? issue.path.join('.') : '(item)',
+          problem: (issue?.message ?? 'is invalid').slice(0, 200),
+        });
+      });
       const info = body.pagination;
       if (body.data.length === 0) break;
       if (info?.current_page !== undefined && info.current_page !== null && info.current_page !== page) break;
@@ -528,7 +537,6 @@ export class CadoClient {
         break;
       }
     }
-    if (skipped > 0) logger.warn('Skipped Cado list items of an unexpected shape', { path, skipped });
     return out;
   }
 }

@@ -30,8 +30,10 @@ import {
   currentUserSchema,
   executeResultSchema,
   fetchFilesDataSchema,
-  listEnvelope,
   objectEnvelope,
+  parseRows,
+  type RowProblem,
+  rawListEnvelope,
   roleSchema,
   type S1Agent,
   type S1ApiTokenDetails,
@@ -44,6 +46,7 @@ import {
   type S1Threat,
   scriptContentSchema,
   scriptSchema,
+  siteSchema,
   sitesEnvelope,
   systemStatusSchema,
   taskRowSchema,
@@ -224,6 +227,19 @@ export function siteHasModule(site: S1Site, moduleName: string = RSO_LICENSE_MOD
   return (site.licenses?.modules ?? []).some((module) => module.name?.toLowerCase() === wanted);
 }
 
+/** What a site's `/sites` record says about a licence module: `unknown` when it carries no module list at all. */
+export type SiteLicence = 'licensed' | 'unlicensed' | 'unknown';
+
+/**
+ * Whether the site's record shows `moduleName` (default `rso`). A record without `licenses.modules` (some consoles
+ * and some recorded responses omit the block) is `unknown`, not unlicensed: the workflow then tries, and S1's own
+ * refusal, if any, becomes the reason.
+ */
+export function siteLicence(site: S1Site, moduleName: string = RSO_LICENSE_MODULE): SiteLicence {
+  if (!Array.isArray(site.licenses?.modules)) return 'unknown';
+  return siteHasModule(site, moduleName) ? 'licensed' : 'unlicensed';
+}
+
 /**
  * Checks the console URL against the host policy and returns the API base (`<origin>/web/api/v2.1`).
  * Throws `HostNotAllowedError` for a wrong scheme or host and `ConfigError` for a URL that is not a console root.
@@ -289,7 +305,7 @@ export class S1Client {
   async getAgents(ids: readonly string[]): Promise<S1Agent[]> {
     const wanted = requireIds(ids, 'getAgents: agentIds');
     const agents = await this.collectByIds(wanted, (chunk) =>
-      this.pages('/agents', { ids: chunk, limit: S1_MAX_PAGE_SIZE }, listEnvelope(agentSchema), listItems),
+      this.pages('/agents', { ids: chunk, limit: S1_MAX_PAGE_SIZE }, rawListEnvelope, listItems, agentSchema),
     );
     return keepRequested(agents, wanted, (agent) => agent.id);
   }
@@ -301,7 +317,7 @@ export class S1Client {
    * leaving the loop. The query is checked before the first request.
    */
   listThreatPages(query: ThreatQuery = {}): AsyncGenerator<S1Threat[]> {
-    return this.pages('/threats', threatQuery(query), listEnvelope(threatSchema), listItems);
+    return this.pages('/threats', threatQuery(query), rawListEnvelope, listItems, threatSchema);
   }
 
   /** Threats matching `query`, one at a time (see {@link listThreatPages}). */
@@ -316,7 +332,13 @@ export class S1Client {
   async getThreats(ids: readonly string[]): Promise<S1Threat[]> {
     const wanted = requireIds(ids, 'getThreats: threatIds');
     const threats = await this.collectByIds(wanted, (chunk) =>
-      this.pages('/threats', { ids: chunk, limit: S1_MAX_PAGE_SIZE }, listEnvelope(threatSchema), listItems),
+      this.pages(
+        '/threats',
+        { ids: chunk, limit: S1_MAX_PAGE_SIZE },
+        rawListEnvelope,
+        listItems,
+        threatSchema,
+      ),
     );
     return keepRequested(threats, wanted, (threat) => threat.id);
   }
@@ -361,8 +383,9 @@ export class S1Client {
         scriptType: scriptTypes,
         limit: S1_MAX_PAGE_SIZE,
       },
-      listEnvelope(scriptSchema),
+      rawListEnvelope,
       listItems,
+      scriptSchema,
     )) {
       scripts.push(...page);
     }
@@ -463,6 +486,13 @@ export class S1Client {
         },
       );
     }
+    if (!data.parentTaskId && data.affected > 0) {
+      throw new S1ExecutionNotStartedError(
+        `S1 says the execution of script ${scriptId} affected ${data.affected} agent(s) but returned no ` +
+          'parentTaskId, so the tasks cannot be followed; look them up in the console by the task description',
+        { ...context, details: { scriptId, targeted: agentIds.length, affected: data.affected } },
+      );
+    }
     if (!data.parentTaskId) {
       throw new S1ExecutionNotStartedError(
         `S1 accepted the execution of script ${scriptId} on ${agentIds.length} agent(s) but started no task ` +
@@ -502,8 +532,10 @@ export class S1Client {
         description__contains: query.descriptionContains?.trim() || undefined,
         limit: S1_MAX_PAGE_SIZE,
       },
-      listEnvelope(taskRowSchema),
+      rawListEnvelope,
       listItems,
+      taskRowSchema,
+      (problem, raw) => unreadableTaskRow(parent, problem, raw),
     )) {
       // Should a console ignore the filter, rows of other executions must not leak into this one.
       rows.push(...page.filter((row) => !row.parentTaskId || row.parentTaskId === parent));
@@ -631,6 +663,7 @@ export class S1Client {
       { siteIds, accountIds, limit: S1_MAX_PAGE_SIZE },
       sitesEnvelope,
       (body) => body.data?.sites ?? [],
+      siteSchema,
     )) {
       sites.push(...page);
     }
@@ -651,14 +684,17 @@ export class S1Client {
 
   /**
    * Cursor paging to the end: `pagination.nextCursor` of `null`, `""` or missing ends it. A cursor seen before
-   * ends it with an error instead of looping for ever.
+   * ends it with an error instead of looping for ever. Each row is checked on its own: a row that fails `row` is
+   * skipped with a warning naming the field (never the whole page), unless `onBadRow` throws for it.
    */
-  private pages<B extends { pagination?: Pagination }, T>(
+  private pages<B extends { pagination?: Pagination }, T extends z.ZodType>(
     path: string,
     query: Query,
-    schema: z.ZodType<B>,
-    items: (body: B) => readonly T[],
-  ): AsyncGenerator<T[]> {
+    envelope: z.ZodType<B>,
+    rowsOf: (body: B) => readonly unknown[],
+    row: T,
+    onBadRow?: (problem: RowProblem, raw: unknown) => void,
+  ): AsyncGenerator<z.infer<T>[]> {
     const http = this.http;
     return (async function* paginate() {
       const seen = new Set<string>();
@@ -668,9 +704,22 @@ export class S1Client {
           method: 'GET',
           path,
           query: { ...query, skipCount: true, cursor },
-          schema,
+          schema: envelope,
         });
-        yield [...items(response.body)];
+        const raw = rowsOf(response.body);
+        const { rows, problems } = parseRows(raw, row);
+        for (const problem of problems) {
+          onBadRow?.(problem, raw[problem.index]);
+          logger.warn('Skipped an S1 row that does not match its schema', {
+            path,
+            field: problem.field,
+            problem: problem.problem,
+            row: problem.index,
+            ...(problem.id === undefined ? {} : { id: problem.id }),
+            requestId: response.requestId,
+          });
+        }
+        yield rows;
         const next = response.body.pagination?.nextCursor;
         if (next === null || next === undefined || next === '') return;
         if (seen.has(next)) {
@@ -771,6 +820,25 @@ function keepRequested<T>(items: readonly T[], ids: readonly string[], idOf: (it
     seen.add(id);
     return true;
   });
+}
+
+/**
+ * A task row of this execution that cannot be read must not be skipped: the agent's task would look missing and
+ * its evidence could be lost. Only a row that names another execution is skipped (with the usual warning).
+ */
+function unreadableTaskRow(parent: string, problem: RowProblem, raw: unknown): void {
+  const row = raw && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
+  const rowParent = typeof row.parentTaskId === 'string' ? row.parentTaskId : undefined;
+  if (rowParent !== undefined && rowParent !== parent) return;
+  const agentId = typeof row.agentId === 'string' && ID_PATTERN.test(row.agentId) ? row.agentId : undefined;
+  throw new S1ResponseError(
+    `S1 GET /remote-scripts/status: a task row of execution ${parent}${agentId ? ` (agent ${agentId})` : ''} ` +
+      `cannot be read: field "${problem.field}" ${problem.problem}; it is not skipped, since that could lose the task`,
+    {
+      operation: 'GET /remote-scripts/status',
+      details: { parentTaskId: parent, field: problem.field, agentId: agentId ?? null },
+    },
+  );
 }
 
 function threatQuery(query: ThreatQuery): Query {

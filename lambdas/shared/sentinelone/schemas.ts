@@ -67,6 +67,57 @@ export function listEnvelope<T extends z.ZodType>(item: T) {
   });
 }
 
+/**
+ * The envelope of a list endpoint with its rows left unparsed, so that each row can be checked on its own: one
+ * row S1 changed must not hide the others (see {@link parseRows}).
+ */
+export const rawListEnvelope = z.looseObject({
+  data: z.array(z.unknown()).nullish(),
+  pagination: paginationSchema.nullish(),
+});
+
+/** A row that failed its schema: where it was, which field, and what was wrong (safe to log: no values). */
+export interface RowProblem {
+  readonly index: number;
+  /** Dotted path of the first failing field, e.g. `id` or `threatInfo.createdAt`; `(row)` for the row itself. */
+  readonly field: string;
+  readonly problem: string;
+  /** The row's `id` when it has a usable one. */
+  readonly id?: string;
+}
+
+/** Parses each row on its own; rows that fail come back as problems instead of failing the page. */
+export function parseRows<T extends z.ZodType>(
+  rows: readonly unknown[],
+  schema: T,
+): { rows: z.infer<T>[]; problems: RowProblem[] } {
+  const parsed: z.infer<T>[] = [];
+  const problems: RowProblem[] = [];
+  rows.forEach((row, index) => {
+    const result = schema.safeParse(row);
+    if (result.success) {
+      parsed.push(result.data);
+      return;
+    }
+    const issue = result.error.issues[0];
+    const rawId = row && typeof row === 'object' ? (row as Record<string, unknown>).id : undefined;
+    const id = typeof rawId === 'string' && /^\d{1,32}$/.test(rawId) ? rawId : undefined;
+    const path = issue?.path ?? [];
+    let value: unknown = row;
+    for (const key of path) value = value && typeof value === 'object' ? (value as never)[key] : undefined;
+    problems.push({
+      index,
+      field: path.length > 0 ? path.join('.') : '(row)',
+      problem:
+        value === undefined && path.length > 0
+          ? 'is missing'
+          : (issue?.message ?? 'is invalid').slice(0, 200),
+      ...(id === undefined ? {} : { id }),
+    });
+  });
+  return { rows: parsed, problems };
+}
+
 /** The envelope of an endpoint whose `data` is one object. */
 export function objectEnvelope<T extends z.ZodType>(data: T) {
   return z.looseObject({ data });
@@ -219,6 +270,8 @@ export const taskRowSchema = z.looseObject({
   agentIsDecommissioned: optionalBoolean,
   ...scopeFields,
   initiatedBy: optionalString,
+  /** Why the task failed, in S1's words, when it did (read by the vendor SDK's task entity). */
+  errorReason: optionalString,
   /** Present only when a result file exists. */
   scriptResultsSignature: optionalString,
   createdAt: optionalString,
@@ -349,9 +402,9 @@ export const siteSchema = z.looseObject({
 /** An S1 site with its licences. */
 export type S1Site = z.infer<typeof siteSchema>;
 
-/** `data` of `GET /sites`: an object, not an array. */
+/** `data` of `GET /sites`: an object, not an array; its rows are parsed one by one (see {@link parseRows}). */
 export const sitesDataSchema = z.looseObject({
-  sites: z.array(siteSchema).nullish(),
+  sites: z.array(z.unknown()).nullish(),
 });
 
 /** The envelope of `GET /sites`: cursor-paged like a list, but `data` is an object holding `sites`. */

@@ -23,7 +23,8 @@ export interface TaskClassification {
 export type TaskStatusFields = Pick<
   S1TaskRow,
   'status' | 'detailedStatus' | 'statusCode' | 'statusDescription'
->;
+> &
+  Partial<Pick<S1TaskRow, 'errorReason'>>;
 
 /** S1 statuses of a task that has not finished yet. */
 const RUNNING_STATUSES = new Set(['created', 'scheduled', 'pending', 'in_progress']);
@@ -40,6 +41,15 @@ const NEGATED_FAILURE = /\b(no|without|zero|0)\s+(errors?|failures?)\b/gi;
 
 function mentionsFailure(text: string): boolean {
   return FAILURE_TEXT.test(text.replace(NEGATED_FAILURE, ''));
+}
+
+/** Placeholders some consoles put in an empty `errorReason`. */
+const NO_REASON = /^(|none|null|n\/a|-)$/i;
+
+/** S1's `errorReason`, when it says something. */
+function errorReasonOf(row: TaskStatusFields): string | undefined {
+  const reason = row.errorReason?.trim();
+  return reason === undefined || NO_REASON.test(reason) ? undefined : reason;
 }
 
 /** Classifies one child task row following the rules of the S1 reference (§3). */
@@ -69,7 +79,7 @@ export function classifyTaskStatus(row: TaskStatusFields): TaskClassification {
     ]
       .filter((text): text is string => typeof text === 'string' && text.length > 0)
       .find(mentionsFailure);
-    if (failureText !== undefined) {
+    if (failureText !== undefined || errorReasonOf(row) !== undefined) {
       return {
         outcome: 'failed',
         terminal: true,
@@ -120,5 +130,7 @@ function describeDetail(row: TaskStatusFields): string {
   const parts: string[] = [];
   if (row.detailedStatus) parts.push(row.detailedStatus);
   if (row.statusCode !== null && row.statusCode !== undefined) parts.push(`status code ${row.statusCode}`);
+  const reason = errorReasonOf(row);
+  if (reason !== undefined) parts.push(`error reason: ${reason}`);
   return redact(parts.join('; ').slice(0, 300));
 }
