@@ -110,6 +110,31 @@ export interface CadoProject {
 /** How `file_name` is typed in the S3 import body: array (≥ 2.230.0) or string (older platforms). */
 export type FileNameForm = 'array' | 'string';
 
+/**
+ * How the staged object is named in the import body. The spec has both `prefix` and `file_name` and does not say
+ * whether `file_name` holds full keys or names under `prefix` (its object browser lists names one folder level at a
+ * time). `full-key`: `file_name: [<key>]` and no `prefix` (what Cado's v2 Quick Start sent, tried first);
+ * `prefix-and-name`: `prefix: "<folder>/"` and `file_name: [<base name>]`.
+ */
+export type FileNameLayout = 'full-key' | 'prefix-and-name';
+
+/** The layout to try when `layout` found nothing. */
+export function otherFileNameLayout(layout: FileNameLayout): FileNameLayout {
+  return layout === 'full-key' ? 'prefix-and-name' : 'full-key';
+}
+
+/** Words with which a pipeline says the object it was asked for was not there (the import found nothing). */
+const NO_FILE_TEXT =
+  /\b(not found|no (such )?(objects?|files?|keys?)( were)? found|nosuchkey|no such key|does not exist|nothing to import|0 (objects|files) (found|imported))\b/i;
+
+/**
+ * True when a finished import reports that it found no file: the pipeline failed saying the object was not found
+ * (or imported nothing). Then, and only then, the other {@link FileNameLayout} is worth one more import.
+ */
+export function reportsNoFile(outcome: Pick<PipelineOutcome, 'state' | 'reason'>): boolean {
+  return outcome.state === 'failed' && NO_FILE_TEXT.test(outcome.reason);
+}
+
 /** Input of {@link CadoClient.importS3}. */
 export interface ImportS3Input {
   readonly projectId: number;
@@ -120,6 +145,8 @@ export interface ImportS3Input {
   readonly cloudId?: string;
   /** Form to try first, e.g. the one a previous import on this platform needed. @default 'array' */
   readonly fileNameForm?: FileNameForm;
+  /** How the key is split between `prefix` and `file_name`. @default 'full-key' */
+  readonly fileNameLayout?: FileNameLayout;
 }
 
 /** The pipeline an import started. */
@@ -127,6 +154,8 @@ export interface ImportS3Result {
   readonly pipelineId: number;
   /** The `file_name` form the platform accepted (remember it to skip the fallback next time). */
   readonly fileNameForm: FileNameForm;
+  /** The layout this import used. */
+  readonly fileNameLayout: FileNameLayout;
 }
 
 /** What a key must be allowed to do for a purpose. */
@@ -405,6 +434,15 @@ export class CadoClient {
     if (input.cloudId !== undefined && input.cloudId.trim() === '') {
       throw new InputValidationError('Cado cloud id must not be empty when given');
     }
+    const layout = input.fileNameLayout ?? 'full-key';
+    if (layout !== 'full-key' && layout !== 'prefix-and-name') {
+      throw new InputValidationError(`Unknown file_name layout "${String(layout)}"`);
+    }
+    if (layout === 'prefix-and-name' && !input.key.includes('/')) {
+      throw new InputValidationError(
+        'S3 object key has no folder; the prefix-and-name layout does not apply',
+      );
+    }
     const first: FileNameForm = input.fileNameForm ?? 'array';
     try {
       return await this.sendImport(input, first);
@@ -421,19 +459,23 @@ export class CadoClient {
   }
 
   private async sendImport(input: ImportS3Input, form: FileNameForm): Promise<ImportS3Result> {
+    const layout = input.fileNameLayout ?? 'full-key';
+    const cut = input.key.lastIndexOf('/') + 1;
+    const name = layout === 'full-key' ? input.key : input.key.slice(cut);
     const { body } = await this.http.request({
       method: 'POST',
       path: `${API}/import/aws/s3`,
       json: {
         project_id: input.projectId,
         bucket: input.bucket,
-        file_name: form === 'array' ? [input.key] : input.key,
+        ...(layout === 'prefix-and-name' ? { prefix: input.key.slice(0, cut) } : {}),
+        file_name: form === 'array' ? [name] : name,
         ...(input.cloudId === undefined ? {} : { cloud_id: input.cloudId }),
       },
       idempotent: false,
       schema: envelope(importResultSchema),
     });
-    return { pipelineId: body.data.pipeline_id, fileNameForm: form };
+    return { pipelineId: body.data.pipeline_id, fileNameForm: form, fileNameLayout: layout };
   }
 
   /** One pipeline (`GET /api/v3/pipelines/{id}`), normalised across releases. */

@@ -13,13 +13,16 @@ export {
   cadoProjectName,
   createCadoClient,
   type FileNameForm,
+  type FileNameLayout,
   type ImportS3Input,
   type ImportS3Result,
   MAX_PROJECT_NAME_LENGTH,
   type MissingPermission,
   missingPermissionsFor,
   normaliseCadoBaseUrl,
+  otherFileNameLayout,
   type PermissionRequirement,
+  reportsNoFile,
 } from './client';
 export {
   type CadoPipeline,
