@@ -33,7 +33,7 @@ import { now as clockNow } from '../shared/clock';
 import { TOOL_NAME } from '../shared/evidence/manifest';
 import { redactDeep, safeUrl } from '../shared/redact';
 import type { S1Client, S1CurrentUser, S1Site } from '../shared/sentinelone';
-import { siteHasModule } from '../shared/sentinelone';
+import { siteLicence } from '../shared/sentinelone';
 import { TOOL_VERSION } from '../shared/version';
 
 /** The S1 calls the audit makes (an `S1Client` has them all). */
@@ -138,7 +138,8 @@ async function auditS1(
         ),
   ]);
 
-  const rsoSites = sites.ok ? sites.value.filter((site) => siteHasModule(site)) : undefined;
+  // Sites whose record does not say are counted in: the workflow tries their agents too.
+  const rsoSites = sites.ok ? sites.value.filter((site) => siteLicence(site) !== 'unlicensed') : undefined;
   return [
     s1TokenCheck(user),
     s1ScopeCheck(user),

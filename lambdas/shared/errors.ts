@@ -213,6 +213,14 @@ export class S1ExecutionNotStartedError extends ServiceError {
   override readonly name = 'S1ExecutionNotStartedError';
   readonly service = 'S1';
 }
+/**
+ * S1 refused an execute request in words that name RemoteOps (Remote Script Orchestration): the agents' site is
+ * not licensed or not enabled for it. Nothing was started. Its message carries what S1 said.
+ */
+export class S1RemoteOpsRefusedError extends ServiceError {
+  override readonly name = 'S1RemoteOpsRefusedError';
+  readonly service = 'S1';
+}
 /** S1 turned the execution into a pending execution that a console user must approve (guardrail). */
 export class S1ApprovalRequiredError extends ServiceError {
   override readonly name = 'S1ApprovalRequiredError';

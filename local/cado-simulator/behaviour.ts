@@ -15,6 +15,15 @@ export const DEFAULT_PLATFORM_VERSION = '2.324.0';
  */
 export type FileNameMode = 'array' | 'string';
 
+/**
+ * How the platform reads `file_name` next to `prefix` (the spec does not say): `either` accepts a full key or a name
+ * under `prefix`; `full-key` takes each entry as the whole object key and ignores `prefix` for it; `name-under-prefix`
+ * takes each entry as a name inside `prefix` (as the object browser lists them, without folders), so a full key
+ * without `prefix` finds nothing. An entry that finds nothing fails the acquisition with "object not found" (when the
+ * simulator reads S3).
+ */
+export type FileNameResolution = 'either' | 'full-key' | 'name-under-prefix';
+
 /** Simulated durations, in ms of clock time. */
 export interface PipelineTiming {
   /** Time a pipeline waits in `queued` before running. */
@@ -53,6 +62,8 @@ export interface ImportOutcomes {
 export interface CadoBehaviour {
   /** `array` (≥ 2.230.0) or `string` (older). */
   fileNameMode: FileNameMode;
+  /** Full keys, names under `prefix`, or both. */
+  fileNameResolution: FileNameResolution;
   /** Leave `status` out of pipelines, as platforms before 2.269.0 do. */
   legacyStatus: boolean;
   /** An import creates an acquisition pipeline that spawns a processing child; off: one processing pipeline. */
@@ -92,6 +103,7 @@ export function behaviourFor(version: string, overrides: CadoBehaviourOptions = 
   return {
     fileNameMode: compareVersions(version, '2.230.0') >= 0 ? 'array' : 'string',
     legacyStatus: compareVersions(version, '2.269.0') < 0,
+    fileNameResolution: 'either',
     childPipelines: true,
     acquisitionOutcome: 'complete',
     processingOutcome: 'complete',

@@ -86,6 +86,7 @@ function fileNameKeys(
   raw: unknown,
   mode: CadoBehaviour['fileNameMode'],
   prefix: string | undefined,
+  resolution: CadoBehaviour['fileNameResolution'],
 ): string[] {
   let names: string[];
   if (raw === undefined || raw === null) {
@@ -99,8 +100,16 @@ function fileNameKeys(
     if (typeof raw !== 'string') invalid("'file_name' must be a string");
     names = raw === '' ? [] : [raw];
   }
-  // Uncertain on the real platform whether names are full keys or relative to prefix: accept both forms.
+  // Uncertain on the real platform whether names are full keys or relative to prefix (see FileNameResolution).
+  if (resolution === 'full-key') return names;
+  if (resolution === 'name-under-prefix') return names.map((n) => `${prefix ?? ''}${n}`);
   return names.map((n) => (prefix && !n.startsWith(prefix) ? `${prefix}${n}` : n));
+}
+
+/** `file_name` entries as a list, whatever their type. */
+function asNames(raw: unknown): string[] {
+  if (Array.isArray(raw)) return raw.filter((n): n is string => typeof n === 'string');
+  return typeof raw === 'string' && raw !== '' ? [raw] : [];
 }
 
 async function importFromS3(context: RouteContext): Promise<RouteResponse> {
@@ -115,14 +124,26 @@ async function importFromS3(context: RouteContext): Promise<RouteResponse> {
   const prefix = optionalString(body, 'prefix');
   const cloudId = optionalString(body, 'cloud_id');
   optionalString(body, 'token');
-  const keys = fileNameKeys(body.file_name, behaviour.fileNameMode, prefix);
+  const keys = fileNameKeys(body.file_name, behaviour.fileNameMode, prefix, behaviour.fileNameResolution);
   if (!state.projects.has(projectId))
     throw new SimulatedApiError(404, 'not_found', `Project ${projectId} not found`);
   if (cloudId !== undefined && !state.accounts.has(cloudId)) {
     throw new SimulatedApiError(404, 'account_not_found', `Account ${cloudId} not found`);
   }
 
-  const lookup = context.s3 ? await context.s3.lookup(bucket, keys, prefix) : undefined;
+  // Read as names under the prefix, an entry with a folder in it is no name the platform lists there.
+  const unlisted =
+    behaviour.fileNameResolution === 'name-under-prefix'
+      ? asNames(body.file_name).find((n) => n.includes('/'))
+      : undefined;
+  const lookup = unlisted
+    ? {
+        sizes: new Map<string, number>(),
+        problem: `object not found: s3://${bucket}/${prefix ?? ''} has no file named "${unlisted}"`,
+      }
+    : context.s3
+      ? await context.s3.lookup(bucket, keys, prefix)
+      : undefined;
   const chosen = behaviour.outcomeFor?.({ projectId, bucket, keys }) ?? {};
   const acquisition = lookup?.problem
     ? resolveOutcome(

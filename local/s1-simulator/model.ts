@@ -40,6 +40,8 @@ export interface SiteInput {
   name?: string;
   /** Whether the site is licensed for Remote Script Orchestration (default true). */
   rso?: boolean;
+  /** Whether `/sites` shows the site's `licenses` block (default true; some recorded answers have none). */
+  licenceData?: boolean;
   sku?: string;
   state?: Site['state'];
   guardrail?: Partial<Guardrail>;
@@ -204,6 +206,7 @@ export class SimState {
       state: input.state ?? 'active',
       sku: input.sku ?? 'Complete',
       rso: input.rso ?? true,
+      licenceData: input.licenceData ?? true,
       guardrail: { enabled: false, scriptTypes: [], endpointsQuantity: 1, ...input.guardrail },
       totalLicenses: input.totalLicenses ?? 100,
       createdAt: this.clock(),

@@ -100,6 +100,8 @@ export interface Site {
   sku: string;
   /** Whether the `rso` (Remote Script Orchestration) licence module is present. */
   rso: boolean;
+  /** Whether `/sites` shows the `licenses` block at all (false: the record says nothing about licences). */
+  licenceData: boolean;
   guardrail: Guardrail;
   totalLicenses: number;
   createdAt: number;

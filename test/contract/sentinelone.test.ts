@@ -5,7 +5,13 @@
  * send to the real API.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { S1ExecutionNotStartedError, S1ResponseError, S1ValidationError } from '../../lambdas/shared/errors';
+import { s1SitesCheck, siteWithoutRsoReason } from '../../lambdas/shared/audit/checks';
+import {
+  S1ExecutionNotStartedError,
+  S1RemoteOpsRefusedError,
+  S1ResponseError,
+  S1ValidationError,
+} from '../../lambdas/shared/errors';
 import { logger } from '../../lambdas/shared/observability';
 import { staticCredential } from '../../lambdas/shared/secrets';
 import {
@@ -252,6 +258,38 @@ describe('execute', () => {
   });
 });
 
+describe('execute refusals', () => {
+  it('turns a refusal that names RemoteOps into S1RemoteOpsRefusedError carrying what S1 said', async () => {
+    // Constructed: no public recording of this refusal exists; the body has the recorded error shape (XSOAR).
+    const body = fixture<{ errors: { detail: string }[] }>('s1/xsoar-validation-error.json');
+    (body.errors[0] as { detail: string }).detail =
+      'Remote Script Orchestration is not enabled for this site';
+    const s1 = await client([
+      { method: 'POST', path: '/remote-scripts/execute', replies: [{ status: 400, body }] },
+    ]);
+    const error = await s1
+      .execute({ agentIds: ['1234567'], scriptId: '1', taskDescription: 't' })
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(S1RemoteOpsRefusedError);
+    expect(error.message).toContain('because of RemoteOps on their site');
+    expect(error.message).toContain('Remote Script Orchestration is not enabled for this site');
+  });
+
+  it('leaves other refusals as they are', async () => {
+    const s1 = await client([
+      {
+        method: 'POST',
+        path: '/remote-scripts/execute',
+        replies: [{ status: 400, body: fixture('s1/xsoar-validation-error.json') }],
+      },
+    ]);
+    const error = await s1
+      .execute({ agentIds: ['1234567'], scriptId: '1', taskDescription: 't' })
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(S1ValidationError);
+  });
+});
+
 describe('task status', () => {
   it('reads the XSOAR status row and filters by parentTaskId as XSOAR does', async () => {
     const s1 = await client([
@@ -397,6 +435,31 @@ describe('sites and licences', () => {
       '1111-1111-11111111-1114',
     ]);
     expect(sites.map((s) => siteLicence(s))).toEqual(['unknown', 'unknown', 'unknown', 'unknown']);
+  });
+
+  it('lets the preflight try agents of such sites, and the audit report them as unknown with a console check', async () => {
+    const s1 = await client([
+      {
+        method: 'GET',
+        path: '/sites',
+        replies: [{ body: fixture('s1/rapid7-sites-without-licenses.json') }],
+      },
+    ]);
+    const sites = await s1.getSites();
+    expect(sites.map(siteWithoutRsoReason)).toEqual([undefined, undefined, undefined, undefined]);
+    const audit = s1SitesCheck({ ok: true, value: sites });
+    expect(audit.status).toBe('unknown');
+    expect(audit.reason).toContain('no licence data for 4 of 4 sites');
+    expect(audit.fix).toContain('Remote Script Orchestration');
+  });
+
+  it('keeps rejecting, and failing the audit for, a site whose module list lacks rso (Swimlane)', async () => {
+    const s1 = await client([
+      { method: 'GET', path: '/sites', replies: [{ body: fixture('s1/swimlane-sites.json') }] },
+    ]);
+    const sites = await s1.getSites();
+    expect(sites.map((site) => siteWithoutRsoReason(site) !== undefined)).toEqual([true, false, true]);
+    expect(s1SitesCheck({ ok: true, value: sites }).status).toBe('fail');
   });
 
   it('reads the SEKOIA system status', async () => {

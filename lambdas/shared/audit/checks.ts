@@ -36,7 +36,7 @@ import {
   type S1Role,
   type S1Script,
   type S1Site,
-  siteHasModule,
+  siteLicence,
 } from '../sentinelone';
 import type { AuditCheck } from './report';
 
@@ -681,12 +681,19 @@ const RSO_FIX =
   'Enable Remote Script Orchestration (RemoteOps) for the site in the S1 console, or ask SentinelOne to add the ' +
   'RemoteOps licence to it. Until then, investigations skip agents on that site.';
 
+/** How to see a site's RemoteOps licence for oneself when its `/sites` record does not say. */
+const RSO_CONSOLE_CHECK =
+  'In the S1 console, open the site (Settings → Sites, or the scope selector → the site → Site Info) and look for ' +
+  'Remote Script Orchestration among its licensed modules or add-ons; or run a harmless RemoteOps script on one ' +
+  'of its agents.';
+
 /**
  * Why a target on `site` cannot be collected from (the audit's wording), or undefined when the site has the
- * RemoteOps (`rso`) licence module. Used by the workflow's preflight to reject such targets.
+ * RemoteOps (`rso`) licence module or its record carries no licence data at all (`unknown`: the workflow tries,
+ * and S1's own refusal, if any, becomes the agent's reason). Used by the workflow's preflight to reject targets.
  */
 export function siteWithoutRsoReason(site: S1Site): string | undefined {
-  if (siteHasModule(site, RSO_LICENSE_MODULE)) return undefined;
+  if (siteLicence(site, RSO_LICENSE_MODULE) !== 'unlicensed') return undefined;
   return `the site ${siteLabel(site)} lacks the RemoteOps (${RSO_LICENSE_MODULE}) licence module. ${RSO_FIX}`;
 }
 
@@ -708,12 +715,14 @@ export function s1SitesCheck(sites: Fetched<S1Site[]>, requestedSiteIds?: readon
     return notChecked(id, 'S1', sites.error, 'list the sites');
   }
   const considered = sites.value.filter((site) => site.state?.toLowerCase() !== 'deleted');
-  const lacking = considered.filter((site) => !siteHasModule(site, RSO_LICENSE_MODULE));
+  const lacking = considered.filter((site) => siteLicence(site, RSO_LICENSE_MODULE) === 'unlicensed');
+  const undisclosed = considered.filter((site) => siteLicence(site, RSO_LICENSE_MODULE) === 'unknown');
   const seen = new Set(sites.value.map((site) => site.id));
   const invisible = (requestedSiteIds ?? []).filter((siteId) => !seen.has(siteId));
   const details = {
     sitesChecked: considered.length,
     sitesWithoutRso: lacking.map((site) => ({ id: site.id, name: site.name ?? null })),
+    sitesWithoutLicenceData: undisclosed.map((site) => ({ id: site.id, name: site.name ?? null })),
     notVisible: invisible,
   };
   if (lacking.length > 0 || invisible.length > 0) {
@@ -735,6 +744,17 @@ export function s1SitesCheck(sites: Fetched<S1Site[]>, requestedSiteIds?: readon
       );
     }
     return check(id, 'fail', parts.join(' '), fixes.join(' '), details);
+  }
+  if (undisclosed.length > 0) {
+    return check(
+      id,
+      'unknown',
+      `S1 gives no licence data for ${undisclosed.length} of ${considered.length} sites (${undisclosed.map(siteLabel).join(', ')}), ` +
+        'so whether they have RemoteOps is unknown. Investigations still try their agents; if S1 refuses, the ' +
+        "agent's reason says so.",
+      RSO_CONSOLE_CHECK,
+      details,
+    );
   }
   if (considered.length === 0) {
     return check(

@@ -16,6 +16,7 @@ import {
   InputValidationError,
   S1ApprovalRequiredError,
   S1ExecutionNotStartedError,
+  S1RemoteOpsRefusedError,
   S1ResponseError,
   ServiceError,
 } from '../errors';
@@ -450,22 +451,26 @@ export class S1Client {
       throw new InputValidationError('execute: inputParams must be one string of arguments');
     }
     const operation = 'POST /remote-scripts/execute';
-    const response = await this.http.request({
-      method: 'POST',
-      path: '/remote-scripts/execute',
-      json: {
-        filter: { ids: agentIds },
-        data: {
-          scriptId,
-          taskDescription,
-          outputDestination,
-          ...(input.inputParams === undefined ? {} : { inputParams: input.inputParams }),
-          ...(runtime === undefined ? {} : { scriptRuntimeTimeoutSeconds: runtime }),
-          requiresApproval: input.requiresApproval ?? false,
+    const response = await this.http
+      .request({
+        method: 'POST',
+        path: '/remote-scripts/execute',
+        json: {
+          filter: { ids: agentIds },
+          data: {
+            scriptId,
+            taskDescription,
+            outputDestination,
+            ...(input.inputParams === undefined ? {} : { inputParams: input.inputParams }),
+            ...(runtime === undefined ? {} : { scriptRuntimeTimeoutSeconds: runtime }),
+            requiresApproval: input.requiresApproval ?? false,
+          },
         },
-      },
-      schema: objectEnvelope(executeResultSchema),
-    });
+        schema: objectEnvelope(executeResultSchema),
+      })
+      .catch((error: unknown) => {
+        throw remoteOpsRefusal(error, scriptId, agentIds.length) ?? error;
+      });
     const data = response.body.data;
     const context = {
       status: response.status,
@@ -497,7 +502,8 @@ export class S1Client {
       throw new S1ExecutionNotStartedError(
         `S1 accepted the execution of script ${scriptId} on ${agentIds.length} agent(s) but started no task ` +
           `(affected: ${data.affected}). Likely causes: the script's osTypes do not include the agents' OS, ` +
-          "or the agents are decommissioned, uninstalled or outside the API user's scope",
+          "the agents are decommissioned, uninstalled or outside the API user's scope, or RemoteOps is not " +
+          'licensed or enabled on their site',
         { ...context, details: { scriptId, targeted: agentIds.length, affected: data.affected } },
       );
     }
@@ -820,6 +826,41 @@ function keepRequested<T>(items: readonly T[], ids: readonly string[], idOf: (it
     seen.add(id);
     return true;
   });
+}
+
+/** Words with which S1 names RemoteOps in a refusal. */
+const REMOTE_OPS_TEXT = /remote\s*ops|remote[\s-]*script[\s-]*orchestration|\brso\b/i;
+
+/**
+ * A refusal of execute (4xx: nothing started) whose text names RemoteOps becomes {@link S1RemoteOpsRefusedError},
+ * so the agent's reason says what is missing; anything else is left as it is.
+ */
+function remoteOpsRefusal(
+  error: unknown,
+  scriptId: string,
+  targeted: number,
+): S1RemoteOpsRefusedError | undefined {
+  if (
+    !(error instanceof ServiceError) ||
+    error.status === undefined ||
+    error.status < 400 ||
+    error.status >= 500
+  ) {
+    return undefined;
+  }
+  if (error.status === 401 || error.status === 429 || !REMOTE_OPS_TEXT.test(error.message)) return undefined;
+  return new S1RemoteOpsRefusedError(
+    `S1 refused to run script ${scriptId} on ${targeted} agent(s) because of RemoteOps on their site (not ` +
+      `licensed or not enabled); S1 said: ${error.message}. Check the site's licences in the S1 console`,
+    {
+      status: error.status,
+      code: error.code,
+      operation: error.operation,
+      requestId: error.requestId,
+      cause: error,
+      details: { scriptId, targeted },
+    },
+  );
 }
 
 /**

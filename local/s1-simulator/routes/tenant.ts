@@ -94,27 +94,32 @@ function renderSite(sim: SimRuntime, site: Site): JsonObject {
     createdAt: isoMicros(site.createdAt),
     updatedAt: isoMicros(site.createdAt),
     creator: 'simulator',
-    licenses: {
-      bundles: [
-        {
-          name: bundle,
-          displayName: site.sku,
-          majorVersion: 1,
-          minorVersion: 0,
-          totalSurfaces: site.totalLicenses,
-          surfaces: [{ name: 'Total Agents', count: site.totalLicenses }],
-        },
-      ],
-      modules: site.rso ? [{ name: 'rso', displayName: 'Remote Script Orchestration', majorVersion: 1 }] : [],
-      settings: [
-        {
-          groupName: 'remote_shell_availability',
-          displayName: 'Remote Shell',
-          setting: 'Available',
-          settingGroupDisplayName: 'Remote Shell',
-        },
-      ],
-    },
+    ...(site.licenceData ? { licenses: siteLicences(site, bundle) } : {}),
+  };
+}
+
+/** The `licenses` block of a site's record. */
+function siteLicences(site: Site, bundle: string): JsonObject {
+  return {
+    bundles: [
+      {
+        name: bundle,
+        displayName: site.sku,
+        majorVersion: 1,
+        minorVersion: 0,
+        totalSurfaces: site.totalLicenses,
+        surfaces: [{ name: 'Total Agents', count: site.totalLicenses }],
+      },
+    ],
+    modules: site.rso ? [{ name: 'rso', displayName: 'Remote Script Orchestration', majorVersion: 1 }] : [],
+    settings: [
+      {
+        groupName: 'remote_shell_availability',
+        displayName: 'Remote Shell',
+        setting: 'Available',
+        settingGroupDisplayName: 'Remote Shell',
+      },
+    ],
   };
 }
 
