@@ -461,8 +461,11 @@ export class ProgressReporter {
       return;
     }
     const outcome = summarizeAgent(parsed.data);
-    const line = `${outcome.outcome === 'complete' ? '✓' : '✗'} agent ${outcomeWords(outcome.outcome)}: ${outcome.reason}`;
-    this.say(index, outcome.outcome === 'complete' ? p.green(line) : p.red(line));
+    const mark = outcome.outcome === 'complete' ? '✓' : outcome.outcome === 'partial' ? '~' : '✗';
+    const line = `${mark} agent ${outcomeWords(outcome.outcome)}: ${outcome.reason}`;
+    const colour =
+      outcome.outcome === 'complete' ? p.green : outcome.outcome === 'partial' ? p.yellow : p.red;
+    this.say(index, colour(line));
   }
 
   private restartStaging(event: LocalEvent & { type: 'StateRetried' }): void {

@@ -96,6 +96,20 @@ const SCENARIO_LIST: readonly Scenario[] = [
   },
   {
     name: 'completed-with-failure',
+    summary:
+      'S1 says "completed" with a failure detailedStatus but has the result file: staged and handed off (partial)',
+    story:
+      'S1 reports every task as completed, but its detailedStatus says the execution terminated in failure; the collector still left its output. The evidence is staged and handed to Cado, and each agent ends partial with the reason.',
+    expected: 'partial',
+    needs: 's1',
+    arrange(context) {
+      for (const agent of context.agents) {
+        s1Of(context).setAgentBehavior(agent.id, { profile: 'completedWithFailureAndResult' });
+      }
+    },
+  },
+  {
+    name: 'completed-with-failure-no-file',
     summary: 'S1 says "completed" with a failure detailedStatus and no file; treated as failed',
     story:
       'S1 reports every task as completed, but its detailedStatus says the execution terminated in failure and there is no result file.',

@@ -1,8 +1,9 @@
 /**
  * Check Task: reads the agent's S1 task and decides what comes next: wait again (with backoff, never past the
  * deadline), stage the output, give up on a failure, or report the deadline. `completed` alone is not success:
- * a failure detailedStatus or a non-zero statusCode is a failed collection, and so is a completed task without a
- * result file. A passed deadline is its own outcome, never a silent loop.
+ * with a failure detailedStatus, a non-zero statusCode or an errorReason, the result file, when S1 has one, is still
+ * staged (the agent ends partial); without one it is a failed collection, as is a completed task without a result
+ * file. A passed deadline is its own outcome, never a silent loop.
  *
  * The decision is {@link decideTask}, a pure function of the task rows S1 returned and the time; {@link checkTask}
  * only fetches the rows and logs.
@@ -31,7 +32,8 @@ export type TaskRowFacts = Pick<
   | 'statusCode'
   | 'statusDescription'
   | 'scriptResultsSignature'
->;
+> &
+  Partial<Pick<S1TaskRow, 'errorReason'>>;
 
 /**
  * The agent's child row among the parent task's rows: the one naming the agent, else the only row (S1 does not
@@ -46,9 +48,10 @@ export function agentRow<R extends Pick<S1TaskRow, 'agentId'>>(
 
 /**
  * What one listed row means, before the deadline is considered: S1's classification ({@link classifyTaskStatus})
- * plus the workflow's own rule that a success without a result file is a failed collection.
+ * plus the workflow's own rules: a success without a result file is a failed collection, and a failure whose result
+ * file exists is kept (`completed`, with `scriptFailure`: the agent ends partial).
  */
-export function rowPhase(row: TaskRowFacts): { phase: RowPhase; reason: string } {
+export function rowPhase(row: TaskRowFacts): { phase: RowPhase; reason: string; scriptFailure?: string } {
   const verdict = classifyTaskStatus(row);
   if (verdict.outcome === 'succeeded') {
     if (!row.scriptResultsSignature) {
@@ -58,6 +61,10 @@ export function rowPhase(row: TaskRowFacts): { phase: RowPhase; reason: string }
       };
     }
     return { phase: 'completed', reason: verdict.reason };
+  }
+  if (verdict.outcome === 'failed' && row.status === 'completed' && row.scriptResultsSignature) {
+    // The collector exited with a failure but its output exists: keep it (the agent ends partial).
+    return { phase: 'completed', reason: verdict.reason, scriptFailure: verdict.reason };
   }
   if (verdict.terminal) return { phase: 'failed', reason: verdict.reason };
   return { phase: 'running', reason: verdict.reason };
@@ -107,8 +114,13 @@ export function decideTask(
   }
 
   const facts = rowFacts(row);
-  const { phase, reason } = rowPhase(row);
-  if (phase !== 'running') return { ...input, task: { ...common, ...facts, phase, reason } };
+  const { phase, reason, scriptFailure } = rowPhase(row);
+  if (phase !== 'running') {
+    return {
+      ...input,
+      task: { ...common, ...facts, phase, reason, ...(scriptFailure ? { scriptFailure } : {}) },
+    };
+  }
   const poll = nextPoll(attempt, task.deadline, nowMs, TASK_POLL, random);
   if (!poll) {
     return {

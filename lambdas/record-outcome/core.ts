@@ -88,6 +88,10 @@ export function summarizeAgent(state: AgentFinalState): AgentOutcome {
       };
     }
     if (state.cado?.phase === 'complete') {
+      if (state.task?.scriptFailure) {
+        const why = `Evidence staged and processed by Cado, but the collector reported a failure: ${state.task.scriptFailure}`;
+        return { ...base, outcome: 'partial', reason: why };
+      }
       return { ...base, outcome: 'complete', reason: 'Evidence staged and processed by Cado' };
     }
     const why =
@@ -143,6 +147,7 @@ export function caseVerdict(
 ): Pick<CaseRecord, 'counts' | 'status' | 'summary'> {
   const counts: Record<AgentOutcomeStatus, number> = {
     complete: 0,
+    partial: 0,
     staged_handoff_failed: 0,
     failed: 0,
     timed_out: 0,
@@ -151,12 +156,14 @@ export function caseVerdict(
   for (const agent of agents) counts[agent.outcome]++;
 
   let status: CaseStatus;
-  if (counts.complete > 0) status = counts.complete === agents.length ? 'complete' : 'partial';
+  if (counts.complete > 0 || counts.partial > 0)
+    status = counts.complete === agents.length ? 'complete' : 'partial';
   else if (counts.staged_handoff_failed > 0) status = 'staged_handoff_failed';
   else status = 'failed';
 
   const parts = [
     `${counts.complete} of ${agents.length} agent(s) collected and processed by Cado`,
+    counts.partial ? `${counts.partial} processed although the collector reported a failure (partial)` : '',
     counts.staged_handoff_failed ? `${counts.staged_handoff_failed} staged but not handed off` : '',
     counts.failed ? `${counts.failed} failed` : '',
     counts.timed_out ? `${counts.timed_out} timed out` : '',
@@ -269,13 +276,14 @@ async function finalizeManifest(
       agent.reason = `${agent.reason} (manifest missing at ${key})`;
       return;
     }
-    const complete = agent.outcome === 'complete';
+    // A partial agent's evidence was handed off too; its reason says what the collector reported.
+    const complete = agent.outcome === 'complete' || agent.outcome === 'partial';
     const updated: Manifest = {
       ...manifest,
       cado: cado ?? manifest.cado,
       handoff: {
         status: complete ? 'complete' : 'failed',
-        ...(complete ? {} : { reason: agent.reason }),
+        ...(agent.outcome === 'complete' ? {} : { reason: agent.reason }),
         rerunCommand: manifest.handoff.rerunCommand,
       },
       timeline: [

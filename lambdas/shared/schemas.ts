@@ -202,6 +202,8 @@ export const CheckedTask = RunningTask.extend({
     detailedStatus: z.string().optional(),
     statusCode: z.string().optional(),
     resultSignature: z.string().optional(),
+    /** The task completed but the script reported a failure; its result file is kept (the agent ends partial). */
+    scriptFailure: z.string().optional(),
     reason: z.string().optional(),
     checkedAt: z.string(),
   }),

@@ -78,6 +78,8 @@ function finalState(profile: AgentProfile, at: number): TaskView {
       return view('failed', DETAILED_STATUS.failed, at, true);
     case 'completedWithFailure':
       return view('completed', DETAILED_STATUS.terminatedInFailure, at, true);
+    case 'completedWithFailureAndResult':
+      return view('completed', DETAILED_STATUS.terminatedInFailure, at, true, true);
     case 'noResultFile':
       return view('completed', DETAILED_STATUS.success, at, true);
     default:

@@ -34,6 +34,8 @@ export type TaskStatus =
  * - `complete`: completes successfully with a result file (default for online agents).
  * - `fail`: ends as `failed`.
  * - `completedWithFailure`: `completed` but detailedStatus "The execution terminated in failure", no file.
+ * - `completedWithFailureAndResult`: the same, but the collector's output exists (a result file, as other
+ *   integrations expect after a non-zero exit).
  * - `expire`: never picked up; `pending` until the expiry window, then `expired` (default for offline agents).
  * - `cancel`: canceled by a console user while pending ("Execution canceled by user").
  * - `hang`: `in_progress` forever.
@@ -43,6 +45,7 @@ export type AgentProfile =
   | 'complete'
   | 'fail'
   | 'completedWithFailure'
+  | 'completedWithFailureAndResult'
   | 'expire'
   | 'cancel'
   | 'hang'

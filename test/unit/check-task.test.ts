@@ -105,18 +105,40 @@ describe('rowPhase', () => {
     });
   });
 
-  it('completed with a failure detailedStatus → failed, even with a result file', () => {
+  it('completed with a failure detailedStatus and a result file → completed, the failure kept as scriptFailure', () => {
     const failed = { ...success, detailedStatus: 'The execution terminated in failure' };
+    expect(rowPhase(failed)).toMatchObject({
+      phase: 'completed',
+      scriptFailure: expect.stringContaining('The execution terminated in failure'),
+    });
+  });
+
+  it('completed with a failure detailedStatus and no result file → failed', () => {
+    const failed = {
+      ...success,
+      detailedStatus: 'The execution terminated in failure',
+      scriptResultsSignature: null,
+    };
     expect(rowPhase(failed)).toMatchObject({
       phase: 'failed',
       reason: expect.stringContaining('The execution terminated in failure'),
     });
+    expect(rowPhase(failed).scriptFailure).toBeUndefined();
   });
 
-  it('completed with a non-zero status code → failed, naming the code', () => {
-    expect(rowPhase({ ...success, detailedStatus: null, statusCode: 3 })).toMatchObject({
+  it('completed with a non-zero status code and no result file → failed, naming the code', () => {
+    expect(
+      rowPhase({ ...success, detailedStatus: null, statusCode: 3, scriptResultsSignature: null }),
+    ).toMatchObject({
       phase: 'failed',
       reason: expect.stringContaining('status code 3'),
+    });
+  });
+
+  it('completed with an errorReason → the reason carries it', () => {
+    expect(rowPhase({ ...success, errorReason: 'Zip upload refused' })).toMatchObject({
+      phase: 'completed',
+      scriptFailure: expect.stringContaining('error reason: Zip upload refused'),
     });
   });
 });

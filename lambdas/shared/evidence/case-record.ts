@@ -7,6 +7,8 @@ import { z } from 'zod';
 /** How one agent ended. */
 export const AgentOutcomeStatus = z.enum([
   'complete',
+  /** Evidence staged and processed by Cado, but the collector reported a failure (its output may be incomplete). */
+  'partial',
   'staged_handoff_failed',
   'failed',
   'timed_out',
