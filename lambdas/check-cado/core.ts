@@ -5,7 +5,7 @@
  * The decision is {@link decideCado}, a pure function of the pipeline's outcome (itself the pure
  * `combineOutcome` of what Cado returned) and the time; {@link checkCado} only fetches and logs.
  */
-import type { CadoClient, PipelineOutcome } from '../shared/cado';
+import { type CadoClient, otherFileNameLayout, type PipelineOutcome, reportsNoFile } from '../shared/cado';
 import { logger } from '../shared/observability';
 import { CADO_POLL, nextPoll } from '../shared/poll';
 import type { HandedOff } from '../shared/schemas';
@@ -40,14 +40,90 @@ export function decideCado(
   return { ...input, cado: { ...input.cado, phase: 'running', reason: outcome.reason, checkedAt }, poll };
 }
 
+/**
+ * Whether the import should be sent once more in the other `file_name` layout: the pipeline reports it found no
+ * file, no second import was sent yet, and the key has a folder to split off as `prefix`.
+ */
+export function shouldTryOtherLayout(
+  input: HandedOff,
+  outcome: Pick<PipelineOutcome, 'state' | 'reason'>,
+): boolean {
+  return reportsNoFile(outcome) && !input.cado.fileNameFallback && input.evidence.key.includes('/');
+}
+
 /** Checks the pipeline once. */
 export async function checkCado(
   input: HandedOff,
   deps: { cado: CadoClient; now: () => number },
 ): Promise<HandedOff> {
   const outcome = await deps.cado.pipelineOutcome(input.cado.pipelineId);
+  if (shouldTryOtherLayout(input, outcome)) {
+    const nowMs = deps.now();
+    return importOtherLayout(input, outcome.reason, deps, nowMs, new Date(nowMs).toISOString());
+  }
   const checked = decideCado(input, outcome, deps.now());
   if (outcome.state !== 'running')
     logger.info('Cado pipeline finished', { pipelineId: input.cado.pipelineId, state: outcome.state });
   return checked;
+}
+
+/**
+ * The import found no file: send it once more with `file_name` in the other layout (full key, or prefix and name;
+ * see `FileNameLayout`), and follow that pipeline. The first import imported nothing, so nothing is doubled. Any
+ * error of this second import ends the hand-off as failed instead of being retried (it may have started a pipeline).
+ */
+async function importOtherLayout(
+  input: HandedOff,
+  reason: string,
+  deps: { cado: CadoClient; now: () => number },
+  nowMs: number,
+  checkedAt: string,
+): Promise<HandedOff> {
+  const from = input.cado.fileNameLayout ?? 'full-key';
+  const to = otherFileNameLayout(from);
+  const fallback = { from, pipelineId: input.cado.pipelineId, reason };
+  try {
+    const imported = await deps.cado.importS3({
+      projectId: input.cado.projectId,
+      bucket: input.evidence.bucket,
+      key: input.evidence.key,
+      fileNameForm: input.cado.fileNameForm,
+      fileNameLayout: to,
+      ...(input.cado.cloudId ? { cloudId: input.cado.cloudId } : {}),
+    });
+    logger.warn('Cado found no file; imported once more with the other file_name layout', {
+      firstPipelineId: input.cado.pipelineId,
+      pipelineId: imported.pipelineId,
+      from,
+      to,
+    });
+    const poll = nextPoll(0, input.cado.deadline, nowMs, CADO_POLL);
+    const cado = {
+      ...input.cado,
+      pipelineId: imported.pipelineId,
+      fileNameForm: imported.fileNameForm,
+      fileNameLayout: imported.fileNameLayout,
+      fileNameFallback: fallback,
+      checkedAt,
+    };
+    if (!poll) {
+      return {
+        ...input,
+        cado: { ...cado, phase: 'deadline', reason: `Re-imported at the deadline: ${reason}` },
+      };
+    }
+    return { ...input, cado: { ...cado, phase: 'running', reason: `Re-imported after: ${reason}` }, poll };
+  } catch (error) {
+    const why = `Cado found no file (${reason}); the import in the ${to} layout failed: ${(error as Error).message}`;
+    return {
+      ...input,
+      cado: {
+        ...input.cado,
+        fileNameFallback: fallback,
+        phase: 'failed',
+        reason: why.slice(0, 1000),
+        checkedAt,
+      },
+    };
+  }
 }

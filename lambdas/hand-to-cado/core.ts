@@ -50,6 +50,8 @@ export async function handToCado(input: StagedEvidence, deps: HandToCadoDeps): P
       projectName: project.name,
       pipelineId: imported.pipelineId,
       fileNameForm: imported.fileNameForm,
+      fileNameLayout: imported.fileNameLayout,
+      ...(deps.settings.cloudId ? { cloudId: deps.settings.cloudId } : {}),
       startedAt,
       deadline,
       phase: 'running',

@@ -245,6 +245,18 @@ export const CadoHandoff = z.object({
   projectName: z.string(),
   pipelineId: z.number().int(),
   fileNameForm: z.enum(['array', 'string']),
+  /** How `file_name` named the object in the import that {@link pipelineId} follows (absent: `full-key`). */
+  fileNameLayout: z.enum(['full-key', 'prefix-and-name']).optional(),
+  /** The Cado account alias the import used, so a second import uses the same one. */
+  cloudId: z.string().optional(),
+  /** Set when the first import found no file and one more was sent in the other layout. */
+  fileNameFallback: z
+    .object({
+      from: z.enum(['full-key', 'prefix-and-name']),
+      pipelineId: z.number().int(),
+      reason: z.string(),
+    })
+    .optional(),
   startedAt: z.string(),
   deadline: z.string(),
   phase: CadoPhase,
