@@ -28,6 +28,7 @@ export const ERRORS = {
   S1ResponseError: { retryable: false },
   S1ExecutionNotStartedError: { retryable: false },
   S1ApprovalRequiredError: { retryable: false },
+  S1RemoteOpsRefusedError: { retryable: false },
   // Cado
   CadoRateLimitedError: { retryable: true },
   CadoTransientError: { retryable: true },
