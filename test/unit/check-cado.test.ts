@@ -3,7 +3,7 @@
  * deadline. Outcomes come from Cado pipeline bodies through the pure `combineOutcome`, as the client builds them.
  */
 import { describe, expect, it } from 'vitest';
-import { decideCado } from '../../lambdas/check-cado/core';
+import { decideCado, shouldTryOtherLayout } from '../../lambdas/check-cado/core';
 import { type CadoPipeline, combineOutcome, pipelineSchema, toPipeline } from '../../lambdas/shared/cado';
 import type { HandedOff } from '../../lambdas/shared/schemas';
 
@@ -117,5 +117,40 @@ describe('decideCado', () => {
   it('never waits past the deadline', () => {
     const left = Date.parse(DEADLINE) - 7_000;
     expect(decideCado(input, { state: 'running', reason: 'r' }, left, noJitter).poll.waitSeconds).toBe(7);
+  });
+});
+
+describe('shouldTryOtherLayout', () => {
+  const staged = {
+    ...input,
+    evidence: { key: 'investigations/threat-1/100/6001/abc.zip' },
+  } as unknown as HandedOff;
+  const notFound = {
+    state: 'failed',
+    reason: 'Acquisition failed: object not found: s3://evidence/x',
+  } as const;
+
+  it('a pipeline that found no file, on the first import → try the other layout', () => {
+    expect(shouldTryOtherLayout(staged, notFound)).toBe(true);
+  });
+
+  it('never a third import: not once the fallback was sent', () => {
+    const again = {
+      ...staged,
+      cado: {
+        ...staged.cado,
+        fileNameFallback: { from: 'full-key', pipelineId: 41, reason: notFound.reason },
+      },
+    } as HandedOff;
+    expect(shouldTryOtherLayout(again, notFound)).toBe(false);
+  });
+
+  it('not for other failures, nor a pipeline still running, nor a key without a folder', () => {
+    expect(shouldTryOtherLayout(staged, { state: 'failed', reason: 'Processing failed: bad archive' })).toBe(
+      false,
+    );
+    expect(shouldTryOtherLayout(staged, { state: 'running', reason: 'object not found yet?' })).toBe(false);
+    const flat = { ...staged, evidence: { key: 'abc.zip' } } as unknown as HandedOff;
+    expect(shouldTryOtherLayout(flat, notFound)).toBe(false);
   });
 });
