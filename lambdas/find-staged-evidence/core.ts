@@ -58,6 +58,7 @@ export function stagedEvidenceFrom(manifest: Manifest, manifestKey: string): Sta
       status: manifest.s1Task.status,
       detailedStatus: manifest.s1Task.detailedStatus,
       statusCode: manifest.s1Task.statusCode,
+      ...(manifest.s1Task.scriptFailure ? { scriptFailure: manifest.s1Task.scriptFailure } : {}),
       reusedExisting: manifest.s1Task.reusedExisting,
       resultSignature: manifest.result.s1Signature ?? undefined,
       phase: 'completed',

@@ -52,7 +52,7 @@ export function rerunLine(state: AgentFinalState, rerun: RerunInfo): RerunLine {
 /** The manifest's next version after a re-run. */
 export function nextManifest(manifest: Manifest, line: RerunLine, rerun: RerunInfo, at: string): Manifest {
   const { outcome, state, action } = line;
-  const complete = outcome.outcome === 'complete';
+  const complete = outcome.outcome === 'complete' || outcome.outcome === 'partial';
   const timeline = [
     ...manifest.timeline,
     {

@@ -94,6 +94,7 @@ export function stagingManifest(facts: StagingFacts): Manifest {
       status: task.status,
       detailedStatus: task.detailedStatus,
       statusCode: task.statusCode,
+      ...(task.scriptFailure ? { scriptFailure: task.scriptFailure } : {}),
       reusedExisting: task.reusedExisting,
     },
     result: {

@@ -68,6 +68,7 @@ describe('completed with a failure detailedStatus, with a result file', () => {
     expect(stack.cadoSim.state.imports.filter((i) => i.keys.includes(key))).toHaveLength(1);
     // The manifest records the failure S1 reported next to a completed hand-off.
     expect(manifest.s1Task.detailedStatus).toBe(DETAILED_STATUS.terminatedInFailure);
+    expect(manifest.s1Task.scriptFailure).toContain(DETAILED_STATUS.terminatedInFailure);
     const final = await readJson<Manifest>(stack, line.evidence?.manifestKey as string);
     expect(final.handoff).toMatchObject({
       status: 'complete',

@@ -29,6 +29,8 @@ export const Manifest = z.object({
     status: z.string().optional(),
     detailedStatus: z.string().optional(),
     statusCode: z.string().optional(),
+    /** The task completed but the script reported this failure; the result file was kept (the agent is partial). */
+    scriptFailure: z.string().optional(),
     reusedExisting: z.boolean(),
   }),
   result: z.object({
