@@ -53,7 +53,7 @@ Exit codes: 0 every staged collection processed by Cado (with --no-wait: started
 failed or is still running at the timeout, 2 usage error.`;
 
 /**
- * The re-run's execution name: `<investigationId>-handoff-<time>`, so the console lists it next to the
+ * The re-run's execution name: `<investigationId>-handoff-<time>-<random>`, so the console lists it next to the
  * investigation; `handoff-<time>-<random>` when that would pass the 80 characters Step Functions allows.
  */
 export function rerunExecutionName(
@@ -65,8 +65,10 @@ export function rerunExecutionName(
     .toISOString()
     .replace(/\.\d{3}/, '')
     .replace(/[-:]/g, '');
-  const named = `${investigationId}-handoff-${stamp}`;
-  return named.length <= 80 ? named : `handoff-${stamp}-${random()}`;
+  // The random tail keeps two starts within the same second apart (names must be unique per state machine).
+  const tail = random();
+  const named = `${investigationId}-handoff-${stamp}-${tail}`;
+  return named.length <= 80 ? named : `handoff-${stamp}-${tail}`;
 }
 
 /**
