@@ -206,7 +206,7 @@ describe('AWS fake: Step Functions history and listing, as s1cado handoff reads 
     expect(first.code).toBe(0);
     await new Promise((resolve) => setImmediate(resolve));
     expect(started).toHaveLength(1);
-    expect(started[0]).toMatch(/^threat-42-handoff-\d{8}T\d{6}Z$/);
+    expect(started[0]).toMatch(/^threat-42-handoff-\d{8}T\d{6}Z-[0-9a-f]{6}$/);
 
     const second = await run(['handoff', 'threat-42', '--no-wait']);
     expect(second.code).toBe(1);
