@@ -82,14 +82,21 @@ function errorNames(entry: unknown): string[] {
   return isRecord(entry) && Array.isArray(entry.ErrorEquals) ? entry.ErrorEquals.map(String) : [];
 }
 
+/** The errors a state retries, wrapped to short lines so one long list does not widen the whole layer. */
 function retryLine(state: AslState): string[] {
   if (!Array.isArray(state.Retry) || state.Retry.length === 0) return [];
-  return [`retry: ${errorList(state.Retry.flatMap(errorNames))}`];
+  const lines: string[] = [];
+  for (const name of errorList(state.Retry.flatMap(errorNames)).split(', ')) {
+    const last = lines.at(-1);
+    if (last !== undefined && last.length + name.length < 44) lines[lines.length - 1] = `${last}, ${name}`;
+    else lines.push(lines.length === 0 ? `retry: ${name}` : name);
+  }
+  return lines;
 }
 
 function waitLine(state: AslState): string {
-  if (typeof state.Seconds === 'number') return `wait ${state.Seconds} s`;
-  if (typeof state.SecondsPath === 'string') return `wait ${state.SecondsPath} s`;
+  if (typeof state.Seconds === 'number') return `wait ${state.Seconds} seconds`;
+  if (typeof state.SecondsPath === 'string') return `wait ${state.SecondsPath} seconds`;
   if (typeof state.Timestamp === 'string') return `until ${state.Timestamp}`;
   if (typeof state.TimestampPath === 'string') return `until ${state.TimestampPath}`;
   return 'wait';
@@ -199,7 +206,9 @@ class MachineWriter {
     this.nodes.push(`${indent}  direction TB`);
     children(state).forEach((child, i) => {
       const start = `${id}_start${i}`;
-      this.nodes.push(`${indent}  ${start}((${label(state.Type === 'Map' ? 'each item' : `branch ${i + 1}`)}))`);
+      this.nodes.push(
+        `${indent}  ${start}((${label(state.Type === 'Map' ? 'each item' : `branch ${i + 1}`)}))`,
+      );
       this.classify(start, 'start');
       this.edges.push(`${start} --> ${this.idOf(child.StartAt)}`);
       this.definition(child, `${indent}  `, false);
