@@ -8,6 +8,7 @@ import { HandOffRerun } from './constructs/handoff-rerun';
 import { InvestigationWorkflow } from './constructs/investigation-workflow';
 import { Monitoring } from './constructs/monitoring';
 import { PermissionAudit } from './constructs/permission-audit';
+import type { TaskFunction } from './constructs/task-function';
 import { ThreatIntake } from './constructs/threat-intake';
 
 /** Properties of {@link S1CadoForensicsStack}. */
@@ -93,11 +94,22 @@ export class S1CadoForensicsStack extends Stack {
       monitoring: this.monitoring,
     });
 
+    const dashboard = this.monitoring.watch({
+      stateMachines: { Investigation: this.workflow.stateMachine },
+      stagingFunction: this.workflow.functions['stage-output'] as TaskFunction,
+      functions: [
+        ...Object.values(this.workflow.functions),
+        ...Object.values(this.intake.functions),
+        this.audit.function,
+      ],
+    });
+
     new CfnOutput(this, 'EvidenceBucketName', { value: this.evidence.bucket.bucketName });
     new CfnOutput(this, 'S1SecretArn', { value: this.secrets.s1Secret.secretArn });
     new CfnOutput(this, 'CadoSecretArn', { value: this.secrets.cadoSecret.secretArn });
     new CfnOutput(this, 'CoordinationTableName', { value: this.coordination.table.tableName });
     new CfnOutput(this, 'NotificationTopicArn', { value: this.monitoring.topic.topicArn });
+    new CfnOutput(this, 'DashboardName', { value: dashboard.dashboardName });
     new CfnOutput(this, 'StateMachineArn', { value: this.workflow.stateMachine.stateMachineArn });
     // `s1cado handoff` starts this one.
     new CfnOutput(this, 'HandOffRerunStateMachineArn', {

@@ -12,7 +12,7 @@ import type {
 } from '../shared/evidence/case-record';
 import { caseKey } from '../shared/evidence/keys';
 import { getJson, handoffCommand, Manifest, putJson, TOOL_NAME } from '../shared/evidence/manifest';
-import { logger } from '../shared/observability';
+import { logger, metrics } from '../shared/observability';
 import { redact } from '../shared/redact';
 import type { AgentFinalState, CadoHandoff, CaughtError, OutcomeInput } from '../shared/schemas';
 
@@ -247,6 +247,9 @@ export async function recordOutcome(input: OutcomeInput, deps: RecordOutcomeDeps
   const key = caseKey(record.investigationId);
   await putJson(deps.s3, deps.bucket, key, record);
   logger.info('Investigation recorded', { status: record.status, counts: record.counts, caseKey: key });
+  const outcome = metrics.singleMetric();
+  outcome.addDimension('Outcome', record.status);
+  outcome.addMetric('Investigations', 'Count', 1);
   return {
     investigationId: record.investigationId,
     status: record.status,

@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { S1RateLimitedError, S1TransientError } from '../shared/errors';
 import { taskRecordKey } from '../shared/evidence/keys';
 import { getJson, putJson } from '../shared/evidence/manifest';
-import { logger } from '../shared/observability';
+import { logger, metrics } from '../shared/observability';
 import { nextPoll, TASK_POLL } from '../shared/poll';
 import type { AgentStart, RunningTask } from '../shared/schemas';
 import type { S1Client } from '../shared/sentinelone';
@@ -219,6 +219,7 @@ export async function runScript(input: AgentStart, deps: RunScriptDeps): Promise
     nextTaskRecord(base, attempts, startedAt, { state: 'started', parentTaskId, deadline }),
   );
   logger.info('Collection task started', { parentTaskId, agentId: target.agentId, deadline });
+  metrics.addMetric('S1TasksStarted', 'Count', 1);
   return runningTask(
     input,
     { parentTaskId, description, startedAt, deadline, reusedExisting: false },

@@ -1,0 +1,131 @@
+import { Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../lib/config';
+import { WORKFLOW_METRICS } from '../../lib/constructs/monitoring';
+import { S1CadoForensicsStack } from '../../lib/s1-cado-forensics-stack';
+import { appFactory } from './helpers';
+
+const apps = appFactory();
+let stack: S1CadoForensicsStack;
+let template: Template;
+let topicRef: { Ref: string };
+
+beforeAll(() => {
+  const app = apps.app();
+  stack = new S1CadoForensicsStack(app, 'S1CadoForensics', { config: loadConfig(app.node) });
+  template = Template.fromStack(stack);
+  topicRef = { Ref: Stack.of(stack).getLogicalId(stack.monitoring.topic.node.defaultChild as never) };
+});
+afterAll(() => apps.cleanup());
+
+function ref(construct: { node: { defaultChild?: unknown } }): { Ref: string } {
+  return { Ref: Stack.of(stack).getLogicalId(construct.node.defaultChild as never) };
+}
+
+/** The dashboard body with its intrinsics flattened to text (placeholders for tokens). */
+function dashboardBody(): string {
+  const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+  expect(dashboards).toHaveLength(1);
+  const body = dashboards[0]?.Properties.DashboardBody as { 'Fn::Join': [string, unknown[]] };
+  return body['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : JSON.stringify(part))).join('');
+}
+
+describe('Monitoring: alarms to the notification topic', () => {
+  it.each([
+    ['ExecutionsFailed', 'failed'],
+    ['ExecutionsTimedOut', 'timed out'],
+    ['ExecutionsAborted', 'aborted'],
+  ])('alarms on %s of the investigation state machine, ALARM and OK to the topic', (metricName, words) => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/States',
+      MetricName: metricName,
+      Dimensions: [{ Name: 'StateMachineArn', Value: ref(stack.workflow.stateMachine) }],
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [topicRef],
+      OKActions: [topicRef],
+      AlarmDescription: Match.stringLikeRegexp(words),
+    });
+  });
+
+  it('alarms on Stage Output errors', () => {
+    const staging = stack.workflow.functions['stage-output'];
+    expect(staging).toBeDefined();
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: ref(staging as never) }],
+      Threshold: 1,
+      AlarmActions: [topicRef],
+      OKActions: [topicRef],
+    });
+  });
+
+  it('every alarm of the stack notifies the topic', () => {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    // audit (2) + intake poller and dead letters (2) + failed/timed out/aborted + staging (4)
+    expect(alarms.length).toBe(8);
+    for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([topicRef]);
+    expect(stack.monitoring.alarms).toHaveLength(8);
+  });
+});
+
+describe('Monitoring: S1 and Cado refusals from the logs', () => {
+  it('counts 429 retries in the log group of every Lambda that calls S1 or Cado, by remote service', () => {
+    const filters = template.findResources('AWS::Logs::MetricFilter');
+    const logGroups = Object.values(filters).map((f) => f.Properties.LogGroupName);
+    for (const step of [
+      'run-script',
+      'check-task',
+      'stage-output',
+      'hand-to-cado',
+      'check-cado',
+      'poll-threats',
+    ]) {
+      const fn = stack.workflow.functions[step] ?? stack.intake.functions[step];
+      expect(fn, step).toBeDefined();
+      expect(logGroups, step).toContainEqual(ref(fn?.taskLogGroup as never));
+    }
+    expect(logGroups).toContainEqual(ref(stack.audit.function.taskLogGroup as never));
+    template.hasResourceProperties('AWS::Logs::MetricFilter', {
+      FilterPattern: '{ ($.message = "Request failed; retrying") && ($.status = 429) }',
+      MetricTransformations: [
+        {
+          MetricNamespace: 'S1CadoForensics',
+          MetricName: WORKFLOW_METRICS.throttled,
+          MetricValue: '1',
+          Dimensions: [{ Key: 'RemoteService', Value: '$.remoteService' }],
+        },
+      ],
+    });
+  });
+});
+
+describe('Monitoring: the dashboard', () => {
+  it('shows investigations by outcome, durations, bytes staged, refusals, open tasks, audit status and alarms', () => {
+    const body = dashboardBody();
+    for (const outcome of ['complete', 'partial', 'staged_handoff_failed', 'failed']) {
+      expect(body).toContain(`"${WORKFLOW_METRICS.investigations}","Outcome","${outcome}"`);
+    }
+    for (const p of ['p50', 'p90', 'p99']) expect(body).toMatch(new RegExp(`"ExecutionTime".*"stat":"${p}"`));
+    expect(body).toContain(`"${WORKFLOW_METRICS.stagedBytes}","service","s1-cado-forensics"`);
+    expect(body).toContain(`"${WORKFLOW_METRICS.throttled}","RemoteService","S1"`);
+    expect(body).toContain('RUNNING_SUM(started - closed)');
+    expect(body).toContain(`"${WORKFLOW_METRICS.tasksStarted}"`);
+    expect(body).toContain(`"${WORKFLOW_METRICS.tasksClosed}"`);
+    expect(body).toContain('"AuditChecks","Status","fail","service","s1-cado-forensics"');
+    expect(body).toContain('"type":"alarm"');
+    // The alarm widget lists every alarm of the stack, those of the other constructs included.
+    const alarmWidget = body.slice(body.indexOf('"type":"alarm"'));
+    expect(alarmWidget.match(/"Fn::GetAtt":\["[A-Za-z0-9]+","Arn"\]/g)).toHaveLength(8);
+    expect(alarmWidget).toContain('PermissionAuditFailedChecksAlarm');
+  });
+
+  it('is named in the stack outputs', () => {
+    template.hasOutput('DashboardName', { Value: Match.anyValue() });
+  });
+});
