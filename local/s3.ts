@@ -73,10 +73,27 @@ export function localS3Env(endpoint: string): Record<string, string> {
   };
 }
 
+/** Temporary directories of servers not closed yet; removed when the process exits, however it exits. */
+const openDirectories = new Set<string>();
+let exitHookInstalled = false;
+
+function removeOnExit(directory: string): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    // `exit` runs on process.exit() too (e.g. a second Ctrl-C), where no `finally` would: the evidence copies in
+    // the folder can be hundreds of MB.
+    process.on('exit', () => {
+      for (const dir of openDirectories) rmSync(dir, { recursive: true, force: true });
+    });
+  }
+  openDirectories.add(directory);
+}
+
 /** Starts s3rver on 127.0.0.1 (a free port) with `buckets` created. */
 export async function startLocalS3(opts: LocalS3Options): Promise<LocalS3> {
   const ownDirectory = opts.directory === undefined;
   const directory = opts.directory ?? mkdtempSync(join(tmpdir(), 's1cado-s3rver-'));
+  if (ownDirectory) removeOnExit(directory);
   const server = new S3rver({
     address: '127.0.0.1',
     port: 0,
@@ -89,6 +106,7 @@ export async function startLocalS3(opts: LocalS3Options): Promise<LocalS3> {
     address = await server.run();
   } catch (error) {
     if (ownDirectory) rmSync(directory, { recursive: true, force: true });
+    openDirectories.delete(directory);
     throw error;
   }
   const endpoint = `http://127.0.0.1:${address.port}`;
@@ -106,6 +124,7 @@ export async function startLocalS3(opts: LocalS3Options): Promise<LocalS3> {
         await server.close();
       } finally {
         if (ownDirectory) rmSync(directory, { recursive: true, force: true });
+        openDirectories.delete(directory);
       }
     },
   };

@@ -386,9 +386,13 @@ export async function runDemo(options: DemoOptions, io: RunIo): Promise<number> 
       s3: { endpoint: local.s3.endpoint, bucket: local.bucket, directory: null },
       logFile,
       handoffRerunExitCode: rerunExitCode,
-      // With a hand-off re-run, its result counts: the investigation itself was meant to end without Cado.
-      exitCode:
-        (rerunExitCode === null ? status === 'SUCCEEDED' : rerunExitCode === 0) && allVerified ? 0 : 1,
+      // Interrupted (Ctrl-C): 130, as a shell reports it, after the summary of what was done so far. With a hand-off
+      // re-run, its result counts: the investigation itself was meant to end without Cado.
+      exitCode: io.signal?.aborted
+        ? 130
+        : (rerunExitCode === null ? status === 'SUCCEEDED' : rerunExitCode === 0) && allVerified
+          ? 0
+          : 1,
     };
     if (options.keep) {
       const kept = path.join(io.workDir, `demo-s3-${plan.investigationId}-${runId}`);

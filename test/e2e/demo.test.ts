@@ -75,6 +75,8 @@ describe('npm run demo (in-process)', () => {
       expect(progress).toContain(`import pipeline ${agent.cado?.pipelineId}`);
     }
     expect(progress).toMatch(/\[█+\] 100%/);
+    // Resolve Targets reads the agent ids from its own input (`input.agentIds`), not the execution's top level.
+    expect(progress).toContain('Resolve Targets: deciding on 2 agent(s)');
     expect(readdirSync(workDir).some((name) => name.startsWith('demo-s3-'))).toBe(true);
   });
 
