@@ -36,9 +36,11 @@
  * importing them. Variables that are placeholders for other resources (bucket names, secret ARNs) must be given in
  * `env`, or the runner throws {@link UnresolvedEnvironmentError}.
  */
+
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { InvokeStore, InvokeStoreBase } from '@aws/lambda-invoke-store';
 import type { Context } from 'aws-lambda';
 import {
   ExecutionAbortedError,
@@ -69,6 +71,24 @@ import {
 } from './errors';
 import { type ExtractedFunction, findFunction } from './extract';
 import { createLambdaContext } from './lambda-context';
+
+/**
+ * Every local invocation runs in one process, concurrently (a Map's agents, several investigations), like Lambda's
+ * multi-concurrency execution environments. Their runtime sets `AWS_LAMBDA_MAX_CONCURRENCY` and runs each invocation
+ * inside the `InvokeStore`; Powertools then keeps the Lambda context and appended keys of its logger per invocation.
+ * Without it, a handler's log lines carry the function name, step and investigation of whichever handler started
+ * last. Any non-empty value turns it on; this one is what the runner can run at once in practice.
+ */
+const LOCAL_MAX_CONCURRENCY = '64';
+
+let invokeStore: Promise<InvokeStoreBase> | undefined;
+
+/** Runs `fn` as one invocation with its own request id, as the Lambda runtime does. */
+async function asInvocation<T>(requestId: string, fn: () => Promise<T>): Promise<T> {
+  invokeStore ??= InvokeStore.getInstanceAsync(true);
+  const store = await invokeStore;
+  return store.run({ [InvokeStoreBase.PROTECTED_KEYS.REQUEST_ID]: requestId }, fn);
+}
 
 // aws-local-stepfunctions calls Promise.withResolvers (ES2024) in every Task; Node 20 lacks it, and without it every
 // Task fails with a TypeError that a States.ALL Catch would quietly turn into the failure path.
@@ -304,6 +324,7 @@ function computeEnv(bindings: Iterable<Binding>, opts: LocalStateMachineOptions)
     }
   }
   for (const key of conflicts) delete env[key];
+  env.AWS_LAMBDA_MAX_CONCURRENCY = LOCAL_MAX_CONCURRENCY;
   Object.assign(env, opts.env);
   const given = new Set(Object.keys(opts.env ?? {}));
   const missing = [...unresolved].filter((key) => !given.has(key)).sort();
@@ -574,7 +595,7 @@ export function createLocalStateMachine(
       let output: unknown;
       try {
         output = await withLambdaTimeout(
-          Promise.resolve().then(() => binding.handler(event, context)),
+          asInvocation(requestId, () => Promise.resolve().then(() => binding.handler(event, context))),
           binding.fn.timeoutSeconds,
           enforceLambdaTimeout,
         );
