@@ -270,7 +270,7 @@ export function renderSummary(summary: DemoSummary, p: Paint, totalMs?: number):
     );
   }
   lines.push(
-    `${label('local S3')}${summary.s3.directory ? `kept in ${summary.s3.directory} (s3rver layout: <bucket>/<key>._S3rver_object)` : `removed (`npm run demo -- --keep` keeps the evidence on disk)`}`,
+    `${label('local S3')}${summary.s3.directory ? `kept in ${summary.s3.directory} (s3rver layout: <bucket>/<key>._S3rver_object)` : 'removed (npm run demo -- --keep keeps the evidence on disk)'}`,
   );
   lines.push(`${label('handler logs')}${summary.logFile}`);
   if (totalMs !== undefined)

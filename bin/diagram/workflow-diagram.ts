@@ -124,8 +124,13 @@ function inlineColours(svg: string): string {
 export async function renderSvg(mermaid: string): Promise<string> {
   // An ES module only (no `require` export): loaded with a dynamic import.
   const { renderMermaidSVG } = await import('beautiful-mermaid');
-  const svg = renderMermaidSVG(mermaid, { font: 'system-ui', padding: 24, ...COLOURS });
-  return `${inlineColours(svg.replace(/^\s*@import url\([^)]*\);\n/gm, ''))}\n`;
+  // Inter where installed, else the system font: the import that would fetch it is dropped below.
+  const svg = renderMermaidSVG(mermaid, { font: 'Inter', padding: 24, ...COLOURS });
+  const titled = svg.replace(
+    /^(<svg [^>]*>)/,
+    '$1\n<title>s1-cado-forensics state machines (npm run diagram)</title>',
+  );
+  return `${inlineColours(titled.replace(/^\s*@import url\([^)]*\);\n/gm, ''))}\n`;
 }
 
 /** The README with its diagram block replaced by `mermaid`. */

@@ -1,6 +1,7 @@
 /** Check Task (see core.ts). */
 import { z } from 'zod';
 import { now } from '../shared/clock';
+import { METRICS } from '../shared/contract';
 import { stepHandler } from '../shared/handler';
 import { metrics } from '../shared/observability';
 import { CheckedTask, RunningTask } from '../shared/schemas';
@@ -10,6 +11,6 @@ import { checkTask } from './core';
 export const handler = stepHandler('check-task', z.union([CheckedTask, RunningTask]), async (input) => {
   const checked = await checkTask(input, { s1: s1Client(), now });
   // Completed, failed or past its deadline: the task is no longer open (the dashboard's open-task count).
-  if (checked.task.phase !== 'running') metrics.addMetric('S1TasksClosed', 'Count', 1);
+  if (checked.task.phase !== 'running') metrics.addMetric(METRICS.tasksClosed, 'Count', 1);
   return checked;
 });

@@ -4,6 +4,7 @@
  * execution then fails only if no agent's evidence reached Cado, and says why.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
+import { METRICS } from '../shared/contract';
 import type {
   AgentOutcome,
   AgentOutcomeStatus,
@@ -249,7 +250,7 @@ export async function recordOutcome(input: OutcomeInput, deps: RecordOutcomeDeps
   logger.info('Investigation recorded', { status: record.status, counts: record.counts, caseKey: key });
   const outcome = metrics.singleMetric();
   outcome.addDimension('Outcome', record.status);
-  outcome.addMetric('Investigations', 'Count', 1);
+  outcome.addMetric(METRICS.investigations, 'Count', 1);
   return {
     investigationId: record.investigationId,
     status: record.status,

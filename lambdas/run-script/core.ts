@@ -9,6 +9,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
+import { METRICS } from '../shared/contract';
 import { S1RateLimitedError, S1TransientError } from '../shared/errors';
 import { taskRecordKey } from '../shared/evidence/keys';
 import { getJson, putJson } from '../shared/evidence/manifest';
@@ -219,7 +220,7 @@ export async function runScript(input: AgentStart, deps: RunScriptDeps): Promise
     nextTaskRecord(base, attempts, startedAt, { state: 'started', parentTaskId, deadline }),
   );
   logger.info('Collection task started', { parentTaskId, agentId: target.agentId, deadline });
-  metrics.addMetric('S1TasksStarted', 'Count', 1);
+  metrics.addMetric(METRICS.tasksStarted, 'Count', 1);
   return runningTask(
     input,
     { parentTaskId, description, startedAt, deadline, reusedExisting: false },

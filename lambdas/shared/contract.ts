@@ -179,7 +179,20 @@ export const METRICS = {
   serviceName: 's1-cado-forensics',
   /** Audit checks by `Status` (pass | warn | fail | unknown). */
   auditChecks: 'AuditChecks',
+  /** One per investigation recorded, by `Outcome` (the case.json status). */
+  investigations: 'Investigations',
+  /** Bytes written to the evidence bucket per staged file. */
+  stagedBytes: 'EvidenceStagedBytes',
+  /** One per S1 collection task started. */
+  tasksStarted: 'S1TasksStarted',
+  /** One per S1 collection task that left `running` (completed, failed or past its deadline). */
+  tasksClosed: 'S1TasksClosed',
+  /** 429 answers, by `RemoteService`: counted by a log metric filter on {@link RETRY_LOG_MESSAGE} lines. */
+  throttled: 'ApiThrottled',
 } as const;
+
+/** The message of the HTTP client's retry log line (with `remoteService` and `status`); a metric filter reads it. */
+export const RETRY_LOG_MESSAGE = 'Request failed; retrying';
 
 /** Bounds shared by the input schema and the state machine's sizing. */
 export const LIMITS = {

@@ -7,6 +7,7 @@
 import { Agent, type Dispatcher, type FormData, request } from 'undici';
 import type { z } from 'zod';
 import { sleep as clockSleep, now } from './clock';
+import { RETRY_LOG_MESSAGE } from './contract';
 import {
   CadoAuthError,
   CadoConflictError,
@@ -317,7 +318,7 @@ export class HttpClient {
       if (!mayRetry || attempt >= this.retry.maxAttempts || elapsed + delay > this.retry.maxElapsedMs) {
         throw failure.error;
       }
-      logger.warn('Request failed; retrying', {
+      logger.warn(RETRY_LOG_MESSAGE, {
         remoteService: this.service,
         operation,
         status: failure.error.status,

@@ -5,6 +5,7 @@
  * or passed on, and the S1 token is never sent to it.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
+import { METRICS } from '../shared/contract';
 import { ResultNotAvailableError } from '../shared/errors';
 import { evidenceKey, manifestKey } from '../shared/evidence/keys';
 import {
@@ -202,7 +203,7 @@ export async function stageOutput(input: CompletedTask, deps: StageOutputDeps): 
   }
   await putJson(deps.s3, deps.bucket, mKey, manifest);
 
-  metrics.addMetric('EvidenceStagedBytes', 'Bytes', staged.bytes);
+  metrics.addMetric(METRICS.stagedBytes, 'Bytes', staged.bytes);
   metrics.addMetric('DownloadResumes', 'Count', staged.download.resumes);
   logger.info('Evidence staged', {
     key,

@@ -21,31 +21,24 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { METRICS, RETRY_LOG_MESSAGE } from '../../lambdas/shared/contract';
 import { AUDIT_CHECKS_METRIC, AUDIT_SERVICE_NAME } from './permission-audit';
 import { METRICS_NAMESPACE, type TaskFunction } from './task-function';
 
 /** The `service` dimension Powertools adds to the workflow Lambdas' metrics (TaskFunction's default). */
-const WORKFLOW_SERVICE = 's1-cado-forensics';
+const WORKFLOW_SERVICE = METRICS.serviceName;
 
 /**
  * Metrics the Lambdas emit (Powertools Metrics, namespace `S1CadoForensics`, dimension `service`) or that the
- * dashboard derives from their logs.
+ * dashboard derives from their logs (`throttled`: a metric filter on the HTTP client's retry lines, so the CLI,
+ * which uses the same client, never emits metrics).
  */
 export const WORKFLOW_METRICS = {
-  /** One per investigation recorded; dimension `Outcome` = a `case.json` status (Record Outcome). */
-  investigations: 'Investigations',
-  /** Bytes written to the evidence bucket per staged file (Stage Output). */
-  stagedBytes: 'EvidenceStagedBytes',
-  /** One per S1 collection task started (Run Script). */
-  tasksStarted: 'S1TasksStarted',
-  /** One per S1 collection task that left `running`: completed, failed or past its deadline (Check Task). */
-  tasksClosed: 'S1TasksClosed',
-  /**
-   * One per 429 answer a Lambda met (and retried), dimension `RemoteService` = S1 | Cado: counted by a metric filter
-   * on the `Request failed; retrying` log lines of lambdas/shared/http.ts, so the CLI, which uses the same client,
-   * never emits metrics.
-   */
-  throttled: 'ApiThrottled',
+  investigations: METRICS.investigations,
+  stagedBytes: METRICS.stagedBytes,
+  tasksStarted: METRICS.tasksStarted,
+  tasksClosed: METRICS.tasksClosed,
+  throttled: METRICS.throttled,
 } as const;
 
 /** The outcomes Record Outcome writes into `case.json` (lambdas/shared/evidence/case-record.ts). */
@@ -296,7 +289,7 @@ export class Monitoring extends Construct {
       new MetricFilter(this, `Throttled${id}`, {
         logGroup: fn.taskLogGroup,
         filterPattern: FilterPattern.all(
-          FilterPattern.stringValue('$.message', '=', 'Request failed; retrying'),
+          FilterPattern.stringValue('$.message', '=', RETRY_LOG_MESSAGE),
           FilterPattern.numberValue('$.status', '=', 429),
         ),
         metricNamespace: METRICS_NAMESPACE,
