@@ -95,7 +95,10 @@ export class S1CadoForensicsStack extends Stack {
     });
 
     const dashboard = this.monitoring.watch({
-      stateMachines: { Investigation: this.workflow.stateMachine },
+      stateMachines: {
+        Investigation: this.workflow.stateMachine,
+        HandOffRerun: this.handoffRerun.stateMachine,
+      },
       stagingFunction: this.workflow.functions['stage-output'] as TaskFunction,
       functions: [
         ...Object.values(this.workflow.functions),

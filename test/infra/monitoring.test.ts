@@ -32,15 +32,21 @@ function dashboardBody(): string {
 }
 
 describe('Monitoring: alarms to the notification topic', () => {
-  it.each([
-    ['ExecutionsFailed', 'failed'],
-    ['ExecutionsTimedOut', 'timed out'],
-    ['ExecutionsAborted', 'aborted'],
-  ])('alarms on %s of the investigation state machine, ALARM and OK to the topic', (metricName, words) => {
+  it.each(
+    ['Investigation', 'HandOffRerun'].flatMap((machine) =>
+      [
+        ['ExecutionsFailed', 'failed'],
+        ['ExecutionsTimedOut', 'timed out'],
+        ['ExecutionsAborted', 'aborted'],
+      ].map(([metricName, words]) => [metricName, machine, words] as const),
+    ),
+  )('alarms on %s of the %s state machine, ALARM and OK to the topic', (metricName, machine, words) => {
+    const stateMachine =
+      machine === 'Investigation' ? stack.workflow.stateMachine : stack.handoffRerun.stateMachine;
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/States',
       MetricName: metricName,
-      Dimensions: [{ Name: 'StateMachineArn', Value: ref(stack.workflow.stateMachine) }],
+      Dimensions: [{ Name: 'StateMachineArn', Value: ref(stateMachine) }],
       Statistic: 'Sum',
       Period: 300,
       Threshold: 1,
@@ -48,7 +54,7 @@ describe('Monitoring: alarms to the notification topic', () => {
       TreatMissingData: 'notBreaching',
       AlarmActions: [topicRef],
       OKActions: [topicRef],
-      AlarmDescription: Match.stringLikeRegexp(words),
+      AlarmDescription: Match.stringLikeRegexp(`${machine} state machine ${words}`),
     });
   });
 
@@ -67,10 +73,10 @@ describe('Monitoring: alarms to the notification topic', () => {
 
   it('every alarm of the stack notifies the topic', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    // audit (2) + intake poller and dead letters (2) + failed/timed out/aborted + staging (4)
-    expect(alarms.length).toBe(8);
+    // audit (2) + intake poller and dead letters (2) + failed/timed out/aborted of two machines (6) + staging (1)
+    expect(alarms.length).toBe(11);
     for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([topicRef]);
-    expect(stack.monitoring.alarms).toHaveLength(8);
+    expect(stack.monitoring.alarms).toHaveLength(11);
   });
 });
 
@@ -121,7 +127,7 @@ describe('Monitoring: the dashboard', () => {
     expect(body).toContain('"type":"alarm"');
     // The alarm widget lists every alarm of the stack, those of the other constructs included.
     const alarmWidget = body.slice(body.indexOf('"type":"alarm"'));
-    expect(alarmWidget.match(/"Fn::GetAtt":\["[A-Za-z0-9]+","Arn"\]/g)).toHaveLength(8);
+    expect(alarmWidget.match(/"Fn::GetAtt":\["[A-Za-z0-9]+","Arn"\]/g)).toHaveLength(11);
     expect(alarmWidget).toContain('PermissionAuditFailedChecksAlarm');
   });
 
