@@ -37,7 +37,7 @@ describe('Monitoring: alarms to the notification topic', () => {
       [
         ['ExecutionsFailed', 'failed'],
         ['ExecutionsTimedOut', 'timed out'],
-        ['ExecutionsAborted', 'aborted'],
+        ['ExecutionsAborted', 'was stopped'],
       ].map(([metricName, words]) => [metricName, machine, words] as const),
     ),
   )('alarms on %s of the %s state machine, ALARM and OK to the topic', (metricName, machine, words) => {
