@@ -32,6 +32,7 @@ import type { CadoClient, CadoPurpose } from '../shared/cado';
 import { now as clockNow } from '../shared/clock';
 import { TOOL_NAME } from '../shared/evidence/manifest';
 import { redactDeep, safeUrl } from '../shared/redact';
+import { type ContentHash, contentHash, isLibraryNameOf, needsContent } from '../shared/script-library';
 import type { S1Client, S1CurrentUser, S1Site } from '../shared/sentinelone';
 import { siteLicence } from '../shared/sentinelone';
 import { TOOL_VERSION } from '../shared/version';
@@ -39,7 +40,13 @@ import { TOOL_VERSION } from '../shared/version';
 /** The S1 calls the audit makes (an `S1Client` has them all). */
 export type S1AuditApi = Pick<
   S1Client,
-  'apiBaseUrl' | 'getCurrentUser' | 'getApiTokenDetails' | 'getRole' | 'getSites' | 'listScripts'
+  | 'apiBaseUrl'
+  | 'getCurrentUser'
+  | 'getApiTokenDetails'
+  | 'getRole'
+  | 'getSites'
+  | 'listScripts'
+  | 'getScriptContent'
 >;
 
 /** The Cado calls the audit makes (a `CadoClient` has them all). */
@@ -156,18 +163,34 @@ function fetchRoles(client: S1AuditApi, user: S1CurrentUser): Promise<FetchedRol
   );
 }
 
-/** Every version of each collector the library holds (searched by the stable name, so older versions show). */
+/**
+ * Every version of each collector the library holds (searched by the stable name, so older versions show), and the
+ * content hash of each script under the deployed name whose S1 signature is not comparable.
+ */
 function fetchLibraries(
   client: S1AuditApi,
   collectors: readonly CollectorScript[],
 ): Promise<CollectorLibrary[]> {
   return Promise.all(
-    collectors.map(async (collector) => ({
-      collector,
-      library: await attempt(() =>
+    collectors.map(async (collector) => {
+      const library = await attempt(() =>
         client.listScripts({ query: collector.name, osTypes: [collector.osType] }),
-      ),
-    })),
+      );
+      const unsigned = library.ok
+        ? library.value.filter(
+            (script) => isLibraryNameOf(script.scriptName, collector.libraryName) && needsContent(script),
+          )
+        : [];
+      const contents = new Map<string, ContentHash>(
+        await Promise.all(
+          unsigned.map(
+            async (script) =>
+              [script.id, await contentHash((id) => client.getScriptContent(id), script.id)] as const,
+          ),
+        ),
+      );
+      return { collector, library, contents };
+    }),
   );
 }
 

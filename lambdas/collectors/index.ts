@@ -93,8 +93,8 @@ const DEFINITIONS: readonly CollectorDefinition[] = [
 const HEADER_PATTERN = /^#\s*s1cado-collector:\s*([a-z0-9-]+)\s+(\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?)\s*$/;
 const HEADER_SEARCH_LINES = 5;
 
-/** `s1cado-triage-linux 1.0.0 (sha256:1a2b3c4d)` */
-const LIBRARY_NAME_PATTERN = /^(s1cado-[a-z0-9-]+) (\S+) \(sha256:([0-9a-f]{8})\)$/;
+/** `s1cado-triage-linux 1.0.0 (sha256:1a2b3c4d)`, or a fresh copy of it: `… copy 20261202T171500Z`. */
+const LIBRARY_NAME_PATTERN = /^(s1cado-[a-z0-9-]+) (\S+) \(sha256:([0-9a-f]{8})\)(?: copy \d{8}T\d{6}Z)?$/;
 
 /**
  * The folder the scripts are read from when none is given: `COLLECTORS_DIR`, else this module's folder

@@ -1,15 +1,27 @@
 /**
  * Ensure Scripts: makes sure the exact collector version each target needs is in the S1 script library, and
- * attaches it to the target. A script counts as present only when its name (which carries version and hash
- * prefix) matches, its osTypes cover the OS, its scope covers the target, and S1's SHA-256 signature (when S1
- * reports one) equals ours; otherwise it is uploaded. Scripts are uploaded at the widest scope the service user
- * has: global for a tenant-scoped user, else the target's account, else its site.
+ * attaches it to the target. A library script is used only when its name (which carries version and hash prefix)
+ * matches, its osTypes cover the OS, its scope covers the target, and its SHA-256 is proven equal to ours: from
+ * S1's `signature` (hex or base64), else from its content (`GET /remote-scripts/script-content`). A same-name
+ * script that is not proven ours is never run; it is reported on the script (`lookAlikes`, which the outcome
+ * carries), and our own copy is uploaded beside it under a fresh versioned name. Scripts are uploaded at the widest
+ * scope the service user has: global for a tenant-scoped user, else the target's account, else its site.
  */
 import type { CollectorScript } from '../collectors';
 import { ConfigError } from '../shared/errors';
 import { logger } from '../shared/observability';
 import type { CollectionTarget, ResolvedTargets, ScriptRef, ScriptsEnsured, Target } from '../shared/schemas';
-import { scriptMatches } from '../shared/script-library';
+import {
+  type ContentHash,
+  contentHash,
+  freshLibraryName,
+  identityOf,
+  type LookAlike,
+  lookAlike,
+  needsContent,
+  type ScriptIdentity,
+  scriptCovers,
+} from '../shared/script-library';
 import type { S1Client, S1Script } from '../shared/sentinelone';
 
 /** Dependencies of {@link ensureScripts}. */
@@ -20,6 +32,8 @@ export interface EnsureScriptsDeps {
   readonly runtimeTimeoutSeconds: number;
   /** Builds the collector's `inputParams` for that timeout. */
   readonly inputParamsFor: (runtimeTimeoutSeconds: number) => string;
+  /** Clock for the fresh names of copies (epoch ms). @default Date.now */
+  readonly now?: () => number;
 }
 
 type Scope = { level: 'global' } | { level: 'account'; id: string } | { level: 'site'; id: string };
@@ -44,6 +58,23 @@ export async function ensureScripts(
   const byKey = new Map<string, ScriptRef>();
   const targets: CollectionTarget[] = [];
   const libraryCache = new Map<string, S1Script[]>();
+  const identities = new Map<string, Promise<ScriptIdentity>>();
+  const identify = (script: S1Script, collector: CollectorScript): Promise<ScriptIdentity> => {
+    const key = `${script.id}|${collector.sha256}`;
+    let found = identities.get(key);
+    if (!found) {
+      found = (async () => {
+        const content: ContentHash | undefined = needsContent(script)
+          ? await contentHash((id) => deps.s1.getScriptContent(id), script.id)
+          : undefined;
+        return identityOf(script, collector.sha256, content);
+      })();
+      identities.set(key, found);
+    }
+    return found;
+  };
+  const listLibrary = (collector: CollectorScript) =>
+    deps.s1.listScripts({ query: collector.libraryName, osTypes: [collector.osType] });
 
   for (const target of input.targets) {
     const collector = deps.collectors.find((c) => c.osType === target.osType);
@@ -54,24 +85,39 @@ export async function ensureScripts(
     if (!ref) {
       let library = libraryCache.get(collector.libraryName);
       if (!library) {
-        library = await deps.s1.listScripts({ query: collector.libraryName, osTypes: [collector.osType] });
+        library = await listLibrary(collector);
         libraryCache.set(collector.libraryName, library);
       }
-      const existing = oldest(library.filter((script) => scriptMatches(script, collector, target)));
+      const sorted = await sortCandidates(library, collector, target, identify);
+      const existing = oldest(sorted.ours);
       let script = existing;
       if (!script) {
-        const uploaded = await upload(deps, collector, scope);
-        // Investigations started together may each have uploaded a copy: all of them settle on the oldest one,
-        // so the runs of a burst use one library script (the extra copies stay in the library, unused).
-        const now = await deps.s1.listScripts({ query: collector.libraryName, osTypes: [collector.osType] });
-        script =
-          oldest([uploaded, ...now.filter((candidate) => scriptMatches(candidate, collector, target))]) ??
-          uploaded;
+        // The collector's own name is taken by something not proven ours: upload beside it, under a fresh name.
+        const scriptName =
+          sorted.lookAlikes.length > 0
+            ? freshLibraryName(collector.libraryName, (deps.now ?? Date.now)())
+            : collector.libraryName;
+        const uploaded = await upload(deps, collector, scope, scriptName);
+        // Investigations started together may each have uploaded a copy: all of them settle on the oldest one
+        // proven ours, so the runs of a burst use one library script (the extra copies stay in the library, unused).
+        const now = await listLibrary(collector);
+        const settled = await sortCandidates(now, collector, target, identify);
+        script = oldest([uploaded, ...settled.ours]) ?? uploaded;
         libraryCache.set(collector.libraryName, [uploaded, ...now]);
+      }
+      for (const found of sorted.lookAlikes) {
+        logger.warn('A library script under the collector name is not our collector; it is never run', {
+          libraryName: collector.libraryName,
+          scriptId: found.scriptId,
+          scriptName: found.scriptName,
+          verdict: found.verdict,
+          sha256: found.sha256,
+          expectedSha256: found.expectedSha256,
+        });
       }
       ref = {
         scriptId: script.id,
-        libraryName: collector.libraryName,
+        libraryName: script.scriptName ?? collector.libraryName,
         name: collector.name,
         version: collector.version,
         sha256: collector.sha256,
@@ -80,10 +126,11 @@ export async function ensureScripts(
         runtimeTimeoutSeconds: deps.runtimeTimeoutSeconds,
         inputParams: deps.inputParamsFor(deps.runtimeTimeoutSeconds),
         uploaded: !existing,
+        ...(sorted.lookAlikes.length > 0 ? { lookAlikes: sorted.lookAlikes } : {}),
       };
       byKey.set(key, ref);
       logger.info(existing ? 'Collector found in the S1 library' : 'Collector uploaded to the S1 library', {
-        libraryName: collector.libraryName,
+        libraryName: ref.libraryName,
         scriptId: script.id,
         scope: scopeKey(scope),
       });
@@ -91,6 +138,25 @@ export async function ensureScripts(
     targets.push({ ...target, script: ref });
   }
   return { ...input, targets, scripts: [...byKey.values()] };
+}
+
+/** The library scripts that cover `target`, split into those proven ours and the look-alikes. */
+async function sortCandidates(
+  library: readonly S1Script[],
+  collector: CollectorScript,
+  target: Target,
+  identify: (script: S1Script, collector: CollectorScript) => Promise<ScriptIdentity>,
+): Promise<{ ours: S1Script[]; lookAlikes: LookAlike[] }> {
+  const candidates = library.filter((script) => scriptCovers(script, collector, target));
+  const verdicts = await Promise.all(candidates.map((script) => identify(script, collector)));
+  const ours: S1Script[] = [];
+  const lookAlikes: LookAlike[] = [];
+  candidates.forEach((script, i) => {
+    const identity = verdicts[i] as ScriptIdentity;
+    if (identity.verdict === 'ours') ours.push(script);
+    else lookAlikes.push(lookAlike(script, collector.sha256, identity));
+  });
+  return { ours, lookAlikes };
 }
 
 /** The script S1 created first (ids grow with time; compared as big integers, they exceed 2^53). */
@@ -113,11 +179,16 @@ async function currentScope(s1: S1Client): Promise<string | undefined> {
   }
 }
 
-async function upload(deps: EnsureScriptsDeps, collector: CollectorScript, scope: Scope): Promise<S1Script> {
+async function upload(
+  deps: EnsureScriptsDeps,
+  collector: CollectorScript,
+  scope: Scope,
+  scriptName: string,
+): Promise<S1Script> {
   return deps.s1.uploadScript({
     content: collector.content,
     fileName: collector.fileName,
-    scriptName: collector.libraryName,
+    scriptName,
     scriptType: collector.scriptType,
     osTypes: [collector.osType],
     scopeLevel: scope.level,

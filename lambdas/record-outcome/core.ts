@@ -211,6 +211,7 @@ export function summarizeCase(input: OutcomeInput, finishedAt: string, version: 
       scriptId: s.scriptId,
       sha256: s.sha256,
       uploaded: s.uploaded,
+      ...(s.lookAlikes?.length ? { lookAlikes: s.lookAlikes } : {}),
     })),
     tool: { name: TOOL_NAME, version },
   };

@@ -137,6 +137,21 @@ export const ResolvedTargets = z.object({
 });
 export type ResolvedTargets = z.infer<typeof ResolvedTargets>;
 
+/** A library script under the collector's name whose SHA-256 is not the collector's, or cannot be learnt. */
+export const LookAlikeScript = z.object({
+  scriptId: S1Id,
+  scriptName: z.string(),
+  s1Signature: z.string().nullable(),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .nullable(),
+  expectedSha256: z.string().regex(/^[0-9a-f]{64}$/),
+  verdict: z.enum(['mismatch', 'unverifiable']),
+  source: z.enum(['signature', 'content']).nullable(),
+});
+export type LookAlikeScript = z.infer<typeof LookAlikeScript>;
+
 /** A collection script as it exists in the S1 library. */
 export const ScriptRef = z.object({
   scriptId: S1Id,
@@ -150,6 +165,8 @@ export const ScriptRef = z.object({
   inputParams: z.string(),
   /** Whether this run uploaded it (false: it was already in the library). */
   uploaded: z.boolean(),
+  /** Same-name library scripts that are not this collector (never run): their ids and hashes. */
+  lookAlikes: z.array(LookAlikeScript).optional(),
 });
 export type ScriptRef = z.infer<typeof ScriptRef>;
 

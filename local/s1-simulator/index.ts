@@ -17,12 +17,13 @@ export type {
   AgentInput,
   RoleInput,
   ScriptInput,
+  ScriptSignatureShape,
   SiteInput,
   ThreatInput,
   UserInput,
   UserWithToken,
 } from './model';
-export { SimState, SimulatorInputError } from './model';
+export { SimState, SimulatorInputError, scriptSignature } from './model';
 export {
   ALL_PERMISSIONS,
   cancelPermission,

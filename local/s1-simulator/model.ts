@@ -98,6 +98,36 @@ export interface ScriptInput {
   /** Default "SentinelOne" with creatorId "-1" (a built-in library script). */
   creator?: string;
   creatorId?: string;
+  /**
+   * How the library reports the script's `signature`: `hex` (default, the SHA-256 of `content`), `base64` (the same
+   * hash in base64 with `signatureType` "SHA-256", as S1's built-in scripts carry it), `sha1` (40 hex: the SHA-1 of
+   * the content), `empty` (""), `null`, or a literal value.
+   */
+  signature?: ScriptSignatureShape | { literal: string | null };
+}
+
+/** How a planted script's `signature` looks (see {@link ScriptInput.signature}). */
+export type ScriptSignatureShape = 'hex' | 'base64' | 'sha1' | 'empty' | 'null';
+
+/** The `signature` and `signatureType` the library reports for `content` in the given shape. */
+export function scriptSignature(
+  content: Buffer,
+  shape: ScriptInput['signature'] = 'hex',
+): { signature: string | null; signatureType: string } {
+  if (typeof shape === 'object') return { signature: shape.literal, signatureType: 'SHA256' };
+  const sha256 = createHash('sha256').update(content);
+  switch (shape) {
+    case 'base64':
+      return { signature: sha256.digest('base64'), signatureType: 'SHA-256' };
+    case 'sha1':
+      return { signature: createHash('sha1').update(content).digest('hex'), signatureType: 'SHA256' };
+    case 'empty':
+      return { signature: '', signatureType: 'SHA256' };
+    case 'null':
+      return { signature: null, signatureType: 'SHA256' };
+    default:
+      return { signature: sha256.digest('hex'), signatureType: 'SHA256' };
+  }
 }
 
 /** Input of {@link SimState.addRole}. */
@@ -299,7 +329,7 @@ export class SimState {
       scopeId: scopeLevel === 'global' ? null : (input.scopeId ?? null),
       fileName: input.fileName ?? `${input.scriptName.replace(/[^A-Za-z0-9_.-]+/g, '_')}.sh`,
       content,
-      signature: createHash('sha256').update(content).digest('hex'),
+      ...scriptSignature(content, input.signature),
       creator: input.creator ?? 'SentinelOne',
       creatorId: input.creatorId ?? '-1',
       createdAt: at,

@@ -181,8 +181,13 @@ export interface Script {
   scopeId: string | null;
   fileName: string;
   content: Buffer;
-  /** SHA-256 hex of `content`. */
-  signature: string;
+  /**
+   * What `GET /remote-scripts` reports as `signature`: SHA-256 hex of `content` unless a test planted something
+   * else (null, empty, SHA-1-shaped, base64) through {@link ScriptSignatureShape}.
+   */
+  signature: string | null;
+  /** What it reports as `signatureType` (`SHA256`, or `SHA-256` like S1's own built-in scripts). */
+  signatureType: string;
   /** `SentinelOne` for built-in library scripts. */
   creator: string;
   /** `-1` for built-in library scripts. */

@@ -374,7 +374,7 @@ describe('runAudit: scope, token expiry, sites, scripts', () => {
     });
     const scripts = checkOf(await runAudit(deps()), 's1-collector-scripts');
     expect(scripts.status).toBe('fail');
-    expect(scripts.reason).toContain('was changed after it was uploaded');
+    expect(scripts.reason).toContain('was changed or planted under the collector');
   });
 
   it('counts an account-scoped upload as present for the sites of that account only', async () => {

@@ -5,7 +5,7 @@ import { taskDescription } from '../../lambdas/run-script/core';
 import { safeFileName } from '../../lambdas/shared/evidence/keys';
 import { backoffSeconds, nextPoll, TASK_POLL } from '../../lambdas/shared/poll';
 import { WorkflowInput } from '../../lambdas/shared/schemas';
-import { scriptMatches } from '../../lambdas/shared/script-library';
+import { scriptCovers } from '../../lambdas/shared/script-library';
 import type { S1Script } from '../../lambdas/shared/sentinelone';
 import { TOOL_VERSION } from '../../lambdas/shared/version';
 import packageJson from '../../package.json';
@@ -82,19 +82,31 @@ describe('script library matching', () => {
     }) as S1Script;
 
   it('matches the exact version in a scope that covers the target', () => {
-    expect(scriptMatches(script({}), collector, target)).toBe(true);
-    expect(scriptMatches(script({ scopeLevel: 'global', scopeId: undefined }), collector, target)).toBe(true);
-    expect(scriptMatches(script({ scopeLevel: 'site', scopeId: '10' }), collector, target)).toBe(true);
+    expect(scriptCovers(script({}), collector, target)).toBe(true);
+    expect(scriptCovers(script({ scopeLevel: 'global', scopeId: undefined }), collector, target)).toBe(true);
+    expect(scriptCovers(script({ scopeLevel: 'site', scopeId: '10' }), collector, target)).toBe(true);
   });
 
-  it('does not match another version, OS, hash or scope', () => {
+  it('covers fresh copies of the collector name', () => {
     expect(
-      scriptMatches(script({ scriptName: 's1cado-triage-linux 0.9.0 (sha256:00000000)' }), collector, target),
+      scriptCovers(
+        script({ scriptName: `${collector.libraryName} copy 20261202T171500Z` }),
+        collector,
+        target,
+      ),
+    ).toBe(true);
+  });
+
+  it('does not match another version, OS or scope', () => {
+    expect(
+      scriptCovers(script({ scriptName: 's1cado-triage-linux 0.9.0 (sha256:00000000)' }), collector, target),
     ).toBe(false);
-    expect(scriptMatches(script({ osTypes: ['windows'] }), collector, target)).toBe(false);
-    expect(scriptMatches(script({ signature: 'f'.repeat(64) }), collector, target)).toBe(false);
-    expect(scriptMatches(script({ scopeLevel: 'site', scopeId: '11' }), collector, target)).toBe(false);
-    expect(scriptMatches(script({ scopeId: '21' }), collector, target)).toBe(false);
+    expect(scriptCovers(script({ osTypes: ['windows'] }), collector, target)).toBe(false);
+    expect(
+      scriptCovers(script({ scriptName: `${collector.libraryName} copy 2026-12-02` }), collector, target),
+    ).toBe(false);
+    expect(scriptCovers(script({ scopeLevel: 'site', scopeId: '11' }), collector, target)).toBe(false);
+    expect(scriptCovers(script({ scopeId: '21' }), collector, target)).toBe(false);
   });
 });
 

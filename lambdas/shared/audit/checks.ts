@@ -28,7 +28,15 @@ import {
 } from '../errors';
 import { redact } from '../redact';
 import type { OsType, Target } from '../schemas';
-import { scriptMatches } from '../script-library';
+import {
+  type ContentHash,
+  identityOf,
+  isLibraryNameOf,
+  type LookAlike,
+  lookAlike,
+  type ScriptIdentity,
+  scriptCovers,
+} from '../script-library';
 import {
   RSO_LICENSE_MODULE,
   type S1ApiTokenDetails,
@@ -780,25 +788,27 @@ export function s1SitesCheck(sites: Fetched<S1Site[]>, requestedSiteIds?: readon
 export interface CollectorLibrary {
   readonly collector: CollectorScript;
   readonly library: Fetched<S1Script[]>;
+  /** The SHA-256 of the source of each same-name script whose S1 signature is not comparable, by script id. */
+  readonly contents?: ReadonlyMap<string, ContentHash>;
 }
 
 /**
- * `scriptMatches` (the rule Ensure Scripts uses) takes a Target but reads only its site and account: a site, or a
+ * `scriptCovers` (the rule Ensure Scripts uses) takes a Target but reads only its site and account: a site, or a
  * script's own scope when no site list is known, is dressed as one.
  */
 function scopeTarget(siteId: string, accountId: string, osType: OsType): Target {
   return { agentId: '0', agentUuid: '', computerName: '', osType, siteId, accountId };
 }
 
-const shortHash = (hash: string) => `${hash.slice(0, 12)}…`;
-
 /**
  * The deployed collector versions are in the S1 library, usable on every RemoteOps site in scope (same name,
- * which carries version and hash, right OS, visible scope, and S1's SHA-256 when it reports one).
+ * which carries version and hash, right OS, visible scope, and a SHA-256 proven equal to the deployed one: S1's
+ * signature, hex or base64, else the hash of the script's content).
  *
  * A missing script is a warning, not a failure: Ensure Scripts uploads the deployed version the first time an
  * investigation needs it (given the Upload permission, which the permissions check covers). A script under the
- * deployed name whose SHA-256 differs fails: someone changed it in the library after it was uploaded.
+ * deployed name whose SHA-256 differs fails, naming its id and both hashes: someone changed or planted it (the
+ * workflow never runs it). One whose hash cannot be learnt at all is a warning.
  *
  * @param rsoSites the sites with RemoteOps in scope, or undefined when they could not be listed
  */
@@ -829,21 +839,26 @@ export function s1ScriptsCheck(
     return notChecked(id, 'S1', failed.library.error, 'list the script library');
   }
 
-  const findings = libraries.map(({ collector, library }) => {
+  const findings = libraries.map(({ collector, library, contents }) => {
     const scripts = (library as { ok: true; value: S1Script[] }).value.filter((script) =>
       (script.osTypes ?? []).includes(collector.osType),
     );
     const ours = scripts.filter(
       (script) => parseLibraryName(script.scriptName ?? '')?.name === collector.name,
     );
-    const sameName = ours.filter((script) => script.scriptName === collector.libraryName);
-    const altered = sameName.filter((script) => {
-      const signature = script.signature?.toLowerCase();
-      return signature !== undefined && /^[0-9a-f]{64}$/.test(signature) && signature !== collector.sha256;
-    });
+    const sameName = ours.filter((script) => isLibraryNameOf(script.scriptName, collector.libraryName));
+    const identities = new Map<string, ScriptIdentity>(
+      sameName.map((script) => [script.id, identityOf(script, collector.sha256, contents?.get(script.id))]),
+    );
+    const proven = sameName.filter((script) => identities.get(script.id)?.verdict === 'ours');
+    const suspects: LookAlike[] = sameName
+      .filter((script) => identities.get(script.id)?.verdict !== 'ours')
+      .map((script) => lookAlike(script, collector.sha256, identities.get(script.id) as ScriptIdentity));
+    const altered = suspects.filter((s) => s.verdict === 'mismatch');
+    const unverifiable = suspects.filter((s) => s.verdict === 'unverifiable');
     const usableOn = (siteId: string, accountId: string) =>
-      sameName.some((script) =>
-        scriptMatches(script, collector, scopeTarget(siteId, accountId, collector.osType)),
+      proven.some((script) =>
+        scriptCovers(script, collector, scopeTarget(siteId, accountId, collector.osType)),
       );
     const lackingSites =
       rsoSites === undefined || rsoSites.length === 0
@@ -851,12 +866,14 @@ export function s1ScriptsCheck(
         : rsoSites.filter((site) => !usableOn(site.id, site.accountId ?? ''));
     const present =
       rsoSites === undefined || rsoSites.length === 0
-        ? sameName.some((script) => usableOn(script.scopeId ?? '0', script.scopeId ?? '0'))
+        ? proven.some((script) => usableOn(script.scopeId ?? '0', script.scopeId ?? '0'))
         : lackingSites.length < rsoSites.length;
     const older = [
-      ...new Set(ours.map((s) => s.scriptName ?? '').filter((n) => n !== collector.libraryName)),
+      ...new Set(
+        ours.map((s) => s.scriptName ?? '').filter((n) => !isLibraryNameOf(n, collector.libraryName)),
+      ),
     ];
-    return { collector, sameName, altered, lackingSites, present, older };
+    return { collector, sameName, altered, unverifiable, lackingSites, present, older };
   });
 
   const details = {
@@ -867,17 +884,22 @@ export function s1ScriptsCheck(
       scriptIds: f.sameName.map((s) => s.id),
       missingOnSites: f.lackingSites.map((site) => site.id),
       olderVersions: f.older,
-      altered: f.altered.map((s) => ({ id: s.id, signature: s.signature ?? null })),
+      altered: f.altered,
+      unverifiable: f.unverifiable,
     })),
   };
 
   const altered = findings.filter((f) => f.altered.length > 0);
   if (altered.length > 0) {
     const reason = altered
-      .map(
-        (f) =>
-          `The library script "${f.collector.libraryName}" (id ${f.altered.map((s) => s.id).join(', ')}) has SHA-256 ` +
-          `${shortHash(f.altered[0]?.signature ?? '')} instead of the deployed ${shortHash(f.collector.sha256)}: it was changed after it was uploaded.`,
+      .map((f) =>
+        f.altered
+          .map(
+            (s) =>
+              `The library script "${s.scriptName}" (id ${s.scriptId}) has SHA-256 ${s.sha256} (from its ${s.source}) ` +
+              `instead of the deployed ${s.expectedSha256}: it was changed or planted under the collector's name, and the workflow never runs it.`,
+          )
+          .join(' '),
       )
       .join(' ');
     return check(
@@ -886,6 +908,25 @@ export function s1ScriptsCheck(
       reason,
       'Delete the altered script from the S1 script library and find out who changed it; the workflow uploads the ' +
         'deployed version on its next run.',
+      details,
+    );
+  }
+  const unproven = findings.filter((f) => f.unverifiable.length > 0);
+  if (unproven.length > 0) {
+    const reason = unproven
+      .flatMap((f) => f.unverifiable)
+      .map(
+        (s) =>
+          `The library script "${s.scriptName}" (id ${s.scriptId}) cannot be proven to be the deployed collector ` +
+          `(SHA-256 ${s.expectedSha256}): S1 reports no comparable signature${s.s1Signature ? ` ("${s.s1Signature}")` : ''} and its content could not be read.`,
+      )
+      .join(' ');
+    return check(
+      id,
+      'warn',
+      reason,
+      'Grant Remote Script Orchestration → View so its content can be read, or delete the script; the workflow never ' +
+        'runs it and uploads its own copy under a fresh name instead.',
       details,
     );
   }
