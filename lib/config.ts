@@ -27,6 +27,7 @@
  */
 import { Construct, Node } from 'constructs';
 import { z } from 'zod';
+import { LIMITS } from '../lambdas/shared/contract';
 
 /** The CDK context key that holds the configuration object. */
 export const CONFIG_CONTEXT_KEY = 's1cado';
@@ -173,6 +174,12 @@ const configSchema = z
       s1AllowedHosts: hostList.default(['*.sentinelone.net']),
       /** Hosts result downloads (pre-signed URLs from S1) may come from. @default ["*.amazonaws.com"] */
       downloadAllowedHosts: hostList.default(['*.amazonaws.com']),
+      /**
+       * The largest result Stage Output accepts, in bytes: a larger announced Content-Length fails the agent with
+       * `ResultTooLargeError` before anything is uploaded. 1 MiB to 500 GiB.
+       * @default 1073741824 (1 GiB: twice the collectors' 512 MiB size budget)
+       */
+      maxResultBytes: int(1024 * 1024, LIMITS.maxResultBytesCeiling).default(LIMITS.defaultMaxResultBytes),
       /** Local runs only: allow loopback hosts (and plain http to them) in URLs and allowlists. @default false */
       allowLoopback: z.boolean({ error: 'must be true or false' }).default(false),
       /** Existing Secrets Manager secret holding `{"apiToken": "..."}`. @default - the stack creates an empty one */

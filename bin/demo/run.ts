@@ -13,6 +13,7 @@ import {
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { now } from '../../lambdas/shared/clock';
+import { LIMITS } from '../../lambdas/shared/contract';
 import {
   DEFAULT_DOWNLOAD_HOSTS,
   DEFAULT_S1_HOSTS,
@@ -79,6 +80,8 @@ function configFor(options: DemoOptions): Partial<S1CadoConfigInput> {
   if (options.downloadHosts.length > 0) {
     config.downloadAllowedHosts = [...DEFAULT_DOWNLOAD_HOSTS, ...options.downloadHosts];
   }
+  // A --size beyond the default cap is what the user asked for: accept it.
+  if (options.resultBytes > LIMITS.defaultMaxResultBytes) config.maxResultBytes = options.resultBytes;
   return config;
 }
 

@@ -17,6 +17,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { LIMITS } from '../shared/contract';
 
 /** Operating systems the collectors cover, spelled as S1 `osTypes`. */
 export type CollectorOsType = 'windows' | 'linux';
@@ -119,7 +120,7 @@ export function inputParamsFor(
   if (!Number.isInteger(runtimeTimeoutSeconds) || runtimeTimeoutSeconds < 60) {
     throw new RangeError(`runtimeTimeoutSeconds must be an integer >= 60, got ${runtimeTimeoutSeconds}`);
   }
-  const maxMb = options.maxMb ?? 512;
+  const maxMb = options.maxMb ?? LIMITS.collectorBudgetMiB;
   const days = options.days ?? 7;
   for (const [key, value] of Object.entries({ maxMb, days })) {
     if (!Number.isInteger(value) || value <= 0) throw new RangeError(`${key} must be a positive integer`);

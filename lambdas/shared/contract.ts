@@ -51,6 +51,7 @@ export const ERRORS = {
   ResultNotAvailableError: { retryable: true },
   EvidenceIntegrityError: { retryable: false },
   CaseNotFoundError: { retryable: false },
+  ResultTooLargeError: { retryable: false },
   // Preflight, audit and intake
   PreflightFailedError: { retryable: false },
   AuditDeliveryError: { retryable: false },
@@ -108,6 +109,8 @@ export const ENV = {
   s1SecretArn: 'S1_SECRET_ARN',
   s1AllowedHosts: 'S1_ALLOWED_HOSTS',
   downloadAllowedHosts: 'DOWNLOAD_ALLOWED_HOSTS',
+  /** Stage Output: the largest result (announced Content-Length) it accepts, in bytes. */
+  maxResultBytes: 'MAX_RESULT_BYTES',
   /** Shared by the S1 and Cado settings: loopback hosts are allowed (local runs only). */
   allowLoopback: 'ALLOW_LOOPBACK',
   // Cado (ApiSecrets.bindCado)
@@ -200,4 +203,13 @@ export const LIMITS = {
   maxAgents: 50,
   /** Timeout of the Stage Output Lambda, the longest Lambda allows: it streams up to gigabytes. */
   stagingTimeoutSeconds: 15 * 60,
+  /** The collectors' default size budget for collected data (`--max-mb`), in MiB. */
+  collectorBudgetMiB: 512,
+  /**
+   * Default of `maxResultBytes`: twice the collectors' size budget (the zip adds its listing, log and headers, and a
+   * custom budget may be set per run). A larger announced result is refused before anything is uploaded.
+   */
+  defaultMaxResultBytes: 2 * 512 * 1024 * 1024,
+  /** The largest `maxResultBytes` the config accepts: 500 GiB (64 MiB parts, within S3's 10,000). */
+  maxResultBytesCeiling: 500 * 1024 * 1024 * 1024,
 } as const;

@@ -249,6 +249,10 @@ export class ResultNotAvailableError extends AppError {
 export class CaseNotFoundError extends AppError {
   override readonly name = 'CaseNotFoundError';
 }
+/** The storage announced a result larger than `maxResultBytes`: refused before any byte is uploaded. */
+export class ResultTooLargeError extends AppError {
+  override readonly name = 'ResultTooLargeError';
+}
 /** Stored evidence does not match what was downloaded (size or hash): never reported as collected. */
 export class EvidenceIntegrityError extends AppError {
   override readonly name = 'EvidenceIntegrityError';

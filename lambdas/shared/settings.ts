@@ -4,7 +4,7 @@
  * variable fails with a message naming it.
  */
 import { z } from 'zod';
-import { ENV } from './contract';
+import { ENV, LIMITS } from './contract';
 import { ConfigError } from './errors';
 import { DEFAULT_DOWNLOAD_HOSTS, DEFAULT_S1_HOSTS, type HostPolicy } from './hosts';
 
@@ -155,4 +155,13 @@ export function workflowSettings(): WorkflowSettings {
     scriptRuntimeTimeoutSeconds: env[ENV.scriptRuntimeTimeoutSeconds],
     taskGraceSeconds: env[ENV.taskGraceSeconds],
   };
+}
+
+const stagingSchema = z.object({
+  [ENV.maxResultBytes]: envInt(LIMITS.defaultMaxResultBytes, 1024 * 1024, LIMITS.maxResultBytesCeiling),
+});
+
+/** Reads the largest result Stage Output accepts (`maxResultBytes` of the config), in bytes. */
+export function maxResultBytes(): number {
+  return parseEnv(stagingSchema, 'staging')[ENV.maxResultBytes];
 }

@@ -27,6 +27,8 @@ export interface StageOutputDeps {
   readonly s3: S3Client;
   readonly bucket: string;
   readonly downloadPolicy: HostPolicy;
+  /** The largest result accepted (announced Content-Length), in bytes: `maxResultBytes` of the config. */
+  readonly maxResultBytes: number;
   readonly now: () => number;
   /** Clock time by which no new resume may start (leaves the Lambda time to finish cleanly). */
   readonly deadline: number;
@@ -177,6 +179,7 @@ export async function stageOutput(input: CompletedTask, deps: StageOutputDeps): 
     },
     download: {
       policy: deps.downloadPolicy,
+      maxBytes: deps.maxResultBytes,
       deadline: deps.deadline,
       onProgress: deps.onProgress,
       getUrl: async () => {

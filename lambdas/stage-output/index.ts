@@ -4,7 +4,7 @@ import { now, timeScale } from '../shared/clock';
 import { stepHandler } from '../shared/handler';
 import { CompletedTask } from '../shared/schemas';
 import { s1Client } from '../shared/services';
-import { evidenceBucketName, s1Settings } from '../shared/settings';
+import { evidenceBucketName, maxResultBytes, s1Settings } from '../shared/settings';
 import { TOOL_VERSION } from '../shared/version';
 import { stageOutput } from './core';
 
@@ -17,6 +17,7 @@ export const handler = stepHandler('stage-output', CompletedTask, (input, contex
     s3: s3Client(),
     bucket: evidenceBucketName(),
     downloadPolicy: s1Settings().downloadPolicy,
+    maxResultBytes: maxResultBytes(),
     now,
     // The Lambda's remaining time is real time; the clock may run faster in local runs.
     deadline: now() + Math.max(0, context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS) * timeScale(),

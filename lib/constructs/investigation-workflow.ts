@@ -128,6 +128,7 @@ export class InvestigationWorkflow extends Construct {
       checkCado: fn('CheckCado', 'check-cado', { cado: true }),
       recordOutcome: fn('RecordOutcome', 'record-outcome', { bucket: true }),
     };
+    functions.stageOutput.addEnvironment(ENV.maxResultBytes, String(config.maxResultBytes));
     this.functions = Object.fromEntries(Object.values(functions).map((f) => [f.step, f]));
 
     const invoke = (name: string, lambda: TaskFunction, opts: LambdaStepOptions = {}): LambdaInvoke =>

@@ -13,7 +13,7 @@ import { stageToS3 } from '../../lambdas/shared/evidence/stage-to-s3';
 import { stepHandler } from '../../lambdas/shared/handler';
 import { CompletedTask } from '../../lambdas/shared/schemas';
 import { s1Client } from '../../lambdas/shared/services';
-import { evidenceBucketName, s1Settings } from '../../lambdas/shared/settings';
+import { evidenceBucketName, maxResultBytes, s1Settings } from '../../lambdas/shared/settings';
 
 /** Same margin as the real handler. */
 const SAFETY_MARGIN_MS = 60_000;
@@ -43,6 +43,7 @@ export const handler = stepHandler('stage-output', CompletedTask, async (input, 
     queueSize: positive('BENCH_QUEUE_SIZE'),
     download: {
       policy: s1Settings().downloadPolicy,
+      maxBytes: maxResultBytes(),
       deadline: now() + Math.max(0, context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS) * timeScale(),
       getUrl: async () => {
         if (!usedFirst) {

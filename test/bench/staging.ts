@@ -28,6 +28,8 @@ import { median } from './stats';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
+/** `MAX_RESULT_BYTES` of the staging Lambda in the bench: room for its largest file. */
+const BENCH_MAX_RESULT_BYTES = 4 * GiB;
 const BUCKET = 'evidence';
 const SEED = 'bench';
 /** stage-output's memory size and timeout in the stack (lib/constructs/investigation-workflow.ts). */
@@ -339,6 +341,8 @@ function childEnv(rig: Rig): Record<string, string> {
     ...rig.s3.env,
     ...rig.aws.env,
     EVIDENCE_BUCKET: BUCKET,
+    // The bench stages up to 2 GiB, more than the default maxResultBytes (twice the collectors' budget).
+    MAX_RESULT_BYTES: String(BENCH_MAX_RESULT_BYTES),
     S1_CONSOLE_URL: rig.sim.url,
     S1_SECRET_ARN: rig.secretArn,
     ALLOW_LOOPBACK: 'true',
@@ -434,7 +438,7 @@ export async function benchStaging(
       return {
         size,
         variant: name,
-        partSizeBytes: variant?.partSizeBytes ?? partSizeFor(size),
+        partSizeBytes: variant?.partSizeBytes ?? partSizeFor(BENCH_MAX_RESULT_BYTES),
         queueSize: variant?.queueSize ?? QUEUE_SIZE,
         ...transfer(staged),
         peakRss: staged.memory.maxRssBytes,
@@ -484,7 +488,7 @@ export async function benchStaging(
             modifiedAt: task.modifiedAt,
             sha256: task.sha256,
           },
-          partSizeBytes: partSizeFor(plan.rateSize),
+          partSizeBytes: partSizeFor(BENCH_MAX_RESULT_BYTES),
           queueSize: QUEUE_SIZE,
           checksum: true,
         },
@@ -547,7 +551,7 @@ export async function benchStaging(
       whatIf,
       rateRuns: rounds.staging,
       settings: {
-        partSizeBytes: partSizeFor(plan.rateSize),
+        partSizeBytes: partSizeFor(BENCH_MAX_RESULT_BYTES),
         queueSize: QUEUE_SIZE,
         memorySizeMb: STAGE_MEMORY_MB,
         nodeFlags: LAMBDA_NODE_FLAGS.join(' '),

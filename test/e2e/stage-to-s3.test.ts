@@ -4,7 +4,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stageToS3 } from '../../lambdas/shared/evidence/stage-to-s3';
+import { LIMITS } from '../../lambdas/shared/contract';
+import { MAX_PART_BYTES, partSizeFor, stageToS3 } from '../../lambdas/shared/evidence/stage-to-s3';
 import { type LocalS3, startLocalS3 } from '../../local/s3';
 
 /**
@@ -45,7 +46,11 @@ async function stage(key: string) {
     bucket: 'evidence',
     key,
     partSizeBytes: 5 * 1024 * 1024,
-    download: { getUrl: async () => `${base}/result.zip?sig=1`, policy },
+    download: {
+      getUrl: async () => `${base}/result.zip?sig=1`,
+      policy,
+      maxBytes: LIMITS.defaultMaxResultBytes,
+    },
   });
 }
 
@@ -123,7 +128,11 @@ describe('stageToS3', () => {
         s3: s3.client,
         bucket: 'evidence',
         key: 'off-list.zip',
-        download: { getUrl: async () => `${base}/x`, policy: { allowedHosts: ['*.amazonaws.com'] } },
+        download: {
+          getUrl: async () => `${base}/x`,
+          policy: { allowedHosts: ['*.amazonaws.com'] },
+          maxBytes: LIMITS.defaultMaxResultBytes,
+        },
       }),
     ).rejects.toMatchObject({ name: 'HostNotAllowedError' });
     expect(ranges).toEqual([]);
@@ -145,6 +154,7 @@ describe('stageToS3', () => {
           return `${base}/r?X-Amz-Signature=secret${urls}`;
         },
         policy,
+        maxBytes: LIMITS.defaultMaxResultBytes,
       },
     }).catch((e: unknown) => e as Error);
     expect(error).toMatchObject({
@@ -153,5 +163,81 @@ describe('stageToS3', () => {
     });
     expect(urls).toBe(3);
     expect((error as Error).message).not.toContain('secret');
+  });
+});
+
+describe('the size cap (maxResultBytes)', () => {
+  const TB = 4 * 1000 ** 4;
+  const MiB = 1024 * 1024;
+  const CHUNK = Buffer.alloc(MiB, 0x5a);
+
+  /** Announces `announced` bytes and streams `actual` bytes of it as fast as the client reads (then ends short). */
+  function liar(announced: number, actual: number): { written: () => number } {
+    let written = 0;
+    handle = (_req, res) => {
+      res.writeHead(200, { 'content-length': String(announced) });
+      const pump = () => {
+        while (written < actual) {
+          written += CHUNK.length;
+          if (!res.write(CHUNK)) return void res.once('drain', pump);
+        }
+        res.destroy();
+      };
+      res.on('close', () => res.removeAllListeners('drain'));
+      pump();
+    };
+    return { written: () => written };
+  }
+
+  /** Runs `work`, sampling external memory (the part buffers are ArrayBuffers) every 10 ms; returns the peak rise. */
+  async function peakRise<T>(work: () => Promise<T>): Promise<{ rise: number; result: T | Error }> {
+    const base = process.memoryUsage().arrayBuffers;
+    let peak = base;
+    const timer = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+    }, 10);
+    const result = await work().catch((e: unknown) => e as Error);
+    clearInterval(timer);
+    peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+    return { rise: peak - base, result };
+  }
+
+  it('fails fast with ResultTooLargeError when a host announces 4 TB, before any upload, with memory unchanged', async () => {
+    const server = liar(TB, 600 * MiB);
+    ranges.length = 0;
+    const started = Date.now();
+    const { rise, result } = await peakRise(() =>
+      stageToS3({
+        s3: s3.client,
+        bucket: 'evidence',
+        key: 'four-terabytes.zip',
+        download: {
+          getUrl: async () => `${base}/huge.zip?sig=1`,
+          policy,
+          maxBytes: LIMITS.defaultMaxResultBytes,
+        },
+      }),
+    );
+    expect(result).toMatchObject({
+      name: 'ResultTooLargeError',
+      retryable: false,
+      message: expect.stringContaining(`announced a result of ${TB} bytes`),
+      details: { totalBytes: TB, maxResultBytes: LIMITS.defaultMaxResultBytes },
+    });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    // The body was never read: at most what the sockets buffered before the connection was closed.
+    expect(server.written()).toBeLessThan(64 * MiB);
+    expect(rise).toBeLessThan(16 * MiB);
+    expect(ranges).toHaveLength(1);
+    expect(await objectKeys()).not.toContain('four-terabytes.zip');
+  });
+
+  it('sizes parts from the cap, never from the announced length, and bounds them', () => {
+    expect(partSizeFor(LIMITS.defaultMaxResultBytes)).toBe(5 * MiB);
+    expect(partSizeFor(TB)).toBe(MAX_PART_BYTES);
+    expect(partSizeFor(LIMITS.maxResultBytesCeiling)).toBeLessThanOrEqual(MAX_PART_BYTES);
+    expect(partSizeFor(LIMITS.maxResultBytesCeiling) * 9_000).toBeGreaterThanOrEqual(
+      LIMITS.maxResultBytesCeiling,
+    );
   });
 });

@@ -269,6 +269,8 @@ describe('InvestigationWorkflow Lambdas: least privilege', () => {
       Environment: {
         Variables: Match.objectLike({
           DOWNLOAD_ALLOWED_HOSTS: '*.amazonaws.com',
+          // The size cap of the config (default: twice the collectors' budget), under the contract's name.
+          MAX_RESULT_BYTES: String(1024 * 1024 * 1024),
           // A small young generation keeps staging's memory flat (measured by the bench).
           NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=2',
         }),

@@ -291,3 +291,17 @@ describe('loadConfig from the CDK context', () => {
     expect(() => loadConfig(app.node)).toThrow(ConfigError);
   });
 });
+
+describe('maxResultBytes', () => {
+  it('defaults to twice the collectors’ size budget and takes a value in range', () => {
+    expect(loadConfig(minimal).maxResultBytes).toBe(1024 * 1024 * 1024);
+    expect(loadConfig({ ...minimal, maxResultBytes: 5 * 1024 ** 3 }).maxResultBytes).toBe(5 * 1024 ** 3);
+  });
+
+  it('refuses a cap below 1 MiB or above 500 GiB, naming the key', () => {
+    expect(problemFor({ ...minimal, maxResultBytes: 1000 }, 's1cado.maxResultBytes')).toMatch(/between/);
+    expect(problemFor({ ...minimal, maxResultBytes: 4 * 1000 ** 4 }, 's1cado.maxResultBytes')).toMatch(
+      /between/,
+    );
+  });
+});

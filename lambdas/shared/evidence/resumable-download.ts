@@ -7,7 +7,12 @@
 import { Readable } from 'node:stream';
 import { type Dispatcher, request } from 'undici';
 import { now } from '../clock';
-import { DownloadError, DownloadInterruptedError, DownloadLinkExpiredError } from '../errors';
+import {
+  DownloadError,
+  DownloadInterruptedError,
+  DownloadLinkExpiredError,
+  ResultTooLargeError,
+} from '../errors';
 import { assertAllowedUrl, type HostPolicy } from '../hosts';
 import { defaultDispatcher } from '../http';
 import { logger } from '../observability';
@@ -19,6 +24,11 @@ export interface ResumableDownloadOptions {
   readonly getUrl: () => Promise<string>;
   /** Hosts the link may point at. */
   readonly policy: HostPolicy;
+  /**
+   * The largest result accepted: a larger announced Content-Length fails with {@link ResultTooLargeError} as soon as
+   * the response headers arrive, before any body byte is passed on.
+   */
+  readonly maxBytes: number;
   readonly dispatcher?: Dispatcher;
   /** Resumes allowed after breaks or short bodies. @default 5 */
   readonly maxResumes?: number;
@@ -166,6 +176,15 @@ async function* chunks(
         // Without a length we could not tell a complete file from a cut-off one.
         throw new DownloadError(
           'Storage sent the result without a Content-Length; its completeness cannot be verified',
+        );
+      }
+      if (total > options.maxBytes) {
+        // Close the connection rather than drain a body that may be endless.
+        response.body.destroy();
+        throw new ResultTooLargeError(
+          `Storage announced a result of ${total} bytes, more than the ${options.maxBytes} bytes accepted ` +
+            '(maxResultBytes); nothing was uploaded. Raise s1cado.maxResultBytes if the collection is really that large',
+          { details: { totalBytes: total, maxResultBytes: options.maxBytes } },
         );
       }
       suggestedFileName = fileNameFrom(response.headers['content-disposition']);

@@ -23,7 +23,11 @@ export interface StageToS3Options {
   readonly bucket: string;
   readonly key: string;
   readonly download: ResumableDownloadOptions;
-  /** @default {@link partSizeFor} the announced size: 5 MiB, larger only when 9,000 parts would not hold the file */
+  /**
+   * @default {@link partSizeFor} `download.maxBytes`: 5 MiB, larger only when 9,000 parts would not hold the
+   * largest accepted file. Never sized from the announced length, so a host announcing terabytes cannot make
+   * the parts (and the memory they take) grow.
+   */
   readonly partSizeBytes?: number;
   /** Parts uploaded concurrently. @default 3 */
   readonly queueSize?: number;
@@ -53,14 +57,17 @@ export const DEFAULT_QUEUE_SIZE = 3;
 export const PART_CHECKSUM_ALGORITHM = 'CRC32';
 /** S3's smallest part (except the last one). */
 const MIN_PART_BYTES = 5 * MIB;
+/** The largest part ever used: bounds memory (a few parts in flight) whatever the size. 64 MiB × 9,000 > 500 GiB. */
+export const MAX_PART_BYTES = 64 * MIB;
 
 /**
- * The part size for a file of `totalBytes`: S3's 5 MiB minimum, which keeps memory low (a few parts in flight, each
- * copied once by the chunker), unless the file needs bigger parts to fit S3's 10,000-part limit (with margin).
+ * The part size for files up to `maxBytes`: S3's 5 MiB minimum, which keeps memory low (a few parts in flight, each
+ * copied once by the chunker), unless such a file needs bigger parts to fit S3's 10,000-part limit (with margin);
+ * never more than {@link MAX_PART_BYTES}.
  */
-export function partSizeFor(totalBytes: number): number {
-  const needed = Math.ceil(totalBytes / 9_000);
-  return Math.max(MIN_PART_BYTES, Math.ceil(needed / MIB) * MIB);
+export function partSizeFor(maxBytes: number): number {
+  const needed = Math.ceil(maxBytes / 9_000);
+  return Math.min(MAX_PART_BYTES, Math.max(MIN_PART_BYTES, Math.ceil(needed / MIB) * MIB));
 }
 
 class HashingCounter extends Transform {
@@ -82,14 +89,15 @@ export async function stageToS3(options: StageToS3Options): Promise<StagedObject
   pipeline(download.stream, counter, (error) => {
     if (error) downloadError = error;
   });
-  // Size the parts once the storage has announced the length (the pipeline above has started the download).
-  let partSize: number;
+  // Start the upload only once the storage has announced an acceptable length (the pipeline above has started the
+  // download): a refused or oversized result never creates a multipart upload.
   try {
-    partSize = options.partSizeBytes ?? partSizeFor(await download.totalBytes);
+    await download.totalBytes;
   } catch (error) {
     counter.destroy();
     throw downloadError ?? error;
   }
+  const partSize = options.partSizeBytes ?? partSizeFor(options.download.maxBytes);
 
   const upload = new Upload({
     client: options.s3,
