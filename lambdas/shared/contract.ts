@@ -186,6 +186,8 @@ export const METRICS = {
   investigations: 'Investigations',
   /** Bytes written to the evidence bucket per staged file. */
   stagedBytes: 'EvidenceStagedBytes',
+  /** One per staged result whose SHA-256 still differed from S1's after the re-fetch (EvidenceIntegrityError). */
+  integrityFailures: 'EvidenceIntegrityFailures',
   /** One per S1 collection task started. */
   tasksStarted: 'S1TasksStarted',
   /** One per S1 collection task that left `running` (completed, failed or past its deadline). */

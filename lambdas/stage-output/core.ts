@@ -3,22 +3,30 @@
  * (multipart, SHA-256 on the way, size verified, resumed with Range after a break, with a fresh link after expiry),
  * and writes the chain-of-custody manifest next to it. The link is a presigned secret: it is never logged, stored
  * or passed on, and the S1 token is never sent to it.
+ *
+ * When S1 gives a comparable hash of the result (`scriptResultsSignature`, or a file named `<sha256>.zip`) and the
+ * staged SHA-256 differs, the result is fetched once more (under a key of its own: nothing is overwritten). Still
+ * different: every mismatching object is kept, tagged `integrity=mismatch`, the manifest records both hashes, and
+ * the agent fails with {@link EvidenceIntegrityError}, so it is never handed to Cado.
  */
-import type { S3Client } from '@aws-sdk/client-s3';
+import { PutObjectTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
 import { METRICS } from '../shared/contract';
-import { ResultNotAvailableError } from '../shared/errors';
-import { evidenceKey, manifestKey } from '../shared/evidence/keys';
+import { EvidenceIntegrityError, ResultNotAvailableError } from '../shared/errors';
+import { evidenceKey, manifestKey, safeFileName } from '../shared/evidence/keys';
 import {
   handoffCommand,
   MANIFEST_SCHEMA,
   type Manifest,
   putJson,
+  type ResultIntegrity,
+  type StagingAttempt,
   TOOL_NAME,
 } from '../shared/evidence/manifest';
 import { PART_CHECKSUM_ALGORITHM, type StagedObject, stageToS3 } from '../shared/evidence/stage-to-s3';
 import type { HostPolicy } from '../shared/hosts';
 import { logger, metrics } from '../shared/observability';
 import type { CompletedTask, StagedEvidence } from '../shared/schemas';
+import { signatureSha256 } from '../shared/script-library';
 import type { ResultLink, S1Client } from '../shared/sentinelone';
 
 /** Dependencies of {@link stageOutput}. */
@@ -54,10 +62,46 @@ export function signatureCheck(
   sha256: string,
 ): { s1Signature: string | null; s1SignatureMatches: boolean | null } {
   const signature = s1Signature ?? null;
-  const comparable = signature !== null && /^[0-9a-f]{64}$/i.test(signature);
+  const comparable = signatureSha256(signature);
   return {
     s1Signature: signature,
-    s1SignatureMatches: comparable ? signature.toLowerCase() === sha256 : null,
+    s1SignatureMatches: comparable === undefined ? null : comparable === sha256,
+  };
+}
+
+/** S1's hash of the result, if it gives one we can compare: `scriptResultsSignature` first, then `<sha256>.zip`. */
+export function s1ResultSha256(
+  resultSignature: string | null | undefined,
+  fileName: string,
+): { sha256: string; source: 'scriptResultsSignature' | 'fileName' } | undefined {
+  const fromSignature = signatureSha256(resultSignature);
+  if (fromSignature !== undefined) return { sha256: fromSignature, source: 'scriptResultsSignature' };
+  const named = /^([0-9a-f]{64})\.zip$/i.exec(fileName)?.[1];
+  return named ? { sha256: named.toLowerCase(), source: 'fileName' } : undefined;
+}
+
+/** The integrity link of S1's hash and ours, over every staging attempt (the last one is the evidence). */
+export function resultIntegrity(
+  expected: ReturnType<typeof s1ResultSha256>,
+  attempts: readonly StagedObject[],
+): ResultIntegrity {
+  const last = attempts[attempts.length - 1] as StagedObject;
+  const matches = (o: StagedObject) => (expected ? o.sha256 === expected.sha256 : null);
+  return {
+    status: !expected ? 'not_available' : matches(last) ? 'verified' : 'mismatch',
+    s1Sha256: expected?.sha256 ?? null,
+    s1Source: expected?.source ?? null,
+    stagedSha256: last.sha256,
+    attempts: attempts.map(
+      (o): StagingAttempt => ({
+        key: o.key,
+        versionId: o.versionId,
+        bytes: o.bytes,
+        sha256: o.sha256,
+        matchesS1: matches(o),
+        tag: matches(o) === false ? 'mismatch' : null,
+      }),
+    ),
   };
 }
 
@@ -73,6 +117,8 @@ export interface StagingFacts {
   readonly writtenAt: string;
   /** The tool's version. */
   readonly version: string;
+  /** S1's result hash against every attempt. @default not available, one attempt: `staged` */
+  readonly integrity?: ResultIntegrity;
 }
 
 /**
@@ -82,6 +128,8 @@ export interface StagingFacts {
  */
 export function stagingManifest(facts: StagingFacts): Manifest {
   const { input, fileName, staged, writtenAt, version } = facts;
+  const integrity = facts.integrity ?? resultIntegrity(undefined, [staged]);
+  const failed = integrity.status === 'mismatch';
   const { investigation, target, task } = input;
   const { script, ...agent } = target;
   const signature = signatureCheck(task.resultSignature, staged.sha256);
@@ -115,6 +163,7 @@ export function stagingManifest(facts: StagingFacts): Manifest {
       etag: staged.etag,
       s3ChecksumAlgorithm: PART_CHECKSUM_ALGORITHM,
     },
+    integrity,
     download: {
       resumes: staged.download.resumes,
       linkRefreshes: staged.download.linkRefreshes,
@@ -127,9 +176,24 @@ export function stagingManifest(facts: StagingFacts): Manifest {
       { event: 'task-completed', at: task.checkedAt, detail: task.detailedStatus ?? task.status },
       { event: 'download-started', at: staged.startedAt },
       { event: 'staged', at: staged.finishedAt, detail: `${staged.bytes} bytes, sha256 ${staged.sha256}` },
+      ...(failed
+        ? [
+            {
+              event: 'integrity-mismatch',
+              at: writtenAt,
+              detail: `S1 ${integrity.s1Source} ${integrity.s1Sha256}, staged ${integrity.stagedSha256}`,
+            },
+          ]
+        : []),
     ],
     cado: null,
-    handoff: { status: 'pending', rerunCommand: handoffCommand(investigation.investigationId) },
+    handoff: failed
+      ? {
+          status: 'failed',
+          reason: `not handed to Cado: the staged SHA-256 differs from S1's result hash after ${integrity.attempts.length} downloads`,
+          rerunCommand: handoffCommand(investigation.investigationId),
+        }
+      : { status: 'pending', rerunCommand: handoffCommand(investigation.investigationId) },
     tool: { name: TOOL_NAME, version },
     writtenAt,
     writtenBy: 'stage-output',
@@ -163,34 +227,61 @@ export function stagedEvidence(
 export async function stageOutput(input: CompletedTask, deps: StageOutputDeps): Promise<StagedEvidence> {
   const { investigation, target, task } = input;
   const first = await resultLink(deps.s1, task.childTaskId);
-  let usedFirst = false;
   const key = evidenceKey(investigation.investigationId, target.agentId, task.childTaskId, first.fileName);
+  const expected = s1ResultSha256(task.resultSignature, first.fileName);
 
-  const staged = await stageToS3({
-    s3: deps.s3,
-    bucket: deps.bucket,
-    key,
-    partSizeBytes: deps.partSizeBytes,
-    metadata: {
-      'investigation-id': investigation.investigationId,
-      'agent-id': target.agentId,
-      's1-parent-task-id': task.parentTaskId,
-      's1-task-id': task.childTaskId,
-    },
-    download: {
-      policy: deps.downloadPolicy,
-      maxBytes: deps.maxResultBytes,
-      deadline: deps.deadline,
-      onProgress: deps.onProgress,
-      getUrl: async () => {
-        if (!usedFirst) {
-          usedFirst = true;
-          return first.downloadUrl;
-        }
-        return (await resultLink(deps.s1, task.childTaskId)).downloadUrl;
+  const stage = (objectKey: string, firstUrl: string | undefined) => {
+    let pending = firstUrl;
+    return stageToS3({
+      s3: deps.s3,
+      bucket: deps.bucket,
+      key: objectKey,
+      partSizeBytes: deps.partSizeBytes,
+      metadata: {
+        'investigation-id': investigation.investigationId,
+        'agent-id': target.agentId,
+        's1-parent-task-id': task.parentTaskId,
+        's1-task-id': task.childTaskId,
       },
-    },
-  });
+      download: {
+        policy: deps.downloadPolicy,
+        maxBytes: deps.maxResultBytes,
+        deadline: deps.deadline,
+        onProgress: deps.onProgress,
+        getUrl: async () => {
+          if (pending !== undefined) {
+            const url = pending;
+            pending = undefined;
+            return url;
+          }
+          return (await resultLink(deps.s1, task.childTaskId)).downloadUrl;
+        },
+      },
+    });
+  };
+
+  const attempts = [await stage(key, first.downloadUrl)];
+  if (expected && attempts[0]?.sha256 !== expected.sha256) {
+    logger.warn('Staged SHA-256 differs from S1’s result hash; fetching the result once more', {
+      key,
+      s1Sha256: expected.sha256,
+      s1Source: expected.source,
+      stagedSha256: attempts[0]?.sha256,
+    });
+    const again = evidenceKey(
+      investigation.investigationId,
+      target.agentId,
+      task.childTaskId,
+      `refetch-${safeFileName(first.fileName)}`,
+    );
+    attempts.push(await stage(again, undefined));
+  }
+  const integrity = resultIntegrity(expected, attempts);
+  for (const attempt of integrity.attempts.filter((a) => a.tag === 'mismatch')) {
+    await tagMismatch(deps, attempt);
+  }
+  const staged =
+    integrity.status === 'mismatch' ? (attempts[0] as StagedObject) : (attempts.at(-1) as StagedObject);
 
   const mKey = manifestKey(investigation.investigationId, target.agentId, task.childTaskId);
   const manifest = stagingManifest({
@@ -199,21 +290,48 @@ export async function stageOutput(input: CompletedTask, deps: StageOutputDeps): 
     staged,
     writtenAt: new Date(deps.now()).toISOString(),
     version: deps.version,
+    integrity,
   });
-  if (manifest.result.s1SignatureMatches === false) {
-    // S1 does not document what its signature covers, so a mismatch is flagged, not fatal; the manifest says so.
-    logger.warn('S1 result signature differs from the SHA-256 of the staged file', { key });
-  }
   await putJson(deps.s3, deps.bucket, mKey, manifest);
+
+  if (integrity.status === 'mismatch') {
+    metrics.addMetric(METRICS.integrityFailures, 'Count', 1);
+    throw new EvidenceIntegrityError(
+      `The result of S1 task ${task.childTaskId} does not match S1's hash after ${attempts.length} downloads: ` +
+        `S1 ${expected?.source} ${expected?.sha256}, staged ${attempts.map((a) => a.sha256).join(' and ')}. ` +
+        `Kept as s3://${deps.bucket}/${staged.key} (tagged integrity=mismatch, manifest ${mKey}); not handed to Cado`,
+      {
+        details: {
+          key: staged.key,
+          manifestKey: mKey,
+          s1Sha256: expected?.sha256 ?? null,
+          stagedSha256: staged.sha256,
+        },
+      },
+    );
+  }
 
   metrics.addMetric(METRICS.stagedBytes, 'Bytes', staged.bytes);
   metrics.addMetric('DownloadResumes', 'Count', staged.download.resumes);
   logger.info('Evidence staged', {
-    key,
+    key: staged.key,
     bytes: staged.bytes,
     sha256: staged.sha256,
+    integrity: integrity.status,
     resumes: staged.download.resumes,
     linkRefreshes: staged.download.linkRefreshes,
   });
   return stagedEvidence(input, first.fileName, staged, mKey);
+}
+
+/** Tags a staged object `integrity=mismatch` (the version that was staged, when the bucket is versioned). */
+async function tagMismatch(deps: StageOutputDeps, attempt: StagingAttempt): Promise<void> {
+  await deps.s3.send(
+    new PutObjectTaggingCommand({
+      Bucket: deps.bucket,
+      Key: attempt.key,
+      ...(attempt.versionId ? { VersionId: attempt.versionId } : {}),
+      Tagging: { TagSet: [{ Key: 'integrity', Value: 'mismatch' }] },
+    }),
+  );
 }

@@ -162,6 +162,9 @@ export class EvidenceBucket extends Construct {
       INVESTIGATIONS_PREFIX,
       [
         's3:PutObject',
+        // A staged result that does not match S1's hash is tagged integrity=mismatch (and kept).
+        's3:PutObjectTagging',
+        's3:PutObjectVersionTagging',
         's3:AbortMultipartUpload',
         's3:ListMultipartUploadParts',
         's3:GetObject',

@@ -1,7 +1,8 @@
 /**
  * Fault injection. A rule matches requests (by host, method, path, token) and acts on the next `times` of
  * them: answer a status (429 storms, 5xx), delay the response, or, for downloads, break the body after N bytes
- * (`reset` destroys the connection, `truncate` ends the response short of its Content-Length). `expireLinks`
+ * (`reset` destroys the connection, `truncate` ends the response short of its Content-Length), or alter one byte
+ * of it (`flip`: same length, one bit changed). `expireLinks`
  * makes the storage host treat every download link as expired.
  */
 
@@ -34,7 +35,12 @@ export type FaultAction =
   /** Storage downloads: send `afterBytes` body bytes, then reset the connection. */
   | { type: 'reset'; afterBytes: number }
   /** Storage downloads: send `afterBytes` body bytes, then end the response (Content-Length promised more). */
-  | { type: 'truncate'; afterBytes: number };
+  | { type: 'truncate'; afterBytes: number }
+  /**
+   * Storage downloads: send the whole body with the byte at offset `at` (of the file) XOR-ed with 0x01: same
+   * length, one bit changed, as an altered or corrupted stored result would be.
+   */
+  | { type: 'flip'; at: number };
 
 /** A fault rule. */
 export interface FaultRule {

@@ -90,11 +90,19 @@ async function streamBody(
   start: number,
   end: number,
   fault: Extract<FaultAction, { type: 'reset' | 'truncate' }> | undefined,
+  flipAt?: number,
 ): Promise<void> {
   let sent = 0;
   entry.bytesSent = 0;
   const limit = fault ? Math.max(0, fault.afterBytes) : Number.POSITIVE_INFINITY;
-  for (const chunk of result.archive.read(start, end + 1)) {
+  let offset = start;
+  for (const original of result.archive.read(start, end + 1)) {
+    let chunk = original;
+    if (flipAt !== undefined && flipAt >= offset && flipAt < offset + chunk.length) {
+      chunk = Buffer.from(chunk);
+      chunk[flipAt - offset] = (chunk[flipAt - offset] ?? 0) ^ 0x01;
+    }
+    offset += original.length;
     if (res.destroyed) {
       entry.aborted = true;
       return;
@@ -230,7 +238,8 @@ export function createStorageHandler(deps: StorageDeps): (req: IncomingMessage, 
     const disposition = url.searchParams.get('response-content-disposition');
     if (disposition) headers['Content-Disposition'] = disposition;
     if (range) headers['Content-Range'] = `bytes ${start}-${end}/${result.size}`;
-    const bodyFault = method === 'GET' ? deps.faults.takeFirst(target, ['reset', 'truncate']) : undefined;
+    const bodyFault =
+      method === 'GET' ? deps.faults.takeFirst(target, ['reset', 'truncate', 'flip']) : undefined;
     if (bodyFault?.type === 'truncate') headers.Connection = 'close';
     entry.status = range ? 206 : 200;
     res.writeHead(entry.status, headers);
@@ -245,6 +254,7 @@ export function createStorageHandler(deps: StorageDeps): (req: IncomingMessage, 
       start,
       end,
       bodyFault?.type === 'reset' || bodyFault?.type === 'truncate' ? bodyFault : undefined,
+      bodyFault?.type === 'flip' ? bodyFault.at : undefined,
     );
   };
   return (req, res) => {

@@ -3,7 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { Manifest } from '../../lambdas/shared/evidence/manifest';
 import type { StagedObject } from '../../lambdas/shared/evidence/stage-to-s3';
 import type { CompletedTask } from '../../lambdas/shared/schemas';
-import { signatureCheck, stagedEvidence, stagingManifest } from '../../lambdas/stage-output/core';
+import {
+  resultIntegrity,
+  s1ResultSha256,
+  signatureCheck,
+  stagedEvidence,
+  stagingManifest,
+} from '../../lambdas/stage-output/core';
 
 const SHA = 'c0ffee'.padEnd(64, '1');
 const KEY = `investigations/threat-9/1001/6001/${SHA}.zip`;
@@ -210,5 +216,57 @@ describe('stagedEvidence', () => {
     const manifest = stagingManifest(facts);
     expect(out.evidence.sha256).toBe(manifest.object.sha256);
     expect(out.evidence.s1SignatureMatches).toBe(manifest.result.s1SignatureMatches);
+  });
+});
+
+describe('s1ResultSha256 and resultIntegrity', () => {
+  it('takes scriptResultsSignature (hex or base64) first, then a <sha256>.zip file name, else nothing', () => {
+    const b64 = Buffer.from(SHA, 'hex').toString('base64');
+    expect(s1ResultSha256(SHA.toUpperCase(), 'x.zip')).toEqual({
+      sha256: SHA,
+      source: 'scriptResultsSignature',
+    });
+    expect(s1ResultSha256(b64, 'x.zip')).toEqual({ sha256: SHA, source: 'scriptResultsSignature' });
+    expect(s1ResultSha256(undefined, `${SHA.toUpperCase()}.zip`)).toEqual({
+      sha256: SHA,
+      source: 'fileName',
+    });
+    expect(s1ResultSha256('sha1:abc', `${SHA}.tar`)).toBeUndefined();
+    expect(s1ResultSha256(null, 'result.zip')).toBeUndefined();
+  });
+
+  const object = (sha256: string, key: string): StagedObject => ({ ...staged, sha256, key });
+
+  it('is verified when the last download matches, keeping the mismatching one tagged', () => {
+    const expected = { sha256: SHA, source: 'fileName' as const };
+    const out = resultIntegrity(expected, [object('d'.repeat(64), 'a.zip'), object(SHA, 'b.zip')]);
+    expect(out).toMatchObject({ status: 'verified', s1Sha256: SHA, s1Source: 'fileName', stagedSha256: SHA });
+    expect(out.attempts.map((a) => [a.key, a.matchesS1, a.tag])).toEqual([
+      ['a.zip', false, 'mismatch'],
+      ['b.zip', true, null],
+    ]);
+  });
+
+  it('is a mismatch when the last download differs, and not available without S1 hash', () => {
+    const expected = { sha256: SHA, source: 'scriptResultsSignature' as const };
+    expect(resultIntegrity(expected, [object('d'.repeat(64), 'a.zip')]).status).toBe('mismatch');
+    const none = resultIntegrity(undefined, [object('d'.repeat(64), 'a.zip')]);
+    expect(none).toMatchObject({ status: 'not_available', s1Sha256: null, s1Source: null });
+    expect(none.attempts[0]).toMatchObject({ matchesS1: null, tag: null });
+  });
+
+  it('a mismatch manifest says it was not handed to Cado, with both hashes in the timeline', () => {
+    const expected = { sha256: SHA, source: 'scriptResultsSignature' as const };
+    const bad = object('d'.repeat(64), KEY);
+    const manifest = stagingManifest({ ...facts, staged: bad, integrity: resultIntegrity(expected, [bad]) });
+    expect(Manifest.parse(manifest)).toEqual(manifest);
+    expect(manifest.handoff).toMatchObject({
+      status: 'failed',
+      reason: expect.stringContaining('not handed'),
+    });
+    expect(manifest.timeline.at(-1)).toMatchObject({
+      event: 'integrity-mismatch',
+      detail: `S1 scriptResultsSignature ${SHA}, staged ${'d'.repeat(64)}`,
+    });
   });
 });

@@ -16,6 +16,33 @@ export const TOOL_NAME = 's1-cado-forensics';
 export const TimelineEvent = z.object({ event: z.string(), at: z.string(), detail: z.string().optional() });
 export type TimelineEvent = z.infer<typeof TimelineEvent>;
 
+/** One download of the result into the bucket (a re-fetch after a hash mismatch is a second one). */
+export const StagingAttempt = z.object({
+  key: z.string(),
+  versionId: z.string().nullable(),
+  bytes: z.number().int().nonnegative(),
+  sha256: z.string(),
+  /** Whether it equals S1's result hash; null when S1 gave none to compare. */
+  matchesS1: z.boolean().nullable(),
+  /** The object's `integrity` tag: `mismatch` when it differs from S1's hash (kept, never handed to Cado). */
+  tag: z.enum(['mismatch']).nullable(),
+});
+export type StagingAttempt = z.infer<typeof StagingAttempt>;
+
+/**
+ * The link between S1's result hash (`scriptResultsSignature`, or a result file named `<sha256>.zip`) and our
+ * in-stream SHA-256 of the staged bytes: `verified` (equal), `mismatch` (different after one re-fetch: the agent
+ * failed with EvidenceIntegrityError), or `not_available` (S1 gave no comparable hash).
+ */
+export const ResultIntegrity = z.object({
+  status: z.enum(['verified', 'mismatch', 'not_available']),
+  s1Sha256: z.string().nullable(),
+  s1Source: z.enum(['scriptResultsSignature', 'fileName']).nullable(),
+  stagedSha256: z.string(),
+  attempts: z.array(StagingAttempt),
+});
+export type ResultIntegrity = z.infer<typeof ResultIntegrity>;
+
 /** The chain-of-custody record. */
 export const Manifest = z.object({
   schema: z.literal(MANIFEST_SCHEMA),
@@ -49,6 +76,8 @@ export const Manifest = z.object({
     /** The checksum S3 verified on every part (transport integrity; the evidence hash is `sha256`). */
     s3ChecksumAlgorithm: z.string(),
   }),
+  /** S1's result hash against ours (absent in manifests written before this link was recorded). */
+  integrity: ResultIntegrity.optional(),
   download: z.object({
     resumes: z.number().int().nonnegative(),
     linkRefreshes: z.number().int().nonnegative(),
