@@ -252,6 +252,9 @@ describe('EvidenceBucket grants', () => {
           's3:GetObjectVersion',
           's3:ListMultipartUploadParts',
           's3:PutObject',
+          // A result that does not match S1's hash is tagged integrity=mismatch.
+          's3:PutObjectTagging',
+          's3:PutObjectVersionTagging',
         ],
         Resource: objects(bucketId, 'investigations/'),
       },
