@@ -27,7 +27,7 @@
  */
 import { Construct, Node } from 'constructs';
 import { z } from 'zod';
-import { LIMITS } from '../lambdas/shared/contract';
+import { DEFAULT_DOWNLOAD_HOSTS, LIMITS } from '../lambdas/shared/contract';
 
 /** The CDK context key that holds the configuration object. */
 export const CONFIG_CONTEXT_KEY = 's1cado';
@@ -61,14 +61,21 @@ export function isLoopbackHost(host: string): boolean {
   return LOOPBACK_HOSTS.has(h) || /^127(\.\d{1,3}){3}$/.test(h);
 }
 
+/** An AWS region name, as `{region}` in a host pattern matches it (the runtime's rule in lambdas/shared/hosts.ts). */
+const AWS_REGION = '[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\\d{1,2}';
+
 /**
  * Whether `host` matches an allowlist entry. `"*.x.y"` matches any subdomain of `x.y` at any depth
- * (`a.x.y`, `a.b.x.y`) but not `x.y` itself; any other entry matches exactly. Case-insensitive; ports
- * are not part of the match.
+ * (`a.x.y`, `a.b.x.y`) but not `x.y` itself; `{region}` matches one AWS region name, the same one at each
+ * place it occurs; any other entry matches exactly. Case-insensitive; ports are not part of the match.
  */
 export function hostMatchesPattern(host: string, pattern: string): boolean {
   const h = host.toLowerCase();
   const p = pattern.toLowerCase();
+  if (p.includes('{region}')) {
+    const [first, ...rest] = p.split('{region}').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    return new RegExp(`^${first}(${AWS_REGION})${rest.join('\\1')}$`).test(h);
+  }
   if (p.startsWith('*.')) {
     return h.endsWith(p.slice(1)) && h.length > p.length - 1;
   }
@@ -89,10 +96,17 @@ const HOST_PATTERN = new RegExp(
 
 const hostPattern = z
   .string({ error: 'must be a host name string' })
-  .refine((v) => HOST_PATTERN.test(v) || isLoopbackHost(v), {
-    message:
-      'must be a host name ("api.example.com") or a subdomain wildcard with at least two labels ("*.example.com")',
-  });
+  .refine(
+    (v) =>
+      (v.includes('{region}')
+        ? !v.includes('*') && HOST_PATTERN.test(v.replaceAll('{region}', 'us-east-1'))
+        : HOST_PATTERN.test(v)) || isLoopbackHost(v),
+    {
+      message:
+        'must be a host name ("api.example.com"), a subdomain wildcard with at least two labels ("*.example.com"), ' +
+        'or a name with {region} for an AWS region ("{region}-bucket.s3.{region}.amazonaws.com")',
+    },
+  );
 
 const hostList = z.array(hostPattern, { error: 'must be a list of host names' }).min(1, 'must not be empty');
 
@@ -172,8 +186,13 @@ const configSchema = z
       s1ConsoleUrl: urlString,
       /** Hosts the S1 console URL may use. @default ["*.sentinelone.net"] */
       s1AllowedHosts: hostList.default(['*.sentinelone.net']),
-      /** Hosts result downloads (pre-signed URLs from S1) may come from. @default ["*.amazonaws.com"] */
-      downloadAllowedHosts: hostList.default(['*.amazonaws.com']),
+      /**
+       * Hosts result downloads (pre-signed URLs from S1) may come from; anything else is refused before connecting.
+       * The default is S1's own results bucket on the regional S3 endpoint, as recorded in public integrations (see
+       * `DEFAULT_DOWNLOAD_HOSTS` in lambdas/shared/contract.ts); `{region}` is one AWS region name.
+       * @default ["{region}-prod-remote-scripts-uploads.s3.{region}.amazonaws.com"]
+       */
+      downloadAllowedHosts: hostList.default([...DEFAULT_DOWNLOAD_HOSTS]),
       /**
        * The largest result Stage Output accepts, in bytes: a larger announced Content-Length fails the agent with
        * `ResultTooLargeError` before anything is uploaded. 1 MiB to 500 GiB.
@@ -367,7 +386,8 @@ const FIXES: Partial<Record<string, string>> = {
   s1ConsoleUrl: 'set it in cdk.json context, e.g. "https://usea1-acme.sentinelone.net"',
   cadoUrl: 'set it in cdk.json context, e.g. "https://cado.example.com"',
   s1AllowedHosts: 'list host names or wildcards such as "*.sentinelone.net"',
-  downloadAllowedHosts: 'list host names or wildcards such as "*.amazonaws.com"',
+  downloadAllowedHosts:
+    'list host names or patterns such as "{region}-prod-remote-scripts-uploads.s3.{region}.amazonaws.com"',
   s1SecretArn: 'use the full ARN of an existing secret, or leave it out to have the stack create one',
   cadoSecretArn: 'use the full ARN of an existing secret, or leave it out to have the stack create one',
   cadoRoleArn: 'use the ARN of the role Cado reads the bucket with, or leave it out',

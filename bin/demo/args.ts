@@ -71,7 +71,7 @@ External endpoints (the same workflow against S1-/Cado-compatible servers)
   --s1-url URL         an S1 console; token from S1_API_TOKEN
   --agent ID           an agent id on that console (repeat for more; required with --s1-url)
   --threat ID          the threat that names the investigation (optional; else manual-<time>-<id>)
-  --download-host H    also allow result downloads from host H (repeatable; *.amazonaws.com and loopback are allowed)
+  --download-host H    also allow result downloads from host H (repeatable; S1's results bucket and loopback are allowed)
   --cado-url URL       a Cado platform; key from CADO_API_KEY
   Tokens are read from the environment only: never pass them as arguments.
 

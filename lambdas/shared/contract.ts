@@ -156,6 +156,19 @@ export const ENV = {
   powertoolsLogLevel: 'POWERTOOLS_LOG_LEVEL',
 } as const;
 
+/**
+ * Hosts S1 result links may point at, unless the config (`downloadAllowedHosts`) says otherwise. S1 keeps RemoteOps
+ * results in its own per-region S3 bucket and hands out virtual-hosted-style presigned links on the regional
+ * endpoint: the one recorded link in a public integration is
+ * `https://eu-central-1-prod-remote-scripts-uploads.s3.eu-central-1.amazonaws.com/rso-results/<sha256>?X-Amz-…`
+ * (SEKOIA-IO/automation-library, `SentinelOne/tests/rso/test_execute.py`); Kibana's SentinelOne connector mocks
+ * name S1's script bucket `us-east-1-prod-remote-scripts` in the same `<region>-prod-…` scheme. `{region}` stands
+ * for one AWS region name, the same at each place it occurs, so no other bucket or AWS host matches.
+ */
+export const DEFAULT_DOWNLOAD_HOSTS: readonly string[] = [
+  '{region}-prod-remote-scripts-uploads.s3.{region}.amazonaws.com',
+];
+
 /** Key prefixes of the evidence bucket; the grants are scoped to them. */
 export const BUCKET_PREFIXES = {
   /** Everything an investigation stores (collections, manifests, case.json). */

@@ -3,12 +3,16 @@
  * result downloads come only from allowlisted storage hosts. Loopback (plain http allowed) is accepted only when a
  * local run turns it on explicitly.
  */
+import { DEFAULT_DOWNLOAD_HOSTS as CONTRACT_DOWNLOAD_HOSTS } from './contract';
 import { HostNotAllowedError } from './errors';
 import { safeUrl } from './redact';
 
 /** Where a URL may point. */
 export interface HostPolicy {
-  /** Exact host names, or `*.example.com` for any subdomain of example.com (not the apex itself). */
+  /**
+   * Exact host names, `*.example.com` for any subdomain of example.com (not the apex itself), or a name with
+   * `{region}` standing for one AWS region name, the same wherever it occurs (see {@link hostMatches}).
+   */
   readonly allowedHosts: readonly string[];
   /** Accept 127.0.0.1, ::1 and localhost over http or https (local runs only). @default false */
   readonly allowLoopback?: boolean;
@@ -16,15 +20,29 @@ export interface HostPolicy {
 
 /** Default allowlist for S1 management consoles. */
 export const DEFAULT_S1_HOSTS: readonly string[] = ['*.sentinelone.net'];
-/** Default allowlist for S1 result downloads (presigned cloud-storage links). */
-export const DEFAULT_DOWNLOAD_HOSTS: readonly string[] = ['*.amazonaws.com'];
+/**
+ * Default allowlist for S1 result downloads: S1's own per-region results bucket on the regional S3 endpoint
+ * (`{region}-prod-remote-scripts-uploads.s3.{region}.amazonaws.com`; the source is in `contract.ts`).
+ */
+export const DEFAULT_DOWNLOAD_HOSTS: readonly string[] = CONTRACT_DOWNLOAD_HOSTS;
+
+/** An AWS region name: `eu-central-1`, `us-gov-west-1`, `ap-southeast-3`. */
+export const AWS_REGION_PATTERN = '[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\\d{1,2}';
 
 const LOOPBACK = new Set(['::1', '[::1]', 'localhost']);
 
-/** True when `host` (no port) matches `pattern` (exact or `*.suffix`). Case-insensitive. */
+/**
+ * True when `host` (no port) matches `pattern`: exact, `*.suffix` (any subdomain, not the apex), or with `{region}`
+ * placeholders, each matching one AWS region name and all of them the same one. Case-insensitive.
+ */
 export function hostMatches(host: string, pattern: string): boolean {
   const h = host.toLowerCase().replace(/\.$/, '');
   const p = pattern.toLowerCase().trim();
+  if (p.includes('{region}')) {
+    const [first, ...rest] = p.split('{region}').map(escapeRegExp);
+    const source = `^${first}(${AWS_REGION_PATTERN})${rest.join('\\1')}$`;
+    return new RegExp(source).test(h);
+  }
   if (p.startsWith('*.')) {
     const suffix = p.slice(1); // ".example.com"
     return h.endsWith(suffix) && h.length > suffix.length;
@@ -69,4 +87,8 @@ export function assertAllowedUrl(url: string, policy: HostPolicy, what: string):
     );
   }
   return parsed;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

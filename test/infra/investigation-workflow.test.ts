@@ -268,7 +268,7 @@ describe('InvestigationWorkflow Lambdas: least privilege', () => {
       MemorySize: 1024,
       Environment: {
         Variables: Match.objectLike({
-          DOWNLOAD_ALLOWED_HOSTS: '*.amazonaws.com',
+          DOWNLOAD_ALLOWED_HOSTS: '{region}-prod-remote-scripts-uploads.s3.{region}.amazonaws.com',
           // The size cap of the config (default: twice the collectors' budget), under the contract's name.
           MAX_RESULT_BYTES: String(1024 * 1024 * 1024),
           // A small young generation keeps staging's memory flat (measured by the bench).

@@ -28,7 +28,7 @@ describe('loadConfig defaults', () => {
     const c = loadConfig(minimal);
     expect(c).toMatchObject({
       s1AllowedHosts: ['*.sentinelone.net'],
-      downloadAllowedHosts: ['*.amazonaws.com'],
+      downloadAllowedHosts: ['{region}-prod-remote-scripts-uploads.s3.{region}.amazonaws.com'],
       allowLoopback: false,
       cadoProjectMode: 'per-threat',
       threatFilter: { confidenceLevels: ['malicious'], osTypes: ['windows', 'linux'] },
@@ -223,6 +223,17 @@ describe('host allowlists', () => {
       problemFor({ ...minimal, downloadAllowedHosts: ['*.com'] }, 's1cado.downloadAllowedHosts.0'),
     ).toMatch(/at least two labels/);
     expect(problemFor({ ...minimal, s1AllowedHosts: ['*'] }, 's1cado.s1AllowedHosts.0')).toMatch(/host name/);
+  });
+
+  it('takes {region} patterns, but not mixed with a wildcard', () => {
+    const hosts = ['{region}-bucket.s3.{region}.amazonaws.com', 'downloads.example.com'];
+    expect(loadConfig({ ...minimal, downloadAllowedHosts: hosts }).downloadAllowedHosts).toEqual(hosts);
+    expect(
+      problemFor(
+        { ...minimal, downloadAllowedHosts: ['*.s3.{region}.amazonaws.com'] },
+        's1cado.downloadAllowedHosts.0',
+      ),
+    ).toMatch(/\{region\} for an AWS region/);
   });
 
   it('rejects an empty allowlist', () => {

@@ -145,12 +145,12 @@ describe('console URL', () => {
 
 describe('assertDownloadUrl', () => {
   const presigned =
-    'https://remote-scripts-uploads.s3.eu-central-1.amazonaws.com/rso-results/abc?X-Amz-Algorithm=AWS4-HMAC-SHA256' +
+    'https://eu-central-1-prod-remote-scripts-uploads.s3.eu-central-1.amazonaws.com/rso-results/abc?X-Amz-Algorithm=AWS4-HMAC-SHA256' +
     '&X-Amz-Credential=AKIAEXAMPLE&X-Amz-Signature=deadbeefcafe1234';
 
   it('accepts an https presigned S3 link by default', () => {
     expect(assertDownloadUrl(presigned).hostname).toBe(
-      'remote-scripts-uploads.s3.eu-central-1.amazonaws.com',
+      'eu-central-1-prod-remote-scripts-uploads.s3.eu-central-1.amazonaws.com',
     );
   });
 
