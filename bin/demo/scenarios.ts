@@ -135,9 +135,10 @@ const SCENARIO_LIST: readonly Scenario[] = [
   },
   {
     name: 'download-reset',
-    summary: "each agent's first download is reset at 40 %; resumed with Range, hash still verified",
+    summary:
+      'the first N storage GETs (N = agents) are reset at 40 %; resumed with Range, hash still verified',
     story:
-      "The connection of each agent's first download is reset at about 40 %; Stage Output resumes with a Range request and the staged bytes still hash to S1's result.",
+      "The storage host resets the first N download requests (N = the number of agents) at about 40 %, whichever agent makes them: a resumed request counts too, so one agent may be reset twice and another not at all. Stage Output resumes with a Range request and the staged bytes still hash to S1's result.",
     expected: 'complete',
     needs: 's1',
     arrange(context) {
@@ -164,13 +165,13 @@ const SCENARIO_LIST: readonly Scenario[] = [
   },
   {
     name: 'expired-link',
-    summary: "each agent's first download link is refused (403); a fresh link is fetched",
+    summary: 'the first N storage GETs (N = agents) are refused (403); a fresh link is fetched',
     story:
-      "The storage host refuses each agent's first download link with 403, as it does for an expired presigned link; Stage Output asks S1 for a fresh link and carries on.",
+      'The storage host refuses the first N download requests (N = the number of agents) with 403, as it does for an expired presigned link, whichever agent makes them: a retried request counts too, so one agent may be refused twice. Stage Output asks S1 for a fresh link and carries on.',
     expected: 'complete',
     needs: 's1',
     arrange(context) {
-      // A status fault rather than `faults.expireLinks`: it refuses exactly one link per agent, deterministically.
+      // A status fault rather than `faults.expireLinks`: it refuses exactly N requests, deterministically.
       s1Of(context).faults.respond(403, {
         match: { host: 'storage', method: 'GET' },
         times: context.agents.length,

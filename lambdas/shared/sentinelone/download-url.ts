@@ -6,7 +6,7 @@ import { assertAllowedUrl, DEFAULT_DOWNLOAD_HOSTS, type HostPolicy } from '../ho
 
 /** Where result downloads may come from; omitted fields take the defaults. */
 export interface DownloadHostPolicy {
-  /** @default DEFAULT_DOWNLOAD_HOSTS (`*.amazonaws.com`) */
+  /** @default DEFAULT_DOWNLOAD_HOSTS (S1's result bucket host, `{region}-prod-remote-scripts-uploads.s3.{region}.amazonaws.com`) */
   readonly allowedHosts?: readonly string[];
   /** Accept loopback hosts over http (local runs only). @default false */
   readonly allowLoopback?: boolean;
