@@ -27,7 +27,7 @@
  */
 import { Construct, Node } from 'constructs';
 import { z } from 'zod';
-import { DEFAULT_DOWNLOAD_HOSTS, LIMITS } from '../lambdas/shared/contract';
+import { DEFAULT_DOWNLOAD_HOSTS, LEGAL_HOLD_MODES, LIMITS } from '../lambdas/shared/contract';
 
 /** The CDK context key that holds the configuration object. */
 export const CONFIG_CONTEXT_KEY = 's1cado';
@@ -258,6 +258,29 @@ const configSchema = z
       evidenceRetentionDays: int(1, 36_500).default(365),
       /** Object Lock (governance) default retention in days; must not exceed `evidenceRetentionDays`. @default 90 */
       objectLockDays: int(1, 36_500).default(90),
+      /**
+       * Object Lock mode of the default retention: GOVERNANCE (only the break-glass role could shorten it, the bucket
+       * policy denies everyone else) or COMPLIANCE (nobody, not even the account root, until it expires).
+       * @default "GOVERNANCE"
+       */
+      objectLockMode: z
+        .enum(['GOVERNANCE', 'COMPLIANCE'], { error: 'must be "GOVERNANCE" or "COMPLIANCE"' })
+        .default('GOVERNANCE'),
+      /**
+       * Legal hold placed on each evidence object as it is staged: never, when the investigation is about an S1
+       * threat, or always. The workflow may place a hold, never lift one. @default "none"
+       */
+      legalHold: z
+        .enum(LEGAL_HOLD_MODES, { error: 'must be "none", "on-threat" or "always"' })
+        .default('none'),
+      /**
+       * The one IAM role the bucket policy lets bypass governance retention, change retention, delete object
+       * versions or lift a legal hold. @default - no principal may
+       */
+      breakGlassRoleArn: z
+        .string()
+        .regex(ROLE_ARN, 'must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)')
+        .optional(),
       /** CloudWatch Logs retention for every Lambda, one of {@link LOG_RETENTION_DAYS}. @default 365 */
       logRetentionDays: z
         .number({ error: 'must be a number' })

@@ -49,6 +49,9 @@ export class S1CadoForensicsStack extends Stack {
 
     this.evidence = new EvidenceBucket(this, 'Evidence', {
       objectLockDays: config.objectLockDays,
+      objectLockMode: config.objectLockMode,
+      legalHold: config.legalHold,
+      breakGlassRoleArn: config.breakGlassRoleArn,
       retentionDays: config.evidenceRetentionDays,
       accessLogRetentionDays: config.logRetentionDays,
       cadoRoleArn: config.cadoRoleArn,

@@ -14,8 +14,13 @@
  * `forcePathStyle: process.env.S3_FORCE_PATH_STYLE === 'true'`). With an IP endpoint such as 127.0.0.1 the SDK's
  * endpoint rules pick path style on their own (checked with client-s3 3.1173); the variable matters for host names
  * like `localhost`.
+ * - s3rver ignores `If-None-Match` on writes; S3 honours it (conditional writes). {@link conditionalWrites} adds S3's
+ *   answer: a PutObject or CompleteMultipartUpload with `If-None-Match: *` on an existing key gets 412
+ *   PreconditionFailed with S3's XML error body (`Condition: If-None-Match`), and the object stays as it was; any
+ *   other `If-None-Match` value on a write is 501 NotImplemented, as S3 answers.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
@@ -43,6 +48,59 @@ export interface LocalS3 {
   readonly env: Readonly<Record<string, string>>;
   /** Stops the server, destroys the client and removes the temporary directory (if this helper created it). */
   close(): Promise<void>;
+}
+
+/** The part of a Koa context (s3rver is a Koa app) the conditional-write check reads. */
+interface WriteContext {
+  readonly method: string;
+  readonly path: string;
+  readonly query: Record<string, unknown>;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly store: { existsObject(bucket: string, key: string): Promise<boolean> };
+}
+type Middleware = (ctx: WriteContext, next: () => Promise<unknown>) => Promise<unknown>;
+
+/** s3rver's error class: thrown from a middleware, s3rver renders it as S3 does (status, XML body, headers). */
+const S3Error = createRequire(__filename)('s3rver/lib/models/error') as new (
+  code: string,
+  message: string,
+  detail?: Record<string, string>,
+) => Error;
+
+/**
+ * S3's conditional writes, which s3rver lacks: `If-None-Match: *` on a PutObject (PUT without `partNumber`, not a
+ * copy) or a CompleteMultipartUpload (POST with `uploadId`) refuses an existing key with 412 PreconditionFailed.
+ * Path-style requests only (`/<bucket>/<key>`), which is what {@link localS3ClientConfig} sends.
+ */
+export function conditionalWrites(): Middleware {
+  return async (ctx, next) => {
+    const header = ctx.headers['if-none-match'];
+    const isPut =
+      ctx.method === 'PUT' && ctx.query.partNumber === undefined && !ctx.headers['x-amz-copy-source'];
+    const isComplete = ctx.method === 'POST' && ctx.query.uploadId !== undefined;
+    const [bucket, ...rest] = ctx.path.replace(/^\//, '').split('/');
+    const key = rest.map(decodeURIComponent).join('/');
+    if (header === undefined || !(isPut || isComplete) || !bucket || !key) return next();
+    if (header !== '*') {
+      throw new S3Error(
+        'NotImplemented',
+        'A header you provided implies functionality that is not implemented',
+        {
+          Header: 'If-None-Match',
+        },
+      );
+    }
+    if (await ctx.store.existsObject(decodeURIComponent(bucket), key)) {
+      throw new S3Error(
+        'PreconditionFailed',
+        'At least one of the pre-conditions you specified did not hold',
+        {
+          Condition: 'If-None-Match',
+        },
+      );
+    }
+    return next();
+  };
 }
 
 /** The access key s3rver knows (it does not check the secret). */
@@ -101,6 +159,9 @@ export async function startLocalS3(opts: LocalS3Options): Promise<LocalS3> {
     silent: true,
     configureBuckets: opts.buckets.map((name) => ({ name, configs: [] })),
   });
+  // Before the router (the last middleware), after s3rver's logging, XML and virtual-host middleware.
+  const middleware = (server as unknown as { middleware: Middleware[] }).middleware;
+  middleware.splice(middleware.length - 1, 0, conditionalWrites());
   let address: { port: number };
   try {
     address = await server.run();

@@ -3,7 +3,9 @@
  * investigation — or one fixed project, by config) and asks Cado to import the exact staged object from S3.
  * The evidence is already safe in S3; if Cado is down this step fails and the manifest says how to re-run it.
  */
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { CadoClient } from '../shared/cado';
+import { assertCurrentVersion } from '../shared/evidence/current-version';
 import { logger } from '../shared/observability';
 import { CADO_POLL, nextPoll } from '../shared/poll';
 import type { HandedOff, Investigation, StagedEvidence } from '../shared/schemas';
@@ -12,6 +14,8 @@ import type { CadoSettings } from '../shared/settings';
 /** Dependencies of {@link handToCado}. */
 export interface HandToCadoDeps {
   readonly cado: CadoClient;
+  /** Reads the key's current version (the import must be of the verified one). */
+  readonly s3: S3Client;
   readonly settings: Pick<CadoSettings, 'projectMode' | 'projectName' | 'cloudId' | 'handoffTimeoutSeconds'>;
   readonly now: () => number;
 }
@@ -28,6 +32,7 @@ export async function handToCado(input: StagedEvidence, deps: HandToCadoDeps): P
   const description = input.investigation.threatId
     ? `SentinelOne threat ${input.investigation.threatId}, collected by s1-cado-forensics`
     : `Collected by s1-cado-forensics (${input.investigation.investigationId})`;
+  await assertCurrentVersion(deps.s3, input.evidence);
   const project = await deps.cado.findOrCreateProject(name, description);
   const imported = await deps.cado.importS3({
     projectId: project.id,

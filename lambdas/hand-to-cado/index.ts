@@ -1,4 +1,5 @@
 /** Hand To Cado (see core.ts). */
+import { s3Client } from '../shared/aws';
 import { now } from '../shared/clock';
 import { stepHandler } from '../shared/handler';
 import { StagedEvidence } from '../shared/schemas';
@@ -7,5 +8,5 @@ import { cadoSettings } from '../shared/settings';
 import { handToCado } from './core';
 
 export const handler = stepHandler('hand-to-cado', StagedEvidence, (input) =>
-  handToCado(input, { cado: cadoClient(), settings: cadoSettings(), now }),
+  handToCado(input, { cado: cadoClient(), s3: s3Client(), settings: cadoSettings(), now }),
 );

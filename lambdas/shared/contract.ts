@@ -123,6 +123,8 @@ export const ENV = {
   cadoHandoffTimeoutSeconds: 'CADO_HANDOFF_TIMEOUT_SECONDS',
   // Evidence bucket (EvidenceBucket.bind*)
   evidenceBucket: 'EVIDENCE_BUCKET',
+  /** The legal hold Stage Output places ({@link LEGAL_HOLD_MODES}). */
+  evidenceLegalHold: 'EVIDENCE_LEGAL_HOLD',
   // Workflow
   scriptRuntimeTimeoutSeconds: 'SCRIPT_RUNTIME_TIMEOUT_SECONDS',
   taskGraceSeconds: 'TASK_GRACE_SECONDS',
@@ -168,6 +170,10 @@ export const ENV = {
 export const DEFAULT_DOWNLOAD_HOSTS: readonly string[] = [
   '{region}-prod-remote-scripts-uploads.s3.{region}.amazonaws.com',
 ];
+
+/** When staging places a legal hold on an evidence object: never, for investigations of an S1 threat, always. */
+export const LEGAL_HOLD_MODES = ['none', 'on-threat', 'always'] as const;
+export type LegalHoldMode = (typeof LEGAL_HOLD_MODES)[number];
 
 /** Key prefixes of the evidence bucket; the grants are scoped to them. */
 export const BUCKET_PREFIXES = {

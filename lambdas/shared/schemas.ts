@@ -238,6 +238,8 @@ export const Evidence = z.object({
   bucket: z.string(),
   key: z.string(),
   versionId: z.string().nullable(),
+  /** The stored object's ETag (identifies the write where the store keeps no versions, as s3rver). */
+  etag: z.string().nullable().optional(),
   bytes: z.number().int().nonnegative(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   fileName: z.string(),

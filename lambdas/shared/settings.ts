@@ -4,7 +4,7 @@
  * variable fails with a message naming it.
  */
 import { z } from 'zod';
-import { ENV, LIMITS } from './contract';
+import { ENV, LEGAL_HOLD_MODES, type LegalHoldMode, LIMITS } from './contract';
 import { ConfigError } from './errors';
 import { DEFAULT_DOWNLOAD_HOSTS, DEFAULT_S1_HOSTS, type HostPolicy } from './hosts';
 
@@ -135,6 +135,13 @@ const evidenceSchema = z.object({
 /** The evidence bucket's name (set, with the function's grant, by the EvidenceBucket construct's `bind*`). */
 export function evidenceBucketName(): string {
   return parseEnv(evidenceSchema, 'evidence bucket')[ENV.evidenceBucket];
+}
+
+const legalHoldSchema = z.object({ [ENV.evidenceLegalHold]: z.enum(LEGAL_HOLD_MODES).default('none') });
+
+/** The legal hold Stage Output places (`EvidenceBucket.bindStaging` sets it). @default "none" */
+export function evidenceLegalHold(): LegalHoldMode {
+  return parseEnv(legalHoldSchema, 'evidence legal hold')[ENV.evidenceLegalHold];
 }
 
 const workflowSchema = z.object({

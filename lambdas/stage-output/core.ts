@@ -10,13 +10,14 @@
  * the agent fails with {@link EvidenceIntegrityError}, so it is never handed to Cado.
  */
 import { PutObjectTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
-import { METRICS } from '../shared/contract';
+import { type LegalHoldMode, METRICS } from '../shared/contract';
 import { EvidenceIntegrityError, ResultNotAvailableError } from '../shared/errors';
 import { evidenceKey, manifestKey, safeFileName } from '../shared/evidence/keys';
 import {
+  getJson,
   handoffCommand,
   MANIFEST_SCHEMA,
-  type Manifest,
+  Manifest,
   putJson,
   type ResultIntegrity,
   type StagingAttempt,
@@ -41,6 +42,8 @@ export interface StageOutputDeps {
   /** Clock time by which no new resume may start (leaves the Lambda time to finish cleanly). */
   readonly deadline: number;
   readonly version: string;
+  /** The legal hold to place on the evidence object. @default "none" */
+  readonly legalHold?: LegalHoldMode;
   readonly partSizeBytes?: number;
   readonly onProgress?: (bytes: number, total: number) => void;
 }
@@ -213,6 +216,7 @@ export function stagedEvidence(
       bucket: staged.bucket,
       key: staged.key,
       versionId: staged.versionId,
+      etag: staged.etag,
       bytes: staged.bytes,
       sha256: staged.sha256,
       fileName,
@@ -223,9 +227,46 @@ export function stagedEvidence(
   };
 }
 
-/** Stages one agent's result and writes its manifest. */
+/** The state after Stage Output from the first manifest a previous attempt wrote (a retried Stage Output). */
+export function stagedFromManifest(input: CompletedTask, manifest: Manifest, mKey: string): StagedEvidence {
+  const { object, result } = manifest;
+  if (manifest.integrity?.status === 'mismatch') {
+    throw new EvidenceIntegrityError(
+      `A previous attempt found the result of S1 task ${input.task.childTaskId} does not match S1's hash (manifest ${mKey}); kept, not handed to Cado`,
+      { details: { key: object.key, manifestKey: mKey } },
+    );
+  }
+  return {
+    ...input,
+    evidence: {
+      bucket: object.bucket,
+      key: object.key,
+      versionId: object.versionId,
+      etag: object.etag,
+      bytes: object.bytes,
+      sha256: object.sha256,
+      fileName: result.fileName,
+      manifestKey: mKey,
+      s1Signature: result.s1Signature,
+      s1SignatureMatches: result.s1SignatureMatches,
+      stagedAt: manifest.download.finishedAt,
+    },
+  };
+}
+
+/**
+ * Stages one agent's result and writes its manifest. Evidence and first manifest are written once: a retry after
+ * both were written answers from the manifest (no second download); an evidence key that exists without a
+ * manifest is refused by S3 and fails the agent, the object kept as it is.
+ */
 export async function stageOutput(input: CompletedTask, deps: StageOutputDeps): Promise<StagedEvidence> {
   const { investigation, target, task } = input;
+  const mKey = manifestKey(investigation.investigationId, target.agentId, task.childTaskId);
+  const previous = await getJson(deps.s3, deps.bucket, mKey, Manifest);
+  if (previous) {
+    logger.info('Evidence already staged by a previous attempt', { key: previous.object.key });
+    return stagedFromManifest(input, previous, mKey);
+  }
   const first = await resultLink(deps.s1, task.childTaskId);
   const key = evidenceKey(investigation.investigationId, target.agentId, task.childTaskId, first.fileName);
   const expected = s1ResultSha256(task.resultSignature, first.fileName);
@@ -237,6 +278,9 @@ export async function stageOutput(input: CompletedTask, deps: StageOutputDeps): 
       bucket: deps.bucket,
       key: objectKey,
       partSizeBytes: deps.partSizeBytes,
+      legalHold:
+        deps.legalHold === 'always' ||
+        (deps.legalHold === 'on-threat' && investigation.threatId !== undefined),
       metadata: {
         'investigation-id': investigation.investigationId,
         'agent-id': target.agentId,
@@ -283,7 +327,6 @@ export async function stageOutput(input: CompletedTask, deps: StageOutputDeps): 
   const staged =
     integrity.status === 'mismatch' ? (attempts[0] as StagedObject) : (attempts.at(-1) as StagedObject);
 
-  const mKey = manifestKey(investigation.investigationId, target.agentId, task.childTaskId);
   const manifest = stagingManifest({
     input,
     fileName: first.fileName,
@@ -292,7 +335,7 @@ export async function stageOutput(input: CompletedTask, deps: StageOutputDeps): 
     version: deps.version,
     integrity,
   });
-  await putJson(deps.s3, deps.bucket, mKey, manifest);
+  await putJson(deps.s3, deps.bucket, mKey, manifest, { createOnly: true });
 
   if (integrity.status === 'mismatch') {
     metrics.addMetric(METRICS.integrityFailures, 'Count', 1);

@@ -4,7 +4,7 @@ import { now, timeScale } from '../shared/clock';
 import { stepHandler } from '../shared/handler';
 import { CompletedTask } from '../shared/schemas';
 import { s1Client } from '../shared/services';
-import { evidenceBucketName, maxResultBytes, s1Settings } from '../shared/settings';
+import { evidenceBucketName, evidenceLegalHold, maxResultBytes, s1Settings } from '../shared/settings';
 import { TOOL_VERSION } from '../shared/version';
 import { stageOutput } from './core';
 
@@ -16,6 +16,7 @@ export const handler = stepHandler('stage-output', CompletedTask, (input, contex
     s1: s1Client(),
     s3: s3Client(),
     bucket: evidenceBucketName(),
+    legalHold: evidenceLegalHold(),
     downloadPolicy: s1Settings().downloadPolicy,
     maxResultBytes: maxResultBytes(),
     now,

@@ -1,5 +1,12 @@
 import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import { ArnPrincipal, Grant, type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import {
+  AnyPrincipal,
+  ArnPrincipal,
+  Effect,
+  Grant,
+  type IGrantable,
+  PolicyStatement,
+} from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import {
@@ -11,13 +18,32 @@ import {
   ObjectOwnership,
 } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { BUCKET_PREFIXES, ENV } from '../../lambdas/shared/contract';
+import { BUCKET_PREFIXES, ENV, type LegalHoldMode } from '../../lambdas/shared/contract';
 
 /** Key prefix of everything an investigation stores (collections, manifests, case.json), from the contract. */
 export const INVESTIGATIONS_PREFIX = BUCKET_PREFIXES.investigations;
 
 /** Key prefix of the permission audit reports, from the contract. */
 export const AUDITS_PREFIX = BUCKET_PREFIXES.audits;
+
+/**
+ * The keys each writing step owns under `investigations/` (S3 ARN patterns: `*` also matches `/`). The task record
+ * is `<investigation>/<agent>/task.json`; evidence and its first manifest are four segments deep
+ * (`<investigation>/<agent>/<task>/<file>`), which neither the task record nor the case file can be; Record Outcome
+ * writes the final manifest, its signature and the case file.
+ */
+export const OWNED_KEYS = {
+  taskRecord: ['*/task.json'],
+  staging: ['*/*/*/*'],
+  outcome: ['*/case.json', '*/*/*/manifest.json', '*/*/*/manifest.signature.json'],
+} as const satisfies Record<string, readonly string[]>;
+
+/** Actions the bucket policy denies to every principal but the break-glass role. */
+export const PROTECTED_ACTIONS = [
+  's3:BypassGovernanceRetention',
+  's3:PutObjectRetention',
+  's3:DeleteObjectVersion',
+] as const;
 
 /** Properties of an {@link EvidenceBucket}. */
 export interface EvidenceBucketProps {
@@ -26,6 +52,22 @@ export interface EvidenceBucketProps {
    * @default 90
    */
   readonly objectLockDays?: number;
+  /**
+   * Object Lock mode of the default retention.
+   * @default "GOVERNANCE"
+   */
+  readonly objectLockMode?: 'GOVERNANCE' | 'COMPLIANCE';
+  /**
+   * Legal hold placed at staging (`none`, `on-threat`, `always`); staging gets `s3:PutObjectLegalHold` unless `none`.
+   * @default "none"
+   */
+  readonly legalHold?: LegalHoldMode;
+  /**
+   * The only principal the bucket policy lets bypass governance retention, change retention, delete object versions
+   * or lift a legal hold.
+   * @default - nobody may
+   */
+  readonly breakGlassRoleArn?: string;
   /**
    * Days after which lifecycle expires current objects.
    * @default 365
@@ -61,7 +103,8 @@ export interface EvidenceBucketProps {
 
 /**
  * The evidence bucket: SSE-KMS with a customer-managed key (rotation on, bucket key), versioning,
- * Object Lock in GOVERNANCE mode with a default retention, TLS 1.2+ only, Block Public Access,
+ * Object Lock (GOVERNANCE or COMPLIANCE) with a default retention that only an optional break-glass role may bypass,
+ * shorten or lift a legal hold from, each step writing only the keys it owns ({@link OWNED_KEYS}), TLS 1.2+ only, Block Public Access,
  * server access logs to a separate log bucket, and lifecycle rules. Bucket, key and log bucket are
  * retained when the stack is deleted.
  *
@@ -77,6 +120,8 @@ export class EvidenceBucket extends Construct {
   readonly key: Key;
   /** The bucket receiving the evidence bucket's server access logs (SSE-S3). */
   readonly logBucket: Bucket;
+  /** The legal hold staging places. */
+  readonly legalHold: LegalHoldMode;
 
   constructor(scope: Construct, id: string, props: EvidenceBucketProps = {}) {
     super(scope, id);
@@ -127,7 +172,10 @@ export class EvidenceBucket extends Construct {
       objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
       versioned: true,
       objectLockEnabled: true,
-      objectLockDefaultRetention: ObjectLockRetention.governance(Duration.days(objectLockDays)),
+      objectLockDefaultRetention:
+        props.objectLockMode === 'COMPLIANCE'
+          ? ObjectLockRetention.compliance(Duration.days(objectLockDays))
+          : ObjectLockRetention.governance(Duration.days(objectLockDays)),
       serverAccessLogsBucket: this.logBucket,
       serverAccessLogsPrefix: 'evidence/',
       removalPolicy: RemovalPolicy.RETAIN,
@@ -143,7 +191,39 @@ export class EvidenceBucket extends Construct {
       ],
     });
 
+    this.legalHold = props.legalHold ?? 'none';
+    this.protectRetention(props.breakGlassRoleArn);
     if (props.cadoRoleArn !== undefined) this.allowCadoRead(props.cadoRoleArn);
+  }
+
+  /**
+   * Denies, to every principal but the break-glass role (to all when there is none): bypassing governance
+   * retention, changing retention, deleting object versions, and setting a legal hold to OFF. Placing a hold stays
+   * possible (staging does it when configured).
+   */
+  private protectRetention(breakGlassRoleArn: string | undefined): void {
+    const except = breakGlassRoleArn ? { ArnNotEquals: { 'aws:PrincipalArn': breakGlassRoleArn } } : {};
+    const objects = this.bucket.arnForObjects('*');
+    this.bucket.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'DenyRetentionChanges',
+        effect: Effect.DENY,
+        principals: [new AnyPrincipal()],
+        actions: [...PROTECTED_ACTIONS],
+        resources: [objects],
+        conditions: except,
+      }),
+    );
+    this.bucket.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'DenyLiftingLegalHold',
+        effect: Effect.DENY,
+        principals: [new AnyPrincipal()],
+        actions: ['s3:PutObjectLegalHold'],
+        resources: [objects],
+        conditions: { ...except, StringEquals: { 's3:object-lock-legal-hold': 'OFF' } },
+      }),
+    );
   }
 
   /** ARN pattern of every object under `prefix` (e.g. `INVESTIGATIONS_PREFIX`), for custom grants. */
@@ -152,34 +232,69 @@ export class EvidenceBucket extends Construct {
   }
 
   /**
-   * Lets `grantee` stage evidence under `investigations/`: single and multipart uploads, reading back
-   * (also by version and attributes, to verify checksums), and listing that prefix (so a missing key is
-   * a 404, not a 403). KMS: `Encrypt`, `Decrypt` (multipart completion), `GenerateDataKey`.
+   * Lets `grantee` stage evidence: single and multipart uploads of evidence and first manifests
+   * ({@link OWNED_KEYS}.staging, plus placing a legal hold when configured), reading back everything under
+   * `investigations/` (also by version and attributes) and listing that prefix (so a missing key is a 404, not a
+   * 403). KMS: `Encrypt`, `Decrypt` (multipart completion), `GenerateDataKey`.
    */
   grantStageEvidence(grantee: IGrantable): Grant {
-    return this.grantPrefix(
-      grantee,
-      INVESTIGATIONS_PREFIX,
-      [
-        's3:PutObject',
-        // A staged result that does not match S1's hash is tagged integrity=mismatch (and kept).
-        's3:PutObjectTagging',
-        's3:PutObjectVersionTagging',
-        's3:AbortMultipartUpload',
-        's3:ListMultipartUploadParts',
-        's3:GetObject',
-        's3:GetObjectVersion',
-        's3:GetObjectAttributes',
-      ],
-      ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'],
-      'Evidence keys embed the investigation, agent and task ids, which exist only at run time; access is limited to the investigations/ prefix.',
-    );
+    const writes = this.grantOwnedKeys(grantee, OWNED_KEYS.staging, [
+      's3:PutObject',
+      // A staged result that does not match S1's hash is tagged integrity=mismatch (and kept).
+      's3:PutObjectTagging',
+      's3:PutObjectVersionTagging',
+      's3:AbortMultipartUpload',
+      's3:ListMultipartUploadParts',
+      ...(this.legalHold === 'none' ? [] : ['s3:PutObjectLegalHold']),
+    ]);
+    this.grantReadEvidence(grantee, ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey']);
+    return writes;
   }
 
-  /** Tells `fn` the bucket's name (`EVIDENCE_BUCKET`) and lets it stage evidence ({@link grantStageEvidence}). */
+  /**
+   * Tells `fn` the bucket's name (`EVIDENCE_BUCKET`) and the legal hold to place, and lets it stage evidence
+   * ({@link grantStageEvidence}).
+   */
   bindStaging(fn: LambdaFunction): Grant {
     this.setBucketName(fn);
+    fn.addEnvironment(ENV.evidenceLegalHold, this.legalHold);
     return this.grantStageEvidence(fn);
+  }
+
+  /** Tells `fn` the bucket's name and lets it write task records ({@link OWNED_KEYS}.taskRecord) and read evidence. */
+  bindTaskRecords(fn: LambdaFunction): Grant {
+    this.setBucketName(fn);
+    const writes = this.grantOwnedKeys(fn, OWNED_KEYS.taskRecord, ['s3:PutObject']);
+    this.grantReadEvidence(fn, ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey']);
+    return writes;
+  }
+
+  /**
+   * Tells `fn` the bucket's name and lets it write the final manifests, their signatures and case files
+   * ({@link OWNED_KEYS}.outcome) and read evidence.
+   */
+  bindOutcomeRecords(fn: LambdaFunction): Grant {
+    this.setBucketName(fn);
+    const writes = this.grantOwnedKeys(fn, OWNED_KEYS.outcome, ['s3:PutObject']);
+    this.grantReadEvidence(fn, ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey']);
+    return writes;
+  }
+
+  /** `actions` on the given key patterns under `investigations/`, with their cdk-nag acknowledgements. */
+  private grantOwnedKeys(grantee: IGrantable, patterns: readonly string[], actions: string[]): Grant {
+    const grant = Grant.addToPrincipal({
+      grantee,
+      actions,
+      resourceArns: patterns.map((p) => this.bucket.arnForObjects(`${INVESTIGATIONS_PREFIX}${p}`)),
+    });
+    for (const p of patterns) {
+      this.acknowledgeWildcard(
+        grantee,
+        `${INVESTIGATIONS_PREFIX}${p}`,
+        'Evidence keys embed the investigation, agent and task ids, which exist only at run time; each step may write only the key pattern it owns.',
+      );
+    }
+    return grant;
   }
 
   /**
@@ -220,13 +335,22 @@ export class EvidenceBucket extends Construct {
     fn.addEnvironment(ENV.evidenceBucket, this.bucket.bucketName);
   }
 
-  /** Lets `grantee` read evidence under `investigations/` (objects, versions, listing that prefix). */
-  grantReadEvidence(grantee: IGrantable): Grant {
+  /**
+   * Lets `grantee` read evidence under `investigations/` (objects, versions, their retention and legal hold,
+   * listing that prefix); `keyActions` default to `kms:Decrypt`.
+   */
+  grantReadEvidence(grantee: IGrantable, keyActions: string[] = ['kms:Decrypt']): Grant {
     return this.grantPrefix(
       grantee,
       INVESTIGATIONS_PREFIX,
-      ['s3:GetObject', 's3:GetObjectVersion', 's3:GetObjectAttributes'],
-      ['kms:Decrypt'],
+      [
+        's3:GetObject',
+        's3:GetObjectVersion',
+        's3:GetObjectAttributes',
+        's3:GetObjectRetention',
+        's3:GetObjectLegalHold',
+      ],
+      keyActions,
       'Evidence keys embed run-time ids; read access is limited to the investigations/ prefix.',
     );
   }
@@ -261,16 +385,20 @@ export class EvidenceBucket extends Construct {
       conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } },
     });
     Grant.addToPrincipal({ grantee, actions: keyActions, resourceArns: [this.key.keyArn] });
+    this.acknowledgeWildcard(grantee, `${prefix}*`, reason);
+    return objects;
+  }
+
+  private acknowledgeWildcard(grantee: IGrantable, keyPattern: string, reason: string): void {
     const principal = grantee.grantPrincipal;
     if (Construct.isConstruct(principal)) {
-      // The finding id is the flattened resource cdk-nag reports: "<BucketLogicalId.Arn>/<prefix>*".
+      // The finding id is the flattened resource cdk-nag reports: "<BucketLogicalId.Arn>/<key pattern>".
       const bucketId = Stack.of(this).getLogicalId(this.bucket.node.defaultChild as CfnBucket);
       Validations.of(principal).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${prefix}*]`,
+        id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${keyPattern}]`,
         reason,
       });
     }
-    return objects;
   }
 
   /** Bucket and key policy statements letting Cado's role read `investigations/` and nothing else. */

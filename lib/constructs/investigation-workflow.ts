@@ -83,7 +83,7 @@ export class InvestigationWorkflow extends Construct {
     const fn = (
       fnId: string,
       step: string,
-      uses: { s1?: boolean; cado?: boolean; bucket?: boolean },
+      uses: { s1?: boolean; cado?: boolean; bucket?: 'task-records' | 'staging' | 'outcome' | 'read' },
       extra: Partial<{
         timeout: Duration;
         memorySize: number;
@@ -101,7 +101,11 @@ export class InvestigationWorkflow extends Construct {
       });
       if (uses.s1) secrets.bindS1(f);
       if (uses.cado) secrets.bindCado(f);
-      if (uses.bucket) evidence.bindStaging(f);
+      // Each step writes only the keys it owns (EvidenceBucket.OWNED_KEYS); the others read.
+      if (uses.bucket === 'task-records') evidence.bindTaskRecords(f);
+      if (uses.bucket === 'staging') evidence.bindStaging(f);
+      if (uses.bucket === 'outcome') evidence.bindOutcomeRecords(f);
+      if (uses.bucket === 'read') evidence.bindReadEvidence(f);
       return f;
     };
 
@@ -109,14 +113,14 @@ export class InvestigationWorkflow extends Construct {
       resolveTargets: fn('ResolveTargets', 'resolve-targets', {}),
       checkPermissions: fn('CheckPermissions', 'check-permissions', { s1: true }),
       ensureScripts: fn('EnsureScripts', 'ensure-scripts', { s1: true }, { bundleCollectors: true }),
-      runScript: fn('RunScript', 'run-script', { s1: true, bucket: true }),
+      runScript: fn('RunScript', 'run-script', { s1: true, bucket: 'task-records' }),
       checkTask: fn('CheckTask', 'check-task', { s1: true }),
       cancelTask: fn('CancelTask', 'cancel-task', { s1: true }),
       // Streams up to gigabytes: the longest timeout Lambda allows, and more memory for CPU (hashing, TLS).
       stageOutput: fn(
         'StageOutput',
         'stage-output',
-        { s1: true, bucket: true },
+        { s1: true, bucket: 'staging' },
         {
           timeout: Duration.seconds(LIMITS.stagingTimeoutSeconds),
           memorySize: 1024,
@@ -124,9 +128,9 @@ export class InvestigationWorkflow extends Construct {
           reservedConcurrentExecutions: config.stagingReservedConcurrency,
         },
       ),
-      handToCado: fn('HandToCado', 'hand-to-cado', { cado: true }),
+      handToCado: fn('HandToCado', 'hand-to-cado', { cado: true, bucket: 'read' }),
       checkCado: fn('CheckCado', 'check-cado', { cado: true }),
-      recordOutcome: fn('RecordOutcome', 'record-outcome', { bucket: true }),
+      recordOutcome: fn('RecordOutcome', 'record-outcome', { bucket: 'outcome' }),
     };
     functions.stageOutput.addEnvironment(ENV.maxResultBytes, String(config.maxResultBytes));
     this.functions = Object.fromEntries(Object.values(functions).map((f) => [f.step, f]));

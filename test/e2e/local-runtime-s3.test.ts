@@ -80,6 +80,45 @@ describe('startLocalS3', () => {
     expect(sha256((await got.Body?.transformToByteArray()) ?? new Uint8Array())).toBe(sha256(data));
   });
 
+  it('answers a conditional PutObject on an existing key 412 PreconditionFailed, as S3 does, and keeps the object', async () => {
+    const put = (body: string) =>
+      s3.client.send(
+        new PutObjectCommand({ Bucket: 'evidence', Key: 'once.json', Body: body, IfNoneMatch: '*' }),
+      );
+    await put('first');
+    const refused = await put('second').catch((e: unknown) => e);
+    expect(refused).toMatchObject({ name: 'PreconditionFailed', $metadata: { httpStatusCode: 412 } });
+    expect((refused as { Condition?: string }).Condition).toBe('If-None-Match');
+    const got = await s3.client.send(new GetObjectCommand({ Bucket: 'evidence', Key: 'once.json' }));
+    expect(await got.Body?.transformToString()).toBe('first');
+    // Without the condition, a write replaces the object (the local store, like S3, is not write-once by itself).
+    await s3.client.send(new PutObjectCommand({ Bucket: 'evidence', Key: 'once.json', Body: 'third' }));
+    const again = await s3.client.send(new GetObjectCommand({ Bucket: 'evidence', Key: 'once.json' }));
+    expect(await again.Body?.transformToString()).toBe('third');
+  });
+
+  it('refuses to complete a conditional multipart upload onto an existing key, and completes one onto a new key', async () => {
+    const data = randomBytes(6 * 1024 * 1024 + 5);
+    const upload = (key: string) =>
+      new Upload({
+        client: s3.client,
+        params: { Bucket: 'evidence', Key: key, Body: chunked(data), IfNoneMatch: '*' },
+        partSize: 5 * 1024 * 1024,
+      }).done();
+    await upload('multipart-once.bin');
+    const refused = await upload('multipart-once.bin').catch((e: unknown) => e);
+    expect(refused).toMatchObject({ name: 'PreconditionFailed', $metadata: { httpStatusCode: 412 } });
+    const got = await s3.client.send(new GetObjectCommand({ Bucket: 'evidence', Key: 'multipart-once.bin' }));
+    expect(sha256((await got.Body?.transformToByteArray()) ?? new Uint8Array())).toBe(sha256(data));
+  });
+
+  it('answers If-None-Match other than * on a write 501 NotImplemented, as S3 does', async () => {
+    const refused = await s3.client
+      .send(new PutObjectCommand({ Bucket: 'evidence', Key: 'etag.json', Body: 'x', IfNoneMatch: '"abc"' }))
+      .catch((e: unknown) => e);
+    expect(refused).toMatchObject({ name: 'NotImplemented', $metadata: { httpStatusCode: 501 } });
+  });
+
   it('removes its temporary directory on close', async () => {
     const other = await startLocalS3({ buckets: ['tmp'] });
     await other.client.send(new PutObjectCommand({ Bucket: 'tmp', Key: 'k', Body: 'v' }));

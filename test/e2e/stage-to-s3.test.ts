@@ -85,6 +85,28 @@ describe('stageToS3', () => {
     expect(createHash('sha256').update(stored).digest('hex')).toBe(SHA);
   });
 
+  it('writes evidence once: a second staging onto the same key is refused and the first object is kept', async () => {
+    handle = (_req, res) => {
+      res.writeHead(200, { 'content-length': String(BODY.length) });
+      res.end(BODY);
+    };
+    const first = await stage('once/result.zip');
+    expect(first.sha256).toBe(SHA);
+    const other = Buffer.from(BODY);
+    other[0] = (other[0] ?? 0) ^ 0xff;
+    handle = (_req, res) => {
+      res.writeHead(200, { 'content-length': String(other.length) });
+      res.end(other);
+    };
+    await expect(stage('once/result.zip')).rejects.toMatchObject({
+      name: 'EvidenceIntegrityError',
+      message: expect.stringContaining('already holds an object'),
+    });
+    const got = await s3.client.send(new GetObjectCommand({ Bucket: 'evidence', Key: 'once/result.zip' }));
+    const stored = (await got.Body?.transformToByteArray()) ?? new Uint8Array();
+    expect(createHash('sha256').update(stored).digest('hex')).toBe(SHA);
+  });
+
   it('refuses a result without Content-Length and stores nothing', async () => {
     handle = (_req, res) => {
       res.writeHead(200, { 'transfer-encoding': 'chunked' });

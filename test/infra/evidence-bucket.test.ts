@@ -213,6 +213,82 @@ describe('EvidenceBucket', () => {
     expect(allows).toEqual([]);
   });
 
+  it('can lock in COMPLIANCE mode', () => {
+    const bucket = Object.values(
+      Template.fromStack(build({ objectLockMode: 'COMPLIANCE', objectLockDays: 7 }).stack).findResources(
+        'AWS::S3::Bucket',
+        { Properties: { ObjectLockEnabled: true } },
+      ),
+    )[0];
+    expect(bucket?.Properties.ObjectLockConfiguration).toEqual({
+      ObjectLockEnabled: 'Enabled',
+      Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 7 } },
+    });
+  });
+
+  describe('retention protection in the bucket policy', () => {
+    const BREAK_GLASS = 'arn:aws:iam::123456789012:role/evidence-break-glass';
+    /** The evidence bucket's Deny statements other than the TLS ones. */
+    function denies(props: EvidenceBucketProps) {
+      const { stack, evidence } = build(props);
+      const bucketId = logicalId(stack, evidence.bucket);
+      const policy = Object.values(Template.fromStack(stack).findResources('AWS::S3::BucketPolicy')).find(
+        (r) => json(r.Properties.Bucket) === json({ Ref: bucketId }),
+      );
+      const all = (policy?.Properties.PolicyDocument.Statement ?? []) as Statement[];
+      return all.filter(
+        (s) =>
+          s.Effect === 'Deny' &&
+          !String(json(s.Condition)).includes('TlsVersion') &&
+          !String(json(s.Condition)).includes('SecureTransport'),
+      );
+    }
+
+    it('denies bypass, retention changes and version deletion to every principal, when no break-glass role is set', () => {
+      const [retention, hold, ...rest] = denies({});
+      expect(rest).toEqual([]);
+      expect(retention).toMatchObject({ Principal: { AWS: '*' } });
+      expect(retention?.Condition).toBeUndefined();
+      expect(actionsOf(retention as Statement).sort()).toEqual([
+        's3:BypassGovernanceRetention',
+        's3:DeleteObjectVersion',
+        's3:PutObjectRetention',
+      ]);
+      // Lifting a hold is denied; placing one (ON) is not.
+      expect(hold).toMatchObject({
+        Principal: { AWS: '*' },
+        Action: 's3:PutObjectLegalHold',
+        Condition: { StringEquals: { 's3:object-lock-legal-hold': 'OFF' } },
+      });
+    });
+
+    it('excepts only the configured break-glass role, by principal ARN', () => {
+      const all = denies({ breakGlassRoleArn: BREAK_GLASS });
+      expect(all).toHaveLength(2);
+      for (const s of all) {
+        expect(s.Principal).toEqual({ AWS: '*' });
+        expect(s.Condition?.ArnNotEquals).toEqual({ 'aws:PrincipalArn': BREAK_GLASS });
+      }
+      expect(all.flatMap(actionsOf).sort()).toEqual([
+        's3:BypassGovernanceRetention',
+        's3:DeleteObjectVersion',
+        's3:PutObjectLegalHold',
+        's3:PutObjectRetention',
+      ]);
+    });
+
+    it('grants no role of the stack the right to bypass retention, change it, delete versions or lift a hold', () => {
+      const { stack, evidence, worker } = build({ legalHold: 'always' });
+      evidence.grantStageEvidence(worker);
+      evidence.grantReadEvidence(worker);
+      evidence.grantWriteAudits(worker);
+      const granted = statements(Template.fromStack(stack), 'AWS::IAM::Policy').flatMap(actionsOf);
+      expect(
+        granted.filter((a) => /^s3:(BypassGovernanceRetention|PutObjectRetention|DeleteObject|\*)/.test(a)),
+      ).toEqual([]);
+    });
+  });
+
   it('refuses an Object Lock longer than the retention', () => {
     expect(() => build({ objectLockDays: 100, retentionDays: 30 })).toThrow(
       /objectLockDays \(100\) exceeds retentionDays \(30\)/,
@@ -240,24 +316,33 @@ describe('EvidenceBucket grants', () => {
     Condition: { StringLike: { 's3:prefix': [`${prefix}*`] } },
   });
 
-  it('stage: uploads, multipart and read-back on investigations/* only, listing that prefix, exact KMS actions', () => {
+  const keys = (bucketId: string, pattern: string) => ({
+    'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, `/investigations/${pattern}`]],
+  });
+  const reads = [
+    's3:GetObject',
+    's3:GetObjectAttributes',
+    's3:GetObjectLegalHold',
+    's3:GetObjectRetention',
+    's3:GetObjectVersion',
+  ];
+
+  it('stage: uploads and multipart on evidence keys only (four segments deep), read-back of investigations/*, exact KMS actions', () => {
     const { all, bucketId, keyId } = grantedTo('grantStageEvidence');
     expect(all).toEqual([
       {
         Effect: 'Allow',
         Action: [
           's3:AbortMultipartUpload',
-          's3:GetObject',
-          's3:GetObjectAttributes',
-          's3:GetObjectVersion',
           's3:ListMultipartUploadParts',
           's3:PutObject',
           // A result that does not match S1's hash is tagged integrity=mismatch.
           's3:PutObjectTagging',
           's3:PutObjectVersionTagging',
         ],
-        Resource: objects(bucketId, 'investigations/'),
+        Resource: keys(bucketId, '*/*/*/*'),
       },
+      { Effect: 'Allow', Action: reads, Resource: objects(bucketId, 'investigations/') },
       listing(bucketId, 'investigations/'),
       {
         Effect: 'Allow',
@@ -267,14 +352,22 @@ describe('EvidenceBucket grants', () => {
     ]);
   });
 
-  it('read: get only, on investigations/*, decrypt only', () => {
+  it('stage: may place a legal hold on evidence keys when one is configured, never otherwise', () => {
+    for (const legalHold of ['on-threat', 'always'] as const) {
+      const { stack, evidence, worker } = build({ legalHold });
+      evidence.grantStageEvidence(worker);
+      const puts = statements(Template.fromStack(stack), 'AWS::IAM::Policy').filter((s) =>
+        actionsOf(s).includes('s3:PutObject'),
+      );
+      expect(puts.flatMap(actionsOf), legalHold).toContain('s3:PutObjectLegalHold');
+    }
+    expect(json(grantedTo('grantStageEvidence').all)).not.toContain('s3:PutObjectLegalHold');
+  });
+
+  it('read: get only (with retention and legal hold), on investigations/*, decrypt only', () => {
     const { all, bucketId, keyId } = grantedTo('grantReadEvidence');
     expect(all).toEqual([
-      {
-        Effect: 'Allow',
-        Action: ['s3:GetObject', 's3:GetObjectAttributes', 's3:GetObjectVersion'],
-        Resource: objects(bucketId, 'investigations/'),
-      },
+      { Effect: 'Allow', Action: reads, Resource: objects(bucketId, 'investigations/') },
       listing(bucketId, 'investigations/'),
       { Effect: 'Allow', Action: ['kms:Decrypt'], Resource: { 'Fn::GetAtt': [keyId, 'Arn'] } },
     ]);
@@ -314,14 +407,28 @@ describe('EvidenceBucket binding a function', () => {
     };
   }
 
-  it('bindStaging names the bucket and grants staging under investigations/', () => {
+  it('bindStaging names the bucket and the legal hold, and grants staging under investigations/', () => {
     const { env, all, bucketId } = bound((evidence, fn) => evidence.bindStaging(fn));
-    expect(env).toEqual({ EVIDENCE_BUCKET: { Ref: bucketId } });
+    expect(env).toEqual({ EVIDENCE_BUCKET: { Ref: bucketId }, EVIDENCE_LEGAL_HOLD: 'none' });
     expect(all.flatMap((s) => s.Action)).toEqual(
       expect.arrayContaining(['s3:PutObject', 's3:GetObjectAttributes', 'kms:GenerateDataKey']),
     );
     expect(json(all)).toContain('/investigations/*');
     expect(json(all)).not.toContain('audits/');
+  });
+
+  it('bindTaskRecords and bindOutcomeRecords put only their own keys', () => {
+    const putKeys = (bind: (evidence: EvidenceBucket, fn: LambdaFunction) => void) =>
+      bound(bind)
+        .all.filter((s) => s.Action.includes('s3:PutObject'))
+        .flatMap((s) => json(s.Resource).match(/\/investigations\/[^"]*/g) ?? [])
+        .sort();
+    expect(putKeys((e, fn) => e.bindTaskRecords(fn))).toEqual(['/investigations/*/task.json']);
+    expect(putKeys((e, fn) => e.bindOutcomeRecords(fn))).toEqual([
+      '/investigations/*/*/*/manifest.json',
+      '/investigations/*/*/*/manifest.signature.json',
+      '/investigations/*/case.json',
+    ]);
   });
 
   it('bindAuditReports names the bucket and grants writing and reading back audits/ only', () => {

@@ -228,14 +228,7 @@ describe('InvestigationWorkflow Lambdas: least privilege', () => {
   });
 
   it('only the steps that write evidence or records touch S3, and only under investigations/', () => {
-    for (const step of [
-      'resolve-targets',
-      'ensure-scripts',
-      'check-task',
-      'cancel-task',
-      'hand-to-cado',
-      'check-cado',
-    ]) {
+    for (const step of ['resolve-targets', 'ensure-scripts', 'check-task', 'cancel-task', 'check-cado']) {
       expect(
         actionsOf(step).some((a) => a.startsWith('s3:')),
         step,
@@ -246,9 +239,28 @@ describe('InvestigationWorkflow Lambdas: least privilege', () => {
       const objectResources = JSON.stringify(
         statementsOf(step).filter((s) => JSON.stringify(s.Action).includes('s3:PutObject')),
       );
-      expect(objectResources).toContain('/investigations/*');
+      expect(objectResources).toContain('/investigations/');
       expect(objectResources).not.toContain('/audits/*');
     }
+  });
+
+  it('each step may put only the keys it owns: task record, evidence + first manifest, final manifest + case file', () => {
+    /** The key patterns (after the bucket ARN) on which `step` has s3:PutObject. */
+    const putKeys = (step: string) =>
+      statementsOf(step)
+        .filter((s) => JSON.stringify(s.Action).includes('s3:PutObject'))
+        .flatMap((s) => JSON.stringify(s.Resource).match(/\/investigations\/[^"]*/g) ?? [])
+        .sort();
+    expect(putKeys('run-script')).toEqual(['/investigations/*/task.json']);
+    expect(putKeys('stage-output')).toEqual(['/investigations/*/*/*/*']);
+    expect(putKeys('record-outcome')).toEqual([
+      '/investigations/*/*/*/manifest.json',
+      '/investigations/*/*/*/manifest.signature.json',
+      '/investigations/*/case.json',
+    ]);
+    // Hand To Cado reads the key's current version before the import, and writes nothing.
+    expect(actionsOf('hand-to-cado')).toContain('s3:GetObject');
+    expect(actionsOf('hand-to-cado').filter((a) => /^s3:(Put|Delete|Abort)/.test(a))).toEqual([]);
   });
 
   it('never grants deletes on evidence', () => {

@@ -42,6 +42,8 @@ describe('loadConfig defaults', () => {
       cadoHandoffTimeoutSeconds: 21_600,
       evidenceRetentionDays: 365,
       objectLockDays: 90,
+      objectLockMode: 'GOVERNANCE',
+      legalHold: 'none',
       logRetentionDays: 365,
       auditSchedule: 'cron(0 6 * * ? *)',
       tokenExpiryWarningDays: 14,
@@ -174,6 +176,32 @@ describe('loadConfig errors name the key and the fix', () => {
       /must not exceed s1cado\.evidenceRetentionDays \(30\).*lower objectLockDays or raise evidenceRetentionDays/,
     );
     expect(loadConfig({ ...minimal, evidenceRetentionDays: 30, objectLockDays: 30 }).objectLockDays).toBe(30);
+  });
+
+  it('takes the Object Lock mode, the legal hold and a break-glass role ARN, and refuses anything else', () => {
+    const c = loadConfig({
+      ...minimal,
+      objectLockMode: 'COMPLIANCE',
+      legalHold: 'on-threat',
+      breakGlassRoleArn: 'arn:aws:iam::123456789012:role/break-glass',
+    });
+    expect([c.objectLockMode, c.legalHold, c.breakGlassRoleArn]).toEqual([
+      'COMPLIANCE',
+      'on-threat',
+      'arn:aws:iam::123456789012:role/break-glass',
+    ]);
+    expect(problemFor({ ...minimal, objectLockMode: 'governance' }, 's1cado.objectLockMode')).toMatch(
+      /must be "GOVERNANCE" or "COMPLIANCE"/,
+    );
+    expect(problemFor({ ...minimal, legalHold: 'yes' }, 's1cado.legalHold')).toMatch(
+      /"none", "on-threat" or "always"/,
+    );
+    expect(
+      problemFor(
+        { ...minimal, breakGlassRoleArn: 'arn:aws:iam::123456789012:user/x' },
+        's1cado.breakGlassRoleArn',
+      ),
+    ).toMatch(/must be an IAM role ARN/);
   });
 
   it("keeps the staging reservation at least as large as one investigation's agents", () => {

@@ -8,6 +8,7 @@ import {
   s1ResultSha256,
   signatureCheck,
   stagedEvidence,
+  stagedFromManifest,
   stagingManifest,
 } from '../../lambdas/stage-output/core';
 
@@ -204,6 +205,7 @@ describe('stagedEvidence', () => {
         bucket: 'evidence',
         key: KEY,
         versionId: 'v-1',
+        etag: '"etag-1"',
         bytes: 123_456,
         sha256: SHA,
         fileName: 'result.zip',
@@ -216,6 +218,13 @@ describe('stagedEvidence', () => {
     const manifest = stagingManifest(facts);
     expect(out.evidence.sha256).toBe(manifest.object.sha256);
     expect(out.evidence.s1SignatureMatches).toBe(manifest.result.s1SignatureMatches);
+  });
+
+  it('a retried Stage Output rebuilds the same state from the first manifest', () => {
+    const manifest = stagingManifest(facts);
+    expect(stagedFromManifest(input, manifest, MANIFEST_KEY)).toEqual(
+      stagedEvidence(input, 'result.zip', staged, MANIFEST_KEY),
+    );
   });
 });
 

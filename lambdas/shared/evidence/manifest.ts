@@ -102,23 +102,48 @@ export function handoffCommand(investigationId: string): string {
   return `npx s1cado handoff ${investigationId}`;
 }
 
+/** Options of {@link putJson}. */
+export interface PutJsonOptions {
+  /**
+   * Write only if the key does not exist yet (`If-None-Match: *`): S3 answers 412 otherwise, and this throws an
+   * {@link EvidenceIntegrityError}. First manifests are written this way. @default false
+   */
+  readonly createOnly?: boolean;
+}
+
 /** Writes a JSON document (pretty-printed, so a responder can read it in the console). */
 export async function putJson(
   s3: S3Client,
   bucket: string,
   key: string,
   value: unknown,
+  options: PutJsonOptions = {},
 ): Promise<{ versionId: string | null }> {
-  const out = await s3.send(
-    new PutObjectCommand({
-      Bucket: bucket,
-      Key: key,
-      Body: `${JSON.stringify(value, null, 2)}\n`,
-      ContentType: 'application/json',
-      ChecksumAlgorithm: 'SHA256',
-    }),
-  );
-  return { versionId: out.VersionId ?? null };
+  try {
+    const out = await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: `${JSON.stringify(value, null, 2)}\n`,
+        ContentType: 'application/json',
+        ChecksumAlgorithm: 'SHA256',
+        ...(options.createOnly ? { IfNoneMatch: '*' } : {}),
+      }),
+    );
+    return { versionId: out.VersionId ?? null };
+  } catch (error) {
+    const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (options.createOnly && (e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412)) {
+      throw new EvidenceIntegrityError(
+        `s3://${bucket}/${key} already exists; it is written once and was kept`,
+        {
+          cause: error,
+          details: { key, conflict: 'object-exists' },
+        },
+      );
+    }
+    throw error;
+  }
 }
 
 /** Reads a JSON document and validates it; undefined when the key does not exist. */

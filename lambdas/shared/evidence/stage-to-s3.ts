@@ -3,7 +3,8 @@
  * the way. Memory stays flat whatever the size (a few small parts in flight). S3 verifies every part against the
  * checksum the SDK sends; we verify the whole: the byte count must equal the announced length and the stored
  * object's size, or nothing is reported as staged. If the download fails, the upload is aborted, so a short body
- * can never become a "complete" object.
+ * can never become a "complete" object. The object is written once (`If-None-Match: *`): an existing key is never
+ * overwritten, the attempt fails with an {@link EvidenceIntegrityError}.
  */
 import { createHash } from 'node:crypto';
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
@@ -35,6 +36,8 @@ export interface StageToS3Options {
   readonly contentType?: string;
   /** Object metadata known before the upload starts (ids that tie the object to its investigation). */
   readonly metadata?: Record<string, string>;
+  /** Place an Object Lock legal hold on the object as it is written. @default false */
+  readonly legalHold?: boolean;
 }
 
 /** The staged object and how it got there. */
@@ -80,6 +83,12 @@ class HashingCounter extends Transform {
   }
 }
 
+/** Whether S3 refused a conditional write because the key exists (412 PreconditionFailed). */
+export function isPreconditionFailed(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'PreconditionFailed' || e?.$metadata?.httpStatusCode === 412;
+}
+
 /** Downloads and stages one file; throws when any step fails or any check does not hold. */
 export async function stageToS3(options: StageToS3Options): Promise<StagedObject> {
   const startedAt = nowIso();
@@ -110,6 +119,9 @@ export async function stageToS3(options: StageToS3Options): Promise<StagedObject
       // above. CRC32 is computed natively (zlib), a second SHA-256 pass over every byte would cost CPU for nothing.
       ChecksumAlgorithm: PART_CHECKSUM_ALGORITHM,
       Metadata: options.metadata,
+      // Written once: S3 refuses (412) to complete the upload, or the single PUT, if the key already exists.
+      IfNoneMatch: '*',
+      ...(options.legalHold ? { ObjectLockLegalHoldStatus: 'ON' as const } : {}),
     },
     partSize,
     queueSize: options.queueSize ?? DEFAULT_QUEUE_SIZE,
@@ -123,6 +135,12 @@ export async function stageToS3(options: StageToS3Options): Promise<StagedObject
   } catch (error) {
     // A download failure surfaces in the upload too (as a broken body); report the cause, not the symptom.
     await upload.abort().catch(() => undefined);
+    if (isPreconditionFailed(error)) {
+      throw new EvidenceIntegrityError(
+        `s3://${options.bucket}/${options.key} already holds an object; evidence is written once and was not overwritten`,
+        { cause: error, details: { key: options.key, conflict: 'object-exists' } },
+      );
+    }
     throw downloadError ?? error;
   }
   if (downloadError) throw downloadError;
