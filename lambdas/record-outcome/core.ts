@@ -11,7 +11,8 @@ import type {
   CaseRecord,
   CaseStatus,
 } from '../shared/evidence/case-record';
-import { caseKey } from '../shared/evidence/keys';
+import { chainOf, Verification } from '../shared/evidence/chain';
+import { caseKey, verificationKey } from '../shared/evidence/keys';
 import { getJson, handoffCommand, Manifest, putJson, TOOL_NAME } from '../shared/evidence/manifest';
 import { logger, metrics } from '../shared/observability';
 import { redact } from '../shared/redact';
@@ -80,6 +81,10 @@ export function summarizeAgent(state: AgentFinalState): AgentOutcome {
         phase: c.phase,
       };
       if (c.reason) base.cado.reason = c.reason;
+    }
+    if (state.error) {
+      // Staged, then failed before the hand-off (Verify Evidence: integrity): kept in S3, never handed to Cado.
+      return { ...base, outcome: 'failed', reason: describeCaught(state.error) };
     }
     if (state.handoffError) {
       return {
@@ -283,9 +288,19 @@ async function finalizeManifest(
     }
     // A partial agent's evidence was handed off too; its reason says what the collector reported.
     const complete = agent.outcome === 'complete' || agent.outcome === 'partial';
+    const verification =
+      (await getJson(deps.s3, deps.bucket, verificationKey(key), Verification)) ?? manifest.verification;
     const updated: Manifest = {
       ...manifest,
       cado: cado ?? manifest.cado,
+      ...(verification ? { verification } : {}),
+      chain: chainOf({
+        sha256: manifest.object.sha256,
+        bytes: manifest.object.bytes,
+        s1SignatureMatches: manifest.result.s1SignatureMatches,
+        s1Integrity: manifest.integrity,
+        verification,
+      }),
       handoff: {
         status: complete ? 'complete' : 'failed',
         ...(agent.outcome === 'complete' ? {} : { reason: agent.reason }),

@@ -244,6 +244,8 @@ export const Evidence = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   fileName: z.string(),
   manifestKey: z.string(),
+  /** Verify Evidence's record (set once the read-back and listing check passed). */
+  verificationKey: z.string().optional(),
   s1Signature: z.string().nullable(),
   /** Whether S1's result signature equals our SHA-256 (null when S1 gave none or it is not a SHA-256). */
   s1SignatureMatches: z.boolean().nullable(),

@@ -35,6 +35,7 @@ export const AUDITS_PREFIX = BUCKET_PREFIXES.audits;
 export const OWNED_KEYS = {
   taskRecord: ['*/task.json'],
   staging: ['*/*/*/*'],
+  verification: ['*/*/*/verification.json'],
   outcome: ['*/case.json', '*/*/*/manifest.json', '*/*/*/manifest.signature.json'],
 } as const satisfies Record<string, readonly string[]>;
 
@@ -265,6 +266,17 @@ export class EvidenceBucket extends Construct {
   bindTaskRecords(fn: LambdaFunction): Grant {
     this.setBucketName(fn);
     const writes = this.grantOwnedKeys(fn, OWNED_KEYS.taskRecord, ['s3:PutObject']);
+    this.grantReadEvidence(fn, ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey']);
+    return writes;
+  }
+
+  /**
+   * Tells `fn` the bucket's name and lets it read evidence and write its verification record
+   * ({@link OWNED_KEYS}.verification): Verify Evidence.
+   */
+  bindVerification(fn: LambdaFunction): Grant {
+    this.setBucketName(fn);
+    const writes = this.grantOwnedKeys(fn, OWNED_KEYS.verification, ['s3:PutObject']);
     this.grantReadEvidence(fn, ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey']);
     return writes;
   }

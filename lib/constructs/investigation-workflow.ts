@@ -83,7 +83,11 @@ export class InvestigationWorkflow extends Construct {
     const fn = (
       fnId: string,
       step: string,
-      uses: { s1?: boolean; cado?: boolean; bucket?: 'task-records' | 'staging' | 'outcome' | 'read' },
+      uses: {
+        s1?: boolean;
+        cado?: boolean;
+        bucket?: 'task-records' | 'staging' | 'verification' | 'outcome' | 'read';
+      },
       extra: Partial<{
         timeout: Duration;
         memorySize: number;
@@ -104,6 +108,7 @@ export class InvestigationWorkflow extends Construct {
       // Each step writes only the keys it owns (EvidenceBucket.OWNED_KEYS); the others read.
       if (uses.bucket === 'task-records') evidence.bindTaskRecords(f);
       if (uses.bucket === 'staging') evidence.bindStaging(f);
+      if (uses.bucket === 'verification') evidence.bindVerification(f);
       if (uses.bucket === 'outcome') evidence.bindOutcomeRecords(f);
       if (uses.bucket === 'read') evidence.bindReadEvidence(f);
       return f;
@@ -127,6 +132,13 @@ export class InvestigationWorkflow extends Construct {
           nodeOptions: STAGING_NODE_OPTIONS,
           reservedConcurrentExecutions: config.stagingReservedConcurrency,
         },
+      ),
+      // Reads the stored version back whole, then the zip entries by range: as long as staging may take.
+      verifyEvidence: fn(
+        'VerifyEvidence',
+        'verify-evidence',
+        { bucket: 'verification' },
+        { timeout: Duration.seconds(LIMITS.stagingTimeoutSeconds), memorySize: 1024 },
       ),
       handToCado: fn('HandToCado', 'hand-to-cado', { cado: true, bucket: 'read' }),
       checkCado: fn('CheckCado', 'check-cado', { cado: true }),
@@ -166,6 +178,9 @@ export class InvestigationWorkflow extends Construct {
       maxDelay: Duration.minutes(5),
       jitterStrategy: JitterType.FULL,
     });
+    const verifyEvidence = invoke('Verify Evidence', functions.verifyEvidence, {
+      minutes: LIMITS.stagingTimeoutSeconds / 60 + 1,
+    });
     const cado = cadoHandoffSteps(this, {
       handToCado: functions.handToCado,
       checkCado: functions.checkCado,
@@ -176,10 +191,14 @@ export class InvestigationWorkflow extends Construct {
     caught(runScript, collectionFailed, '$.error');
     caught(checkTask, collectionFailed, '$.error');
     caught(stageOutput, collectionFailed, '$.error');
+    caught(verifyEvidence, collectionFailed, '$.error');
     caught(cancelTask, collectionTimedOut, '$.cancelError');
     const taskFinished = new Choice(this, 'Task Finished?')
       .when(Condition.stringEquals('$.task.phase', 'running'), waitForTask)
-      .when(Condition.stringEquals('$.task.phase', 'completed'), stageOutput.next(cado.handToCado))
+      .when(
+        Condition.stringEquals('$.task.phase', 'completed'),
+        stageOutput.next(verifyEvidence).next(cado.handToCado),
+      )
       .when(Condition.stringEquals('$.task.phase', 'deadline'), cancelTask.next(collectionTimedOut))
       .otherwise(collectionFailed);
     const perAgent = runScript.next(waitForTask).next(checkTask).next(taskFinished);

@@ -124,9 +124,13 @@ describe('HandOffRerun', () => {
       built.stack.getLogicalId((fn.role as { node: { defaultChild: never } }).node.defaultChild);
     const fns = built.stack.workflow.functions;
     const writers = new Set(
-      [fns['run-script'], fns['stage-output'], fns['record-outcome'], built.stack.audit.function].map((f) =>
-        roleOf(f as never),
-      ),
+      [
+        fns['run-script'],
+        fns['stage-output'],
+        fns['verify-evidence'],
+        fns['record-outcome'],
+        built.stack.audit.function,
+      ].map((f) => roleOf(f as never)),
     );
     for (const statement of writes) {
       for (const role of statement.roles) {

@@ -253,6 +253,7 @@ describe('InvestigationWorkflow Lambdas: least privilege', () => {
         .sort();
     expect(putKeys('run-script')).toEqual(['/investigations/*/task.json']);
     expect(putKeys('stage-output')).toEqual(['/investigations/*/*/*/*']);
+    expect(putKeys('verify-evidence')).toEqual(['/investigations/*/*/*/verification.json']);
     expect(putKeys('record-outcome')).toEqual([
       '/investigations/*/*/*/manifest.json',
       '/investigations/*/*/*/manifest.signature.json',

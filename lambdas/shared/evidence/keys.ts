@@ -39,15 +39,28 @@ export function manifestKey(investigationId: string, agentId: string, taskId: st
   return `${collectionPrefix(investigationId, agentId, taskId)}manifest.json`;
 }
 
+/** Verify Evidence's record, beside the manifest (written once). */
+export function verificationKey(manifestKey: string): string {
+  return manifestKey.replace(/manifest\.json$/, 'verification.json');
+}
+
+/** The signature of the final manifest, beside it. */
+export function signatureKey(manifestKey: string): string {
+  return manifestKey.replace(/manifest\.json$/, 'manifest.signature.json');
+}
+
 /** A permission audit report. */
 export function auditKey(at: Date): string {
   const iso = at.toISOString();
   return `${BUCKET_PREFIXES.audits}${iso.slice(0, 10)}/${iso.replace(/[:.]/g, '-')}.json`;
 }
 
+/** Names of the records beside the evidence, which a result file must never take. */
+const RESERVED_NAMES = new Set(['manifest.json', 'manifest.signature.json', 'verification.json']);
+
 /**
  * A file name that is safe as the last key segment: the base name only, conservative characters, never
- * `manifest.json` (which would collide with the chain-of-custody record).
+ * `manifest.json`, its signature or `verification.json` (which would collide with the chain-of-custody records).
  */
 export function safeFileName(name: string): string {
   const base = name.split(/[\\/]/).pop() ?? '';
@@ -55,6 +68,6 @@ export function safeFileName(name: string): string {
     .replace(/[^A-Za-z0-9._-]/g, '_')
     .replace(/^\.+/, '')
     .slice(0, 200);
-  if (!cleaned || cleaned === 'manifest.json') return `result-${cleaned || 'file'}.zip`;
+  if (!cleaned || RESERVED_NAMES.has(cleaned)) return `result-${cleaned || 'file'}.zip`;
   return cleaned;
 }

@@ -8,6 +8,7 @@ import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/clie
 import { z } from 'zod';
 import { EvidenceIntegrityError } from '../errors';
 import { CadoHandoff, CollectionTarget, Investigation } from '../schemas';
+import { ChainLink, Verification } from './chain';
 
 export const MANIFEST_SCHEMA = 's1cado/manifest@1';
 export const TOOL_NAME = 's1-cado-forensics';
@@ -86,6 +87,10 @@ export const Manifest = z.object({
   }),
   timeline: z.array(TimelineEvent),
   cado: CadoHandoff.nullable(),
+  /** What Verify Evidence found (final manifest). */
+  verification: Verification.optional(),
+  /** Each link of the chain of custody: verified / mismatch / not available (final manifest). */
+  chain: z.array(ChainLink).optional(),
   handoff: z.object({
     status: z.enum(['pending', 'complete', 'failed']),
     reason: z.string().optional(),

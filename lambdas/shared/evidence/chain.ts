@@ -1,0 +1,108 @@
+/**
+ * The chain of custody, link by link (DESIGN §9): the collector's `SHA256SUMS` → our in-stream SHA-256 while
+ * staging → S1's result signature → a read-back of the stored object version → Cado's evidence hash. Each link is
+ * verified, mismatch or not available (no comparison was possible; never a failure by itself).
+ */
+import { z } from 'zod';
+
+export const ChainStatus = z.enum(['verified', 'mismatch', 'not_available']);
+export type ChainStatus = z.infer<typeof ChainStatus>;
+
+/** The stored version read back once, start to end. */
+export const ReadBackCheck = z.object({
+  status: ChainStatus,
+  sha256: z.string(),
+  bytes: z.number().int().nonnegative(),
+  versionId: z.string().nullable(),
+});
+export type ReadBackCheck = z.infer<typeof ReadBackCheck>;
+
+/** Every zip entry against the collector's `SHA256SUMS`. */
+export const ListingCheck = z.object({
+  status: ChainStatus,
+  /** Why no comparison was possible. */
+  reason: z.string().optional(),
+  /** S1 returned an encrypted archive: entries cannot be read, said so rather than guessed. */
+  encrypted: z.boolean(),
+  /** The listing's path inside the zip. */
+  listingPath: z.string().optional(),
+  filesListed: z.number().int().nonnegative(),
+  verified: z.number().int().nonnegative(),
+  mismatched: z.number().int().nonnegative(),
+  missing: z.number().int().nonnegative(),
+  extra: z.number().int().nonnegative(),
+  /** The first problem entries by name (`mismatch: <path>`, `missing: <path>`, `extra: <path>`). */
+  problems: z.array(z.string()),
+});
+export type ListingCheck = z.infer<typeof ListingCheck>;
+
+/** What Verify Evidence found; written once as `verification.json` beside the manifest. */
+export const Verification = z.object({
+  schema: z.literal('s1cado/verification@1'),
+  object: z.object({ bucket: z.string(), key: z.string(), versionId: z.string().nullable() }),
+  stagedSha256: z.string(),
+  readBack: ReadBackCheck,
+  listing: ListingCheck,
+  verifiedAt: z.string(),
+});
+export type Verification = z.infer<typeof Verification>;
+
+export const ChainLinkName = z.enum(['collector-listing', 'staging', 's1-signature', 'read-back', 'cado']);
+
+/** One link of the chain as the manifest records it. */
+export const ChainLink = z.object({ link: ChainLinkName, status: ChainStatus, detail: z.string() });
+export type ChainLink = z.infer<typeof ChainLink>;
+
+/** Stage Output's comparison with S1's result hash (the manifest's `integrity`). */
+interface S1Integrity {
+  readonly status: ChainStatus;
+  readonly s1Sha256: string | null;
+  readonly s1Source: string | null;
+}
+
+function s1Link(matches: boolean | null, integrity: S1Integrity | undefined): ChainLink {
+  const status: ChainStatus =
+    integrity?.status ?? (matches === null ? 'not_available' : matches ? 'verified' : 'mismatch');
+  const what = integrity?.s1Sha256
+    ? `S1's ${integrity.s1Source ?? 'hash'} ${integrity.s1Sha256}`
+    : "S1's hash";
+  const detail =
+    status === 'not_available'
+      ? 'S1 gave no comparable SHA-256'
+      : `${what} ${status === 'verified' ? 'equals' : 'differs from'} the staged SHA-256`;
+  return { link: 's1-signature', status, detail };
+}
+
+/** The chain from what is known: staging always happened; the rest as far as it went. */
+export function chainOf(facts: {
+  readonly sha256: string;
+  readonly bytes: number;
+  readonly s1SignatureMatches: boolean | null;
+  /** Stage Output's comparison with S1's result hash, where the manifest records it (preferred). */
+  readonly s1Integrity?: S1Integrity;
+  readonly verification?: Verification;
+}): ChainLink[] {
+  const v = facts.verification;
+  const listing = v?.listing;
+  return [
+    {
+      link: 'collector-listing',
+      status: listing?.status ?? 'not_available',
+      detail: listing
+        ? listing.status === 'not_available'
+          ? (listing.reason ?? 'no listing')
+          : `${listing.filesListed} listed, ${listing.verified} verified, ${listing.mismatched} mismatched, ${listing.missing} missing, ${listing.extra} extra`
+        : 'not verified',
+    },
+    { link: 'staging', status: 'verified', detail: `${facts.bytes} bytes, sha256 ${facts.sha256}` },
+    s1Link(facts.s1SignatureMatches, facts.s1Integrity),
+    {
+      link: 'read-back',
+      status: v?.readBack.status ?? 'not_available',
+      detail: v
+        ? `${v.readBack.bytes} bytes, sha256 ${v.readBack.sha256} (version ${v.readBack.versionId ?? 'unversioned'})`
+        : 'not verified',
+    },
+    { link: 'cado', status: 'not_available', detail: 'Cado exposes no evidence hash to compare' },
+  ];
+}
