@@ -103,7 +103,8 @@ function simulatedAgents(stack: LocalStack, options: DemoOptions): Agent[] {
     );
   }
   const chosen = agents.slice(0, options.agents);
-  for (const agent of chosen) sim.setAgentBehavior(agent.id, { result: { size: options.resultBytes } });
+  for (const agent of chosen)
+    sim.setAgentBehavior(agent.id, { result: { size: options.resultBytes, collector: true } });
   return chosen;
 }
 

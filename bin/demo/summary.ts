@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CaseRecord } from '../../lambdas/shared/evidence/case-record';
+import type { ChainLink } from '../../lambdas/shared/evidence/chain';
 import { caseKey } from '../../lambdas/shared/evidence/keys';
 import { getJson, Manifest } from '../../lambdas/shared/evidence/manifest';
 import { formatBytes, formatDuration } from '../units';
@@ -32,6 +33,8 @@ export interface EvidenceCheck {
   readonly verified: boolean;
   readonly resumes: number | null;
   readonly linkRefreshes: number | null;
+  /** The chain of custody as the final manifest records it, link by link (null when it records none). */
+  readonly chain: readonly ChainLink[] | null;
   /** The object's file in the kept s3rver directory (with `--keep`). */
   localPath?: string;
 }
@@ -144,6 +147,7 @@ async function checkEvidence(
     verified,
     resumes: manifest?.download.resumes ?? null,
     linkRefreshes: manifest?.download.linkRefreshes ?? null,
+    chain: manifest?.chain ?? null,
   };
 }
 
@@ -240,6 +244,12 @@ export function renderSummary(summary: DemoSummary, p: Paint, totalMs?: number):
         `  ${labelIn('sha256')}${e.sha256}  ${e.verified ? p.green(`verified (re-read from S3 = ${against})`) : p.red(`MISMATCH: manifest says ${e.manifestSha256 ?? 'nothing'}${e.s1ResultSha256 ? `, S1 served ${e.s1ResultSha256}` : ''}`)}`,
       );
       lines.push(`  ${labelIn('manifest')}s3://${e.bucket}/${e.manifestKey}`);
+      for (const link of e.chain ?? []) {
+        const paint = link.status === 'verified' ? p.green : link.status === 'mismatch' ? p.red : p.dim;
+        lines.push(
+          `  ${labelIn(link === e.chain?.[0] ? 'chain' : '')}${link.link.padEnd(18)}${paint(link.status.padEnd(14))}${link.detail}`,
+        );
+      }
       if ((e.resumes ?? 0) > 0 || (e.linkRefreshes ?? 0) > 0) {
         lines.push(
           `  ${labelIn('download')}${e.resumes ?? 0} resume(s), ${e.linkRefreshes ?? 0} fresh link(s)`,

@@ -67,10 +67,43 @@ async function buildArchive(spec: ResultSpec, id: ResultKey, modifiedAt: Date): 
   }
   const key = createHash('sha256').update(`${id.seed}:${id.key}`).digest().readUInt32LE(0);
   const source = new PatternSource(poolFor(id.seed), key, spec.size);
+  if (spec.collector) return collectorArchive(source, spec.entryName ?? GENERATED_ENTRY_NAME, modifiedAt);
   return new ZipArchive(
     [{ name: spec.entryName ?? GENERATED_ENTRY_NAME, source, crc32: await crc32Of(source) }],
     modifiedAt,
   );
+}
+
+/** Folder the collector's output sits in, inside a collector-shaped result. */
+export const COLLECTOR_FOLDER = 's1cado-linux-triage';
+
+/**
+ * The collector's layout around the generated data: `collection.log`, a few small command outputs, the data file,
+ * and `SHA256SUMS` (sha256sum format, paths relative to the folder) covering every other file, as the collectors
+ * write it last.
+ */
+async function collectorArchive(data: ByteSource, dataName: string, modifiedAt: Date): Promise<ZipArchive> {
+  const at = modifiedAt.toISOString();
+  const small: [string, string][] = [
+    [
+      'collection.log',
+      `# s1cado-collector linux-triage simulated\n# started_utc: ${at}\n[${at}] STEP system ok\n[${at}] STEP processes ok\n[${at}] END collection status=complete\n`,
+    ],
+    ['system/uname.txt', 'Linux acme-app 6.1.0-simulated x86_64 GNU/Linux\n'],
+    ['processes/ps.txt', 'PID PPID USER CMD\n1 0 root /sbin/init\n'],
+  ];
+  const files: { name: string; source: ByteSource }[] = [
+    ...small.map(([name, text]) => ({ name, source: new BufferSource(Buffer.from(text)) as ByteSource })),
+    { name: `files/${dataName}`, source: data },
+  ];
+  const sums: string[] = [];
+  for (const f of files) sums.push(`${await sha256Of(f.source)}  ${f.name}`);
+  files.push({ name: 'SHA256SUMS', source: new BufferSource(Buffer.from(`${sums.join('\n')}\n`)) });
+  const entries = [];
+  for (const f of files) {
+    entries.push({ name: `${COLLECTOR_FOLDER}/${f.name}`, source: f.source, crc32: await crc32Of(f.source) });
+  }
+  return new ZipArchive(entries, modifiedAt);
 }
 
 async function sha256Of(source: ByteSource): Promise<string> {

@@ -63,7 +63,15 @@ export interface ZipEntryInput {
  * entry (generated on demand, never held in memory), or the given entries (e.g. a collector's real output).
  */
 export type ResultSpec =
-  | { readonly size: number; readonly entryName?: string }
+  | {
+      readonly size: number;
+      readonly entryName?: string;
+      /**
+       * Shape the result like the real collector's output: the generated data as one file of a
+       * `s1cado-<os>-triage/` folder with a few small files, `collection.log` and a `SHA256SUMS` of all of them.
+       */
+      readonly collector?: boolean;
+    }
   | { readonly entries: ZipEntryInput[] };
 
 /** Per-agent task behaviour; every field is optional and falls back to the simulator's defaults. */

@@ -3,6 +3,7 @@
  * s3rver, collecting from agents that succeed, fail, go missing, or get rate-limited; input that is refused; and a
  * Run Script whose response is lost after S1 started the task.
  */
+import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { evidenceKey } from '../../lambdas/shared/evidence/keys';
 import { DETAILED_STATUS } from '../../local/s1-simulator';
@@ -168,7 +169,58 @@ describe('agents that do not deliver', () => {
     expect(stack.s1Sim.taskView(childTaskId).status).toBe('expired');
     const staged = await stagedKeys(run.investigationId);
     expect(staged.some((key) => key.includes(`/${offline.id}/`))).toBe(false);
-    expect(staged.filter((key) => key.includes(`/${windows.id}/`))).toHaveLength(2);
+    // The result, its manifest and its verification record.
+    expect(staged.filter((key) => key.includes(`/${windows.id}/`))).toHaveLength(3);
+  });
+
+  it("a broken SHA256SUMS entry fails that agent's integrity (kept, not handed off); a good collection shows its chain", async () => {
+    const { windows, linux } = stack.tenant.agents;
+    const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+    const log = '# s1cado-collector windows-triage 1\n';
+    const listing = `${sha(log)}  collection.log\n${'0'.repeat(64)}  system/systeminfo.txt\n`;
+    stack.s1Sim.setAgentBehavior(windows.id, {
+      result: {
+        entries: [
+          { name: 'collection.log', content: Buffer.from(log) },
+          { name: 'system/systeminfo.txt', content: Buffer.from('Host Name: ACME-SRV1\n') },
+          { name: 'SHA256SUMS', content: Buffer.from(listing) },
+        ],
+      },
+    });
+    stack.s1Sim.setAgentBehavior(linux.id, { result: { size: 100_000, collector: true } });
+    const run = await investigate(stack, {
+      agentIds: [windows.id, linux.id],
+      requestedBy: 'e2e',
+      threatId: nextThreatId(),
+    });
+
+    const broken = agentLine(run, windows.id);
+    expect(broken.outcome).toBe('failed');
+    expect(broken.reason).toMatch(/EvidenceIntegrityError.*mismatch: system\/systeminfo\.txt/);
+    expect(broken.cado).toBeUndefined();
+    const kept = broken.evidence as NonNullable<typeof broken.evidence>;
+    const verification = await readJson(
+      stack,
+      kept.manifestKey.replace('manifest.json', 'verification.json'),
+    );
+    expect(verification).toMatchObject({
+      readBack: { status: 'verified', sha256: kept.sha256 },
+      listing: { status: 'mismatch', filesListed: 2, verified: 1, mismatched: 1, missing: 0, extra: 0 },
+    });
+    expect(await listKeys(stack, kept.key)).toEqual([kept.key]);
+
+    const good = agentLine(run, linux.id);
+    expect(good.outcome).toBe('complete');
+    const manifest = (await readJson(stack, good.evidence?.manifestKey as string)) as {
+      chain: { link: string; status: string }[];
+    };
+    expect(Object.fromEntries(manifest.chain.map((l) => [l.link, l.status]))).toEqual({
+      'collector-listing': 'verified',
+      staging: 'verified',
+      's1-signature': 'verified',
+      'read-back': 'verified',
+      cado: 'not_available',
+    });
   });
 
   it('a failed task and a task completed with a failure detailedStatus: both failed, nothing staged', async () => {
