@@ -35,7 +35,13 @@ states:StartExecution, and for --wait states:DescribeExecution, s3:ListBucket an
 status: the same read permissions; reading the bucket also needs kms:Decrypt on its key. handoff:
 states:StartExecution on the HandOffRerun state machine, DescribeExecution and GetExecutionHistory (no S3 write).
 
-Exit codes: 0 ok, 1 failure, 2 usage error.`;
+Exit codes: 0 ok, 1 failure, 2 usage error. With --json, an error is one JSON document on stderr,
+{"command", "error": {"name", "message", "exitCode", "hint"}}; stdout holds only results.`;
+
+/** What to do when the AWS SDK found no region. */
+export const REGION_HINT =
+  'No AWS region set: pass --region <region>, set AWS_REGION, or use a profile that has one ' +
+  '(AWS_PROFILE=<name>; aws configure set region <region>).';
 
 type Command = (args: readonly string[], io: CliIo) => Promise<number>;
 
@@ -65,22 +71,40 @@ export async function main(argv: readonly string[], overrides: Partial<CliIo> = 
     write(io.stderr, 'Run "s1cado --help" for usage.');
     return EXIT_USAGE;
   }
+  // With --json, a failure is one JSON document on stderr (stdout only ever holds a result), else readable lines.
+  const json = args.includes('--json');
+  const fail = (exitCode: number, errorName: string, message: string, hints: string[]): number => {
+    if (json) {
+      const error = {
+        name: errorName,
+        message,
+        exitCode,
+        ...(hints.length ? { hint: hints.join(' ') } : {}),
+      };
+      write(io.stderr, JSON.stringify({ command: name, error }));
+    } else {
+      write(io.stderr, `s1cado ${name}: ${message}`);
+      for (const hint of hints) write(io.stderr, hint);
+    }
+    return exitCode;
+  };
   try {
     return await command(args, io);
   } catch (error) {
     if (error instanceof UsageError) {
-      write(io.stderr, `s1cado ${name}: ${error.message}`);
-      write(io.stderr, `Run "s1cado ${error.command ?? name} --help" for usage.`);
-      return EXIT_USAGE;
+      return fail(EXIT_USAGE, error.name, error.message, [
+        `Run "s1cado ${error.command ?? name} --help" for usage.`,
+      ]);
     }
     const { name: errorName, message } = error as Error;
     // Our own errors speak for themselves; AWS and other errors keep their name, which often is the clue.
-    const text = error instanceof CliError ? message : `${errorName}: ${message}`;
-    write(io.stderr, `s1cado ${name}: ${text}`);
-    if (errorName === 'CredentialsProviderError' || /credential/i.test(message)) {
-      write(io.stderr, 'Check your AWS credentials (aws sts get-caller-identity) and region.');
+    const text = error instanceof CliError || json ? message : `${errorName}: ${message}`;
+    const hints: string[] = [];
+    if (/Region is missing/i.test(message)) hints.push(REGION_HINT);
+    else if (errorName === 'CredentialsProviderError' || /credential/i.test(message)) {
+      hints.push('Check your AWS credentials (aws sts get-caller-identity) and region.');
     }
-    return EXIT_FAILURE;
+    return fail(EXIT_FAILURE, errorName, text, hints);
   }
 }
 

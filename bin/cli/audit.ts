@@ -17,7 +17,7 @@ import { formatReport } from '../../lambdas/audit-permissions/format';
 import { loadCollectors } from '../../lambdas/collectors';
 import { AuditReport } from '../../lambdas/shared/audit/report';
 import { createCadoClient } from '../../lambdas/shared/cado';
-import { DEFAULT_S1_HOSTS } from '../../lambdas/shared/hosts';
+import { DEFAULT_S1_HOSTS, isLoopbackHost } from '../../lambdas/shared/hosts';
 import { registerSecret } from '../../lambdas/shared/redact';
 import { staticCredential } from '../../lambdas/shared/secrets';
 import { createS1Client } from '../../lambdas/shared/sentinelone';
@@ -148,8 +148,22 @@ function siteIds(flags: ParsedFlags): string[] | undefined {
   return sites.length > 0 ? sites : undefined;
 }
 
-/** Builds a client, turning a bad URL or certificate into a usage error that names the flag. */
-function build<T>(flag: string, make: () => T): T {
+/**
+ * Builds a client, turning a bad URL or certificate into a usage error that names the flag. A loopback URL without
+ * `--allow-loopback` is refused here, naming the flag (the clients' own message names the deployment's config key).
+ */
+function build<T>(flag: string, url: string, allowLoopback: boolean, make: () => T): T {
+  let host: string | undefined;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    // Not a URL: the client's own check says so.
+  }
+  if (!allowLoopback && host !== undefined && isLoopbackHost(host)) {
+    throw usage(
+      `${flag} points at a loopback host (${host}); pass --allow-loopback to audit local simulators`,
+    );
+  }
   try {
     return make();
   } catch (error) {
@@ -171,7 +185,7 @@ async function auditLocally(flags: ParsedFlags, io: CliIo): Promise<AuditResult>
   const s1Url = stringFlag(flags, 's1-url');
   if (s1Url !== undefined) {
     const token = requireToken(env, 'S1_API_TOKEN', '--s1-url');
-    const client = build('--s1-url', () =>
+    const client = build('--s1-url', s1Url, allowLoopback, () =>
       createS1Client({
         consoleUrl: s1Url,
         credentials: staticCredential(token, 'ApiToken'),
@@ -200,7 +214,7 @@ async function auditLocally(flags: ParsedFlags, io: CliIo): Promise<AuditResult>
         throw usage(`--cado-ca-cert: cannot read ${caFile} (${(error as Error).name})`);
       }
     }
-    const client = build('--cado-url', () =>
+    const client = build('--cado-url', cadoUrl, allowLoopback, () =>
       createCadoClient({
         baseUrl: cadoUrl,
         credentials: staticCredential(key, 'Bearer'),

@@ -131,7 +131,16 @@ describe('s1cado audit --s1-url --cado-url (local)', () => {
 
   it.each([
     [['--s1-url', 'http://127.0.0.1:9', '--allow-loopback'], { S1_API_TOKEN: '' }, 'S1_API_TOKEN'],
-    [['--s1-url', 'http://127.0.0.1:9'], {}, '--s1-url'],
+    [
+      ['--s1-url', 'http://127.0.0.1:9'],
+      {},
+      '--s1-url points at a loopback host (127.0.0.1); pass --allow-loopback',
+    ],
+    [
+      ['--cado-url', 'http://localhost:9'],
+      {},
+      '--cado-url points at a loopback host (localhost); pass --allow-loopback',
+    ],
     [['--cado-url', 'http://127.0.0.1:9', '--allow-loopback', '--warning-days', '0'], {}, '--warning-days'],
     [['--s1-url', 'http://127.0.0.1:9', '--site', 'Production'], {}, '--site'],
     [['--token', 'x'], {}, "Unknown option '--token'"],

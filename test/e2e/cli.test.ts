@@ -2,7 +2,7 @@
  * The `s1cado` CLI without a deployment: usage errors (exit 2, nothing sent to AWS), the deployment lookup against
  * the AWS fake's CloudFormation, and the execution input and name.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildInput, manualInvestigationId } from '../../bin/cli/collect';
 import { main } from '../../bin/s1cado';
 import { type AwsFake, startAwsFake } from '../../local/aws-fake';
@@ -184,6 +184,48 @@ describe('s1cado: where the deployment is', () => {
       `https://us-east-1.console.aws.amazon.com/states/home?region=us-east-1#/v2/executions/details/${started?.executionArn}`,
     );
     await aws.stepFunctions.waitFor(started?.executionArn ?? '');
+  });
+});
+
+describe('s1cado: errors that say what to do', () => {
+  it('says how to set the region when none is set', async () => {
+    // No region anywhere the SDK looks: not in the CLI's environment, nor a config file.
+    vi.stubEnv('AWS_REGION', undefined);
+    vi.stubEnv('AWS_DEFAULT_REGION', undefined);
+    vi.stubEnv('AWS_PROFILE', undefined);
+    vi.stubEnv('AWS_CONFIG_FILE', '/nonexistent/s1cado-test-config');
+    try {
+      const { code, stderr } = await cli(['audit', '--function', 'any'], { AWS_REGION: '' });
+      expect(code).toBe(1);
+      expect(stderr).toContain('Region is missing');
+      expect(stderr).toContain('pass --region <region>, set AWS_REGION, or use a profile that has one');
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
+  it('with --json, prints an error as one JSON document on stderr with name, message and exit code', async () => {
+    const usage = await cli(['status', 'not an id!', '--json']);
+    expect(usage.code).toBe(2);
+    expect(usage.stdout).toBe('');
+    expect(JSON.parse(usage.stderr)).toEqual({
+      command: 'status',
+      error: {
+        name: 'UsageError',
+        message: expect.stringContaining('investigation id "not an id!"'),
+        exitCode: 2,
+        hint: 'Run "s1cado status --help" for usage.',
+      },
+    });
+    const missing = await cli(['status', 'manual-1', '--json', '--stack', 'NoSuchStack']);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toBe('');
+    const doc = JSON.parse(missing.stderr) as { error: { name: string; message: string; exitCode: number } };
+    expect(doc.error).toMatchObject({ name: 'DeploymentLookupError', exitCode: 1 });
+    expect(doc.error.message).toContain('Stack NoSuchStack was not found');
+    // Without --json the same failure is a readable line.
+    const plain = await cli(['status', 'manual-1', '--stack', 'NoSuchStack']);
+    expect(plain.stderr).toMatch(/^s1cado status: Stack NoSuchStack was not found/);
   });
 });
 
