@@ -110,7 +110,28 @@ export async function main(argv: readonly string[], overrides: Partial<CliIo> = 
 
 /** Runs the CLI on this process's arguments and sets the exit code. */
 export async function runCli(): Promise<void> {
+  quietSdkNodeWarning();
   process.exitCode = await main(process.argv.slice(2));
+}
+
+/** The Node major version from which the AWS SDK's releases after early January 2027 run (its own notice says so). */
+const SDK_NODE_MAJOR = 22;
+
+/**
+ * The AWS SDK prints an 8-line NodeVersionSupportWarning on Node < 22 when a command creates its first client. The
+ * SDK's documented switch (`AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true`, read by @aws-sdk/core) turns off
+ * that one warning only; every other Node warning still prints. The fact stays visible as one line instead, and an
+ * operator who sets the variable to anything keeps the SDK's own behaviour.
+ */
+function quietSdkNodeWarning(): void {
+  const major = Number(process.versions.node.split('.')[0]);
+  if (!(major < SDK_NODE_MAJOR) || process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED !== undefined)
+    return;
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  process.stderr.write(
+    `s1cado: note: Node ${process.version} runs the AWS SDK version installed here; SDK releases after early January 2027 ` +
+      `need Node ${SDK_NODE_MAJOR}+ (README: Node versions)\n`,
+  );
 }
 
 // Run directly (`npx tsx bin/s1cado.ts ...`); the `bin/s1cado.cjs` launcher calls runCli itself. Compared by path

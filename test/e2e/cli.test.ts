@@ -2,11 +2,14 @@
  * The `s1cado` CLI without a deployment: usage errors (exit 2, nothing sent to AWS), the deployment lookup against
  * the AWS fake's CloudFormation, and the execution input and name.
  */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildInput, manualInvestigationId } from '../../bin/cli/collect';
 import { main } from '../../bin/s1cado';
 import { type AwsFake, startAwsFake } from '../../local/aws-fake';
 
+const REPO = path.resolve(__dirname, '..', '..');
 let aws: AwsFake;
 
 beforeAll(async () => {
@@ -226,6 +229,42 @@ describe('s1cado: errors that say what to do', () => {
     // Without --json the same failure is a readable line.
     const plain = await cli(['status', 'manual-1', '--stack', 'NoSuchStack']);
     expect(plain.stderr).toMatch(/^s1cado status: Stack NoSuchStack was not found/);
+  });
+});
+
+describe('s1cado as a process', () => {
+  it('prints the AWS SDK's Node-version warning as one line on Node < 22, not eight', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--trace-deprecation',
+        path.join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs'),
+        'bin/s1cado.ts',
+        'status',
+        'manual-1',
+        '--stack',
+        'NoSuchStack',
+      ],
+      {
+        cwd: REPO,
+        env: {
+          PATH: process.env.PATH,
+          ...aws.env,
+          AWS_REGION: 'us-east-1',
+          AWS_ACCESS_KEY_ID: 'test',
+          AWS_SECRET_ACCESS_KEY: 'test',
+        },
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(1);
+    expect(stderr).toContain('Stack NoSuchStack was not found');
+    expect(stderr).not.toContain('NodeVersionSupportWarning');
+    const major = Number(process.versions.node.split('.')[0]);
+    const notes = stderr.split('\n').filter((line) => line.includes('need Node 22+'));
+    expect(notes).toHaveLength(major < 22 ? 1 : 0);
   });
 });
 
