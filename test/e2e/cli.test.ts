@@ -233,7 +233,7 @@ describe('s1cado: errors that say what to do', () => {
 });
 
 describe('s1cado as a process', () => {
-  it('prints the AWS SDK's Node-version warning as one line on Node < 22, not eight', async () => {
+  it('prints the AWS SDK Node-version warning as one line on Node < 22, not eight', async () => {
     const child = spawn(
       process.execPath,
       [
