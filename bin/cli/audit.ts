@@ -10,6 +10,7 @@
  *
  * Exit codes (the CLI's): 0 no check failed, 1 a check failed or the audit could not run, 2 usage error.
  */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { type AuditDeps, runAudit } from '../../lambdas/audit-permissions/core';
@@ -18,6 +19,8 @@ import { loadCollectors } from '../../lambdas/collectors';
 import { AuditReport } from '../../lambdas/shared/audit/report';
 import { createCadoClient } from '../../lambdas/shared/cado';
 import { DEFAULT_S1_HOSTS, isLoopbackHost } from '../../lambdas/shared/hosts';
+import { RETRY_CHANNEL, type RetryNotice } from '../../lambdas/shared/http';
+import { logger } from '../../lambdas/shared/observability';
 import { registerSecret } from '../../lambdas/shared/redact';
 import { staticCredential } from '../../lambdas/shared/secrets';
 import { createS1Client } from '../../lambdas/shared/sentinelone';
@@ -226,6 +229,13 @@ async function auditLocally(flags: ParsedFlags, io: CliIo): Promise<AuditResult>
     cado = { client, purpose: mode === 'fixed' ? 'import' : 'handoff' };
   }
 
+  // The clients log for CloudWatch (JSON lines on the process's own streams); here the log is off for the audit's
+  // duration and each retry is a readable line on stderr instead, through the HTTP layer's retry channel.
+  const out = new Output(io);
+  const onRetry = (message: unknown) => out.err(retryLine(message as RetryNotice));
+  const level = logger.getLevelName();
+  logger.setLogLevel('SILENT');
+  subscribe(RETRY_CHANNEL, onRetry);
   try {
     const report = await runAudit({
       s1,
@@ -240,8 +250,17 @@ async function auditLocally(flags: ParsedFlags, io: CliIo): Promise<AuditResult>
       notes: ['Local audit: the report was not stored and nobody was notified.'],
     };
   } finally {
+    unsubscribe(RETRY_CHANNEL, onRetry);
+    logger.setLogLevel(level);
     await closeCado?.();
   }
+}
+
+/** One retry, as the operator reads it: `retrying S1 GET /sites (429 S1RateLimitedError) in 0.4s, attempt 2`. */
+export function retryLine(notice: RetryNotice): string {
+  const status = notice.status === undefined ? notice.error : `${notice.status} ${notice.error}`;
+  const delay = `${(notice.delayMs / 1000).toFixed(1)}s`;
+  return `retrying ${notice.remoteService} ${notice.operation} (${status}) in ${delay}, attempt ${notice.attempt + 1}`;
 }
 
 async function auditDeployed(flags: ParsedFlags, io: CliIo): Promise<AuditResult> {

@@ -4,6 +4,7 @@
  * `Retry-After`), re-reads the credential once after a 401, and turns every failure into a typed error whose `name`
  * Step Functions can match. Secrets never reach messages or logs: only method and path are ever shown.
  */
+import { channel } from 'node:diagnostics_channel';
 import { Agent, type Dispatcher, type FormData, request } from 'undici';
 import type { z } from 'zod';
 import { sleep as clockSleep, now } from './clock';
@@ -34,6 +35,23 @@ import { logger } from './observability';
 import { redact } from './redact';
 
 export { FormData } from 'undici';
+
+/** What each retry publishes on {@link RETRY_CHANNEL}: the fields of the retry log line (method and path only). */
+export interface RetryNotice {
+  readonly remoteService: ServiceName;
+  readonly operation: string;
+  readonly status: number | undefined;
+  readonly error: string;
+  readonly attempt: number;
+  readonly delayMs: number;
+}
+
+/**
+ * A `node:diagnostics_channel` channel on which every retry is published besides its log line, so that a caller
+ * with its own output (the CLI's local audit) can show retries readably instead of as JSON log lines.
+ */
+export const RETRY_CHANNEL = 's1cado:http:retry';
+const retryChannel = channel(RETRY_CHANNEL);
 
 /** How hard to try before giving up. */
 export interface RetryPolicy {
@@ -318,14 +336,16 @@ export class HttpClient {
       if (!mayRetry || attempt >= this.retry.maxAttempts || elapsed + delay > this.retry.maxElapsedMs) {
         throw failure.error;
       }
-      logger.warn(RETRY_LOG_MESSAGE, {
+      const notice: RetryNotice = {
         remoteService: this.service,
         operation,
         status: failure.error.status,
         error: failure.error.name,
         attempt,
         delayMs: Math.round(delay),
-      });
+      };
+      logger.warn(RETRY_LOG_MESSAGE, { ...notice });
+      if (retryChannel.hasSubscribers) retryChannel.publish(notice);
       await (this.options.sleep ?? clockSleep)(delay);
     }
   }

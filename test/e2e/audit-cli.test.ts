@@ -4,11 +4,12 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../../bin/cli/errors';
 import { main } from '../../bin/s1cado';
 import { loadCollectors } from '../../lambdas/collectors';
 import { AuditReport } from '../../lambdas/shared/audit/report';
+import { logger } from '../../lambdas/shared/observability';
 import { clearRegisteredSecrets } from '../../lambdas/shared/redact';
 import { type AwsFake, startAwsFake } from '../../local/aws-fake';
 import { type CadoSimulator, startCadoSimulator } from '../../local/cado-simulator';
@@ -149,6 +150,29 @@ describe('s1cado audit --s1-url --cado-url (local)', () => {
     expect(code).toBe(EXIT_USAGE);
     expect(stdout).toBe('');
     expect(stderr).toContain(mentions);
+  });
+
+  it('shows a retry as one readable line on stderr, never as a JSON log line', async () => {
+    s1Sim.faults.respond(429, { match: { path: '/sites' }, times: 1, retryAfter: 1 });
+    const written: string[] = [];
+    const spies = [process.stdout, process.stderr].map((stream) =>
+      vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        written.push(String(chunk));
+        return true;
+      }),
+    );
+    let result: Awaited<ReturnType<typeof run>>;
+    try {
+      result = await run(localArgs('--json'));
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    expect(AuditReport.parse(JSON.parse(result.stdout)).checks.length).toBeGreaterThan(0);
+    expect(result.stderr).toBe('retrying S1 GET /sites (429 S1RateLimitedError) in 1.0s, attempt 2\n');
+    expect(written.join('')).not.toContain('Request failed; retrying');
+    expect(result.stderr + result.stdout).not.toContain(S1_TOKEN);
+    // The process's log level is back as it was once the audit is over.
+    expect(logger.getLevelName()).not.toBe('SILENT');
   });
 
   it('never prints a token, not even one pasted as an argument', async () => {
