@@ -21,7 +21,8 @@ function main(): void {
     return;
   }
 
-  new S1CadoForensicsStack(app, 'S1CadoForensics', {
+  // The construct id is the stack name: `cdk deploy <name>` and cdk.out/<name>.template.json follow it.
+  new S1CadoForensicsStack(app, config.stackName, {
     config,
     description: 'Forensic collection from SentinelOne endpoints via RemoteOps, staged in S3, handed to Cado',
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },

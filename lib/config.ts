@@ -32,6 +32,12 @@ import { DEFAULT_DOWNLOAD_HOSTS, LEGAL_HOLD_MODES, LIMITS } from '../lambdas/sha
 /** The CDK context key that holds the configuration object. */
 export const CONFIG_CONTEXT_KEY = 's1cado';
 
+/** The stack name when `stackName` is not set (the CLI's default `--stack` too). */
+export const DEFAULT_STACK_NAME = 'S1CadoForensics';
+
+/** CloudFormation's rule for stack names. */
+const STACK_NAME = /^[A-Za-z][A-Za-z0-9-]{0,127}$/;
+
 /** Retention periods CloudWatch Logs accepts, in days. */
 export const LOG_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
@@ -294,6 +300,18 @@ const configSchema = z
       tokenExpiryWarningDays: int(1, 365).default(14),
       /** Addresses subscribed to the notification topic (each must confirm by email). @default [] */
       notificationEmails: z.array(z.email('must be an email address')).default([]),
+      /**
+       * CloudFormation stack name (and CDK construct id). A second name deploys a second, independent stack beside
+       * the first in the same account and region (`-c s1cado.stackName=S1CadoForensicsTest`); the CLI then needs
+       * `--stack <name>` or `S1CADO_STACK`. @default "S1CadoForensics"
+       */
+      stackName: z
+        .string({ error: 'must be a string' })
+        .regex(
+          STACK_NAME,
+          'must be a CloudFormation stack name: a letter, then letters, digits or hyphens (at most 128)',
+        )
+        .default(DEFAULT_STACK_NAME),
     },
     { error: 'must be an object' },
   )
@@ -415,6 +433,7 @@ const FIXES: Partial<Record<string, string>> = {
   cadoSecretArn: 'use the full ARN of an existing secret, or leave it out to have the stack create one',
   cadoRoleArn: 'use the ARN of the role Cado reads the bucket with, or leave it out',
   cadoCaCertificate: 'paste the PEM text of the platform certificate, with \\n line breaks in JSON',
+  stackName: 'use a name such as "S1CadoForensicsTest" (letters, digits, hyphens), or leave it out',
   pollSchedule: 'see https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html',
   auditSchedule:
     'see https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html',

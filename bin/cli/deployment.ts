@@ -4,11 +4,12 @@
  * access to the stack needs no configuration, and one without it can pass the values directly.
  */
 import { DescribeStacksCommand, type Output } from '@aws-sdk/client-cloudformation';
+import { DEFAULT_STACK_NAME } from '../../lib/config';
 import type { AwsClients } from './aws-clients';
 import { DeploymentLookupError } from './errors';
 
-/** The stack `bin/app.ts` deploys. */
-export const DEFAULT_STACK_NAME = 'S1CadoForensics';
+/** The stack `bin/app.ts` deploys unless `s1cado.stackName` names another. */
+export { DEFAULT_STACK_NAME } from '../../lib/config';
 
 /** How each value is found: stack output, flag, environment variable. */
 export const DEPLOYMENT_VALUES = {

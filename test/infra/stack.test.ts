@@ -146,7 +146,7 @@ describe('cdk-nag AwsSolutions', () => {
 
 describe('bin/app.ts', () => {
   /** Runs the CDK app the way the CLI does (context and outdir through the environment). */
-  function runApp(s1cado: unknown) {
+  function runApp(s1cado: unknown, stackName = 'S1CadoForensics') {
     const outdir = mkdtempSync(path.join(tmpdir(), 's1cado-app-'));
     try {
       const context = { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], s1cado };
@@ -161,7 +161,7 @@ describe('bin/app.ts', () => {
           CDK_VALIDATION: 'false',
         },
       });
-      const template = path.join(outdir, 'S1CadoForensics.template.json');
+      const template = path.join(outdir, `${stackName}.template.json`);
       return {
         status: result.status,
         stderr: result.stderr,
@@ -177,6 +177,15 @@ describe('bin/app.ts', () => {
     expect(result.stderr).not.toMatch(/AwsSolutions-/);
     expect(result.status).toBe(0);
     expect(result.synthesized).toContain('AWS::S3::Bucket');
+  }, 120_000);
+
+  it('names the stack from s1cado.stackName, so a second one deploys beside the first', () => {
+    const result = runApp(exampleConfig({ stackName: 'S1CadoForensicsTest' }), 'S1CadoForensicsTest');
+    expect(result.status).toBe(0);
+    expect(result.stderr).not.toMatch(/AwsSolutions-/);
+    // The one physical name in the template follows the stack name, so two stacks do not collide on it.
+    expect(result.synthesized).toContain('alias/S1CadoForensicsTest/evidence');
+    expect(result.synthesized).not.toContain('alias/S1CadoForensics/');
   }, 120_000);
 
   it('fails on a bad config with the key and the fix, and no stack trace', () => {

@@ -33,6 +33,7 @@ describe('loadConfig defaults', () => {
       cadoProjectMode: 'per-threat',
       threatFilter: { confidenceLevels: ['malicious'], osTypes: ['windows', 'linux'] },
       pollSchedule: 'rate(2 minutes)',
+      stackName: 'S1CadoForensics',
       webhookEnabled: false,
       webhookReservedConcurrency: 10,
       stagingReservedConcurrency: 20,
@@ -169,6 +170,19 @@ describe('loadConfig errors name the key and the fix', () => {
       's1',
     );
     expect(loadConfig(minimal).cadoProjectName).toBeUndefined();
+  });
+
+  it('takes a stack name CloudFormation accepts, from the context or -c s1cado.stackName', () => {
+    expect(loadConfig({ ...minimal, stackName: 'S1CadoForensics-Test2' }).stackName).toBe(
+      'S1CadoForensics-Test2',
+    );
+    const app = new App({ context: { s1cado: minimal, 's1cado.stackName': 'SecondStack' } });
+    expect(loadConfig(app.node).stackName).toBe('SecondStack');
+    for (const bad of ['2ndStack', 'my_stack', 'a'.repeat(129), '']) {
+      expect(problemFor({ ...minimal, stackName: bad }, 's1cado.stackName')).toContain(
+        'must be a CloudFormation stack name',
+      );
+    }
   });
 
   it('keeps Object Lock within the retention period', () => {
