@@ -86,8 +86,46 @@ export function caseLines(record: CaseRecord): string[] {
   if (last) lines.push(`  Hand-off    re-run ${last.at} by ${last.by}`);
   if (record.agents.length > 0) lines.push('  Agents');
   for (const agent of record.agents) lines.push(...agentLines(agent));
-  if (record.handoffRerunCommand && record.counts.staged_handoff_failed) {
-    lines.push(`  Next        evidence is staged but not processed by Cado: ${record.handoffRerunCommand}`);
+  lines.push(...nextLines(record));
+  return lines;
+}
+
+/**
+ * What Cado says when the evidence itself is the problem: it ran the pipeline and could not open, extract or parse
+ * what it was given. A re-run hands Cado the same bytes (evidence is never altered), so it fails the same way.
+ */
+const EVIDENCE_FAULT =
+  /extract|archive|unsupported|corrupt|encrypted|password|malformed|invalid (file|format)|parse/i;
+
+/** Whether a hand-off re-run can fix this agent's outcome: not when Cado's pipeline failed on the evidence itself. */
+export function rerunCanHelp(agent: AgentOutcome): boolean {
+  if (agent.outcome !== 'staged_handoff_failed' || !agent.evidence) return false;
+  if (agent.cado?.phase !== 'failed') return true; // Cado unreachable, refused, cancelled, or out of time
+  return !EVIDENCE_FAULT.test(`${agent.cado.reason ?? ''} ${agent.reason}`);
+}
+
+/**
+ * The "Next" lines of a case: the re-run command only for the agents a re-run can help, and for the others why
+ * not. `still` words it for after a re-run.
+ */
+export function nextLines(record: CaseRecord, still = false): string[] {
+  const failed = record.agents.filter((a) => a.outcome === 'staged_handoff_failed');
+  if (failed.length === 0) return [];
+  const helped = failed.filter(rerunCanHelp);
+  const lines: string[] = [];
+  if (helped.length > 0) {
+    const command = record.handoffRerunCommand ?? `npx s1cado handoff ${record.investigationId}`;
+    const who = helped.length === failed.length ? '' : ` (${helped.map((a) => a.agentId).join(', ')})`;
+    lines.push(
+      `  Next        evidence is ${still ? 'still ' : ''}staged but not processed by Cado${who}: ${command}`,
+    );
+  }
+  for (const agent of failed.filter((a) => !rerunCanHelp(a))) {
+    const pipeline = agent.cado ? ` (pipeline ${agent.cado.pipelineId})` : '';
+    lines.push(
+      `  Not re-run  ${agent.agentId}: Cado could not process this evidence${pipeline}; a re-run would hand it the ` +
+        'same bytes and fail the same way. The evidence stays in S3 as staged; see the reason above.',
+    );
   }
   return lines;
 }

@@ -17,7 +17,7 @@ import { defaultRequester } from './collect';
 import { Deployment, deploymentOptions } from './deployment';
 import { EXIT_FAILURE, EXIT_OK, InvestigationStateError, UsageError } from './errors';
 import { followExecution } from './execution';
-import { consoleUrl, executionLines } from './format';
+import { consoleUrl, executionLines, nextLines } from './format';
 import { type CliIo, Output } from './io';
 import { investigationIdArg } from './status';
 
@@ -214,11 +214,7 @@ export async function handoffCommand(args: readonly string[], io: CliIo): Promis
       for (const line of executionLines(view)) out.out(line);
       if (entry) for (const line of rerunLines(entry)) out.out(line);
       if (record) out.out(`  Case        ${record.status}: ${record.summary}`);
-      if (record?.handoffRerunCommand && record.counts.staged_handoff_failed) {
-        out.out(
-          `  Next        evidence is still staged but not processed by Cado: ${record.handoffRerunCommand}`,
-        );
-      }
+      if (record) for (const line of nextLines(record, true)) out.out(line);
     }
     return view.status === 'SUCCEEDED' ? EXIT_OK : EXIT_FAILURE;
   } finally {
