@@ -26,6 +26,7 @@ import { walkStates } from '../../local/asl/definition';
 import type { LocalExecution } from '../../local/asl/runner';
 import { type LocalStack, startLocalStack } from '../../local/local-stack';
 import type { Agent, Threat } from '../../local/s1-simulator';
+import { rerunCanHelp } from '../cli/format';
 import { main as cliMain } from '../s1cado';
 import { formatBytes, formatDuration } from '../units';
 import type { DemoOptions } from './args';
@@ -373,7 +374,10 @@ export async function runDemo(options: DemoOptions, io: RunIo): Promise<number> 
       caseStatus: caseFile?.status ?? null,
       caseSummary: caseFile?.summary ?? null,
       caseKey: `investigations/${plan.investigationId}/case.json`,
-      handoffRerunCommand: caseFile?.handoffRerunCommand ?? null,
+      // Only when a re-run can help some agent (not for evidence Cado cannot process), as s1cado status says.
+      handoffRerunCommand: caseFile?.agents.some(rerunCanHelp)
+        ? (caseFile.handoffRerunCommand ?? null)
+        : null,
       scenario: scenario.name,
       expectedCaseStatus: scenario.expected,
       asExpected: caseFile?.status === scenario.expected,
