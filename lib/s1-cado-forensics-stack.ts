@@ -67,6 +67,7 @@ export class S1CadoForensicsStack extends Stack {
       config,
       evidence: this.evidence,
       secrets: this.secrets,
+      coordination: this.coordination,
     });
     const step = (name: string) => {
       const f = this.workflow.functions[name];

@@ -108,6 +108,9 @@ export function summarizeAgent(state: AgentFinalState): AgentOutcome {
           : 'the hand-off did not run';
     return { ...base, outcome: 'staged_handoff_failed', reason: why };
   }
+  if (state.error?.Error === 'S1ExecuteOutcomeUnknownError') {
+    return { ...base, outcome: 'outcome_unknown', reason: describeCaught(state.error) };
+  }
   if (state.error) return { ...base, outcome: 'failed', reason: describeCaught(state.error) };
   if (state.task?.phase === 'deadline') {
     if (state.cancel) {
@@ -158,6 +161,7 @@ export function caseVerdict(
     failed: 0,
     timed_out: 0,
     rejected: 0,
+    outcome_unknown: 0,
   };
   for (const agent of agents) counts[agent.outcome]++;
 
@@ -174,6 +178,9 @@ export function caseVerdict(
     counts.failed ? `${counts.failed} failed` : '',
     counts.timed_out ? `${counts.timed_out} timed out` : '',
     counts.rejected ? `${counts.rejected} rejected` : '',
+    counts.outcome_unknown
+      ? `${counts.outcome_unknown} with an execute of unknown outcome (see the console)`
+      : '',
   ].filter(Boolean);
   let summary = parts.join('; ');
   if (error) summary = `${summary}. The investigation stopped early: ${error}`;

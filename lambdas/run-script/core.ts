@@ -1,16 +1,37 @@
 /**
- * Run Script: starts the collector on one agent and sets the deadline by which the task must finish.
+ * Run Script: starts the collector on one agent, exactly once, and sets the deadline by which the task must finish.
  *
- * Idempotent. S1's task-status API cannot be searched by description alone (it requires the parent task id), so
- * the parent task id is recorded in the evidence bucket (`investigations/<id>/<agent>/task.json`) as soon as S1
- * returns it; a retried invocation (Lambda timeout, Step Functions retry) reads the record and carries on with the
- * task that already runs instead of starting a second one. The task description names the investigation and the
- * agent, so the task can be traced from the S1 console too.
+ * Exactly once (DESIGN §9). Before calling execute, Run Script records an execute intent in the coordination store
+ * (`execute#<investigation>` / `agent#<agent>`, state `executing`) and settles it after the call: `started` with the
+ * parent task id, `refused` when S1 provably did nothing (429, 4xx, nothing started), `unknown` otherwise (5xx after
+ * the body was sent, timeout, reset). A retried invocation (a lost Lambda response, a Step Functions retry) reads
+ * the intent first: `started` carries on with that task; `refused` (or none) starts; `executing` or `unknown` means
+ * S1 may have started a task whose parent id we never saw.
+ *
+ * Reconciling such a task would need a lookup by description, and S1 offers none: `GET /remote-scripts/status`
+ * (the only task listing, Task Management.view) requires `parentTaskId` or `parentTaskId__in` (reference §2.5), and
+ * the parent id is exactly what the lost answer held. So Run Script can never prove that no task exists, and it never
+ * starts a second one: the agent ends `outcome_unknown` ({@link S1ExecuteOutcomeUnknownError}) with the task
+ * description to search for in the console. The task record in the evidence bucket
+ * (`investigations/<id>/<agent>/task.json`) keeps the attempts for the chain of custody.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { METRICS } from '../shared/contract';
-import { S1RateLimitedError, S1TransientError } from '../shared/errors';
+import type { CoordinationStore, ItemKey, StoredItem } from '../shared/coordination/store';
+import {
+  AppError,
+  InputValidationError,
+  S1ApprovalRequiredError,
+  S1AuthError,
+  S1ExecuteOutcomeUnknownError,
+  S1ExecutionNotStartedError,
+  S1ForbiddenError,
+  S1NotFoundError,
+  S1RateLimitedError,
+  S1TlsError,
+  S1ValidationError,
+} from '../shared/errors';
 import { taskRecordKey } from '../shared/evidence/keys';
 import { getJson, putJson } from '../shared/evidence/manifest';
 import { logger, metrics } from '../shared/observability';
@@ -32,11 +53,107 @@ export const TaskRecord = z.object({
 });
 export type TaskRecord = z.infer<typeof TaskRecord>;
 
+/** The execute intent of one agent in one investigation, as the coordination store keeps it. */
+export const ExecuteIntent = z.object({
+  description: z.string(),
+  scriptId: z.string(),
+  state: z.enum(['executing', 'started', 'refused', 'unknown']),
+  at: z.string(),
+  parentTaskId: z.string().optional(),
+  startedAt: z.string().optional(),
+  deadline: z.string().optional(),
+  /** How the last attempt ended, when it did not start a task. */
+  outcome: z.string().optional(),
+});
+export type ExecuteIntent = z.infer<typeof ExecuteIntent>;
+
+/** Where the execute intent of `agentId` in `investigationId` lives. */
+export function executeIntentKey(investigationId: string, agentId: string): ItemKey {
+  return { pk: `execute#${investigationId}`, sk: `agent#${agentId}` };
+}
+
+/** How long an execute intent is kept: longer than any investigation (retries, re-runs) can last. */
+export const EXECUTE_INTENT_TTL_SECONDS = 30 * 24 * 3600;
+
+/** What the execute intent says to do. */
+export type IntentDecision =
+  | {
+      readonly action: 'reuse';
+      readonly parentTaskId: string;
+      readonly startedAt: string;
+      readonly deadline: string;
+    }
+  | { readonly action: 'start' }
+  /** An earlier attempt may have started a task nobody can name: never start another. */
+  | { readonly action: 'unknown'; readonly outcome: string };
+
+/** Decides from the agent's execute intent (undefined: none yet) whether to start the task. */
+export function decideFromIntent(intent: ExecuteIntent | undefined): IntentDecision {
+  if (!intent || intent.state === 'refused') return { action: 'start' };
+  if (intent.state === 'started' && intent.parentTaskId && intent.startedAt && intent.deadline) {
+    return {
+      action: 'reuse',
+      parentTaskId: intent.parentTaskId,
+      startedAt: intent.startedAt,
+      deadline: intent.deadline,
+    };
+  }
+  if (intent.state === 'executing') {
+    return {
+      action: 'unknown',
+      outcome: `an earlier attempt (${intent.at}) ended without an answer from S1`,
+    };
+  }
+  return {
+    action: 'unknown',
+    outcome: intent.outcome ?? `an earlier attempt (${intent.at}) got no clear answer`,
+  };
+}
+
+/**
+ * Whether S1 provably did not start a task on a failed execute: it refused the request (429, 401, 403, 404, 4xx
+ * validation, TLS failure before sending) or answered that it started nothing, or our own input check refused it
+ * before sending. A 5xx, a timeout, a reset or an unreadable 200 leave the outcome unknown.
+ */
+export function executeRefused(error: unknown): boolean {
+  return (
+    error instanceof S1RateLimitedError ||
+    error instanceof S1AuthError ||
+    error instanceof S1ForbiddenError ||
+    error instanceof S1NotFoundError ||
+    error instanceof S1ValidationError ||
+    error instanceof S1TlsError ||
+    error instanceof S1ExecutionNotStartedError ||
+    error instanceof S1ApprovalRequiredError ||
+    error instanceof InputValidationError
+  );
+}
+
+/** The error an agent ends with when its execute may have started a task: what happened and what to search for. */
+export function outcomeUnknown(
+  description: string,
+  agentId: string,
+  why: string,
+  cause?: unknown,
+): S1ExecuteOutcomeUnknownError {
+  return new S1ExecuteOutcomeUnknownError(
+    `The outcome of the S1 execute for agent ${agentId} is unknown (${why}); S1 offers no task lookup by ` +
+      `description, so no second task is started. Search the console's task list for "${description}"`,
+    {
+      operation: 'POST /remote-scripts/execute',
+      ...(cause === undefined ? {} : { cause }),
+      details: { agentId, taskDescription: description },
+    },
+  );
+}
+
 /** Dependencies of {@link runScript}. */
 export interface RunScriptDeps {
   readonly s1: S1Client;
   readonly s3: S3Client;
   readonly bucket: string;
+  /** The coordination store holding execute intents. */
+  readonly store: CoordinationStore;
   /** Extra time after the runtime timeout for an offline agent to pick the task up. */
   readonly graceSeconds: number;
   readonly now: () => number;
@@ -47,55 +164,11 @@ export function taskDescription(investigationId: string, agentId: string, librar
   return `s1cado ${investigationId} agent ${agentId}: ${libraryName}`.slice(0, 250);
 }
 
-/** What the task record says to do: carry on with the task an earlier attempt started, or start one. */
-export type StartDecision =
-  | {
-      readonly action: 'reuse';
-      readonly parentTaskId: string;
-      readonly startedAt: string;
-      readonly deadline: string;
-    }
-  | {
-      readonly action: 'start';
-      /** True when an earlier attempt left a record (it started no task, or did not say which). */
-      readonly retry: boolean;
-      /** The attempts recorded so far, which the new record keeps. */
-      readonly attempts: TaskRecord['attempts'];
-      /** How the last recorded attempt ended, when there was one (it did not record a started task). */
-      readonly previousOutcome?: string;
-    };
-
-/**
- * Decides from the agent's task record (undefined: none yet) whether to start the task. Only a record of a
- * started task with its parent id, start and deadline is reused; a record left `starting` or `attempt-failed`
- * names no task to carry on with, so the task is started (S1 cannot be searched by description alone).
- */
-export function decideStart(record: TaskRecord | undefined): StartDecision {
-  if (record?.state === 'started' && record.parentTaskId && record.deadline && record.startedAt) {
-    return {
-      action: 'reuse',
-      parentTaskId: record.parentTaskId,
-      startedAt: record.startedAt,
-      deadline: record.deadline,
-    };
-  }
-  if (!record) return { action: 'start', retry: false, attempts: [] };
-  return {
-    action: 'start',
-    retry: true,
-    attempts: record.attempts,
-    previousOutcome: record.attempts.at(-1)?.outcome,
-  };
-}
-
-/**
- * How a failed execute call is recorded: the error's name, and whether S1 may have acted anyway. That is unknown
- * only for a transient failure of the POST (a 5xx or a lost response); a throttled call was refused.
- */
-export function failedAttemptOutcome(error: unknown): string {
+/** How a failed execute call is recorded: the error's name, and whether S1 may have acted anyway. */
+export function failedAttemptOutcome(error: unknown, refused: boolean): string {
   const name = error instanceof Error ? error.name : 'Error';
-  const unknown = error instanceof S1TransientError && !(error instanceof S1RateLimitedError);
-  return `${name}${unknown ? ' (S1 may have started the task)' : ''}`;
+  const status = error instanceof AppError && 'status' in error && error.status ? ` ${error.status}` : '';
+  return `${name}${status}${refused ? ' (refused: no task started)' : ' (S1 may have started the task)'}`;
 }
 
 /** The task's deadline: its runtime timeout plus the grace for an offline agent, from when it started. */
@@ -151,75 +224,148 @@ export function runningTask(
   return { ...input, task, poll };
 }
 
-/** Starts (or finds) the agent's collection task. */
+/** Starts (or finds) the agent's collection task; see the file's comment for how it stays exactly once. */
 export async function runScript(input: AgentStart, deps: RunScriptDeps): Promise<RunningTask> {
   const { investigation, target } = input;
-  const key = taskRecordKey(investigation.investigationId, target.agentId);
-  const description = taskDescription(
-    investigation.investigationId,
-    target.agentId,
-    target.script.libraryName,
-  );
-  const decision = decideStart(await getJson(deps.s3, deps.bucket, key, TaskRecord));
-
-  if (decision.action === 'reuse') {
-    logger.info('Task already started by an earlier attempt; not starting another', {
-      parentTaskId: decision.parentTaskId,
-      agentId: target.agentId,
-    });
-    const { parentTaskId, startedAt, deadline } = decision;
-    return runningTask(
-      input,
-      { parentTaskId, description, startedAt, deadline, reusedExisting: true },
-      deps.now(),
-    );
-  }
-  const { attempts } = decision;
-  if (decision.retry) {
-    logger.warn('An earlier attempt did not record a started task; starting now', {
-      agentId: target.agentId,
-      previous: decision.previousOutcome,
-    });
-  }
+  const { agentId } = target;
+  const key = taskRecordKey(investigation.investigationId, agentId);
+  const intentKey = executeIntentKey(investigation.investigationId, agentId);
+  const description = taskDescription(investigation.investigationId, agentId, target.script.libraryName);
+  const ttl = { ttlSeconds: EXECUTE_INTENT_TTL_SECONDS };
   const base: TaskRecordBase = {
     investigationId: investigation.investigationId,
-    agentId: target.agentId,
+    agentId,
     scriptId: target.script.scriptId,
     description,
   };
+  const record = await getJson(deps.s3, deps.bucket, key, TaskRecord);
+  const attempts = record?.attempts ?? [];
   const attemptAt = new Date(deps.now()).toISOString();
-  await putJson(deps.s3, deps.bucket, key, nextTaskRecord(base, attempts, attemptAt, { state: 'starting' }));
+
+  let intent: StoredItem<ExecuteIntent> | undefined = await deps.store.get(intentKey, ExecuteIntent);
+  const executing: ExecuteIntent = {
+    description,
+    scriptId: target.script.scriptId,
+    state: 'executing',
+    at: attemptAt,
+  };
+  for (let claimed = false; !claimed; ) {
+    const decision = decideFromIntent(intent?.data);
+    if (decision.action === 'reuse') {
+      logger.info('Task already started by an earlier attempt; not starting another', {
+        parentTaskId: decision.parentTaskId,
+        agentId,
+      });
+      const { parentTaskId, startedAt, deadline } = decision;
+      return runningTask(
+        input,
+        { parentTaskId, description, startedAt, deadline, reusedExisting: true },
+        deps.now(),
+      );
+    }
+    if (decision.action === 'unknown') {
+      if (intent?.data.state === 'executing') {
+        await deps.store.update(
+          intentKey,
+          { ...intent.data, state: 'unknown', outcome: decision.outcome },
+          ExecuteIntent,
+          {
+            ...ttl,
+            expectedVersion: intent.version,
+          },
+        );
+      }
+      const failed = nextTaskRecord(base, attempts, attemptAt, {
+        state: 'attempt-failed',
+        outcome: `outcome unknown: ${decision.outcome}`,
+      });
+      await putJson(deps.s3, deps.bucket, key, failed).catch((recordError: unknown) =>
+        logger.error('Could not record the attempt', { error: recordError as Error }),
+      );
+      throw outcomeUnknown(description, agentId, decision.outcome);
+    }
+    // Claim the execute: a concurrent or earlier invocation that got there first decides instead (next turn).
+    const claim = intent
+      ? await deps.store.update(intentKey, executing, ExecuteIntent, {
+          ...ttl,
+          expectedVersion: intent.version,
+        })
+      : await deps.store.putIfAbsent(intentKey, executing, ExecuteIntent, ttl);
+    if (claim.status === 'created' || claim.status === 'updated') {
+      intent = claim.item;
+      claimed = true;
+    } else {
+      intent = claim.status === 'exists' ? claim.item : claim.current;
+    }
+  }
+  const claimedIntent = intent as StoredItem<ExecuteIntent>;
+  if (record) {
+    logger.warn('An earlier attempt did not start a task; starting now', {
+      agentId,
+      previous: record.attempts.at(-1)?.outcome,
+    });
+  }
+  await putJson(
+    deps.s3,
+    deps.bucket,
+    key,
+    nextTaskRecord(base, attempts, attemptAt, { state: 'starting' }),
+  ).catch((recordError: unknown) =>
+    logger.error('Could not record the attempt', { error: recordError as Error }),
+  );
 
   let parentTaskId: string;
   try {
     ({ parentTaskId } = await deps.s1.execute({
-      agentIds: [target.agentId],
+      agentIds: [agentId],
       scriptId: target.script.scriptId,
       taskDescription: description,
       inputParams: target.script.inputParams,
       runtimeTimeoutSeconds: target.script.runtimeTimeoutSeconds,
     }));
   } catch (error) {
-    const failed = nextTaskRecord(base, attempts, attemptAt, {
-      state: 'attempt-failed',
-      outcome: failedAttemptOutcome(error),
-    });
+    const refused = executeRefused(error);
+    const outcome = failedAttemptOutcome(error, refused);
+    await deps.store
+      .update(intentKey, { ...executing, state: refused ? 'refused' : 'unknown', outcome }, ExecuteIntent, {
+        ...ttl,
+        expectedVersion: claimedIntent.version,
+      })
+      .catch((storeError: unknown) =>
+        // Left `executing`, which a retry reads as unknown: the safe side.
+        logger.error('Could not record how the execute ended', { error: storeError as Error }),
+      );
+    const failed = nextTaskRecord(base, attempts, attemptAt, { state: 'attempt-failed', outcome });
     await putJson(deps.s3, deps.bucket, key, failed).catch((recordError: unknown) =>
       logger.error('Could not record the failed attempt', { error: recordError as Error }),
     );
-    throw error;
+    if (refused) throw error;
+    throw outcomeUnknown(description, agentId, outcome, error);
   }
 
   const startedMs = deps.now();
   const startedAt = new Date(startedMs).toISOString();
   const deadline = taskDeadline(startedMs, target.script.runtimeTimeoutSeconds, deps.graceSeconds);
+  // The task runs: a failure to record it must not fail the agent (a retry would then end outcome_unknown).
+  await deps.store
+    .update(intentKey, { ...executing, state: 'started', parentTaskId, startedAt, deadline }, ExecuteIntent, {
+      ...ttl,
+      expectedVersion: claimedIntent.version,
+    })
+    .catch((storeError: unknown) =>
+      logger.error('Could not record the started task in the coordination store', {
+        error: storeError as Error,
+      }),
+    );
   await putJson(
     deps.s3,
     deps.bucket,
     key,
     nextTaskRecord(base, attempts, startedAt, { state: 'started', parentTaskId, deadline }),
+  ).catch((recordError: unknown) =>
+    logger.error('Could not record the started task', { error: recordError as Error }),
   );
-  logger.info('Collection task started', { parentTaskId, agentId: target.agentId, deadline });
+  logger.info('Collection task started', { parentTaskId, agentId, deadline });
   metrics.addMetric(METRICS.tasksStarted, 'Count', 1);
   return runningTask(
     input,

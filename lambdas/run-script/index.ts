@@ -1,6 +1,7 @@
 /** Run Script (see core.ts). */
 import { s3Client } from '../shared/aws';
 import { now } from '../shared/clock';
+import { coordinationStore } from '../shared/coordination';
 import { stepHandler } from '../shared/handler';
 import { AgentStart } from '../shared/schemas';
 import { s1Client } from '../shared/services';
@@ -13,6 +14,7 @@ export const handler = stepHandler('run-script', AgentStart, (input) => {
     s1: s1Client(),
     s3: s3Client(),
     bucket: evidenceBucketName(),
+    store: coordinationStore(),
     graceSeconds: settings.taskGraceSeconds,
     now,
   });

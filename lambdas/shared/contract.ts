@@ -29,6 +29,7 @@ export const ERRORS = {
   S1ExecutionNotStartedError: { retryable: false },
   S1ApprovalRequiredError: { retryable: false },
   S1RemoteOpsRefusedError: { retryable: false },
+  S1ExecuteOutcomeUnknownError: { retryable: false },
   // Cado
   CadoRateLimitedError: { retryable: true },
   CadoTransientError: { retryable: true },
@@ -82,6 +83,8 @@ export const RETRY_ON = {
   cadoThrottling: ['CadoRateLimitedError'],
   /** Cado 5xx, connection failures and timeouts. */
   cadoTransient: ['CadoTransientError'],
+  /** The coordination store (DynamoDB) failed: nothing it guards has happened yet. */
+  coordination: ['CoordinationStoreError'],
   /** Download failures worth another full attempt of Stage Output. */
   staging: ['DownloadInterruptedError', 'DownloadLinkExpiredError', 'ResultNotAvailableError'],
 } as const satisfies Record<string, readonly RetryableErrorName[]>;

@@ -226,6 +226,15 @@ export class S1ApprovalRequiredError extends ServiceError {
   override readonly name = 'S1ApprovalRequiredError';
   readonly service = 'S1';
 }
+/**
+ * An execute whose outcome is unknown (5xx after the body was sent, timeout, reset, a lost Run Script response) and
+ * that S1 offers no way to settle: the task may run on the endpoint. Never retried; `details.taskDescription` is what
+ * to search for in the console's task list.
+ */
+export class S1ExecuteOutcomeUnknownError extends ServiceError {
+  override readonly name = 'S1ExecuteOutcomeUnknownError';
+  readonly service = 'S1';
+}
 
 // --- Evidence ----------------------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ import { ENV, LIMITS, RETRY_ON } from '../../lambdas/shared/contract';
 import type { S1CadoConfig } from '../config';
 import type { ApiSecrets } from './api-secrets';
 import { cadoHandoffSteps, type LambdaStepOptions, lambdaStep } from './cado-handoff-steps';
+import type { CoordinationStore } from './coordination-store';
 import type { EvidenceBucket } from './evidence-bucket';
 import { TaskFunction } from './task-function';
 
@@ -50,6 +51,8 @@ export interface InvestigationWorkflowProps {
   readonly evidence: EvidenceBucket;
   /** The S1 token and Cado key. */
   readonly secrets: ApiSecrets;
+  /** Execute intents (Run Script) and import intents (Hand To Cado). */
+  readonly coordination: CoordinationStore;
 }
 
 /**
@@ -71,7 +74,7 @@ export class InvestigationWorkflow extends Construct {
 
   constructor(scope: Construct, id: string, props: InvestigationWorkflowProps) {
     super(scope, id);
-    const { config, evidence, secrets } = props;
+    const { config, evidence, secrets, coordination } = props;
 
     // S1, Cado and bucket settings come with their grants (secrets.bindS1/bindCado, evidence.bindStaging).
     const workflowEnv = {
@@ -145,6 +148,7 @@ export class InvestigationWorkflow extends Construct {
       recordOutcome: fn('RecordOutcome', 'record-outcome', { bucket: 'outcome' }),
     };
     functions.stageOutput.addEnvironment(ENV.maxResultBytes, String(config.maxResultBytes));
+    coordination.bind(functions.runScript);
     this.functions = Object.fromEntries(Object.values(functions).map((f) => [f.step, f]));
 
     const invoke = (name: string, lambda: TaskFunction, opts: LambdaStepOptions = {}): LambdaInvoke =>
@@ -158,7 +162,10 @@ export class InvestigationWorkflow extends Construct {
     const handOffFailed = new Pass(this, 'Hand-Off Failed');
     const agentFinished = new Pass(this, 'Agent Finished');
 
-    const runScript = invoke('Run Script', functions.runScript, { retryOn: S1_TRANSIENT_ERRORS });
+    // Never S1TransientError: an execute whose outcome is unknown is settled by Run Script, not sent again.
+    const runScript = invoke('Run Script', functions.runScript, {
+      retryOn: [...RETRY_ON.s1Throttling, ...RETRY_ON.coordination],
+    });
     const waitForTask = new Wait(this, 'Wait For Task', { time: WaitTime.secondsPath('$.poll.waitSeconds') });
     const checkTask = invoke('Check Task', functions.checkTask, { retryOn: S1_TRANSIENT_ERRORS });
     const cancelTask = invoke('Cancel Task', functions.cancelTask, {

@@ -30,6 +30,11 @@ export type FaultAction =
    * API host and an S3 XML error on the storage host. `retryAfter` (seconds) adds a Retry-After header.
    */
   | { type: 'status'; status: number; retryAfter?: number; body?: unknown }
+  /**
+   * Handle the request (its effects happen), then answer this status instead of the result: a gateway or the
+   * network losing S1's answer after S1 acted, e.g. an execute accepted then 502.
+   */
+  | { type: 'statusAfter'; status: number }
   /** Wait this many real milliseconds before handling the request (slow response). */
   | { type: 'delay'; ms: number }
   /** Storage downloads: send `afterBytes` body bytes, then reset the connection. */

@@ -499,6 +499,11 @@ export class S1Simulator {
         hasPermission,
       };
       const result = await match.route.handle(ctx);
+      const lostAnswer = this.faults.takeFirst(target, ['statusAfter']);
+      if (lostAnswer?.type === 'statusAfter') {
+        this.send(res, entry, lostAnswer.status, injectedError(lostAnswer.status));
+        return;
+      }
       this.send(res, entry, 200, result);
     } catch (error) {
       if (error instanceof ApiError) {

@@ -114,13 +114,13 @@ describe('the stack with the coordination store', () => {
       (r) => r.Metadata?.S1CadoStep === step,
     );
 
-  it('binds the store to the webhook only, and outputs the table name', () => {
+  it('binds the store to the functions that keep intents or nonces only, and outputs the table name', () => {
     const { stack, template } = stackTemplate();
     const tableRef = { Ref: stack.getLogicalId(stack.coordination.table.node.defaultChild as never) };
     const bound = Object.values(template.findResources('AWS::Lambda::Function'))
       .filter((r) => r.Properties.Environment?.Variables?.[ENV.coordinationTableName] !== undefined)
       .map((r) => r.Metadata?.S1CadoStep);
-    expect(bound).toEqual(['receive-webhook']);
+    expect(bound.sort()).toEqual(['receive-webhook', 'run-script']);
     template.hasOutput('CoordinationTableName', { Value: tableRef });
   });
 

@@ -78,7 +78,7 @@ describe('InvestigationWorkflow state machine', () => {
 
   it('retries S1 throttling patiently and S1 transient errors briefly, by name, with backoff and full jitter', () => {
     const names = ['Check Permissions', 'Ensure Scripts'];
-    const agentNames = ['Run Script', 'Check Task', 'Cancel Task', 'Stage Output'];
+    const agentNames = ['Check Task', 'Cancel Task', 'Stage Output'];
     for (const retry of [
       ...names.map((n) => states[n]?.Retry),
       ...agentNames.map((n) => agentStates[n]?.Retry),
@@ -101,6 +101,17 @@ describe('InvestigationWorkflow state machine', () => {
         }),
       );
     }
+    // Run Script retries what provably did nothing (throttling, the coordination store), never an execute whose
+    // outcome is unknown: Run Script settles that itself (S1ExecuteOutcomeUnknownError, never retried either).
+    const runScriptRetry = agentStates['Run Script']?.Retry ?? [];
+    expect(runScriptRetry.find((r) => r.ErrorEquals.includes('S1RateLimitedError'))).toMatchObject({
+      ErrorEquals: ['S1RateLimitedError'],
+      MaxAttempts: 12,
+      JitterStrategy: 'FULL',
+    });
+    expect(runScriptRetry.flatMap((r) => r.ErrorEquals)).toContain('CoordinationStoreError');
+    expect(runScriptRetry.flatMap((r) => r.ErrorEquals)).not.toContain('S1TransientError');
+    expect(runScriptRetry.flatMap((r) => r.ErrorEquals)).not.toContain('S1ExecuteOutcomeUnknownError');
     // Business errors (a failed execute, a validation error) are never retried.
     const retried = Object.values(agentStates).flatMap((s) => (s.Retry ?? []).flatMap((r) => r.ErrorEquals));
     expect(retried).not.toContain('S1ExecutionNotStartedError');

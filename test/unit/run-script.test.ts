@@ -1,18 +1,24 @@
-/** Run Script's decisions: reuse or start (from the task record), the records it writes, the deadline, the first poll. */
+/** Run Script's decisions: reuse, start or outcome unknown (from the execute intent), the records it writes, the deadline, the first poll. */
 import { describe, expect, it } from 'vitest';
 import {
-  decideStart,
+  decideFromIntent,
+  type ExecuteIntent,
+  executeRefused,
   failedAttemptOutcome,
   nextTaskRecord,
+  outcomeUnknown,
   runningTask,
   type TaskRecord,
   taskDeadline,
 } from '../../lambdas/run-script/core';
 import {
   S1ApprovalRequiredError,
+  S1AuthError,
   S1ExecutionNotStartedError,
   S1RateLimitedError,
+  S1ResponseError,
   S1TransientError,
+  S1ValidationError,
 } from '../../lambdas/shared/errors';
 import type { AgentStart } from '../../lambdas/shared/schemas';
 
@@ -32,13 +38,30 @@ const started: TaskRecord = {
   attempts: [earlier, { at: '2026-11-24T10:00:01.000Z', outcome: 'started 5001' }],
 };
 
-describe('decideStart', () => {
-  it('no record: start, first attempt', () => {
-    expect(decideStart(undefined)).toEqual({ action: 'start', retry: false, attempts: [] });
+const intent: ExecuteIntent = {
+  description: base.description,
+  scriptId: base.scriptId,
+  state: 'executing',
+  at: '2026-11-24T10:00:00.000Z',
+};
+
+describe('decideFromIntent', () => {
+  it('no intent yet, or an earlier execute S1 refused: start', () => {
+    expect(decideFromIntent(undefined)).toEqual({ action: 'start' });
+    expect(decideFromIntent({ ...intent, state: 'refused', outcome: 'S1RateLimitedError 429' })).toEqual({
+      action: 'start',
+    });
   });
 
   it('a started task with its id, start and deadline: reuse it, never start another', () => {
-    expect(decideStart(started)).toEqual({
+    const startedIntent: ExecuteIntent = {
+      ...intent,
+      state: 'started',
+      parentTaskId: '5001',
+      startedAt: started.startedAt,
+      deadline: started.deadline,
+    };
+    expect(decideFromIntent(startedIntent)).toEqual({
       action: 'reuse',
       parentTaskId: '5001',
       startedAt: started.startedAt,
@@ -46,46 +69,68 @@ describe('decideStart', () => {
     });
   });
 
-  const left: [string, TaskRecord][] = [
-    ['starting (the Lambda died before S1 answered)', { ...base, state: 'starting', attempts: [earlier] }],
-    [
-      'attempt-failed',
-      { ...base, state: 'attempt-failed', attempts: [{ at: earlier.at, outcome: 'S1TransientError' }] },
-    ],
-  ];
-  it.each(left)('a record left %s: start again, keeping the attempts', (_, record) => {
-    expect(decideStart(record)).toEqual({
-      action: 'start',
-      retry: true,
-      attempts: record.attempts,
-      previousOutcome: record.attempts.at(-1)?.outcome,
-    });
+  it('an execute left without an answer (the Lambda died or its response was lost mid-call): unknown', () => {
+    expect(decideFromIntent(intent)).toMatchObject({ action: 'unknown' });
+    expect(decideFromIntent(intent)).not.toMatchObject({ action: 'start' });
+  });
+
+  it('an execute whose answer was ambiguous stays unknown, with what happened', () => {
+    const unknown: ExecuteIntent = { ...intent, state: 'unknown', outcome: 'S1TransientError 502' };
+    expect(decideFromIntent(unknown)).toEqual({ action: 'unknown', outcome: 'S1TransientError 502' });
   });
 
   it.each(['parentTaskId', 'startedAt', 'deadline'] as const)(
-    'a started record without %s names no task to carry on with: start again',
+    'a started intent without %s names no task to carry on with: unknown, never a second start',
     (field) => {
-      const { [field]: _, ...incomplete } = started;
-      expect(decideStart(incomplete)).toMatchObject({
-        action: 'start',
-        retry: true,
-        attempts: started.attempts,
-      });
+      const full: ExecuteIntent = {
+        ...intent,
+        state: 'started',
+        parentTaskId: '5001',
+        startedAt: started.startedAt,
+        deadline: started.deadline,
+      };
+      const { [field]: _, ...incomplete } = full;
+      expect(decideFromIntent(incomplete).action).toBe('unknown');
     },
   );
 });
 
-describe('failedAttemptOutcome', () => {
-  it('says S1 may have started the task only after a transient failure of the POST', () => {
-    expect(failedAttemptOutcome(new S1TransientError('502'))).toBe(
-      'S1TransientError (S1 may have started the task)',
+describe('executeRefused and failedAttemptOutcome', () => {
+  it('only answers that prove S1 did nothing count as refused', () => {
+    for (const error of [
+      new S1RateLimitedError('429', { status: 429 }),
+      new S1AuthError('401', { status: 401 }),
+      new S1ValidationError('400', { status: 400 }),
+      new S1ExecutionNotStartedError('no task'),
+      new S1ApprovalRequiredError('guardrail'),
+    ]) {
+      expect(executeRefused(error), error.name).toBe(true);
+    }
+    for (const error of [
+      new S1TransientError('502', { status: 502 }),
+      new S1ResponseError('bad 200'),
+      'thrown',
+    ]) {
+      expect(executeRefused(error), String(error)).toBe(false);
+    }
+  });
+
+  it('records the error, its status and whether S1 may have started the task', () => {
+    expect(failedAttemptOutcome(new S1TransientError('502', { status: 502 }), false)).toBe(
+      'S1TransientError 502 (S1 may have started the task)',
     );
-    expect(failedAttemptOutcome(new S1RateLimitedError('429'))).toBe('S1RateLimitedError');
-    expect(failedAttemptOutcome(new S1ExecutionNotStartedError('no task'))).toBe(
-      'S1ExecutionNotStartedError',
+    expect(failedAttemptOutcome(new S1RateLimitedError('429', { status: 429 }), true)).toBe(
+      'S1RateLimitedError 429 (refused: no task started)',
     );
-    expect(failedAttemptOutcome(new S1ApprovalRequiredError('guardrail'))).toBe('S1ApprovalRequiredError');
-    expect(failedAttemptOutcome('thrown string')).toBe('Error');
+    expect(failedAttemptOutcome('thrown string', false)).toBe('Error (S1 may have started the task)');
+  });
+
+  it('the outcome-unknown error names the description to search for, and is never retried', () => {
+    const error = outcomeUnknown(base.description, base.agentId, 'S1TransientError 502');
+    expect(error.name).toBe('S1ExecuteOutcomeUnknownError');
+    expect(error.retryable).toBe(false);
+    expect(error.message).toContain(`"${base.description}"`);
+    expect(error.details).toMatchObject({ agentId: base.agentId, taskDescription: base.description });
   });
 });
 
@@ -119,7 +164,6 @@ describe('nextTaskRecord', () => {
       deadline: '2026-11-24T11:30:00.000Z',
       attempts: [earlier, { at, outcome: 'started 5002' }],
     });
-    expect(decideStart(record)).toMatchObject({ action: 'reuse', parentTaskId: '5002', startedAt: at });
   });
 });
 

@@ -13,6 +13,8 @@ export const AgentOutcomeStatus = z.enum([
   'failed',
   'timed_out',
   'rejected',
+  /** The S1 execute may have started a task nobody can name (see the reason for what to search for). */
+  'outcome_unknown',
 ]);
 export type AgentOutcomeStatus = z.infer<typeof AgentOutcomeStatus>;
 

@@ -1,0 +1,183 @@
+/**
+ * End-to-end fault matrix of DESIGN §9 "Exactly once on the endpoint and in Cado": each row runs the synthesized
+ * workflow against the simulators, s3rver and dynalite with one fault, and checks from the simulators' own logs
+ * that nothing was lost (every agent has a real outcome) and nothing doubled (one S1 task per agent, one Cado
+ * import pipeline per staged object).
+ */
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ExecuteIntent, executeIntentKey, runScript } from '../../lambdas/run-script/core';
+import { CoordinationStore } from '../../lambdas/shared/coordination/store';
+import type { AgentStart } from '../../lambdas/shared/schemas';
+import { staticCredential } from '../../lambdas/shared/secrets';
+import { createS1Client } from '../../lambdas/shared/sentinelone';
+import {
+  agentLine,
+  agentResult,
+  type E2eStack,
+  type InvestigationRun,
+  investigate,
+  nextThreatId,
+  s1Requests,
+  startE2eStack,
+} from './helpers';
+
+let stack: E2eStack;
+
+beforeAll(async () => {
+  stack = await startE2eStack();
+});
+
+afterEach(async () => {
+  await stack.reset();
+});
+
+afterAll(async () => {
+  await stack?.close();
+});
+
+/** The S1 executions (from the simulator's state) that targeted `agentId` since `since`. */
+function executionsFor(agentId: string, since: number) {
+  return stack.s1Sim.state.executions.slice(since).filter((e) => e.eligibleAgentIds.includes(agentId));
+}
+
+/** Child tasks S1 holds for `agentId` whose description names the investigation. */
+function tasksFor(agentId: string, investigationId: string) {
+  return [...stack.s1Sim.state.tasks.values()].filter(
+    (t) => t.agentId === agentId && (t.description ?? '').includes(investigationId),
+  );
+}
+
+function store(): CoordinationStore {
+  return new CoordinationStore({ client: stack.dynamo.client, tableName: stack.coordinationTable });
+}
+
+async function intentOf(run: InvestigationRun, agentId: string) {
+  return (await store().get(executeIntentKey(run.investigationId, agentId), ExecuteIntent))?.data;
+}
+
+describe('execute exactly once', () => {
+  it('execute accepted then 502: no second task; the agent ends outcome_unknown naming what to search for', async () => {
+    const { linux } = stack.tenant.agents;
+    const lost = stack.s1Sim.faults.add({
+      match: { method: 'POST', path: '/remote-scripts/execute' },
+      times: 1,
+      action: { type: 'statusAfter', status: 502 },
+    });
+    const since = stack.s1Sim.state.executions.length;
+    const requestsBefore = stack.s1Sim.requests.length;
+    const run = await investigate(stack, {
+      agentIds: [linux.id],
+      requestedBy: 'e2e',
+      threatId: nextThreatId(),
+    });
+
+    expect(lost.hits).toBe(1);
+    // S1 started the task once, and nothing sent the execute again.
+    expect(executionsFor(linux.id, since)).toHaveLength(1);
+    expect(tasksFor(linux.id, run.investigationId)).toHaveLength(1);
+    expect(s1Requests(stack, '/remote-scripts/execute', requestsBefore)).toHaveLength(1);
+    expect(run.stats.invocationsByState['Run Script']).toBe(1);
+    expect(run.events.some((e) => e.type === 'StateRetried' && e.state.name === 'Run Script')).toBe(false);
+
+    const line = agentLine(run, linux.id);
+    expect(line.outcome).toBe('outcome_unknown');
+    const description = tasksFor(linux.id, run.investigationId)[0]?.description as string;
+    expect(line.reason).toContain('S1ExecuteOutcomeUnknownError');
+    expect(line.reason).toContain(description);
+    expect(run.caseRecord.counts.outcome_unknown).toBe(1);
+    expect(run.caseRecord.summary).toMatch(/unknown outcome/);
+    expect(await intentOf(run, linux.id)).toMatchObject({ state: 'unknown', description });
+  });
+
+  it('a refused execute (429 past the client retries) is provably not started: retried, one task, complete', async () => {
+    const { linux } = stack.tenant.agents;
+    const storm = stack.s1Sim.faults.respond(429, {
+      times: 4,
+      retryAfter: 1,
+      match: { method: 'POST', path: '/remote-scripts/execute' },
+    });
+    const since = stack.s1Sim.state.executions.length;
+    const run = await investigate(stack, {
+      agentIds: [linux.id],
+      requestedBy: 'e2e',
+      threatId: nextThreatId(),
+    });
+
+    expect(storm.hits).toBe(4);
+    expect(run.caseRecord.status).toBe('complete');
+    expect(executionsFor(linux.id, since)).toHaveLength(1);
+    expect(tasksFor(linux.id, run.investigationId)).toHaveLength(1);
+    expect(await intentOf(run, linux.id)).toMatchObject({
+      state: 'started',
+      parentTaskId: agentResult(run, linux.id).task?.parentTaskId,
+    });
+  });
+
+  it('a lost Run Script response after S1 started the task: the retry reuses it from the intent', async () => {
+    const { windows } = stack.tenant.agents;
+    const since = stack.s1Sim.state.executions.length;
+    const run = await investigate(
+      stack,
+      { agentIds: [windows.id], requestedBy: 'e2e', threatId: nextThreatId() },
+      { lostLambdaResponses: { 'Run Script': { times: 2 } } },
+    );
+
+    expect(run.stats.invocationsByState['Run Script']).toBe(3);
+    expect(executionsFor(windows.id, since)).toHaveLength(1);
+    expect(tasksFor(windows.id, run.investigationId)).toHaveLength(1);
+    expect(run.caseRecord.status).toBe('complete');
+    expect(agentResult(run, windows.id).task).toMatchObject({ reusedExisting: true });
+  });
+});
+
+describe('execute timed out', () => {
+  it('an execute S1 acts on but answers after the client gave up ends outcome_unknown, and a retry never re-sends it', async () => {
+    // Run Script's core against the simulator, s3rver and dynalite, with a client whose timeout is short enough to
+    // pass in a test (the workflow's is 30 s; the error and the path are the same).
+    const { linux } = stack.tenant.agents;
+    const s1 = createS1Client({
+      consoleUrl: stack.s1Url,
+      credentials: staticCredential(stack.secrets.s1Token, 'ApiToken'),
+      hostPolicy: { allowLoopback: true, allowedHosts: ['127.0.0.1'] },
+      requestTimeoutMs: 300,
+    });
+    const s3 = stack.s3.client;
+    const [script] = [...stack.s1Sim.state.scripts.values()].filter((s) => s.osTypes.includes('linux'));
+    const investigationId = `manual-20261202T000000Z-${nextThreatId().slice(-6)}`;
+    const input = {
+      investigation: { investigationId },
+      target: {
+        agentId: linux.id,
+        computerName: linux.computerName,
+        osType: 'linux',
+        script: {
+          scriptId: script?.id,
+          libraryName: script?.scriptName,
+          runtimeTimeoutSeconds: 600,
+          inputParams: '',
+        },
+      },
+    } as unknown as AgentStart;
+    const slow = stack.s1Sim.faults.add({
+      match: { method: 'POST', path: '/remote-scripts/execute' },
+      times: 1,
+      action: { type: 'delay', ms: 800 },
+    });
+    const since = stack.s1Sim.state.executions.length;
+    const deps = { s1, s3, bucket: stack.bucket, store: store(), graceSeconds: 60, now: Date.now };
+
+    await expect(runScript(input, deps)).rejects.toMatchObject({ name: 'S1ExecuteOutcomeUnknownError' });
+    await new Promise((resolve) => setTimeout(resolve, 900)); // S1 finishes the request it was sent
+    expect(slow.hits).toBe(1);
+    expect(executionsFor(linux.id, since)).toHaveLength(1);
+    // A retry (as after a lost response) settles nothing it cannot prove, and sends nothing.
+    const requestsBefore = stack.s1Sim.requests.length;
+    await expect(runScript(input, deps)).rejects.toMatchObject({ name: 'S1ExecuteOutcomeUnknownError' });
+    expect(s1Requests(stack, '/remote-scripts/execute', requestsBefore)).toHaveLength(0);
+    expect(executionsFor(linux.id, since)).toHaveLength(1);
+    expect(
+      (await deps.store.get(executeIntentKey(investigationId, linux.id), ExecuteIntent))?.data.state,
+    ).toBe('unknown');
+  });
+});
