@@ -42,6 +42,11 @@ export interface FaultRule {
   readonly body?: unknown;
   /** Destroy the connection instead of answering. */
   readonly reset?: boolean;
+  /**
+   * Handle the request first (its effects happen: an import starts its pipeline), then answer `status` or reset:
+   * a proxy losing the platform's answer, e.g. an import accepted then 502.
+   */
+  readonly afterHandling?: boolean;
 }
 
 /** A live rule: how often it matched and acted; `remove()` retires it. */

@@ -265,6 +265,7 @@ export const routes: readonly Route[] = [
       const triggering = queryInt(query, 'triggering_pipeline_id');
       const projectId = queryInt(query, 'project_id');
       const evidenceId = queryInt(query, 'evidence_id');
+      const evidenceName = query.get('evidence_name');
       const type = query.get('type');
       const status = query.get('pipeline_status');
       const matching = [...state.pipelines.values()].filter(
@@ -272,6 +273,7 @@ export const routes: readonly Route[] = [
           (triggering === undefined || p.triggeringPipelineId === triggering) &&
           (projectId === undefined || p.projectId === projectId) &&
           (evidenceId === undefined || p.evidenceId === evidenceId) &&
+          (!evidenceName || state.evidences.get(p.evidenceId)?.name === evidenceName) &&
           (!type || p.type === type) &&
           (!status || pipelineSnapshot(p, now).status === status),
       );

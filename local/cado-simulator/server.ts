@@ -268,11 +268,12 @@ class Simulator implements CadoSimulator {
     }
     const request: FaultRequest = { method, path: url.pathname, query: url.searchParams, headers, body };
     const fault = this.faults.take(request);
-    if (fault && (await this.applyFault(fault, req, answer))) return;
+    if (fault && !fault.afterHandling && (await this.applyFault(fault, req, answer))) return;
 
     try {
       if (bodyError) throw bodyError;
       const response = await this.dispatch(method, url, headers, body);
+      if (fault?.afterHandling && (await this.applyFault(fault, req, answer))) return;
       answer(response.status, response.body);
     } catch (error) {
       if (error instanceof SimulatedApiError) {

@@ -6,6 +6,7 @@
  */
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ImportIntent, importIntentKey } from '../../lambdas/hand-to-cado/core';
 import { ExecuteIntent, executeIntentKey, runScript } from '../../lambdas/run-script/core';
 import { CoordinationStore } from '../../lambdas/shared/coordination/store';
 import type { AgentStart } from '../../lambdas/shared/schemas';
@@ -179,5 +180,95 @@ describe('execute timed out', () => {
     expect(
       (await deps.store.get(executeIntentKey(investigationId, linux.id), ExecuteIntent))?.data.state,
     ).toBe('unknown');
+  });
+});
+
+/** Cado imports (from the simulator's state) of the object at `key`. */
+function importsOf(key: string) {
+  return stack.cadoSim.state.imports.filter((i) => i.keys.includes(key));
+}
+
+/** The import pipelines (not their children) Cado holds for the evidence at `key`. */
+function importPipelinesOf(key: string) {
+  return [...stack.cadoSim.state.pipelines.values()].filter(
+    (p) =>
+      p.triggeringPipelineId === undefined && stack.cadoSim.state.evidences.get(p.evidenceId)?.name === key,
+  );
+}
+
+describe('import exactly once', () => {
+  async function importWith(times: number | undefined) {
+    const { linux } = stack.tenant.agents;
+    const lost = stack.cadoSim.faults.add({
+      method: 'POST',
+      path: '/api/v3/import/aws/s3',
+      afterHandling: true,
+      status: 502,
+      ...(times === undefined ? {} : { times }),
+    });
+    const run = await investigate(stack, {
+      agentIds: [linux.id],
+      requestedBy: 'e2e',
+      threatId: nextThreatId(),
+    });
+    return { run, lost, linux };
+  }
+
+  it.each([
+    ['once', 1],
+    ['every time', undefined],
+  ])('import accepted then 502 (%s): one pipeline, found and followed to completion', async (_, times) => {
+    const { run, lost, linux } = await importWith(times);
+    const result = agentResult(run, linux.id);
+    const key = result.evidence?.key as string;
+
+    expect(lost.fired).toBe(1);
+    expect(importsOf(key)).toHaveLength(1);
+    expect(importPipelinesOf(key)).toHaveLength(1);
+    expect(result.cado?.pipelineId).toBe(importPipelinesOf(key)[0]?.id);
+    expect(run.caseRecord.status).toBe('complete');
+    const intent = await store().get(
+      importIntentKey(result.evidence?.bucket as string, key, result.evidence?.versionId ?? null),
+      ImportIntent,
+    );
+    expect(intent?.data).toMatchObject({ state: 'started', pipelineId: result.cado?.pipelineId });
+  });
+
+  it('a lost Hand To Cado response: the retry follows the pipeline from the intent, no second import', async () => {
+    const { windows } = stack.tenant.agents;
+    const run = await investigate(
+      stack,
+      { agentIds: [windows.id], requestedBy: 'e2e', threatId: nextThreatId() },
+      { lostLambdaResponses: { 'Hand To Cado': { times: 2 } } },
+    );
+    const result = agentResult(run, windows.id);
+    const key = result.evidence?.key as string;
+
+    expect(run.stats.invocationsByState['Hand To Cado']).toBe(3);
+    expect(importsOf(key)).toHaveLength(1);
+    expect(importPipelinesOf(key)).toHaveLength(1);
+    expect(run.caseRecord.status).toBe('complete');
+  });
+
+  it('an import refused with 429 is sent again and starts one pipeline', async () => {
+    const { linux } = stack.tenant.agents;
+    const refused = stack.cadoSim.faults.add({
+      method: 'POST',
+      path: '/api/v3/import/aws/s3',
+      status: 429,
+      retryAfter: 1,
+      times: 5,
+    });
+    const run = await investigate(stack, {
+      agentIds: [linux.id],
+      requestedBy: 'e2e',
+      threatId: nextThreatId(),
+    });
+    const key = agentResult(run, linux.id).evidence?.key as string;
+
+    expect(refused.fired).toBe(5);
+    expect(importsOf(key)).toHaveLength(1);
+    expect(importPipelinesOf(key)).toHaveLength(1);
+    expect(run.caseRecord.status).toBe('complete');
   });
 });

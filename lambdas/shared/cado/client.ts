@@ -513,6 +513,33 @@ export class CadoClient {
   }
 
   /**
+   * The import pipelines of one object in a project (`GET /api/v3/pipelines?project_id=&evidence_name=`, every
+   * page): pipelines that triggered none (child pipelines are left out) and whose evidence is named by `key` (the
+   * full object key, as this client imports it; `bucket/key` is accepted too). Items naming another project or
+   * evidence are dropped, in case a platform ignores a filter. Oldest first.
+   */
+  async listImportPipelines(projectId: number, bucket: string, key: string): Promise<CadoPipeline[]> {
+    assertId(projectId, 'Cado project id');
+    const items = await this.listAll(
+      `${API}/pipelines`,
+      { project_id: projectId, evidence_name: key },
+      pipelineSchema,
+    );
+    const names = new Set([key, `${bucket}/${key}`]);
+    return items
+      .map((item) => toPipeline(item))
+      .filter(
+        (p): p is CadoPipeline =>
+          p !== undefined &&
+          p.triggeringPipelineId === undefined &&
+          (p.project === undefined || p.project.id === projectId) &&
+          p.evidence?.name !== undefined &&
+          names.has(p.evidence.name),
+      )
+      .sort((a, b) => a.id - b.id);
+  }
+
+  /**
    * Where the import behind pipeline `id` stands: the pipeline's own classification until it completes, then that
    * of its child pipelines (running while any runs; failed if any failed). Failed children are fetched whole so
    * the reason carries their `progress_text`.
