@@ -2,15 +2,17 @@
 import { z } from 'zod';
 import { eventBridgeClient, ssmClient } from '../shared/aws';
 import { now } from '../shared/clock';
+import { coordinationStore } from '../shared/coordination';
 import { stepHandler } from '../shared/handler';
 import { pollSettings } from '../shared/intake/settings';
 import { s1Client } from '../shared/services';
 import { pollThreats } from './core';
 import { MarkStore } from './mark';
+import { republishDueRetries } from './retries';
 
-export const handler = stepHandler('poll-threats', z.unknown(), () => {
+export const handler = stepHandler('poll-threats', z.unknown(), async () => {
   const settings = pollSettings();
-  return pollThreats({
+  const polled = await pollThreats({
     s1: s1Client(),
     events: eventBridgeClient(),
     eventBusName: settings.eventBusName,
@@ -23,4 +25,13 @@ export const handler = stepHandler('poll-threats', z.unknown(), () => {
     maxPages: settings.maxPages,
     timeBudgetSeconds: settings.timeBudgetSeconds,
   });
+  // Threats whose investigation was not attempted and whose retry is due go on the bus again.
+  const retries = await republishDueRetries({
+    s1: s1Client(),
+    events: eventBridgeClient(),
+    eventBusName: settings.eventBusName,
+    retries: coordinationStore(),
+    now,
+  });
+  return { ...polled, retries };
 });

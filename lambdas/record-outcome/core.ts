@@ -5,6 +5,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { METRICS } from '../shared/contract';
+import type { CoordinationStore } from '../shared/coordination/store';
 import type {
   AgentOutcome,
   AgentOutcomeStatus,
@@ -14,6 +15,7 @@ import type {
 import { chainOf, Verification } from '../shared/evidence/chain';
 import { caseKey, verificationKey } from '../shared/evidence/keys';
 import { getJson, handoffCommand, Manifest, putJson, TOOL_NAME } from '../shared/evidence/manifest';
+import { nextRetry, readRetries, updateRetries } from '../shared/intake/retries';
 import { logger, metrics } from '../shared/observability';
 import { redact } from '../shared/redact';
 import type { AgentFinalState, CadoHandoff, CaughtError, OutcomeInput } from '../shared/schemas';
@@ -25,7 +27,7 @@ export interface OutcomeResult {
   investigationId: string;
   status: CaseStatus;
   /** Error name for the Fail state when the investigation did not succeed. */
-  errorName: 'InvestigationFailed' | 'HandOffFailed' | null;
+  errorName: 'InvestigationFailed' | 'HandOffFailed' | 'InvestigationNotAttempted' | null;
   summary: string;
   caseKey: string;
   counts: Record<AgentOutcomeStatus, number>;
@@ -193,6 +195,47 @@ export function caseVerdict(
   return { counts, status, summary: summary.slice(0, 4000) };
 }
 
+/**
+ * Errors of the states before any endpoint action that pass with time or a fresh secret: throttling, 5xx,
+ * network, a token S1 rejected even after a re-read (or expired), a secret or coordination-store failure.
+ */
+export const NOT_ATTEMPTED_ERRORS: ReadonlySet<string> = new Set([
+  'S1RateLimitedError',
+  'S1TransientError',
+  'S1AuthError',
+  // The token rejected (after one re-read of the secret) or expired: an operator fixes it by rotating the secret.
+  'PreflightFailedError',
+  'SecretError',
+  'CoordinationStoreError',
+  'Lambda.ServiceException',
+  'Lambda.TooManyRequestsException',
+  'States.Timeout',
+]);
+
+/**
+ * Whether the investigation failed before any endpoint action, in a way worth retrying: an early state (Check
+ * Permissions, Resolve Targets, Ensure Scripts) failed with one of {@link NOT_ATTEMPTED_ERRORS}. A failure of the
+ * Map itself does not count (scripts are then ensured, and an agent may have been sent the collector).
+ */
+export function notAttempted(input: OutcomeInput): boolean {
+  return (
+    input.error !== undefined &&
+    NOT_ATTEMPTED_ERRORS.has(input.error.Error) &&
+    input.results === undefined &&
+    input.scripts === undefined
+  );
+}
+
+/** The threat an investigation is about: from the investigation, else from the raw workflow input. */
+function threatIdOf(input: OutcomeInput): string | undefined {
+  if (input.investigation?.threatId) return input.investigation.threatId;
+  // Before Resolve Targets the state is the raw workflow input (plus the caught error).
+  for (const raw of [input as { threatId?: unknown }, input.input as { threatId?: unknown } | undefined]) {
+    if (typeof raw?.threatId === 'string' && /^\d+$/.test(raw.threatId)) return raw.threatId;
+  }
+  return undefined;
+}
+
 /** Builds `case.json` from the state machine's input to Record Outcome. */
 export function summarizeCase(input: OutcomeInput, finishedAt: string, version: string): CaseRecord {
   const investigation = input.investigation;
@@ -207,7 +250,13 @@ export function summarizeCase(input: OutcomeInput, finishedAt: string, version: 
     });
   }
   const error = input.error ? describeCaught(input.error) : undefined;
-  const { counts, status, summary } = caseVerdict(agents, error);
+  const verdict = caseVerdict(agents, error);
+  const { counts } = verdict;
+  let { status, summary } = verdict;
+  if (notAttempted(input)) {
+    status = 'not_attempted';
+    summary = `Not attempted: the investigation stopped before any endpoint action (${error}); intake retries it`;
+  }
 
   const record: CaseRecord = {
     schema: 's1cado/case@1',
@@ -237,6 +286,8 @@ export function summarizeCase(input: OutcomeInput, finishedAt: string, version: 
     record.startedAt = input.execution.startTime;
   }
   if (error) record.error = error;
+  const threatId = threatIdOf(input);
+  if (threatId && !record.threatId) record.threatId = threatId;
   if (counts.staged_handoff_failed > 0) record.handoffRerunCommand = handoffCommand(investigationId);
   return record;
 }
@@ -247,6 +298,8 @@ export interface RecordOutcomeDeps {
   readonly bucket: string;
   readonly nowIso: () => string;
   readonly version: string;
+  /** Where intake's pending retries live; unset, a `not_attempted` investigation schedules no retry. */
+  readonly retries?: CoordinationStore;
 }
 
 /** Writes the final manifests and `case.json`; returns the verdict for the state machine. */
@@ -259,6 +312,7 @@ export async function recordOutcome(input: OutcomeInput, deps: RecordOutcomeDeps
     if (agent.evidence) await finalizeManifest(agent, results[index]?.cado, deps, finishedAt);
   }
   const key = caseKey(record.investigationId);
+  if (deps.retries && record.threatId) await scheduleRetry(deps.retries, record, Date.parse(finishedAt));
   await putJson(deps.s3, deps.bucket, key, record);
   logger.info('Investigation recorded', { status: record.status, counts: record.counts, caseKey: key });
   const outcome = metrics.singleMetric();
@@ -272,11 +326,38 @@ export async function recordOutcome(input: OutcomeInput, deps: RecordOutcomeDeps
         ? null
         : record.status === 'staged_handoff_failed'
           ? 'HandOffFailed'
-          : 'InvestigationFailed',
+          : record.status === 'not_attempted'
+            ? 'InvestigationNotAttempted'
+            : 'InvestigationFailed',
     summary: record.summary,
     caseKey: key,
     counts: record.counts,
   };
+}
+
+/**
+ * Keeps intake's pending retry of the threat in step with this outcome: the next attempt (with backoff) after a
+ * `not_attempted` one, nothing after a real outcome. Done before case.json is written, so a case file saying
+ * `not_attempted` always has its retry (or says in its summary that the cap was reached).
+ */
+async function scheduleRetry(store: CoordinationStore, record: CaseRecord, nowMs: number): Promise<void> {
+  const threatId = record.threatId as string;
+  const next =
+    record.status === 'not_attempted' ? nextRetry(threatId, record.investigationId, nowMs) : undefined;
+  if (record.status === 'not_attempted' && !next) {
+    record.summary = `${record.summary} — given up after this attempt (the retry cap is reached)`.slice(
+      0,
+      4000,
+    );
+  }
+  if (!next && !(threatId in (await readRetries(store)).entries)) return;
+  await updateRetries(store, (entries) => {
+    if (next) entries[threatId] = next;
+    else delete entries[threatId];
+    return entries;
+  });
+  if (next)
+    logger.warn('Not attempted; intake retries the threat', { attempt: next.attempt, nextAt: next.nextAt });
 }
 
 async function finalizeManifest(

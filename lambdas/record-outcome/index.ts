@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { s3Client } from '../shared/aws';
 import { nowIso } from '../shared/clock';
+import { coordinationStore } from '../shared/coordination';
 import { parseInput, stepHandler } from '../shared/handler';
 import { ExecutionContext, OutcomeInput } from '../shared/schemas';
 import { evidenceBucketName } from '../shared/settings';
@@ -29,5 +30,5 @@ export const handler = stepHandler('record-outcome', Event, (event) => {
     { ...event.state, execution: event.execution },
     'Record Outcome state',
   );
-  return recordOutcome(input, deps);
+  return recordOutcome(input, { ...deps, retries: coordinationStore() });
 });

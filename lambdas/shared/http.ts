@@ -322,13 +322,15 @@ export class HttpClient {
       const failure = outcome.failure;
       if (failure.error.status === 401 && !refreshedCredential) {
         refreshedCredential = true;
-        if (await this.options.credentials.refresh()) {
-          logger.info('Credential rejected; re-read it and trying once more', {
-            remoteService: this.service,
-            operation,
-          });
-          continue;
-        }
+        // Once, whether or not the value changed: a 401 can be a passing glitch of the console as well as a
+        // rotated secret. A second 401 is final (the only 4xx tried again).
+        const changed = await this.options.credentials.refresh();
+        logger.info('Credential rejected; re-read it and trying once more', {
+          remoteService: this.service,
+          operation,
+          changed,
+        });
+        continue;
       }
       const mayRetry = failure.retryable && (idempotent || failure.notProcessed);
       const delay = this.delayFor(attempt, failure.retryAfterMs);

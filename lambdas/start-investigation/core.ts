@@ -18,7 +18,9 @@
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { ExecutionAlreadyExists, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
+import type { CoordinationStore } from '../shared/coordination/store';
 import { investigationPrefix } from '../shared/evidence/keys';
+import { attemptName, readRetries } from '../shared/intake/retries';
 import { THREAT_EVENT_DETAIL_TYPE, ThreatEventDetail } from '../shared/intake/threat-event';
 import { logger } from '../shared/observability';
 import { WorkflowInput } from '../shared/schemas';
@@ -44,6 +46,12 @@ export interface StartDeps {
   readonly stateMachineArn: string;
   /** Set to add an S1 threat note naming the execution (best effort). */
   readonly s1?: Pick<S1Client, 'addThreatNote'>;
+  /**
+   * Intake's pending retries of `not_attempted` threats, asked for only when a threat has records already; unset,
+   * such a threat is never started again.
+   */
+  readonly retries?: () => CoordinationStore;
+  readonly now?: () => number;
 }
 
 /** What became of the event. */
@@ -91,14 +99,29 @@ async function hasEvidenceRecords(deps: StartDeps, name: string): Promise<boolea
 /** Starts the investigation of the event's threat unless one exists already. */
 export async function startInvestigation(event: ThreatEvent, deps: StartDeps): Promise<StartResult> {
   const { detail } = event;
-  const name = investigationName(detail.threatId);
-  const existingArn = executionArnOf(deps.stateMachineArn, name);
+  let name = investigationName(detail.threatId);
   logger.appendKeys({ investigationId: name, threatId: detail.threatId });
 
   if (await hasEvidenceRecords(deps, name)) {
-    logger.info('Threat already investigated (records in the evidence bucket); not starting again');
-    return { outcome: 'already-investigated', executionName: name, executionArn: existingArn };
+    // Investigated before: done, unless that ended not_attempted and its retry is due (and not started yet).
+    const pending = deps.retries ? (await readRetries(deps.retries())).entries[detail.threatId] : undefined;
+    const due = pending && Date.parse(pending.nextAt) <= (deps.now ?? Date.now)();
+    const retryName = pending ? attemptName(detail.threatId, pending.attempt) : undefined;
+    if (!due || !retryName || (await hasEvidenceRecords(deps, retryName))) {
+      logger.info('Threat already investigated (records in the evidence bucket); not starting again', {
+        ...(pending ? { pendingRetry: pending.attempt, nextAt: pending.nextAt } : {}),
+      });
+      return {
+        outcome: 'already-investigated',
+        executionName: retryName ?? name,
+        executionArn: executionArnOf(deps.stateMachineArn, retryName ?? name),
+      };
+    }
+    name = retryName;
+    logger.appendKeys({ investigationId: name });
+    logger.info('Retrying a threat whose last investigation was not attempted', { attempt: pending.attempt });
   }
+  const existingArn = executionArnOf(deps.stateMachineArn, name);
 
   const input = workflowInputFor(detail, event.id);
   let executionArn: string;

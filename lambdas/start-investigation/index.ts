@@ -1,6 +1,8 @@
 /** Start Investigation (see core.ts): the target of the intake bus's rule. */
 
 import { s3Client, sfnClient } from '../shared/aws';
+import { now } from '../shared/clock';
+import { coordinationStore } from '../shared/coordination';
 import { stepHandler } from '../shared/handler';
 import { startSettings } from '../shared/intake/settings';
 import { logger } from '../shared/observability';
@@ -16,6 +18,8 @@ export const handler = stepHandler('start-investigation', ThreatEvent, async (ev
       evidenceBucket: settings.evidenceBucket,
       stateMachineArn: settings.stateMachineArn,
       s1: settings.addThreatNote ? s1Client() : undefined,
+      retries: coordinationStore,
+      now,
     });
   } finally {
     logger.removeKeys(['threatId']);

@@ -150,6 +150,7 @@ export class InvestigationWorkflow extends Construct {
     functions.stageOutput.addEnvironment(ENV.maxResultBytes, String(config.maxResultBytes));
     coordination.bind(functions.runScript);
     coordination.bind(functions.handToCado);
+    coordination.bind(functions.recordOutcome);
     this.functions = Object.fromEntries(Object.values(functions).map((f) => [f.step, f]));
 
     const invoke = (name: string, lambda: TaskFunction, opts: LambdaStepOptions = {}): LambdaInvoke =>

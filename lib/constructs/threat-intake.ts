@@ -173,6 +173,8 @@ export class ThreatIntake extends Construct {
         [ENV.pollMaxPages]: '20',
       },
     });
+    // Pending retries of threats whose investigation was not attempted (read here, re-published when due).
+    coordination.bind(this.pollFunction);
     // A failed poll is not retried by Lambda: the next scheduled run resumes from the mark, without piling on
     // while S1 throttles.
     this.pollFunction.configureAsyncInvoke({ retryAttempts: 0 });
@@ -202,6 +204,8 @@ export class ThreatIntake extends Construct {
         [ENV.threatNote]: String(addThreatNote),
       },
     });
+    // Reads the pending retries: a threat investigated before is started again only when its retry is due.
+    coordination.bind(this.startFunction);
     this.startFunction.configureAsyncInvoke({
       retryAttempts: 2,
       maxEventAge: Duration.hours(6),

@@ -120,7 +120,14 @@ describe('the stack with the coordination store', () => {
     const bound = Object.values(template.findResources('AWS::Lambda::Function'))
       .filter((r) => r.Properties.Environment?.Variables?.[ENV.coordinationTableName] !== undefined)
       .map((r) => r.Metadata?.S1CadoStep);
-    expect(bound.sort()).toEqual(['hand-to-cado', 'receive-webhook', 'run-script']);
+    expect(bound.sort()).toEqual([
+      'hand-to-cado',
+      'poll-threats',
+      'receive-webhook',
+      'record-outcome',
+      'run-script',
+      'start-investigation',
+    ]);
     template.hasOutput('CoordinationTableName', { Value: tableRef });
   });
 

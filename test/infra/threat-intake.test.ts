@@ -246,7 +246,12 @@ describe('ThreatIntake', () => {
     });
     const actions = actionsOf(statements);
     expect(actions).not.toContain('s3:GetObject');
-    expect(actions.some((a) => a.startsWith('kms:Encrypt') || a.startsWith('events:'))).toBe(false);
+    expect(actions.some((a) => a.startsWith('events:'))).toBe(false);
+    // The coordination store (pending retries of not-attempted threats): its key only through DynamoDB.
+    expect(actions).toContain('dynamodb:GetItem');
+    for (const statement of statements.filter((st) => actionsOf([st]).some((a) => a.startsWith('kms:')))) {
+      expect(JSON.stringify(statement.Condition)).toContain('kms:ViaService');
+    }
     expect(envOf(built, 'start-investigation')).toMatchObject({
       THREAT_NOTE: 'true',
       S1_SECRET_ARN: expect.anything(),

@@ -19,7 +19,14 @@ export const AgentOutcomeStatus = z.enum([
 export type AgentOutcomeStatus = z.infer<typeof AgentOutcomeStatus>;
 
 /** How the investigation ended. */
-export const CaseStatus = z.enum(['complete', 'partial', 'staged_handoff_failed', 'failed']);
+export const CaseStatus = z.enum([
+  'complete',
+  'partial',
+  'staged_handoff_failed',
+  'failed',
+  /** Failed before any endpoint action (throttling, 5xx, a rejected token): intake retries it. */
+  'not_attempted',
+]);
 export type CaseStatus = z.infer<typeof CaseStatus>;
 
 /** One agent's line in `case.json`. */
