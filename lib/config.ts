@@ -256,6 +256,11 @@ const configSchema = z
       scriptRuntimeTimeoutSeconds: int(60, 172_800).default(900),
       /** Time beyond the script runtime allowed for an offline agent to pick the task up. @default 900 */
       taskGraceSeconds: int(0, 604_800).default(900),
+      /**
+       * Minutes after a collection from an agent during which another investigation of that agent reuses it
+       * (its case file points at that collection's evidence) instead of running the collector again. @default 30
+       */
+      agentCooldownMinutes: int(0, 10_080).default(30),
       /** How many agents one investigation collects from at once (Map MaxConcurrency). @default 5 */
       maxConcurrentAgents: int(1, 40).default(5),
       /** How long to wait for the Cado pipeline before giving up on the hand-off. @default 21600 (6 h) */

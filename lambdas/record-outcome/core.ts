@@ -6,6 +6,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { METRICS } from '../shared/contract';
 import type { CoordinationStore } from '../shared/coordination/store';
+import { agentLeaseKey } from '../shared/coordination/table';
 import type {
   AgentOutcome,
   AgentOutcomeStatus,
@@ -45,6 +46,17 @@ export function describeCaught(error: CaughtError | undefined): string {
   }
   const text = detail ? `${error.Error}: ${detail}` : error.Error;
   return redact(text).slice(0, 1000);
+}
+
+/**
+ * The investigation and evidence prefix an AgentCollectionSharedError names. Lambda's error Cause carries the
+ * message only, so they are read back from it (Run Script's `collectionShared` writes both).
+ */
+function sharedDetails(error: CaughtError): { investigationId: string; evidencePrefix: string } | undefined {
+  const message = describeCaught(error);
+  const investigationId = /collected from by investigation ([A-Za-z0-9_-]+)/.exec(message)?.[1];
+  const evidencePrefix = /evidence under (investigations\/[A-Za-z0-9_-]+\/[0-9]+\/)/.exec(message)?.[1];
+  return investigationId && evidencePrefix ? { investigationId, evidencePrefix } : undefined;
 }
 
 /** Decides how one agent ended. */
@@ -110,6 +122,15 @@ export function summarizeAgent(state: AgentFinalState): AgentOutcome {
           : 'the hand-off did not run';
     return { ...base, outcome: 'staged_handoff_failed', reason: why };
   }
+  if (state.error?.Error === 'AgentCollectionSharedError') {
+    const shared = sharedDetails(state.error);
+    return {
+      ...base,
+      outcome: 'shared',
+      reason: describeCaught(state.error),
+      ...(shared ? { sharedWith: shared } : {}),
+    };
+  }
   if (state.error?.Error === 'S1ExecuteOutcomeUnknownError') {
     return { ...base, outcome: 'outcome_unknown', reason: describeCaught(state.error) };
   }
@@ -164,12 +185,15 @@ export function caseVerdict(
     timed_out: 0,
     rejected: 0,
     outcome_unknown: 0,
+    shared: 0,
   };
   for (const agent of agents) counts[agent.outcome]++;
 
   let status: CaseStatus;
-  if (counts.complete > 0 || counts.partial > 0)
-    status = counts.complete === agents.length ? 'complete' : 'partial';
+  // A shared agent is collected by the investigation its line names: it counts as done here.
+  const done = counts.complete + counts.shared;
+  if (done > 0 && done === agents.length) status = 'complete';
+  else if (done > 0 || counts.partial > 0) status = 'partial';
   else if (counts.staged_handoff_failed > 0) status = 'staged_handoff_failed';
   else status = 'failed';
 
@@ -180,6 +204,7 @@ export function caseVerdict(
     counts.failed ? `${counts.failed} failed` : '',
     counts.timed_out ? `${counts.timed_out} timed out` : '',
     counts.rejected ? `${counts.rejected} rejected` : '',
+    counts.shared ? `${counts.shared} reusing another investigation's collection` : '',
     counts.outcome_unknown
       ? `${counts.outcome_unknown} with an execute of unknown outcome (see the console)`
       : '',
@@ -298,8 +323,13 @@ export interface RecordOutcomeDeps {
   readonly bucket: string;
   readonly nowIso: () => string;
   readonly version: string;
-  /** Where intake's pending retries live; unset, a `not_attempted` investigation schedules no retry. */
+  /**
+   * The coordination store: intake's pending retries and the agents' collection leases; unset, a `not_attempted`
+   * investigation schedules no retry and leases lapse on their own.
+   */
   readonly retries?: CoordinationStore;
+  /** With no cooldown, every agent's lease is given back at the end, not only failed ones. @default 30 */
+  readonly cooldownMinutes?: number;
 }
 
 /** Writes the final manifests and `case.json`; returns the verdict for the state machine. */
@@ -313,6 +343,7 @@ export async function recordOutcome(input: OutcomeInput, deps: RecordOutcomeDeps
   }
   const key = caseKey(record.investigationId);
   if (deps.retries && record.threatId) await scheduleRetry(deps.retries, record, Date.parse(finishedAt));
+  if (deps.retries) await releaseLeases(deps.retries, record, deps.cooldownMinutes ?? 30);
   await putJson(deps.s3, deps.bucket, key, record);
   logger.info('Investigation recorded', { status: record.status, counts: record.counts, caseKey: key });
   const outcome = metrics.singleMetric();
@@ -358,6 +389,29 @@ async function scheduleRetry(store: CoordinationStore, record: CaseRecord, nowMs
   });
   if (next)
     logger.warn('Not attempted; intake retries the threat', { attempt: next.attempt, nextAt: next.nextAt });
+}
+
+/**
+ * Gives back the collection lease of every agent whose collection failed, so the next investigation of it collects
+ * anew instead of reusing a failure; with no cooldown, of every agent whose collection ended. Agents that may still
+ * run something (timed out, outcome unknown) keep it until it lapses.
+ */
+async function releaseLeases(
+  store: CoordinationStore,
+  record: CaseRecord,
+  cooldownMinutes: number,
+): Promise<void> {
+  const ended = new Set<string>(
+    cooldownMinutes > 0 ? ['failed'] : ['failed', 'complete', 'partial', 'staged_handoff_failed'],
+  );
+  for (const agent of record.agents.filter((a) => ended.has(a.outcome) && a.agentId !== 'unknown')) {
+    await store.releaseLease(agentLeaseKey(agent.agentId), record.investigationId).catch((error: unknown) =>
+      logger.warn('Could not release the collection lease', {
+        agentId: agent.agentId,
+        error: error as Error,
+      }),
+    );
+  }
 }
 
 async function finalizeManifest(

@@ -9,7 +9,7 @@ import { nowIso } from '../shared/clock';
 import { coordinationStore } from '../shared/coordination';
 import { parseInput, stepHandler } from '../shared/handler';
 import { ExecutionContext, OutcomeInput } from '../shared/schemas';
-import { evidenceBucketName } from '../shared/settings';
+import { evidenceBucketName, workflowSettings } from '../shared/settings';
 import { TOOL_VERSION } from '../shared/version';
 import { recordOutcome } from './core';
 import { RerunOutcomeInput, recordRerun } from './rerun';
@@ -30,5 +30,9 @@ export const handler = stepHandler('record-outcome', Event, (event) => {
     { ...event.state, execution: event.execution },
     'Record Outcome state',
   );
-  return recordOutcome(input, { ...deps, retries: coordinationStore() });
+  return recordOutcome(input, {
+    ...deps,
+    retries: coordinationStore(),
+    cooldownMinutes: workflowSettings().agentCooldownMinutes,
+  });
 });

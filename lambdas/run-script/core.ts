@@ -17,9 +17,11 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { METRICS } from '../shared/contract';
+import { LIMITS, METRICS } from '../shared/contract';
 import type { CoordinationStore, ItemKey, StoredItem } from '../shared/coordination/store';
+import { agentLeaseKey } from '../shared/coordination/table';
 import {
+  AgentCollectionSharedError,
   AppError,
   InputValidationError,
   S1ApprovalRequiredError,
@@ -32,7 +34,7 @@ import {
   S1TlsError,
   S1ValidationError,
 } from '../shared/errors';
-import { taskRecordKey } from '../shared/evidence/keys';
+import { investigationPrefix, taskRecordKey } from '../shared/evidence/keys';
 import { getJson, putJson } from '../shared/evidence/manifest';
 import { logger, metrics } from '../shared/observability';
 import { nextPoll, TASK_POLL } from '../shared/poll';
@@ -147,13 +149,37 @@ export function outcomeUnknown(
   );
 }
 
+/**
+ * How long an investigation holds an agent: while its task may run (runtime + grace), while it is staged, and for
+ * the cooldown after. Record Outcome gives the lease back early when the collection failed.
+ */
+export function agentLeaseSeconds(
+  runtimeTimeoutSeconds: number,
+  graceSeconds: number,
+  cooldownMinutes: number,
+): number {
+  return runtimeTimeoutSeconds + graceSeconds + LIMITS.stagingTimeoutSeconds + cooldownMinutes * 60;
+}
+
+/** The error of an investigation that reuses another one's collection from the agent. */
+export function collectionShared(agentId: string, holder: string, until: number): AgentCollectionSharedError {
+  const evidencePrefix = `${investigationPrefix(holder)}${agentId}/`;
+  return new AgentCollectionSharedError(
+    `Agent ${agentId} is collected from by investigation ${holder} (running or within the cooldown, until ` +
+      `${new Date(until).toISOString()}); this investigation reuses that collection: evidence under ${evidencePrefix}`,
+    { details: { agentId, sharedWith: holder, evidencePrefix } },
+  );
+}
+
 /** Dependencies of {@link runScript}. */
 export interface RunScriptDeps {
   readonly s1: S1Client;
   readonly s3: S3Client;
   readonly bucket: string;
-  /** The coordination store holding execute intents. */
+  /** The coordination store holding execute intents and the per-agent leases. */
   readonly store: CoordinationStore;
+  /** Minutes after a collection during which other investigations of the agent reuse it. @default 30 */
+  readonly cooldownMinutes?: number;
   /** Extra time after the runtime timeout for an offline agent to pick the task up. */
   readonly graceSeconds: number;
   readonly now: () => number;
@@ -238,6 +264,13 @@ export async function runScript(input: AgentStart, deps: RunScriptDeps): Promise
     scriptId: target.script.scriptId,
     description,
   };
+  // One collection per endpoint at a time (and the cooldown): another investigation's lease means reuse.
+  const lease = await deps.store.acquireLease(
+    agentLeaseKey(agentId),
+    investigation.investigationId,
+    agentLeaseSeconds(target.script.runtimeTimeoutSeconds, deps.graceSeconds, deps.cooldownMinutes ?? 30),
+  );
+  if (lease.status === 'held') throw collectionShared(agentId, lease.lease.owner, lease.lease.expiresAt);
   const record = await getJson(deps.s3, deps.bucket, key, TaskRecord);
   const attempts = record?.attempts ?? [];
   const attemptAt = new Date(deps.now()).toISOString();

@@ -16,6 +16,7 @@ export const handler = stepHandler('run-script', AgentStart, (input) => {
     bucket: evidenceBucketName(),
     store: coordinationStore(),
     graceSeconds: settings.taskGraceSeconds,
+    cooldownMinutes: settings.agentCooldownMinutes,
     now,
   });
 });

@@ -30,6 +30,7 @@ export const ERRORS = {
   S1ApprovalRequiredError: { retryable: false },
   S1RemoteOpsRefusedError: { retryable: false },
   S1ExecuteOutcomeUnknownError: { retryable: false },
+  AgentCollectionSharedError: { retryable: false },
   // Cado
   CadoRateLimitedError: { retryable: true },
   CadoTransientError: { retryable: true },
@@ -131,6 +132,7 @@ export const ENV = {
   // Workflow
   scriptRuntimeTimeoutSeconds: 'SCRIPT_RUNTIME_TIMEOUT_SECONDS',
   taskGraceSeconds: 'TASK_GRACE_SECONDS',
+  agentCooldownMinutes: 'AGENT_COOLDOWN_MINUTES',
   tokenExpiryWarningDays: 'TOKEN_EXPIRY_WARNING_DAYS',
   // Permission audit
   notificationTopicArn: 'NOTIFICATION_TOPIC_ARN',

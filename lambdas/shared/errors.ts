@@ -235,6 +235,13 @@ export class S1ExecuteOutcomeUnknownError extends ServiceError {
   override readonly name = 'S1ExecuteOutcomeUnknownError';
   readonly service = 'S1';
 }
+/**
+ * The agent is being, or was just, collected from by another investigation (its lease, or its cooldown): this one
+ * reuses that collection instead of running the collector again. `details` name the investigation and its task.
+ */
+export class AgentCollectionSharedError extends AppError {
+  override readonly name = 'AgentCollectionSharedError';
+}
 
 // --- Evidence ----------------------------------------------------------------------------------------------
 

@@ -147,12 +147,15 @@ export function evidenceLegalHold(): LegalHoldMode {
 const workflowSchema = z.object({
   [ENV.scriptRuntimeTimeoutSeconds]: envInt(900, 60, 172_800),
   [ENV.taskGraceSeconds]: envInt(900, 0, 604_800),
+  [ENV.agentCooldownMinutes]: envInt(30, 0, 10_080),
 });
 
 /** How collections run. */
 export interface WorkflowSettings {
   readonly scriptRuntimeTimeoutSeconds: number;
   readonly taskGraceSeconds: number;
+  /** Minutes a collection from an agent is reused by other investigations of it. */
+  readonly agentCooldownMinutes: number;
 }
 
 /** Reads the workflow settings. */
@@ -161,6 +164,7 @@ export function workflowSettings(): WorkflowSettings {
   return {
     scriptRuntimeTimeoutSeconds: env[ENV.scriptRuntimeTimeoutSeconds],
     taskGraceSeconds: env[ENV.taskGraceSeconds],
+    agentCooldownMinutes: env[ENV.agentCooldownMinutes],
   };
 }
 

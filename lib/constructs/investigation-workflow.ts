@@ -81,6 +81,7 @@ export class InvestigationWorkflow extends Construct {
       [ENV.tokenExpiryWarningDays]: String(config.tokenExpiryWarningDays),
       [ENV.scriptRuntimeTimeoutSeconds]: String(config.scriptRuntimeTimeoutSeconds),
       [ENV.taskGraceSeconds]: String(config.taskGraceSeconds),
+      [ENV.agentCooldownMinutes]: String(config.agentCooldownMinutes),
     };
 
     const fn = (

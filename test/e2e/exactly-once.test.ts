@@ -5,10 +5,12 @@
  * import pipeline per staged object).
  */
 
+import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ImportIntent, importIntentKey } from '../../lambdas/hand-to-cado/core';
 import { ExecuteIntent, executeIntentKey, runScript } from '../../lambdas/run-script/core';
 import { CoordinationStore } from '../../lambdas/shared/coordination/store';
+import { agentLeaseKey, PARTITION_KEY, SORT_KEY } from '../../lambdas/shared/coordination/table';
 import type { AgentStart } from '../../lambdas/shared/schemas';
 import { staticCredential } from '../../lambdas/shared/secrets';
 import { createS1Client } from '../../lambdas/shared/sentinelone';
@@ -31,6 +33,16 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await stack.reset();
+  // An agent whose execute had an unknown outcome stays held (its task may run); free the demo agents between rows.
+  for (const agent of Object.values(stack.tenant.agents)) {
+    const key = agentLeaseKey(agent.id);
+    await stack.dynamo.client.send(
+      new DeleteItemCommand({
+        TableName: stack.coordinationTable,
+        Key: { [PARTITION_KEY]: { S: key.pk }, [SORT_KEY]: { S: key.sk } },
+      }),
+    );
+  }
 });
 
 afterAll(async () => {
@@ -89,6 +101,9 @@ describe('execute exactly once', () => {
     expect(run.caseRecord.counts.outcome_unknown).toBe(1);
     expect(run.caseRecord.summary).toMatch(/unknown outcome/);
     expect(await intentOf(run, linux.id)).toMatchObject({ state: 'unknown', description });
+    // The task may run: the agent stays held by this investigation, so no other one collects from it meanwhile.
+    const held = await store().acquireLease(agentLeaseKey(linux.id), 'someone-else', 60);
+    expect(held).toMatchObject({ status: 'held', lease: { owner: run.investigationId } });
   });
 
   it('a refused execute (429 past the client retries) is provably not started: retried, one task, complete', async () => {

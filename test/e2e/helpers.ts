@@ -55,7 +55,12 @@ export interface E2eStack extends LocalStack {
 
 /** Starts a local stack with the end-to-end time scale and remembers its simulators' initial switches. */
 export async function startE2eStack(options: LocalStackOptions = {}): Promise<E2eStack> {
-  const stack = await startLocalStack({ timeScale: E2E_TIME_SCALE, ...options });
+  // Tests investigate the same demo agents over and over: no cooldown unless a test asks for one.
+  const stack = await startLocalStack({
+    timeScale: E2E_TIME_SCALE,
+    ...options,
+    config: { agentCooldownMinutes: 0, ...options.config },
+  });
   const { s1Sim, tenant, cadoSim } = stack;
   if (!s1Sim || !tenant || !cadoSim) {
     await stack.close();

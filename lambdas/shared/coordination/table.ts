@@ -22,6 +22,14 @@ const tableEnv = z.object({
     .regex(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)'),
 });
 
+/**
+ * Where the per-agent collection lease lives (Run Script takes it; Record Outcome gives it back early when the
+ * collection failed): one collection per endpoint at a time, then the cooldown.
+ */
+export function agentLeaseKey(agentId: string): { readonly pk: string; readonly sk: string } {
+  return { pk: `agent#${agentId}`, sk: 'collection' };
+}
+
 /** The table name from the environment, or a ConfigError naming the variable. */
 export function coordinationTableName(): string {
   return parseEnv(tableEnv, 'coordination store')[COORDINATION_TABLE_ENV];

@@ -15,6 +15,8 @@ export const AgentOutcomeStatus = z.enum([
   'rejected',
   /** The S1 execute may have started a task nobody can name (see the reason for what to search for). */
   'outcome_unknown',
+  /** Another investigation collects (or just collected) from the agent: `sharedWith` has its evidence. */
+  'shared',
 ]);
 export type AgentOutcomeStatus = z.infer<typeof AgentOutcomeStatus>;
 
@@ -31,6 +33,8 @@ export type CaseStatus = z.infer<typeof CaseStatus>;
 
 /** One agent's line in `case.json`. */
 export const AgentOutcome = z.looseObject({
+  /** Outcome `shared`: the investigation whose collection from this agent is reused, and where its evidence is. */
+  sharedWith: z.object({ investigationId: z.string(), evidencePrefix: z.string() }).optional(),
   agentId: z.string(),
   computerName: z.string().optional(),
   osType: z.string().optional(),
