@@ -130,6 +130,30 @@ describe('not lost to a storm', () => {
     expect(stack.cadoSim.state.imports.filter((i) => i.keys.includes(key))).toHaveLength(1);
   }, 120_000);
 
+  it('a 429 storm past every retry of Ensure Scripts ends not_attempted with a pending retry, no task started', async () => {
+    const { windows } = stack.tenant.agents;
+    const threat = stack.tenant.threats.windows;
+    const store = new CoordinationStore({ client: stack.dynamo.client, tableName: stack.coordinationTable });
+    const executionsBefore = stack.s1Sim.state.executions.length;
+    const storm = stack.s1Sim.faults.respond(429, { match: { method: 'GET', path: '/remote-scripts' } });
+    const run = await investigate(stack, {
+      agentIds: [windows.id],
+      threatId: threat.id,
+      requestedBy: 'threat-intake',
+    });
+    storm.remove();
+
+    expect(
+      run.events.filter((e) => e.type === 'StateRetried' && e.state.name === 'Ensure Scripts'),
+    ).toHaveLength(12);
+    expect(run.caseRecord).toMatchObject({ status: 'not_attempted', threatId: threat.id });
+    expect(stack.s1Sim.state.executions.length).toBe(executionsBefore);
+    expect((await readRetries(store)).entries[threat.id]).toMatchObject({
+      attempt: 1,
+      after: run.investigationId,
+    });
+  }, 120_000);
+
   it('a 401 on GET /user: the secret is re-read once and the call tried again; the investigation completes', async () => {
     const { windows } = stack.tenant.agents;
     const before = stack.s1Sim.requests.length;
