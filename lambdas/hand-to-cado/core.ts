@@ -14,7 +14,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { type CadoClient, classifyPipeline } from '../shared/cado';
+import { type CadoClient, classifyPipeline, type FileNameLayout } from '../shared/cado';
 import type { CoordinationStore, ItemKey, StoredItem } from '../shared/coordination/store';
 import {
   CadoAuthError,
@@ -40,6 +40,7 @@ export const ImportIntent = z.object({
   at: z.string(),
   pipelineId: z.number().int().optional(),
   fileNameForm: z.enum(['array', 'string']).optional(),
+  fileNameLayout: z.enum(['full-key', 'prefix-and-name']).optional(),
   outcome: z.string().optional(),
   /** Earlier pipelines of this object that ended without a result (a re-run imported anew after them). */
   superseded: z.array(z.number().int()).optional(),
@@ -108,7 +109,12 @@ async function importOnce(
   input: StagedEvidence,
   projectId: number,
   deps: HandToCadoDeps,
-): Promise<{ pipelineId: number; fileNameForm: 'array' | 'string'; reused: boolean }> {
+): Promise<{
+  pipelineId: number;
+  fileNameForm: 'array' | 'string';
+  fileNameLayout: FileNameLayout;
+  reused: boolean;
+}> {
   const { bucket, key, versionId } = input.evidence;
   const intentKey = importIntentKey(bucket, key, versionId);
   const ttl = { ttlSeconds: IMPORT_INTENT_TTL_SECONDS };
@@ -123,7 +129,12 @@ async function importOnce(
           pipelineId: data.pipelineId,
           key,
         });
-        return { pipelineId: data.pipelineId, fileNameForm: data.fileNameForm ?? 'array', reused: true };
+        return {
+          pipelineId: data.pipelineId,
+          fileNameForm: data.fileNameForm ?? 'array',
+          fileNameLayout: data.fileNameLayout ?? 'full-key',
+          reused: true,
+        };
       }
       // A hand-off re-run after a failed, cancelled or forgotten pipeline: a new import is what is asked for.
       logger.info('The earlier import of this object ended without a result; importing anew', {
@@ -151,7 +162,13 @@ async function importOnce(
           pipelineId: found.id,
           key,
         });
-        return { pipelineId: found.id, fileNameForm: data.fileNameForm ?? 'array', reused: true };
+        // Listed by its full key: the import this project sends first.
+        return {
+          pipelineId: found.id,
+          fileNameForm: data.fileNameForm ?? 'array',
+          fileNameLayout: 'full-key',
+          reused: true,
+        };
       }
       if (!importSettled(data.at, deps.now())) {
         throw new CadoTransientError(
@@ -186,7 +203,7 @@ async function importOnce(
       continue;
     }
     const version = claim.item.version;
-    let imported: { pipelineId: number; fileNameForm: 'array' | 'string' };
+    let imported: { pipelineId: number; fileNameForm: 'array' | 'string'; fileNameLayout: FileNameLayout };
     try {
       imported = await deps.cado.importS3({ projectId, bucket, key, cloudId: deps.settings.cloudId });
     } catch (error) {
@@ -214,6 +231,7 @@ async function importOnce(
           state: 'started',
           pipelineId: imported.pipelineId,
           fileNameForm: imported.fileNameForm,
+          fileNameLayout: imported.fileNameLayout,
         },
         ImportIntent,
         { ...ttl, expectedVersion: version },
