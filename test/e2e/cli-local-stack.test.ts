@@ -15,7 +15,8 @@ let stack: LocalStack;
 const printed: string[] = [];
 
 beforeAll(async () => {
-  stack = await startLocalStack();
+  // Each test collects from the same demo agents again: no cooldown reuse between them.
+  stack = await startLocalStack({ config: { agentCooldownMinutes: 0 } });
 });
 
 afterAll(async () => {

@@ -288,12 +288,13 @@ describe('credential refresh after 401', () => {
     ]);
   });
 
-  it('throws S1AuthError after one re-read when the secret still holds the revoked token', async () => {
+  it('throws S1AuthError after one re-read and one more try when the secret still holds the revoked token', async () => {
     const { credentials } = secretBacked();
     const s1 = client({ credentials });
     sim.revokeToken(TOKEN);
     await expect(s1.getCurrentUser()).rejects.toThrow(S1AuthError);
-    expect(apiCalls('/user')).toHaveLength(1);
+    // A 401 may be a passing glitch: the call is tried once more after the re-read, never a third time.
+    expect(apiCalls('/user')).toHaveLength(2);
   });
 });
 
