@@ -493,6 +493,33 @@ describe('pipelines', () => {
   });
 });
 
+describe('pipeline identity', () => {
+  it('refuses an answer about another pipeline than the one asked for (a proxy or cache mixing answers up)', async () => {
+    const s = await start();
+    const cado = client(s);
+    const project = s.addProject('p');
+    const first = await cado.importS3({ projectId: project.id, bucket: 'evidence', key: 'a.zip' });
+    const second = await cado.importS3({ projectId: project.id, bucket: 'evidence', key: 'b.zip' });
+    // The answer Cado gives for the second pipeline, served at the first one's URL.
+    const res = await fetch(`${new URL(s.apiUrl).origin}/api/v3/pipelines/${second.pipelineId}`, {
+      headers: { authorization: `Bearer ${LEAD}` },
+    });
+    const otherAnswer = await res.json();
+    s.faults.add({
+      method: 'GET',
+      path: `/api/v3/pipelines/${first.pipelineId}`,
+      times: 1,
+      status: 200,
+      body: otherAnswer,
+    });
+    await expect(cado.getPipeline(first.pipelineId)).rejects.toMatchObject({
+      name: 'CadoResponseError',
+      message: expect.stringMatching(/answered with pipeline \d+; refusing another pipeline's state/),
+    });
+    await expect(cado.getPipeline(first.pipelineId)).resolves.toMatchObject({ id: first.pipelineId });
+  });
+});
+
 describe('retries', () => {
   it('retries 429 (honouring Retry-After), 5xx and a reset connection on reads', async () => {
     const s = await start();

@@ -486,8 +486,15 @@ export class CadoClient {
       path: `${API}/pipelines/${id}`,
       schema: envelope(pipelineSchema),
     });
-    // The id is always known here: the caller asked for it.
-    return toPipeline(body.data, id) as CadoPipeline;
+    // The id is always known here: the caller asked for it. An answer about another pipeline is not this one's.
+    const pipeline = toPipeline(body.data, id) as CadoPipeline;
+    if (pipeline.id !== id) {
+      throw new CadoResponseError(
+        `Cado GET /api/v3/pipelines/${id} answered with pipeline ${pipeline.id}; refusing another pipeline's state`,
+        { operation: 'GET /api/v3/pipelines/{id}' },
+      );
+    }
+    return pipeline;
   }
 
   /**
