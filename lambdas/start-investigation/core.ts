@@ -38,6 +38,11 @@ export const ThreatEvent = z.looseObject({
 });
 export type ThreatEvent = z.infer<typeof ThreatEvent>;
 
+/** What the coordination store keeps for a threat note already added (its key names the investigation). */
+const NoteClaim = z.object({ name: z.string() });
+/** How long a note claim is kept: longer than EventBridge and Lambda redeliver an event. */
+const NOTE_CLAIM_TTL_SECONDS = 7 * 24 * 3600;
+
 /** Dependencies of {@link startInvestigation}. */
 export interface StartDeps {
   readonly sfn: SFNClient;
@@ -47,8 +52,8 @@ export interface StartDeps {
   /** Set to add an S1 threat note naming the execution (best effort). */
   readonly s1?: Pick<S1Client, 'addThreatNote'>;
   /**
-   * Intake's pending retries of `not_attempted` threats, asked for only when a threat has records already; unset,
-   * such a threat is never started again.
+   * The coordination store: intake's pending retries of `not_attempted` threats (asked for only when a threat has
+   * records already; unset, such a threat is never started again) and the claims of threat notes added.
    */
   readonly retries?: () => CoordinationStore;
   readonly now?: () => number;
@@ -145,13 +150,27 @@ export async function startInvestigation(event: ThreatEvent, deps: StartDeps): P
 
   let noteAdded: boolean | undefined;
   if (deps.s1) {
-    // Best effort: the investigation runs whether or not the console shows the note.
-    try {
-      await deps.s1.addThreatNote([detail.threatId], `s1-cado-forensics investigation started: ${name}`);
-      noteAdded = true;
-    } catch (error) {
-      noteAdded = false;
-      logger.warn('Could not add the threat note', { error: (error as Error).name });
+    // Best effort: the investigation runs whether or not the console shows the note. Once per investigation: a
+    // redelivered event meets the running execution again ("started"), and the claim in the store stops a
+    // second note (S1 notes are not idempotent).
+    const store = deps.retries?.();
+    const noteKey = { pk: `note#${name}`, sk: 'started' };
+    const claim = store
+      ? await store.putIfAbsent(noteKey, { name }, NoteClaim, { ttlSeconds: NOTE_CLAIM_TTL_SECONDS })
+      : undefined;
+    if (claim?.status === 'exists') {
+      logger.info('The threat note of this investigation was added before; not adding it again');
+    } else {
+      try {
+        await deps.s1.addThreatNote([detail.threatId], `s1-cado-forensics investigation started: ${name}`);
+        noteAdded = true;
+      } catch (error) {
+        noteAdded = false;
+        logger.warn('Could not add the threat note', { error: (error as Error).name });
+        // The note may not exist: let a redelivery try again (a 5xx after S1 added it can still double it).
+        if (store && claim?.status === 'created')
+          await store.remove(noteKey, claim.item.writeId).catch(() => undefined);
+      }
     }
   }
   return {

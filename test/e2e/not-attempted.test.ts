@@ -154,6 +154,50 @@ describe('not lost to a storm', () => {
     });
   }, 120_000);
 
+  it('a redelivered intake event starts one investigation and adds the S1 threat note once', async () => {
+    const { windows } = stack.tenant.agents;
+    const store = new CoordinationStore({ client: stack.dynamo.client, tableName: stack.coordinationTable });
+    const s1 = createS1Client({
+      consoleUrl: stack.s1Url,
+      credentials: staticCredential(stack.secrets.s1Token, 'ApiToken'),
+      hostPolicy: { allowLoopback: true, allowedHosts: ['127.0.0.1'] },
+    });
+    const at = clockNow();
+    const threat = stack.s1Sim.addThreat({ agentId: windows.id, createdAt: at, updatedAt: at });
+    const [s1Threat] = await s1.getThreats([threat.id]);
+    const detail = threatEventDetail(s1Threat as S1Threat, 'webhook') as ThreatEventDetail;
+    const deps = {
+      sfn: new SFNClient({
+        endpoint: stack.aws.endpoint,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+      }),
+      s3: stack.s3.client,
+      evidenceBucket: stack.bucket,
+      stateMachineArn: stack.stateMachineArn,
+      s1,
+      retries: () => store,
+      now: clockNow,
+    };
+    const event = {
+      'detail-type': 'SentinelOne Threat' as const,
+      source: 's1cado.threat-intake',
+      id: 'e-dup',
+      detail,
+    };
+    const notesBefore = stack.s1Sim.state.notes.get(threat.id)?.length ?? 0;
+    const first = await startInvestigation(event, deps);
+    const redelivered = await startInvestigation(event, deps);
+
+    expect(first).toMatchObject({ outcome: 'started', noteAdded: true });
+    expect(redelivered.executionArn).toBe(first.executionArn);
+    expect(redelivered.noteAdded).toBeUndefined();
+    expect((stack.s1Sim.state.notes.get(threat.id)?.length ?? 0) - notesBefore).toBe(1);
+    expect(stack.aws.stepFunctions.list().filter((e) => e.name === first.executionName)).toHaveLength(1);
+    await stack.aws.stepFunctions.waitFor(first.executionArn);
+    expect(windows.id).toBe(detail.agentId);
+  });
+
   it('a 401 on GET /user: the secret is re-read once and the call tried again; the investigation completes', async () => {
     const { windows } = stack.tenant.agents;
     const before = stack.s1Sim.requests.length;
