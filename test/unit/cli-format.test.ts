@@ -47,6 +47,8 @@ function record(agents: AgentOutcome[]): CaseRecord {
       failed: 0,
       timed_out: 0,
       rejected: 0,
+      outcome_unknown: 0,
+      shared: 0,
     },
     agents,
     scripts: [],
