@@ -17,6 +17,7 @@ import {
   TaskInput,
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { LIMITS } from '../../lambdas/shared/contract';
 import type { S1CadoConfig } from '../config';
 import { cadoHandoffSteps, lambdaStep } from './cado-handoff-steps';
 import type { EvidenceBucket } from './evidence-bucket';
@@ -118,7 +119,7 @@ export class HandOffRerun extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     // Collections are handed off in batches of maxConcurrentAgents, each at most the Cado deadline, plus slack.
-    const batches = Math.ceil(50 / config.maxConcurrentAgents);
+    const batches = Math.ceil(LIMITS.maxAgents / config.maxConcurrentAgents);
     this.stateMachine = new StateMachine(this, 'StateMachine', {
       definitionBody: DefinitionBody.fromChainable(definition),
       stateMachineType: StateMachineType.STANDARD,
