@@ -1,18 +1,14 @@
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
-import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Duration } from 'aws-cdk-lib';
+import type { LogGroup } from 'aws-cdk-lib/aws-logs';
 import {
   Choice,
   Condition,
-  DefinitionBody,
   Fail,
   JitterType,
   JsonPath,
-  LogLevel,
   Map as MapState,
   Pass,
-  StateMachine,
-  StateMachineType,
+  type StateMachine,
   Succeed,
   TaskInput,
 } from 'aws-cdk-lib/aws-stepfunctions';
@@ -21,6 +17,7 @@ import { LIMITS } from '../../lambdas/shared/contract';
 import type { S1CadoConfig } from '../config';
 import { cadoHandoffSteps, lambdaStep } from './cado-handoff-steps';
 import type { EvidenceBucket } from './evidence-bucket';
+import { loggedStateMachine } from './logged-state-machine';
 import { TaskFunction } from './task-function';
 
 /** Properties of {@link HandOffRerun}. */
@@ -114,39 +111,19 @@ export class HandOffRerun extends Construct {
       .otherwise(new Succeed(this, 'Nothing To Hand Off'));
     const definition = find.next(anything);
 
-    this.logGroup = new LogGroup(this, 'ExecutionLogs', {
-      retention: config.logRetentionDays as RetentionDays,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
     // Collections are handed off in batches of maxConcurrentAgents, each at most the Cado deadline, plus slack.
     const batches = Math.ceil(LIMITS.maxAgents / config.maxConcurrentAgents);
-    this.stateMachine = new StateMachine(this, 'StateMachine', {
-      definitionBody: DefinitionBody.fromChainable(definition),
-      stateMachineType: StateMachineType.STANDARD,
-      timeout: Duration.seconds((config.cadoHandoffTimeoutSeconds + 1800) * batches + 900),
-      tracingEnabled: true,
-      logs: { destination: this.logGroup, level: LogLevel.ALL, includeExecutionData: true },
+    ({ stateMachine: this.stateMachine, logGroup: this.logGroup } = loggedStateMachine(this, {
+      definition,
+      timeoutSeconds: (config.cadoHandoffTimeoutSeconds + 1800) * batches + 900,
       comment: "Re-runs the Cado hand-off of an investigation's staged evidence",
-    });
-
-    const roleScope = this.stateMachine.role;
-    Validations.of(roleScope).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'X-Ray tracing and CloudWatch Logs delivery (logs:*LogDelivery) do not support resource-level permissions.',
-    });
-    for (const f of [
-      this.findStagedEvidence,
-      functions.handToCado,
-      functions.checkCado,
-      functions.recordOutcome,
-    ]) {
-      const logicalId = Stack.of(this).getLogicalId(f.node.defaultChild as CfnFunction);
-      Validations.of(roleScope).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
-        reason:
-          'Invoking a workflow Lambda by qualified ARN (versions/aliases) is how LambdaInvoke grants access.',
-      });
-    }
+      logRetentionDays: config.logRetentionDays,
+      functions: [
+        this.findStagedEvidence,
+        functions.handToCado,
+        functions.checkCado,
+        functions.recordOutcome,
+      ],
+    }));
   }
 }

@@ -1,20 +1,16 @@
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
-import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Duration } from 'aws-cdk-lib';
+import type { LogGroup } from 'aws-cdk-lib/aws-logs';
 import {
   Choice,
   Condition,
-  DefinitionBody,
   Fail,
   type IChainable,
   type INextable,
   JitterType,
   JsonPath,
-  LogLevel,
   Map as MapState,
   Pass,
-  StateMachine,
-  StateMachineType,
+  type StateMachine,
   Succeed,
   TaskInput,
   Wait,
@@ -28,6 +24,7 @@ import type { ApiSecrets } from './api-secrets';
 import { cadoHandoffSteps, type LambdaStepOptions, lambdaStep } from './cado-handoff-steps';
 import type { CoordinationStore } from './coordination-store';
 import type { EvidenceBucket } from './evidence-bucket';
+import { loggedStateMachine } from './logged-state-machine';
 import { TaskFunction } from './task-function';
 
 /** Error names the S1 client throws for conditions that pass with time (from the contract). */
@@ -265,10 +262,6 @@ export class InvestigationWorkflow extends Construct {
       .next(recordOutcome)
       .next(verdict);
 
-    this.logGroup = new LogGroup(this, 'ExecutionLogs', {
-      retention: config.logRetentionDays as RetentionDays,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
     // Upper bound of one investigation: agents run in batches of maxConcurrentAgents, each at most its task
     // deadline (runtime + grace), staging, and the Cado deadline, plus slack for retries.
     const perAgentSeconds =
@@ -279,30 +272,12 @@ export class InvestigationWorkflow extends Construct {
       config.cadoHandoffTimeoutSeconds +
       1800;
     const batches = Math.ceil(LIMITS.maxAgents / config.maxConcurrentAgents);
-    this.stateMachine = new StateMachine(this, 'StateMachine', {
-      definitionBody: DefinitionBody.fromChainable(definition),
-      stateMachineType: StateMachineType.STANDARD,
-      timeout: Duration.seconds(perAgentSeconds * batches + 900),
-      tracingEnabled: true,
-      logs: { destination: this.logGroup, level: LogLevel.ALL, includeExecutionData: true },
+    ({ stateMachine: this.stateMachine, logGroup: this.logGroup } = loggedStateMachine(this, {
+      definition,
+      timeoutSeconds: perAgentSeconds * batches + 900,
       comment: 'Collects forensic evidence from SentinelOne agents, stages it in S3 and hands it to Cado',
-    });
-
-    // The state machine role: CDK's LambdaInvoke grants invoke on each function and its versions (`<arn>:*`),
-    // and X-Ray and the log delivery APIs take no resource ARNs. Each finding is acknowledged by its exact id.
-    const roleScope = this.stateMachine.role;
-    Validations.of(roleScope).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'X-Ray tracing and CloudWatch Logs delivery (logs:*LogDelivery) do not support resource-level permissions.',
-    });
-    for (const f of Object.values(functions)) {
-      const logicalId = Stack.of(this).getLogicalId(f.node.defaultChild as CfnFunction);
-      Validations.of(roleScope).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
-        reason:
-          'Invoking a workflow Lambda by qualified ARN (versions/aliases) is how LambdaInvoke grants access.',
-      });
-    }
+      logRetentionDays: config.logRetentionDays,
+      functions: Object.values(functions),
+    }));
   }
 }
