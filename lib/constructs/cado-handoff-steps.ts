@@ -4,7 +4,8 @@ import {
   Condition,
   type IChainable,
   JitterType,
-  type TaskInput,
+  JsonPath,
+  TaskInput,
   Timeout,
   Wait,
   WaitTime,
@@ -21,6 +22,36 @@ export const CADO_TRANSIENT_ERRORS: readonly string[] = [
 ];
 /** Throttling errors: retried more patiently than the other transient ones. */
 const THROTTLING_ERRORS: readonly string[] = [...RETRY_ON.s1Throttling, ...RETRY_ON.cadoThrottling];
+
+/** The execution's facts every Lambda that records or names the investigation receives (`ExecutionContext`). */
+export const EXECUTION_CONTEXT = {
+  name: JsonPath.stringAt('$$.Execution.Name'),
+  id: JsonPath.stringAt('$$.Execution.Id'),
+  startTime: JsonPath.stringAt('$$.Execution.StartTime'),
+};
+
+/**
+ * Record Outcome as both machines run it: the whole state and the execution's facts in, `$.outcome` out, and any
+ * error retried a few times (it writes each manifest version and case.json entry once, so a retry is safe).
+ */
+export function recordOutcomeStep(scope: Construct, lambda: TaskFunction, mode?: 'rerun'): LambdaInvoke {
+  const step = lambdaStep(scope, 'Record Outcome', lambda, {
+    payload: TaskInput.fromObject({
+      state: JsonPath.entirePayload,
+      execution: EXECUTION_CONTEXT,
+      ...(mode ? { mode } : {}),
+    }),
+    resultPath: '$.outcome',
+  });
+  step.addRetry({
+    errors: ['States.ALL'],
+    interval: Duration.seconds(5),
+    backoffRate: 2,
+    maxAttempts: 3,
+    jitterStrategy: JitterType.FULL,
+  });
+  return step;
+}
 
 /** Options of {@link lambdaStep}. */
 export interface LambdaStepOptions {

@@ -1,10 +1,8 @@
-import { Duration } from 'aws-cdk-lib';
 import type { LogGroup } from 'aws-cdk-lib/aws-logs';
 import {
   Choice,
   Condition,
   Fail,
-  JitterType,
   JsonPath,
   Map as MapState,
   Pass,
@@ -15,7 +13,7 @@ import {
 import { Construct } from 'constructs';
 import { LIMITS } from '../../lambdas/shared/contract';
 import type { S1CadoConfig } from '../config';
-import { cadoHandoffSteps, lambdaStep } from './cado-handoff-steps';
+import { cadoHandoffSteps, EXECUTION_CONTEXT, lambdaStep, recordOutcomeStep } from './cado-handoff-steps';
 import type { EvidenceBucket } from './evidence-bucket';
 import { loggedStateMachine } from './logged-state-machine';
 import { TaskFunction } from './task-function';
@@ -62,11 +60,7 @@ export class HandOffRerun extends Construct {
     // Reads case.json, lists and reads the manifests, and heads the staged objects; writes nothing.
     evidence.bindReadEvidence(this.findStagedEvidence);
 
-    const execution = {
-      name: JsonPath.stringAt('$$.Execution.Name'),
-      id: JsonPath.stringAt('$$.Execution.Id'),
-      startTime: JsonPath.stringAt('$$.Execution.StartTime'),
-    };
+    const execution = EXECUTION_CONTEXT;
     const find = lambdaStep(this, 'Find Staged Evidence', this.findStagedEvidence, {
       payload: TaskInput.fromObject({ input: JsonPath.entirePayload, execution }),
     });
@@ -87,17 +81,7 @@ export class HandOffRerun extends Construct {
     });
     each.itemProcessor(started);
 
-    const recordOutcome = lambdaStep(this, 'Record Outcome', functions.recordOutcome, {
-      payload: TaskInput.fromObject({ state: JsonPath.entirePayload, execution, mode: 'rerun' }),
-      resultPath: '$.outcome',
-    });
-    recordOutcome.addRetry({
-      errors: ['States.ALL'],
-      interval: Duration.seconds(5),
-      backoffRate: 2,
-      maxAttempts: 3,
-      jitterStrategy: JitterType.FULL,
-    });
+    const recordOutcome = recordOutcomeStep(this, functions.recordOutcome, 'rerun');
     const verdict = new Choice(this, 'Re-Run Succeeded?')
       .when(Condition.isNull('$.outcome.errorName'), new Succeed(this, 'Re-Run Complete'))
       .otherwise(

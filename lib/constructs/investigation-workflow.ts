@@ -21,7 +21,13 @@ import { Construct } from 'constructs';
 import { ENV, LIMITS, RETRY_ON } from '../../lambdas/shared/contract';
 import type { S1CadoConfig } from '../config';
 import type { ApiSecrets } from './api-secrets';
-import { cadoHandoffSteps, type LambdaStepOptions, lambdaStep } from './cado-handoff-steps';
+import {
+  cadoHandoffSteps,
+  EXECUTION_CONTEXT,
+  type LambdaStepOptions,
+  lambdaStep,
+  recordOutcomeStep,
+} from './cado-handoff-steps';
 import type { CoordinationStore } from './coordination-store';
 import type { EvidenceBucket } from './evidence-bucket';
 import { loggedStateMachine } from './logged-state-machine';
@@ -219,11 +225,7 @@ export class InvestigationWorkflow extends Construct {
     collect.itemProcessor(perAgent);
 
     // ---- whole investigation ----------------------------------------------------------------------------
-    const execution = {
-      name: JsonPath.stringAt('$$.Execution.Name'),
-      id: JsonPath.stringAt('$$.Execution.Id'),
-      startTime: JsonPath.stringAt('$$.Execution.StartTime'),
-    };
+    const execution = EXECUTION_CONTEXT;
     // The first state: the cheap part of the permission audit, failing fast in the audit's words (token
     // accepted and not expired; RemoteOps licensed on the agents' sites, whose agents Resolve Targets rejects).
     const checkPermissions = invoke('Check Permissions', functions.checkPermissions, {
@@ -232,17 +234,7 @@ export class InvestigationWorkflow extends Construct {
     });
     const resolveTargets = invoke('Resolve Targets', functions.resolveTargets);
     const ensureScripts = invoke('Ensure Scripts', functions.ensureScripts, { retryOn: S1_TRANSIENT_ERRORS });
-    const recordOutcome = invoke('Record Outcome', functions.recordOutcome, {
-      payload: TaskInput.fromObject({ state: JsonPath.entirePayload, execution }),
-      resultPath: '$.outcome',
-    });
-    recordOutcome.addRetry({
-      errors: ['States.ALL'],
-      interval: Duration.seconds(5),
-      backoffRate: 2,
-      maxAttempts: 3,
-      jitterStrategy: JitterType.FULL,
-    });
+    const recordOutcome = recordOutcomeStep(this, functions.recordOutcome);
     for (const early of [resolveTargets, checkPermissions, ensureScripts])
       caught(early, recordOutcome, '$.error');
     collect.addCatch(recordOutcome, { errors: ['States.ALL'], resultPath: '$.error' });
