@@ -1,6 +1,6 @@
 /**
- * Check Permissions: the workflow's first state, the cheap part of the permission audit run before anything is
- * collected. It proves the S1 token is accepted and not expired, and that each requested agent's site has the
+ * Check Permissions: the workflow's first step (Receive Input only wraps the execution input), the cheap part of
+ * the permission audit run before anything is collected. It proves the S1 token is accepted and not expired, and that each requested agent's site has the
  * RemoteOps (`rso`) licence module, using the audit's own wording (see `shared/audit/checks.ts`).
  *
  * A rejected or expired token fails the investigation at once ({@link PreflightFailedError}): nothing could be
@@ -25,6 +25,7 @@ import { parseInput } from '../shared/handler';
 import { logger } from '../shared/observability';
 import {
   AgentRecord,
+  InvestigationId,
   type InvestigationRequest,
   type PreflightChecked,
   type RejectedTarget,
@@ -72,7 +73,8 @@ export function agentRecord(agent: S1Agent): AgentRecord {
  * agents whose site lacks RemoteOps (Resolve Targets rejects those with the audit's wording), and the record of
  * every other requested agent S1 knows. This is the investigation's only `GET /agents`: Resolve Targets decides
  * on these records instead of fetching them again.
- * @throws InputValidationError when the input is not a valid investigation request (before anything reaches S1).
+ * @throws InputValidationError when the execution name is not a valid investigation id or the input is not a valid
+ *   investigation request (before anything reaches S1).
  * @throws PreflightFailedError when the token is rejected, unreadable or expired.
  * @throws the S1 client's error when the agents cannot be read (transient ones for the state's Retry; without
  *   the agents nothing can be collected, so the others end the investigation).
@@ -82,6 +84,8 @@ export async function checkPermissions(
   deps: CheckPermissionsDeps,
 ): Promise<PreflightChecked> {
   const clock = deps.clock ?? clockNow;
+  // The execution name is the investigation id every evidence key carries: checked before anything reaches S1.
+  parseInput(InvestigationId, event.execution.name, 'Execution name');
   const request = parseInput(WorkflowInput, event.input, 'Investigation input');
   const user = await attempt(() => deps.s1.getCurrentUser());
   rethrowIfTransient(user);

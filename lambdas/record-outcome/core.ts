@@ -14,7 +14,7 @@ import type {
   CaseStatus,
 } from '../shared/evidence/case-record';
 import { chainOf, Verification } from '../shared/evidence/chain';
-import { caseKey, verificationKey } from '../shared/evidence/keys';
+import { caseKeyForExecution, verificationKey } from '../shared/evidence/keys';
 import { getJson, handoffCommand, Manifest, putJson, TOOL_NAME } from '../shared/evidence/manifest';
 import { nextRetry, readRetries, updateRetries } from '../shared/intake/retries';
 import { logger, metrics } from '../shared/observability';
@@ -341,7 +341,7 @@ export async function recordOutcome(input: OutcomeInput, deps: RecordOutcomeDeps
   for (const [index, agent] of record.agents.entries()) {
     if (agent.evidence) await finalizeManifest(agent, results[index]?.cado, deps, finishedAt);
   }
-  const key = caseKey(record.investigationId);
+  const key = caseKeyForExecution(record.investigationId);
   if (deps.retries && record.threatId) await scheduleRetry(deps.retries, record, Date.parse(finishedAt));
   if (deps.retries) await releaseLeases(deps.retries, record, deps.cooldownMinutes ?? 30);
   await putJson(deps.s3, deps.bucket, key, record);

@@ -5,7 +5,7 @@
  * returns the next one. Step Functions state stays small: no file contents, no URLs, no secrets.
  */
 import { z } from 'zod';
-import { LIMITS } from './contract';
+import { INVESTIGATION_ID_PATTERN, LIMITS } from './contract';
 import { custodyText } from './custody-text';
 
 /** S1 ids are 18–19 digit integers sent as strings; as JS numbers they would lose precision. */
@@ -32,7 +32,7 @@ export type WorkflowInput = z.infer<typeof WorkflowInput>;
 
 /**
  * The execution's own facts (`$$.Execution`: name, ARN, start time), which the state machine passes to the states
- * that need them next to their input: Check Permissions (first state) and Record Outcome.
+ * that need them next to their input: Check Permissions (first step) and Record Outcome.
  */
 export const ExecutionContext = z.object({
   name: z.string(),
@@ -41,7 +41,7 @@ export const ExecutionContext = z.object({
 });
 export type ExecutionContext = z.infer<typeof ExecutionContext>;
 
-/** The input of the workflow's first state: the execution input as the caller sent it, not yet validated. */
+/** The input of Check Permissions: the execution input as the caller sent it (any JSON value), not yet validated. */
 export const InvestigationRequest = z.object({ input: z.unknown(), execution: ExecutionContext });
 export type InvestigationRequest = z.infer<typeof InvestigationRequest>;
 
@@ -49,8 +49,8 @@ export type InvestigationRequest = z.infer<typeof InvestigationRequest>;
 export const InvestigationId = z
   .string()
   .regex(
-    /^[A-Za-z0-9_-]{1,80}$/,
-    'must be 1–80 letters, digits, "-" or "_" (a Step Functions execution name)',
+    INVESTIGATION_ID_PATTERN,
+    'must be 1–80 letters, digits, "-" or "_", not starting with "_" (a Step Functions execution name)',
   );
 
 /** The investigation as every step sees it. */

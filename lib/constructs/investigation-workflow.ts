@@ -5,7 +5,6 @@ import {
   Condition,
   Fail,
   type IChainable,
-  type INextable,
   JitterType,
   JsonPath,
   Map as MapState,
@@ -61,7 +60,7 @@ export interface InvestigationWorkflowProps {
 /**
  * The investigation state machine (DESIGN §2) and its Lambdas, one per state:
  *
- * Check Permissions → Resolve Targets → Ensure Scripts → Collect From Each Agent (Map) → Record Outcome → Succeed | Fail, where each
+ * Receive Input → Check Permissions → Resolve Targets → Ensure Scripts → Collect From Each Agent (Map) → Record Outcome → Succeed | Fail, where each
  * agent runs Run Script → (Wait For Task ⇄ Check Task) → Stage Output → Hand To Cado → (Wait For Cado ⇄ Check Cado),
  * and a passed task deadline goes to Cancel Task. Every S1/Cado call retries its transient errors by name with
  * backoff and full jitter; anything else is caught per agent, so one agent's failure never loses another's evidence.
@@ -226,11 +225,18 @@ export class InvestigationWorkflow extends Construct {
 
     // ---- whole investigation ----------------------------------------------------------------------------
     const execution = EXECUTION_CONTEXT;
-    // The first state: the cheap part of the permission audit, failing fast in the audit's words (token
+    // The first step: the cheap part of the permission audit, failing fast in the audit's words (token
     // accepted and not expired; RemoteOps licensed on the agents' sites, whose agents Resolve Targets rejects).
+    // Whatever the caller sent (null, a string, an array, an object), the state from here on is an object holding
+    // it under `input`: a Catch can then add `$.error` and Record Outcome writes a case file for any input. The
+    // execution input is read from the context object, because a path on a scalar input is not an object to extend.
+    const receiveInput = new Pass(this, 'Receive Input', {
+      comment: 'Wraps the execution input, as sent, so that every input reaches a recorded outcome',
+      parameters: { 'input.$': '$$.Execution.Input' },
+    });
     const checkPermissions = invoke('Check Permissions', functions.checkPermissions, {
       retryOn: S1_TRANSIENT_ERRORS,
-      payload: TaskInput.fromObject({ input: JsonPath.entirePayload, execution }),
+      payload: TaskInput.fromObject({ input: JsonPath.objectAt('$.input'), execution }),
     });
     const resolveTargets = invoke('Resolve Targets', functions.resolveTargets);
     const ensureScripts = invoke('Ensure Scripts', functions.ensureScripts, { retryOn: S1_TRANSIENT_ERRORS });
@@ -247,7 +253,8 @@ export class InvestigationWorkflow extends Construct {
           causePath: '$.outcome.summary',
         }),
       );
-    const definition = (checkPermissions as INextable & LambdaInvoke)
+    const definition = receiveInput
+      .next(checkPermissions)
       .next(resolveTargets)
       .next(ensureScripts)
       .next(collect)

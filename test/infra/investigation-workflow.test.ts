@@ -189,8 +189,17 @@ describe('InvestigationWorkflow state machine', () => {
     });
   });
 
-  it('starts with the permission preflight, then resolves targets and ensures scripts', () => {
-    expect(definition.StartAt).toBe('Check Permissions');
+  it('wraps the execution input as sent, then runs the permission preflight, resolves targets and ensures scripts', () => {
+    expect(definition.StartAt).toBe('Receive Input');
+    // From the context object, so that null, a scalar or an array reaches Check Permissions and a Catch can add to it.
+    expect(states['Receive Input']).toMatchObject({
+      Type: 'Pass',
+      Parameters: { 'input.$': '$$.Execution.Input' },
+      Next: 'Check Permissions',
+    });
+    expect(states['Check Permissions']).toMatchObject({
+      Parameters: { 'input.$': '$.input' },
+    });
     expect(states['Check Permissions']?.Next).toBe('Resolve Targets');
     expect(states['Resolve Targets']?.Next).toBe('Ensure Scripts');
   });

@@ -2,7 +2,11 @@
  * The evidence bucket layout (DESIGN §3). Every key carries the investigation id, so each artifact can be traced
  * back to its execution, and forward from the execution to its artifacts.
  */
-import { BUCKET_PREFIXES } from '../contract';
+import { createHash } from 'node:crypto';
+import { BUCKET_PREFIXES, INVESTIGATION_ID_PATTERN } from '../contract';
+
+/** Folder of the case files of executions whose name is not a valid investigation id (no id starts with "_"). */
+export const REJECTED_PREFIX = `${BUCKET_PREFIXES.investigations}_rejected/`;
 
 /** Prefix of everything an investigation wrote. */
 export function investigationPrefix(investigationId: string): string {
@@ -12,6 +16,17 @@ export function investigationPrefix(investigationId: string): string {
 /** The outcome of the whole investigation. */
 export function caseKey(investigationId: string): string {
   return `${investigationPrefix(investigationId)}case.json`;
+}
+
+/**
+ * Where the case file of an execution goes: `caseKey(name)` for a valid investigation id; otherwise (a name such
+ * as `..`, which Step Functions accepts) under `_rejected/`, named by the SHA-256 of the name, so that no execution
+ * name can place a record outside its own folder. The case file itself keeps the name as it was.
+ */
+export function caseKeyForExecution(executionName: string): string {
+  if (INVESTIGATION_ID_PATTERN.test(executionName)) return caseKey(executionName);
+  const digest = createHash('sha256').update(executionName, 'utf8').digest('hex');
+  return `${REJECTED_PREFIX}${digest}/case.json`;
 }
 
 /** The record of the S1 task started for one agent (lets a retried Run Script find it). */
