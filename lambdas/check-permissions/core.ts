@@ -1,7 +1,8 @@
 /**
  * Check Permissions: the workflow's first step (Receive Input only wraps the execution input), the cheap part of
- * the permission audit run before anything is collected. It proves the S1 token is accepted and not expired, and that each requested agent's site has the
- * RemoteOps (`rso`) licence module, using the audit's own wording (see `shared/audit/checks.ts`).
+ * the permission audit run before anything is collected. It proves the S1 token is accepted and not expired, and
+ * that each requested agent's site has the RemoteOps (`rso`) licence module, using the audit's own wording (see
+ * `shared/audit/checks.ts`).
  *
  * A rejected or expired token fails the investigation at once ({@link PreflightFailedError}): nothing could be
  * collected from any agent. A site without RemoteOps only rejects the agents on that site (Resolve Targets lists them

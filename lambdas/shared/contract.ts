@@ -180,13 +180,13 @@ export const DEFAULT_DOWNLOAD_HOSTS: readonly string[] = [
 export const LEGAL_HOLD_MODES = ['none', 'on-threat', 'always'] as const;
 export type LegalHoldMode = (typeof LEGAL_HOLD_MODES)[number];
 
-/** Key prefixes of the evidence bucket; the grants are scoped to them. */
 /**
  * An investigation id (= the execution name): 1–80 letters, digits, "-" or "_", never starting with "_", so that no
  * id can name the `_rejected/` folder of case files whose execution name is not a valid id.
  */
 export const INVESTIGATION_ID_PATTERN = /^[A-Za-z0-9-][A-Za-z0-9_-]{0,79}$/;
 
+/** Key prefixes of the evidence bucket; the grants are scoped to them. */
 export const BUCKET_PREFIXES = {
   /** Everything an investigation stores (collections, manifests, case.json). */
   investigations: 'investigations/',
