@@ -60,8 +60,8 @@ export interface InvestigationWorkflowProps {
 /**
  * The investigation state machine (DESIGN §2) and its Lambdas, one per state:
  *
- * Receive Input → Check Permissions → Resolve Targets → Ensure Scripts → Collect From Each Agent (Map) → Record Outcome → Succeed | Fail, where each
- * agent runs Run Script → (Wait For Task ⇄ Check Task) → Stage Output → Hand To Cado → (Wait For Cado ⇄ Check Cado),
+ * Receive Input → Check Permissions → Resolve Targets → Ensure Scripts → Collect From Each Agent (Map) →
+ * Record Outcome → Succeed | Fail, where each agent runs Run Script → (Wait For Task ⇄ Check Task) → Stage Output → Hand To Cado → (Wait For Cado ⇄ Check Cado),
  * and a passed task deadline goes to Cancel Task. Every S1/Cado call retries its transient errors by name with
  * backoff and full jitter; anything else is caught per agent, so one agent's failure never loses another's evidence.
  * JSONPath only (the local runner cannot execute JSONata).
@@ -225,8 +225,6 @@ export class InvestigationWorkflow extends Construct {
 
     // ---- whole investigation ----------------------------------------------------------------------------
     const execution = EXECUTION_CONTEXT;
-    // The first step: the cheap part of the permission audit, failing fast in the audit's words (token
-    // accepted and not expired; RemoteOps licensed on the agents' sites, whose agents Resolve Targets rejects).
     // Whatever the caller sent (null, a string, an array, an object), the state from here on is an object holding
     // it under `input`: a Catch can then add `$.error` and Record Outcome writes a case file for any input. The
     // execution input is read from the context object, because a path on a scalar input is not an object to extend.
@@ -234,6 +232,8 @@ export class InvestigationWorkflow extends Construct {
       comment: 'Wraps the execution input, as sent, so that every input reaches a recorded outcome',
       parameters: { 'input.$': '$$.Execution.Input' },
     });
+    // The first step: the cheap part of the permission audit, failing fast in the audit's words (token
+    // accepted and not expired; RemoteOps licensed on the agents' sites, whose agents Resolve Targets rejects).
     const checkPermissions = invoke('Check Permissions', functions.checkPermissions, {
       retryOn: S1_TRANSIENT_ERRORS,
       payload: TaskInput.fromObject({ input: JsonPath.objectAt('$.input'), execution }),
