@@ -61,8 +61,8 @@ export interface InvestigationWorkflowProps {
  * The investigation state machine (DESIGN §2) and its Lambdas, one per state:
  *
  * Receive Input → Check Permissions → Resolve Targets → Ensure Scripts → Collect From Each Agent (Map) →
- * Record Outcome → Succeed | Fail, where each agent runs Run Script → (Wait For Task ⇄ Check Task) → Stage Output → Hand To Cado → (Wait For Cado ⇄ Check Cado),
- * and a passed task deadline goes to Cancel Task. Every S1/Cado call retries its transient errors by name with
+ * Record Outcome → Succeed | Fail, where each agent runs Run Script → (Wait For Task ⇄ Check Task) → Stage Output →
+ * Hand To Cado → (Wait For Cado ⇄ Check Cado), and a passed task deadline goes to Cancel Task. Every S1/Cado call retries its transient errors by name with
  * backoff and full jitter; anything else is caught per agent, so one agent's failure never loses another's evidence.
  * JSONPath only (the local runner cannot execute JSONata).
  */
