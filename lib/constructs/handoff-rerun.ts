@@ -102,12 +102,6 @@ export class HandOffRerun extends Construct {
       timeoutSeconds: (config.cadoHandoffTimeoutSeconds + 1800) * batches + 900,
       comment: "Re-runs the Cado hand-off of an investigation's staged evidence",
       logRetentionDays: config.logRetentionDays,
-      functions: [
-        this.findStagedEvidence,
-        functions.handToCado,
-        functions.checkCado,
-        functions.recordOutcome,
-      ],
     }));
   }
 }

@@ -276,7 +276,6 @@ export class InvestigationWorkflow extends Construct {
       timeoutSeconds: perAgentSeconds * batches + 900,
       comment: 'Collects forensic evidence from SentinelOne agents, stages it in S3 and hands it to Cado',
       logRetentionDays: config.logRetentionDays,
-      functions: Object.values(functions),
     }));
   }
 }

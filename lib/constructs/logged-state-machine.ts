@@ -1,5 +1,4 @@
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import type { CfnFunction, IFunction } from 'aws-cdk-lib/aws-lambda';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import {
   DefinitionBody,
@@ -17,15 +16,13 @@ export interface LoggedStateMachineProps {
   readonly timeoutSeconds: number;
   readonly comment: string;
   readonly logRetentionDays: number;
-  /** The Lambdas the definition invokes: their `<arn>:*` grant is acknowledged by its exact cdk-nag id. */
-  readonly functions: readonly IFunction[];
 }
 
 /**
  * A Standard state machine as both of the project's machines are built: tracing on, every execution logged with its
  * data to a retained log group (`ExecutionLogs`, next to `StateMachine` in `scope`), and the cdk-nag findings its role
- * must carry acknowledged one by one: CDK's LambdaInvoke grants invoke on each function and its versions
- * (`<arn>:*`), and X-Ray and the log delivery APIs take no resource ARNs.
+ * must carry acknowledged: X-Ray and the log delivery APIs take no resource ARNs. Invoke grants name each function's
+ * unqualified ARN only (`TaskFunction` drops CDK's `<arn>:*`).
  */
 export function loggedStateMachine(
   scope: Construct,
@@ -49,13 +46,5 @@ export function loggedStateMachine(
     reason:
       'X-Ray tracing and CloudWatch Logs delivery (logs:*LogDelivery) do not support resource-level permissions.',
   });
-  for (const f of props.functions) {
-    const logicalId = Stack.of(scope).getLogicalId(f.node.defaultChild as CfnFunction);
-    Validations.of(roleScope).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
-      reason:
-        'Invoking a workflow Lambda by qualified ARN (versions/aliases) is how LambdaInvoke grants access.',
-    });
-  }
   return { stateMachine, logGroup };
 }

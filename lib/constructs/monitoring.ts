@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import {
   Alarm,
   type AlarmBase,
@@ -87,18 +87,30 @@ export class Monitoring extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     // Alarms and rules publish through the service principals, which need the key: with the AWS-managed
-    // SNS key they could not publish to an encrypted topic at all.
-    this.key.addToResourcePolicy(
-      new PolicyStatement({
-        sid: 'AllowAlarmAndRulePublishing',
-        principals: [
-          new ServicePrincipal('cloudwatch.amazonaws.com'),
-          new ServicePrincipal('events.amazonaws.com'),
-        ],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
-        resources: ['*'],
-      }),
-    );
+    // SNS key they could not publish to an encrypted topic at all. Each grant holds only for this account's
+    // alarms and rules (aws:SourceAccount / aws:SourceArn), so another account's alarm or rule naming the
+    // topic cannot use the key (the confused-deputy case).
+    const stack = Stack.of(this);
+    const publishers = [
+      ['AllowAlarmPublishing', 'cloudwatch.amazonaws.com', 'cloudwatch', 'alarm:*'],
+      ['AllowRulePublishing', 'events.amazonaws.com', 'events', 'rule/*'],
+    ] as const;
+    for (const [sid, service, arnService, resource] of publishers) {
+      this.key.addToResourcePolicy(
+        new PolicyStatement({
+          sid,
+          principals: [new ServicePrincipal(service)],
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+          resources: ['*'],
+          conditions: {
+            StringEquals: { 'aws:SourceAccount': stack.account },
+            ArnLike: {
+              'aws:SourceArn': `arn:${stack.partition}:${arnService}:${stack.region}:${stack.account}:${resource}`,
+            },
+          },
+        }),
+      );
+    }
     this.topic = new Topic(this, 'Topic', {
       displayName: 'S1 Cado forensics',
       masterKey: this.key,

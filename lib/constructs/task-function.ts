@@ -106,6 +106,15 @@ export class TaskFunction extends NodejsFunction {
   /** The function's log group (a sibling named `<id>LogGroup`, retained on stack deletion); also `this.logGroup`. */
   readonly taskLogGroup: LogGroup;
 
+  /**
+   * Invoke grants name the unqualified function only. CDK's default adds `<arn>:*` (every version and
+   * alias) for callers that invoke a qualified ARN; nothing here does (the state machines call the
+   * unqualified ARN and no versions or aliases are published), so the wildcard would be slack.
+   */
+  override get resourceArnsForGrantInvoke(): string[] {
+    return [this.functionArn];
+  }
+
   constructor(scope: Construct, id: string, props: TaskFunctionProps) {
     if (!STEP_NAME.test(props.step)) {
       throw new Error(`TaskFunction ${id}: step must be kebab-case like "run-script" (got "${props.step}")`);

@@ -135,3 +135,28 @@ describe('Monitoring: the dashboard', () => {
     template.hasOutput('DashboardName', { Value: Match.anyValue() });
   });
 });
+
+describe('Monitoring: the topic key', () => {
+  it("lets CloudWatch and EventBridge use the key only for this account's alarms and rules", () => {
+    const keyId = Stack.of(stack).getLogicalId(stack.monitoring.key.node.defaultChild as never);
+    const key = template.findResources('AWS::KMS::Key')[keyId];
+    const statements = key?.Properties.KeyPolicy.Statement as Array<Record<string, unknown>>;
+    const services = statements.filter(
+      (st) => typeof (st.Principal as { Service?: unknown }).Service === 'string',
+    );
+    expect(services.map((st) => (st.Principal as { Service: string }).Service).sort()).toEqual([
+      'cloudwatch.amazonaws.com',
+      'events.amazonaws.com',
+    ]);
+    for (const st of services) {
+      const service = (st.Principal as { Service: string }).Service.split('.')[0];
+      const conditions = st.Condition as Record<string, Record<string, unknown>>;
+      expect(conditions.StringEquals).toEqual({ 'aws:SourceAccount': { Ref: 'AWS::AccountId' } });
+      const sourceArn = JSON.stringify(conditions.ArnLike?.['aws:SourceArn']);
+      expect(sourceArn).toContain(`:${service}:`);
+      expect(sourceArn).toContain(service === 'cloudwatch' ? ':alarm:*' : ':rule/*');
+      expect(sourceArn).toContain('AWS::AccountId');
+      expect(st.Action).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
+    }
+  });
+});

@@ -114,6 +114,25 @@ describe('S1CadoForensicsStack', () => {
   });
 });
 
+describe('least privilege', () => {
+  it('grants lambda:InvokeFunction on unqualified function ARNs only, never on <arn>:*', () => {
+    const t = Template.fromStack(build().stack);
+    const invokeResources: unknown[] = [];
+    for (const policy of Object.values(t.findResources('AWS::IAM::Policy'))) {
+      for (const st of policy.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>) {
+        const actions = ([] as unknown[]).concat(st.Action);
+        if (actions.includes('lambda:InvokeFunction'))
+          invokeResources.push(...([] as unknown[]).concat(st.Resource));
+      }
+    }
+    // Both state machines invoke their steps, so there is plenty to check.
+    expect(invokeResources.length).toBeGreaterThan(10);
+    for (const r of invokeResources) {
+      expect(r, JSON.stringify(r)).toEqual({ 'Fn::GetAtt': [expect.any(String), 'Arn'] });
+    }
+  });
+});
+
 describe('cdk-nag AwsSolutions', () => {
   it('reports no violations for the stack with a fully granted TaskFunction', () => {
     const { app } = buildWithWorker();
