@@ -42,9 +42,9 @@ export interface WebhookResponse {
 
 /** Dependencies of {@link receiveWebhook}. */
 export interface WebhookDeps {
-  /** The signing key. */
-  readonly signingKey: () => Promise<string>;
-  /** Re-reads the key after a mismatch (rotation); resolves true when it changed. */
+  /** The keys a signature may use: the current one, and the previous one during a rotation's overlap. */
+  readonly signingKeys: () => Promise<readonly string[]>;
+  /** Re-reads the keys after a mismatch (rotation); resolves true when the current one changed. */
   readonly refreshSigningKey?: () => Promise<boolean>;
   /** Set to read the threat back from S1 and trust S1's facts; unset to trust the caller's. */
   readonly s1?: Pick<S1Client, 'getThreats'>;
@@ -219,9 +219,11 @@ async function authenticate(request: WebhookRequest, deps: WebhookDeps): Promise
   if (skew > deps.maxSkewSeconds) {
     return `${TIMESTAMP_HEADER} is more than ${deps.maxSkewSeconds} s away from the current time`;
   }
-  if (signatureMatches(await deps.signingKey(), timestamp, request.body, signature)) return undefined;
+  const signedBy = async () =>
+    (await deps.signingKeys()).some((key) => signatureMatches(key, timestamp, request.body, signature));
+  if (await signedBy()) return undefined;
   if (deps.refreshSigningKey && (await deps.refreshSigningKey())) {
-    if (signatureMatches(await deps.signingKey(), timestamp, request.body, signature)) return undefined;
+    if (await signedBy()) return undefined;
   }
   return 'the signature does not match';
 }

@@ -37,7 +37,7 @@ export async function handler(
         body: Buffer.from(raw, event.isBase64Encoded ? 'base64' : 'utf8'),
       },
       {
-        signingKey: () => reader.get(),
+        signingKeys: () => reader.keys(),
         refreshSigningKey: () => reader.refresh(),
         s1: settings.verifyWithS1 ? s1Client() : undefined,
         events: eventBridgeClient(),

@@ -14,6 +14,12 @@
  *    second event about the same threat always meets `ExecutionAlreadyExists`; only a redelivery of the very same
  *    event (EventBridge delivers at least once, Lambda retries) repeats the input, and Step Functions then hands
  *    back the running execution: the same start, reported as started.
+ *
+ * Before starting, the threat is read back from S1 and the investigation is built from S1's facts, not the
+ * event's: the bus only takes threat events from the intake functions, but an event is a claim, and the agent it
+ * names is the endpoint the collector will run on. A threat S1 does not know, one naming no agent, or one S1's
+ * facts take outside the threat filter is refused (logged, nothing started); an event naming another agent than
+ * S1 does is investigated on S1's agent.
  */
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { ExecutionAlreadyExists, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
@@ -21,7 +27,13 @@ import { z } from 'zod';
 import type { CoordinationStore } from '../shared/coordination/store';
 import { investigationPrefix } from '../shared/evidence/keys';
 import { attemptName, readRetries } from '../shared/intake/retries';
-import { THREAT_EVENT_DETAIL_TYPE, ThreatEventDetail } from '../shared/intake/threat-event';
+import {
+  filterMismatch,
+  THREAT_EVENT_DETAIL_TYPE,
+  ThreatEventDetail,
+  type ThreatFilter,
+  threatEventDetail,
+} from '../shared/intake/threat-event';
 import { logger } from '../shared/observability';
 import { WorkflowInput } from '../shared/schemas';
 import type { S1Client } from '../shared/sentinelone';
@@ -49,8 +61,12 @@ export interface StartDeps {
   readonly s3: S3Client;
   readonly evidenceBucket: string;
   readonly stateMachineArn: string;
-  /** Set to add an S1 threat note naming the execution (best effort). */
-  readonly s1?: Pick<S1Client, 'addThreatNote'>;
+  /** Reads the threat back before anything starts, and adds the threat note. */
+  readonly s1: Pick<S1Client, 'getThreats' | 'addThreatNote'>;
+  /** Add an S1 threat note naming the execution (best effort). */
+  readonly addThreatNote: boolean;
+  /** The intake's threat filter, applied again to S1's facts. @default - match anything */
+  readonly filter?: ThreatFilter;
   /**
    * The coordination store: intake's pending retries of `not_attempted` threats (asked for only when a threat has
    * records already; unset, such a threat is never started again) and the claims of threat notes added.
@@ -61,10 +77,14 @@ export interface StartDeps {
 
 /** What became of the event. */
 export interface StartResult {
-  readonly outcome: 'started' | 'already-investigated' | 'already-started';
+  readonly outcome: 'started' | 'already-investigated' | 'already-started' | 'refused';
   readonly executionName: string;
   readonly executionArn: string;
   readonly noteAdded?: boolean;
+  /** Why S1's facts refused the event (`refused` only). */
+  readonly reason?: string;
+  /** The agent S1 names, when the event named another one. */
+  readonly eventAgentId?: string;
 }
 
 /** The execution name (= investigation id) of a threat's investigation. */
@@ -128,7 +148,31 @@ export async function startInvestigation(event: ThreatEvent, deps: StartDeps): P
   }
   const existingArn = executionArnOf(deps.stateMachineArn, name);
 
-  const input = workflowInputFor(detail, event.id);
+  // S1 errors propagate: Lambda retries the event, then it goes to the dead-letter queue (alarmed).
+  const [threat] = await deps.s1.getThreats([detail.threatId]);
+  const fromS1 = threat ? threatEventDetail(threat, detail.via) : undefined;
+  const refusal = !threat
+    ? `S1 does not know threat ${detail.threatId} (or the service user cannot see it)`
+    : !fromS1
+      ? `S1 names no agent for threat ${detail.threatId}`
+      : deps.filter && filterMismatch(fromS1, deps.filter);
+  if (refusal || !fromS1) {
+    logger.warn('Threat event refused: S1 does not confirm it; nothing started', { reason: refusal });
+    return {
+      outcome: 'refused',
+      executionName: name,
+      executionArn: existingArn,
+      reason: refusal || undefined,
+    };
+  }
+  if (fromS1.agentId !== detail.agentId) {
+    logger.warn('The event named another agent than S1 does; investigating the agent S1 names', {
+      eventAgentId: detail.agentId,
+      agentId: fromS1.agentId,
+    });
+  }
+
+  const input = workflowInputFor(fromS1, event.id);
   let executionArn: string;
   try {
     const out = await deps.sfn.send(
@@ -146,10 +190,10 @@ export async function startInvestigation(event: ThreatEvent, deps: StartDeps): P
     );
     return { outcome: 'already-started', executionName: name, executionArn: existingArn };
   }
-  logger.info('Investigation started', { executionArn, agentId: detail.agentId });
+  logger.info('Investigation started', { executionArn, agentId: fromS1.agentId });
 
   let noteAdded: boolean | undefined;
-  if (deps.s1) {
+  if (deps.addThreatNote) {
     // Best effort: the investigation runs whether or not the console shows the note. Once per investigation: a
     // redelivered event meets the running execution again ("started"), and the claim in the store stops a
     // second note (S1 notes are not idempotent).
@@ -178,5 +222,6 @@ export async function startInvestigation(event: ThreatEvent, deps: StartDeps): P
     executionName: name,
     executionArn,
     ...(noteAdded === undefined ? {} : { noteAdded }),
+    ...(fromS1.agentId !== detail.agentId ? { eventAgentId: detail.agentId } : {}),
   };
 }

@@ -4,7 +4,7 @@ import { s3Client, sfnClient } from '../shared/aws';
 import { now } from '../shared/clock';
 import { coordinationStore } from '../shared/coordination';
 import { stepHandler } from '../shared/handler';
-import { startSettings } from '../shared/intake/settings';
+import { startSettings, threatFilterFromEnv } from '../shared/intake/settings';
 import { logger } from '../shared/observability';
 import { s1Client } from '../shared/services';
 import { startInvestigation, ThreatEvent } from './core';
@@ -17,7 +17,9 @@ export const handler = stepHandler('start-investigation', ThreatEvent, async (ev
       s3: s3Client(),
       evidenceBucket: settings.evidenceBucket,
       stateMachineArn: settings.stateMachineArn,
-      s1: settings.addThreatNote ? s1Client() : undefined,
+      s1: s1Client(),
+      addThreatNote: settings.addThreatNote,
+      filter: threatFilterFromEnv(),
       retries: coordinationStore,
       now,
     });

@@ -1,7 +1,9 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { EventBus, type EventPattern, Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { AnyPrincipal, Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
 import { type FunctionUrl, FunctionUrlAuthType, InvokeMode } from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -200,6 +202,7 @@ export class ThreatIntake extends Construct {
       description: 's1-cado-forensics: starts one investigation per SentinelOne threat',
       logRetentionDays: config.logRetentionDays,
       environment: {
+        ...filterEnv,
         [ENV.stateMachineArn]: stateMachine.stateMachineArn,
         [ENV.threatNote]: String(addThreatNote),
       },
@@ -212,7 +215,8 @@ export class ThreatIntake extends Construct {
       onFailure: new SqsDestination(this.deadLetterQueue),
     });
     stateMachine.grantStartExecution(this.startFunction);
-    if (addThreatNote) secrets.bindS1(this.startFunction);
+    // It reads each threat back from S1 before starting anything (and adds the note, when configured).
+    secrets.bindS1(this.startFunction);
     // Listing the threat investigations' prefix is all it needs from the bucket: no object reads, no KMS key.
     evidence.bindInvestigationListing(this.startFunction, 'threat-');
     this.investigationRule = new Rule(this, 'InvestigationRule', {
@@ -234,7 +238,17 @@ export class ThreatIntake extends Construct {
       'start-investigation': this.startFunction,
     };
     if (config.webhookEnabled) {
+      // On the project's credentials key, like the API secrets; when both of those are imported there is no such
+      // key, and the signing key gets one of its own.
+      const encryptionKey =
+        secrets.key ??
+        new Key(this, 'WebhookSigningKeyKey', {
+          description: 'Encrypts the s1-cado-forensics webhook signing key',
+          enableKeyRotation: true,
+          removalPolicy: RemovalPolicy.RETAIN,
+        });
       const secret = new Secret(this, 'WebhookSigningKey', {
+        encryptionKey,
         description: `Signing key of the s1-cado-forensics threat webhook, as {"${WEBHOOK_SIGNING_KEY_FIELD}": "..."}`,
         generateSecretString: {
           secretStringTemplate: '{}',
@@ -246,7 +260,7 @@ export class ThreatIntake extends Construct {
       Validations.of(secret).acknowledge({
         id: 'AwsSolutions-SMG4',
         reason:
-          'The signing key is shared with the webhook sender, which must change it at the same time; rotate it by putting a new value (the function re-reads it).',
+          'The signing key is shared with the webhook sender, so rotation is an operator step: put a new value (it becomes AWSCURRENT); the webhook accepts the previous key for 24 h more, while the sender switches.',
       });
       const webhook = new TaskFunction(this, 'ReceiveWebhook', {
         step: 'receive-webhook',
@@ -275,6 +289,25 @@ export class ThreatIntake extends Construct {
       functions['receive-webhook'] = webhook;
     }
     this.functions = functions;
+
+    // Threat events start investigations, so only the intake functions may put them on the bus: anyone else in the
+    // account with events:PutEvents (on this bus or on *) is refused by the bus itself.
+    const publishers = Object.values(functions)
+      .filter((fn) => fn !== this.startFunction)
+      .map((fn) => fn.executionRole.roleArn);
+    this.bus.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'OnlyIntakePutsThreatEvents',
+        effect: Effect.DENY,
+        principals: [new AnyPrincipal()],
+        actions: ['events:PutEvents'],
+        resources: [this.bus.eventBusArn],
+        conditions: {
+          StringEquals: { 'events:source': THREAT_EVENT.source },
+          ArnNotEquals: { 'aws:PrincipalArn': publishers },
+        },
+      }),
+    );
 
     if (monitoring) {
       const pollFailing = new Alarm(this, 'PollFailingAlarm', {

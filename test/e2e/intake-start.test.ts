@@ -21,6 +21,7 @@ import { clearRegisteredSecrets } from '../../lambdas/shared/redact';
 import { WorkflowInput } from '../../lambdas/shared/schemas';
 import { staticCredential } from '../../lambdas/shared/secrets';
 import { createS1Client, type S1Client } from '../../lambdas/shared/sentinelone';
+import { resetServices } from '../../lambdas/shared/services';
 import {
   INTAKE_REQUESTER,
   type StartDeps,
@@ -99,6 +100,7 @@ function deps(overrides: Partial<StartDeps> = {}): StartDeps {
     evidenceBucket: BUCKET,
     stateMachineArn: MACHINE,
     s1,
+    addThreatNote: true,
     ...overrides,
   };
 }
@@ -162,6 +164,51 @@ describe('start-investigation', () => {
     expect(notesOf(threatId)).toEqual([`s1-cado-forensics investigation started: threat-${threatId}`]);
   });
 
+  it("acts on S1's facts, not the event's: another agent in the event is replaced by the one S1 names", async () => {
+    // A forged or stale event names the Linux host for a threat S1 reports on the Windows one.
+    const event = newThreatEvent({ agentId: tenant.agents.linux.id, computerName: 'acme-web-01' });
+    const { threatId } = event.detail;
+    const result = await startInvestigation(event, deps());
+
+    expect(result).toMatchObject({ outcome: 'started', eventAgentId: tenant.agents.linux.id });
+    const [execution] = executionsOf(threatId);
+    const input = WorkflowInput.parse(JSON.parse(execution?.input ?? '{}'));
+    expect(input.agentIds).toEqual([tenant.agents.windows.id]);
+    expect(input.reason).toContain(`on ${tenant.agents.windows.computerName}`);
+    const reads = sim.requests.filter((r) => r.route === '/threats' && r.method === 'GET');
+    expect(reads.some((r) => JSON.stringify(r.query).includes(threatId))).toBe(true);
+  });
+
+  it.each([
+    ['a threat S1 does not know', () => ({ threatId: '1999999999999999999' }), 'does not know threat'],
+    [
+      "a threat S1's facts put outside the filter",
+      () => ({
+        threatId: sim.addThreat({ agentId: tenant.agents.windows.id, confidenceLevel: 'suspicious' }).id,
+      }),
+      'confidence',
+    ],
+  ])('refuses %s: nothing started, no note', async (_what, detailOf, reason) => {
+    const event = newThreatEvent(detailOf());
+    const { threatId } = event.detail;
+    const result = await startInvestigation(
+      event,
+      deps({ filter: { confidenceLevels: ['malicious'], osTypes: ['windows', 'linux'] } }),
+    );
+
+    expect(result.outcome).toBe('refused');
+    expect(result.reason).toContain(reason);
+    expect(executionsOf(threatId)).toHaveLength(0);
+    expect(notesOf(threatId)).toEqual([]);
+  });
+
+  it('starts nothing while S1 cannot confirm the threat: the error goes back for a retry', async () => {
+    const event = newThreatEvent();
+    sim.faults.respond(503, { match: { path: '/threats' } });
+    await expect(startInvestigation(event, deps())).rejects.toThrow();
+    expect(executionsOf(event.detail.threatId)).toHaveLength(0);
+  });
+
   it('does not start a second execution while the first runs or after it ended', async () => {
     const event = newThreatEvent();
     const { threatId } = event.detail;
@@ -214,8 +261,11 @@ describe('start-investigation', () => {
     expect(executionsOf(done.detail.threatId)).toEqual([]);
     expect(executionsOf(partial.detail.threatId)).toEqual([]);
 
-    // A neighbouring id that merely shares the prefix digits is not mistaken for it.
-    const other = newThreatEvent({ threatId: `${done.detail.threatId.slice(0, -1)}` });
+    // Records of a longer id that merely starts with the same digits are not mistaken for this one's.
+    const other = newThreatEvent();
+    await s3.client.send(
+      new PutObjectCommand({ Bucket: BUCKET, Key: caseKey(`threat-${other.detail.threatId}0`), Body: '{}' }),
+    );
     expect((await startInvestigation(other, deps())).outcome).toBe('started');
   });
 
@@ -226,7 +276,7 @@ describe('start-investigation', () => {
     expect(result).toMatchObject({ outcome: 'started', noteAdded: false });
     expect(executionsOf(event.detail.threatId)).toHaveLength(1);
 
-    const quiet = await startInvestigation(newThreatEvent(), deps({ s1: undefined }));
+    const quiet = await startInvestigation(newThreatEvent(), deps({ addThreatNote: false }));
     expect(quiet.outcome).toBe('started');
     expect(quiet.noteAdded).toBeUndefined();
   });
@@ -267,6 +317,7 @@ describe('start-investigation: Lambda handler', () => {
   afterEach(() => {
     process.env = { ...saved };
     resetAwsClients();
+    resetServices();
   });
 
   it('reads its settings, starts from an EventBridge event, and rejects a malformed one by name', async () => {
@@ -274,8 +325,15 @@ describe('start-investigation: Lambda handler', () => {
       STATE_MACHINE_ARN: MACHINE,
       EVIDENCE_BUCKET: BUCKET,
       THREAT_NOTE: 'false',
+      S1_CONSOLE_URL: sim.url,
+      S1_SECRET_ARN: aws.secrets.set('s1-token', { apiToken: TOKEN }),
+      S1_ALLOWED_HOSTS: '127.0.0.1',
+      ALLOW_LOOPBACK: 'true',
+      THREAT_CONFIDENCE_LEVELS: 'malicious',
+      THREAT_OS_TYPES: 'windows,linux',
     });
     resetAwsClients();
+    resetServices();
     const { handler } = await import('../../lambdas/start-investigation/index');
     const context = { functionName: 'start-investigation' } as Context;
     const event = {

@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { receiveWebhook, type WebhookDeps, type WebhookRequest } from '../../lambdas/receive-webhook/core';
 import { nonceKey } from '../../lambdas/receive-webhook/nonce';
 import { SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from '../../lambdas/receive-webhook/signature';
-import { SigningKeyReader } from '../../lambdas/receive-webhook/signing-key';
+import { DEFAULT_ROTATION_OVERLAP_MS, SigningKeyReader } from '../../lambdas/receive-webhook/signing-key';
 import { resetAwsClients } from '../../lambdas/shared/aws';
 import { CoordinationStore } from '../../lambdas/shared/coordination/store';
 import { THREAT_EVENT_DETAIL_TYPE, THREAT_EVENT_SOURCE } from '../../lambdas/shared/intake/threat-event';
@@ -117,7 +117,7 @@ afterEach(() => {
 function deps(overrides: Partial<WebhookDeps> = {}): WebhookDeps {
   const reader = new SigningKeyReader({ client: secrets, secretId: secretArn, now: clock.now });
   return {
-    signingKey: () => reader.get(),
+    signingKeys: () => reader.keys(),
     refreshSigningKey: () => reader.refresh(),
     s1,
     events,
@@ -224,7 +224,25 @@ describe('receive-webhook: authentication', () => {
 
     clock.advance(61_000);
     expect((await receiveWebhook(signed(windowsThreatBody(), { key: ROTATED_KEY }), d)).statusCode).toBe(202);
-    expect(reads()).toBe(before + 1);
+    // The re-read fetches the new current version and, since it is fresh, the previous one (the overlap).
+    expect(reads()).toBe(before + 2);
+  });
+
+  it('accepts the previous key for the overlap after a rotation, and only the current one after it', async () => {
+    const d = deps();
+    expect((await receiveWebhook(signed(windowsThreatBody()), d)).statusCode).toBe(202);
+    aws.secrets.set('webhook-signing', { signingKey: ROTATED_KEY });
+    clock.advance(61_000);
+    // The sender switched: its first request forces the re-read.
+    expect((await receiveWebhook(signed(windowsThreatBody(), { key: ROTATED_KEY }), d)).statusCode).toBe(202);
+    // A sender not yet switched still gets through during the overlap.
+    clock.advance(1_000);
+    expect((await receiveWebhook(signed(windowsThreatBody()), d)).statusCode).toBe(202);
+    clock.advance(DEFAULT_ROTATION_OVERLAP_MS);
+    const late = await receiveWebhook(signed(windowsThreatBody()), d);
+    expect(late.statusCode).toBe(401);
+    expect(errorOf(late)).toContain('signature does not match');
+    expect((await receiveWebhook(signed(windowsThreatBody(), { key: ROTATED_KEY }), d)).statusCode).toBe(202);
   });
 
   it('throws SecretError (the handler answers 500) when the secret holds no usable key', async () => {

@@ -68,18 +68,20 @@ describe('not lost to a storm', () => {
       region: 'us-east-1',
       credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
     });
-    const startDeps = {
-      sfn,
-      s3: stack.s3.client,
-      evidenceBucket: stack.bucket,
-      stateMachineArn: stack.stateMachineArn,
-      retries: () => store,
-    };
     const s1 = createS1Client({
       consoleUrl: stack.s1Url,
       credentials: staticCredential(stack.secrets.s1Token, 'ApiToken'),
       hostPolicy: { allowLoopback: true, allowedHosts: ['127.0.0.1'] },
     });
+    const startDeps = {
+      sfn,
+      s3: stack.s3.client,
+      evidenceBucket: stack.bucket,
+      stateMachineArn: stack.stateMachineArn,
+      s1,
+      addThreatNote: false,
+      retries: () => store,
+    };
     const [s1Threat] = await s1.getThreats([threat.id]);
     const detail = threatEventDetail(s1Threat as S1Threat, 'poller') as ThreatEventDetail;
     const early = await startInvestigation(
@@ -176,6 +178,7 @@ describe('not lost to a storm', () => {
       evidenceBucket: stack.bucket,
       stateMachineArn: stack.stateMachineArn,
       s1,
+      addThreatNote: true,
       retries: () => store,
       now: clockNow,
     };

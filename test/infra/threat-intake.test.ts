@@ -315,6 +315,58 @@ describe('ThreatIntake options', () => {
     expect(functionOf(built, 'receive-webhook')[1].Properties.ReservedConcurrentExecutions).toBe(10);
   });
 
+  it("keeps the webhook signing key on the project's credentials key, or on a key of its own", () => {
+    const built = build(exampleConfig({ webhookEnabled: true }));
+    const signing = built.intake.webhookSecret;
+    const credentialsKey = built.secrets.key;
+    if (!signing || !credentialsKey) throw new Error('expected a signing secret and a credentials key');
+    expect(resources(built)[built.id(signing)]?.Properties.KmsKeyId).toEqual({
+      'Fn::GetAtt': [built.id(credentialsKey), 'Arn'],
+    });
+
+    const imported = build(
+      exampleConfig({
+        webhookEnabled: true,
+        s1SecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:s1-AbC123',
+        cadoSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:cado-AbC123',
+      }),
+    );
+    expect(imported.secrets.key).toBeUndefined();
+    const own = imported.intake.webhookSecret;
+    if (!own) throw new Error('no webhook secret');
+    const keyRef = resources(imported)[imported.id(own)]?.Properties.KmsKeyId as { 'Fn::GetAtt': string[] };
+    const key = resources(imported)[keyRef['Fn::GetAtt'][0] as string];
+    expect(key?.Type).toBe('AWS::KMS::Key');
+    expect(key?.Properties.EnableKeyRotation).toBe(true);
+    // The webhook may decrypt with it (through Secrets Manager), which reading the secret needs.
+    expect(actionsOf(statementsOf(imported, 'receive-webhook'))).toContain('kms:Decrypt');
+  });
+
+  it.each([
+    [false, ['poll-threats']],
+    [true, ['poll-threats', 'receive-webhook']],
+  ])('lets only the intake functions put threat events on the bus (webhook %s)', (webhookEnabled, steps) => {
+    const built = build(exampleConfig({ webhookEnabled }));
+    const policies = Object.values(resources(built)).filter((r) => r.Type === 'AWS::Events::EventBusPolicy');
+    const statements = policies.map((p) => p.Properties.Statement as Record<string, unknown>);
+    const deny = statements.find((st) => st.Sid === 'cdk-OnlyIntakePutsThreatEvents');
+    expect(deny).toMatchObject({
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: 'events:PutEvents',
+      Resource: { 'Fn::GetAtt': [built.id(built.intake.bus), 'Arn'] },
+      Condition: { StringEquals: { 'events:source': 's1cado.threat-intake' } },
+    });
+    const allowed = (deny?.Condition as { ArnNotEquals: { 'aws:PrincipalArn': unknown } }).ArnNotEquals[
+      'aws:PrincipalArn'
+    ];
+    const roleOf = (step: string) => {
+      const role = functionOf(built, step)[1].Properties.Role as { 'Fn::GetAtt': string[] };
+      return { 'Fn::GetAtt': [role['Fn::GetAtt'][0], 'Arn'] };
+    };
+    expect([allowed].flat()).toEqual(steps.map(roleOf));
+  });
+
   it('gives the webhook the reserved concurrency the config names', () => {
     const built = build(exampleConfig({ webhookEnabled: true, webhookReservedConcurrency: 3 }));
     expect(functionOf(built, 'receive-webhook')[1].Properties.ReservedConcurrentExecutions).toBe(3);
@@ -324,13 +376,14 @@ describe('ThreatIntake options', () => {
     );
   });
 
-  it('without threat notes, start-investigation cannot read the S1 token', () => {
+  it('without threat notes, start-investigation still reads threats back from S1, and adds no note', () => {
     const built = build(exampleConfig(), { addThreatNote: false });
-    expect(actionsOf(statementsOf(built, 'start-investigation'))).not.toContain(
-      'secretsmanager:GetSecretValue',
-    );
-    expect(envOf(built, 'start-investigation')).not.toHaveProperty('S1_SECRET_ARN');
-    expect(envOf(built, 'start-investigation')).toMatchObject({ THREAT_NOTE: 'false' });
+    expect(actionsOf(statementsOf(built, 'start-investigation'))).toContain('secretsmanager:GetSecretValue');
+    expect(envOf(built, 'start-investigation')).toMatchObject({
+      THREAT_NOTE: 'false',
+      S1_SECRET_ARN: expect.anything(),
+      THREAT_CONFIDENCE_LEVELS: 'malicious',
+    });
   });
 
   it('takes a replacement rule pattern', () => {
