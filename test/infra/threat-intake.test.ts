@@ -357,7 +357,8 @@ describe('ThreatIntake options', () => {
       Resource: { 'Fn::GetAtt': [built.id(built.intake.bus), 'Arn'] },
       Condition: { StringEquals: { 'events:source': 's1cado.threat-intake' } },
     });
-    const allowed = (deny?.Condition as { ArnNotEquals: { 'aws:PrincipalArn': unknown } }).ArnNotEquals[
+    if (!deny) throw new Error('no OnlyIntakePutsThreatEvents statement');
+    const allowed = (deny.Condition as { ArnNotEquals: { 'aws:PrincipalArn': unknown } }).ArnNotEquals[
       'aws:PrincipalArn'
     ];
     const roleOf = (step: string) => {
