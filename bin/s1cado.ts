@@ -15,6 +15,7 @@ import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './cli/e
 import { handoffCommand } from './cli/handoff';
 import { type CliIo, cliIo } from './cli/io';
 import { statusCommand } from './cli/status';
+import { verifyCommand } from './cli/verify';
 
 /** `s1cado --help`. */
 export const HELP = `Usage: s1cado <command> [options]
@@ -25,6 +26,7 @@ Commands
   collect --agent <id> [...]   start an investigation on one or more S1 agents (--wait to follow it)
   status <investigationId>     the execution and the case: per agent outcome, S3 key, size, SHA-256, Cado status
   handoff <investigationId>    re-run the Cado hand-off of staged evidence Cado did not process (HandOffRerun)
+  verify <investigationId>     check the chain of custody: signature, manifest, Object Lock, SHA-256, zip listing
   audit                        check that the S1 service user and the Cado key have what the workflow needs
 
 Run "s1cado <command> --help" for its options. Locations come from the CloudFormation stack's outputs
@@ -34,6 +36,7 @@ AWS permissions: cloudformation:DescribeStacks on the stack (unless the location
 states:StartExecution, and for --wait states:DescribeExecution, s3:ListBucket and s3:GetObject on investigations/;
 status: the same read permissions; reading the bucket also needs kms:Decrypt on its key. handoff:
 states:StartExecution on the HandOffRerun state machine, DescribeExecution and GetExecutionHistory (no S3 write).
+verify: the read permissions on investigations/ (object versions included) and kms:GetPublicKey on the signing key.
 
 Exit codes: 0 ok, 1 failure, 2 usage error. With --json, an error is one JSON document on stderr,
 {"command", "error": {"name", "message", "exitCode", "hint"}}; stdout holds only results.`;
@@ -50,6 +53,7 @@ const COMMANDS: Record<string, Command> = {
   status: statusCommand,
   handoff: handoffCommand,
   audit: auditCommand,
+  verify: verifyCommand,
 };
 
 /** Runs the CLI with `argv` (without the node and script paths); returns the exit code. */

@@ -3,6 +3,7 @@ import type { Construct } from 'constructs';
 import type { S1CadoConfig } from './config';
 import { ApiSecrets } from './constructs/api-secrets';
 import { CoordinationStore } from './constructs/coordination-store';
+import { CustodySigning } from './constructs/custody-signing';
 import { EvidenceBucket } from './constructs/evidence-bucket';
 import { HandOffRerun } from './constructs/handoff-rerun';
 import { InvestigationWorkflow } from './constructs/investigation-workflow';
@@ -37,6 +38,8 @@ export class S1CadoForensicsStack extends Stack {
   readonly workflow: InvestigationWorkflow;
   /** The hand-off re-run state machine (`s1cado handoff`). */
   readonly handoffRerun: HandOffRerun;
+  /** The KMS key that signs the final manifests (Record Outcome alone may sign). */
+  readonly signing: CustodySigning;
   /** The scheduled permission audit. */
   readonly audit: PermissionAudit;
   /** Threat poller, optional webhook, event bus and the rule that starts investigations. */
@@ -74,6 +77,9 @@ export class S1CadoForensicsStack extends Stack {
       if (!f) throw new Error(`The workflow has no ${name} Lambda`);
       return f;
     };
+    // Record Outcome writes the final manifests, of investigations and of hand-off re-runs: it alone signs them.
+    this.signing = new CustodySigning(this, 'CustodySigning');
+    this.signing.bindSigner(step('record-outcome'));
     this.handoffRerun = new HandOffRerun(this, 'HandOffRerun', {
       config,
       evidence: this.evidence,
@@ -114,6 +120,7 @@ export class S1CadoForensicsStack extends Stack {
     new CfnOutput(this, 'EvidenceBucketName', { value: this.evidence.bucket.bucketName });
     new CfnOutput(this, 'S1SecretArn', { value: this.secrets.s1Secret.secretArn });
     new CfnOutput(this, 'CadoSecretArn', { value: this.secrets.cadoSecret.secretArn });
+    new CfnOutput(this, 'ManifestSigningKeyArn', { value: this.signing.key.keyArn });
     new CfnOutput(this, 'CoordinationTableName', { value: this.coordination.table.tableName });
     new CfnOutput(this, 'NotificationTopicArn', { value: this.monitoring.topic.topicArn });
     new CfnOutput(this, 'DashboardName', { value: dashboard.dashboardName });

@@ -37,7 +37,7 @@ import {
   seedDemoTenant,
   startS1Simulator,
 } from './s1-simulator';
-import { type LocalS3, startLocalS3 } from './s3';
+import { type DefaultRetention, type LocalS3, startLocalS3 } from './s3';
 
 /** The repository root. */
 export const REPO_ROOT = path.resolve(__dirname, '..');
@@ -136,23 +136,26 @@ function cdkJsonContext(): Record<string, unknown> {
  * Synthesizes the real stack (without bundling) and returns its template and the logical ids of its state machines:
  * the investigation (`logicalId`) and the hand-off re-run (`rerunLogicalId`).
  */
-export function synthesizeLocal(config: S1CadoConfigInput): {
+export function synthesizeLocal(input: S1CadoConfigInput): {
   template: Record<string, unknown>;
   logicalId: string;
   rerunLogicalId: string;
   /** Logical id of the coordination store's table. */
   coordinationTableId: string;
+  /** The configuration as the stack read it (defaults applied). */
+  config: ReturnType<typeof loadConfig>;
 } {
   const outdir = mkdtempSync(path.join(tmpdir(), 's1cado-synth-'));
   try {
     const app = new App({
       outdir,
       // The feature flags of cdk.json, as `cdk synth` would apply them; the local config replaces the example.
-      context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], s1cado: config },
+      context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], s1cado: input },
       // The built-in CloudFormation validation costs seconds per synth and adds nothing for a local run.
       builtinCloudFormationValidation: false,
     } as ConstructorParameters<typeof App>[0]);
-    const stack = new S1CadoForensicsStack(app, 'S1CadoForensicsLocal', { config: loadConfig(app.node) });
+    const config = loadConfig(app.node);
+    const stack = new S1CadoForensicsStack(app, 'S1CadoForensicsLocal', { config });
     const logicalId = Stack.of(stack).getLogicalId(
       stack.workflow.stateMachine.node.defaultChild as CfnStateMachine,
     );
@@ -162,7 +165,13 @@ export function synthesizeLocal(config: S1CadoConfigInput): {
     const coordinationTableId = Stack.of(stack).getLogicalId(
       stack.coordination.table.node.defaultChild as CfnTable,
     );
-    return { template: Template.fromStack(stack).toJSON(), logicalId, rerunLogicalId, coordinationTableId };
+    return {
+      template: Template.fromStack(stack).toJSON(),
+      logicalId,
+      rerunLogicalId,
+      coordinationTableId,
+      config,
+    };
   } finally {
     rmSync(outdir, { recursive: true, force: true });
   }
@@ -176,7 +185,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     for (const fn of closers.reverse()) await fn();
   };
   try {
-    const s3 = await startLocalS3({ buckets: [LOCAL_BUCKET] });
+    // The evidence bucket's Object Lock default retention, filled in from the stack's configuration once it is read.
+    const objectLock: Record<string, DefaultRetention> = {};
+    const s3 = await startLocalS3({ buckets: [LOCAL_BUCKET], objectLock });
     closers.push(() => s3.close());
 
     let s1Sim: S1Simulator | undefined;
@@ -216,10 +227,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     closers.push(() => aws.close());
     const s1SecretArn = aws.secrets.set('s1cado/s1-api', { apiToken: s1Token });
     const cadoSecretArn = aws.secrets.set('s1cado/cado-api', { apiKey: cadoKey });
+    // The stack's custody signing key (ECC_NIST_P256, SIGN_VERIFY): the fake signs with a real P-256 key pair.
+    const signingKeyArn = aws.kms.createSigningKey('s1-cado-forensics local custody signing');
 
-    const { template, logicalId, rerunLogicalId, coordinationTableId } = synthesizeLocal(
+    const { template, logicalId, rerunLogicalId, coordinationTableId, config } = synthesizeLocal(
       localConfig(s1Url, cadoUrl, options.config ?? {}),
     );
+    objectLock[LOCAL_BUCKET] = { mode: config.objectLockMode, days: config.objectLockDays };
     const dynamo = await startLocalDynamo({ tables: tablesFromTemplate(template) });
     closers.push(() => dynamo.close());
     const coordinationTable = dynamo.tableNames[coordinationTableId] ?? coordinationTableId;
@@ -236,6 +250,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       EVIDENCE_BUCKET: LOCAL_BUCKET,
       S1_SECRET_ARN: s1SecretArn,
       CADO_SECRET_ARN: cadoSecretArn,
+      MANIFEST_SIGNING_KEY_ARN: signingKeyArn,
       POWERTOOLS_METRICS_DISABLED: 'true',
       POWERTOOLS_TRACE_ENABLED: 'false',
     };
@@ -324,6 +339,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       StateMachineArn: extracted.arn,
       HandOffRerunStateMachineArn: extractedRerun.arn,
       CoordinationTableName: coordinationTable,
+      ManifestSigningKeyArn: signingKeyArn,
     };
     aws.cloudFormation.setStack(LOCAL_STACK_NAME, { outputs });
 

@@ -18,6 +18,10 @@
  *   answer: a PutObject or CompleteMultipartUpload with `If-None-Match: *` on an existing key gets 412
  *   PreconditionFailed with S3's XML error body (`Condition: If-None-Match`), and the object stays as it was; any
  *   other `If-None-Match` value on a write is 501 NotImplemented, as S3 answers.
+ * - s3rver has no Object Lock. For a bucket given a default retention, {@link defaultRetention} reports on every
+ *   GetObject and HeadObject the lock S3 would have placed on the object when it was written
+ *   (`x-amz-object-lock-mode`, `x-amz-object-lock-retain-until-date` = written + days). It does not stop deletes:
+ *   nothing in the project deletes evidence, and the bucket policy's denials are checked by the infra tests.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -26,10 +30,18 @@ import { join } from 'node:path';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 
+/** A bucket's Object Lock default retention (what the stack configures on the evidence bucket). */
+export interface DefaultRetention {
+  readonly mode: 'GOVERNANCE' | 'COMPLIANCE';
+  readonly days: number;
+}
+
 /** Options of {@link startLocalS3}. */
 export interface LocalS3Options {
   /** Buckets to create at start. */
   readonly buckets: readonly string[];
+  /** Object Lock default retention, by bucket name (s3rver has no Object Lock: see {@link defaultRetention}). */
+  readonly objectLock?: Readonly<Record<string, DefaultRetention>>;
   /** Where s3rver keeps objects. @default a new temporary directory, removed on close */
   readonly directory?: string;
 }
@@ -103,6 +115,39 @@ export function conditionalWrites(): Middleware {
   };
 }
 
+/** The part of a Koa context the retention headers need. */
+interface ReadContext {
+  readonly method: string;
+  readonly path: string;
+  status: number;
+  readonly response: { get(field: string): string };
+  set(field: string, value: string): void;
+}
+
+/**
+ * Object Lock default retention as S3 reports it: a GetObject or HeadObject of an object in a bucket with a default
+ * retention answers the mode and the retain-until date fixed when the object was written (its Last-Modified plus the
+ * bucket's days). Path-style requests only, like {@link conditionalWrites}.
+ */
+export function defaultRetention(
+  buckets: Readonly<Record<string, DefaultRetention>>,
+): (ctx: ReadContext, next: () => Promise<unknown>) => Promise<unknown> {
+  return async (ctx, next) => {
+    await next();
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return;
+    if (ctx.status !== 200 && ctx.status !== 206) return;
+    const [bucket, ...rest] = ctx.path.replace(/^\//, '').split('/');
+    const retention = bucket ? buckets[decodeURIComponent(bucket)] : undefined;
+    const written = Date.parse(ctx.response.get('last-modified'));
+    if (!retention || rest.join('/') === '' || Number.isNaN(written)) return;
+    ctx.set('x-amz-object-lock-mode', retention.mode);
+    ctx.set(
+      'x-amz-object-lock-retain-until-date',
+      new Date(written + retention.days * 86_400_000).toISOString(),
+    );
+  };
+}
+
 /** The access key s3rver knows (it does not check the secret). */
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 
@@ -162,6 +207,9 @@ export async function startLocalS3(opts: LocalS3Options): Promise<LocalS3> {
   // Before the router (the last middleware), after s3rver's logging, XML and virtual-host middleware.
   const middleware = (server as unknown as { middleware: Middleware[] }).middleware;
   middleware.splice(middleware.length - 1, 0, conditionalWrites());
+  if (opts.objectLock) {
+    middleware.splice(middleware.length - 1, 0, defaultRetention(opts.objectLock) as unknown as Middleware);
+  }
   let address: { port: number };
   try {
     address = await server.run();

@@ -5,6 +5,7 @@
  * default chain: profile, SSO, instance role...). Clients are created on first use.
  */
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -17,6 +18,8 @@ export interface AwsClients {
   readonly s3: S3Client;
   readonly lambda: LambdaClient;
   readonly cloudFormation: CloudFormationClient;
+  /** KMS (`s1cado verify` reads the custody signing key's public key). */
+  readonly kms: KMSClient;
   /** Closes the clients that were created. */
   destroy(): void;
 }
@@ -52,7 +55,12 @@ export function createAwsClients(env: Env, region?: string): AwsClients {
   let s3: S3Client | undefined;
   let lambda: LambdaClient | undefined;
   let cloudFormation: CloudFormationClient | undefined;
+  let kms: KMSClient | undefined;
   return {
+    get kms() {
+      kms ??= new KMSClient(common(env, 'KMS', region));
+      return kms;
+    },
     get sfn() {
       sfn ??= new SFNClient(common(env, 'SFN', region));
       return sfn;
@@ -81,7 +89,7 @@ export function createAwsClients(env: Env, region?: string): AwsClients {
       return cloudFormation;
     },
     destroy() {
-      for (const client of [sfn, s3, lambda, cloudFormation]) client?.destroy();
+      for (const client of [sfn, s3, lambda, cloudFormation, kms]) client?.destroy();
     },
   };
 }

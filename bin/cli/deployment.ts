@@ -21,6 +21,7 @@ export const DEPLOYMENT_VALUES = {
     env: 'S1CADO_HANDOFF_STATE_MACHINE_ARN',
   },
   auditFunction: { output: 'AuditFunctionName', flag: 'audit-function', env: 'S1CADO_AUDIT_FUNCTION' },
+  signingKeyArn: { output: 'ManifestSigningKeyArn', flag: 'signing-key-arn', env: 'S1CADO_SIGNING_KEY_ARN' },
 } as const;
 
 /** A value the CLI can look up. */

@@ -16,6 +16,7 @@ import type {
 import { chainOf, Verification } from '../shared/evidence/chain';
 import { caseKeyForExecution, verificationKey } from '../shared/evidence/keys';
 import { getJson, handoffCommand, Manifest, putJson, TOOL_NAME } from '../shared/evidence/manifest';
+import { type ManifestSigner, signManifest } from '../shared/evidence/signature';
 import { nextRetry, readRetries, updateRetries } from '../shared/intake/retries';
 import { logger, metrics } from '../shared/observability';
 import { redact } from '../shared/redact';
@@ -330,6 +331,8 @@ export interface RecordOutcomeDeps {
   readonly retries?: CoordinationStore;
   /** With no cooldown, every agent's lease is given back at the end, not only failed ones. @default 30 */
   readonly cooldownMinutes?: number;
+  /** Signs each final manifest (KMS in the product); unset, manifests stay unsigned and the case says so. */
+  readonly signer?: ManifestSigner;
 }
 
 /** Writes the final manifests and `case.json`; returns the verdict for the state machine. */
@@ -455,9 +458,46 @@ async function finalizeManifest(
       writtenAt: at,
       writtenBy: 'record-outcome',
     };
-    await putJson(deps.s3, deps.bucket, key, updated);
+    const written = await putJson(deps.s3, deps.bucket, key, updated);
+    await signFinalManifest(agent, updated, key, written.versionId, deps, at);
   } catch (error) {
     logger.error('Could not finalize manifest', { manifestKey: key, error: error as Error });
     agent.reason = `${agent.reason} (manifest not updated: ${(error as Error).name})`;
+  }
+}
+
+/**
+ * Signs the manifest version just written and says in the case record whether it is signed. A failure to sign
+ * loses nothing (the manifest and evidence stand), but the case says so, and `s1cado verify` fails that agent.
+ */
+export async function signFinalManifest(
+  agent: AgentOutcome,
+  manifest: Manifest,
+  manifestKey: string,
+  manifestVersionId: string | null,
+  deps: Pick<RecordOutcomeDeps, 's3' | 'bucket' | 'signer'>,
+  at: string,
+): Promise<void> {
+  const evidence = agent.evidence;
+  if (!evidence) return;
+  if (!deps.signer) {
+    evidence.signature = { status: 'unsigned', detail: 'no signing key is configured' };
+    return;
+  }
+  try {
+    const signed = await signManifest(deps.s3, deps.signer, {
+      bucket: deps.bucket,
+      manifestKey,
+      manifestVersionId,
+      manifest,
+      at,
+      by: 'record-outcome',
+    });
+    evidence.signature = { status: 'signed', key: signed.key };
+  } catch (error) {
+    const name = (error as Error).name;
+    logger.error('Could not sign the final manifest', { manifestKey, error: error as Error });
+    evidence.signature = { status: 'failed', detail: `signing failed: ${name}` };
+    agent.reason = `${agent.reason} (manifest not signed: ${name})`;
   }
 }

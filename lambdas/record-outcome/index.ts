@@ -4,12 +4,13 @@
  * execution's facts. The HandOffRerun state machine adds `mode: "rerun"`.
  */
 import { z } from 'zod';
-import { s3Client } from '../shared/aws';
+import { kmsClient, s3Client } from '../shared/aws';
 import { nowIso } from '../shared/clock';
 import { coordinationStore } from '../shared/coordination';
+import { kmsSigner } from '../shared/evidence/signature';
 import { parseInput, stepHandler } from '../shared/handler';
 import { ExecutionContext, OutcomeInput } from '../shared/schemas';
-import { evidenceBucketName, workflowSettings } from '../shared/settings';
+import { evidenceBucketName, manifestSigningKeyArn, workflowSettings } from '../shared/settings';
 import { TOOL_VERSION } from '../shared/version';
 import { recordOutcome } from './core';
 import { RerunOutcomeInput, recordRerun } from './rerun';
@@ -21,7 +22,14 @@ const Event = z.object({
 });
 
 export const handler = stepHandler('record-outcome', Event, (event) => {
-  const deps = { s3: s3Client(), bucket: evidenceBucketName(), nowIso, version: TOOL_VERSION };
+  const signingKey = manifestSigningKeyArn();
+  const deps = {
+    s3: s3Client(),
+    bucket: evidenceBucketName(),
+    nowIso,
+    version: TOOL_VERSION,
+    signer: signingKey ? kmsSigner(kmsClient(), signingKey) : undefined,
+  };
   if (event.mode === 'rerun') {
     return recordRerun(parseInput(RerunOutcomeInput, event.state, 'Record Outcome (re-run) state'), deps);
   }

@@ -8,10 +8,16 @@ import { z } from 'zod';
 import { CaseNotFoundError } from '../shared/errors';
 import { type AgentOutcome, CaseRecord, type HandoffRerun } from '../shared/evidence/case-record';
 import { caseKey } from '../shared/evidence/keys';
-import { getJson, handoffCommand, Manifest, putJson } from '../shared/evidence/manifest';
+import { getJson, getJsonVersion, handoffCommand, Manifest, putJson } from '../shared/evidence/manifest';
 import { logger } from '../shared/observability';
 import { AgentFinalState, Investigation, RefusedEvidence, RerunInfo } from '../shared/schemas';
-import { caseVerdict, type OutcomeResult, type RecordOutcomeDeps, summarizeAgent } from './core';
+import {
+  caseVerdict,
+  type OutcomeResult,
+  type RecordOutcomeDeps,
+  signFinalManifest,
+  summarizeAgent,
+} from './core';
 
 /** Input of Record Outcome in re-run mode: Find Staged Evidence's output with the Map's results. */
 export const RerunOutcomeInput = z.looseObject({
@@ -118,12 +124,16 @@ export async function recordRerun(input: RerunOutcomeInput, deps: RecordOutcomeD
     const manifestKey = state.evidence?.manifestKey;
     if (manifestKey) {
       try {
-        const manifest = await getJson(deps.s3, deps.bucket, manifestKey, Manifest);
-        // A retried invocation writes each manifest's version once.
-        if (manifest) {
-          if (!alreadyRecorded(manifest, input.rerun)) {
-            await putJson(deps.s3, deps.bucket, manifestKey, nextManifest(manifest, line, input.rerun, at));
+        const current = await getJsonVersion(deps.s3, deps.bucket, manifestKey, Manifest);
+        // A retried invocation writes each manifest's version once, and signs the version that is there.
+        if (current) {
+          let signed = { manifest: current.value, versionId: current.versionId };
+          if (!alreadyRecorded(current.value, input.rerun)) {
+            const next = nextManifest(current.value, line, input.rerun, at);
+            const written = await putJson(deps.s3, deps.bucket, manifestKey, next);
+            signed = { manifest: next, versionId: written.versionId };
           }
+          await signFinalManifest(line.outcome, signed.manifest, manifestKey, signed.versionId, deps, at);
         } else line.outcome.reason = `${line.outcome.reason} (manifest missing at ${manifestKey})`;
       } catch (error) {
         logger.error('Could not update manifest', { manifestKey, error: error as Error });

@@ -5,6 +5,7 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -64,6 +65,13 @@ export function ssmClient(): SSMClient {
   return ssm;
 }
 
+let kms: KMSClient | undefined;
+/** The KMS client (Record Outcome signs the final manifests). */
+export function kmsClient(): KMSClient {
+  kms ??= new KMSClient({ ...common, requestHandler: handler() });
+  return kms;
+}
+
 let dynamo: DynamoDBClient | undefined;
 /**
  * The DynamoDB client (the coordination store): single-item calls answer in milliseconds, so a short deadline per
@@ -80,6 +88,6 @@ export function dynamoClient(): DynamoDBClient {
 
 /** Drops the cached clients so the next call reads the environment again (local runs and tests). */
 export function resetAwsClients(): void {
-  for (const client of [s3, secrets, sfn, sns, events, ssm, dynamo]) client?.destroy();
-  s3 = secrets = sfn = sns = events = ssm = dynamo = undefined;
+  for (const client of [s3, secrets, sfn, sns, events, ssm, kms, dynamo]) client?.destroy();
+  s3 = secrets = sfn = sns = events = ssm = kms = dynamo = undefined;
 }

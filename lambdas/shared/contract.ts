@@ -129,6 +129,8 @@ export const ENV = {
   evidenceBucket: 'EVIDENCE_BUCKET',
   /** The legal hold Stage Output places ({@link LEGAL_HOLD_MODES}). */
   evidenceLegalHold: 'EVIDENCE_LEGAL_HOLD',
+  /** Record Outcome: the KMS key (ARN) that signs each final manifest. */
+  manifestSigningKeyArn: 'MANIFEST_SIGNING_KEY_ARN',
   // Workflow
   scriptRuntimeTimeoutSeconds: 'SCRIPT_RUNTIME_TIMEOUT_SECONDS',
   taskGraceSeconds: 'TASK_GRACE_SECONDS',

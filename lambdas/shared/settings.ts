@@ -144,6 +144,18 @@ export function evidenceLegalHold(): LegalHoldMode {
   return parseEnv(legalHoldSchema, 'evidence legal hold')[ENV.evidenceLegalHold];
 }
 
+const signingSchema = z.object({
+  [ENV.manifestSigningKeyArn]: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/, 'a KMS key ARN')
+    .optional(),
+});
+
+/** The KMS key that signs the final manifests (`CustodySigning.bindSigner` sets it); undefined when none is set. */
+export function manifestSigningKeyArn(): string | undefined {
+  return parseEnv(signingSchema, 'manifest signing')[ENV.manifestSigningKeyArn];
+}
+
 const workflowSchema = z.object({
   [ENV.scriptRuntimeTimeoutSeconds]: envInt(900, 60, 172_800),
   [ENV.taskGraceSeconds]: envInt(900, 0, 604_800),

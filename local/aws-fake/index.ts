@@ -1,6 +1,6 @@
 /**
  * A small local server speaking the AWS protocols of the services the project calls — the JSON protocol for Secrets
- * Manager, Step Functions, EventBridge and SSM Parameter Store, the query protocol for CloudFormation (DescribeStacks) and REST-JSON for Lambda
+ * Manager, Step Functions, EventBridge, SSM Parameter Store and KMS (signing keys), the query protocol for CloudFormation (DescribeStacks) and REST-JSON for Lambda
  * (Invoke) — so the real SDK clients (and the real handlers) run unchanged against it:
  *
  * ```ts
@@ -22,6 +22,7 @@ import type { AddressInfo } from 'node:net';
 import { now } from '../../lambdas/shared/clock';
 import { CloudFormationFake, queryErrorXml } from './cloudformation';
 import { EventBridgeFake } from './event-bridge';
+import { KmsFake } from './kms';
 import { LambdaFake } from './lambda';
 import { AwsServiceError, type Operation, type RequestBody } from './protocol';
 import { SecretsManagerFake } from './secrets-manager';
@@ -49,7 +50,7 @@ export interface AwsFakeOptions {
 
 /** A request the fake received. */
 export interface RecordedRequest {
-  /** `secretsmanager`, `sfn`, `events`, `ssm`, `cloudformation` or `lambda`. */
+  /** `secretsmanager`, `sfn`, `events`, `ssm`, `kms`, `cloudformation` or `lambda`. */
   readonly service: string;
   /** The operation, e.g. `GetSecretValue`. */
   readonly operation: string;
@@ -61,7 +62,7 @@ export interface RecordedRequest {
 export interface AwsFake {
   /** `http://127.0.0.1:<port>`, for `endpoint` client options or the variables in `env`. */
   readonly endpoint: string;
-  /** `AWS_ENDPOINT_URL_<SERVICE>` for Secrets Manager, Step Functions, CloudFormation, Lambda, EventBridge and SSM. */
+  /** `AWS_ENDPOINT_URL_<SERVICE>` for Secrets Manager, Step Functions, CloudFormation, Lambda, EventBridge, SSM and KMS. */
   readonly env: Readonly<Record<string, string>>;
   /** Secrets Manager test API (`set`, `get`, `arnOf`). */
   readonly secrets: SecretsManagerFake;
@@ -75,6 +76,8 @@ export interface AwsFake {
   readonly eventBridge: EventBridgeFake;
   /** SSM Parameter Store test API (`get`, `set`, `describe`). */
   readonly ssm: SsmFake;
+  /** KMS test API (`createSigningKey`, `setEnabled`). */
+  readonly kms: KmsFake;
   /** Registers the function that runs executions of a state machine. */
   registerStateMachine(stateMachineArn: string, machine: FakeStateMachine): void;
   /** Requests received so far, in order. */
@@ -88,6 +91,7 @@ const SERVICES: Record<string, { service: string; contentType: string }> = {
   AWSStepFunctions: { service: 'sfn', contentType: 'application/x-amz-json-1.0' },
   AWSEvents: { service: 'events', contentType: 'application/x-amz-json-1.1' },
   AmazonSSM: { service: 'ssm', contentType: 'application/x-amz-json-1.1' },
+  TrentService: { service: 'kms', contentType: 'application/x-amz-json-1.1' },
 };
 
 async function readText(req: IncomingMessage): Promise<string> {
@@ -155,15 +159,17 @@ export async function startAwsFake(opts: AwsFakeOptions = {}): Promise<AwsFake> 
   const lambda = new LambdaFake({ region, accountId });
   const eventBridge = new EventBridgeFake({ region, accountId, clock });
   const ssm = new SsmFake({ region, accountId, clock });
+  const kms = new KmsFake({ region, accountId, clock });
   const operations: Record<string, Record<string, Operation>> = {
     secretsmanager: secrets.operations,
     AWSStepFunctions: stepFunctions.operations,
     AWSEvents: eventBridge.operations,
     AmazonSSM: ssm.operations,
+    TrentService: kms.operations,
   };
   const requests: RecordedRequest[] = [];
 
-  /** JSON protocol (`X-Amz-Target`): Secrets Manager, Step Functions, EventBridge and SSM. */
+  /** JSON protocol (`X-Amz-Target`): Secrets Manager, Step Functions, EventBridge, SSM and KMS. */
   const handleJson = (req: IncomingMessage, res: ServerResponse, text: string): void => {
     const target = String(req.headers['x-amz-target'] ?? '');
     const [prefix = '', operation = ''] = target.split('.');
@@ -270,6 +276,7 @@ export async function startAwsFake(opts: AwsFakeOptions = {}): Promise<AwsFake> 
       AWS_ENDPOINT_URL_LAMBDA: endpoint,
       AWS_ENDPOINT_URL_EVENTBRIDGE: endpoint,
       AWS_ENDPOINT_URL_SSM: endpoint,
+      AWS_ENDPOINT_URL_KMS: endpoint,
     },
     secrets,
     stepFunctions,
@@ -277,6 +284,7 @@ export async function startAwsFake(opts: AwsFakeOptions = {}): Promise<AwsFake> 
     lambda,
     eventBridge,
     ssm,
+    kms,
     registerStateMachine: (arn, machine) => stepFunctions.register(arn, machine),
     requests,
     close: async () => {

@@ -133,6 +133,34 @@ describe('least privilege', () => {
   });
 });
 
+describe('custody signing key', () => {
+  it('is an ECC_NIST_P256 SIGN_VERIFY key, retained, named in the outputs; only Record Outcome may sign', () => {
+    const { stack } = build();
+    const t = Template.fromStack(stack);
+    const keyId = stack.getLogicalId(stack.signing.key.node.defaultChild as never);
+    const key = t.findResources('AWS::KMS::Key')[keyId];
+    expect(key?.Properties).toMatchObject({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
+    expect(key?.DeletionPolicy).toBe('Retain');
+    t.hasOutput('ManifestSigningKeyArn', { Value: { 'Fn::GetAtt': [keyId, 'Arn'] } });
+
+    const signers: string[] = [];
+    for (const policy of Object.values(t.findResources('AWS::IAM::Policy'))) {
+      for (const st of policy.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>) {
+        if (([] as unknown[]).concat(st.Action).includes('kms:Sign')) {
+          signers.push(...(policy.Properties.Roles as { Ref: string }[]).map((r) => r.Ref));
+        }
+      }
+    }
+    const recordOutcome = stack.workflow.functions['record-outcome'] as TaskFunction;
+    expect(signers).toEqual([stack.getLogicalId(recordOutcome.executionRole.node.defaultChild as never)]);
+    const fn =
+      t.findResources('AWS::Lambda::Function')[stack.getLogicalId(recordOutcome.node.defaultChild as never)];
+    expect(fn?.Properties.Environment.Variables.MANIFEST_SIGNING_KEY_ARN).toEqual({
+      'Fn::GetAtt': [keyId, 'Arn'],
+    });
+  });
+});
+
 describe('cdk-nag AwsSolutions', () => {
   it('reports no violations for the stack with a fully granted TaskFunction', () => {
     const { app } = buildWithWorker();

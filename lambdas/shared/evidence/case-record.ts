@@ -56,6 +56,14 @@ export const AgentOutcome = z.looseObject({
       bytes: z.number(),
       sha256: z.string(),
       manifestKey: z.string(),
+      /** The final manifest's signature (`manifest.signature.json`): signed, or why not. */
+      signature: z
+        .object({
+          status: z.enum(['signed', 'failed', 'unsigned']),
+          key: z.string().optional(),
+          detail: z.string().optional(),
+        })
+        .optional(),
     })
     .optional(),
   cado: z

@@ -158,10 +158,22 @@ export async function getJson<S extends z.ZodTypeAny>(
   key: string,
   schema: S,
 ): Promise<z.infer<S> | undefined> {
+  return (await getJsonVersion(s3, bucket, key, schema))?.value;
+}
+
+/** {@link getJson}, with the S3 version read (null where the bucket keeps no versions). */
+export async function getJsonVersion<S extends z.ZodTypeAny>(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  schema: S,
+): Promise<{ value: z.infer<S>; versionId: string | null } | undefined> {
   let text: string;
+  let versionId: string | null;
   try {
     const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     text = (await out.Body?.transformToString('utf8')) ?? '';
+    versionId = out.VersionId ?? null;
   } catch (error) {
     const name = (error as { name?: string }).name;
     if (name === 'NoSuchKey' || name === 'NotFound') return undefined;
@@ -171,5 +183,5 @@ export async function getJson<S extends z.ZodTypeAny>(
   if (!parsed.success) {
     throw new EvidenceIntegrityError(`s3://${bucket}/${key} does not have the expected shape`);
   }
-  return parsed.data;
+  return { value: parsed.data, versionId };
 }
