@@ -6,6 +6,7 @@
  * `combineOutcome` of what Cado returned) and the time; {@link checkCado} only fetches and logs.
  */
 import { type CadoClient, otherFileNameLayout, type PipelineOutcome, reportsNoFile } from '../shared/cado';
+import { compareCadoHash } from '../shared/evidence/chain';
 import { logger } from '../shared/observability';
 import { CADO_POLL, nextPoll } from '../shared/poll';
 import type { HandedOff } from '../shared/schemas';
@@ -64,7 +65,49 @@ export async function checkCado(
   const checked = decideCado(input, outcome, deps.now());
   if (outcome.state !== 'running')
     logger.info('Cado pipeline finished', { pipelineId: input.cado.pipelineId, state: outcome.state });
-  return checked;
+  if (checked.cado.phase !== 'complete') return checked;
+  return {
+    ...checked,
+    cado: { ...checked.cado, evidenceHash: await evidenceHash(input, outcome, deps.cado) },
+  };
+}
+
+/**
+ * Cado's evidence record for the processed import, compared with our SHA-256. Reading it is best effort: an
+ * error (a platform without the endpoint, a key without the right) makes the link "not available", never a failure.
+ */
+async function evidenceHash(
+  input: HandedOff,
+  outcome: PipelineOutcome,
+  cado: CadoClient,
+): Promise<NonNullable<HandedOff['cado']['evidenceHash']>> {
+  const evidenceId = outcome.pipeline.evidenceId;
+  if (evidenceId === undefined) {
+    return { status: 'not_available', detail: 'the Cado pipeline names no evidence record' };
+  }
+  try {
+    const evidence = await cado.getEvidence(evidenceId);
+    const compared = compareCadoHash(input.evidence.sha256, evidence.diskHash);
+    if (compared.status === 'mismatch') {
+      logger.error("Cado's evidence hash differs from the staged SHA-256", {
+        evidenceId,
+        cadoHash: evidence.diskHash,
+        sha256: input.evidence.sha256,
+      });
+    }
+    return {
+      ...compared,
+      evidenceId,
+      ...(evidence.diskHash ? { cadoHash: evidence.diskHash.slice(0, 200) } : {}),
+    };
+  } catch (error) {
+    logger.warn("Could not read Cado's evidence record", { evidenceId, error: (error as Error).name });
+    return {
+      status: 'not_available',
+      detail: `Cado's evidence record ${evidenceId} could not be read (${(error as Error).name})`,
+      evidenceId,
+    };
+  }
 }
 
 /**

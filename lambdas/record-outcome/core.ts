@@ -445,6 +445,7 @@ async function finalizeManifest(
         s1SignatureMatches: manifest.result.s1SignatureMatches,
         s1Integrity: manifest.integrity,
         verification,
+        cadoHash: (cado ?? manifest.cado)?.evidenceHash,
       }),
       handoff: {
         status: complete ? 'complete' : 'failed',

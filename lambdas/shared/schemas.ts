@@ -283,6 +283,15 @@ export const CadoHandoff = z.object({
   phase: CadoPhase,
   reason: z.string().optional(),
   checkedAt: z.string().optional(),
+  /** Cado's evidence hash against our SHA-256, once the pipeline completed (the chain's `cado` link). */
+  evidenceHash: z
+    .object({
+      status: z.enum(['verified', 'mismatch', 'not_available']),
+      detail: z.string(),
+      evidenceId: z.number().int().optional(),
+      cadoHash: z.string().optional(),
+    })
+    .optional(),
 });
 export type CadoHandoff = z.infer<typeof CadoHandoff>;
 

@@ -4,7 +4,7 @@
  * take, how they end, and what `system/status` says. All of it lives in one mutable object (`sim.behaviour`)
  * that tests may change at any time; a pipeline's timing and outcome are fixed when it is created.
  */
-import type { PipelineOutcome } from './model';
+import type { EvidenceRecord, PipelineOutcome } from './model';
 
 /** Release the simulator claims to be unless told otherwise (the spec version the reference describes). */
 export const DEFAULT_PLATFORM_VERSION = '2.324.0';
@@ -78,6 +78,12 @@ export interface CadoBehaviour {
   /** Refuse every call except whoami (403 `eula_not_agreed`) for keys whose user has not accepted the EULA. */
   enforceEula: boolean;
   health: SystemHealth;
+  /**
+   * What `details.disk_hash` of an evidence record holds. Cado's API names the field ("Hash of the disk") but not
+   * its algorithm or what it covers for a file import, so by default it is absent (`none`); `sha256` / `md5` report
+   * the digest of the bytes the import read from S3; a function chooses per evidence (e.g. to report other bytes).
+   */
+  evidenceHash: 'none' | 'sha256' | 'md5' | ((evidence: EvidenceRecord) => string | undefined);
 }
 
 /** Behaviour overrides accepted by `startCadoSimulator` (nested objects may be partial). */
@@ -108,6 +114,7 @@ export function behaviourFor(version: string, overrides: CadoBehaviourOptions = 
     acquisitionOutcome: 'complete',
     processingOutcome: 'complete',
     enforceEula: false,
+    evidenceHash: 'none',
     ...rest,
     timing: { queuedMs: 5_000, acquisitionMs: 30_000, processingMs: 90_000, childSpawnDelayMs: 0, ...timing },
     health: { status: 'running', status_message: '', is_installing: false, setup_complete: true, ...health },

@@ -111,6 +111,8 @@ export interface EvidenceRecord {
   sizeBytes?: number;
   /** Whether the object was found (only when the simulator checks S3). */
   found?: boolean;
+  /** Digests of the bytes Cado read (only when the behaviour reports an evidence hash). */
+  digests?: { sha256: string; md5: string };
 }
 
 /** What one `POST /api/v3/import/aws/s3` asked for, as received. Tests assert on these. */
@@ -306,6 +308,8 @@ export interface ImportPlan {
   readonly now: number;
   /** Sizes found in S3 by key (the prefix total under `''` for a whole-bucket import); absent: S3 not checked. */
   readonly found?: ReadonlyMap<string, number>;
+  /** Digests of the bytes read, by key, when the behaviour reports an evidence hash. */
+  readonly digests?: ReadonlyMap<string, { sha256: string; md5: string }>;
   readonly queuedMs: number;
   readonly acquisitionMs: number;
   readonly processingMs: number;
@@ -372,6 +376,8 @@ export class CadoState {
         ...(plan.found ? { found: size !== undefined } : {}),
         ...(size === undefined ? {} : { sizeBytes: size }),
       };
+      const digests = key === undefined ? undefined : plan.digests?.get(key);
+      if (digests) evidence.digests = digests;
       this.evidences.set(evidence.id, evidence);
       return evidence.id;
     });

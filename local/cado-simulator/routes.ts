@@ -25,7 +25,7 @@ import {
 } from './model';
 import type { CadoPermission } from './roles';
 import type { S3Checker } from './s3-check';
-import { pipelineView, projectView, whoamiView } from './views';
+import { evidenceView, pipelineView, projectView, whoamiView } from './views';
 
 /** Everything a handler may use. */
 export interface RouteContext {
@@ -142,7 +142,7 @@ async function importFromS3(context: RouteContext): Promise<RouteResponse> {
         problem: `object not found: s3://${bucket}/${prefix ?? ''} has no file named "${unlisted}"`,
       }
     : context.s3
-      ? await context.s3.lookup(bucket, keys, prefix)
+      ? await context.s3.lookup(bucket, keys, prefix, { digests: behaviour.evidenceHash !== 'none' })
       : undefined;
   const chosen = behaviour.outcomeFor?.({ projectId, bucket, keys }) ?? {};
   const acquisition = lookup?.problem
@@ -161,6 +161,7 @@ async function importFromS3(context: RouteContext): Promise<RouteResponse> {
     user: context.key,
     now,
     ...(lookup ? { found: lookup.sizes } : {}),
+    ...(lookup?.digests ? { digests: lookup.digests } : {}),
     queuedMs: behaviour.timing.queuedMs,
     acquisitionMs: behaviour.timing.acquisitionMs,
     processingMs: behaviour.timing.processingMs,
@@ -315,6 +316,17 @@ export const routes: readonly Route[] = [
       }
       pipeline.abortedAt = context.now;
       return success({ pipeline_id: pipeline.id });
+    },
+  },
+  {
+    method: 'GET',
+    pattern: /^\/api\/v3\/evidences\/(?<id>[^/]+)$/,
+    permission: 'projects_read',
+    handle: ({ state, params, behaviour }) => {
+      const id = pathInt(params.id ?? '', 'evidence_id');
+      const evidence = state.evidences.get(id);
+      if (!evidence) throw new SimulatedApiError(404, 'not_found', `Evidence ${id} not found`);
+      return success(evidenceView(evidence, behaviour.evidenceHash));
     },
   },
   {

@@ -3,7 +3,10 @@
  * acquisition would (HeadObject, or a listing for a whole-prefix import), so a key that was never staged makes
  * the pipeline fail instead of succeeding on faith.
  */
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import {
+  GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
@@ -15,6 +18,8 @@ import {
 export interface S3Lookup {
   /** Size in bytes by key (`''` holds the total of a whole-prefix import). */
   readonly sizes: Map<string, number>;
+  /** SHA-256 and MD5 (hex) of each key's bytes, when asked for (object imports only). */
+  readonly digests?: Map<string, { sha256: string; md5: string }>;
   /** Why the acquisition would fail (e.g. "object not found: s3://b/k"), if it would. */
   readonly problem?: string;
 }
@@ -37,19 +42,40 @@ export class S3Checker {
     this.client = new S3Client({ maxAttempts: 1, ...config });
   }
 
-  /** Sizes of `keys` in `bucket`, or of everything under `prefix` when `keys` is empty. */
-  async lookup(bucket: string, keys: readonly string[], prefix = ''): Promise<S3Lookup> {
+  /**
+   * Sizes of `keys` in `bucket`, or of everything under `prefix` when `keys` is empty; with `digests`, each key's
+   * bytes are read and hashed too, as an acquisition that records a hash would.
+   */
+  async lookup(
+    bucket: string,
+    keys: readonly string[],
+    prefix = '',
+    options: { digests?: boolean } = {},
+  ): Promise<S3Lookup> {
     const sizes = new Map<string, number>();
     if (keys.length === 0) return this.lookupPrefix(bucket, prefix, sizes);
+    const digests = options.digests ? new Map<string, { sha256: string; md5: string }>() : undefined;
     for (const key of keys) {
       try {
         const head = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
         sizes.set(key, head.ContentLength ?? 0);
+        if (digests) digests.set(key, await this.digest(bucket, key));
       } catch (error) {
         return { sizes, problem: describe(error, `s3://${bucket}/${key}`) };
       }
     }
-    return { sizes };
+    return { sizes, ...(digests ? { digests } : {}) };
+  }
+
+  private async digest(bucket: string, key: string): Promise<{ sha256: string; md5: string }> {
+    const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const sha256 = createHash('sha256');
+    const md5 = createHash('md5');
+    for await (const chunk of out.Body as Readable) {
+      sha256.update(chunk as Buffer);
+      md5.update(chunk as Buffer);
+    }
+    return { sha256: sha256.digest('hex'), md5: md5.digest('hex') };
   }
 
   private async lookupPrefix(bucket: string, prefix: string, sizes: Map<string, number>): Promise<S3Lookup> {

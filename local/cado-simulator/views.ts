@@ -1,9 +1,11 @@
 /**
  * JSON shapes of the v3 API, rendered from the model (reference/cado-api.md §2, §3.2, §4).
  */
+import type { CadoBehaviour } from './behaviour';
 import {
   type ApiKeyRecord,
   type CadoState,
+  type EvidenceRecord,
   type PipelineRecord,
   type ProjectRecord,
   pipelineSnapshot,
@@ -99,5 +101,36 @@ export function pipelineView(
     ...(snapshot.startTime === undefined ? {} : { start_time: snapshot.startTime }),
     kick_off: [],
     user: user ? { id: user.userId, username: user.username, display_name: user.displayName } : null,
+  };
+}
+
+/** An evidence record as `GET /api/v3/evidences/{id}` returns it (the spec's `evidence_schema`). */
+export function evidenceView(
+  evidence: EvidenceRecord,
+  hash: CadoBehaviour['evidenceHash'],
+): Record<string, unknown> {
+  const diskHash =
+    typeof hash === 'function'
+      ? hash(evidence)
+      : hash === 'sha256'
+        ? evidence.digests?.sha256
+        : hash === 'md5'
+          ? evidence.digests?.md5
+          : undefined;
+  return {
+    id: evidence.id,
+    project_id: evidence.projectId,
+    display_name: evidence.name,
+    description: '',
+    log: '',
+    alarms: { malicious: 0, suspicious: 0 },
+    items: 1,
+    details: {
+      ...(evidence.sizeBytes === undefined ? {} : { disk_size: evidence.sizeBytes }),
+      ...(diskHash === undefined ? {} : { disk_hash: diskHash }),
+      type: 'file',
+      is_cado_host: false,
+    },
+    processing_ran: true,
   };
 }

@@ -169,8 +169,18 @@ describe('agents that do not deliver', () => {
     expect(stack.s1Sim.taskView(childTaskId).status).toBe('expired');
     const staged = await stagedKeys(run.investigationId);
     expect(staged.some((key) => key.includes(`/${offline.id}/`))).toBe(false);
-    // The result, its manifest and its verification record.
-    expect(staged.filter((key) => key.includes(`/${windows.id}/`))).toHaveLength(3);
+    // The result, its manifest, its verification record and the final manifest's signature.
+    expect(
+      staged
+        .filter((key) => key.includes(`/${windows.id}/`))
+        .map((key) => key.split('/').pop())
+        .sort(),
+    ).toEqual([
+      expect.stringMatching(/\.zip$/),
+      'manifest.json',
+      'manifest.signature.json',
+      'verification.json',
+    ]);
   });
 
   it("a broken SHA256SUMS entry fails that agent's integrity (kept, not handed off); a good collection shows its chain", async () => {

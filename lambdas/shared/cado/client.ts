@@ -23,6 +23,7 @@ import {
 import {
   createdProjectSchema,
   envelope,
+  evidenceSchema,
   importResultSchema,
   pageEnvelope,
   pipelineSchema,
@@ -30,6 +31,15 @@ import {
   systemStatusSchema,
   whoamiSchema,
 } from './schemas';
+
+/** What Cado says it holds for one evidence. */
+export interface CadoEvidence {
+  readonly id: number;
+  /** `details.disk_hash`, as Cado reports it (algorithm unstated). */
+  readonly diskHash?: string;
+  /** `details.disk_size`, bytes. */
+  readonly diskSize?: number;
+}
 
 /** The API root every path below is relative to. */
 const API = '/api/v3';
@@ -495,6 +505,31 @@ export class CadoClient {
       );
     }
     return pipeline;
+  }
+
+  /**
+   * One evidence record (`GET /api/v3/evidences/{id}`): what Cado says it holds. `diskHash` is Cado's
+   * `details.disk_hash`, whose algorithm the API does not name. An answer about another evidence is an error.
+   */
+  async getEvidence(id: number): Promise<CadoEvidence> {
+    assertId(id, 'Cado evidence id');
+    const { body } = await this.http.request({
+      method: 'GET',
+      path: `${API}/evidences/${id}`,
+      schema: envelope(evidenceSchema),
+    });
+    if (body.data.id !== id) {
+      throw new CadoResponseError(
+        `Cado GET /api/v3/evidences/${id} answered with evidence ${body.data.id}; refusing another evidence's record`,
+        { operation: 'GET /api/v3/evidences/{id}' },
+      );
+    }
+    const details = body.data.details ?? undefined;
+    return {
+      id,
+      ...(details?.disk_hash ? { diskHash: details.disk_hash } : {}),
+      ...(typeof details?.disk_size === 'number' ? { diskSize: details.disk_size } : {}),
+    };
   }
 
   /**

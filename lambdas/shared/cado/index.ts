@@ -6,6 +6,7 @@ export {
   CADO_REQUIREMENTS,
   CadoClient,
   type CadoClientOptions,
+  type CadoEvidence,
   type CadoProject,
   type CadoPurpose,
   type CadoSystemStatus,

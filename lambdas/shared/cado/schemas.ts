@@ -156,3 +156,15 @@ export const pipelineSchema = z.looseObject({
 
 /** A parsed pipeline as the schema yields it. */
 export type RawPipeline = z.infer<typeof pipelineSchema>;
+
+/** `GET /api/v3/evidences/{id}` data: the fields compared with ours (`details.disk_hash`, `details.disk_size`). */
+export const evidenceSchema = z.looseObject({
+  id: cadoId,
+  display_name: optionalText,
+  details: z
+    .looseObject({
+      disk_hash: optionalText,
+      disk_size: z.number().nonnegative().nullish(),
+    })
+    .nullish(),
+});

@@ -81,6 +81,8 @@ export function chainOf(facts: {
   /** Stage Output's comparison with S1's result hash, where the manifest records it (preferred). */
   readonly s1Integrity?: S1Integrity;
   readonly verification?: Verification;
+  /** Check Cado's comparison of Cado's evidence hash with ours. */
+  readonly cadoHash?: { readonly status: ChainStatus; readonly detail: string };
 }): ChainLink[] {
   const v = facts.verification;
   const listing = v?.listing;
@@ -103,6 +105,46 @@ export function chainOf(facts: {
         ? `${v.readBack.bytes} bytes, sha256 ${v.readBack.sha256} (version ${v.readBack.versionId ?? 'unversioned'})`
         : 'not verified',
     },
-    { link: 'cado', status: 'not_available', detail: 'Cado exposes no evidence hash to compare' },
+    facts.cadoHash
+      ? { link: 'cado', status: facts.cadoHash.status, detail: facts.cadoHash.detail }
+      : {
+          link: 'cado',
+          status: 'not_available',
+          detail: 'Cado did not process it, or was not asked for its hash',
+        },
   ];
+}
+
+/** The lengths of the hex digests Cado might report, by algorithm. */
+const HEX_DIGESTS: Readonly<Record<number, string>> = {
+  32: 'MD5',
+  40: 'SHA-1',
+  64: 'SHA-256',
+  128: 'SHA-512',
+};
+
+/**
+ * Cado's evidence hash (`details.disk_hash`, algorithm unstated by the API) against our SHA-256: equal → verified;
+ * another 64-hex-digit value → mismatch; absent, or a hash of another length (MD5, SHA-1...) → not available, said
+ * so with what Cado reported. Never a failure by itself.
+ */
+export function compareCadoHash(
+  ourSha256: string,
+  cadoHash: string | undefined,
+): { status: ChainStatus; detail: string } {
+  if (cadoHash === undefined || cadoHash.trim() === '') {
+    return { status: 'not_available', detail: "Cado's evidence record has no hash" };
+  }
+  const hex = cadoHash.trim().toLowerCase();
+  const algorithm = /^[0-9a-f]+$/.test(hex) ? HEX_DIGESTS[hex.length] : undefined;
+  if (algorithm !== 'SHA-256') {
+    const what = algorithm ? `an ${algorithm}-sized hash` : 'a hash in a form this tool does not compare';
+    return { status: 'not_available', detail: `Cado reports ${what} (${hex.slice(0, 16)}…), not a SHA-256` };
+  }
+  return hex === ourSha256.toLowerCase()
+    ? { status: 'verified', detail: `Cado's evidence hash equals the staged SHA-256 ${ourSha256}` }
+    : {
+        status: 'mismatch',
+        detail: `Cado's evidence hash ${hex} differs from the staged SHA-256 ${ourSha256}`,
+      };
 }
