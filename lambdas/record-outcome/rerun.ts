@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { CaseNotFoundError } from '../shared/errors';
 import { type AgentOutcome, CaseRecord, type HandoffRerun } from '../shared/evidence/case-record';
+import { chainOf } from '../shared/evidence/chain';
 import { caseKey } from '../shared/evidence/keys';
 import { getJson, getJsonVersion, handoffCommand, Manifest, putJson } from '../shared/evidence/manifest';
 import { logger } from '../shared/observability';
@@ -80,9 +81,19 @@ export function nextManifest(manifest: Manifest, line: RerunLine, rerun: RerunIn
       ? { event: 'cado-complete', at: state.cado?.checkedAt ?? at }
       : { event: 'handoff-failed', at, detail: outcome.reason },
   );
+  const cado = state.cado ?? manifest.cado;
   return {
     ...manifest,
-    cado: state.cado ?? manifest.cado,
+    cado,
+    // The chain as the final manifest has it, with the cado link from this re-run's hand-off.
+    chain: chainOf({
+      sha256: manifest.object.sha256,
+      bytes: manifest.object.bytes,
+      s1SignatureMatches: manifest.result.s1SignatureMatches,
+      s1Integrity: manifest.integrity,
+      verification: manifest.verification,
+      cadoHash: cado?.evidenceHash,
+    }),
     handoff: {
       status: complete ? 'complete' : 'failed',
       ...(complete ? {} : { reason: outcome.reason }),

@@ -241,6 +241,12 @@ describe('s1cado handoff', () => {
     expect(status.stdout).toMatch(/Case {8}complete/);
     expect(status.stdout).toContain('Hand-off    re-run');
 
+    // Each re-run signed the manifest version it wrote: the chain of custody verifies as it now stands.
+    for (const agent of record.agents) expect(agent.evidence?.signature?.status).toBe('signed');
+    const verified = await cli(['verify', id]);
+    expect(verified.stdout).toContain(`Chain of custody of ${id}: VERIFIED (2 of 2 collections)`);
+    expect(verified.code).toBe(0);
+
     // Nothing left: the re-run ends at Nothing To Hand Off, no import, no write.
     const caseBefore = await readObject(`investigations/${id}/case.json`);
     const again = await cli(['handoff', id]);

@@ -172,6 +172,25 @@ describe('Record Outcome in re-run mode', () => {
     expect(next.writtenBy).toBe('record-outcome');
     // What was staged is never rewritten.
     expect(next.object).toEqual(manifest().object);
+    // The chain is recomputed; its cado link comes from this re-run's hand-off.
+    expect(next.chain?.map((l) => l.link)).toEqual([
+      'collector-listing',
+      'staging',
+      's1-signature',
+      'read-back',
+      'cado',
+    ]);
+    expect(next.chain?.at(-1)).toMatchObject({ link: 'cado', status: 'not_available' });
+    const hashed = nextManifest(
+      manifest(),
+      rerunLine(
+        { ...staged, cado: { ...fresh, evidenceHash: { status: 'verified', detail: 'equal' } } },
+        rerun,
+      ),
+      rerun,
+      '2026-11-25T09:21:00.000Z',
+    );
+    expect(hashed.chain?.at(-1)).toEqual({ link: 'cado', status: 'verified', detail: 'equal' });
   });
 
   it('a followed pipeline: no import in the timeline', () => {
