@@ -14,13 +14,15 @@ import type {
   CaseStatus,
 } from '../shared/evidence/case-record';
 import { chainOf, Verification } from '../shared/evidence/chain';
-import { caseKeyForExecution, verificationKey } from '../shared/evidence/keys';
+import { caseKey, caseKeyForExecution, verificationKey } from '../shared/evidence/keys';
 import { getJson, handoffCommand, Manifest, putJson, TOOL_NAME } from '../shared/evidence/manifest';
 import { type ManifestSigner, signManifest } from '../shared/evidence/signature';
 import { nextRetry, readRetries, updateRetries } from '../shared/intake/retries';
 import { logger, metrics } from '../shared/observability';
 import { redact } from '../shared/redact';
 import type { AgentFinalState, CadoHandoff, CaughtError, OutcomeInput } from '../shared/schemas';
+import type { S1Client } from '../shared/sentinelone';
+import { addThreatNoteOnce } from '../shared/threat-notes';
 
 export type { AgentOutcome, AgentOutcomeStatus, CaseRecord, CaseStatus };
 
@@ -333,6 +335,8 @@ export interface RecordOutcomeDeps {
   readonly cooldownMinutes?: number;
   /** Signs each final manifest (KMS in the product); unset, manifests stay unsigned and the case says so. */
   readonly signer?: ManifestSigner;
+  /** Set to add one evidence-record note to the investigation's S1 threat (best effort, once). */
+  readonly s1?: Pick<S1Client, 'addThreatNote'>;
 }
 
 /** Writes the final manifests and `case.json`; returns the verdict for the state machine. */
@@ -347,6 +351,17 @@ export async function recordOutcome(input: OutcomeInput, deps: RecordOutcomeDeps
   const key = caseKeyForExecution(record.investigationId);
   if (deps.retries && record.threatId) await scheduleRetry(deps.retries, record, Date.parse(finishedAt));
   if (deps.retries) await releaseLeases(deps.retries, record, deps.cooldownMinutes ?? 30);
+  // Before case.json, so that the case says whether the threat carries the record; the claim makes a retry skip it.
+  if (deps.s1 && record.threatId && record.status !== 'not_attempted') {
+    record.threatNote = await addThreatNoteOnce({
+      s1: deps.s1,
+      store: deps.retries,
+      key: { pk: `note#${record.investigationId}`, sk: 'outcome' },
+      name: record.investigationId,
+      threatId: record.threatId,
+      text: evidenceRecordNote(record, deps.bucket),
+    });
+  }
   await putJson(deps.s3, deps.bucket, key, record);
   logger.info('Investigation recorded', { status: record.status, counts: record.counts, caseKey: key });
   const outcome = metrics.singleMetric();
@@ -501,4 +516,34 @@ export async function signFinalManifest(
     evidence.signature = { status: 'failed', detail: `signing failed: ${name}` };
     agent.reason = `${agent.reason} (manifest not signed: ${name})`;
   }
+}
+
+/**
+ * The evidence record as an S1 threat note: the outcome, then per collection its outcome, S3 URI and version,
+ * SHA-256 and Cado project and pipeline; where the case file is and how to verify it. Bounded (the case file has
+ * everything): at most 10 agents are listed.
+ */
+export function evidenceRecordNote(record: CaseRecord, bucket: string): string {
+  const shown = record.agents.slice(0, 10);
+  const lines = [
+    `s1-cado-forensics ${record.investigationId}: ${record.status} — ${record.summary}`.slice(0, 600),
+    ...shown.map((agent) => {
+      const parts = [`${agent.computerName ?? agent.agentId} (${agent.agentId}): ${agent.outcome}`];
+      const e = agent.evidence;
+      if (e) {
+        parts.push(`s3://${e.bucket}/${e.key}${e.versionId ? ` (version ${e.versionId})` : ''}`);
+        parts.push(`SHA-256 ${e.sha256}`);
+      }
+      if (agent.cado)
+        parts.push(
+          `Cado project ${agent.cado.projectId} (${agent.cado.projectName}), pipeline ${agent.cado.pipelineId}: ${agent.cado.phase}`,
+        );
+      return `- ${parts.join(' · ')}`;
+    }),
+    ...(record.agents.length > shown.length
+      ? [`- and ${record.agents.length - shown.length} more agent(s)`]
+      : []),
+    `Case file: s3://${bucket}/${caseKey(record.investigationId)} · check the custody: npx s1cado verify ${record.investigationId}`,
+  ];
+  return lines.join('\n');
 }

@@ -10,7 +10,13 @@ import { coordinationStore } from '../shared/coordination';
 import { kmsSigner } from '../shared/evidence/signature';
 import { parseInput, stepHandler } from '../shared/handler';
 import { ExecutionContext, OutcomeInput } from '../shared/schemas';
-import { evidenceBucketName, manifestSigningKeyArn, workflowSettings } from '../shared/settings';
+import { s1Client } from '../shared/services';
+import {
+  evidenceBucketName,
+  manifestSigningKeyArn,
+  threatNotesEnabled,
+  workflowSettings,
+} from '../shared/settings';
 import { TOOL_VERSION } from '../shared/version';
 import { recordOutcome } from './core';
 import { RerunOutcomeInput, recordRerun } from './rerun';
@@ -40,6 +46,7 @@ export const handler = stepHandler('record-outcome', Event, (event) => {
   );
   return recordOutcome(input, {
     ...deps,
+    s1: threatNotesEnabled() ? s1Client() : undefined,
     retries: coordinationStore(),
     cooldownMinutes: workflowSettings().agentCooldownMinutes,
   });

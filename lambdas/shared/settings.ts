@@ -144,6 +144,13 @@ export function evidenceLegalHold(): LegalHoldMode {
   return parseEnv(legalHoldSchema, 'evidence legal hold')[ENV.evidenceLegalHold];
 }
 
+const threatNoteSchema = z.object({ [ENV.threatNote]: z.enum(['true', 'false']).default('false') });
+
+/** Whether Record Outcome adds the evidence record to the investigation's S1 threat as a note. @default false */
+export function threatNotesEnabled(): boolean {
+  return parseEnv(threatNoteSchema, 'threat notes')[ENV.threatNote] === 'true';
+}
+
 const signingSchema = z.object({
   [ENV.manifestSigningKeyArn]: z
     .string()

@@ -37,6 +37,7 @@ import {
 import { logger } from '../shared/observability';
 import { WorkflowInput } from '../shared/schemas';
 import type { S1Client } from '../shared/sentinelone';
+import { addThreatNoteOnce } from '../shared/threat-notes';
 
 /** `requestedBy` of every investigation intake starts (kept in the chain of custody). */
 export const INTAKE_REQUESTER = 'threat-intake';
@@ -49,11 +50,6 @@ export const ThreatEvent = z.looseObject({
   detail: ThreatEventDetail,
 });
 export type ThreatEvent = z.infer<typeof ThreatEvent>;
-
-/** What the coordination store keeps for a threat note already added (its key names the investigation). */
-const NoteClaim = z.object({ name: z.string() });
-/** How long a note claim is kept: longer than EventBridge and Lambda redeliver an event. */
-const NOTE_CLAIM_TTL_SECONDS = 7 * 24 * 3600;
 
 /** Dependencies of {@link startInvestigation}. */
 export interface StartDeps {
@@ -195,27 +191,18 @@ export async function startInvestigation(event: ThreatEvent, deps: StartDeps): P
   let noteAdded: boolean | undefined;
   if (deps.addThreatNote) {
     // Best effort: the investigation runs whether or not the console shows the note. Once per investigation: a
-    // redelivered event meets the running execution again ("started"), and the claim in the store stops a
-    // second note (S1 notes are not idempotent).
-    const store = deps.retries?.();
-    const noteKey = { pk: `note#${name}`, sk: 'started' };
-    const claim = store
-      ? await store.putIfAbsent(noteKey, { name }, NoteClaim, { ttlSeconds: NOTE_CLAIM_TTL_SECONDS })
-      : undefined;
-    if (claim?.status === 'exists') {
+    // redelivered event meets the running execution again ("started"), and the claim stops a second note.
+    const note = await addThreatNoteOnce({
+      s1: deps.s1,
+      store: deps.retries?.(),
+      key: { pk: `note#${name}`, sk: 'started' },
+      name,
+      threatId: detail.threatId,
+      text: `s1-cado-forensics investigation started: ${name}`,
+    });
+    if (note === 'already-added')
       logger.info('The threat note of this investigation was added before; not adding it again');
-    } else {
-      try {
-        await deps.s1.addThreatNote([detail.threatId], `s1-cado-forensics investigation started: ${name}`);
-        noteAdded = true;
-      } catch (error) {
-        noteAdded = false;
-        logger.warn('Could not add the threat note', { error: (error as Error).name });
-        // The note may not exist: let a redelivery try again (a 5xx after S1 added it can still double it).
-        if (store && claim?.status === 'created')
-          await store.remove(noteKey, claim.item.writeId).catch(() => undefined);
-      }
-    }
+    else noteAdded = note === 'added';
   }
   return {
     outcome: 'started',

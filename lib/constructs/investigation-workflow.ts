@@ -148,8 +148,10 @@ export class InvestigationWorkflow extends Construct {
       ),
       handToCado: fn('HandToCado', 'hand-to-cado', { cado: true, bucket: 'read' }),
       checkCado: fn('CheckCado', 'check-cado', { cado: true }),
-      recordOutcome: fn('RecordOutcome', 'record-outcome', { bucket: 'outcome' }),
+      // Reads the S1 token only to add the evidence record to the investigation's threat, as a note.
+      recordOutcome: fn('RecordOutcome', 'record-outcome', { s1: true, bucket: 'outcome' }),
     };
+    functions.recordOutcome.addEnvironment(ENV.threatNote, 'true');
     functions.stageOutput.addEnvironment(ENV.maxResultBytes, String(config.maxResultBytes));
     coordination.bind(functions.runScript);
     coordination.bind(functions.handToCado);

@@ -129,6 +129,8 @@ export const CaseRecord = z.looseObject({
   error: z.string().optional(),
   handoffRerunCommand: z.string().optional(),
   handoffReruns: z.array(HandoffRerun).optional(),
+  /** The evidence-record note on the S1 threat: added, added by an earlier try, or failed (best effort). */
+  threatNote: z.enum(['added', 'already-added', 'failed']).optional(),
   tool: z.object({ name: z.string(), version: z.string() }),
 });
 export type CaseRecord = z.infer<typeof CaseRecord>;
