@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import {
   DescribeExecutionCommand,
   SFNClient,
@@ -14,6 +15,8 @@ import {
 } from '@aws-sdk/client-sfn';
 import { now } from '../../lambdas/shared/clock';
 import { LIMITS } from '../../lambdas/shared/contract';
+import { caseReportKey } from '../../lambdas/shared/evidence/case-report';
+import { caseKey } from '../../lambdas/shared/evidence/keys';
 import {
   DEFAULT_DOWNLOAD_HOSTS,
   DEFAULT_S1_HOSTS,
@@ -363,6 +366,13 @@ export async function runDemo(options: DemoOptions, io: RunIo): Promise<number> 
           }
         : {}),
     });
+    const reportKey = caseReportKey(caseKey(plan.investigationId));
+    const reportWritten = await local.s3.client
+      .send(new HeadObjectCommand({ Bucket: local.bucket, Key: reportKey }))
+      .then(
+        () => true,
+        () => false,
+      );
     const status = described.status ?? 'UNKNOWN';
     const allVerified = agentSummaries.every((agent) => agent.evidence === null || agent.evidence.verified);
     const summary: DemoSummary = {
@@ -373,7 +383,8 @@ export async function runDemo(options: DemoOptions, io: RunIo): Promise<number> 
       executionCause: described.cause ? redact(described.cause) : null,
       caseStatus: caseFile?.status ?? null,
       caseSummary: caseFile?.summary ?? null,
-      caseKey: `investigations/${plan.investigationId}/case.json`,
+      caseKey: caseKey(plan.investigationId),
+      caseReportKey: reportWritten ? reportKey : null,
       // Only when a re-run can help some agent (not for evidence Cado cannot process), as s1cado status says.
       handoffRerunCommand: caseFile?.agents.some(rerunCanHelp)
         ? (caseFile.handoffRerunCommand ?? null)

@@ -74,6 +74,8 @@ export interface DemoSummary {
   readonly caseStatus: string | null;
   readonly caseSummary: string | null;
   readonly caseKey: string;
+  /** `case.md` beside it, when Record Outcome wrote one. */
+  readonly caseReportKey: string | null;
   readonly handoffRerunCommand: string | null;
   /** Exit code of `s1cado handoff` when the scenario re-ran the hand-off, else null. */
   readonly handoffRerunExitCode: number | null;
@@ -222,6 +224,8 @@ export function renderSummary(summary: DemoSummary, p: Paint, totalMs?: number):
       `${label('case')}${summary.caseStatus}${summary.caseSummary ? ` — ${summary.caseSummary}` : ''}`,
     );
     lines.push(`${label('case record')}s3://${summary.s3.bucket}/${summary.caseKey}`);
+    if (summary.caseReportKey)
+      lines.push(`${label('case report')}s3://${summary.s3.bucket}/${summary.caseReportKey}`);
   }
   for (const agent of summary.agents) {
     const good = agent.outcome === 'complete';

@@ -13,6 +13,7 @@ import type {
   CaseRecord,
   CaseStatus,
 } from '../shared/evidence/case-record';
+import { putCaseReport, renderCaseReport } from '../shared/evidence/case-report';
 import { chainOf, Verification } from '../shared/evidence/chain';
 import { caseKey, caseKeyForExecution, verificationKey } from '../shared/evidence/keys';
 import { getJson, handoffCommand, Manifest, putJson, TOOL_NAME } from '../shared/evidence/manifest';
@@ -345,8 +346,11 @@ export async function recordOutcome(input: OutcomeInput, deps: RecordOutcomeDeps
   const record = summarizeCase(input, finishedAt, deps.version);
   // summarizeCase lists the branch results first, in order, then the rejected agents.
   const results = input.results ?? [];
+  const manifests = new Map<string, Manifest>();
   for (const [index, agent] of record.agents.entries()) {
-    if (agent.evidence) await finalizeManifest(agent, results[index]?.cado, deps, finishedAt);
+    if (!agent.evidence) continue;
+    const final = await finalizeManifest(agent, results[index]?.cado, deps, finishedAt);
+    if (final) manifests.set(agent.evidence.manifestKey, final);
   }
   const key = caseKeyForExecution(record.investigationId);
   if (deps.retries && record.threatId) await scheduleRetry(deps.retries, record, Date.parse(finishedAt));
@@ -363,6 +367,7 @@ export async function recordOutcome(input: OutcomeInput, deps: RecordOutcomeDeps
     });
   }
   await putJson(deps.s3, deps.bucket, key, record);
+  await writeReport(deps, key, record, manifests);
   logger.info('Investigation recorded', { status: record.status, counts: record.counts, caseKey: key });
   const outcome = metrics.singleMetric();
   outcome.addDimension('Outcome', record.status);
@@ -432,19 +437,20 @@ async function releaseLeases(
   }
 }
 
+/** Writes and signs the agent's final manifest; returns it (undefined when it could not be written). */
 async function finalizeManifest(
   agent: AgentOutcome,
   cado: CadoHandoff | undefined,
   deps: RecordOutcomeDeps,
   at: string,
-): Promise<void> {
+): Promise<Manifest | undefined> {
   const key = agent.evidence?.manifestKey as string;
   try {
     const manifest = await getJson(deps.s3, deps.bucket, key, Manifest);
     if (!manifest) {
       logger.error('Manifest missing for staged evidence', { manifestKey: key, agentId: agent.agentId });
       agent.reason = `${agent.reason} (manifest missing at ${key})`;
-      return;
+      return undefined;
     }
     // A partial agent's evidence was handed off too; its reason says what the collector reported.
     const complete = agent.outcome === 'complete' || agent.outcome === 'partial';
@@ -476,9 +482,28 @@ async function finalizeManifest(
     };
     const written = await putJson(deps.s3, deps.bucket, key, updated);
     await signFinalManifest(agent, updated, key, written.versionId, deps, at);
+    return updated;
   } catch (error) {
     logger.error('Could not finalize manifest', { manifestKey: key, error: error as Error });
     agent.reason = `${agent.reason} (manifest not updated: ${(error as Error).name})`;
+    return undefined;
+  }
+}
+
+/**
+ * Writes `case.md` beside the case file. The report is a rendering of `case.json`, which is already written: a
+ * failure to write it is logged and loses nothing (the next hand-off re-run writes it again).
+ */
+export async function writeReport(
+  deps: Pick<RecordOutcomeDeps, 's3' | 'bucket'>,
+  caseKey: string,
+  record: CaseRecord,
+  manifests: ReadonlyMap<string, Manifest>,
+): Promise<void> {
+  try {
+    await putCaseReport(deps.s3, deps.bucket, caseKey, renderCaseReport(record, manifests, deps.bucket));
+  } catch (error) {
+    logger.error('Could not write the case report', { caseKey, error: error as Error });
   }
 }
 

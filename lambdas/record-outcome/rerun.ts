@@ -18,6 +18,7 @@ import {
   type RecordOutcomeDeps,
   signFinalManifest,
   summarizeAgent,
+  writeReport,
 } from './core';
 
 /** Input of Record Outcome in re-run mode: Find Staged Evidence's output with the Map's results. */
@@ -130,6 +131,7 @@ export async function recordRerun(input: RerunOutcomeInput, deps: RecordOutcomeD
     ...(input.rerun.executionName ? { executionName: input.rerun.executionName } : {}),
     agents: [],
   };
+  const manifests = new Map<string, Manifest>();
   for (const state of input.results) {
     const line = rerunLine(state, input.rerun);
     const manifestKey = state.evidence?.manifestKey;
@@ -145,6 +147,7 @@ export async function recordRerun(input: RerunOutcomeInput, deps: RecordOutcomeD
             signed = { manifest: next, versionId: written.versionId };
           }
           await signFinalManifest(line.outcome, signed.manifest, manifestKey, signed.versionId, deps, at);
+          manifests.set(manifestKey, signed.manifest);
         } else line.outcome.reason = `${line.outcome.reason} (manifest missing at ${manifestKey})`;
       } catch (error) {
         logger.error('Could not update manifest', { manifestKey, error: error as Error });
@@ -193,6 +196,14 @@ export async function recordRerun(input: RerunOutcomeInput, deps: RecordOutcomeD
   if (counted.counts.staged_handoff_failed > 0) updated.handoffRerunCommand = handoffCommand(investigationId);
   else delete updated.handoffRerunCommand;
   await putJson(deps.s3, deps.bucket, key, updated);
+  // The report shows every collection: those this re-run did not touch keep their current manifests.
+  for (const agent of updated.agents) {
+    const manifestKey = agent.evidence?.manifestKey;
+    if (!manifestKey || manifests.has(manifestKey)) continue;
+    const manifest = await getJson(deps.s3, deps.bucket, manifestKey, Manifest).catch(() => undefined);
+    if (manifest) manifests.set(manifestKey, manifest);
+  }
+  await writeReport(deps, key, updated, manifests);
 
   const unfinished = entry.agents.filter((a) => a.outcome !== 'complete');
   const done = entry.agents.length - unfinished.length;

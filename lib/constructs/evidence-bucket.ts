@@ -30,13 +30,13 @@ export const AUDITS_PREFIX = BUCKET_PREFIXES.audits;
  * The keys each writing step owns under `investigations/` (S3 ARN patterns: `*` also matches `/`). The task record
  * is `<investigation>/<agent>/task.json`; evidence and its first manifest are four segments deep
  * (`<investigation>/<agent>/<task>/<file>`), which neither the task record nor the case file can be; Record Outcome
- * writes the final manifest, its signature and the case file.
+ * writes the final manifest, its signature, the case file and its report.
  */
 export const OWNED_KEYS = {
   taskRecord: ['*/task.json'],
   staging: ['*/*/*/*'],
   verification: ['*/*/*/verification.json'],
-  outcome: ['*/case.json', '*/*/*/manifest.json', '*/*/*/manifest.signature.json'],
+  outcome: ['*/case.json', '*/case.md', '*/*/*/manifest.json', '*/*/*/manifest.signature.json'],
 } as const satisfies Record<string, readonly string[]>;
 
 /** Actions the bucket policy denies to every principal but the break-glass role. */

@@ -50,6 +50,7 @@ describe('npm run demo (in-process)', () => {
     expect(summary.executionStatus).toBe('SUCCEEDED');
     expect(summary.caseStatus).toBe('complete');
     expect(summary.investigationId).toMatch(/^threat-\d+$/);
+    expect(summary.caseReportKey).toBe(`investigations/${summary.investigationId}/case.md`);
     expect(summary.agents.map((a) => a.osType).sort()).toEqual(['linux', 'windows']);
     for (const agent of summary.agents) {
       expect(agent.outcome).toBe('complete');

@@ -428,6 +428,7 @@ describe('EvidenceBucket binding a function', () => {
       '/investigations/*/*/*/manifest.json',
       '/investigations/*/*/*/manifest.signature.json',
       '/investigations/*/case.json',
+      '/investigations/*/case.md',
     ]);
   });
 

@@ -285,6 +285,7 @@ describe('InvestigationWorkflow Lambdas: least privilege', () => {
       '/investigations/*/*/*/manifest.json',
       '/investigations/*/*/*/manifest.signature.json',
       '/investigations/*/case.json',
+      '/investigations/*/case.md',
     ]);
     // Hand To Cado reads the key's current version before the import, and writes nothing.
     expect(actionsOf('hand-to-cado')).toContain('s3:GetObject');
