@@ -27,7 +27,12 @@
  */
 import { Construct, Node } from 'constructs';
 import { z } from 'zod';
-import { DEFAULT_DOWNLOAD_HOSTS, LEGAL_HOLD_MODES, LIMITS } from '../lambdas/shared/contract';
+import {
+  DEFAULT_DOWNLOAD_HOSTS,
+  LEGAL_HOLD_MODES,
+  LIMITS,
+  OUTCOME_STATUSES,
+} from '../lambdas/shared/contract';
 
 /** The CDK context key that holds the configuration object. */
 export const CONFIG_CONTEXT_KEY = 's1cado';
@@ -305,6 +310,14 @@ const configSchema = z
       tokenExpiryWarningDays: int(1, 365).default(14),
       /** Addresses subscribed to the notification topic (each must confirm by email). @default [] */
       notificationEmails: z.array(z.email('must be an email address')).default([]),
+      /**
+       * Investigation outcomes whose event also sends a readable summary to the notification topic (every outcome
+       * goes on the bus as an event either way). `not_attempted` is retried by intake on its own.
+       * @default ["complete", "partial", "failed", "staged_handoff_failed"]
+       */
+      notifyOutcomes: z
+        .array(z.enum(OUTCOME_STATUSES, { error: `must be one of ${OUTCOME_STATUSES.join(', ')}` }))
+        .default(['complete', 'partial', 'failed', 'staged_handoff_failed']),
       /**
        * CloudFormation stack name (and CDK construct id). A second name deploys a second, independent stack beside
        * the first in the same account and region (`-c s1cado.stackName=S1CadoForensicsTest`); the CLI then needs

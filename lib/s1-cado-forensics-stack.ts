@@ -8,6 +8,7 @@ import { EvidenceBucket } from './constructs/evidence-bucket';
 import { HandOffRerun } from './constructs/handoff-rerun';
 import { InvestigationWorkflow } from './constructs/investigation-workflow';
 import { Monitoring } from './constructs/monitoring';
+import { OutcomeNotifications } from './constructs/outcome-notifications';
 import { PermissionAudit } from './constructs/permission-audit';
 import type { TaskFunction } from './constructs/task-function';
 import { ThreatIntake } from './constructs/threat-intake';
@@ -38,6 +39,8 @@ export class S1CadoForensicsStack extends Stack {
   readonly workflow: InvestigationWorkflow;
   /** The hand-off re-run state machine (`s1cado handoff`). */
   readonly handoffRerun: HandOffRerun;
+  /** Outcome events on the bus and the rule that notifies the topic. */
+  readonly outcomes: OutcomeNotifications;
   /** The KMS key that signs the final manifests (Record Outcome alone may sign). */
   readonly signing: CustodySigning;
   /** The scheduled permission audit. */
@@ -96,6 +99,12 @@ export class S1CadoForensicsStack extends Stack {
       evidence: this.evidence,
       monitoring: this.monitoring,
       coordination: this.coordination,
+    });
+    this.outcomes = new OutcomeNotifications(this, 'OutcomeNotifications', {
+      bus: this.intake.bus,
+      topic: this.monitoring.topic,
+      publisher: step('record-outcome'),
+      notifyOutcomes: config.notifyOutcomes,
     });
     this.audit = new PermissionAudit(this, 'PermissionAudit', {
       config,

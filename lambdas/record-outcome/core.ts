@@ -3,8 +3,10 @@
  * investigation, writes `case.json`, and writes the final version of each manifest (with Cado's result). The
  * execution then fails only if no agent's evidence reached Cado, and says why.
  */
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { METRICS } from '../shared/contract';
+import { doOnce } from '../shared/coordination/once';
 import type { CoordinationStore } from '../shared/coordination/store';
 import { agentLeaseKey } from '../shared/coordination/table';
 import type {
@@ -17,6 +19,7 @@ import { putCaseReport, renderCaseReport } from '../shared/evidence/case-report'
 import { chainOf, Verification } from '../shared/evidence/chain';
 import { caseKey, caseKeyForExecution, verificationKey } from '../shared/evidence/keys';
 import { getJson, handoffCommand, Manifest, putJson, TOOL_NAME } from '../shared/evidence/manifest';
+import { putOutcomeEvent } from '../shared/evidence/outcome-event';
 import { type ManifestSigner, signManifest } from '../shared/evidence/signature';
 import { nextRetry, readRetries, updateRetries } from '../shared/intake/retries';
 import { logger, metrics } from '../shared/observability';
@@ -338,6 +341,8 @@ export interface RecordOutcomeDeps {
   readonly signer?: ManifestSigner;
   /** Set to add one evidence-record note to the investigation's S1 threat (best effort, once). */
   readonly s1?: Pick<S1Client, 'addThreatNote'>;
+  /** Set to put the outcome event on the project's bus (best effort, once per outcome). */
+  readonly events?: { readonly client: EventBridgeClient; readonly busName: string };
 }
 
 /** Writes the final manifests and `case.json`; returns the verdict for the state machine. */
@@ -366,6 +371,7 @@ export async function recordOutcome(input: OutcomeInput, deps: RecordOutcomeDeps
       text: evidenceRecordNote(record, deps.bucket),
     });
   }
+  record.outcomeEvent = await announce(deps, record, 'outcome');
   await putJson(deps.s3, deps.bucket, key, record);
   await writeReport(deps, key, record, manifests);
   logger.info('Investigation recorded', { status: record.status, counts: record.counts, caseKey: key });
@@ -488,6 +494,26 @@ async function finalizeManifest(
     agent.reason = `${agent.reason} (manifest not updated: ${(error as Error).name})`;
     return undefined;
   }
+}
+
+/**
+ * Puts the case's outcome event on the bus once per `occasion` (the investigation's end, or one hand-off re-run),
+ * however often Record Outcome runs. Undefined when no bus is configured.
+ */
+export async function announce(
+  deps: Pick<RecordOutcomeDeps, 'events' | 'retries' | 'bucket'>,
+  record: CaseRecord,
+  occasion: string,
+): Promise<CaseRecord['outcomeEvent']> {
+  const events = deps.events;
+  if (!events) return undefined;
+  return doOnce(
+    deps.retries,
+    { pk: `event#${record.investigationId}`, sk: occasion },
+    record.investigationId,
+    'put the outcome event',
+    () => putOutcomeEvent(events.client, events.busName, record, deps.bucket),
+  );
 }
 
 /**

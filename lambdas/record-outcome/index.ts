@@ -4,7 +4,7 @@
  * execution's facts. The HandOffRerun state machine adds `mode: "rerun"`.
  */
 import { z } from 'zod';
-import { kmsClient, s3Client } from '../shared/aws';
+import { eventBridgeClient, kmsClient, s3Client } from '../shared/aws';
 import { nowIso } from '../shared/clock';
 import { coordinationStore } from '../shared/coordination';
 import { kmsSigner } from '../shared/evidence/signature';
@@ -14,6 +14,7 @@ import { s1Client } from '../shared/services';
 import {
   evidenceBucketName,
   manifestSigningKeyArn,
+  outcomeBusName,
   threatNotesEnabled,
   workflowSettings,
 } from '../shared/settings';
@@ -29,12 +30,15 @@ const Event = z.object({
 
 export const handler = stepHandler('record-outcome', Event, (event) => {
   const signingKey = manifestSigningKeyArn();
+  const busName = outcomeBusName();
   const deps = {
     s3: s3Client(),
     bucket: evidenceBucketName(),
     nowIso,
     version: TOOL_VERSION,
     signer: signingKey ? kmsSigner(kmsClient(), signingKey) : undefined,
+    events: busName ? { client: eventBridgeClient(), busName } : undefined,
+    retries: coordinationStore(),
   };
   if (event.mode === 'rerun') {
     return recordRerun(parseInput(RerunOutcomeInput, event.state, 'Record Outcome (re-run) state'), deps);
@@ -47,7 +51,6 @@ export const handler = stepHandler('record-outcome', Event, (event) => {
   return recordOutcome(input, {
     ...deps,
     s1: threatNotesEnabled() ? s1Client() : undefined,
-    retries: coordinationStore(),
     cooldownMinutes: workflowSettings().agentCooldownMinutes,
   });
 });

@@ -13,6 +13,7 @@ import { getJson, getJsonVersion, handoffCommand, Manifest, putJson } from '../s
 import { logger } from '../shared/observability';
 import { AgentFinalState, Investigation, RefusedEvidence, RerunInfo } from '../shared/schemas';
 import {
+  announce,
   caseVerdict,
   type OutcomeResult,
   type RecordOutcomeDeps,
@@ -195,6 +196,7 @@ export async function recordRerun(input: RerunOutcomeInput, deps: RecordOutcomeD
   };
   if (counted.counts.staged_handoff_failed > 0) updated.handoffRerunCommand = handoffCommand(investigationId);
   else delete updated.handoffRerunCommand;
+  updated.outcomeEvent = await announce(deps, updated, `rerun#${input.rerun.at}`);
   await putJson(deps.s3, deps.bucket, key, updated);
   // The report shows every collection: those this re-run did not touch keep their current manifests.
   for (const agent of updated.agents) {

@@ -90,6 +90,30 @@ export const RETRY_ON = {
   staging: ['DownloadInterruptedError', 'DownloadLinkExpiredError', 'ResultNotAvailableError'],
 } as const satisfies Record<string, readonly RetryableErrorName[]>;
 
+/**
+ * The outcome events Record Outcome puts on the project's bus (DESIGN §9 "Operate it"): `Source`, and the
+ * `DetailType` of each case status. The notification rule matches on these.
+ */
+export const OUTCOME_EVENT = {
+  source: 's1cado.investigation',
+  detailTypes: {
+    complete: 'Investigation Completed',
+    partial: 'Investigation Partial',
+    failed: 'Investigation Failed',
+    staged_handoff_failed: 'Investigation HandOffFailed',
+    not_attempted: 'Investigation NotAttempted',
+  },
+} as const;
+
+/** Case statuses, in the order the configuration lists them. */
+export const OUTCOME_STATUSES = [
+  'complete',
+  'partial',
+  'failed',
+  'staged_handoff_failed',
+  'not_attempted',
+] as const;
+
 /** `Source` and `DetailType` of every intake event (custom sources must not start with `aws.`). */
 export const THREAT_EVENT = {
   source: 's1cado.threat-intake',
@@ -129,6 +153,8 @@ export const ENV = {
   evidenceBucket: 'EVIDENCE_BUCKET',
   /** The legal hold Stage Output places ({@link LEGAL_HOLD_MODES}). */
   evidenceLegalHold: 'EVIDENCE_LEGAL_HOLD',
+  /** Record Outcome: the bus it puts outcome events on. */
+  outcomeBusName: 'OUTCOME_BUS_NAME',
   /** Record Outcome: the KMS key (ARN) that signs each final manifest. */
   manifestSigningKeyArn: 'MANIFEST_SIGNING_KEY_ARN',
   // Workflow

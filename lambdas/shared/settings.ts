@@ -151,6 +151,13 @@ export function threatNotesEnabled(): boolean {
   return parseEnv(threatNoteSchema, 'threat notes')[ENV.threatNote] === 'true';
 }
 
+const outcomeBusSchema = z.object({ [ENV.outcomeBusName]: z.string().min(1).max(256).optional() });
+
+/** The bus Record Outcome puts outcome events on (`OutcomeNotifications.bindPublisher` sets it); undefined: none. */
+export function outcomeBusName(): string | undefined {
+  return parseEnv(outcomeBusSchema, 'outcome events')[ENV.outcomeBusName];
+}
+
 const signingSchema = z.object({
   [ENV.manifestSigningKeyArn]: z
     .string()

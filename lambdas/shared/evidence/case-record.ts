@@ -131,6 +131,8 @@ export const CaseRecord = z.looseObject({
   handoffReruns: z.array(HandoffRerun).optional(),
   /** The evidence-record note on the S1 threat: added, added by an earlier try, or failed (best effort). */
   threatNote: z.enum(['added', 'already-added', 'failed']).optional(),
+  /** The outcome event on the project's bus: put, put by an earlier try, or failed (best effort). */
+  outcomeEvent: z.enum(['done', 'already-done', 'failed']).optional(),
   tool: z.object({ name: z.string(), version: z.string() }),
 });
 export type CaseRecord = z.infer<typeof CaseRecord>;
