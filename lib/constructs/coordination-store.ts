@@ -84,6 +84,25 @@ export class CoordinationStore extends Construct {
     });
   }
 
+  /**
+   * Gives `fn` read access to the store's items only (`dynamodb:GetItem`, and `kms:Decrypt`/`kms:DescribeKey` through
+   * DynamoDB): for functions that look records up and never change them (`s1cado cancel` reads import intents).
+   */
+  bindRead(fn: LambdaFunction): Grant {
+    fn.addEnvironment(ENV.coordinationTableName, this.table.tableName);
+    Grant.addToPrincipal({
+      grantee: fn,
+      actions: ['kms:Decrypt', 'kms:DescribeKey'],
+      resourceArns: [this.key.keyArn],
+      conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Aws.REGION}.amazonaws.com` } },
+    });
+    return Grant.addToPrincipal({
+      grantee: fn,
+      actions: ['dynamodb:GetItem'],
+      resourceArns: [this.table.tableArn],
+    });
+  }
+
   private grantKey(grantee: IGrantable): Grant {
     return Grant.addToPrincipal({
       grantee,

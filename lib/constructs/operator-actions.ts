@@ -1,4 +1,4 @@
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import type { CfnStateMachine, IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { ENV } from '../../lambdas/shared/contract';
@@ -14,13 +14,17 @@ import { TaskFunction } from './task-function';
  */
 export function grantOnExecutions(fn: TaskFunction, stateMachine: IStateMachine, ...actions: string[]): void {
   stateMachine.grantExecution(fn, ...actions);
+  // The resource as cdk-nag names it: the state machine's name picked from its ARN (a token), or the literal ARN.
   const cfn = stateMachine.node.defaultChild as CfnStateMachine | undefined;
-  if (!cfn) return;
-  const ref = JSON.stringify({
-    'Fn::Select': [6, { 'Fn::Split': [':', { Ref: Stack.of(cfn).getLogicalId(cfn) }] }],
-  });
+  const executions = Token.isUnresolved(stateMachine.stateMachineArn)
+    ? cfn &&
+      `arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${JSON.stringify({
+        'Fn::Select': [6, { 'Fn::Split': [':', { Ref: Stack.of(cfn).getLogicalId(cfn) }] }],
+      })}:*`
+    : `${stateMachine.stateMachineArn.replace(':stateMachine:', ':execution:')}:*`;
+  if (!executions) return;
   Validations.of(fn.role ?? fn).acknowledge({
-    id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${ref}:*]`,
+    id: `AwsSolutions-IAM5[Resource::${executions}]`,
     reason:
       'Executions are named by investigation at run time; the grant covers the executions of one state machine.',
   });
@@ -68,7 +72,7 @@ export class OperatorActions extends Construct {
     });
     grantOnExecutions(this.cancelFunction, stateMachine, 'states:DescribeExecution', 'states:StopExecution');
     evidence.bindCancellationRecords(this.cancelFunction);
-    coordination.bind(this.cancelFunction);
+    coordination.bindRead(this.cancelFunction);
     secrets.bindS1(this.cancelFunction);
     secrets.bindCado(this.cancelFunction);
     this.functions = { 'cancel-investigation': this.cancelFunction };
