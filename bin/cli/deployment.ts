@@ -21,6 +21,12 @@ export const DEPLOYMENT_VALUES = {
     env: 'S1CADO_HANDOFF_STATE_MACHINE_ARN',
   },
   auditFunction: { output: 'AuditFunctionName', flag: 'audit-function', env: 'S1CADO_AUDIT_FUNCTION' },
+  cancelFunction: { output: 'CancelFunctionName', flag: 'cancel-function', env: 'S1CADO_CANCEL_FUNCTION' },
+  backfillFunction: {
+    output: 'BackfillFunctionName',
+    flag: 'backfill-function',
+    env: 'S1CADO_BACKFILL_FUNCTION',
+  },
 } as const;
 
 /** A value the CLI can look up. */
