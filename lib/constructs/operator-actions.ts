@@ -16,11 +16,16 @@ export function grantOnExecutions(fn: TaskFunction, stateMachine: IStateMachine,
   stateMachine.grantExecution(fn, ...actions);
   // The resource as cdk-nag names it: the state machine's name picked from its ARN (a token), or the literal ARN.
   const cfn = stateMachine.node.defaultChild as CfnStateMachine | undefined;
+  const stack = Stack.of(fn);
+  // cdk-nag shows a pseudo parameter as <AWS::Name>, and a stack with an environment has literal values instead.
+  const pseudo = (value: string, name: string) => (Token.isUnresolved(value) ? `<AWS::${name}>` : value);
   const executions = Token.isUnresolved(stateMachine.stateMachineArn)
     ? cfn &&
-      `arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${JSON.stringify({
-        'Fn::Select': [6, { 'Fn::Split': [':', { Ref: Stack.of(cfn).getLogicalId(cfn) }] }],
-      })}:*`
+      `arn:${pseudo(stack.partition, 'Partition')}:states:${pseudo(stack.region, 'Region')}:${pseudo(stack.account, 'AccountId')}:execution:${JSON.stringify(
+        {
+          'Fn::Select': [6, { 'Fn::Split': [':', { Ref: Stack.of(cfn).getLogicalId(cfn) }] }],
+        },
+      )}:*`
     : `${stateMachine.stateMachineArn.replace(':stateMachine:', ':execution:')}:*`;
   if (!executions) return;
   Validations.of(fn.role ?? fn).acknowledge({
