@@ -6,6 +6,7 @@
  *    finishes on its own, but no further state runs, so no new S1 task and no new Cado import is started.
  * 2. Asks S1 to cancel each agent's task (the task records under the investigation's prefix name them), with the
  *    same private endpoint Cancel Task uses: S1 cancels only tasks not yet delivered to the agent.
+ *    An agent whose task S1 cancelled gets its collection lease back, so the next investigation may collect.
  * 3. Asks Cado to cancel each pipeline still running for the investigation's staged objects (the import intents in
  *    the coordination store name them), and their processing pipelines.
  * 4. Adds a note on the S1 threat, when the investigation has one.
@@ -27,6 +28,7 @@ import { z } from 'zod';
 import { ImportIntent, importIntentKey } from '../hand-to-cado/core';
 import { type CadoClient, classifyPipeline } from '../shared/cado';
 import type { CoordinationStore } from '../shared/coordination/store';
+import { agentLeaseKey } from '../shared/coordination/table';
 import { InvestigationNotRunningError } from '../shared/errors';
 import {
   CANCELLATION_SCHEMA,
@@ -57,7 +59,7 @@ export interface CancelDeps {
   readonly stateMachineArn: string;
   readonly s1: Pick<S1Client, 'cancelTasks' | 'addThreatNote'>;
   readonly cado: Pick<CadoClient, 'getPipeline' | 'listChildPipelines' | 'abortPipeline'>;
-  readonly store: Pick<CoordinationStore, 'get'>;
+  readonly store: Pick<CoordinationStore, 'get' | 'releaseLease'>;
   readonly nowIso: () => string;
   readonly version: string;
 }
@@ -236,6 +238,21 @@ export async function cancelInvestigation(
   for (const key of keys.filter((k) => /^[^/]+\/task\.json$/.test(k.slice(prefix.length)))) {
     const record = await getJson(deps.s3, deps.bucket, key, TaskRecordView).catch(() => undefined);
     if (record?.parentTaskId) s1Tasks.push(await cancelS1Task(deps, record.agentId, record.parentTaskId));
+  }
+
+  // An agent whose task S1 cancelled is free for the next investigation: its collection lease goes back (only if
+  // this investigation holds it). Where S1 cancelled nothing the task may still run, so the lease runs its course.
+  for (const task of s1Tasks.filter((t) => t.outcome === 'cancelled')) {
+    const released = await deps.store
+      .releaseLease(agentLeaseKey(task.agentId), investigationId)
+      .catch((error: unknown) => {
+        logger.warn('Could not release the collection lease', {
+          agentId: task.agentId,
+          error: (error as Error).name,
+        });
+        return { status: 'failed' as const };
+      });
+    task.leaseReleased = released.status === 'released';
   }
 
   const cadoPipelines: CancelledPipeline[] = [];

@@ -85,10 +85,11 @@ export class CoordinationStore extends Construct {
   }
 
   /**
-   * Gives `fn` read access to the store's items only (`dynamodb:GetItem`, and `kms:Decrypt`/`kms:DescribeKey` through
-   * DynamoDB): for functions that look records up and never change them (`s1cado cancel` reads import intents).
+   * Gives `fn` the store's items to read and delete only (`dynamodb:GetItem`, `dynamodb:DeleteItem`, and
+   * `kms:Decrypt`/`kms:DescribeKey` through DynamoDB), never to create or update: `s1cado cancel` reads import
+   * intents and gives back the collection leases of tasks S1 cancelled.
    */
-  bindRead(fn: LambdaFunction): Grant {
+  bindReadAndRelease(fn: LambdaFunction): Grant {
     fn.addEnvironment(ENV.coordinationTableName, this.table.tableName);
     Grant.addToPrincipal({
       grantee: fn,
@@ -98,7 +99,7 @@ export class CoordinationStore extends Construct {
     });
     return Grant.addToPrincipal({
       grantee: fn,
-      actions: ['dynamodb:GetItem'],
+      actions: ['dynamodb:GetItem', 'dynamodb:DeleteItem'],
       resourceArns: [this.table.tableArn],
     });
   }

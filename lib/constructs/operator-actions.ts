@@ -54,8 +54,8 @@ export interface OperatorActionsProps {
  * never an S1 token or a Cado key): `cancel-investigation` (`s1cado cancel`).
  *
  * Least privilege: describe and stop executions of the one state machine; read evidence under `investigations/`
- * and write only `investigations/<id>/cancellation.json`; read the coordination store; read the S1 and Cado
- * secrets.
+ * and write only `investigations/<id>/cancellation.json`; read the coordination store and delete from it (the
+ * leases it gives back), never write to it; read the S1 and Cado secrets.
  */
 export class OperatorActions extends Construct {
   /** `s1cado cancel`'s function. */
@@ -77,7 +77,7 @@ export class OperatorActions extends Construct {
     });
     grantOnExecutions(this.cancelFunction, stateMachine, 'states:DescribeExecution', 'states:StopExecution');
     evidence.bindCancellationRecords(this.cancelFunction);
-    coordination.bindRead(this.cancelFunction);
+    coordination.bindReadAndRelease(this.cancelFunction);
     secrets.bindS1(this.cancelFunction);
     secrets.bindCado(this.cancelFunction);
     this.functions = { 'cancel-investigation': this.cancelFunction };

@@ -6,7 +6,7 @@
  * events never meet.
  */
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../bin/s1cado';
 import {
@@ -129,6 +129,7 @@ describe('s1cado cancel', () => {
       parentTaskId: offlineTask,
       outcome: 'cancelled',
       affected: 1,
+      leaseReleased: true,
     });
     const pending = [...stack.s1Sim.state.tasks.values()].filter((t) => t.parentTaskId === offlineTask);
     expect(pending.length).toBeGreaterThan(0);
@@ -177,6 +178,40 @@ describe('s1cado cancel', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('There is no execution named no-such-investigation');
     expect(await objectsUnder(stack, 'investigations/no-such-investigation/')).toEqual(new Map());
+  });
+
+  it('completes the cancel of an execution stopped without a record (a cancel cut short, a console stop)', async () => {
+    const { offline } = stack.tenant.agents;
+    // The same agent as the first test: that cancel gave its collection lease back, or this would not collect.
+    const id = 'cancel-e2e-3';
+    const started = await sfn.send(
+      new StartExecutionCommand({
+        stateMachineArn: stack.stateMachineArn,
+        name: id,
+        input: JSON.stringify({
+          agentIds: [offline.id],
+          requestedBy: 'analyst@workstation',
+          reason: 'triage',
+        }),
+      }),
+    );
+    const parentTaskId = await until('the task record', () =>
+      readJson<{ parentTaskId?: string }>(stack, taskRecordKey(id, offline.id)).then(
+        (r) => r.parentTaskId,
+        () => undefined,
+      ),
+    );
+    await sfn.send(new StopExecutionCommand({ executionArn: started.executionArn }));
+    expect((await stack.aws.stepFunctions.waitFor(started.executionArn ?? '')).status).toBe('ABORTED');
+
+    const result = await cli(stack, ['cancel', id, '--reason', 'finish the console stop', '--json']);
+    expect(result.code).toBe(0);
+    const record = CancellationSchema.parse(JSON.parse(result.stdout));
+    expect(record.execution).toMatchObject({ statusBefore: 'ABORTED', stopped: false });
+    // The task the stopped execution left behind is cancelled all the same.
+    expect(record.s1Tasks).toEqual([
+      { agentId: offline.id, parentTaskId, outcome: 'cancelled', affected: 1, leaseReleased: true },
+    ]);
   });
 
   it('prints a readable summary', async () => {

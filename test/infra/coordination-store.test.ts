@@ -121,7 +121,7 @@ describe('the stack with the coordination store', () => {
       .filter((r) => r.Properties.Environment?.Variables?.[ENV.coordinationTableName] !== undefined)
       .map((r) => r.Metadata?.S1CadoStep);
     expect(bound.sort()).toEqual([
-      // Reads import intents (the Cado pipelines to cancel) and nothing else: see the next test.
+      // Reads import intents (the Cado pipelines to cancel), gives back leases: see the next test.
       'cancel-investigation',
       'hand-to-cado',
       'poll-threats',
@@ -133,7 +133,7 @@ describe('the stack with the coordination store', () => {
     template.hasOutput('CoordinationTableName', { Value: tableRef });
   });
 
-  it('lets cancel-investigation read the store and never write it', () => {
+  it('lets cancel-investigation read the store and give leases back, never create or update items', () => {
     const { stack, template } = stackTemplate();
     const role = stack.getLogicalId(stack.operatorActions.cancelFunction.role?.node.defaultChild as never);
     const statements = Object.values(template.findResources('AWS::IAM::Policy'))
@@ -142,7 +142,10 @@ describe('the stack with the coordination store', () => {
         (p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Condition?: unknown }[],
       );
     const actions = statements.flatMap((s) => [s.Action].flat());
-    expect(actions.filter((a) => a.startsWith('dynamodb:'))).toEqual(['dynamodb:GetItem']);
+    expect(actions.filter((a) => a.startsWith('dynamodb:'))).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:DeleteItem',
+    ]);
     // Its use of the table's key (through DynamoDB only) is decrypting.
     const viaDynamo = statements.filter((s) => JSON.stringify(s.Condition ?? {}).includes('dynamodb.'));
     expect(viaDynamo.flatMap((s) => [s.Action].flat()).sort()).toEqual(['kms:Decrypt', 'kms:DescribeKey']);

@@ -15,6 +15,8 @@ export const CancelledTask = z.object({
   outcome: z.enum(['cancelled', 'not_cancelled', 'unsupported', 'failed']),
   affected: z.number().int().nonnegative(),
   reason: z.string().optional(),
+  /** The agent's collection lease was given back (only after S1 cancelled the task), so it can be collected again. */
+  leaseReleased: z.boolean().optional(),
 });
 export type CancelledTask = z.infer<typeof CancelledTask>;
 
