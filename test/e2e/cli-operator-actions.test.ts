@@ -43,6 +43,15 @@ async function objectsUnder(stack: E2eStack, prefix: string): Promise<Map<string
   return found;
 }
 
+/**
+ * Waits for every execution of the stack to end: a stack closed under a running one would pull dynalite and
+ * s3rver from under its handlers.
+ */
+async function executionsEnded(stack: E2eStack): Promise<void> {
+  for (const e of stack.aws.stepFunctions.list()) await stack.aws.stepFunctions.waitFor(e.executionArn);
+  await stack.intake.settled();
+}
+
 /** Polls `check` (real time) until it returns something, or fails after `ms`. */
 async function until<T>(
   what: string,
@@ -74,6 +83,7 @@ describe('s1cado cancel', () => {
 
   afterAll(async () => {
     sfn?.destroy();
+    if (stack) await executionsEnded(stack);
     await stack?.close();
     clearRegisteredSecrets();
   });
@@ -266,7 +276,7 @@ describe('s1cado backfill', () => {
   });
 
   afterAll(async () => {
-    await stack?.intake.settled();
+    if (stack) await executionsEnded(stack);
     await stack?.close();
     clearRegisteredSecrets();
   });
