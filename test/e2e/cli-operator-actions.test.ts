@@ -250,6 +250,18 @@ describe('s1cado cancel', () => {
     expect(result.stdout).toContain(`record: ${cancellationKey(id)}`);
     // No threat, no note.
     expect(result.stdout).not.toContain('S1 threat');
+
+    // status shows who cancelled, and why, beside the stopped execution.
+    const status = await cli(stack, ['status', id]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/Execution +ABORTED/);
+    expect(status.stdout).toContain('Error       InvestigationCancelled: Cancelled by analyst@workstation');
+    expect(status.stdout).toMatch(
+      new RegExp(
+        `Cancelled +by analyst@workstation at \\S+: cancelled by an operator \\(no reason given\\) \\(${cancellationKey(id)}\\)`,
+      ),
+    );
+    expect(status.stdout).not.toContain('no case.json');
   });
 });
 
