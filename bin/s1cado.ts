@@ -1,6 +1,6 @@
 /**
  * `s1cado`: manual use of the deployed stack — start a collection, see where an investigation stands, re-run a
- * Cado hand-off, audit permissions. Every command finds the deployment through the CloudFormation stack's outputs
+ * Cado hand-off, audit permissions, cancel an investigation, backfill missed threats. Every command finds the deployment through the CloudFormation stack's outputs
  * (or flags / variables), uses the caller's AWS credentials, and never sees an S1 token or a Cado key.
  *
  * Run with `npx s1cado <command>` (through the `bin/s1cado.cjs` launcher) or `npx tsx bin/s1cado.ts <command>`.
@@ -10,6 +10,8 @@ import path from 'node:path';
 import { redact } from '../lambdas/shared/redact';
 import { TOOL_VERSION } from '../lambdas/shared/version';
 import { auditCommand } from './cli/audit';
+import { backfillCommand } from './cli/backfill';
+import { cancelCommand } from './cli/cancel';
 import { collectCommand } from './cli/collect';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './cli/errors';
 import { handoffCommand } from './cli/handoff';
@@ -28,6 +30,8 @@ Commands
   handoff <investigationId>    re-run the Cado hand-off of staged evidence Cado did not process (HandOffRerun)
   verify <investigationId>     check the chain of custody: signature, manifest, Object Lock, SHA-256, zip listing
   audit                        check that the S1 service user and the Cado key have what the workflow needs
+  cancel <investigationId>     stop an investigation: execution, S1 tasks, Cado pipelines; note and record who and why
+  backfill --since <time>      replay the S1 threats of a window through the intake (--dry-run to list only)
 
 Run "s1cado <command> --help" for its options. Locations come from the CloudFormation stack's outputs
 (--stack, default S1CadoForensics), or from flags and S1CADO_* variables.
@@ -37,6 +41,8 @@ states:StartExecution, and for --wait states:DescribeExecution, s3:ListBucket an
 status: the same read permissions; reading the bucket also needs kms:Decrypt on its key. handoff:
 states:StartExecution on the HandOffRerun state machine, DescribeExecution and GetExecutionHistory (no S3 write).
 verify: the read permissions on investigations/ (object versions included) and kms:GetPublicKey on the signing key.
+audit, cancel, backfill: lambda:InvokeFunction on the function (stack outputs AuditFunctionName,
+CancelFunctionName, BackfillFunctionName); the functions hold the S1 and Cado rights.
 
 Exit codes: 0 ok, 1 failure, 2 usage error. With --json, an error is one JSON document on stderr,
 {"command", "error": {"name", "message", "exitCode", "hint"}}; stdout holds only results.`;
@@ -54,6 +60,8 @@ const COMMANDS: Record<string, Command> = {
   handoff: handoffCommand,
   audit: auditCommand,
   verify: verifyCommand,
+  cancel: cancelCommand,
+  backfill: backfillCommand,
 };
 
 /** Runs the CLI with `argv` (without the node and script paths); returns the exit code. */

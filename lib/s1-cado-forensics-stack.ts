@@ -8,6 +8,7 @@ import { EvidenceBucket } from './constructs/evidence-bucket';
 import { HandOffRerun } from './constructs/handoff-rerun';
 import { InvestigationWorkflow } from './constructs/investigation-workflow';
 import { Monitoring } from './constructs/monitoring';
+import { OperatorActions } from './constructs/operator-actions';
 import { OutcomeNotifications } from './constructs/outcome-notifications';
 import { PermissionAudit } from './constructs/permission-audit';
 import type { TaskFunction } from './constructs/task-function';
@@ -45,8 +46,10 @@ export class S1CadoForensicsStack extends Stack {
   readonly signing: CustodySigning;
   /** The scheduled permission audit. */
   readonly audit: PermissionAudit;
-  /** Threat poller, optional webhook, event bus and the rule that starts investigations. */
+  /** Threat poller, optional webhook, backfill, event bus and the rule that starts investigations. */
   readonly intake: ThreatIntake;
+  /** What an operator does to one investigation (`s1cado cancel`). */
+  readonly operatorActions: OperatorActions;
 
   constructor(scope: Construct, id: string, props: S1CadoForensicsStackProps) {
     super(scope, id, props);
@@ -106,6 +109,13 @@ export class S1CadoForensicsStack extends Stack {
       publisher: step('record-outcome'),
       notifyOutcomes: config.notifyOutcomes,
     });
+    this.operatorActions = new OperatorActions(this, 'OperatorActions', {
+      config,
+      stateMachine: this.workflow.stateMachine,
+      evidence: this.evidence,
+      secrets: this.secrets,
+      coordination: this.coordination,
+    });
     this.audit = new PermissionAudit(this, 'PermissionAudit', {
       config,
       evidence: this.evidence,
@@ -122,6 +132,7 @@ export class S1CadoForensicsStack extends Stack {
       functions: [
         ...Object.values(this.workflow.functions),
         ...Object.values(this.intake.functions),
+        ...Object.values(this.operatorActions.functions),
         this.audit.function,
       ],
     });
@@ -144,5 +155,8 @@ export class S1CadoForensicsStack extends Stack {
       new CfnOutput(this, 'WebhookSecretArn', { value: this.intake.webhookSecret.secretArn });
     }
     new CfnOutput(this, 'AuditFunctionName', { value: this.audit.function.functionName });
+    // `s1cado cancel` and `s1cado backfill` invoke these.
+    new CfnOutput(this, 'CancelFunctionName', { value: this.operatorActions.cancelFunction.functionName });
+    new CfnOutput(this, 'BackfillFunctionName', { value: this.intake.backfillFunction.functionName });
   }
 }

@@ -17,7 +17,7 @@ import { COORDINATION_TABLE_ENV } from '../lambdas/shared/coordination/table';
 import { resetServices } from '../lambdas/shared/services';
 import { loadConfig, type S1CadoConfigInput } from '../lib/config';
 import { S1CadoForensicsStack } from '../lib/s1-cado-forensics-stack';
-import { extractStateMachine } from './asl/extract';
+import { type ExtractedFunction, extractStateMachine, findFunction } from './asl/extract';
 import { createLambdaContext } from './asl/lambda-context';
 import {
   createLocalStateMachine,
@@ -27,6 +27,7 @@ import {
   stepsOf,
 } from './asl/runner';
 import { type AwsFake, startAwsFake } from './aws-fake';
+import type { FakeEvent } from './aws-fake/event-bridge';
 import type { FakeExecutionRequest } from './aws-fake/step-functions';
 import { type CadoSimulator, startCadoSimulator } from './cado-simulator';
 import { type LocalDynamo, startLocalDynamo, tablesFromTemplate } from './dynamo';
@@ -103,6 +104,8 @@ export interface LocalStack {
   readonly rerunMachine: LocalStateMachine;
   /** The tokens in use (tests assert they never leak). */
   readonly secrets: { s1Token: string; cadoKey: string };
+  /** The intake bus and its rule (threat events reach start-investigation, as in the deployed stack). */
+  readonly intake: LocalIntake;
   /** Stops everything and restores the environment. */
   close(): Promise<void>;
 }
@@ -251,6 +254,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       S1_SECRET_ARN: s1SecretArn,
       CADO_SECRET_ARN: cadoSecretArn,
       MANIFEST_SIGNING_KEY_ARN: signingKeyArn,
+      // Record Outcome puts outcome events on the intake bus (the project's one bus).
+      OUTCOME_BUS_NAME: intakeBusName(extracted.functions),
       POWERTOOLS_METRICS_DISABLED: 'true',
       POWERTOOLS_TRACE_ENABLED: 'false',
     };
@@ -319,19 +324,32 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         }).result,
     );
 
-    for (const fn of extracted.functions.values()) {
+    // Functions outside the state machines (intake, audit, operator actions) also need the variables only they
+    // have (e.g. the bus name): added on invoke, and only keys the runs' environment lacks, so no step of a run
+    // sees a value other than its own.
+    const ownEnvironment = (fn: ExtractedFunction) =>
+      Object.fromEntries(Object.entries(fn.environment).filter(([key]) => !(key in machine.env)));
+    const invoke = (
+      fn: ExtractedFunction,
+      event: unknown,
+      invocation: { requestId: string; functionArn?: string },
+    ) => {
       const handler = fn.step ? handlers[fn.step] : undefined;
-      if (!fn.step || !handler) continue;
-      aws.lambda.register(fn.functionName, (event, invocation) => {
-        Object.assign(process.env, machine.env);
-        const context = createLambdaContext(fn, {
-          requestId: invocation.requestId,
-          deadline: Date.now() + fn.timeoutSeconds * 1000,
-          invokedArn: invocation.functionArn,
-        });
-        return handler(event, context);
+      if (!handler) throw new Error(`No handler for ${fn.functionName}`);
+      Object.assign(process.env, machine.env, ownEnvironment(fn));
+      const context = createLambdaContext(fn, {
+        requestId: invocation.requestId,
+        deadline: Date.now() + fn.timeoutSeconds * 1000,
+        invokedArn: invocation.functionArn ?? fn.arn,
       });
+      return handler(event, context);
+    };
+    for (const fn of extracted.functions.values()) {
+      if (!fn.step || !handlers[fn.step]) continue;
+      aws.lambda.register(fn.functionName, (event, invocation) => invoke(fn, event, invocation));
     }
+    const intake = wireIntake(template, extracted.functions, aws, invoke);
+    closers.push(() => intake.settled());
     const outputs: Record<string, string> = {
       EvidenceBucketName: LOCAL_BUCKET,
       S1SecretArn: s1SecretArn,
@@ -340,6 +358,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       HandOffRerunStateMachineArn: extractedRerun.arn,
       CoordinationTableName: coordinationTable,
       ManifestSigningKeyArn: signingKeyArn,
+      ThreatBusName: intake.busName,
+      ...(intake.topicArns[0] ? { NotificationTopicArn: intake.topicArns[0] } : {}),
+      ...functionOutputs(template, extracted.functions),
     };
     aws.cloudFormation.setStack(LOCAL_STACK_NAME, { outputs });
 
@@ -361,6 +382,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       machine,
       rerunMachine,
       secrets: { s1Token, cadoKey },
+      intake,
       close,
     };
   } catch (error) {
@@ -398,4 +420,202 @@ function allStateNames(definition: { States: object }): string[] {
     }
   }
   return names;
+}
+
+/** The intake bus of the local deployment. */
+export interface LocalIntake {
+  /** The bus name the intake functions put events on (created in the AWS fake). */
+  readonly busName: string;
+  /** The SNS topics rules on the bus notify (the notification topic), in the AWS fake. */
+  readonly topicArns: readonly string[];
+  /** Resolves once every delivery to the rule's target so far has finished. */
+  settled(): Promise<void>;
+  /** Deliveries the target failed (the deployed stack would retry them, then send them to the dead-letter queue). */
+  readonly failures: { readonly eventId: string; readonly error: unknown }[];
+}
+
+type Invoke = (fn: ExtractedFunction, event: unknown, invocation: { requestId: string }) => unknown;
+
+interface TemplateResource {
+  readonly Type: string;
+  readonly Properties?: Record<string, unknown>;
+}
+
+/** Whether `value` passes one EventBridge pattern field (the forms the stack uses: values and equals-ignore-case). */
+function fieldMatches(allowed: unknown, value: unknown): boolean {
+  if (Array.isArray(allowed)) {
+    return allowed.some((option) => {
+      if (option !== null && typeof option === 'object' && 'equals-ignore-case' in option) {
+        const wanted = (option as Record<string, unknown>)['equals-ignore-case'];
+        return (
+          typeof value === 'string' &&
+          typeof wanted === 'string' &&
+          value.toLowerCase() === wanted.toLowerCase()
+        );
+      }
+      return option === value;
+    });
+  }
+  if (allowed !== null && typeof allowed === 'object') {
+    const inner = value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {};
+    return Object.entries(allowed).every(([key, sub]) => fieldMatches(sub, inner[key]));
+  }
+  return false;
+}
+
+/** The intake bus's name, as the poller's `EVENT_BUS_NAME` has it. */
+function intakeBusName(functions: ReadonlyMap<string, ExtractedFunction>): string {
+  const busName = [...functions.values()].find((fn) => fn.step === 'poll-threats')?.environment
+    .EVENT_BUS_NAME;
+  if (!busName) throw new Error('The template has no poll-threats function naming the intake bus');
+  return busName;
+}
+
+/** A JSON path of the `$.a.b` form the stack's input transformers use, read from `value`. */
+function readPath(value: unknown, path: string): unknown {
+  return path
+    .replace(/^\$\.?/, '')
+    .split('.')
+    .filter(Boolean)
+    .reduce<unknown>(
+      (at, key) => (at !== null && typeof at === 'object' ? (at as Record<string, unknown>)[key] : undefined),
+      value,
+    );
+}
+
+/**
+ * An input transformer applied to an event as EventBridge does for the templates CDK writes: each `<name>` is
+ * replaced by the value at its path (inside a quoted string, as text with JSON escaping; a missing value as
+ * nothing). A template of quoted lines (`RuleTargetInput.fromMultilineText`) is delivered as those lines' text.
+ */
+export function renderInputTransformer(
+  transformer: { InputPathsMap?: Record<string, string>; InputTemplate: string },
+  event: unknown,
+): string {
+  const values = Object.fromEntries(
+    Object.entries(transformer.InputPathsMap ?? {}).map(([name, path]) => [name, readPath(event, path)]),
+  );
+  const filled = transformer.InputTemplate.replace(/<([A-Za-z0-9_.-]+)>/g, (whole, name: string) => {
+    if (!(name in values)) return whole;
+    const value = values[name];
+    if (value === undefined || value === null) return '';
+    const text = typeof value === 'string' ? value : JSON.stringify(value);
+    return JSON.stringify(text).slice(1, -1);
+  });
+  const lines = filled.split('\n');
+  if (lines.every((line) => /^".*"$/.test(line)))
+    return lines.map((line) => JSON.parse(line) as string).join('\n');
+  return filled;
+}
+
+/**
+ * The intake bus (named as the intake functions' `EVENT_BUS_NAME`) and the rules on it, as EventBridge would run
+ * them: each accepted event that matches a rule's pattern is delivered to its Lambda target asynchronously, with the
+ * EventBridge envelope. The bus's resource policy is not evaluated locally.
+ */
+function wireIntake(
+  template: Record<string, unknown>,
+  functions: ReadonlyMap<string, ExtractedFunction>,
+  aws: AwsFake,
+  invoke: Invoke,
+): LocalIntake {
+  const busName = intakeBusName(functions);
+  aws.eventBridge.createBus(busName);
+  const resources = Object.values((template.Resources ?? {}) as Record<string, TemplateResource>);
+  const rules = resources
+    .filter((r) => r.Type === 'AWS::Events::Rule' && r.Properties?.EventBusName !== undefined)
+    .flatMap((r) => {
+      const targets = (r.Properties?.Targets ?? []) as {
+        Arn?: { 'Fn::GetAtt'?: string[] };
+      }[];
+      return targets.flatMap((target) => {
+        const logicalId = target.Arn?.['Fn::GetAtt']?.[0];
+        const fn = [...functions.values()].find((f) => f.logicalId === logicalId);
+        return fn ? [{ pattern: r.Properties?.EventPattern as Record<string, unknown>, fn }] : [];
+      });
+    });
+  // Rules that notify an SNS topic of the template (the outcome notifications), with their input transformer.
+  const topics = new Map<string, string>();
+  const snsRules = Object.entries((template.Resources ?? {}) as Record<string, TemplateResource>)
+    .filter(([, r]) => r.Type === 'AWS::Events::Rule' && r.Properties?.EventBusName !== undefined)
+    .flatMap(([, r]) => {
+      const targets = (r.Properties?.Targets ?? []) as {
+        Arn?: { Ref?: string };
+        InputTransformer?: { InputPathsMap?: Record<string, string>; InputTemplate: string };
+      }[];
+      return targets.flatMap((target) => {
+        const topicId = target.Arn?.Ref;
+        const resource = topicId
+          ? (template.Resources as Record<string, TemplateResource>)[topicId]
+          : undefined;
+        if (!topicId || resource?.Type !== 'AWS::SNS::Topic') return [];
+        const topicArn = topics.get(topicId) ?? aws.sns.createTopic(topicId);
+        topics.set(topicId, topicArn);
+        return [
+          {
+            pattern: r.Properties?.EventPattern as Record<string, unknown>,
+            topicArn,
+            transformer: target.InputTransformer,
+          },
+        ];
+      });
+    });
+  const pending = new Set<Promise<void>>();
+  const failures: { eventId: string; error: unknown }[] = [];
+  aws.eventBridge.onEvent((event: FakeEvent) => {
+    if (event.eventBusName !== busName) return;
+    const envelope = {
+      version: '0',
+      id: event.id,
+      'detail-type': event.detailType,
+      source: event.source,
+      account: '000000000000',
+      time: new Date(event.time).toISOString(),
+      region: 'us-east-1',
+      resources: event.resources,
+      detail: event.detail,
+    };
+    for (const rule of snsRules) {
+      if (!fieldMatches(rule.pattern, envelope)) continue;
+      const message = rule.transformer
+        ? renderInputTransformer(rule.transformer, envelope)
+        : JSON.stringify(envelope);
+      aws.sns.deliver(rule.topicArn, message);
+    }
+    for (const rule of rules) {
+      if (!fieldMatches(rule.pattern, envelope)) continue;
+      const delivery = (async () => {
+        try {
+          await invoke(rule.fn, envelope, { requestId: `event-${event.id}` });
+        } catch (error) {
+          failures.push({ eventId: event.id, error });
+        }
+      })();
+      pending.add(delivery);
+      void delivery.finally(() => pending.delete(delivery));
+    }
+  });
+  return {
+    busName,
+    topicArns: [...topics.values()],
+    failures,
+    async settled() {
+      while (pending.size > 0) await Promise.all([...pending]);
+    },
+  };
+}
+
+/** The stack outputs that name functions the CLI invokes, with the local function names. */
+function functionOutputs(
+  template: Record<string, unknown>,
+  functions: ReadonlyMap<string, ExtractedFunction>,
+): Record<string, string> {
+  const outputs = (template.Outputs ?? {}) as Record<string, { Value?: { Ref?: string } }>;
+  const found: Record<string, string> = {};
+  for (const [name, output] of Object.entries(outputs)) {
+    const ref = output.Value?.Ref;
+    const fn = ref ? [...functions.values()].find((f) => f.logicalId === ref) : undefined;
+    if (fn && findFunction(functions, fn.functionName)) found[name] = fn.functionName;
+  }
+  return found;
 }

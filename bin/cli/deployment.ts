@@ -22,6 +22,12 @@ export const DEPLOYMENT_VALUES = {
   },
   auditFunction: { output: 'AuditFunctionName', flag: 'audit-function', env: 'S1CADO_AUDIT_FUNCTION' },
   signingKeyArn: { output: 'ManifestSigningKeyArn', flag: 'signing-key-arn', env: 'S1CADO_SIGNING_KEY_ARN' },
+  cancelFunction: { output: 'CancelFunctionName', flag: 'cancel-function', env: 'S1CADO_CANCEL_FUNCTION' },
+  backfillFunction: {
+    output: 'BackfillFunctionName',
+    flag: 'backfill-function',
+    env: 'S1CADO_BACKFILL_FUNCTION',
+  },
 } as const;
 
 /** A value the CLI can look up. */

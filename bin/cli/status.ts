@@ -2,6 +2,9 @@
  * `s1cado status <investigationId>`: the execution (DescribeExecution on the ARN built from the state machine and
  * the investigation id) and, once written, `case.json`: per agent the outcome, S3 key, size, SHA-256 and Cado status.
  */
+import { CancellationRecord } from '../../lambdas/shared/evidence/cancellation';
+import { cancellationKey } from '../../lambdas/shared/evidence/keys';
+import { getJson } from '../../lambdas/shared/evidence/manifest';
 import { InvestigationId } from '../../lambdas/shared/schemas';
 import { COMMON_OPTIONS, parseCommand, shown, stringFlag } from './args';
 import { createAwsClients } from './aws-clients';
@@ -17,9 +20,10 @@ export const STATUS_HELP = `Usage: s1cado status <investigationId> [options]
 
 Shows where an investigation stands: its Step Functions execution and, once the investigation has ended, its
 case.json: per agent the outcome, the evidence's S3 key, size and SHA-256, and the Cado status.
+A cancelled investigation (s1cado cancel) also shows who cancelled it, when and why (cancellation.json).
 
 Options
-  --json                the execution and case.json as one JSON document on stdout
+  --json                the execution, case.json and cancellation.json as one JSON document on stdout
   --stack <name>        CloudFormation stack to read the locations from (default S1CadoForensics, or $S1CADO_STACK)
   --region <region>     AWS region (default: the SDK's, e.g. $AWS_REGION)
   --state-machine-arn   the investigation state machine (or $S1CADO_STATE_MACHINE_ARN; default: stack output)
@@ -58,9 +62,10 @@ export async function statusCommand(args: readonly string[], io: CliIo): Promise
     const deployment = new Deployment({ stackName: stringFlag(flags, 'stack'), flags, env: io.env, clients });
     const stateMachineArn = await deployment.get('stateMachineArn');
     const bucket = await deployment.get('bucket');
-    const [execution, record] = await Promise.all([
+    const [execution, record, cancellation] = await Promise.all([
       describeInvestigation(clients.sfn, stateMachineArn, investigationId),
       readCase(clients.s3, bucket, investigationId),
+      getJson(clients.s3, bucket, cancellationKey(investigationId), CancellationRecord),
     ]);
     if (!execution && !record) {
       throw new InvestigationNotFoundError(
@@ -73,6 +78,7 @@ export async function statusCommand(args: readonly string[], io: CliIo): Promise
         investigationId,
         execution: execution ? { ...execution, consoleUrl: consoleUrl(execution.executionArn) } : null,
         case: record ?? null,
+        cancellation: cancellation ?? null,
       });
       return EXIT_OK;
     }
@@ -83,12 +89,18 @@ export async function statusCommand(args: readonly string[], io: CliIo): Promise
     } else {
       out.out('  Execution   not found (expired from the history, or started on another state machine)');
     }
+    if (cancellation) {
+      out.out(
+        `  Cancelled   by ${cancellation.cancelledBy} at ${cancellation.at}: ${cancellation.reason} ` +
+          `(${cancellationKey(investigationId)})`,
+      );
+    }
     if (record) {
       for (const line of caseLines(record)) out.out(line);
     } else if (execution?.status === 'RUNNING') {
       const progress = await progressText(clients.s3, bucket, investigationId);
       out.out(`  Progress    ${progress ?? 'unknown'} (case.json is written when the investigation ends)`);
-    } else {
+    } else if (!cancellation) {
       out.out('  Case        no case.json (the investigation stopped before recording its outcome)');
     }
     return EXIT_OK;

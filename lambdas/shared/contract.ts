@@ -59,6 +59,8 @@ export const ERRORS = {
   AuditDeliveryError: { retryable: false },
   ThreatPublishError: { retryable: true },
   HighWaterMarkError: { retryable: true },
+  // Operator actions (s1cado cancel, s1cado backfill)
+  InvestigationNotRunningError: { retryable: false },
   // Coordination store
   CoordinationStoreError: { retryable: true },
 } as const satisfies Record<string, { readonly retryable: boolean }>;
@@ -183,6 +185,7 @@ export const ENV = {
   webhookMaxSkewSeconds: 'WEBHOOK_MAX_SKEW_SECONDS',
   stateMachineArn: 'STATE_MACHINE_ARN',
   threatNote: 'THREAT_NOTE',
+  backfillMaxThreats: 'BACKFILL_MAX_THREATS',
   // Coordination store (CoordinationStore.bind)
   coordinationTableName: 'COORDINATION_TABLE_NAME',
   // Powertools (TaskFunction)

@@ -265,6 +265,13 @@ export class ResultNotAvailableError extends AppError {
 export class CaseNotFoundError extends AppError {
   override readonly name = 'CaseNotFoundError';
 }
+/**
+ * `s1cado cancel` on an investigation that is not running (it ended, was never started, or its cancellation is
+ * already recorded): nothing was stopped or changed.
+ */
+export class InvestigationNotRunningError extends AppError {
+  override readonly name = 'InvestigationNotRunningError';
+}
 /** The storage announced a result larger than `maxResultBytes`: refused before any byte is uploaded. */
 export class ResultTooLargeError extends AppError {
   override readonly name = 'ResultTooLargeError';

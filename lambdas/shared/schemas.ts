@@ -356,6 +356,31 @@ export const HandoffRerunInput = z.strictObject({
 });
 export type HandoffRerunInput = z.infer<typeof HandoffRerunInput>;
 
+/** What `s1cado cancel` sends the cancel-investigation Lambda. */
+export const CancelInvestigationInput = z.strictObject({
+  investigationId: InvestigationId,
+  /** Why; recorded in cancellation.json and the S1 threat note. */
+  reason: z.string().trim().min(1, 'say why the investigation is cancelled').max(1024),
+  /** Who asks (the CLI sends the caller's identity); recorded likewise. */
+  requestedBy: z.string().trim().min(1, 'say who cancels').max(256),
+});
+export type CancelInvestigationInput = z.infer<typeof CancelInvestigationInput>;
+
+/** What `s1cado backfill` sends the backfill-threats Lambda: threats created in (since, until]. */
+export const BackfillInput = z
+  .strictObject({
+    since: z.iso.datetime({ offset: true }),
+    until: z.iso.datetime({ offset: true }),
+    /** List what would be started; put no event. */
+    dryRun: z.boolean().default(false),
+    requestedBy: z.string().trim().min(1).max(256),
+  })
+  .refine((input) => Date.parse(input.since) < Date.parse(input.until), {
+    message: 'since must be before until',
+    path: ['since'],
+  });
+export type BackfillInput = z.infer<typeof BackfillInput>;
+
 /** One run of the re-run machine, as every step after Find Staged Evidence sees it. */
 export const RerunInfo = z.object({
   at: z.string(),

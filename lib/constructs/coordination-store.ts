@@ -84,6 +84,26 @@ export class CoordinationStore extends Construct {
     });
   }
 
+  /**
+   * Gives `fn` the store's items to read and delete only (`dynamodb:GetItem`, `dynamodb:DeleteItem`, and
+   * `kms:Decrypt`/`kms:DescribeKey` through DynamoDB), never to create or update: `s1cado cancel` reads import
+   * intents and gives back the collection leases of tasks S1 cancelled.
+   */
+  bindReadAndRelease(fn: LambdaFunction): Grant {
+    fn.addEnvironment(ENV.coordinationTableName, this.table.tableName);
+    Grant.addToPrincipal({
+      grantee: fn,
+      actions: ['kms:Decrypt', 'kms:DescribeKey'],
+      resourceArns: [this.key.keyArn],
+      conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Aws.REGION}.amazonaws.com` } },
+    });
+    return Grant.addToPrincipal({
+      grantee: fn,
+      actions: ['dynamodb:GetItem', 'dynamodb:DeleteItem'],
+      resourceArns: [this.table.tableArn],
+    });
+  }
+
   private grantKey(grantee: IGrantable): Grant {
     return Grant.addToPrincipal({
       grantee,

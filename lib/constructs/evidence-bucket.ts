@@ -37,6 +37,7 @@ export const OWNED_KEYS = {
   staging: ['*/*/*/*'],
   verification: ['*/*/*/verification.json'],
   outcome: ['*/case.json', '*/case.md', '*/*/*/manifest.json', '*/*/*/manifest.signature.json'],
+  cancellation: ['*/cancellation.json'],
 } as const satisfies Record<string, readonly string[]>;
 
 /** Actions the bucket policy denies to every principal but the break-glass role. */
@@ -288,6 +289,18 @@ export class EvidenceBucket extends Construct {
   bindOutcomeRecords(fn: LambdaFunction): Grant {
     this.setBucketName(fn);
     const writes = this.grantOwnedKeys(fn, OWNED_KEYS.outcome, ['s3:PutObject']);
+    this.grantReadEvidence(fn, ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey']);
+    return writes;
+  }
+
+  /**
+   * Tells `fn` the bucket's name and lets it write cancellation records ({@link OWNED_KEYS}.cancellation) and read
+   * evidence (task records and manifests name the S1 tasks and staged objects to cancel). No other key is writable:
+   * a cancel never alters what was staged.
+   */
+  bindCancellationRecords(fn: LambdaFunction): Grant {
+    this.setBucketName(fn);
+    const writes = this.grantOwnedKeys(fn, OWNED_KEYS.cancellation, ['s3:PutObject']);
     this.grantReadEvidence(fn, ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey']);
     return writes;
   }

@@ -53,7 +53,7 @@ export class OutcomeNotifications extends Construct {
             `Case report: ${field('reportUri')}`,
             `Case file: ${field('caseUri')}`,
             `Check the chain of custody: ${field('verifyCommand')}`,
-            `Hand-off re-run (when offered): ${field('rerunCommand')}`,
+            `Next: ${field('nextStep')}`,
           ].join('\n'),
         ),
       }),

@@ -17,6 +17,7 @@ import type { ApiSecrets } from './api-secrets';
 import type { CoordinationStore } from './coordination-store';
 import type { EvidenceBucket } from './evidence-bucket';
 import type { Monitoring } from './monitoring';
+import { grantOnExecutions } from './operator-actions';
 import { TaskFunction } from './task-function';
 
 /** `Source` of intake events (the contract's, which the publishers use too). */
@@ -121,6 +122,8 @@ export class ThreatIntake extends Construct {
   readonly startFunction: TaskFunction;
   /** Undeliverable and failed intake events. */
   readonly deadLetterQueue: Queue;
+  /** `s1cado backfill`'s function: replays a window of S1 threats onto the bus. */
+  readonly backfillFunction: TaskFunction;
   /** The webhook function, when enabled. */
   readonly webhookFunction?: TaskFunction;
   /** The webhook's HTTPS endpoint, when enabled. */
@@ -232,10 +235,32 @@ export class ThreatIntake extends Construct {
       }),
     );
 
+    // ---- backfill (s1cado backfill) -----------------------------------------------------------------------
+    this.backfillFunction = new TaskFunction(this, 'BackfillThreats', {
+      step: 'backfill-threats',
+      description:
+        's1-cado-forensics: replays a window of SentinelOne threats onto the intake bus (s1cado backfill)',
+      logRetentionDays: config.logRetentionDays,
+      // Up to BACKFILL_MAX_THREATS threats: a few S1 pages, one listing and one DescribeExecution per threat.
+      timeout: Duration.minutes(5),
+      environment: {
+        ...filterEnv,
+        [ENV.eventBusName]: this.bus.eventBusName,
+        [ENV.stateMachineArn]: stateMachine.stateMachineArn,
+        [ENV.backfillMaxThreats]: '500',
+      },
+    });
+    secrets.bindS1(this.backfillFunction);
+    this.bus.grantPutEventsTo(this.backfillFunction);
+    // What ran before: the threat investigations' prefix (no object reads, no key) and the execution of that name.
+    evidence.bindInvestigationListing(this.backfillFunction, 'threat-');
+    grantOnExecutions(this.backfillFunction, stateMachine, 'states:DescribeExecution');
+
     // ---- webhook -----------------------------------------------------------------------------------------
     const functions: Record<string, TaskFunction> = {
       'poll-threats': this.pollFunction,
       'start-investigation': this.startFunction,
+      'backfill-threats': this.backfillFunction,
     };
     if (config.webhookEnabled) {
       // On the project's credentials key, like the API secrets; when both of those are imported there is no such

@@ -26,6 +26,7 @@ import { KmsFake } from './kms';
 import { LambdaFake } from './lambda';
 import { AwsServiceError, type Operation, type RequestBody } from './protocol';
 import { SecretsManagerFake } from './secrets-manager';
+import { SnsFake } from './sns';
 import { SsmFake } from './ssm';
 import { type FakeStateMachine, StepFunctionsFake } from './step-functions';
 
@@ -33,6 +34,7 @@ export type { FakeStackInit } from './cloudformation';
 export type { EntryFault, FakeEvent } from './event-bridge';
 export type { FakeInvocation, FakeLambdaFunction } from './lambda';
 export { AwsServiceError } from './protocol';
+export type { FakeSnsMessage } from './sns';
 export type { FakeParameter } from './ssm';
 export type { FakeExecution, FakeExecutionRequest, FakeStateMachine } from './step-functions';
 
@@ -78,6 +80,8 @@ export interface AwsFake {
   readonly ssm: SsmFake;
   /** KMS test API (`createSigningKey`, `setEnabled`). */
   readonly kms: KmsFake;
+  /** SNS topics and what EventBridge rules delivered to them (`createTopic`, `deliver`, `messages`). */
+  readonly sns: SnsFake;
   /** Registers the function that runs executions of a state machine. */
   registerStateMachine(stateMachineArn: string, machine: FakeStateMachine): void;
   /** Requests received so far, in order. */
@@ -160,6 +164,7 @@ export async function startAwsFake(opts: AwsFakeOptions = {}): Promise<AwsFake> 
   const eventBridge = new EventBridgeFake({ region, accountId, clock });
   const ssm = new SsmFake({ region, accountId, clock });
   const kms = new KmsFake({ region, accountId, clock });
+  const sns = new SnsFake({ region, accountId, clock });
   const operations: Record<string, Record<string, Operation>> = {
     secretsmanager: secrets.operations,
     AWSStepFunctions: stepFunctions.operations,
@@ -285,6 +290,7 @@ export async function startAwsFake(opts: AwsFakeOptions = {}): Promise<AwsFake> 
     eventBridge,
     ssm,
     kms,
+    sns,
     registerStateMachine: (arn, machine) => stepFunctions.register(arn, machine),
     requests,
     close: async () => {

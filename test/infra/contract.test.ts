@@ -165,6 +165,11 @@ describe('functions are configured and granted together', () => {
     expect(s1.map(({ step }) => step)).toEqual(
       expect.arrayContaining(['poll-threats', 'audit-permissions', 'stage-output']),
     );
-    expect(cado.map(({ step }) => step).sort()).toEqual(['audit-permissions', 'check-cado', 'hand-to-cado']);
+    expect(cado.map(({ step }) => step).sort()).toEqual([
+      'audit-permissions',
+      'cancel-investigation',
+      'check-cado',
+      'hand-to-cado',
+    ]);
   });
 });

@@ -121,6 +121,8 @@ describe('the stack with the coordination store', () => {
       .filter((r) => r.Properties.Environment?.Variables?.[ENV.coordinationTableName] !== undefined)
       .map((r) => r.Metadata?.S1CadoStep);
     expect(bound.sort()).toEqual([
+      // Reads import intents (the Cado pipelines to cancel), gives back leases: see the next test.
+      'cancel-investigation',
       'hand-to-cado',
       'poll-threats',
       'receive-webhook',
@@ -129,6 +131,24 @@ describe('the stack with the coordination store', () => {
       'start-investigation',
     ]);
     template.hasOutput('CoordinationTableName', { Value: tableRef });
+  });
+
+  it('lets cancel-investigation read the store and give leases back, never create or update items', () => {
+    const { stack, template } = stackTemplate();
+    const role = stack.getLogicalId(stack.operatorActions.cancelFunction.role?.node.defaultChild as never);
+    const statements = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((p) => (p.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === role))
+      .flatMap(
+        (p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Condition?: unknown }[],
+      );
+    const actions = statements.flatMap((s) => [s.Action].flat());
+    expect(actions.filter((a) => a.startsWith('dynamodb:')).sort()).toEqual([
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+    ]);
+    // Its use of the table's key (through DynamoDB only) is decrypting.
+    const viaDynamo = statements.filter((s) => JSON.stringify(s.Condition ?? {}).includes('dynamodb.'));
+    expect(viaDynamo.flatMap((s) => [s.Action].flat()).sort()).toEqual(['kms:Decrypt', 'kms:DescribeKey']);
   });
 
   it('reserves concurrency for the webhook and Stage Output from the config, and retries a throttled Stage Output', () => {

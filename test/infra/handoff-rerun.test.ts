@@ -130,8 +130,15 @@ describe('HandOffRerun', () => {
         fns['verify-evidence'],
         fns['record-outcome'],
         built.stack.audit.function,
+        built.stack.operatorActions.cancelFunction,
       ].map((f) => roleOf(f as never)),
     );
+    // `s1cado cancel`'s function writes its own record, never evidence.
+    const cancelRole = roleOf(built.stack.operatorActions.cancelFunction as never);
+    for (const statement of writes.filter((s) => s.roles.includes(cancelRole))) {
+      expect(statement.actions).toEqual(['s3:PutObject']);
+      expect(JSON.stringify(statement.resources)).toMatch(/"\/investigations\/\*\/cancellation\.json"\]/);
+    }
     for (const statement of writes) {
       for (const role of statement.roles) {
         expect(writers.has(role), `${role} may write to S3`).toBe(true);

@@ -53,6 +53,7 @@ describe('OutcomeNotifications', () => {
       'detail-reportUri': '$.detail.reportUri',
     });
     expect(target.InputTransformer.InputTemplate).toContain('Case report: <detail-reportUri>');
+    expect(target.InputTransformer.InputTemplate).toContain('Next: <detail-nextStep>');
   });
 
   it('without outcomes to notify, events are still put, and no rule exists', () => {

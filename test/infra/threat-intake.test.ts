@@ -258,6 +258,33 @@ describe('ThreatIntake', () => {
     });
   });
 
+  it('lets backfill-threats put events, list threat investigations and describe executions, nothing more', () => {
+    const { intake, evidence, id } = built;
+    const statements = statementsOf(built, 'backfill-threats');
+    expect(statementFor(statements, 'events:PutEvents')?.Resource).toEqual({
+      'Fn::GetAtt': [id(intake.bus), 'Arn'],
+    });
+    expect(statementFor(statements, 's3:ListBucket')).toMatchObject({
+      Resource: { 'Fn::GetAtt': [id(evidence.bucket), 'Arn'] },
+      Condition: { StringLike: { 's3:prefix': ['investigations/threat-*'] } },
+    });
+    expect(statementFor(statements, 'states:DescribeExecution')?.Resource).toBe(
+      `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:*`,
+    );
+    const actions = actionsOf(statements);
+    // It never starts an investigation itself (start-investigation does, from the bus), reads no evidence and
+    // writes nothing to the bucket.
+    expect(actions).not.toContain('states:StartExecution');
+    expect(actions.some((a) => a.startsWith('s3:') && a !== 's3:ListBucket')).toBe(false);
+    expect(actions.some((a) => a.startsWith('dynamodb:'))).toBe(false);
+    expect(envOf(built, 'backfill-threats')).toMatchObject({
+      EVENT_BUS_NAME: { Ref: id(intake.bus) },
+      STATE_MACHINE_ARN,
+      THREAT_CONFIDENCE_LEVELS: 'malicious,suspicious',
+      BACKFILL_MAX_THREATS: '500',
+    });
+  });
+
   it('deploys no webhook unless enabled', () => {
     built.template.resourceCountIs('AWS::Lambda::Url', 0);
     expect(built.intake.webhookFunction).toBeUndefined();
@@ -343,8 +370,8 @@ describe('ThreatIntake options', () => {
   });
 
   it.each([
-    [false, ['poll-threats']],
-    [true, ['poll-threats', 'receive-webhook']],
+    [false, ['poll-threats', 'backfill-threats']],
+    [true, ['poll-threats', 'backfill-threats', 'receive-webhook']],
   ])('lets only the intake functions put threat events on the bus (webhook %s)', (webhookEnabled, steps) => {
     const built = build(exampleConfig({ webhookEnabled }));
     const policies = Object.values(resources(built)).filter((r) => r.Type === 'AWS::Events::EventBusPolicy');

@@ -533,6 +533,22 @@ export class CadoClient {
   }
 
   /**
+   * Asks Cado to cancel a pipeline (`PATCH /api/v3/pipelines/{id}` with `{"aborted": true}`). Sending it twice asks
+   * for the same thing, so it is retried like a read; a pipeline that already ended answers 400, which throws
+   * (the caller reads the pipeline to tell "ended" from "refused").
+   */
+  async abortPipeline(id: number): Promise<void> {
+    assertId(id, 'Cado pipeline id');
+    await this.http.request({
+      method: 'PATCH',
+      path: `${API}/pipelines/${id}`,
+      json: { aborted: true },
+      idempotent: true,
+      schema: envelope(z.unknown()),
+    });
+  }
+
+  /**
    * Pipelines triggered by `parentId` (`GET /api/v3/pipelines?triggering_pipeline_id=`, every page). Items that name
    * a different parent are dropped, in case a platform ignores the filter; items that name none are kept (trusting
    * the filter). List items carry subtasks without `progress_text`.

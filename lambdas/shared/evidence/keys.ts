@@ -29,6 +29,11 @@ export function caseKeyForExecution(executionName: string): string {
   return `${REJECTED_PREFIX}${digest}/case.json`;
 }
 
+/** Who cancelled the investigation, why, and what the cancel did (`s1cado cancel`; written once). */
+export function cancellationKey(investigationId: string): string {
+  return `${investigationPrefix(investigationId)}cancellation.json`;
+}
+
 /** The record of the S1 task started for one agent (lets a retried Run Script find it). */
 export function taskRecordKey(investigationId: string, agentId: string): string {
   return `${investigationPrefix(investigationId)}${agentId}/task.json`;

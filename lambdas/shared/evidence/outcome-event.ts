@@ -37,6 +37,8 @@ export interface OutcomeEventDetail {
   readonly reportUri: string;
   readonly verifyCommand: string;
   readonly rerunCommand: string | null;
+  /** What to do next, in words (the re-run command, or that nothing is needed): the notification shows it. */
+  readonly nextStep: string;
 }
 
 /** The event detail for a case. */
@@ -71,6 +73,11 @@ export function outcomeEventDetail(record: CaseRecord, bucket: string): OutcomeE
     reportUri: `s3://${bucket}/${caseReportKey(key)}`,
     verifyCommand: `npx s1cado verify ${record.investigationId}`,
     rerunCommand: record.handoffRerunCommand ?? null,
+    nextStep: record.handoffRerunCommand
+      ? `re-run the Cado hand-off once Cado is back: ${record.handoffRerunCommand}`
+      : record.status === 'not_attempted'
+        ? 'none: intake retries it'
+        : 'none',
   };
 }
 

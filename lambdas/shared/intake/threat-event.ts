@@ -36,7 +36,7 @@ export const ThreatEventDetail = z.object({
   createdAt: text,
   updatedAt: text,
   /** Which intake path produced the event. */
-  via: z.enum(['poller', 'webhook']),
+  via: z.enum(['poller', 'webhook', 'backfill']),
 });
 export type ThreatEventDetail = z.infer<typeof ThreatEventDetail>;
 
