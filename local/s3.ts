@@ -18,6 +18,10 @@
  *   answer: a PutObject or CompleteMultipartUpload with `If-None-Match: *` on an existing key gets 412
  *   PreconditionFailed with S3's XML error body (`Condition: If-None-Match`), and the object stays as it was; any
  *   other `If-None-Match` value on a write is 501 NotImplemented, as S3 answers.
+ * - s3rver's ListObjectsV2 answers 500 InternalError whenever a listing is truncated: it makes its continuation token
+ *   with DES, which the OpenSSL 3 of Node 20 no longer has. {@link listObjectsV2} serves list-type 2 through
+ *   s3rver's version-1 listing (a marker) and answers as S3 does: `KeyCount`, an opaque `NextContinuationToken` that
+ *   resumes after the last key, `ContinuationToken` / `StartAfter` echoed, `Owner` only with `fetch-owner=true`.
  * - s3rver has no Object Lock. For a bucket given a default retention, {@link defaultRetention} reports on every
  *   GetObject and HeadObject the lock S3 would have placed on the object when it was written
  *   (`x-amz-object-lock-mode`, `x-amz-object-lock-retain-until-date` = written + days). It does not stop deletes:
@@ -115,6 +119,66 @@ export function conditionalWrites(): Middleware {
   };
 }
 
+/** The part of a Koa context the list translation needs. */
+interface ListContext {
+  readonly method: string;
+  readonly path: string;
+  query: Record<string, string | string[] | undefined>;
+  body: unknown;
+}
+
+const TOKEN_PREFIX = 's3rver-local:';
+
+/**
+ * ListObjectsV2 over s3rver's version-1 listing (see the module comment). Path-style bucket requests only. A
+ * continuation token that is not one of ours is refused with S3's `InvalidArgument`.
+ */
+export function listObjectsV2(): (ctx: ListContext, next: () => Promise<unknown>) => Promise<unknown> {
+  return async (ctx, next) => {
+    const isBucket = /^\/[^/]+\/?$/.test(ctx.path);
+    if (ctx.method !== 'GET' || !isBucket || ctx.query['list-type'] !== '2') return next();
+    const {
+      'list-type': _type,
+      'continuation-token': token,
+      'start-after': startAfter,
+      'fetch-owner': fetchOwner,
+      ...rest
+    } = ctx.query;
+    let resumeAfter: string | undefined;
+    if (typeof token === 'string' && token !== '') {
+      const decoded = Buffer.from(token, 'base64url').toString('utf8');
+      if (!decoded.startsWith(TOKEN_PREFIX)) {
+        throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect', {
+          ArgumentName: 'continuation-token',
+        });
+      }
+      resumeAfter = decoded.slice(TOKEN_PREFIX.length);
+    }
+    const marker = resumeAfter ?? (typeof startAfter === 'string' ? startAfter : undefined);
+    ctx.query = { ...rest, ...(marker ? { marker } : {}) };
+    await next();
+    const result = (ctx.body as { ListBucketResult?: Record<string, unknown> } | undefined)?.ListBucketResult;
+    if (!result) return undefined;
+    const contents = (result.Contents ?? []) as Record<string, unknown>[];
+    const prefixes = (result.CommonPrefixes ?? []) as { Prefix: string }[];
+    const last = [...contents.map((c) => String(c.Key)), ...prefixes.map((p) => p.Prefix)].sort().at(-1);
+    const { Marker: _marker, NextMarker: _next, ...kept } = result;
+    ctx.body = {
+      ListBucketResult: {
+        ...kept,
+        ...(resumeAfter === undefined && typeof startAfter === 'string' ? { StartAfter: startAfter } : {}),
+        ...(typeof token === 'string' && token !== '' ? { ContinuationToken: token } : {}),
+        ...(result.IsTruncated && last !== undefined
+          ? { NextContinuationToken: Buffer.from(`${TOKEN_PREFIX}${last}`, 'utf8').toString('base64url') }
+          : {}),
+        KeyCount: contents.length + prefixes.length,
+        Contents: contents.map((c) => (fetchOwner === 'true' ? c : { ...c, Owner: undefined })),
+      },
+    };
+    return undefined;
+  };
+}
+
 /** The part of a Koa context the retention headers need. */
 interface ReadContext {
   readonly method: string;
@@ -207,6 +271,7 @@ export async function startLocalS3(opts: LocalS3Options): Promise<LocalS3> {
   // Before the router (the last middleware), after s3rver's logging, XML and virtual-host middleware.
   const middleware = (server as unknown as { middleware: Middleware[] }).middleware;
   middleware.splice(middleware.length - 1, 0, conditionalWrites());
+  middleware.splice(middleware.length - 1, 0, listObjectsV2() as unknown as Middleware);
   if (opts.objectLock) {
     middleware.splice(middleware.length - 1, 0, defaultRetention(opts.objectLock) as unknown as Middleware);
   }

@@ -18,6 +18,7 @@ import { generateKeyPairSync, type KeyObject, randomUUID, sign, verify } from 'n
 import {
   AwsServiceError,
   epochSeconds,
+  type FakeServiceOptions,
   type Operation,
   optionalString,
   type RequestBody,
@@ -25,11 +26,7 @@ import {
 } from './protocol';
 
 /** Where the fake pretends to live, and its clock. */
-export interface KmsFakeOptions {
-  readonly region: string;
-  readonly accountId: string;
-  readonly clock: () => number;
-}
+export type KmsFakeOptions = FakeServiceOptions;
 
 interface FakeKey {
   readonly keyId: string;

@@ -45,3 +45,11 @@ export function optionalString(body: RequestBody, field: string): string | undef
     throw new AwsServiceError('ValidationException', `${field} must be a string`);
   return value;
 }
+
+/** Where a fake service pretends to live, and its clock (every fake service takes these). */
+export interface FakeServiceOptions {
+  readonly region: string;
+  readonly accountId: string;
+  /** Epoch ms. */
+  readonly clock: () => number;
+}

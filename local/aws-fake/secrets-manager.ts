@@ -7,6 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import {
   AwsServiceError,
   epochSeconds,
+  type FakeServiceOptions,
   type Operation,
   optionalString,
   type RequestBody,
@@ -31,11 +32,7 @@ interface Secret {
 }
 
 /** Where the fake pretends to live, and its clock. */
-export interface SecretsManagerFakeOptions {
-  readonly region: string;
-  readonly accountId: string;
-  readonly clock: () => number;
-}
+export type SecretsManagerFakeOptions = FakeServiceOptions;
 
 /** In-memory Secrets Manager. */
 export class SecretsManagerFake {

@@ -3,6 +3,7 @@
  * deliver to a topic inside AWS (no SNS API call by the project), so the fake keeps topics and the messages
  * delivered to them, for tests to read.
  */
+import type { FakeServiceOptions } from './protocol';
 
 /** A message delivered to a topic. */
 export interface FakeSnsMessage {
@@ -17,13 +18,7 @@ export class SnsFake {
   private readonly topics = new Map<string, FakeSnsMessage[]>();
   private next = 1;
 
-  constructor(
-    private readonly opts: {
-      readonly region: string;
-      readonly accountId: string;
-      readonly clock: () => number;
-    },
-  ) {}
+  constructor(private readonly opts: FakeServiceOptions) {}
 
   /** Creates a topic (idempotent, like CreateTopic) and returns its ARN. */
   createTopic(name: string): string {

@@ -5,6 +5,7 @@
 import {
   AwsServiceError,
   epochSeconds,
+  type FakeServiceOptions,
   type Operation,
   optionalString,
   type RequestBody,
@@ -22,11 +23,7 @@ export interface FakeParameter {
 }
 
 /** Where the fake pretends to live, and its clock. */
-export interface SsmFakeOptions {
-  readonly region: string;
-  readonly accountId: string;
-  readonly clock: () => number;
-}
+export type SsmFakeOptions = FakeServiceOptions;
 
 const STANDARD_MAX_VALUE = 4096;
 const TYPES = new Set(['String', 'StringList', 'SecureString']);

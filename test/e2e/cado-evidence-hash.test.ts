@@ -3,22 +3,15 @@
  * its hash (`details.disk_hash`) with our SHA-256. Against the Cado simulator, which reports the digest of the bytes
  * it read from s3rver (or none, or another algorithm's, or another value).
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Manifest } from '../../lambdas/shared/evidence/manifest';
 import type { CadoBehaviour } from '../../local/cado-simulator';
-import { type E2eStack, investigate, nextThreatId, readJson, startE2eStack } from './helpers';
+import { type E2eStack, investigate, nextThreatId, readJson, useE2eStack } from './helpers';
 
 let stack: E2eStack;
-
-beforeAll(async () => {
-  stack = await startE2eStack();
+useE2eStack((started) => {
+  stack = started;
 });
-
-afterAll(async () => {
-  await stack?.close();
-});
-
-beforeEach(() => stack.reset());
 
 /** One Linux investigation; its agent line and final manifest. */
 async function handOff() {

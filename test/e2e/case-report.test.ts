@@ -1,21 +1,14 @@
 /**
  * The case report: Record Outcome writes `case.md` beside `case.json`, rendered from it and the final manifests.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { caseKey } from '../../lambdas/shared/evidence/keys';
-import { type E2eStack, investigate, nextThreatId, readObject, startE2eStack } from './helpers';
+import { type E2eStack, investigate, nextThreatId, readObject, useE2eStack } from './helpers';
 
 let stack: E2eStack;
-
-beforeAll(async () => {
-  stack = await startE2eStack();
+useE2eStack((started) => {
+  stack = started;
 });
-
-afterAll(async () => {
-  await stack?.close();
-});
-
-beforeEach(() => stack.reset());
 
 async function report(investigationId: string): Promise<string> {
   return (await readObject(stack, caseKey(investigationId).replace(/case\.json$/, 'case.md'))).toString(

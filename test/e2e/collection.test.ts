@@ -36,10 +36,10 @@ afterAll(async () => {
   await stack?.close();
 });
 
-/** Keys of staged objects (evidence and manifests) under an investigation: everything but task records and case. */
+/** Keys of staged objects (evidence and manifests) under an investigation: all but task records, case and report. */
 async function stagedKeys(investigationId: string): Promise<string[]> {
   const keys = await listKeys(stack, `investigations/${investigationId}/`);
-  return keys.filter((key) => !key.endsWith('/task.json') && !key.endsWith('/case.json'));
+  return keys.filter((key) => !/\/(task\.json|case\.json|case\.md)$/.test(key));
 }
 
 describe('a Windows and a Linux agent', () => {

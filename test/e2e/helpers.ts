@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { assert } from 'vitest';
+import { afterAll, assert, beforeAll, beforeEach } from 'vitest';
 import type { AgentOutcome, CaseRecord, OutcomeResult } from '../../lambdas/record-outcome/core';
 import { caseKey } from '../../lambdas/shared/evidence/keys';
 import type { Manifest } from '../../lambdas/shared/evidence/manifest';
@@ -88,6 +88,22 @@ export async function startE2eStack(options: LocalStackOptions = {}): Promise<E2
     });
   };
   return Object.assign(stack, { s1Sim, tenant, cadoSim, reset });
+}
+
+/**
+ * The lifecycle most end-to-end files share: one stack for the file (started before its tests, closed after them),
+ * its simulators put back before each test. `set` receives the stack once it runs.
+ */
+export function useE2eStack(set: (stack: E2eStack) => void, options: LocalStackOptions = {}): void {
+  let stack: E2eStack | undefined;
+  beforeAll(async () => {
+    stack = await startE2eStack(options);
+    set(stack);
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+  beforeEach(() => stack?.reset());
 }
 
 let threatCounter = 0;

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalS3, startLocalS3 } from '../../local/s3';
@@ -117,6 +117,48 @@ describe('startLocalS3', () => {
       .send(new PutObjectCommand({ Bucket: 'evidence', Key: 'etag.json', Body: 'x', IfNoneMatch: '"abc"' }))
       .catch((e: unknown) => e);
     expect(refused).toMatchObject({ name: 'NotImplemented', $metadata: { httpStatusCode: 501 } });
+  });
+
+  it('pages a truncated ListObjectsV2 with continuation tokens, as S3 does (s3rver alone answers 500)', async () => {
+    const keys = ['list/a.json', 'list/b.md', 'list/c/d.zip', 'list/e.json', 'other/x'];
+    for (const key of keys)
+      await s3.client.send(new PutObjectCommand({ Bucket: 'evidence', Key: key, Body: 'x' }));
+    const seen: string[] = [];
+    let token: string | undefined;
+    let pages = 0;
+    do {
+      const page = await s3.client.send(
+        new ListObjectsV2Command({
+          Bucket: 'evidence',
+          Prefix: 'list/',
+          MaxKeys: 2,
+          ContinuationToken: token,
+        }),
+      );
+      pages += 1;
+      expect(page.KeyCount).toBe(page.Contents?.length);
+      expect(page.Contents?.every((c) => c.Owner === undefined)).toBe(true);
+      seen.push(...(page.Contents ?? []).map((c) => c.Key as string));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      if (page.IsTruncated) expect(token).toBeTruthy();
+    } while (token);
+    expect(pages).toBe(2);
+    expect(seen).toEqual(['list/a.json', 'list/b.md', 'list/c/d.zip', 'list/e.json']);
+
+    const after = await s3.client.send(
+      new ListObjectsV2Command({
+        Bucket: 'evidence',
+        Prefix: 'list/',
+        StartAfter: 'list/b.md',
+        FetchOwner: true,
+      }),
+    );
+    expect(after.Contents?.map((c) => c.Key)).toEqual(['list/c/d.zip', 'list/e.json']);
+    expect(after.StartAfter).toBe('list/b.md');
+    expect(after.Contents?.[0]?.Owner).toBeDefined();
+    await expect(
+      s3.client.send(new ListObjectsV2Command({ Bucket: 'evidence', ContinuationToken: 'bm90LW91cnM' })),
+    ).rejects.toMatchObject({ name: 'InvalidArgument' });
   });
 
   it('removes its temporary directory on close', async () => {

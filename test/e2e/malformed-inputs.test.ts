@@ -278,7 +278,15 @@ describe('malformed inputs', () => {
     expect(
       keys.filter((key) => key.split('/').some((segment) => segment === '..' || segment === '.')),
     ).toEqual([]);
-    expect(keys.filter((key) => key.startsWith(REJECTED_PREFIX))).toHaveLength(15);
+    // Each has its case file and its report, side by side.
+    const rejected = keys.filter((key) => key.startsWith(REJECTED_PREFIX));
+    expect(rejected.filter((key) => key.endsWith('/case.json'))).toHaveLength(15);
+    expect(rejected.filter((key) => key.endsWith('/case.md')).sort()).toEqual(
+      rejected
+        .filter((key) => key.endsWith('/case.json'))
+        .map((key) => key.replace(/json$/, 'md'))
+        .sort(),
+    );
   });
 
   it('never copies the offending custody text into the case file', async () => {

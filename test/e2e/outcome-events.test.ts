@@ -4,21 +4,14 @@
  * summary to the notification topic (the fake's topic, through the template's input transformer), once each, with
  * the evidence-record note on the S1 threat.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { OutcomeEventDetail } from '../../lambdas/shared/evidence/outcome-event';
-import { type E2eStack, type InvestigationRun, investigate, startE2eStack } from './helpers';
+import { type E2eStack, type InvestigationRun, investigate, useE2eStack } from './helpers';
 
 let stack: E2eStack;
-
-beforeAll(async () => {
-  stack = await startE2eStack();
+useE2eStack((started) => {
+  stack = started;
 });
-
-afterAll(async () => {
-  await stack?.close();
-});
-
-beforeEach(() => stack.reset());
 
 function eventsOf(investigationId: string) {
   return stack.aws.eventBridge

@@ -3,20 +3,13 @@
  * evidence record (per agent: outcome, S3 URI and version, SHA-256, Cado project and pipeline), once however often
  * Record Outcome runs. Read back from the S1 simulator's notes.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type E2eStack, investigate, startE2eStack } from './helpers';
+import { describe, expect, it } from 'vitest';
+import { type E2eStack, investigate, useE2eStack } from './helpers';
 
 let stack: E2eStack;
-
-beforeAll(async () => {
-  stack = await startE2eStack();
+useE2eStack((started) => {
+  stack = started;
 });
-
-afterAll(async () => {
-  await stack?.close();
-});
-
-beforeEach(() => stack.reset());
 
 function notesOf(threatId: string): string[] {
   return (stack.s1Sim.state.notes.get(threatId) ?? []).map((note) => note.text);
