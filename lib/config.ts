@@ -315,6 +315,17 @@ const configSchema = z
        * goes on the bus as an event either way). `not_attempted` is retried by intake on its own.
        * @default ["complete", "partial", "failed", "staged_handoff_failed"]
        */
+      /**
+       * Off by default. When set, an investigation that collected evidence (`complete` or `partial`) also sets its S1
+       * threat's incident status and/or analyst verdict, once. The service user then needs the role permission that
+       * allows it (README: "SentinelOne setup").
+       */
+      threatUpdate: z
+        .strictObject({
+          incidentStatus: z.enum(['in_progress', 'resolved']).optional(),
+          analystVerdict: z.enum(['true_positive', 'suspicious', 'false_positive']).optional(),
+        })
+        .optional(),
       notifyOutcomes: z
         .array(z.enum(OUTCOME_STATUSES, { error: `must be one of ${OUTCOME_STATUSES.join(', ')}` }))
         .default(['complete', 'partial', 'failed', 'staged_handoff_failed']),

@@ -25,7 +25,7 @@ import { nextRetry, readRetries, updateRetries } from '../shared/intake/retries'
 import { logger, metrics } from '../shared/observability';
 import { redact } from '../shared/redact';
 import type { AgentFinalState, CadoHandoff, CaughtError, OutcomeInput } from '../shared/schemas';
-import type { S1Client } from '../shared/sentinelone';
+import type { S1Client, ThreatAnalystVerdict, ThreatIncidentStatus } from '../shared/sentinelone';
 import { addThreatNoteOnce } from '../shared/threat-notes';
 
 export type { AgentOutcome, AgentOutcomeStatus, CaseRecord, CaseStatus };
@@ -340,7 +340,14 @@ export interface RecordOutcomeDeps {
   /** Signs each final manifest (KMS in the product); unset, manifests stay unsigned and the case says so. */
   readonly signer?: ManifestSigner;
   /** Set to add one evidence-record note to the investigation's S1 threat (best effort, once). */
-  readonly s1?: Pick<S1Client, 'addThreatNote'>;
+  readonly s1?: Pick<S1Client, 'addThreatNote' | 'updateThreats'>;
+  /** With `s1`, whether to add the evidence-record note. @default true */
+  readonly threatNotes?: boolean;
+  /** Set (with `s1`) to update the threat's incident status / analyst verdict after a collection (once). */
+  readonly threatUpdate?: {
+    readonly incidentStatus?: ThreatIncidentStatus;
+    readonly analystVerdict?: ThreatAnalystVerdict;
+  };
   /** Set to put the outcome event on the project's bus (best effort, once per outcome). */
   readonly events?: { readonly client: EventBridgeClient; readonly busName: string };
 }
@@ -361,7 +368,7 @@ export async function recordOutcome(input: OutcomeInput, deps: RecordOutcomeDeps
   if (deps.retries && record.threatId) await scheduleRetry(deps.retries, record, Date.parse(finishedAt));
   if (deps.retries) await releaseLeases(deps.retries, record, deps.cooldownMinutes ?? 30);
   // Before case.json, so that the case says whether the threat carries the record; the claim makes a retry skip it.
-  if (deps.s1 && record.threatId && record.status !== 'not_attempted') {
+  if (deps.s1 && deps.threatNotes !== false && record.threatId && record.status !== 'not_attempted') {
     record.threatNote = await addThreatNoteOnce({
       s1: deps.s1,
       store: deps.retries,
@@ -370,6 +377,24 @@ export async function recordOutcome(input: OutcomeInput, deps: RecordOutcomeDeps
       threatId: record.threatId,
       text: evidenceRecordNote(record, deps.bucket),
     });
+  }
+  const update = deps.threatUpdate;
+  const collected = record.status === 'complete' || record.status === 'partial';
+  if (deps.s1 && update && record.threatId && collected && (update.incidentStatus || update.analystVerdict)) {
+    const { s1 } = deps;
+    const threatId = record.threatId;
+    record.threatUpdate = {
+      ...update,
+      result: await doOnce(
+        deps.retries,
+        { pk: `threat-update#${record.investigationId}`, sk: 'outcome' },
+        record.investigationId,
+        'update the S1 threat',
+        async () => {
+          await s1.updateThreats([threatId], update);
+        },
+      ),
+    };
   }
   record.outcomeEvent = await announce(deps, record, 'outcome');
   await putJson(deps.s3, deps.bucket, key, record);

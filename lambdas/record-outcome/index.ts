@@ -16,6 +16,7 @@ import {
   manifestSigningKeyArn,
   outcomeBusName,
   threatNotesEnabled,
+  threatUpdateSettings,
   workflowSettings,
 } from '../shared/settings';
 import { TOOL_VERSION } from '../shared/version';
@@ -31,6 +32,7 @@ const Event = z.object({
 export const handler = stepHandler('record-outcome', Event, (event) => {
   const signingKey = manifestSigningKeyArn();
   const busName = outcomeBusName();
+  const threatUpdate = threatUpdateSettings();
   const deps = {
     s3: s3Client(),
     bucket: evidenceBucketName(),
@@ -50,7 +52,9 @@ export const handler = stepHandler('record-outcome', Event, (event) => {
   );
   return recordOutcome(input, {
     ...deps,
-    s1: threatNotesEnabled() ? s1Client() : undefined,
+    s1: threatNotesEnabled() || threatUpdate ? s1Client() : undefined,
+    threatNotes: threatNotesEnabled(),
+    threatUpdate,
     cooldownMinutes: workflowSettings().agentCooldownMinutes,
   });
 });

@@ -155,6 +155,8 @@ export const ENV = {
   evidenceBucket: 'EVIDENCE_BUCKET',
   /** The legal hold Stage Output places ({@link LEGAL_HOLD_MODES}). */
   evidenceLegalHold: 'EVIDENCE_LEGAL_HOLD',
+  /** Record Outcome: the S1 threat update to make after a collection (JSON `{incidentStatus?, analystVerdict?}`). */
+  threatUpdate: 'THREAT_UPDATE',
   /** Record Outcome: the bus it puts outcome events on. */
   outcomeBusName: 'OUTCOME_BUS_NAME',
   /** Record Outcome: the KMS key (ARN) that signs each final manifest. */

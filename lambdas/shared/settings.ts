@@ -158,6 +158,34 @@ export function outcomeBusName(): string | undefined {
   return parseEnv(outcomeBusSchema, 'outcome events')[ENV.outcomeBusName];
 }
 
+const threatUpdateSchema = z.object({
+  [ENV.threatUpdate]: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined || text === '') return undefined;
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(
+      z
+        .strictObject({
+          incidentStatus: z.enum(['in_progress', 'resolved']).optional(),
+          analystVerdict: z.enum(['true_positive', 'suspicious', 'false_positive']).optional(),
+        })
+        .optional(),
+    ),
+});
+
+/** The threat update Record Outcome makes after a collection (`config.threatUpdate`); undefined: none. */
+export function threatUpdateSettings(): z.infer<typeof threatUpdateSchema>[typeof ENV.threatUpdate] {
+  return parseEnv(threatUpdateSchema, 'threat update')[ENV.threatUpdate];
+}
+
 const signingSchema = z.object({
   [ENV.manifestSigningKeyArn]: z
     .string()

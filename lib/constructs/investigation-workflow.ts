@@ -152,6 +152,9 @@ export class InvestigationWorkflow extends Construct {
       recordOutcome: fn('RecordOutcome', 'record-outcome', { s1: true, bucket: 'outcome' }),
     };
     functions.recordOutcome.addEnvironment(ENV.threatNote, 'true');
+    if (config.threatUpdate) {
+      functions.recordOutcome.addEnvironment(ENV.threatUpdate, JSON.stringify(config.threatUpdate));
+    }
     functions.stageOutput.addEnvironment(ENV.maxResultBytes, String(config.maxResultBytes));
     coordination.bind(functions.runScript);
     coordination.bind(functions.handToCado);

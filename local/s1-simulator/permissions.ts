@@ -32,7 +32,8 @@ export const PERMISSION_PAGES = [
   },
   { name: 'Task Management', identifier: 'taskManagement', permissions: ['view'] },
   { name: 'Endpoints', identifier: 'endpoints', permissions: ['view'] },
-  { name: 'Threats', identifier: 'threats', permissions: ['view'] },
+  // `update` (incident status, analyst verdict): S1's own name for it is not in the public sources (README).
+  { name: 'Threats', identifier: 'threats', permissions: ['view', 'update'] },
   { name: 'Sites', identifier: 'sites', permissions: ['view'] },
   { name: 'Roles', identifier: 'roles', permissions: ['view'] },
   { name: 'Users', identifier: 'users', permissions: ['view'] },

@@ -61,6 +61,20 @@ describe('OutcomeNotifications', () => {
     expect(stack.outcomes.rule).toBeUndefined();
   });
 
+  it('passes threatUpdate to Record Outcome only when configured, and refuses a status S1 has not', () => {
+    const envOf = (built: ReturnType<typeof build>) => {
+      const fn = built.stack.workflow.functions['record-outcome'] as TaskFunction;
+      return built.template.findResources('AWS::Lambda::Function')[built.id(fn)]?.Properties.Environment
+        .Variables;
+    };
+    expect(envOf(build())).not.toHaveProperty('THREAT_UPDATE');
+    const update = { incidentStatus: 'resolved', analystVerdict: 'true_positive' } as const;
+    expect(JSON.parse(envOf(build(exampleConfig({ threatUpdate: update }))).THREAT_UPDATE)).toEqual(update);
+    expect(() => build(exampleConfig({ threatUpdate: { incidentStatus: 'closed' } as never }))).toThrow(
+      /threatUpdate/,
+    );
+  });
+
   it('refuses an unknown outcome in the config, naming the choices', () => {
     expect(() => build(exampleConfig({ notifyOutcomes: ['done'] as never }))).toThrow(
       /notifyOutcomes.*complete, partial/s,

@@ -131,6 +131,14 @@ export const CaseRecord = z.looseObject({
   handoffReruns: z.array(HandoffRerun).optional(),
   /** The evidence-record note on the S1 threat: added, added by an earlier try, or failed (best effort). */
   threatNote: z.enum(['added', 'already-added', 'failed']).optional(),
+  /** The configured S1 threat update after a collection, and what became of it (best effort, once). */
+  threatUpdate: z
+    .object({
+      incidentStatus: z.string().optional(),
+      analystVerdict: z.string().optional(),
+      result: z.enum(['done', 'already-done', 'failed']),
+    })
+    .optional(),
   /** The outcome event on the project's bus: put, put by an earlier try, or failed (best effort). */
   outcomeEvent: z.enum(['done', 'already-done', 'failed']).optional(),
   tool: z.object({ name: z.string(), version: z.string() }),

@@ -55,6 +55,11 @@ import {
 } from './schemas';
 
 /** The API prefix below the console root. */
+/** S1's threat incident statuses the workflow may set. */
+export type ThreatIncidentStatus = 'in_progress' | 'resolved';
+/** S1's analyst verdicts the workflow may set. */
+export type ThreatAnalystVerdict = 'true_positive' | 'suspicious' | 'false_positive';
+
 export const S1_API_PATH = '/web/api/v2.1';
 /** S1 refuses `limit` above 1000. */
 export const S1_MAX_PAGE_SIZE = 1000;
@@ -359,6 +364,38 @@ export class S1Client {
       schema: objectEnvelope(affectedSchema),
     });
     return { affected: response.body.data.affected };
+  }
+
+  /**
+   * Sets the incident status (`POST /threats/incident`) and/or the analyst verdict (`POST /threats/analyst-verdict`)
+   * of threats; each is one call, sent only when given.
+   */
+  async updateThreats(
+    threatIds: readonly string[],
+    update: {
+      readonly incidentStatus?: ThreatIncidentStatus;
+      readonly analystVerdict?: ThreatAnalystVerdict;
+    },
+  ): Promise<{ affected: number }> {
+    const ids = requireIds(threatIds, 'updateThreats: threatIds');
+    let affected = 0;
+    const calls = [
+      ['/threats/incident', 'incidentStatus', update.incidentStatus],
+      ['/threats/analyst-verdict', 'analystVerdict', update.analystVerdict],
+    ] as const;
+    for (const [path, field, value] of calls) {
+      if (value === undefined) continue;
+      const response = await this.http.request({
+        method: 'POST',
+        path,
+        json: { filter: { ids }, data: { [field]: value } },
+        // Setting the same status twice sets it once: safe to send again.
+        idempotent: true,
+        schema: objectEnvelope(affectedSchema),
+      });
+      affected = Math.max(affected, response.body.data.affected);
+    }
+    return { affected };
   }
 
   // --- Script library --------------------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-/** `GET /threats`, `POST /threats/notes`, `GET /threats/{id}/notes`. */
+/**
+ * `GET /threats`, `POST /threats/notes`, `GET /threats/{id}/notes`, `POST /threats/incident` and
+ * `POST /threats/analyst-verdict`.
+ */
 import type { Route, SimRuntime } from '../context';
 import {
   bodyIds,
@@ -171,6 +174,45 @@ export const threatRoutes: Route[] = [
       return { data: { affected: sim.config.numbersAsStrings ? String(affected) : affected } };
     },
   },
+  ...(
+    [
+      ['/threats/incident', 'incidentStatus', ['unresolved', 'in_progress', 'resolved']],
+      [
+        '/threats/analyst-verdict',
+        'analystVerdict',
+        ['true_positive', 'suspicious', 'false_positive', 'undefined'],
+      ],
+    ] as const
+  ).map(
+    ([pattern, field, allowed]): Route => ({
+      method: 'POST',
+      pattern,
+      permissions: ['Threats.update'],
+      handle: ({ sim, body, requireUser }) => {
+        const user = requireUser();
+        const request = requireObject(body);
+        const filter = requireObject(request.filter, 'filter');
+        const data = requireObject(request.data, 'data');
+        const value = data[field];
+        if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+          throw validationError(`data.${field}: Must be one of: ${allowed.join(', ')}.`);
+        }
+        const ids = bodyIds(filter.ids, 'filter.ids');
+        if (!ids || ids.length === 0)
+          throw validationError('filter.ids: At least one threat id is required.');
+        let affected = 0;
+        for (const id of ids) {
+          const threat = sim.state.threats.get(id);
+          const agent = threat ? sim.state.agents.get(threat.agentId) : undefined;
+          if (!threat || !agent || !sim.state.canSeeSite(user, agent.siteId)) continue;
+          threat[field] = value;
+          threat.updatedAt = sim.clock();
+          affected++;
+        }
+        return { data: { affected: sim.config.numbersAsStrings ? String(affected) : affected } };
+      },
+    }),
+  ),
   {
     method: 'GET',
     pattern: '/threats/:threatId/notes',
