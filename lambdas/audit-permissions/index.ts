@@ -4,7 +4,7 @@
  * where it went. The event is ignored: a schedule and `npx s1cado audit` invoke it the same way.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { z } from 'zod';
+import * as z from 'zod';
 import { loadCollectors } from '../collectors';
 import { attempt } from '../shared/audit/checks';
 import type { AuditReport } from '../shared/audit/report';

@@ -1,5 +1,5 @@
 /** Backfill Threats (see core.ts): invoked by `s1cado backfill` through lambda:Invoke. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { eventBridgeClient, s3Client, sfnClient } from '../shared/aws';
 import { ENV } from '../shared/contract';
 import { stepHandler } from '../shared/handler';

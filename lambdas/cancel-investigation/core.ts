@@ -24,7 +24,7 @@ import {
   type SFNClient,
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ImportIntent, importIntentKey } from '../hand-to-cado/core';
 import { type CadoClient, classifyPipeline } from '../shared/cado';
 import type { CoordinationStore } from '../shared/coordination/store';

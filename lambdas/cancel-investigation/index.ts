@@ -1,5 +1,5 @@
 /** Cancel Investigation (see core.ts): invoked by `s1cado cancel` through lambda:Invoke. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { s3Client, sfnClient } from '../shared/aws';
 import { nowIso } from '../shared/clock';
 import { ENV } from '../shared/contract';

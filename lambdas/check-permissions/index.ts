@@ -1,5 +1,5 @@
 /** Check Permissions (see core.ts). */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ENV, SECRET_FIELDS } from '../shared/contract';
 import { stepHandler } from '../shared/handler';
 import { InvestigationRequest } from '../shared/schemas';

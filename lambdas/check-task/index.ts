@@ -1,5 +1,5 @@
 /** Check Task (see core.ts). */
-import { z } from 'zod';
+import * as z from 'zod';
 import { now } from '../shared/clock';
 import { METRICS } from '../shared/contract';
 import { stepHandler } from '../shared/handler';

@@ -2,7 +2,7 @@
  * Find Staged Evidence (see core.ts). The re-run state machine passes its execution input (`input`) and the
  * execution's facts.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { s3Client } from '../shared/aws';
 import { now } from '../shared/clock';
 import { parseInput, stepHandler } from '../shared/handler';

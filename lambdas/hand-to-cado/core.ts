@@ -13,7 +13,7 @@
  * retryable error and Step Functions comes back later.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { z } from 'zod';
+import * as z from 'zod';
 import { type CadoClient, classifyPipeline, type FileNameLayout } from '../shared/cado';
 import type { CoordinationStore, ItemKey, StoredItem } from '../shared/coordination/store';
 import {

@@ -1,5 +1,5 @@
 /** Poll Threats (see core.ts): run by an EventBridge schedule; the event itself carries nothing it needs. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { eventBridgeClient, ssmClient } from '../shared/aws';
 import { now } from '../shared/clock';
 import { coordinationStore } from '../shared/coordination';

@@ -12,7 +12,7 @@ import {
   PutParameterCommand,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
-import { z } from 'zod';
+import * as z from 'zod';
 import { HighWaterMarkError } from '../shared/errors';
 import { logger } from '../shared/observability';
 

@@ -10,7 +10,7 @@
  * the body.
  */
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ServiceError } from '../shared/errors';
 import { describeIssues } from '../shared/handler';
 import { type PublishOptions, publishThreatEvents } from '../shared/intake/publish';

@@ -5,7 +5,7 @@
  * table replay the request; and hashing the decoded bytes makes `sha256=ABC…` and `sha256=abc…` one nonce).
  */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { CoordinationStore, ItemKey } from '../shared/coordination/store';
 
 /** What the webhook needs of the coordination store. */

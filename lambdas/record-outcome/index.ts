@@ -3,7 +3,7 @@
  * has by then (a failure before Resolve Targets leaves only the raw input and the caught error), plus the
  * execution's facts. The HandOffRerun state machine adds `mode: "rerun"`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { eventBridgeClient, kmsClient, s3Client } from '../shared/aws';
 import { nowIso } from '../shared/clock';
 import { coordinationStore } from '../shared/coordination';

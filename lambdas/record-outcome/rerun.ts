@@ -4,7 +4,7 @@
  * updates `case.json`: the agents' lines, counts, status and summary, and one more `handoffReruns` entry. Record
  * Outcome is the only writer of case.json and the only updater of manifests, in both modes.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { CaseNotFoundError } from '../shared/errors';
 import { type AgentOutcome, CaseRecord, type HandoffRerun } from '../shared/evidence/case-record';
 import { chainOf } from '../shared/evidence/chain';

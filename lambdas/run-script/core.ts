@@ -16,7 +16,7 @@
  * (`investigations/<id>/<agent>/task.json`) keeps the attempts for the chain of custody.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { z } from 'zod';
+import * as z from 'zod';
 import { LIMITS, METRICS } from '../shared/contract';
 import type { CoordinationStore, ItemKey, StoredItem } from '../shared/coordination/store';
 import { agentLeaseKey } from '../shared/coordination/table';

@@ -5,7 +5,7 @@
  * line display in an order other than its bytes, "Trojan Source") are refused, anywhere in the text, before any
  * trimming. The error names the first offending code point and its position, never the text itself.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Characters custody text may not contain. */
 // \p{Cc}: the C0 controls (NUL to U+001F), DEL and the C1 controls (U+0080 to U+009F).

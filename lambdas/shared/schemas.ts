@@ -4,7 +4,7 @@
  * CheckedTask → StagedEvidence → HandedOff. Each handler parses its input with the schema of the step before it and
  * returns the next one. Step Functions state stays small: no file contents, no URLs, no secrets.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { INVESTIGATION_ID_PATTERN, LIMITS } from './contract';
 import { custodyText } from './custody-text';
 

@@ -3,7 +3,7 @@
  * themselves). Each group is parsed once, lazily, so a function only needs the variables it uses; a missing or bad
  * variable fails with a message naming it.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ENV, LEGAL_HOLD_MODES, type LegalHoldMode, LIMITS } from './contract';
 import { ConfigError } from './errors';
 import { DEFAULT_DOWNLOAD_HOSTS, DEFAULT_S1_HOSTS, type HostPolicy } from './hosts';

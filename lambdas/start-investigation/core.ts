@@ -23,7 +23,7 @@
  */
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { ExecutionAlreadyExists, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { CoordinationStore } from '../shared/coordination/store';
 import { investigationPrefix } from '../shared/evidence/keys';
 import { attemptName, readRetries } from '../shared/intake/retries';

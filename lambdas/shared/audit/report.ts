@@ -3,7 +3,7 @@
  * in words a responder can act on, and the overall verdict. Stored in S3 under `audits/`, printed by the CLI, and
  * compared with the previous report to decide whether a warning is new.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The schema id every report carries. */
 export const AUDIT_SCHEMA = 's1cado/audit@1';

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Dispatcher } from 'undici';
-import { z } from 'zod';
+import * as z from 'zod';
 import { now as clockNow } from '../clock';
 import { CadoConflictError, CadoResponseError, CadoValidationError, InputValidationError } from '../errors';
 import { assertAllowedUrl } from '../hosts';

@@ -5,7 +5,7 @@
  * timestamps in seconds or milliseconds). Unknown enum values are kept as strings rather than rejected: the
  * classification in `pipeline.ts` decides what an unexpected status means.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** A Cado integer id: the spec says integer; a digit string is accepted too. Always a safe positive integer. */
 export const cadoId = z.union([

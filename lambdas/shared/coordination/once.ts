@@ -4,7 +4,7 @@
  * claim is removed so a retry may try again; an action that failed after taking effect (a 5xx after S1 stored a
  * note) can then still happen twice, which the caller's log says.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { logger } from '../observability';
 import type { CoordinationStore, ItemKey } from './store';
 

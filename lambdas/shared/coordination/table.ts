@@ -3,7 +3,7 @@
  * (`COORDINATION_TABLE`, `ENV.coordinationTableName` in `../contract.ts`): items addressed by `pk` + `sk`, TTL on
  * `expiresAt` (epoch seconds).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { COORDINATION_TABLE, ENV } from '../contract';
 import { parseEnv } from '../settings';
 

@@ -3,7 +3,7 @@
  * what the cancel did to the execution, the S1 tasks, the Cado pipelines and the S1 threat. Written once, beside
  * `case.json`, by the cancel-investigation Lambda; the evidence already staged is left exactly as it was.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const CANCELLATION_SCHEMA = 's1cado/cancellation@1';
 

@@ -2,7 +2,7 @@
  * `case.json`, the outcome of a whole investigation (schema `s1cado/case@1`): written by Record Outcome (and updated
  * by it again in each hand-off re-run), read by the CLI and the demo. One schema for all of them; readers keep fields they do not know.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** How one agent ended. */
 export const AgentOutcomeStatus = z.enum([

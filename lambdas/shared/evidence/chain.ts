@@ -3,7 +3,7 @@
  * staging → S1's result signature → a read-back of the stored object version → Cado's evidence hash. Each link is
  * verified, mismatch or not available (no comparison was possible; never a failure by itself).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const ChainStatus = z.enum(['verified', 'mismatch', 'not_available']);
 export type ChainStatus = z.infer<typeof ChainStatus>;

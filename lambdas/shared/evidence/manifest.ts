@@ -5,7 +5,7 @@
  * versioned and object-locked, so every version is kept).
  */
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { z } from 'zod';
+import * as z from 'zod';
 import { EvidenceIntegrityError } from '../errors';
 import { CadoHandoff, CollectionTarget, Investigation } from '../schemas';
 import { ChainLink, Verification } from './chain';

@@ -16,7 +16,7 @@ import { createHash, createPublicKey, verify as verifySignature } from 'node:cry
 import { type KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { canonicalize } from 'json-canonicalize';
-import { z } from 'zod';
+import * as z from 'zod';
 import { signatureKey } from './keys';
 import { putJson } from './manifest';
 

@@ -12,7 +12,7 @@
  * One item holds every pending retry (`intake#retries` / `index`), updated with its version; pending retries are
  * few (a storm's worth of threats), far below DynamoDB's 400 KB item limit, and {@link MAX_PENDING_RETRIES} bounds it.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { CoordinationStore, ItemKey, StoredItem } from '../coordination/store';
 import { CoordinationStoreError } from '../errors';
 

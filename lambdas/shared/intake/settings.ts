@@ -2,7 +2,7 @@
  * What the three intake Lambdas read from their environment (set by the ThreatIntake construct). Each group is
  * parsed on first use; a missing or bad variable fails with a message naming it.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ENV } from '../contract';
 import { envFlag, envInt, envOptionalList, parseEnv } from '../settings';
 import type { ThreatFilter } from './threat-event';

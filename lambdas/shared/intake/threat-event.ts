@@ -4,7 +4,7 @@
  * routing facts and what the rule filters on, never the whole S1 threat (file paths, hashes, users) and never a
  * credential.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { THREAT_EVENT } from '../contract';
 import { S1Id } from '../schemas';
 import type { S1Threat } from '../sentinelone';

@@ -6,7 +6,7 @@
  * integers that exceed 2^53: they stay strings, and a number that could not have survived `JSON.parse` exactly is
  * refused rather than silently rounded. Fields S1 sends as number or string (`affected`, `statusCode`) are coerced.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * An S1 id: a decimal string. A number is accepted only while it is a safe integer (anything larger has already
