@@ -5,10 +5,10 @@
  */
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../bin/s1cado';
 import type { CaseRecord } from '../../lambdas/record-outcome/core';
 import type { Manifest } from '../../lambdas/shared/evidence/manifest';
 import { type LocalStack, startLocalStack } from '../../local/local-stack';
+import { runCli } from './helpers';
 
 let stack: LocalStack;
 /** Everything the CLI printed in this file, for the leak check. */
@@ -24,16 +24,9 @@ afterAll(async () => {
 });
 
 async function cli(argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, {
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-    env: { ...stack.awsEnv, USER: 'analyst' },
-    hostname: () => 'workstation',
-  });
-  printed.push(stdout, stderr);
-  return { code, stdout, stderr };
+  const result = await runCli(stack, argv);
+  printed.push(result.stdout, result.stderr);
+  return result;
 }
 
 async function readObject(key: string): Promise<Buffer> {

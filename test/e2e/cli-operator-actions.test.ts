@@ -8,26 +8,15 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../bin/s1cado';
 import {
   type CancellationRecord,
   CancellationRecord as CancellationSchema,
 } from '../../lambdas/shared/evidence/cancellation';
 import { cancellationKey, taskRecordKey } from '../../lambdas/shared/evidence/keys';
 import { clearRegisteredSecrets } from '../../lambdas/shared/redact';
-import { type E2eStack, readJson, s1Requests, startE2eStack } from './helpers';
+import { type E2eStack, readJson, runCli, s1Requests, startE2eStack } from './helpers';
 
-async function cli(stack: E2eStack, argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, {
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-    env: { ...stack.awsEnv, USER: 'analyst' },
-    hostname: () => 'workstation',
-  });
-  return { code, stdout, stderr };
-}
+const cli = runCli;
 
 /** Every object under `prefix` with its ETag: what "untouched" is checked against. */
 async function objectsUnder(stack: E2eStack, prefix: string): Promise<Map<string, string>> {

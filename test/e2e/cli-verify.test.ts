@@ -9,7 +9,6 @@ import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { verifyCollection } from '../../bin/cli/verify';
-import { main } from '../../bin/s1cado';
 import type { AgentOutcome } from '../../lambdas/shared/evidence/case-record';
 import { signatureKey } from '../../lambdas/shared/evidence/keys';
 import {
@@ -25,6 +24,7 @@ import {
   nextThreatId,
   readJson,
   readObject,
+  runCli,
   startE2eStack,
 } from './helpers';
 
@@ -53,15 +53,9 @@ afterAll(async () => {
 beforeEach(() => stack.reset());
 
 async function cli(argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, {
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-    env: { ...stack.awsEnv },
-  });
-  printed.push(stdout, stderr);
-  return { code, stdout, stderr };
+  const result = await runCli(stack, argv);
+  printed.push(result.stdout, result.stderr);
+  return result;
 }
 
 /** A complete two-agent investigation (Windows and Linux), results shaped like the collector's (with SHA256SUMS). */

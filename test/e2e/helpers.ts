@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, assert, beforeAll, beforeEach } from 'vitest';
+import { main as cliMain } from '../../bin/s1cado';
 import type { AgentOutcome, CaseRecord, OutcomeResult } from '../../lambdas/record-outcome/core';
 import { caseKey } from '../../lambdas/shared/evidence/keys';
 import type { Manifest } from '../../lambdas/shared/evidence/manifest';
@@ -104,6 +105,25 @@ export function useE2eStack(set: (stack: E2eStack) => void, options: LocalStackO
     await stack?.close();
   });
   beforeEach(() => stack?.reset());
+}
+
+/**
+ * Runs `s1cado` in-process against a local stack, as an operator `analyst` on host `workstation` with the stack's
+ * AWS variables; returns the exit code and what it printed.
+ */
+export async function runCli(
+  stack: LocalStack,
+  argv: readonly string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const code = await cliMain(argv, {
+    stdout: { write: (text: string) => (stdout += text) },
+    stderr: { write: (text: string) => (stderr += text) },
+    env: { ...stack.awsEnv, USER: 'analyst' },
+    hostname: () => 'workstation',
+  });
+  return { code, stdout, stderr };
 }
 
 let threatCounter = 0;
