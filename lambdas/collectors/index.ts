@@ -18,6 +18,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { LIMITS } from '../shared/contract';
+import { DEFAULT_PROFILE, PROFILE_CONTENTS, PROFILE_NAMES, type ProfileName } from './profiles';
+
+export * from './profiles';
 
 /** Operating systems the collectors cover, spelled as S1 `osTypes`. */
 export type CollectorOsType = 'windows' | 'linux';
@@ -26,7 +29,9 @@ export type CollectorOsType = 'windows' | 'linux';
 export interface CollectorScript {
   /** S1 `osTypes` value the script is uploaded for. */
   osType: CollectorOsType;
-  /** Stable script name, e.g. `s1cado-triage-linux`. */
+  /** The collection profile baked into this copy (see `./profiles`). */
+  profile: ProfileName;
+  /** Stable script name, `s1cado-<profile>-<os>`, e.g. `s1cado-triage-linux`. */
   name: string;
   /** Version from the script's header line, e.g. `1.0.0`. */
   version: string;
@@ -40,7 +45,7 @@ export interface CollectorScript {
   content: Buffer;
   /** Lower-case hex SHA-256 of {@link content}. */
   sha256: string;
-  /** Default `inputParams` for execute (see {@link inputParamsFor}). */
+  /** Default `inputParams` for execute (see {@link inputParamsFor}; `collectorArguments` for a profile). */
   inputParams: string;
   /** Name as stored in S1: carries version and a short hash, e.g. `s1cado-triage-linux 1.0.0 (sha256:1a2b3c4d)`. */
   libraryName: string;
@@ -60,7 +65,9 @@ export const DEFAULT_RUNTIME_TIMEOUT_SECONDS = 1800;
 
 interface CollectorDefinition {
   osType: CollectorOsType;
+  /** Name of the triage copy; the other profiles replace `triage` with their own name. */
   name: string;
+  /** Header name in the source file; a profile copy says `<os>-<profile>`. */
   headerName: string;
   relativePath: string;
   extension: string;
@@ -154,7 +161,34 @@ export function parseLibraryName(
   return { name: match[1], version: match[2], sha256Prefix: match[3] };
 }
 
-function loadOne(definition: CollectorDefinition, dir: string): CollectorScript {
+/**
+ * The line of each script that names its profile, e.g. `S1CADO_PROFILE='triage' # s1cado-profile` (bash) or
+ * `$BakedProfile = 'triage' # s1cado-profile` (PowerShell). The catalogue rewrites the quoted name per profile.
+ */
+const PROFILE_LINE = /^(.*=\s*')triage('\s*#\s*s1cado-profile\s*)$/m;
+
+/**
+ * The copy of a collector's source for `profile`: the profile line and the header name rewritten, nothing else.
+ * @throws {CollectorLoadError} when the source has no profile line.
+ */
+export function bakeProfile(source: Buffer, headerName: string, profile: ProfileName, file: string): Buffer {
+  const text = source.toString('utf8');
+  if (!PROFILE_LINE.test(text)) {
+    throw new CollectorLoadError(`${file} has no "...= 'triage' # s1cado-profile" line`);
+  }
+  if (profile === DEFAULT_PROFILE) return source;
+  const os = headerName.replace(/-triage$/, '');
+  const baked = text
+    .replace(PROFILE_LINE, `$1${profile}$2`)
+    .replace(new RegExp(`^(#\\s*s1cado-collector:\\s*)${headerName}(\\s)`, 'm'), `$1${os}-${profile}$2`);
+  return Buffer.from(baked, 'utf8');
+}
+
+function loadOne(
+  definition: CollectorDefinition,
+  dir: string,
+  profile: ProfileName = DEFAULT_PROFILE,
+): CollectorScript {
   const file = path.resolve(dir, definition.relativePath);
   let content: Buffer;
   try {
@@ -173,25 +207,35 @@ function loadOne(definition: CollectorDefinition, dir: string): CollectorScript 
       `${file} declares collector "${header.headerName}", expected "${definition.headerName}"`,
     );
   }
+  content = bakeProfile(content, definition.headerName, profile, file);
   const sha256 = createHash('sha256').update(content).digest('hex');
+  const name = definition.name.replace('-triage-', `-${profile}-`);
   return {
     osType: definition.osType,
-    name: definition.name,
+    profile,
+    name,
     version: header.version,
     scriptType: 'artifactCollection',
-    fileName: `${definition.name}${definition.extension}`,
+    fileName: `${name}${definition.extension}`,
     path: file,
     content,
     sha256,
     inputParams: inputParamsFor(DEFAULT_RUNTIME_TIMEOUT_SECONDS),
-    libraryName: libraryNameOf(definition.name, header.version, sha256),
+    libraryName: libraryNameOf(name, header.version, sha256),
     runtimeTimeoutSeconds: DEFAULT_RUNTIME_TIMEOUT_SECONDS,
-    description: definition.description,
+    description:
+      profile === DEFAULT_PROFILE
+        ? definition.description
+        : `${definition.description} Profile ${profile}: ${PROFILE_CONTENTS[profile].summary}.`.slice(
+            0,
+            1000,
+          ),
   };
 }
 
 /**
- * Reads and hashes every collector script (Linux first, then Windows).
+ * Reads and hashes the triage copy of every collector script (Linux first, then Windows): what the permission
+ * audit checks. {@link loadProfileCollectors} has every profile.
  * @throws {CollectorLoadError} when a script is missing or its header is invalid: a broken bundle should
  * fail loudly rather than upload half a catalogue.
  */
@@ -199,8 +243,26 @@ export function loadCollectors(dir: string = defaultCollectorsDir()): CollectorS
   return DEFINITIONS.map((definition) => loadOne(definition, dir));
 }
 
-/** The collector for an S1 `osType` (case-insensitive), or `undefined` for an OS without one (e.g. macos). */
-export function collectorFor(osType: string, dir?: string): CollectorScript | undefined {
+/**
+ * Every profile's copy of every collector (for each OS: triage, full, memory, custom), each with its own hash and
+ * library name. Ensure Scripts picks the one a target's profile needs.
+ */
+export function loadProfileCollectors(dir: string = defaultCollectorsDir()): CollectorScript[] {
+  return DEFINITIONS.flatMap((definition) =>
+    PROFILE_NAMES.map((profile) => loadOne(definition, dir, profile)),
+  );
+}
+
+/**
+ * The collector for an S1 `osType` (case-insensitive) and profile (triage by default), or `undefined` for an OS
+ * without one (e.g. macos).
+ */
+export function collectorFor(
+  osType: string,
+  dir?: string,
+  profile: ProfileName = DEFAULT_PROFILE,
+): CollectorScript | undefined {
   const wanted = osType.toLowerCase();
-  return loadCollectors(dir).find((collector) => collector.osType === wanted);
+  const definition = DEFINITIONS.find((d) => d.osType === wanted);
+  return definition ? loadOne(definition, dir ?? defaultCollectorsDir(), profile) : undefined;
 }

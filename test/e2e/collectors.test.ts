@@ -544,8 +544,11 @@ describe('collector scripts (static checks)', () => {
     /WebClient/i,
     /Download(String|File|Data)/i,
     /certutil/i,
-    /\bapt(-get)?\b/i,
-    /\b(yum|dnf|zypper|apk|pacman|rpm|dpkg|snap)\b/i,
+    // Package databases are read (dpkg-query, rpm -qa, /var/lib/dpkg/status); package changes are not.
+    /\b(apt(-get)?|yum|dnf|zypper|apk|snap)\s+(install|remove|purge|erase|upgrade|update|add|del)\b/i,
+    /\bpacman\s+-[SRU]/,
+    /\brpm\s+-[iUFe]/,
+    /\bdpkg\s+(-[irP]|--(install|remove|purge|unpack|configure))\b/,
     /\bpip3?\b/i,
     /\bnpm\b/i,
     /Install-(Module|Package|WindowsFeature)/i,
@@ -590,7 +593,7 @@ describe('collector scripts (static checks)', () => {
     expect(linux).toContain('/opt/sentinelone/rso/');
     const deletions = linux.split('\n').filter((l) => /\brm\s/.test(l) && !l.trim().startsWith('#'));
     expect(deletions.length).toBeGreaterThan(0);
-    for (const l of deletions) expect(l).toMatch(/rm -r?f -- "\$(out|SCRATCH)"/);
+    for (const l of deletions) expect(l).toMatch(/rm -r?f -- "\$(out|SCRATCH(\/[^"]*)?)"/);
   });
 
   it('windows: balanced, PowerShell 5.1 syntax, only deletes its own files', () => {

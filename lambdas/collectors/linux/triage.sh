@@ -1,7 +1,7 @@
 #!/bin/bash
-# s1cado-collector: linux-triage 1.0.0
+# s1cado-collector: linux-triage 1.1.0
 #
-# Read-only first-response triage for Linux endpoints, uploaded to the SentinelOne RemoteOps library as
+# Read-only collector for Linux endpoints (profiles triage, full, memory, custom), uploaded to the SentinelOne RemoteOps library as
 # an artifactCollection script and run there as root with a minimal environment. Everything it produces
 # goes below
 #     ${S1_OUTPUT_DIR_PATH:-/opt/sentinelone/rso/}/<host>_<yyyymmddThhmmssZ>/
@@ -11,7 +11,17 @@
 # history replaced by a FIFO or a link to /dev/zero cannot hang it), and stops cleanly when its time or
 # size budget is spent.
 #
+# Profiles (the catalogue uploads one copy per profile, each with the profile line below rewritten):
+#   triage  quick first response (the sections listed under --sections)
+#   full    triage plus browsers, execution traces, full logs, web server logs, package and account
+#           databases
+#   memory  a memory image taken by the acquisition tool shipped as the script's S1 package
+#           ($S1_PACKAGE_DIR_PATH/<--tool-name>), run as `<tool> <output file>` after its SHA-256 is
+#           checked against --tool-sha256; missing or mismatched tool: exit 3, nothing run
+#   custom  only the absolute paths and globs of --paths
+#
 # Arguments (RemoteOps passes them as one string; values cannot contain spaces):
+#   --profile NAME    must name this copy's profile (a guard against running the wrong copy)
 #   --max-seconds N   total runtime budget, checked between steps and used as the per-step timeout (900)
 #   --max-mb N        total size budget for collected data, in MiB (512)
 #   --days N          look-back window for rotated logs, the journal and recent files (7)
@@ -20,8 +30,12 @@
 #   --hash-max-mb N   largest file hashed in the recent-files listing, in MiB (256)
 #   --root DIR        read file-system artifacts below DIR instead of / (tests, mounted images); live
 #                     state (ps, ss, who, systemctl, /proc) still comes from the running system
-#   --sections LIST   comma-separated subset of: system,processes,network,users,persistence,histories,
-#                     logs,recent-files (all)
+#   --sections LIST   comma-separated subset of the profile's sections (all of them)
+#   --min-free-mb N   free space left on the output volume in any case; the size budget shrinks to fit
+#                     and a collection that cannot fit is skipped, with the reason in collection.log (1024)
+#   --paths LIST      custom: comma-separated absolute paths or globs (* ?), at most 32, no . or ..
+#   --tool-name F     memory: file name of the acquisition tool in the package directory
+#   --tool-sha256 H   memory: its expected SHA-256 (64 hex digits)
 #
 # Output (paths relative to the collection folder):
 #   collection.log    each step with start and end time, exit status, skip and truncation reasons
@@ -31,7 +45,9 @@
 #   system/ processes/ network/ users/ persistence/ logs/ files/   command outputs and listings
 #
 # Exit status: 0 collection finished (possibly partial: see collection.log), 2 output directory missing
-# or unwritable, 64 invalid arguments.
+# or unwritable, 3 a prerequisite of the profile failed (memory tool missing or not the expected one, no
+# free disk space for a memory image; the folder still holds collection.log and SHA256SUMS), 64 invalid
+# arguments.
 
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
@@ -41,8 +57,10 @@ LC_ALL=C
 export TZ LC_ALL
 umask 077
 
-readonly COLLECTOR='linux-triage'
-readonly VERSION='1.0.0'
+S1CADO_PROFILE='triage' # s1cado-profile
+readonly PROFILE=$S1CADO_PROFILE
+readonly COLLECTOR="linux-$PROFILE"
+readonly VERSION='1.1.0'
 
 MAX_SECONDS=900
 MAX_MB=512
@@ -50,8 +68,25 @@ DAYS=7
 MAX_FILE_MB=64
 HASH_MAX_MB=256
 ROOT=''
-readonly ALL_SECTIONS='system,processes,network,users,persistence,histories,logs,recent-files'
+MIN_FREE_MB=1024
+CUSTOM_PATHS=''
+TOOL_NAME=''
+TOOL_SHA256=''
+readonly TRIAGE_SECTIONS='system,processes,network,users,persistence,histories,logs,recent-files'
+case "$PROFILE" in
+  triage) ALL_SECTIONS=$TRIAGE_SECTIONS ;;
+  full) ALL_SECTIONS="$TRIAGE_SECTIONS,browsers,execution,full-logs,web-logs,databases" ;;
+  memory) ALL_SECTIONS='system,memory' ;;
+  custom) ALL_SECTIONS='system,custom' ;;
+  *)
+    printf 'triage.sh: unknown baked profile %s\n' "$PROFILE" >&2
+    exit 64
+    ;;
+esac
+readonly ALL_SECTIONS
 SECTIONS=$ALL_SECTIONS
+readonly CUSTOM_MAX_PATHS=32
+readonly CUSTOM_MAX_MATCHES=1000
 # Upper bound for any single live command, so one hung tool cannot eat the whole budget.
 readonly CMD_TIMEOUT=120
 # Recent files in world-writable temp dirs up to this size are copied, not only listed: dropped
@@ -65,8 +100,10 @@ readonly STARTUP_FILES='.bashrc .bash_profile .bash_login .bash_logout .profile 
   .zlogin .zlogout .ssh/authorized_keys .ssh/authorized_keys2 .ssh/rc .ssh/config .ssh/known_hosts'
 
 usage() {
-  printf '%s\n' 'usage: triage.sh [--max-seconds N] [--max-mb N] [--days N] [--max-file-mb N]' \
-    '                 [--hash-max-mb N] [--root DIR] [--sections LIST]'
+  printf '%s\n' 'usage: triage.sh [--profile NAME] [--max-seconds N] [--max-mb N] [--days N]' \
+    '                 [--max-file-mb N] [--hash-max-mb N] [--root DIR] [--sections LIST]' \
+    '                 [--min-free-mb N] [--paths LIST] [--tool-name F] [--tool-sha256 H]' \
+    "profile of this copy: $PROFILE (sections: $ALL_SECTIONS)"
 }
 
 bad_usage() {
@@ -119,6 +156,35 @@ while [ "$#" -gt 0 ]; do
     --max-file-mb) set_int MAX_FILE_MB "$opt" "$val" ;;
     --hash-max-mb) set_int HASH_MAX_MB "$opt" "$val" ;;
     --root) ROOT=$val ;;
+    --profile)
+      [ "$val" = "$PROFILE" ] || bad_usage "this is the $PROFILE collector; it cannot run profile '$val'"
+      ;;
+    --min-free-mb)
+      case "$val" in
+        '' | *[!0-9]*) bad_usage "--min-free-mb needs a non-negative integer, got '$val'" ;;
+      esac
+      [ "${#val}" -le 9 ] || bad_usage "--min-free-mb is too large: $val"
+      MIN_FREE_MB=$((10#$val))
+      ;;
+    --paths)
+      [ "$PROFILE" = custom ] || bad_usage "--paths is only taken by the custom profile"
+      CUSTOM_PATHS=$val
+      ;;
+    --tool-name)
+      [ "$PROFILE" = memory ] || bad_usage "--tool-name is only taken by the memory profile"
+      case "$val" in
+        '' | .* | */* | *[!A-Za-z0-9._-]*) bad_usage "--tool-name must be a plain file name, got '$val'" ;;
+      esac
+      TOOL_NAME=$val
+      ;;
+    --tool-sha256)
+      [ "$PROFILE" = memory ] || bad_usage "--tool-sha256 is only taken by the memory profile"
+      case "$val" in
+        *[!0-9a-fA-F]*) bad_usage "--tool-sha256 must be 64 hex digits" ;;
+      esac
+      [ "${#val}" -eq 64 ] || bad_usage "--tool-sha256 must be 64 hex digits"
+      TOOL_SHA256=$(printf '%s' "$val" | tr 'A-F' 'a-f')
+      ;;
     --sections)
       SECTIONS=$val
       set -f
@@ -133,6 +199,34 @@ while [ "$#" -gt 0 ]; do
     *) bad_usage "unknown option '$opt'" ;;
   esac
 done
+
+# check_custom_paths: the same rules as the workflow's validation, again on the endpoint.
+CUSTOM_LIST=()
+check_custom_paths() {
+  local p
+  [ -n "$CUSTOM_PATHS" ] || bad_usage "the custom profile needs --paths"
+  set -f
+  for p in ${CUSTOM_PATHS//,/ }; do
+    case "$p" in
+      /*) ;;
+      *) bad_usage "custom path '$p' is relative: give an absolute path" ;;
+    esac
+    case "/$p/" in
+      */../* | */./*) bad_usage "custom path '$p' contains a . or .. segment (traversal is not allowed)" ;;
+    esac
+    case "$p" in
+      *[!A-Za-z0-9/._*?:@+=%~-]*) bad_usage "custom path '$p' contains a character other than letters, digits, / . _ - * ?" ;;
+    esac
+    CUSTOM_LIST+=("$p")
+  done
+  set +f
+  [ "${#CUSTOM_LIST[@]}" -le "$CUSTOM_MAX_PATHS" ] ||
+    bad_usage "the custom profile takes at most $CUSTOM_MAX_PATHS paths, got ${#CUSTOM_LIST[@]}"
+}
+[ "$PROFILE" != custom ] || check_custom_paths
+if [ "$PROFILE" = memory ] && { [ -z "$TOOL_NAME" ] || [ -z "$TOOL_SHA256" ]; }; then
+  bad_usage "the memory profile needs --tool-name and --tool-sha256"
+fi
 
 if [ -n "$ROOT" ]; then
   [ -d "$ROOT" ] || bad_usage "--root '$ROOT' is not a directory"
@@ -173,12 +267,14 @@ mkdir -- "$SCRATCH" || exit 2
 TMPDIR=$SCRATCH
 export TMPDIR
 
-readonly MAX_BYTES=$((MAX_MB * 1048576))
+# Not readonly: the free-space check (check_free_space) may lower the size budget.
+MAX_BYTES=$((MAX_MB * 1048576))
 readonly MAX_FILE_BYTES=$((MAX_FILE_MB * 1048576))
 # Time kept back for writing the log and SHA256SUMS at the end.
 readonly RESERVE_SECONDS=$((MAX_SECONDS / 20))
 USED_BYTES=0
 STOPPED=''
+PREREQ_FAILED=''
 SECTION_FAILURES=0
 LIST_N=0
 CAP=0
@@ -262,6 +358,11 @@ log_stderr() {
 # section <name> <function>: one logged group of related steps.
 section() {
   local name=$1 fn=$2 t0=$SECONDS b0=$USED_BYTES status=ok
+  # Sections of other profiles are not part of this collector's plan.
+  case ",$ALL_SECTIONS," in
+    *",$name,"*) ;;
+    *) return 0 ;;
+  esac
   case ",$SECTIONS," in
     *",$name,"*) ;;
     *)
@@ -269,6 +370,11 @@ section() {
       return 0
       ;;
   esac
+  if ! budget_ok; then
+    log "SKIP  $name reason=\"$STOPPED\""
+    return 0
+  fi
+  check_free_space
   if ! budget_ok; then
     log "SKIP  $name reason=\"$STOPPED\""
     return 0
@@ -345,6 +451,8 @@ record_meta() {
 copy_file() {
   local hp=$1 keep=${2:-head} src="$ROOT$1" dst="$WORK/fs$1" size written rc
   [ -e "$src" ] || [ -L "$src" ] || return 1
+  # Sections overlap (full-logs walks /var/log after logs took the main files): copy each file once.
+  [ ! -e "$dst" ] || return 0
   budget_ok || return 0
   record_meta "$hp"
   if [ ! -f "$src" ]; then
@@ -786,6 +894,235 @@ collect_recent_files() {
 }
 
 # ---------------------------------------------------------------------------------------------------
+# Prerequisites: free disk space (all profiles)
+# ---------------------------------------------------------------------------------------------------
+
+# free_mb: MiB available to us on the output volume, or empty when df cannot say.
+free_mb() {
+  local kb
+  set_timeout 10
+  kb=$("${TMO[@]}" df -P -k -- "$WORK" 2>/dev/null | awk 'NR == 2 { print $4 }')
+  case "$kb" in
+    '' | *[!0-9]*) return 0 ;;
+  esac
+  printf '%s' "$((kb / 1024))"
+}
+
+# check_free_space: keeps --min-free-mb free on the output volume. The size budget shrinks to what fits;
+# when nothing fits the collection stops (every further step is skipped, with the reason logged). Run
+# before each section, so another writer filling the disk meanwhile is noticed too.
+FREE_NOTED=''
+check_free_space() {
+  local free room allowed
+  [ -z "$STOPPED" ] || return 0
+  free=$(free_mb)
+  if [ -z "$free" ]; then
+    [ -n "$FREE_NOTED" ] || log "NOTE  free disk space unknown (df gave no answer); size budget unchanged"
+    FREE_NOTED=1
+    return 0
+  fi
+  room=$((free - MIN_FREE_MB))
+  if [ "$room" -le 0 ]; then
+    STOPPED="not enough free disk space: ${free} MiB free on the output volume, ${MIN_FREE_MB} MiB must stay free"
+    log "PREREQ $STOPPED; remaining steps are skipped"
+    return 0
+  fi
+  allowed=$((USED_BYTES + room * 1048576))
+  if [ "$allowed" -lt "$MAX_BYTES" ]; then
+    log "PREREQ size budget lowered from $((MAX_BYTES / 1048576)) to $((allowed / 1048576)) MiB: ${free} MiB free, ${MIN_FREE_MB} MiB must stay free"
+    MAX_BYTES=$allowed
+  elif [ -z "$FREE_NOTED" ]; then
+    log "PREREQ free disk space ok: ${free} MiB free, ${MIN_FREE_MB} MiB kept free, budget ${MAX_MB} MiB"
+  fi
+  FREE_NOTED=1
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Profile full: browsers, execution traces, all logs, web server logs, package and account databases
+# ---------------------------------------------------------------------------------------------------
+
+collect_browsers() {
+  local h d
+  for h in "${HOMES[@]}"; do
+    for d in "$ROOT$h"/.mozilla/firefox/* "$ROOT$h"/snap/firefox/common/.mozilla/firefox/*; do
+      [ -d "$d" ] || continue
+      copy_file "${d#"$ROOT"}/places.sqlite"
+      copy_file "${d#"$ROOT"}/places.sqlite-wal"
+      copy_file "${d#"$ROOT"}/downloads.sqlite"
+      copy_file "${d#"$ROOT"}/formhistory.sqlite"
+    done
+    for d in "$ROOT$h"/.config/google-chrome/* "$ROOT$h"/.config/chromium/* \
+      "$ROOT$h"/.config/microsoft-edge/* "$ROOT$h"/.config/BraveSoftware/Brave-Browser/*; do
+      [ -d "$d" ] || continue
+      copy_file "${d#"$ROOT"}/History"
+      copy_file "${d#"$ROOT"}/History-journal"
+    done
+  done
+}
+
+# The Linux counterparts of prefetch / amcache / shimcache: what ran, and what was installed when.
+collect_execution() {
+  local h f
+  copy_file /var/log/apt/history.log tail
+  copy_file /var/log/apt/term.log tail
+  copy_file /var/log/dpkg.log tail
+  copy_rotated /var/log/dpkg.log "$(($(date +%s) - DAYS * 86400))"
+  copy_file /var/log/yum.log tail
+  copy_file /var/log/dnf.log tail
+  copy_file /var/log/dnf.rpm.log tail
+  copy_file /var/log/pacman.log tail
+  copy_dir /var/log/audit 1
+  for h in "${HOMES[@]}"; do
+    for f in .viminfo .lesshst .local/share/recently-used.xbel; do
+      copy_file "$h/$f" tail
+    done
+  done
+  list_files files/executables-recent.tsv "$DAYS" /usr/bin /usr/sbin /usr/local/bin /usr/local/sbin /bin /sbin /opt
+}
+
+collect_full_logs() {
+  copy_dir /var/log 3
+}
+
+collect_web_logs() {
+  local d
+  for d in /var/log/nginx /var/log/apache2 /var/log/httpd /var/log/lighttpd /var/log/tomcat* /var/log/caddy; do
+    copy_dir "$d" 2
+  done
+  copy_dir /etc/nginx 3
+  copy_dir /etc/apache2 3
+  copy_dir /etc/httpd 3
+}
+
+collect_databases() {
+  copy_file /var/lib/dpkg/status
+  copy_dir /var/lib/dpkg/info 1 >/dev/null
+  copy_dir /var/lib/rpm 1
+  copy_dir /var/lib/pacman/local 2
+  copy_dir /var/lib/AccountsService/users 1
+  copy_file /etc/subuid
+  copy_file /etc/subgid
+  copy_file /etc/login.defs
+  copy_file /var/log/lastlog
+  copy_file /var/log/faillog
+  run_cmd users/packages-dpkg.txt dpkg-query -W -f '${Package}\t${Version}\t${Status}\n' ||
+    run_cmd users/packages-rpm.txt rpm -qa --queryformat '%{NAME}\t%{VERSION}-%{RELEASE}\t%{INSTALLTIME:date}\n'
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Profile memory: an image taken by the operator's acquisition tool, after its SHA-256 is checked
+# ---------------------------------------------------------------------------------------------------
+
+# prereq_fail <reason>: the profile cannot do its job. Logged, printed, and the run exits 3 after
+# closing the collection (collection.log and SHA256SUMS are still written).
+prereq_fail() {
+  PREREQ_FAILED=$1
+  log "FAIL  $1"
+  printf 'triage.sh: %s\n' "$1" >&2
+  SECTION_FAILURES=$((SECTION_FAILURES + 1))
+}
+
+collect_memory() {
+  local pkg=${S1_PACKAGE_DIR_PATH:-} tool copy actual mem_kb need_mb free out rc t0=$SECONDS size
+  if [ -z "$pkg" ]; then
+    prereq_fail "memory acquisition tool $TOOL_NAME missing: no S1 package directory (S1_PACKAGE_DIR_PATH is unset); attach the tool as the script's package"
+    return 0
+  fi
+  tool="${pkg%/}/$TOOL_NAME"
+  if [ ! -f "$tool" ]; then
+    prereq_fail "memory acquisition tool $TOOL_NAME missing from the S1 package directory $pkg"
+    return 0
+  fi
+  if [ "$HAVE_SHA256" != 1 ]; then
+    prereq_fail "sha256sum not installed: the memory acquisition tool cannot be verified, so it is not run"
+    return 0
+  fi
+  # Run a private copy whose hash was checked, so the file that runs is the file that was verified.
+  copy="$SCRATCH/acquire-$TOOL_NAME"
+  cp -- "$tool" "$copy" 2>/dev/null && chmod 700 -- "$copy" 2>/dev/null
+  actual=$(sha256sum -- "$copy" 2>/dev/null | cut -d' ' -f1)
+  if [ "$actual" != "$TOOL_SHA256" ]; then
+    rm -f -- "$SCRATCH/acquire-$TOOL_NAME"
+    prereq_fail "memory acquisition tool $TOOL_NAME is not the configured one: sha256 $actual, expected $TOOL_SHA256; not run"
+    return 0
+  fi
+  log "NOTE  memory tool $TOOL_NAME verified sha256=$actual"
+  mem_kb=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo 2>/dev/null)
+  case "$mem_kb" in '' | *[!0-9]*) mem_kb=0 ;; esac
+  need_mb=$((mem_kb / 1024 + mem_kb / 10240))
+  free=$(free_mb)
+  if [ -n "$free" ] && [ "$((free - MIN_FREE_MB))" -lt "$need_mb" ]; then
+    prereq_fail "not enough free disk space for a memory image: ${free} MiB free, ${need_mb} MiB needed plus ${MIN_FREE_MB} MiB kept free"
+    return 0
+  fi
+  if [ "$need_mb" -gt "$(((MAX_BYTES - USED_BYTES) / 1048576))" ]; then
+    prereq_fail "the memory image (about ${need_mb} MiB) exceeds the size budget of ${MAX_MB} MiB"
+    return 0
+  fi
+  mkdir -p -- "$WORK/memory"
+  out="$WORK/memory/memory.img"
+  limits
+  STEP_SECS=$((MAX_SECONDS - RESERVE_SECONDS - SECONDS))
+  [ "$STEP_SECS" -ge 1 ] || STEP_SECS=1
+  set_timeout "$STEP_SECS"
+  (cd -- "$SCRATCH" && "${TMO[@]}" "$copy" "$out") </dev/null >"$SCRATCH/stdout" 2>"$SCRATCH/stderr"
+  rc=$?
+  rm -f -- "$SCRATCH/acquire-$TOOL_NAME"
+  size=0
+  [ ! -f "$out" ] || size=$(file_size "$out")
+  USED_BYTES=$((USED_BYTES + size))
+  log "CMD   memory/memory.img status=$([ "$rc" -eq 0 ] && echo ok || echo failed) rc=$rc seconds=$((SECONDS - t0)) bytes=$size tool=$TOOL_NAME"
+  log_stderr
+  if [ "$rc" -ne 0 ] || [ "$size" -eq 0 ]; then
+    prereq_fail "memory acquisition tool $TOOL_NAME failed (rc=$rc, $size bytes written)"
+    return 0
+  fi
+  printf 'tool: %s\ntool_sha256: %s\nmem_total_kb: %s\nimage: memory/memory.img\nimage_bytes: %s\n' \
+    "$TOOL_NAME" "$TOOL_SHA256" "$mem_kb" "$size" >"$WORK/memory/acquisition.txt"
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Profile custom: the named paths and globs, below --root when set
+# ---------------------------------------------------------------------------------------------------
+
+collect_custom() {
+  local p m matches n total=0
+  for p in "${CUSTOM_LIST[@]}"; do
+    budget_ok || break
+    # Globs expand below the root only; no match is worth saying.
+    shopt -s nullglob
+    # shellcheck disable=SC2206
+    matches=()
+    for m in "$ROOT"$p; do
+      # A pattern without wildcards comes back as itself, whether or not it exists.
+      [ -e "$m" ] || [ -L "$m" ] && matches+=("$m")
+    done
+    shopt -u nullglob
+    if [ "${#matches[@]}" -eq 0 ]; then
+      log "SKIP  custom $p reason=\"no such file\""
+      continue
+    fi
+    n=0
+    for m in "${matches[@]}"; do
+      budget_ok || break
+      if [ "$n" -ge "$CUSTOM_MAX_MATCHES" ]; then
+        log "NOTE  custom $p: stopped after $CUSTOM_MAX_MATCHES matches"
+        break
+      fi
+      if [ -d "$m" ] && [ ! -L "$m" ]; then
+        copy_dir "${m#"$ROOT"}" 8
+      else
+        copy_file "${m#"$ROOT"}"
+      fi
+      n=$((n + 1))
+    done
+    total=$((total + n))
+    log "FILE  custom $p matches=$n"
+  done
+  log "FILE  custom: ${#CUSTOM_LIST[@]} paths, $total matches"
+}
+
+# ---------------------------------------------------------------------------------------------------
 # Finish: the log is closed first, then SHA256SUMS covers everything else in the folder.
 # ---------------------------------------------------------------------------------------------------
 
@@ -807,9 +1144,11 @@ finish() {
   FINISHED=1
   rm -rf -- "$SCRATCH"
   [ "$HAVE_SHA256" = 1 ] || log "NOTE  sha256sum not installed: no SHA256SUMS written"
-  log "END   collection status=${STOPPED:-complete} seconds=$SECONDS bytes=$USED_BYTES"
+  local status=${STOPPED:-complete}
+  [ -z "$PREREQ_FAILED" ] || status="failed ($PREREQ_FAILED)"
+  log "END   collection status=$status seconds=$SECONDS bytes=$USED_BYTES"
   write_sums
-  printf '[%s] done: %s (%s bytes, %ss, %s)\n' "$COLLECTOR" "$WORK" "$USED_BYTES" "$SECONDS" "${STOPPED:-complete}"
+  printf '[%s] done: %s (%s bytes, %ss, %s)\n' "$COLLECTOR" "$WORK" "$USED_BYTES" "$SECONDS" "$status"
 }
 
 on_signal() {
@@ -840,7 +1179,9 @@ command -v ionice >/dev/null 2>&1 && ionice -c 2 -n 7 -p "$$" >/dev/null 2>&1
   printf '# file_system_root: %s\n' "${ROOT:-/}"
   printf '# budgets: max_seconds=%s max_mb=%s max_file_mb=%s hash_max_mb=%s days=%s\n' \
     "$MAX_SECONDS" "$MAX_MB" "$MAX_FILE_MB" "$HASH_MAX_MB" "$DAYS"
+  printf '# profile: %s\n' "$PROFILE"
   printf '# sections: %s\n' "$SECTIONS"
+  printf '# min_free_mb: %s\n' "$MIN_FREE_MB"
   printf '# tools: timeout=%s gnu_find=%s sha256sum=%s\n' "$TIMEOUT_MODE" "$FIND_GNU" "$HAVE_SHA256"
   printf '# times are UTC; fs/ copies keep the original mtime, fs-listing.tsv has the original metadata\n'
 } >>"$LOG"
@@ -852,7 +1193,7 @@ USED_BYTES=$(file_size "$LISTING")
 find_homes
 log "NOTE  home directories examined: ${HOMES[*]}"
 
-# Most volatile first.
+# Most volatile first; the profile's own sections last.
 section system collect_system
 section processes collect_processes
 section network collect_network
@@ -861,6 +1202,14 @@ section persistence collect_persistence
 section histories collect_histories
 section logs collect_logs
 section recent-files collect_recent_files
+section browsers collect_browsers
+section execution collect_execution
+section full-logs collect_full_logs
+section web-logs collect_web_logs
+section databases collect_databases
+section memory collect_memory
+section custom collect_custom
 
 finish
+[ -z "$PREREQ_FAILED" ] || exit 3
 exit 0

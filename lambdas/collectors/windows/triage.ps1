@@ -1,6 +1,6 @@
-# s1cado-collector: windows-triage 1.0.0
+# s1cado-collector: windows-triage 1.1.0
 #
-# Read-only first-response triage for Windows endpoints, uploaded to the SentinelOne RemoteOps library as
+# Read-only collector for Windows endpoints (profiles triage, full, memory, custom), uploaded to the SentinelOne RemoteOps library as
 # an artifactCollection script and run there as SYSTEM (Windows PowerShell 5.1 compatible). Everything it
 # produces goes below
 #     $env:S1_OUTPUT_DIR_PATH (fallback C:\ProgramData\Sentinel\RSO) \ <host>_<yyyymmddThhmmssZ> \
@@ -10,14 +10,28 @@
 # (best effort) the PowerShell module analysis cache is pointed into the folder. Unloaded user registry
 # hives are not loaded. It stops cleanly when its time or size budget is spent.
 #
+# Profiles (the catalogue uploads one copy per profile, each with the profile line below rewritten):
+#   triage  quick first response (the sections listed under --sections)
+#   full    triage plus browser histories, prefetch, amcache, shimcache (AppCompatCache), all event logs
+#           in full, IIS and other web server logs
+#   memory  a memory image taken by the acquisition tool shipped as the script's S1 package
+#           ($env:S1_PACKAGE_DIR_PATH\<--tool-name>), run as `<tool> <output file>` after its SHA-256 is
+#           checked against --tool-sha256; missing or mismatched tool: exit 3, nothing run
+#   custom  only the absolute paths and wildcards of --paths
+#
 # Arguments (RemoteOps passes them as one string; --max-seconds and -MaxSeconds are both accepted):
+#   --profile NAME    must name this copy's profile (a guard against running the wrong copy)
 #   --max-seconds N   total runtime budget, checked between steps and items (900)
 #   --max-mb N        total size budget for collected data, in MiB (512)
 #   --days N          look-back window for event logs and recent files (7)
 #   --max-file-mb N   cap for any single copied file, command output or event log export, in MiB (64)
 #   --hash-max-mb N   largest file hashed in listings, in MiB (256)
-#   --sections LIST   comma-separated subset of: system,processes,network,users,persistence,histories,
-#                     eventlogs,recent-files (all)
+#   --sections LIST   comma-separated subset of the profile's sections (all of them)
+#   --min-free-mb N   free space left on the output volume in any case; the size budget shrinks to fit
+#                     and a collection that cannot fit is skipped, with the reason in collection.log (1024)
+#   --paths LIST      custom: comma-separated absolute paths or wildcards (* ?), at most 32, no . or ..
+#   --tool-name F     memory: file name of the acquisition tool in the package folder
+#   --tool-sha256 H   memory: its expected SHA-256 (64 hex digits)
 #
 # Output (paths relative to the collection folder):
 #   collection.log    each step with start and end time, exit status, skip and truncation reasons
@@ -26,7 +40,8 @@
 #   system\ processes\ network\ users\ persistence\ eventlogs\ files\   outputs and listings
 #
 # Exit status: 0 collection finished (possibly partial: see collection.log), 2 output directory missing or
-# unwritable, 64 invalid arguments.
+# unwritable, 3 a prerequisite of the profile failed (memory tool missing or not the expected one, no free
+# disk space for a memory image; collection.log and SHA256SUMS are still written), 64 invalid arguments.
 #
 # No param() block on purpose: GNU-style options (--max-seconds) are not valid PowerShell parameter
 # names, so the arguments are parsed from $args.
@@ -35,19 +50,25 @@ $ErrorActionPreference = 'Continue'
 $ProgressPreference = 'SilentlyContinue'
 Set-StrictMode -Off
 
-$Collector = 'windows-triage'
-$Version = '1.0.0'
+$BakedProfile = 'triage' # s1cado-profile
+$Collector = 'windows-' + $BakedProfile
+$Version = '1.1.0'
 $ScriptArgs = @($args)
+# Sizes in plain numbers rather than the $MiB literal suffix, which the grammar the tests parse with lacks.
+$MiB = [int64]1048576
 
 # Upper bound for any single helper process, so one hung tool cannot eat the whole budget.
 $CmdTimeout = 120
 # Recent files in temp folders up to this size are copied, not only listed.
 $SmallCopyBytes = 524288
 $SmallCopyMax = 200
+$CustomMaxPaths = 32
+$CustomMaxMatches = 1000
+$UsageText = 'usage: triage.ps1 [--profile NAME] [--max-seconds N] [--max-mb N] [--days N] [--max-file-mb N] [--hash-max-mb N] [--sections LIST] [--min-free-mb N] [--paths LIST] [--tool-name F] [--tool-sha256 H]'
 
 function Exit-Usage([string]$Message) {
     [Console]::Error.WriteLine("triage.ps1: $Message")
-    [Console]::Error.WriteLine('usage: triage.ps1 [--max-seconds N] [--max-mb N] [--days N] [--max-file-mb N] [--hash-max-mb N] [--sections LIST]')
+    [Console]::Error.WriteLine($UsageText)
     exit 64
 }
 
@@ -55,9 +76,22 @@ function Exit-Usage([string]$Message) {
 # Arguments
 # ---------------------------------------------------------------------------------------------------
 
-$AllSections = @('system', 'processes', 'network', 'users', 'persistence', 'histories', 'eventlogs', 'recent-files')
+$TriageSections = @('system', 'processes', 'network', 'users', 'persistence', 'histories', 'eventlogs', 'recent-files')
+switch ($BakedProfile) {
+    'triage' { $AllSections = $TriageSections }
+    'full' { $AllSections = $TriageSections + @('browsers', 'execution', 'full-eventlogs', 'web-logs') }
+    'memory' { $AllSections = @('system', 'memory') }
+    'custom' { $AllSections = @('system', 'custom') }
+    default {
+        [Console]::Error.WriteLine("triage.ps1: unknown baked profile $BakedProfile")
+        exit 64
+    }
+}
 $Sections = $AllSections
-$Options = @{ maxseconds = 900; maxmb = 512; days = 7; maxfilemb = 64; hashmaxmb = 256 }
+$Options = @{ maxseconds = 900; maxmb = 512; days = 7; maxfilemb = 64; hashmaxmb = 256; minfreemb = 1024 }
+$CustomPaths = @()
+$ToolName = ''
+$ToolSha256 = ''
 $Tokens = @()
 foreach ($a in $ScriptArgs) {
     # RemoteOps may hand everything over as a single string: split it on whitespace.
@@ -75,7 +109,8 @@ while ($i -lt $Tokens.Count) {
     } elseif ($token -match '^-{1,2}([A-Za-z][A-Za-z-]*)$') {
         $key = $Matches[1]
         if ($key -eq 'h' -or $key -eq 'help') {
-            [Console]::Out.WriteLine('usage: triage.ps1 [--max-seconds N] [--max-mb N] [--days N] [--max-file-mb N] [--hash-max-mb N] [--sections LIST]')
+            [Console]::Out.WriteLine($UsageText)
+            [Console]::Out.WriteLine("profile of this copy: $BakedProfile (sections: $($AllSections -join ','))")
             exit 0
         }
         if ($i + 1 -ge $Tokens.Count) { Exit-Usage "$token needs a value" }
@@ -85,6 +120,33 @@ while ($i -lt $Tokens.Count) {
         Exit-Usage "unexpected argument '$token'"
     }
     $key = $key.ToLowerInvariant().Replace('-', '')
+    if ($key -eq 'profile') {
+        if ($value -ne $BakedProfile) { Exit-Usage "this is the $BakedProfile collector; it cannot run profile '$value'" }
+        continue
+    }
+    if ($key -eq 'paths') {
+        if ($BakedProfile -ne 'custom') { Exit-Usage '--paths is only taken by the custom profile' }
+        $CustomPaths = @($value.Split(',') | Where-Object { $_ -ne '' })
+        continue
+    }
+    if ($key -eq 'toolname') {
+        if ($BakedProfile -ne 'memory') { Exit-Usage '--tool-name is only taken by the memory profile' }
+        if ($value -notmatch '^[A-Za-z0-9][A-Za-z0-9._-]*$') { Exit-Usage "--tool-name must be a plain file name, got '$value'" }
+        $ToolName = $value
+        continue
+    }
+    if ($key -eq 'toolsha256') {
+        if ($BakedProfile -ne 'memory') { Exit-Usage '--tool-sha256 is only taken by the memory profile' }
+        if ($value -notmatch '^[0-9A-Fa-f]{64}$') { Exit-Usage '--tool-sha256 must be 64 hex digits' }
+        $ToolSha256 = $value.ToLowerInvariant()
+        continue
+    }
+    if ($key -eq 'minfreemb') {
+        $free = 0
+        if (-not [int]::TryParse($value, [ref]$free) -or $free -lt 0) { Exit-Usage "--min-free-mb needs a non-negative integer, got '$value'" }
+        $Options.minfreemb = $free
+        continue
+    }
     if ($key -eq 'sections') {
         $Sections = @($value.ToLowerInvariant().Split(',') | Where-Object { $_ -ne '' })
         foreach ($name in $Sections) {
@@ -100,11 +162,28 @@ while ($i -lt $Tokens.Count) {
     $Options[$key] = $number
 }
 
+# The custom paths: the same rules as the workflow's validation, again on the endpoint.
+if ($BakedProfile -eq 'custom') {
+    if ($CustomPaths.Count -eq 0) { Exit-Usage 'the custom profile needs --paths' }
+    if ($CustomPaths.Count -gt $CustomMaxPaths) { Exit-Usage "the custom profile takes at most $CustomMaxPaths paths, got $($CustomPaths.Count)" }
+    foreach ($p in $CustomPaths) {
+        if ($p -notmatch '^[A-Za-z]:\\') { Exit-Usage "custom path '$p' is relative: give an absolute path (C:\...)" }
+        if (@($p -split '[\\/]' | Where-Object { $_ -eq '..' -or $_ -eq '.' }).Count -gt 0) {
+            Exit-Usage "custom path '$p' contains a . or .. segment (traversal is not allowed)"
+        }
+        if ($p -notmatch '^[A-Za-z0-9\\/._*?:@+=%~-]+$') { Exit-Usage "custom path '$p' contains a character other than letters, digits, \ . _ - * ?" }
+    }
+}
+if ($BakedProfile -eq 'memory' -and (-not $ToolName -or -not $ToolSha256)) {
+    Exit-Usage 'the memory profile needs --tool-name and --tool-sha256'
+}
+
 $MaxSeconds = [int]$Options.maxseconds
+$MinFreeMb = [int64]$Options.minfreemb
 $Days = [int]$Options.days
-$MaxBytes = [int64]$Options.maxmb * 1MB
-$MaxFileBytes = [int64]$Options.maxfilemb * 1MB
-$HashMaxBytes = [int64]$Options.hashmaxmb * 1MB
+$MaxBytes = [int64]$Options.maxmb * $MiB
+$MaxFileBytes = [int64]$Options.maxfilemb * $MiB
+$HashMaxBytes = [int64]$Options.hashmaxmb * $MiB
 # Time kept back for writing the log and SHA256SUMS at the end.
 $Reserve = [int]($MaxSeconds / 20)
 
@@ -151,6 +230,8 @@ if ([Environment]::Is64BitOperatingSystem -and -not [Environment]::Is64BitProces
 $Clock = [Diagnostics.Stopwatch]::StartNew()
 $script:UsedBytes = [int64]0
 $script:Stopped = ''
+$script:PrereqFailed = ''
+$script:FreeNoted = $false
 $script:SectionFailures = 0
 
 # ---------------------------------------------------------------------------------------------------
@@ -239,10 +320,17 @@ function Save-Csv([string]$Rel, $Rows) {
 
 # Invoke-Section <name> <body>: one logged group of related steps.
 function Invoke-Section([string]$Name, [scriptblock]$Body) {
+    # Sections of other profiles are not part of this collector's plan.
+    if ($AllSections -notcontains $Name) { return }
     if ($Sections -notcontains $Name) {
         Write-Log "SKIP  $Name reason=`"not selected by --sections`""
         return
     }
+    if (-not (Test-Budget)) {
+        Write-Log "SKIP  $Name reason=`"$($script:Stopped)`""
+        return
+    }
+    Test-FreeSpace
     if (-not (Test-Budget)) {
         Write-Log "SKIP  $Name reason=`"$($script:Stopped)`""
         return
@@ -350,6 +438,8 @@ function Copy-Bounded([string]$Source, [string]$Keep = 'head') {
     if (-not (Test-Budget)) { return }
     $rel = Get-FsRel $Source
     $dest = Join-Path $Work $rel
+    # Sections overlap (full-eventlogs after eventlogs): copy each file once.
+    if ([IO.File]::Exists($dest)) { return }
     $cap = Get-Cap
     $in = $null
     $out = $null
@@ -520,7 +610,7 @@ function Collect-System {
     $null = Invoke-Native 'system\systeminfo.txt' (Join-Path $SystemDir 'systeminfo.exe') ''
     Invoke-Step 'system\hotfixes.csv' {
         Save-Csv 'system\hotfixes.csv' (Get-CimInstance -ClassName Win32_QuickFixEngineering -OperationTimeoutSec (Get-StepSeconds) -ErrorAction Stop |
-            Select-Object HotFixID, Description, InstalledOn, InstalledBy)
+            Select-Object 'HotFixID', 'Description', 'InstalledOn', 'InstalledBy')
     }
 }
 
@@ -616,13 +706,13 @@ function Collect-Users {
     }
     Invoke-Step 'users\local-accounts.csv' {
         Save-Csv 'users\local-accounts.csv' (Get-CimInstance -ClassName Win32_UserAccount -Filter 'LocalAccount = True' -OperationTimeoutSec (Get-StepSeconds) -ErrorAction Stop |
-            Select-Object Name, SID, Disabled, Lockout, PasswordRequired, PasswordExpires, Description)
+            Select-Object 'Name', 'SID', 'Disabled', 'Lockout', 'PasswordRequired', 'PasswordExpires', 'Description')
     }
     Invoke-Step 'users\administrators.csv' {
         # By SID, so the group is found whatever the system language calls it.
         $group = Get-CimInstance -ClassName Win32_Group -Filter "LocalAccount = True AND SID = 'S-1-5-32-544'" -ErrorAction Stop
         Save-Csv 'users\administrators.csv' (Get-CimAssociatedInstance -InputObject $group -Association Win32_GroupUser -ErrorAction Stop |
-            Select-Object Domain, Name, SID, @{ Name = 'Class'; Expression = { $_.CimClass.CimClassName } })
+            Select-Object 'Domain', 'Name', 'SID', @{ Name = 'Class'; Expression = { $_.CimClass.CimClassName } })
     }
     Invoke-Step 'users\profiles.csv' {
         Save-Csv 'users\profiles.csv' (Get-CimInstance -ClassName Win32_UserProfile -ErrorAction Stop | ForEach-Object {
@@ -656,11 +746,11 @@ function Collect-Users {
 function Collect-Persistence {
     Invoke-Step 'persistence\services.csv' {
         Save-Csv 'persistence\services.csv' (Get-CimInstance -ClassName Win32_Service -OperationTimeoutSec (Get-StepSeconds) -ErrorAction Stop |
-            Select-Object Name, DisplayName, State, StartMode, StartName, ProcessId, PathName, Description)
+            Select-Object 'Name', 'DisplayName', 'State', 'StartMode', 'StartName', 'ProcessId', 'PathName', 'Description')
     }
     Invoke-Step 'persistence\drivers.csv' {
         Save-Csv 'persistence\drivers.csv' (Get-CimInstance -ClassName Win32_SystemDriver -OperationTimeoutSec (Get-StepSeconds) -ErrorAction Stop |
-            Select-Object Name, DisplayName, State, StartMode, PathName)
+            Select-Object 'Name', 'DisplayName', 'State', 'StartMode', 'PathName')
     }
     $null = Invoke-Native 'persistence\scheduled-tasks.csv' (Join-Path $SystemDir 'schtasks.exe') '/query /fo csv /v'
     Copy-Tree (Join-Path $SystemDir 'Tasks') 6
@@ -868,6 +958,197 @@ function Collect-RecentFiles {
 }
 
 # ---------------------------------------------------------------------------------------------------
+# Prerequisites: free disk space (all profiles)
+# ---------------------------------------------------------------------------------------------------
+
+# MiB available to us on the output volume, or -1 when the volume cannot be read.
+function Get-FreeMb {
+    try {
+        $drive = New-Object IO.DriveInfo([IO.Path]::GetPathRoot($Work))
+        return [int64]($drive.AvailableFreeSpace / $MiB)
+    } catch {
+        return [int64]-1
+    }
+}
+
+# Keeps --min-free-mb free on the output volume: the size budget shrinks to what fits; when nothing fits
+# the collection stops (every further step is skipped, with the reason logged). Run before each section.
+function Test-FreeSpace {
+    if ($script:Stopped) { return }
+    $free = Get-FreeMb
+    if ($free -lt 0) {
+        if (-not $script:FreeNoted) { Write-Log 'NOTE  free disk space unknown; size budget unchanged' }
+        $script:FreeNoted = $true
+        return
+    }
+    $room = $free - $MinFreeMb
+    if ($room -le 0) {
+        $script:Stopped = "not enough free disk space: $free MiB free on the output volume, $MinFreeMb MiB must stay free"
+        Write-Log "PREREQ $($script:Stopped); remaining steps are skipped"
+        return
+    }
+    $allowed = $script:UsedBytes + ($room * $MiB)
+    if ($allowed -lt $script:MaxBytes) {
+        Write-Log "PREREQ size budget lowered from $([int64]($script:MaxBytes / $MiB)) to $([int64]($allowed / $MiB)) MiB: $free MiB free, $MinFreeMb MiB must stay free"
+        $script:MaxBytes = $allowed
+    } elseif (-not $script:FreeNoted) {
+        Write-Log "PREREQ free disk space ok: $free MiB free, $MinFreeMb MiB kept free, budget $($Options.maxmb) MiB"
+    }
+    $script:FreeNoted = $true
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Profile full: browsers, execution artefacts, all event logs, web server logs
+# ---------------------------------------------------------------------------------------------------
+
+function Collect-Browsers {
+    foreach ($profilePath in Get-ProfilePaths) {
+        $local = Join-Path $profilePath 'AppData\Local'
+        foreach ($base in @('Google\Chrome\User Data', 'Microsoft\Edge\User Data', 'BraveSoftware\Brave-Browser\User Data', 'Chromium\User Data')) {
+            $dir = Join-Path $local $base
+            if (-not [IO.Directory]::Exists($dir)) { continue }
+            foreach ($sub in [IO.Directory]::GetDirectories($dir)) {
+                Copy-Bounded (Join-Path $sub 'History')
+                Copy-Bounded (Join-Path $sub 'History-journal')
+            }
+        }
+        $firefox = Join-Path $profilePath 'AppData\Roaming\Mozilla\Firefox\Profiles'
+        if ([IO.Directory]::Exists($firefox)) {
+            foreach ($sub in [IO.Directory]::GetDirectories($firefox)) {
+                foreach ($name in @('places.sqlite', 'places.sqlite-wal', 'formhistory.sqlite')) { Copy-Bounded (Join-Path $sub $name) }
+            }
+        }
+    }
+}
+
+# Prefetch, Amcache and the shimcache (AppCompatCache value of the SYSTEM hive): what ran, and when.
+function Collect-Execution {
+    Copy-Tree (Join-Path $env:SystemRoot 'Prefetch') 1
+    $amcache = Join-Path $env:SystemRoot 'AppCompat\Programs\Amcache.hve'
+    # A loaded hive is locked for reading; reg.exe save makes a consistent copy into our own folder.
+    $reg = Join-Path $SystemDir 'reg.exe'
+    if ([IO.File]::Exists($amcache)) { Copy-Bounded $amcache }
+    New-Dir (Join-Path $Work 'execution')
+    Invoke-Native 'execution\shimcache.reg.txt' $reg 'query "HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\AppCompatCache" /v AppCompatCache' | Out-Null
+    Copy-Tree (Join-Path $env:SystemRoot 'AppCompat\Programs') 1
+}
+
+function Collect-FullEventLogs {
+    $wevtutil = Join-Path $SystemDir 'wevtutil.exe'
+    $logs = @(Get-WinEvent -ListLog * -ErrorAction SilentlyContinue | Where-Object { $_.RecordCount -gt 0 } | Sort-Object -Property FileSize)
+    foreach ($log in $logs) {
+        if (-not (Test-Budget)) { return }
+        $rel = 'eventlogs-full\' + ($log.LogName -replace '/', '%4') + '.evtx'
+        $out = Join-Path $Work $rel
+        $cap = Get-Cap
+        $null = Invoke-Native $rel $wevtutil "epl `"$($log.LogName)`" `"$out`" /ow:true" $false
+        $length = Get-FileLength $out
+        if ($length -gt $cap) {
+            # A cut .evtx is unreadable: the export (our own file) is removed and the log says so.
+            $script:UsedBytes -= $length
+            [IO.File]::Delete($out)
+            Write-Log "SKIP  $rel reason=`"export of $length bytes exceeds the $cap bytes left for one file`""
+        }
+    }
+}
+
+function Collect-WebLogs {
+    foreach ($dir in @((Join-Path $env:SystemDrive 'inetpub\logs\LogFiles'), (Join-Path $env:SystemRoot 'System32\LogFiles\HTTPERR'), 'C:\nginx\logs', 'C:\Apache24\logs', 'C:\xampp\apache\logs')) {
+        Copy-Tree $dir 3
+    }
+    Copy-Bounded (Join-Path $env:SystemRoot 'System32\inetsrv\config\applicationHost.config')
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Profile memory: an image taken by the operator's acquisition tool, after its SHA-256 is checked
+# ---------------------------------------------------------------------------------------------------
+
+function Set-PrereqFailed([string]$Reason) {
+    $script:PrereqFailed = $Reason
+    $script:SectionFailures += 1
+    Write-Log "FAIL  $Reason"
+    [Console]::Error.WriteLine("triage.ps1: $Reason")
+}
+
+function Collect-Memory {
+    $pkg = [string]$env:S1_PACKAGE_DIR_PATH
+    if ([string]::IsNullOrEmpty($pkg)) {
+        Set-PrereqFailed "memory acquisition tool $ToolName missing: no S1 package folder (S1_PACKAGE_DIR_PATH is unset); attach the tool as the script's package"
+        return
+    }
+    $tool = Join-Path $pkg $ToolName
+    if (-not [IO.File]::Exists($tool)) {
+        Set-PrereqFailed "memory acquisition tool $ToolName missing from the S1 package folder $pkg"
+        return
+    }
+    # Run a private copy whose hash was checked, so the file that runs is the file that was verified.
+    $copy = Join-Path $Scratch ('acquire-' + $ToolName)
+    [IO.File]::Copy($tool, $copy, $true)
+    $actual = Get-Sha256 $copy
+    if ($actual -ne $ToolSha256) {
+        [IO.File]::Delete($Scratch + '\acquire-' + $ToolName)
+        Set-PrereqFailed "memory acquisition tool $ToolName is not the configured one: sha256 $actual, expected $ToolSha256; not run"
+        return
+    }
+    Write-Log "NOTE  memory tool $ToolName verified sha256=$actual"
+    $memBytes = [int64]0
+    try { $memBytes = [int64](Get-CimInstance -ClassName Win32_ComputerSystem -OperationTimeoutSec 30 -ErrorAction Stop).TotalPhysicalMemory } catch { }
+    $needMb = [int64]($memBytes / $MiB * 1.1)
+    $free = Get-FreeMb
+    if ($free -ge 0 -and ($free - $MinFreeMb) -lt $needMb) {
+        Set-PrereqFailed "not enough free disk space for a memory image: $free MiB free, $needMb MiB needed plus $MinFreeMb MiB kept free"
+        return
+    }
+    if ($needMb -gt [int64](($script:MaxBytes - $script:UsedBytes) / $MiB)) {
+        Set-PrereqFailed "the memory image (about $needMb MiB) exceeds the size budget of $($Options.maxmb) MiB"
+        return
+    }
+    New-Dir (Join-Path $Work 'memory')
+    $image = Join-Path $Work 'memory\memory.img'
+    $saved = $CmdTimeout
+    $script:CmdTimeout = $MaxSeconds
+    $ok = Invoke-Native 'memory\acquisition-output.txt' $copy "`"$image`"" $false
+    $script:CmdTimeout = $saved
+    try { [IO.File]::Delete($Scratch + '\acquire-' + $ToolName) } catch { }
+    $size = Get-FileLength $image
+    $script:UsedBytes += $size
+    if (-not $ok -or $size -eq 0) {
+        Set-PrereqFailed "memory acquisition tool $ToolName failed ($($script:LastStatus), $size bytes written)"
+        return
+    }
+    Save-Text 'memory\acquisition.txt' "tool: $ToolName`ntool_sha256: $ToolSha256`nmem_total_bytes: $memBytes`nimage: memory/memory.img`nimage_bytes: $size`n"
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Profile custom: the named paths and wildcards
+# ---------------------------------------------------------------------------------------------------
+
+function Collect-Custom {
+    $total = 0
+    foreach ($p in $CustomPaths) {
+        if (-not (Test-Budget)) { break }
+        $items = @(Get-Item -Path $p -Force -ErrorAction SilentlyContinue)
+        if ($items.Count -eq 0) {
+            Write-Log "SKIP  custom $p reason=`"no such file`""
+            continue
+        }
+        $n = 0
+        foreach ($item in $items) {
+            if (-not (Test-Budget)) { break }
+            if ($n -ge $CustomMaxMatches) {
+                Write-Log "NOTE  custom ${p}: stopped after $CustomMaxMatches matches"
+                break
+            }
+            if ($item.PSIsContainer) { Copy-Tree $item.FullName 8 } else { Copy-Bounded $item.FullName }
+            $n += 1
+        }
+        $total += $n
+        Write-Log "FILE  custom $p matches=$n"
+    }
+    Write-Log "FILE  custom: $($CustomPaths.Count) paths, $total matches"
+}
+
+# ---------------------------------------------------------------------------------------------------
 # Finish: the log is closed first, then SHA256SUMS covers everything else in the folder.
 # ---------------------------------------------------------------------------------------------------
 
@@ -893,7 +1174,9 @@ $header = @(
     "# arguments: $($ScriptArgs -join ' ')"
     "# output: $Work"
     "# budgets: max_seconds=$MaxSeconds max_mb=$($Options.maxmb) max_file_mb=$($Options.maxfilemb) hash_max_mb=$($Options.hashmaxmb) days=$Days"
+    "# profile: $BakedProfile"
     "# sections: $($Sections -join ',')"
+    "# min_free_mb: $MinFreeMb"
     "# powershell: $($PSVersionTable.PSVersion) 64bit_process=$([Environment]::Is64BitProcess)"
     '# times are UTC; fs\ copies keep the original last-write time'
 )
@@ -908,11 +1191,19 @@ Invoke-Section 'persistence' { Collect-Persistence }
 Invoke-Section 'histories' { Collect-Histories }
 Invoke-Section 'eventlogs' { Collect-EventLogs }
 Invoke-Section 'recent-files' { Collect-RecentFiles }
+Invoke-Section 'browsers' { Collect-Browsers }
+Invoke-Section 'execution' { Collect-Execution }
+Invoke-Section 'full-eventlogs' { Collect-FullEventLogs }
+Invoke-Section 'web-logs' { Collect-WebLogs }
+Invoke-Section 'memory' { Collect-Memory }
+Invoke-Section 'custom' { Collect-Custom }
 
 try { [IO.Directory]::Delete($Scratch, $true) } catch { Write-Log "NOTE  scratch folder not removed: $($_.Exception.Message)" }
 $final = $script:Stopped
 if (-not $final) { $final = 'complete' }
+if ($script:PrereqFailed) { $final = "failed ($($script:PrereqFailed))" }
 Write-Log "END   collection status=$final seconds=$(Get-Elapsed) bytes=$($script:UsedBytes) copied_files=$($script:CopiedFiles)"
 Write-Sums
 [Console]::Out.WriteLine("[$Collector] done: $Work ($($script:UsedBytes) bytes, $(Get-Elapsed)s, $final)")
+if ($script:PrereqFailed) { exit 3 }
 exit 0
