@@ -442,7 +442,7 @@ function Copy-Bounded([string]$Source, [string]$Keep = 'head') {
     if ([IO.File]::Exists($dest)) { return }
     $cap = Get-Cap
     $in = $null
-    $out = $null
+    $outStream = $null
     try {
         $in = New-Object IO.FileStream($Source, [IO.FileMode]::Open, [IO.FileAccess]::Read, [IO.FileShare]'ReadWrite, Delete')
         $length = $in.Length
@@ -453,21 +453,21 @@ function Copy-Bounded([string]$Source, [string]$Keep = 'head') {
             Write-Log "NOTE  $rel truncated: kept the $Keep $cap of $length bytes (per-file cap or size budget)"
         }
         New-Dir (Split-Path -Parent $dest)
-        $out = New-Object IO.FileStream($dest, [IO.FileMode]::Create, [IO.FileAccess]::Write, [IO.FileShare]::None)
+        $outStream = New-Object IO.FileStream($dest, [IO.FileMode]::Create, [IO.FileAccess]::Write, [IO.FileShare]::None)
         $buffer = New-Object byte[] 65536
         $left = [int64]$take
         while ($left -gt 0) {
             $want = [int][Math]::Min([int64]$buffer.Length, $left)
             $n = $in.Read($buffer, 0, $want)
             if ($n -le 0) { break }
-            $out.Write($buffer, 0, $n)
+            $outStream.Write($buffer, 0, $n)
             $left -= $n
         }
     } catch {
         Write-Log "SKIP  $rel reason=`"$($_.Exception.Message)`""
         $script:SectionFailures += 1
     } finally {
-        if ($null -ne $out) { $out.Dispose() }
+        if ($null -ne $outStream) { $outStream.Dispose() }
         if ($null -ne $in) { $in.Dispose() }
     }
     if ([IO.File]::Exists($dest)) {

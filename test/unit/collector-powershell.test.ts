@@ -1,0 +1,170 @@
+/**
+ * The Windows collector, read by a real PowerShell grammar (tree-sitter-powershell): every `.ps1` and every
+ * profile's uploaded copy parses without an ERROR or MISSING node, and its syntax tree shows that it writes only
+ * below `$env:S1_OUTPUT_DIR_PATH`, downloads nothing and calls no cmdlet of the deny list.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { collectorFor, PROFILE_NAMES } from '../../lambdas/collectors';
+import { scriptFacts, syntaxProblems } from '../support/powershell-syntax';
+
+const COLLECTORS = path.resolve(__dirname, '..', '..', 'lambdas', 'collectors');
+const BROKEN = path.resolve(__dirname, '..', 'fixtures', 'powershell', 'missing-brace.ps1');
+
+function ps1Files(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return ps1Files(full);
+    return entry.name.endsWith('.ps1') ? [full] : [];
+  });
+}
+
+const SOURCES = ps1Files(COLLECTORS);
+const WINDOWS = readFileSync(path.join(COLLECTORS, 'windows', 'triage.ps1'), 'utf8');
+
+/** Cmdlets and aliases a read-only collector has no business calling. */
+const DENIED_COMMANDS = [
+  'invoke-webrequest',
+  'iwr',
+  'invoke-restmethod',
+  'irm',
+  'curl',
+  'wget',
+  'start-bitstransfer',
+  'bitsadmin',
+  'certutil',
+  'set-mppreference',
+  'add-mppreference',
+  'remove-mppreference',
+  'set-executionpolicy',
+  'invoke-expression',
+  'iex',
+  'add-type',
+  'remove-item',
+  'ri',
+  'del',
+  'rm',
+  'rmdir',
+  'set-itemproperty',
+  'new-itemproperty',
+  'remove-itemproperty',
+  'clear-eventlog',
+  'remove-eventlog',
+  'limit-eventlog',
+  'stop-process',
+  'stop-service',
+  'set-service',
+  'new-service',
+  'restart-service',
+  'restart-computer',
+  'stop-computer',
+  'install-module',
+  'install-package',
+  'register-scheduledtask',
+  'unregister-scheduledtask',
+  'invoke-command',
+  'new-pssession',
+  'enter-pssession',
+  'enable-psremoting',
+  'new-netfirewallrule',
+  'set-netfirewallprofile',
+  'send-mailmessage',
+];
+/** .NET types that reach the network. */
+const NETWORK_TYPES = /^(net\.(webclient|webrequest|httpwebrequest|http\.|sockets\.|ftpwebrequest)|uri$)/;
+const DOWNLOAD_MEMBERS = [
+  'downloadfile',
+  'downloadstring',
+  'downloaddata',
+  'uploadfile',
+  'uploadstring',
+  'openread',
+];
+const DOWNLOAD_TOOLS =
+  /\b(bitsadmin|certutil|curl|wget|mshta|regsvr32|rundll32)\b|reg(\.exe)?\s+(add|delete|import|load|restore)\b/i;
+
+describe('Windows collector: PowerShell grammar', () => {
+  it('finds the scripts', () => {
+    expect(SOURCES.map((f) => path.relative(COLLECTORS, f))).toContain(path.join('windows', 'triage.ps1'));
+  });
+
+  it.each(SOURCES.map((f) => [path.relative(COLLECTORS, f), f]))(
+    '%s parses without ERROR or MISSING nodes',
+    async (_, file) => {
+      expect(await syntaxProblems(readFileSync(file, 'utf8'))).toEqual([]);
+    },
+  );
+
+  it.each(PROFILE_NAMES)('the uploaded %s copy parses without ERROR or MISSING nodes', async (profile) => {
+    const collector = collectorFor('windows', undefined, profile);
+    expect(collector?.profile).toBe(profile);
+    expect(await syntaxProblems(collector?.content.toString('utf8') ?? '')).toEqual([]);
+  });
+
+  it('rejects a deliberately broken script (missing brace)', async () => {
+    const problems = await syntaxProblems(readFileSync(BROKEN, 'utf8'));
+    expect(problems.length).toBeGreaterThan(0);
+    expect(problems.map((p) => p.kind)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/ERROR|MISSING/)]),
+    );
+  });
+
+  it('rejects the real collector with one closing brace removed', async () => {
+    const at = WINDOWS.indexOf('\n}\n', WINDOWS.indexOf('function Copy-Bounded'));
+    const broken = `${WINDOWS.slice(0, at)}\n${WINDOWS.slice(at + 3)}`;
+    expect(await syntaxProblems(broken)).not.toEqual([]);
+  });
+});
+
+describe('Windows collector: what the syntax tree says it does', () => {
+  it('writes only below $env:S1_OUTPUT_DIR_PATH', async () => {
+    const facts = await scriptFacts(WINDOWS);
+    expect(facts.unprovenWrites).toEqual([]);
+    // The analysis did see the writes: log, copies, exports, CSVs, deletions of its own files, SHA256SUMS.
+    expect(facts.writesChecked).toBeGreaterThanOrEqual(15);
+    for (const v of ['outbase', 'work', 'logpath', 'scratch', 'env:psmoduleanalysiscachepath']) {
+      expect(facts.outputVariables).toContain(v);
+    }
+  });
+
+  it('downloads nothing and calls nothing from the deny list', async () => {
+    const facts = await scriptFacts(WINDOWS);
+    expect(DENIED_COMMANDS.filter((c) => facts.commands.has(c))).toEqual([]);
+    expect([...facts.types].filter((t) => NETWORK_TYPES.test(t))).toEqual([]);
+    expect(DOWNLOAD_MEMBERS.filter((m) => facts.members.has(m))).toEqual([]);
+    expect(facts.strings.filter((s) => DOWNLOAD_TOOLS.test(s))).toEqual([]);
+  });
+
+  it.each([
+    [
+      'a write outside the folder',
+      "[IO.File]::WriteAllText('C:\\Windows\\Temp\\x.txt', 'x')",
+      'unprovenWrites',
+    ],
+    ['a redirection outside the folder', 'Get-Process > C:\\x.txt', 'unprovenWrites'],
+    ['a CSV outside the folder', "$rows | Export-Csv -LiteralPath 'C:\\x.csv'", 'unprovenWrites'],
+    ['the work folder pointed elsewhere', "$Work = 'C:\\Windows'", 'unprovenWrites'],
+    ['Set-MpPreference', 'Set-MpPreference -DisableRealtimeMonitoring $true', 'commands'],
+    [
+      'Invoke-WebRequest',
+      "Invoke-WebRequest -Uri 'https://example.com/x' -OutFile (Join-Path $Work 'x')",
+      'commands',
+    ],
+    ['Start-BitsTransfer', "Start-BitsTransfer -Source 'https://example.com/x'", 'commands'],
+    [
+      'a WebClient download',
+      "(New-Object Net.WebClient).DownloadFile('https://example.com/x', (Join-Path $Work 'x'))",
+      'types',
+    ],
+  ])('the checks catch %s', async (_, line, what) => {
+    const facts = await scriptFacts(`${WINDOWS}\n${line}\n`);
+    if (what === 'unprovenWrites') expect(facts.unprovenWrites.length).toBeGreaterThan(0);
+    if (what === 'commands')
+      expect(DENIED_COMMANDS.filter((c) => facts.commands.has(c)).length).toBeGreaterThan(0);
+    if (what === 'types') {
+      expect([...facts.types].filter((t) => NETWORK_TYPES.test(t))).toEqual(['net.webclient']);
+      expect(facts.members.has('downloadfile')).toBe(true);
+    }
+  });
+});
