@@ -28,6 +28,7 @@
 import { Construct, Node } from 'constructs';
 import { z } from 'zod';
 import {
+  COLLECTION_PROFILES,
   DEFAULT_DOWNLOAD_HOSTS,
   LEGAL_HOLD_MODES,
   LIMITS,
@@ -63,6 +64,47 @@ export class ConfigError extends Error {
     this.problems = problems;
   }
 }
+
+const profileName = z.enum(COLLECTION_PROFILES, {
+  error: `must be one of ${COLLECTION_PROFILES.join(', ')}`,
+});
+const profileBudget = z.strictObject({
+  runtimeTimeoutSeconds: z.number().int().min(60).max(172_800).optional(),
+  maxMb: z.number().int().min(1).max(1_048_576).optional(),
+  days: z.number().int().min(1).max(3650).optional(),
+  minFreeMb: z.number().int().min(0).max(1_048_576).optional(),
+});
+const memoryTool = z.strictObject({
+  fileName: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be a plain file name (letters, digits, . _ -)'),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'must be the 64 hex digits of a SHA-256')
+    .transform((s) => s.toLowerCase()),
+});
+/**
+ * `collectionProfiles`; the Lambdas read it back (COLLECTION_PROFILES) with the same shape
+ * (lambdas/collectors/profiles.ts `ProfileSettingsSchema`; a unit test keeps the two in step).
+ */
+const collectionProfilesSchema = z.strictObject({
+  defaultProfile: profileName.default('triage'),
+  budgets: z.partialRecord(profileName, profileBudget).default({}),
+  memoryTool: z.partialRecord(z.enum(['linux', 'windows']), memoryTool).default({}),
+  rules: z
+    .array(
+      z.strictObject({
+        confidenceLevels: z.array(z.string().min(1)).min(1).optional(),
+        classifications: z.array(z.string().min(1)).min(1).optional(),
+        profile: profileName.refine(
+          (p) => p !== 'custom',
+          'custom needs paths; an intake rule cannot choose it',
+        ),
+      }),
+    )
+    .max(20, 'at most 20 rules')
+    .default([]),
+});
 
 const LOOPBACK_HOSTS = new Set(['localhost', '::1', '[::1]']);
 
@@ -257,6 +299,16 @@ const configSchema = z
        * At least `maxConcurrentAgents`. @default 20
        */
       stagingReservedConcurrency: int(1, 1000).default(20),
+      /**
+       * Collection profiles (triage, full, memory, custom): the default profile, each profile's time and size
+       * budget (`triage` takes its runtime from `scriptRuntimeTimeoutSeconds` unless set here), the memory
+       * acquisition tool per OS (file name in the script's S1 package and its SHA-256), and intake rules that map a
+       * threat's confidence level / classification to a profile (first match wins).
+       * @default - triage for everything; no memory tool
+       * @example { "rules": [{ "confidenceLevels": ["malicious"], "classifications": ["Ransomware"], "profile": "full" }],
+       *            "memoryTool": { "linux": { "fileName": "avml", "sha256": "<64 hex>" } } }
+       */
+      collectionProfiles: collectionProfilesSchema.prefault({}),
       /** `scriptRuntimeTimeoutSeconds` given to S1 for the collection script (60 s to 48 h). @default 900 */
       scriptRuntimeTimeoutSeconds: int(60, 172_800).default(900),
       /** Time beyond the script runtime allowed for an offline agent to pick the task up. @default 900 */

@@ -4,6 +4,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  CUSTOM_PATHS_LIMITS,
+  PROFILE_CONTENTS,
+  PROFILE_NAMES,
+  type ProfileName,
+  validateCustomPaths,
+} from '../../lambdas/collectors/profiles';
 import { LIMITS } from '../../lambdas/shared/contract';
 import { InvestigationId, WorkflowInput } from '../../lambdas/shared/schemas';
 import { formatDuration } from '../units';
@@ -30,6 +37,10 @@ Options
   --agent <id>          S1 agent id (digits, not the UUID); repeat for several agents (at most ${LIMITS.maxAgents})
   --threat <id>         the S1 threat this collection is about (kept in the chain of custody)
   --reason <text>       why (kept in the chain of custody)
+  --profile <name>      what to collect (default: the deployment's default, triage):
+${PROFILE_NAMES.map((name) => `                          ${name.padEnd(7)} ${PROFILE_CONTENTS[name].summary}`).join('\n')}
+  --path <path>         custom: an absolute path or glob (* ?) to collect, no "." or ".." segment; repeat
+                        for several (at most ${CUSTOM_PATHS_LIMITS.maxCount})
   --requested-by <who>  who asks (default: $USER@<host name>)
   --wait                wait for the investigation to finish, show progress and the outcome
   --timeout <duration>  with --wait: stop waiting after this long, e.g. 45m, 3h (default 2h)
@@ -46,6 +57,8 @@ const FLAG_OF: Record<string, string> = {
   threatId: '--threat',
   requestedBy: '--requested-by',
   reason: '--reason',
+  profile: '--profile',
+  customPaths: '--path',
 };
 
 /** Validates the execution input with the workflow's schema; problems are reported by flag, with the bad value. */
@@ -54,12 +67,29 @@ export function buildInput(fields: {
   threatId?: string;
   requestedBy: string;
   reason?: string;
+  profile?: string;
+  customPaths?: string[];
 }): WorkflowInput {
+  const paths = fields.customPaths ?? [];
+  if (paths.length > 0 && fields.profile !== 'custom') {
+    throw new UsageError('--path is only taken by --profile custom', 'collect');
+  }
+  if (fields.profile === 'custom') {
+    if (paths.length === 0)
+      throw new UsageError('--profile custom needs at least one --path <absolute path>', 'collect');
+    try {
+      validateCustomPaths(paths);
+    } catch (error) {
+      throw new UsageError(`--path: ${(error as Error).message}`, 'collect');
+    }
+  }
   const candidate = {
     agentIds: fields.agentIds,
     requestedBy: fields.requestedBy,
     ...(fields.threatId !== undefined ? { threatId: fields.threatId } : {}),
     ...(fields.reason !== undefined ? { reason: fields.reason } : {}),
+    ...(fields.profile !== undefined ? { profile: fields.profile as ProfileName } : {}),
+    ...(paths.length > 0 ? { customPaths: paths } : {}),
   };
   const parsed = WorkflowInput.safeParse(candidate);
   if (parsed.success) return parsed.data;
@@ -70,6 +100,7 @@ export function buildInput(fields: {
       return `${flag} ${shown(fields.agentIds[index])}: ${issue.message}`;
     }
     if (field === 'threatId') return `${flag} ${shown(fields.threatId)}: ${issue.message}`;
+    if (field === 'profile') return `${flag} ${shown(fields.profile)}: ${issue.message}`;
     return `${flag}: ${issue.message}`;
   });
   throw new UsageError(problems.join('; '), 'collect');
@@ -105,6 +136,8 @@ export async function collectCommand(args: readonly string[], io: CliIo): Promis
       agent: { type: 'string', multiple: true },
       threat: { type: 'string' },
       reason: { type: 'string' },
+      profile: { type: 'string' },
+      path: { type: 'string', multiple: true },
       'requested-by': { type: 'string' },
       wait: { type: 'boolean' },
       timeout: { type: 'string' },
@@ -122,6 +155,8 @@ export async function collectCommand(args: readonly string[], io: CliIo): Promis
     threatId: stringFlag(flags, 'threat'),
     requestedBy: stringFlag(flags, 'requested-by') ?? defaultRequester(io),
     reason: stringFlag(flags, 'reason'),
+    profile: stringFlag(flags, 'profile'),
+    customPaths: stringList(flags, 'path'),
   });
   const wait = flags.wait === true;
   const timeout = stringFlag(flags, 'timeout');
@@ -151,6 +186,8 @@ export async function collectCommand(args: readonly string[], io: CliIo): Promis
       out.out(`Started investigation ${investigationId}`);
       out.out(`  Agents      ${input.agentIds.join(', ')}`);
       if (input.threatId) out.out(`  Threat      ${input.threatId}`);
+      out.out(`  Profile     ${input.profile ?? 'default (triage unless configured otherwise)'}`);
+      if (input.customPaths) out.out(`  Paths       ${input.customPaths.join(', ')}`);
       out.out(`  Requested   by ${input.requestedBy}${input.reason ? ` — ${input.reason}` : ''}`);
       out.out(`  Execution   ${executionArn}`);
       out.out(`  Console     ${link}`);

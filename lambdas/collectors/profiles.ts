@@ -15,9 +15,13 @@
  * mapping reads it).
  */
 import * as z from 'zod';
+import { COLLECTION_PROFILES, CUSTOM_PATHS_LIMITS } from '../shared/contract';
+import { ConfigError, InputValidationError } from '../shared/errors';
+
+export { CUSTOM_PATHS_LIMITS };
 
 /** The profile names, in the order the CLI and the demo list them. */
-export const PROFILE_NAMES = ['triage', 'full', 'memory', 'custom'] as const;
+export const PROFILE_NAMES = COLLECTION_PROFILES;
 export type ProfileName = (typeof PROFILE_NAMES)[number];
 
 /** The profile used when nothing chooses one. */
@@ -27,9 +31,6 @@ export const DEFAULT_PROFILE: ProfileName = 'triage';
 export const ProfileNameSchema = z.enum(PROFILE_NAMES, {
   error: `must be one of ${PROFILE_NAMES.join(', ')}`,
 });
-
-/** Bounds of a `custom` path list. */
-export const CUSTOM_PATHS_LIMITS = { maxCount: 32, maxLength: 256 } as const;
 
 /** The time and size budget of one profile's run. */
 export interface ProfileBudget {
@@ -101,8 +102,7 @@ export const PROFILE_CONTENTS: Readonly<Record<ProfileName, ProfileContents>> = 
     artefacts: TRIAGE_ARTEFACTS,
   },
   full: {
-    summary:
-      'triage plus browser histories, prefetch/amcache/shimcache or package and account databases, full event logs, web server logs',
+    summary: 'triage + browser history, execution traces, all logs, web server logs, package/account DBs',
     sections: {
       linux: [...TRIAGE_LINUX, 'browsers', 'execution', 'full-logs', 'web-logs', 'databases'],
       windows: [...TRIAGE_WINDOWS, 'browsers', 'execution', 'full-eventlogs', 'web-logs'],
@@ -124,16 +124,11 @@ export const PROFILE_CONTENTS: Readonly<Record<ProfileName, ProfileContents>> = 
     artefacts: ['system-info', 'memory-image'],
   },
   custom: {
-    summary: 'only the named absolute paths and globs (--path), bounded in count',
+    summary: 'only the absolute paths and globs given with --path (at most 32)',
     sections: { linux: ['system', 'custom'], windows: ['system', 'custom'] },
     artefacts: ['system-info', 'named-files'],
   },
 };
-
-/** A custom path list that is not acceptable; the message says which entry and why. */
-export class CustomPathsError extends Error {
-  override readonly name = 'CustomPathsError';
-}
 
 const WINDOWS_ABSOLUTE = /^[A-Za-z]:\\/;
 
@@ -141,12 +136,12 @@ const WINDOWS_ABSOLUTE = /^[A-Za-z]:\\/;
  * Checks the paths of a `custom` collection: 1 to {@link CUSTOM_PATHS_LIMITS.maxCount} entries, each absolute for
  * its OS (`/…` on Linux, `C:\…` on Windows), with no `.` / `..` segment, no whitespace, comma or control character
  * (the arguments reach the endpoint as one whitespace-split string, the list comma-separated), globs `*` `?` only.
- * @throws {CustomPathsError} naming the first bad entry.
+ * @throws {InputValidationError} naming the first bad entry.
  */
 export function validateCustomPaths(paths: readonly string[], osType?: 'linux' | 'windows'): string[] {
-  if (paths.length === 0) throw new CustomPathsError('the custom profile needs at least one path');
+  if (paths.length === 0) throw new InputValidationError('the custom profile needs at least one path');
   if (paths.length > CUSTOM_PATHS_LIMITS.maxCount) {
-    throw new CustomPathsError(
+    throw new InputValidationError(
       `the custom profile takes at most ${CUSTOM_PATHS_LIMITS.maxCount} paths, got ${paths.length}`,
     );
   }
@@ -154,30 +149,35 @@ export function validateCustomPaths(paths: readonly string[], osType?: 'linux' |
   for (const p of paths) {
     const shown = JSON.stringify(p.length > 80 ? `${p.slice(0, 80)}…` : p);
     if (p.length > CUSTOM_PATHS_LIMITS.maxLength) {
-      throw new CustomPathsError(`path ${shown} is longer than ${CUSTOM_PATHS_LIMITS.maxLength} characters`);
+      throw new InputValidationError(
+        `path ${shown} is longer than ${CUSTOM_PATHS_LIMITS.maxLength} characters`,
+      );
     }
     // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
     if (/[\s,\u0000-\u001f\u007f]/.test(p)) {
-      throw new CustomPathsError(`path ${shown} contains whitespace, a comma or a control character`);
+      throw new InputValidationError(`path ${shown} contains whitespace, a comma or a control character`);
     }
     const linux = p.startsWith('/');
     const windows = WINDOWS_ABSOLUTE.test(p);
     if (!linux && !windows) {
-      throw new CustomPathsError(`path ${shown} is relative: give an absolute path (/… or C:\\…)`);
+      throw new InputValidationError(`path ${shown} is relative: give an absolute path (/… or C:\\…)`);
     }
-    if (osType === 'linux' && !linux) throw new CustomPathsError(`path ${shown} is not a Linux path`);
-    if (osType === 'windows' && !windows) throw new CustomPathsError(`path ${shown} is not a Windows path`);
+    if (osType === 'linux' && !linux) throw new InputValidationError(`path ${shown} is not a Linux path`);
+    if (osType === 'windows' && !windows)
+      throw new InputValidationError(`path ${shown} is not a Windows path`);
     const segments = p.split(/[\\/]/);
     if (segments.some((s) => s === '..' || s === '.')) {
-      throw new CustomPathsError(`path ${shown} contains a "." or ".." segment (traversal is not allowed)`);
+      throw new InputValidationError(
+        `path ${shown} contains a "." or ".." segment (traversal is not allowed)`,
+      );
     }
     // The collectors accept the same characters (and check again on the endpoint).
     if (!/^[A-Za-z0-9/\\._*?:@+=%~-]+$/.test(p)) {
-      throw new CustomPathsError(
+      throw new InputValidationError(
         `path ${shown} contains a character other than letters, digits, / \\ : . _ - * ?`,
       );
     }
-    if (seen.has(p)) throw new CustomPathsError(`path ${shown} is listed twice`);
+    if (seen.has(p)) throw new InputValidationError(`path ${shown} is listed twice`);
     seen.add(p);
   }
   return [...paths];
@@ -249,6 +249,27 @@ export const ProfileSettingsSchema = z.strictObject({
 });
 export type ProfileSettings = z.infer<typeof ProfileSettingsSchema>;
 
+/**
+ * The profile settings of a Lambda, from `COLLECTION_PROFILES` (JSON, set by the stack); the defaults when unset.
+ * @throws {ConfigError} naming the variable when it is not valid.
+ */
+export function profileSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): ProfileSettings {
+  const raw = env.COLLECTION_PROFILES;
+  if (raw === undefined || raw === '') return ProfileSettingsSchema.parse({});
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('COLLECTION_PROFILES is not valid JSON');
+  }
+  const result = ProfileSettingsSchema.safeParse(value);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`Invalid COLLECTION_PROFILES (${issues})`);
+  }
+  return result.data;
+}
+
 /** The settings when nothing is configured. */
 export const DEFAULT_PROFILE_SETTINGS: ProfileSettings = ProfileSettingsSchema.parse({});
 
@@ -277,20 +298,16 @@ export function budgetOf(
  * The profile intake uses for a threat: the first rule whose lists all match (case-insensitive), else the default.
  */
 export function profileForThreat(
-  threat: { confidenceLevel?: string; classification?: string },
+  threat: { confidenceLevel?: string | null; classification?: string | null },
   settings: ProfileSettings = DEFAULT_PROFILE_SETTINGS,
 ): ProfileName {
-  const has = (list: readonly string[] | undefined, value: string | undefined) =>
-    list === undefined || (value !== undefined && list.some((v) => v.toLowerCase() === value.toLowerCase()));
+  const has = (list: readonly string[] | undefined, value: string | null | undefined) =>
+    list === undefined ||
+    (typeof value === 'string' && list.some((v) => v.toLowerCase() === value.toLowerCase()));
   const rule = settings.rules.find(
     (r) => has(r.confidenceLevels, threat.confidenceLevel) && has(r.classifications, threat.classification),
   );
   return rule?.profile ?? settings.defaultProfile;
-}
-
-/** A profile cannot run as asked (e.g. `memory` without a configured tool). */
-export class ProfileConfigError extends Error {
-  override readonly name = 'ProfileConfigError';
 }
 
 /** What {@link collectorArguments} needs. */
@@ -310,7 +327,7 @@ export const MAX_INPUT_PARAMS_LENGTH = 8192;
  * `--profile P --max-seconds N --max-mb N --days N --min-free-mb N`, plus `--paths a,b` (custom) and
  * `--tool-name F --tool-sha256 H` (memory). The script's own time budget is half the S1 runtime timeout, so it
  * always finishes (log and SHA256SUMS written) well before S1 would kill it.
- * @throws {CustomPathsError} for a bad custom path list; {@link ProfileConfigError} for memory without a tool.
+ * @throws {InputValidationError} for a bad custom path list; {@link ConfigError} for memory without a tool.
  */
 export function collectorArguments(input: CollectorArgumentsInput): string {
   const { profile, budget } = input;
@@ -325,12 +342,12 @@ export function collectorArguments(input: CollectorArgumentsInput): string {
     const paths = validateCustomPaths(input.customPaths ?? [], input.osType);
     args.push(`--paths ${paths.join(',')}`);
   } else if (input.customPaths && input.customPaths.length > 0) {
-    throw new CustomPathsError(`paths are only taken by the custom profile, not by ${profile}`);
+    throw new InputValidationError(`paths are only taken by the custom profile, not by ${profile}`);
   }
   if (profile === 'memory') {
     const tool = input.memoryTool;
     if (!tool) {
-      throw new ProfileConfigError(
+      throw new ConfigError(
         `the memory profile needs an acquisition tool for ${input.osType}: set collectionProfiles.memoryTool.${input.osType} (fileName, sha256) in the config`,
       );
     }
@@ -338,7 +355,7 @@ export function collectorArguments(input: CollectorArgumentsInput): string {
   }
   const text = args.join(' ');
   if (text.length > MAX_INPUT_PARAMS_LENGTH) {
-    throw new CustomPathsError(`the collector arguments exceed ${MAX_INPUT_PARAMS_LENGTH} characters`);
+    throw new InputValidationError(`the collector arguments exceed ${MAX_INPUT_PARAMS_LENGTH} characters`);
   }
   return text;
 }

@@ -8,6 +8,13 @@
  * scope the service user has: global for a tenant-scoped user, else the target's account, else its site.
  */
 import type { CollectorScript } from '../collectors';
+import {
+  budgetOf,
+  collectorArguments,
+  DEFAULT_PROFILE_SETTINGS,
+  type ProfileName,
+  type ProfileSettings,
+} from '../collectors/profiles';
 import { ConfigError } from '../shared/errors';
 import { logger } from '../shared/observability';
 import type { CollectionTarget, ResolvedTargets, ScriptRef, ScriptsEnsured, Target } from '../shared/schemas';
@@ -27,11 +34,12 @@ import type { S1Client, S1Script } from '../shared/sentinelone';
 /** Dependencies of {@link ensureScripts}. */
 export interface EnsureScriptsDeps {
   readonly s1: S1Client;
+  /** Every profile's copy of every collector (`loadProfileCollectors`). */
   readonly collectors: readonly CollectorScript[];
-  /** S1 runtime timeout for each run (also the collector's own budget, halved). */
+  /** S1 runtime timeout of a triage run (`scriptRuntimeTimeoutSeconds`); the other profiles have their own budget. */
   readonly runtimeTimeoutSeconds: number;
-  /** Builds the collector's `inputParams` for that timeout. */
-  readonly inputParamsFor: (runtimeTimeoutSeconds: number) => string;
+  /** Default profile, budgets, memory tool. @default - triage, default budgets, no memory tool */
+  readonly profiles?: ProfileSettings;
   /** Clock for the fresh names of copies (epoch ms). @default Date.now */
   readonly now?: () => number;
 }
@@ -75,12 +83,23 @@ export async function ensureScripts(
   };
   const listLibrary = (collector: CollectorScript) =>
     deps.s1.listScripts({ query: collector.libraryName, osTypes: [collector.osType] });
+  const settings = deps.profiles ?? DEFAULT_PROFILE_SETTINGS;
+  const profile: ProfileName = input.investigation.profile ?? settings.defaultProfile;
+  const budget = budgetOf(profile, settings, deps.runtimeTimeoutSeconds);
 
   for (const target of input.targets) {
-    const collector = deps.collectors.find((c) => c.osType === target.osType);
-    if (!collector) throw new ConfigError(`No collector script is bundled for ${target.osType}`);
+    const collector = deps.collectors.find((c) => c.osType === target.osType && c.profile === profile);
+    if (!collector) throw new ConfigError(`No ${profile} collector script is bundled for ${target.osType}`);
+    // Fails before anything is uploaded when the profile cannot run (custom paths invalid, memory without a tool).
+    const inputParams = collectorArguments({
+      profile,
+      osType: target.osType,
+      budget,
+      customPaths: input.investigation.customPaths,
+      memoryTool: settings.memoryTool[target.osType],
+    });
     const scope = scopeFor(userScope, target);
-    const key = `${collector.osType}|${scopeKey(scope)}`;
+    const key = `${collector.osType}|${profile}|${scopeKey(scope)}`;
     let ref = byKey.get(key);
     if (!ref) {
       let library = libraryCache.get(collector.libraryName);
@@ -97,7 +116,7 @@ export async function ensureScripts(
           sorted.lookAlikes.length > 0
             ? freshLibraryName(collector.libraryName, (deps.now ?? Date.now)())
             : collector.libraryName;
-        const uploaded = await upload(deps, collector, scope, scriptName);
+        const uploaded = await upload(deps, collector, scope, scriptName, budget.runtimeTimeoutSeconds);
         // Investigations started together may each have uploaded a copy: all of them settle on the oldest one
         // proven ours, so the runs of a burst use one library script (the extra copies stay in the library, unused).
         const now = await listLibrary(collector);
@@ -123,8 +142,9 @@ export async function ensureScripts(
         sha256: collector.sha256,
         osType: collector.osType,
         scriptType: collector.scriptType,
-        runtimeTimeoutSeconds: deps.runtimeTimeoutSeconds,
-        inputParams: deps.inputParamsFor(deps.runtimeTimeoutSeconds),
+        runtimeTimeoutSeconds: budget.runtimeTimeoutSeconds,
+        inputParams,
+        profile,
         uploaded: !existing,
         ...(sorted.lookAlikes.length > 0 ? { lookAlikes: sorted.lookAlikes } : {}),
       };
@@ -184,6 +204,7 @@ async function upload(
   collector: CollectorScript,
   scope: Scope,
   scriptName: string,
+  runtimeTimeoutSeconds: number,
 ): Promise<S1Script> {
   return deps.s1.uploadScript({
     content: collector.content,
@@ -193,7 +214,7 @@ async function upload(
     osTypes: [collector.osType],
     scopeLevel: scope.level,
     scopeId: scope.level === 'global' ? undefined : scope.id,
-    runtimeTimeoutSeconds: deps.runtimeTimeoutSeconds,
+    runtimeTimeoutSeconds,
     description: collector.description,
     inputRequired: false,
   });

@@ -1,5 +1,5 @@
 /** Ensure Scripts (see core.ts). */
-import { inputParamsFor, loadCollectors } from '../collectors';
+import { loadProfileCollectors, profileSettingsFromEnv } from '../collectors';
 import { stepHandler } from '../shared/handler';
 import { ResolvedTargets } from '../shared/schemas';
 import { s1Client } from '../shared/services';
@@ -7,13 +7,13 @@ import { workflowSettings } from '../shared/settings';
 import { ensureScripts } from './core';
 
 // Read and hash once per container: the scripts are part of the deployed bundle.
-const collectors = loadCollectors();
+const collectors = loadProfileCollectors();
 
 export const handler = stepHandler('ensure-scripts', ResolvedTargets, (input) =>
   ensureScripts(input, {
     s1: s1Client(),
     collectors,
     runtimeTimeoutSeconds: workflowSettings().scriptRuntimeTimeoutSeconds,
-    inputParamsFor,
+    profiles: profileSettingsFromEnv(),
   }),
 );

@@ -8,6 +8,7 @@
  * It calls nothing: the agent records and the RemoteOps findings come from Check Permissions, the investigation's
  * only `GET /agents`.
  */
+import { DEFAULT_PROFILE_SETTINGS, type ProfileName, type ProfileSettings } from '../collectors/profiles';
 import { parseInput } from '../shared/handler';
 import {
   type AgentRecord,
@@ -85,11 +86,58 @@ export function decideTargets(
   return { targets, rejected };
 }
 
+/** The workflow input with the profile rules that span fields: custom needs paths, the others take none. */
+const ProfiledWorkflowInput = WorkflowInput.superRefine((input, ctx) => {
+  if (input.profile === 'custom' && !input.customPaths) {
+    ctx.addIssue({ code: 'custom', path: ['customPaths'], message: 'the custom profile needs customPaths' });
+  }
+  if (input.customPaths && input.profile !== 'custom') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['customPaths'],
+      message: `customPaths are only taken by the custom profile, not by ${input.profile ?? 'the default profile'}`,
+    });
+  }
+});
+
+/**
+ * Why a target cannot run the investigation's profile, or undefined: custom paths written for the other OS, or the
+ * memory profile without an acquisition tool configured for the target's OS.
+ */
+export function profileRejection(
+  target: Target,
+  profile: ProfileName | undefined,
+  customPaths: readonly string[] | undefined,
+  settings: ProfileSettings,
+): string | undefined {
+  const effective = profile ?? settings.defaultProfile;
+  if (effective === 'custom' && customPaths) {
+    const wrong = customPaths.find((p) => (target.osType === 'windows') !== /^[A-Za-z]:\\/.test(p));
+    if (wrong)
+      return `custom path "${wrong}" is not a ${target.osType === 'windows' ? 'Windows' : 'Linux'} path`;
+  }
+  if (effective === 'memory' && !settings.memoryTool[target.osType]) {
+    return `no memory acquisition tool is configured for ${target.osType} (collectionProfiles.memoryTool.${target.osType})`;
+  }
+  return undefined;
+}
+
 /** Resolves the targets of an investigation from what Check Permissions found. */
-export function resolveTargets(event: PreflightChecked, now: () => string): ResolvedTargets {
-  const input = parseInput(WorkflowInput, event.input, 'Investigation input');
+export function resolveTargets(
+  event: PreflightChecked,
+  now: () => string,
+  settings: ProfileSettings = DEFAULT_PROFILE_SETTINGS,
+): ResolvedTargets {
+  const input = parseInput(ProfiledWorkflowInput, event.input, 'Investigation input');
   const investigationId = parseInput(InvestigationId, event.execution.name, 'Execution name');
-  const { targets, rejected } = decideTargets(input.agentIds, event.preflight);
+  const decided = decideTargets(input.agentIds, event.preflight);
+  const targets: Target[] = [];
+  const rejected = [...decided.rejected];
+  for (const target of decided.targets) {
+    const reason = profileRejection(target, input.profile, input.customPaths, settings);
+    if (reason) rejected.push({ agentId: target.agentId, computerName: target.computerName, reason });
+    else targets.push(target);
+  }
   return {
     investigation: {
       investigationId,
@@ -98,6 +146,8 @@ export function resolveTargets(event: PreflightChecked, now: () => string): Reso
       requestedBy: input.requestedBy,
       reason: input.reason,
       startedAt: event.execution.startTime ?? now(),
+      ...(input.profile ? { profile: input.profile } : {}),
+      ...(input.customPaths ? { customPaths: input.customPaths } : {}),
     },
     targets,
     rejected,

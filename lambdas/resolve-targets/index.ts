@@ -1,9 +1,10 @@
 /** Resolve Targets (see core.ts). */
+import { profileSettingsFromEnv } from '../collectors/profiles';
 import { nowIso } from '../shared/clock';
 import { stepHandler } from '../shared/handler';
 import { PreflightChecked } from '../shared/schemas';
 import { resolveTargets } from './core';
 
 export const handler = stepHandler('resolve-targets', PreflightChecked, async (event) =>
-  resolveTargets(event, nowIso),
+  resolveTargets(event, nowIso, profileSettingsFromEnv()),
 );

@@ -163,6 +163,8 @@ export const ENV = {
   manifestSigningKeyArn: 'MANIFEST_SIGNING_KEY_ARN',
   // Workflow
   scriptRuntimeTimeoutSeconds: 'SCRIPT_RUNTIME_TIMEOUT_SECONDS',
+  /** JSON of `collectionProfiles` (default profile, budgets, memory tool, intake rules): lambdas/collectors/profiles.ts. */
+  collectionProfiles: 'COLLECTION_PROFILES',
   taskGraceSeconds: 'TASK_GRACE_SECONDS',
   agentCooldownMinutes: 'AGENT_COOLDOWN_MINUTES',
   tokenExpiryWarningDays: 'TOKEN_EXPIRY_WARNING_DAYS',
@@ -261,6 +263,12 @@ export const METRICS = {
 
 /** The message of the HTTP client's retry log line (with `remoteService` and `status`); a metric filter reads it. */
 export const RETRY_LOG_MESSAGE = 'Request failed; retrying';
+
+/** Collection profiles, in the order the CLI and the demo list them (what each collects: lambdas/collectors/profiles.ts). */
+export const COLLECTION_PROFILES = ['triage', 'full', 'memory', 'custom'] as const;
+
+/** Bounds of the `custom` profile's path list (config, CLI, workflow input and the collectors agree on them). */
+export const CUSTOM_PATHS_LIMITS = { maxCount: 32, maxLength: 256 } as const;
 
 /** Bounds shared by the input schema and the state machine's sizing. */
 export const LIMITS = {

@@ -5,6 +5,7 @@
  * returns the next one. Step Functions state stays small: no file contents, no URLs, no secrets.
  */
 import * as z from 'zod';
+import { CustomPathsSchema, ProfileNameSchema } from '../collectors/profiles';
 import { INVESTIGATION_ID_PATTERN, LIMITS } from './contract';
 import { custodyText } from './custody-text';
 
@@ -27,6 +28,10 @@ export const WorkflowInput = z.strictObject({
   requestedBy: custodyText(256).min(1, 'say who requested the collection'),
   /** Free text kept in the chain of custody. */
   reason: custodyText(1024).optional(),
+  /** Collection profile: triage, full, memory or custom. @default - the configured default (triage) */
+  profile: ProfileNameSchema.optional(),
+  /** The absolute paths and globs of the `custom` profile (required by it, refused by the others). */
+  customPaths: CustomPathsSchema.optional(),
 });
 export type WorkflowInput = z.infer<typeof WorkflowInput>;
 
@@ -61,6 +66,10 @@ export const Investigation = z.object({
   requestedBy: z.string(),
   reason: z.string().optional(),
   startedAt: z.string(),
+  /** The collection profile asked for (Ensure Scripts applies the configured default when absent). */
+  profile: ProfileNameSchema.optional(),
+  /** The `custom` profile's paths. */
+  customPaths: z.array(z.string()).optional(),
 });
 export type Investigation = z.infer<typeof Investigation>;
 
@@ -163,6 +172,8 @@ export const ScriptRef = z.object({
   scriptType: z.string(),
   runtimeTimeoutSeconds: z.number().int().positive(),
   inputParams: z.string(),
+  /** The collection profile baked into this script. */
+  profile: ProfileNameSchema.optional(),
   /** Whether this run uploaded it (false: it was already in the library). */
   uploaded: z.boolean(),
   /** Same-name library scripts that are not this collector (never run): their ids and hashes. */

@@ -24,6 +24,7 @@
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { ExecutionAlreadyExists, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import * as z from 'zod';
+import { DEFAULT_PROFILE_SETTINGS, type ProfileSettings, profileForThreat } from '../collectors/profiles';
 import type { CoordinationStore } from '../shared/coordination/store';
 import { investigationPrefix } from '../shared/evidence/keys';
 import { attemptName, readRetries } from '../shared/intake/retries';
@@ -63,6 +64,8 @@ export interface StartDeps {
   readonly addThreatNote: boolean;
   /** The intake's threat filter, applied again to S1's facts. @default - match anything */
   readonly filter?: ThreatFilter;
+  /** Collection profile settings: the intake rules choose a threat's profile. @default - triage for all */
+  readonly profiles?: ProfileSettings;
   /**
    * The coordination store: intake's pending retries of `not_attempted` threats (asked for only when a threat has
    * records already; unset, such a threat is never started again) and the claims of threat notes added.
@@ -88,8 +91,17 @@ export function investigationName(threatId: string): string {
   return `threat-${threatId}`;
 }
 
-/** The workflow input for a threat event (`eventId`: the EventBridge event id, kept for traceability). */
-export function workflowInputFor(detail: ThreatEventDetail, eventId?: string): WorkflowInput {
+/**
+ * The workflow input for a threat event (`eventId`: the EventBridge event id, kept for traceability). The intake
+ * rules of `profiles` choose the collection profile from the threat's confidence level and classification; the
+ * input names it when it differs from the default.
+ */
+export function workflowInputFor(
+  detail: ThreatEventDetail,
+  eventId?: string,
+  profiles: ProfileSettings = DEFAULT_PROFILE_SETTINGS,
+): WorkflowInput {
+  const profile = profileForThreat(detail, profiles);
   const what = [detail.classification, detail.confidenceLevel].filter(Boolean).join(', ');
   const reason = [
     `SentinelOne threat ${detail.threatName ? `"${detail.threatName}"` : detail.threatId}`,
@@ -103,6 +115,7 @@ export function workflowInputFor(detail: ThreatEventDetail, eventId?: string): W
     threatId: detail.threatId,
     requestedBy: INTAKE_REQUESTER,
     reason: reason.slice(0, 1024),
+    ...(profile !== profiles.defaultProfile ? { profile } : {}),
   });
 }
 
@@ -168,7 +181,7 @@ export async function startInvestigation(event: ThreatEvent, deps: StartDeps): P
     });
   }
 
-  const input = workflowInputFor(fromS1, event.id);
+  const input = workflowInputFor(fromS1, event.id, deps.profiles);
   let executionArn: string;
   try {
     const out = await deps.sfn.send(

@@ -1,5 +1,6 @@
 /** Start Investigation (see core.ts): the target of the intake bus's rule. */
 
+import { profileSettingsFromEnv } from '../collectors/profiles';
 import { s3Client, sfnClient } from '../shared/aws';
 import { now } from '../shared/clock';
 import { coordinationStore } from '../shared/coordination';
@@ -20,6 +21,7 @@ export const handler = stepHandler('start-investigation', ThreatEvent, async (ev
       s1: s1Client(),
       addThreatNote: settings.addThreatNote,
       filter: threatFilterFromEnv(),
+      profiles: profileSettingsFromEnv(),
       retries: coordinationStore,
       now,
     });

@@ -82,6 +82,7 @@ export class InvestigationWorkflow extends Construct {
     const workflowEnv = {
       [ENV.tokenExpiryWarningDays]: String(config.tokenExpiryWarningDays),
       [ENV.scriptRuntimeTimeoutSeconds]: String(config.scriptRuntimeTimeoutSeconds),
+      [ENV.collectionProfiles]: JSON.stringify(config.collectionProfiles),
       [ENV.taskGraceSeconds]: String(config.taskGraceSeconds),
       [ENV.agentCooldownMinutes]: String(config.agentCooldownMinutes),
     };

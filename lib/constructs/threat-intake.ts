@@ -208,6 +208,8 @@ export class ThreatIntake extends Construct {
         ...filterEnv,
         [ENV.stateMachineArn]: stateMachine.stateMachineArn,
         [ENV.threatNote]: String(addThreatNote),
+        // The intake rules choose the collection profile per threat.
+        [ENV.collectionProfiles]: JSON.stringify(config.collectionProfiles),
       },
     });
     // Reads the pending retries: a threat investigated before is started again only when its retry is due.
