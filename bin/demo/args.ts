@@ -3,6 +3,12 @@
  * `S1_API_TOKEN` / `CADO_API_KEY`, and an argument that looks like one is refused without being echoed.
  */
 import { parseArgs } from 'node:util';
+import {
+  PROFILE_CONTENTS,
+  PROFILE_NAMES,
+  type ProfileName,
+  validateCustomPaths,
+} from '../../lambdas/collectors/profiles';
 import { LIMITS } from '../../lambdas/shared/contract';
 import { UsageError } from './errors';
 import { SCENARIO_NAMES, SCENARIOS, type Scenario, scenarioList } from './scenarios';
@@ -32,7 +38,14 @@ export interface DemoOptions {
   readonly keep: boolean;
   /** Colours in the progress output. */
   readonly color: boolean;
+  /** Collection profile. */
+  readonly profile: ProfileName;
+  /** The custom profile's paths (empty for the others). */
+  readonly customPaths: readonly string[];
 }
+
+/** Paths the demo collects with `--profile custom` when no `--path` is given (Linux: the demo picks Linux agents). */
+export const DEMO_CUSTOM_PATHS = ['/etc/passwd', '/var/log/auth.log*'] as const;
 
 /** What the command line asks for. */
 export type DemoCommand =
@@ -61,6 +74,10 @@ Options
   --agents N           agents to collect from, alternating Windows/Linux (default 2, at most ${MAX_AGENTS})
   --size MiB           result size per agent (default ${DEFAULT_SIZE_MIB})
   --scenario NAME      a fault scenario (default happy); --scenario list shows them all
+  --profile NAME       what the collector gathers (default triage):
+${PROFILE_NAMES.map((name) => `                         ${name.padEnd(7)} ${PROFILE_CONTENTS[name].summary}`).join('\n')}
+  --path P             custom: an absolute path or glob (repeatable; default ${DEMO_CUSTOM_PATHS.join(' ')}); the
+                       demo collects from the agents of the OS the paths belong to
   --time-scale X       simulated seconds per real second (default ${DEFAULT_TIME_SCALE}; 1 with an external endpoint)
   --keep               keep the local S3 directory (the evidence on disk) and print its path
   --json               print a machine-readable summary on stdout (progress goes to stderr)
@@ -233,6 +250,26 @@ export function parseDemoArgs(
     }
   }
 
+  const profile = (values.profile ?? 'triage') as ProfileName;
+  if (!(PROFILE_NAMES as readonly string[]).includes(profile)) {
+    throw new UsageError(`Unknown profile "${values.profile}". Profiles: ${PROFILE_NAMES.join(', ')}`);
+  }
+  const paths = values.path ?? [];
+  if (paths.length > 0 && profile !== 'custom')
+    throw new UsageError('--path applies with --profile custom only');
+  const customPaths = profile === 'custom' ? (paths.length > 0 ? paths : [...DEMO_CUSTOM_PATHS]) : [];
+  if (profile === 'custom') {
+    try {
+      validateCustomPaths(customPaths);
+    } catch (error) {
+      throw new UsageError(`--path: ${(error as Error).message}`);
+    }
+    const windows = customPaths.filter((p) => /^[A-Za-z]:\\/.test(p)).length;
+    if (windows !== 0 && windows !== customPaths.length) {
+      throw new UsageError('--path: give Linux paths or Windows paths, not both (each agent runs one OS)');
+    }
+  }
+
   const sizeMiB = values.size === undefined ? DEFAULT_SIZE_MIB : positiveNumber(values.size, 'size');
   if (sizeMiB > MAX_SIZE_MIB) throw new UsageError(`--size must be at most ${MAX_SIZE_MIB} MiB`);
 
@@ -257,6 +294,8 @@ export function parseDemoArgs(
       json: values.json ?? false,
       keep: values.keep ?? false,
       color: !(values['no-color'] ?? false) && !env.NO_COLOR,
+      profile,
+      customPaths,
     },
   };
 }
@@ -270,6 +309,8 @@ function parse(argv: readonly string[]) {
       agents: { type: 'string' },
       size: { type: 'string' },
       scenario: { type: 'string' },
+      profile: { type: 'string' },
+      path: { type: 'string', multiple: true },
       'time-scale': { type: 'string' },
       's1-url': { type: 'string' },
       'cado-url': { type: 'string' },

@@ -3,7 +3,7 @@
  * the real handlers), raises a simulated threat, starts the investigation with StartExecution through the real
  * Step Functions client, shows progress, then checks what landed in S3 and summarises it.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
@@ -61,9 +61,23 @@ interface Plan {
     threatId?: string;
     requestedBy: string;
     reason: string;
+    profile?: string;
+    customPaths?: string[];
   };
   readonly agents: readonly Agent[];
 }
+
+/**
+ * The demo's stand-in acquisition tools for `--profile memory`: the simulator does not run scripts, so only the
+ * configured names and SHA-256s matter (they reach the collector's arguments).
+ */
+const DEMO_MEMORY_TOOLS = {
+  linux: { fileName: 'avml', sha256: createHash('sha256').update('s1cado demo avml').digest('hex') },
+  windows: {
+    fileName: 'winpmem.exe',
+    sha256: createHash('sha256').update('s1cado demo winpmem').digest('hex'),
+  },
+};
 
 const REQUESTED_BY = 'threat-intake (demo)';
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -83,6 +97,9 @@ function configFor(options: DemoOptions): Partial<S1CadoConfigInput> {
   }
   if (options.downloadHosts.length > 0) {
     config.downloadAllowedHosts = [...DEFAULT_DOWNLOAD_HOSTS, ...options.downloadHosts];
+  }
+  if (options.profile === 'memory') {
+    config.collectionProfiles = { ...config.collectionProfiles, memoryTool: DEMO_MEMORY_TOOLS };
   }
   // A --size beyond the default cap is what the user asked for: accept it.
   if (options.resultBytes > LIMITS.defaultMaxResultBytes) config.maxResultBytes = options.resultBytes;
@@ -106,7 +123,12 @@ function simulatedAgents(stack: LocalStack, options: DemoOptions): Agent[] {
       }),
     );
   }
-  const chosen = agents.slice(0, options.agents);
+  let chosen = agents.slice(0, options.agents);
+  if (options.profile === 'custom') {
+    // Custom paths belong to one OS: collect from the agents that run it.
+    const os = options.customPaths.some((p) => /^[A-Za-z]:\\/.test(p)) ? 'windows' : 'linux';
+    chosen = agents.filter((a) => a.osType === os).slice(0, Math.max(1, Math.ceil(options.agents / 2)));
+  }
   for (const agent of chosen)
     sim.setAgentBehavior(agent.id, { result: { size: options.resultBytes, collector: true } });
   return chosen;
@@ -151,6 +173,7 @@ function planFor(options: DemoOptions, agents: readonly Agent[], threats: readon
         ...(threatId ? { threatId } : {}),
         requestedBy: threatId ? REQUESTED_BY : 'demo (manual, external S1)',
         reason: 'npm run demo against an external S1-compatible console',
+        ...profileInput(options),
       },
     };
   }
@@ -169,7 +192,17 @@ function planFor(options: DemoOptions, agents: readonly Agent[], threats: readon
           0,
           1024,
         ),
+      ...profileInput(options),
     },
+  };
+}
+
+/** The profile fields of the execution input (none for the default, triage). */
+function profileInput(options: DemoOptions): { profile?: string; customPaths?: string[] } {
+  if (options.profile === 'triage') return {};
+  return {
+    profile: options.profile,
+    ...(options.customPaths.length > 0 ? { customPaths: [...options.customPaths] } : {}),
   };
 }
 
@@ -228,7 +261,11 @@ export async function runDemo(options: DemoOptions, io: RunIo): Promise<number> 
   const what = options.externalS1
     ? `${options.agentIds.length} agent(s) on an external S1`
     : `${options.agents} agent(s), ${formatBytes(options.resultBytes)} each`;
-  display.line(p.bold(`s1cado demo · scenario ${scenario.name} · ${what} · time ×${options.timeScale}`));
+  display.line(
+    p.bold(
+      `s1cado demo · scenario ${scenario.name} · profile ${options.profile} · ${what} · time ×${options.timeScale}`,
+    ),
+  );
   display.line(p.dim(scenario.story));
   display.line(p.dim(`handler logs → ${logFile}`));
 

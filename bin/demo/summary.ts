@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { PROFILE_CONTENTS, type ProfileName } from '../../lambdas/collectors/profiles';
 import { CaseRecord } from '../../lambdas/shared/evidence/case-record';
 import type { ChainLink } from '../../lambdas/shared/evidence/chain';
 import { caseKey } from '../../lambdas/shared/evidence/keys';
@@ -35,6 +36,14 @@ export interface EvidenceCheck {
   readonly linkRefreshes: number | null;
   /** The chain of custody as the final manifest records it, link by link (null when it records none). */
   readonly chain: readonly ChainLink[] | null;
+  /** The collector that produced it, as the manifest records it (null when the manifest could not be read). */
+  readonly script: {
+    readonly libraryName: string;
+    readonly profile: string | null;
+    readonly sha256: string;
+    /** What that profile collects on that OS (its sections). */
+    readonly collected: readonly string[];
+  } | null;
   /** The object's file in the kept s3rver directory (with `--keep`). */
   localPath?: string;
 }
@@ -150,6 +159,16 @@ async function checkEvidence(
     resumes: manifest?.download.resumes ?? null,
     linkRefreshes: manifest?.download.linkRefreshes ?? null,
     chain: manifest?.chain ?? null,
+    script: manifest
+      ? {
+          libraryName: manifest.script.libraryName,
+          profile: manifest.script.profile ?? null,
+          sha256: manifest.script.sha256,
+          collected: manifest.script.profile
+            ? PROFILE_CONTENTS[manifest.script.profile as ProfileName].sections[manifest.script.osType]
+            : [],
+        }
+      : null,
   };
 }
 
@@ -241,6 +260,16 @@ export function renderSummary(summary: DemoSummary, p: Paint, totalMs?: number):
     }
     const e = agent.evidence;
     if (e) {
+      if (e.script) {
+        lines.push(
+          `  ${labelIn('collector')}${e.script.libraryName}${e.script.profile ? ` · profile ${p.bold(e.script.profile)}` : ''}`,
+        );
+        if (e.script.profile) {
+          lines.push(
+            `  ${labelIn('collected')}${e.script.collected.join(', ')} — ${PROFILE_CONTENTS[e.script.profile as ProfileName].summary}`,
+          );
+        }
+      }
       lines.push(`  ${labelIn('S3 key')}s3://${e.bucket}/${e.key}`);
       lines.push(`  ${labelIn('size')}${formatBytes(e.bytes, { exact: true })}`);
       const against = e.s1ResultSha256 ? 'manifest and S1 result' : 'manifest';

@@ -118,8 +118,7 @@ export const PROFILE_CONTENTS: Readonly<Record<ProfileName, ProfileContents>> = 
     ],
   },
   memory: {
-    summary:
-      'a memory image taken with the acquisition tool supplied as the script package (SHA-256 checked)',
+    summary: "a memory image by the operator's acquisition tool (S1 script package, SHA-256 checked)",
     sections: { linux: ['system', 'memory'], windows: ['system', 'memory'] },
     artefacts: ['system-info', 'memory-image'],
   },
