@@ -43,8 +43,10 @@ const QUEUE_SIZE = DEFAULT_QUEUE_SIZE;
 export const RSS_LIMIT_BYTES = 256 * MiB;
 /** Goal: staging at ≥ 0.9 of the slower of the raw download and raw upload. */
 export const THROUGHPUT_GOAL = 0.9;
-/** "Flat" memory: the peak for the largest size at most this much above the smallest's. */
-export const FLAT_TOLERANCE = 0.1;
+/** "Flat" memory (issue 14): the peak for the largest size at most this many bytes above the smallest's (32 MB). */
+export const FLAT_TOLERANCE_BYTES = 32 * 1_000_000;
+/** Goal (issue 14): staging's client CPU per GiB at most this times raw download's plus raw upload's. */
+export const CPU_GOAL = 1.2;
 
 /** What to stage. */
 export interface StagingPlan {
@@ -134,6 +136,8 @@ export interface RateComparison {
   readonly rawDownload: Transfer;
   /** The same multipart upload as staging (part size, parts in flight and part checksums of `stageToS3`), from memory. */
   readonly rawUpload: Transfer;
+  /** The same upload through lib-storage's `Upload` (the library `stageToS3` used before), for comparison. */
+  readonly rawUploadLibStorage: Transfer;
   /** The slower of raw download and raw upload (MiB/s). */
   readonly slowerRaw: number;
   /** staging / slowerRaw. */
@@ -145,7 +149,32 @@ export interface RateComparison {
     readonly staging: number[];
     readonly rawDownload: number[];
     readonly rawUpload: number[];
+    readonly rawUploadLibStorage: number[];
   };
+}
+
+/** Staging's client CPU against the two transfers it combines (CPU seconds per GiB, medians of the rounds). */
+export interface CpuComparison {
+  readonly staging: number;
+  readonly rawDownload: number;
+  readonly rawUpload: number;
+  readonly rawUploadLibStorage: number;
+  /** rawDownload + rawUpload. */
+  readonly rawSum: number;
+  /** staging / rawSum. */
+  readonly ratio: number;
+  readonly goal: number;
+  readonly pass: boolean;
+}
+
+/** One goal of issue 14 and where it stands. */
+export interface Verdict {
+  readonly goal: string;
+  readonly met: boolean;
+  /** The measured figure, in words (e.g. "0.93"). */
+  readonly figure: string;
+  /** The target, in words (e.g. ">= 0.90"). */
+  readonly target: string;
 }
 
 /** Section 1's figures. */
@@ -153,14 +182,21 @@ export interface StagingFigures {
   /** The Lambda as deployed, one run per size. */
   readonly runs: readonly StagingRun[];
   readonly rates: RateComparison;
+  readonly cpuPerGiB: CpuComparison;
   readonly flat: {
     readonly smallSize: number;
     readonly smallPeak: number;
     readonly largeSize: number;
     readonly largePeak: number;
+    /** largePeak / smallPeak - 1. */
     readonly growth: number;
+    /** largePeak - smallPeak (bytes). */
+    readonly growthBytes: number;
+    readonly toleranceBytes: number;
     readonly pass: boolean;
   };
+  /** One line per goal of issue 14 (rate ratio, CPU per GiB, flat memory). */
+  readonly verdicts: readonly Verdict[];
   /** The issue's check; undefined when the plan does not stage that size. */
   readonly issueCheck:
     | { readonly size: number; readonly peakRss: number; readonly limit: number; readonly pass: boolean }
@@ -185,6 +221,10 @@ function transfer(figures: ChildFigures): Transfer {
     cpuSeconds: figures.cpuMs / 1000,
     mibPerSecond: figures.bytes / MiB / seconds,
   };
+}
+
+function cpuPerGiB(t: Transfer): number {
+  return t.cpuSeconds / (t.bytes / GiB);
 }
 
 /** s3rver running in a child process (see s3-child.ts). */
@@ -461,6 +501,7 @@ export async function benchStaging(
       staging: [] as StagingRun[],
       rawDownload: [] as Transfer[],
       rawUpload: [] as Transfer[],
+      rawUploadLibStorage: [] as Transfer[],
     };
     for (let round = 1; round <= plan.rateRounds; round++) {
       progress(
@@ -474,28 +515,31 @@ export async function benchStaging(
       rounds.rawDownload.push(
         transfer(await runChild(rawChild, { kind: 'download', url: link.downloadUrl }, { env })),
       );
-      const key = `bench/raw-upload-${label(plan.rateSize)}-${round}.zip`;
-      const uploaded = await runChild(
-        rawChild,
-        {
-          kind: 'upload',
-          bucket: BUCKET,
-          key,
-          result: {
-            size: plan.rateSize,
-            seed: SEED,
-            taskId: task.childTaskId,
-            modifiedAt: task.modifiedAt,
-            sha256: task.sha256,
+      for (const writer of ['part-writer', 'lib-storage'] as const) {
+        const key = `bench/raw-upload-${writer}-${label(plan.rateSize)}-${round}.zip`;
+        const uploaded = await runChild(
+          rawChild,
+          {
+            kind: 'upload',
+            bucket: BUCKET,
+            key,
+            result: {
+              size: plan.rateSize,
+              seed: SEED,
+              taskId: task.childTaskId,
+              modifiedAt: task.modifiedAt,
+              sha256: task.sha256,
+            },
+            partSizeBytes: partSizeFor(BENCH_MAX_RESULT_BYTES),
+            queueSize: QUEUE_SIZE,
+            checksum: true,
+            writer,
           },
-          partSizeBytes: partSizeFor(BENCH_MAX_RESULT_BYTES),
-          queueSize: QUEUE_SIZE,
-          checksum: true,
-        },
-        { env },
-      );
-      await removeObject(key);
-      rounds.rawUpload.push(transfer(uploaded));
+          { env },
+        );
+        await removeObject(key);
+        (writer === 'part-writer' ? rounds.rawUpload : rounds.rawUploadLibStorage).push(transfer(uploaded));
+      }
     }
 
     const whatIf: StagingRun[] = [];
@@ -507,11 +551,22 @@ export async function benchStaging(
     const staging = medianTransfer(rounds.staging);
     const rawDownload = medianTransfer(rounds.rawDownload);
     const rawUpload = medianTransfer(rounds.rawUpload);
+    const rawUploadLibStorage = medianTransfer(rounds.rawUploadLibStorage);
+    const cpuMedian = (list: readonly Transfer[]) => median(list.map(cpuPerGiB));
+    const cpu = {
+      staging: cpuMedian(rounds.staging),
+      rawDownload: cpuMedian(rounds.rawDownload),
+      rawUpload: cpuMedian(rounds.rawUpload),
+      rawUploadLibStorage: cpuMedian(rounds.rawUploadLibStorage),
+    };
+    const rawSum = cpu.rawDownload + cpu.rawUpload;
+    const cpuRatio = cpu.staging / rawSum;
     const slowerRaw = Math.min(rawDownload.mibPerSecond, rawUpload.mibPerSecond);
     const ratio = staging.mibPerSecond / slowerRaw;
     const small = runs[0] as StagingRun;
     const large = runs[runs.length - 1] as StagingRun;
     const growth = large.peakRss / small.peakRss - 1;
+    const growthBytes = large.peakRss - small.peakRss;
     const checked = runs.find((run) => run.size === plan.issueCheckSize);
     const rates = (list: Transfer[]) => list.map((t) => t.mibPerSecond);
     return {
@@ -522,6 +577,7 @@ export async function benchStaging(
         staging,
         rawDownload,
         rawUpload,
+        rawUploadLibStorage,
         slowerRaw,
         ratio,
         goal: THROUGHPUT_GOAL,
@@ -530,16 +586,40 @@ export async function benchStaging(
           staging: rates(rounds.staging),
           rawDownload: rates(rounds.rawDownload),
           rawUpload: rates(rounds.rawUpload),
+          rawUploadLibStorage: rates(rounds.rawUploadLibStorage),
         },
       },
+      cpuPerGiB: { ...cpu, rawSum, ratio: cpuRatio, goal: CPU_GOAL, pass: cpuRatio <= CPU_GOAL },
       flat: {
         smallSize: small.size,
         smallPeak: small.peakRss,
         largeSize: large.size,
         largePeak: large.peakRss,
         growth,
-        pass: growth <= FLAT_TOLERANCE,
+        growthBytes,
+        toleranceBytes: FLAT_TOLERANCE_BYTES,
+        pass: growthBytes <= FLAT_TOLERANCE_BYTES,
       },
+      verdicts: [
+        {
+          goal: `staging rate / slower raw rate (${label(plan.rateSize)}, median of ${plan.rateRounds})`,
+          met: ratio >= THROUGHPUT_GOAL,
+          figure: ratio.toFixed(2),
+          target: `>= ${THROUGHPUT_GOAL.toFixed(2)}`,
+        },
+        {
+          goal: 'staging CPU per GiB / (raw download + raw upload)',
+          met: cpuRatio <= CPU_GOAL,
+          figure: `${cpuRatio.toFixed(2)} (${cpu.staging.toFixed(2)} vs ${rawSum.toFixed(2)} s/GiB)`,
+          target: `<= ${CPU_GOAL.toFixed(2)}`,
+        },
+        {
+          goal: `peak RSS ${label(large.size)} - ${label(small.size)}`,
+          met: growthBytes <= FLAT_TOLERANCE_BYTES,
+          figure: `${(growthBytes / 1_000_000).toFixed(1)} MB (${(small.peakRss / 1_000_000).toFixed(0)} -> ${(large.peakRss / 1_000_000).toFixed(0)} MB)`,
+          target: `<= ${FLAT_TOLERANCE_BYTES / 1_000_000} MB`,
+        },
+      ],
       issueCheck: checked
         ? {
             size: checked.size,
