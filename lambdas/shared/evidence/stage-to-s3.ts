@@ -13,7 +13,7 @@ import { EvidenceIntegrityError } from '../errors';
 import { PartWriter, type WrittenObject } from './part-writer';
 import {
   type DownloadStats,
-  openResumableDownload,
+  openResumableChunks,
   type ResumableDownloadOptions,
 } from './resumable-download';
 
@@ -81,8 +81,8 @@ export function isPreconditionFailed(error: unknown): boolean {
 /** Downloads and stages one file; throws when any step fails or any check does not hold. */
 export async function stageToS3(options: StageToS3Options): Promise<StagedObject> {
   const startedAt = nowIso();
-  const download = openResumableDownload(options.download);
-  const chunks = download.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const download = openResumableChunks(options.download);
+  const chunks = download.chunks;
   // The first read starts the download. The upload starts only once the storage has announced an acceptable
   // length: a refused or oversized result never creates a multipart upload.
   const first = chunks.next();
@@ -128,7 +128,7 @@ export async function stageToS3(options: StageToS3Options): Promise<StagedObject
     }
     written = await writer.finish();
   } catch (error) {
-    await chunks.return?.().catch(() => undefined);
+    await chunks.return().catch(() => undefined);
     await writer.abort();
     if (isPreconditionFailed(error)) {
       throw new EvidenceIntegrityError(
