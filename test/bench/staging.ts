@@ -10,7 +10,8 @@ import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { DEFAULT_QUEUE_SIZE, partSizeFor } from '../../lambdas/shared/evidence/stage-to-s3';
 import { CompletedTask } from '../../lambdas/shared/schemas';
 import { staticCredential } from '../../lambdas/shared/secrets';
@@ -153,6 +154,21 @@ export interface RateComparison {
   };
 }
 
+/**
+ * Verify Evidence's read-back of the staged object (the bundled verify-evidence Lambda: a sequential read with
+ * SHA-256, then the zip's entries inflated and hashed against SHA256SUMS) against a raw download of the same object
+ * from S3 (GET and count), medians of the rounds.
+ */
+export interface ReadBackComparison {
+  readonly verify: Transfer;
+  readonly rawS3Download: Transfer;
+  /** verify / rawS3Download (MiB/s). */
+  readonly ratio: number;
+  readonly goal: number;
+  readonly pass: boolean;
+  readonly samples: { readonly verify: number[]; readonly rawS3Download: number[] };
+}
+
 /** Staging's client CPU against the two transfers it combines (CPU seconds per GiB, medians of the rounds). */
 export interface CpuComparison {
   readonly staging: number;
@@ -183,6 +199,7 @@ export interface StagingFigures {
   readonly runs: readonly StagingRun[];
   readonly rates: RateComparison;
   readonly cpuPerGiB: CpuComparison;
+  readonly readBack: ReadBackComparison;
   readonly flat: {
     readonly smallSize: number;
     readonly smallPeak: number;
@@ -451,7 +468,37 @@ export async function benchStaging(
     const removeObject = (key: string) =>
       rig.s3.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key })).catch(() => undefined);
 
-    const stage = async (size: number, variant?: WhatIf): Promise<StagingRun> => {
+    const verifyBundle = await bundleLambda('verify-evidence', path.join(work, 'lambdas'));
+    /** Verify Evidence on the object a staging run left, then a raw GET of the same object; removes what it read. */
+    const readBackRound = async (staged: { output: string; key: string }) => {
+      const output = JSON.parse(staged.output) as { evidence: { manifestKey: string } };
+      const verified = await runChild(
+        stageChild,
+        {
+          kind: 'stage',
+          bundle: verifyBundle.file,
+          event: output,
+          timeoutSeconds: STAGE_TIMEOUT_SECONDS,
+          memorySize: STAGE_MEMORY_MB,
+        },
+        { env, execArgv: [...LAMBDA_NODE_FLAGS, ...profile] },
+      );
+      rounds.verify.push(transfer(verified));
+      const url = await getSignedUrl(
+        rig.s3.client,
+        new GetObjectCommand({ Bucket: BUCKET, Key: staged.key }),
+        {
+          expiresIn: 3600,
+        },
+      );
+      rounds.rawS3Download.push(transfer(await runChild(rawChild, { kind: 'download', url }, { env })));
+    };
+
+    const stage = async (
+      size: number,
+      variant?: WhatIf,
+      keep?: (staged: { output: string; key: string }) => Promise<void>,
+    ): Promise<StagingRun> => {
       const name = variant?.label ?? 'deployed';
       const task = await completedTask(rig, size, `${label(size)}-${name.replace(/[^A-Za-z0-9]+/g, '-')}`);
       const multipart = variant?.partSizeBytes !== undefined || variant?.queueSize !== undefined;
@@ -474,6 +521,7 @@ export async function benchStaging(
           execArgv: [...LAMBDA_NODE_FLAGS, ...profile],
         },
       );
+      await keep?.({ output: String(staged.details.output), key: String(staged.details.key) });
       await removeObject(String(staged.details.key));
       return {
         size,
@@ -502,12 +550,14 @@ export async function benchStaging(
       rawDownload: [] as Transfer[],
       rawUpload: [] as Transfer[],
       rawUploadLibStorage: [] as Transfer[],
+      verify: [] as Transfer[],
+      rawS3Download: [] as Transfer[],
     };
     for (let round = 1; round <= plan.rateRounds; round++) {
       progress(
         `rates on ${label(plan.rateSize)}, round ${round}/${plan.rateRounds}: staging, raw download, raw upload`,
       );
-      const run = await stage(plan.rateSize);
+      const run = await stage(plan.rateSize, undefined, readBackRound);
       rounds.staging.push(run);
       const task = await completedTask(rig, plan.rateSize, `${label(plan.rateSize)}-raw-${round}`);
       const link = (await rig.s1.fetchFiles([task.childTaskId])).links[0];
@@ -560,6 +610,9 @@ export async function benchStaging(
       rawUploadLibStorage: cpuMedian(rounds.rawUploadLibStorage),
     };
     const rawSum = cpu.rawDownload + cpu.rawUpload;
+    const verify = medianTransfer(rounds.verify);
+    const rawS3Download = medianTransfer(rounds.rawS3Download);
+    const readBackRatio = verify.mibPerSecond / rawS3Download.mibPerSecond;
     const cpuRatio = cpu.staging / rawSum;
     const slowerRaw = Math.min(rawDownload.mibPerSecond, rawUpload.mibPerSecond);
     const ratio = staging.mibPerSecond / slowerRaw;
@@ -590,6 +643,14 @@ export async function benchStaging(
         },
       },
       cpuPerGiB: { ...cpu, rawSum, ratio: cpuRatio, goal: CPU_GOAL, pass: cpuRatio <= CPU_GOAL },
+      readBack: {
+        verify,
+        rawS3Download,
+        ratio: readBackRatio,
+        goal: THROUGHPUT_GOAL,
+        pass: readBackRatio >= THROUGHPUT_GOAL,
+        samples: { verify: rates(rounds.verify), rawS3Download: rates(rounds.rawS3Download) },
+      },
       flat: {
         smallSize: small.size,
         smallPeak: small.peakRss,
@@ -612,6 +673,12 @@ export async function benchStaging(
           met: cpuRatio <= CPU_GOAL,
           figure: `${cpuRatio.toFixed(2)} (${cpu.staging.toFixed(2)} vs ${rawSum.toFixed(2)} s/GiB)`,
           target: `<= ${CPU_GOAL.toFixed(2)}`,
+        },
+        {
+          goal: 'Verify Evidence read-back rate / raw S3 download rate',
+          met: readBackRatio >= THROUGHPUT_GOAL,
+          figure: `${readBackRatio.toFixed(2)} (${verify.mibPerSecond.toFixed(1)} vs ${rawS3Download.mibPerSecond.toFixed(1)} MiB/s)`,
+          target: `>= ${THROUGHPUT_GOAL.toFixed(2)}`,
         },
         {
           goal: `peak RSS ${label(large.size)} - ${label(small.size)}`,
