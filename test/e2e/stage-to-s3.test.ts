@@ -239,6 +239,23 @@ describe('multipart staging (parts from a fixed pool of buffers)', () => {
     ).toBe(LARGE_SHA);
   });
 
+  it('stages a file of exactly two parts and an empty file, byte for byte', async () => {
+    for (const body of [LARGE.subarray(0, 10 * MiB), Buffer.alloc(0)]) {
+      handle = (_req, res) => {
+        res.writeHead(200, { 'content-length': String(body.length) });
+        res.end(body);
+      };
+      const key = `multipart/exact-${body.length}.zip`;
+      const sha = createHash('sha256').update(body).digest('hex');
+      expect(await stageLarge(key, 2)).toMatchObject({ bytes: body.length, sha256: sha });
+      expect(
+        createHash('sha256')
+          .update(await stored(key))
+          .digest('hex'),
+      ).toBe(sha);
+    }
+  });
+
   it('completes nothing when the download breaks off for good after parts were uploaded', async () => {
     handle = (req, res) => {
       const from = Number(/bytes=(\d+)-/.exec(req.headers.range ?? '')?.[1] ?? 0);

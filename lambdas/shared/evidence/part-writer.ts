@@ -126,6 +126,11 @@ export class PartWriter {
         this.crc = 0;
       }
       const n = Math.min(chunk.length - offset, this.bufferSize - this.filled);
+      // Only a single-part object's buffer can be full here: more bytes than announced (the download refuses those).
+      if (n === 0)
+        throw new RangeError(
+          `more than the ${this.options.totalBytes} bytes announced for ${this.options.key}`,
+        );
       const piece = offset === 0 && n === chunk.length ? chunk : chunk.subarray(offset, offset + n);
       piece.copy(this.current, this.filled);
       this.crc = crc32(piece, this.crc);

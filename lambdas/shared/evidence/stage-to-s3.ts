@@ -11,11 +11,7 @@ import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { nowIso } from '../clock';
 import { EvidenceIntegrityError } from '../errors';
 import { PartWriter, type WrittenObject } from './part-writer';
-import {
-  type DownloadStats,
-  openResumableChunks,
-  type ResumableDownloadOptions,
-} from './resumable-download';
+import { type DownloadStats, openResumableChunks, type ResumableDownloadOptions } from './resumable-download';
 
 /** Options for {@link stageToS3}. */
 export interface StageToS3Options {
