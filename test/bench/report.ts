@@ -106,6 +106,11 @@ export function renderStaging(f: StagingFigures): string {
     `  Verify Evidence read-back ${num(f.readBack.verify.mibPerSecond)} MiB/s (${perGiB(f.readBack.verify)} CPU s/GiB) vs raw S3 download of the same object ${num(f.readBack.rawS3Download.mibPerSecond)} MiB/s (${perGiB(f.readBack.rawS3Download)}): ${num(f.readBack.ratio, 2)}   goal >= ${num(f.readBack.goal, 2)}   ${verdict(f.readBack.pass)}`,
     `  staging CPU / (raw download + raw upload) = ${num(f.cpuPerGiB.staging)} / ${num(f.cpuPerGiB.rawSum)} s/GiB = ${num(f.cpuPerGiB.ratio, 2)}   goal <= ${num(f.cpuPerGiB.goal, 2)}   ${verdict(f.cpuPerGiB.pass)}`,
     '  (CPU: medians of the rounds; the staging child also runs fetch-files and the manifest write)',
+    ...(f.cpuPerGiB.stagingMarginal !== undefined
+      ? [
+          `  staging CPU per extra GiB (two largest sizes): ${num(f.cpuPerGiB.stagingMarginal)} s/GiB; raw upload through lib-storage: ${num(f.cpuPerGiB.rawUploadLibStorage)} s/GiB`,
+        ]
+      : []),
     '',
     table([
       [
