@@ -44,6 +44,11 @@ export interface UploadJob {
   readonly queueSize: number;
   /** Ask for the part checksums `stageToS3` asks for. */
   readonly checksum: boolean;
+  /**
+   * `part-writer`: the uploader `stageToS3` uses (its pool of part buffers, CRC32 header, unsigned payload);
+   * `lib-storage`: the SDK's `Upload`, the library it replaced, for comparison. @default part-writer
+   */
+  readonly writer?: 'part-writer' | 'lib-storage';
 }
 
 /** Any job. */

@@ -2,13 +2,15 @@
  * Child process of the staging bench for the two reference rates, measured on the same loopback as staging:
  * - `download`: GET the presigned link with the same HTTP stack the Lambda uses (undici, the shared keep-alive
  *   dispatcher) and count the bytes, nothing else;
- * - `upload`: the same multipart upload `stageToS3` makes (lib-storage `Upload`, the Lambda's S3 client, same part
- *   size and queue), fed from memory with the very bytes the simulator serves.
+ * - `upload`: the same multipart upload `stageToS3` makes (its {@link PartWriter}, the Lambda's S3 client, same part
+ *   size and queue), fed from memory with the very bytes the simulator serves, in the chunks a download brings; or,
+ *   for comparison, lib-storage's `Upload` (the library the part writer replaced) with the same settings.
  */
 import { Readable } from 'node:stream';
 import { Upload } from '@aws-sdk/lib-storage';
 import { request } from 'undici';
 import { s3Client } from '../../lambdas/shared/aws';
+import { PartWriter } from '../../lambdas/shared/evidence/part-writer';
 import { PART_CHECKSUM_ALGORITHM } from '../../lambdas/shared/evidence/stage-to-s3';
 import { defaultDispatcher } from '../../lambdas/shared/http';
 import { prepareResult } from '../../local/s1-simulator/result-file';
@@ -21,6 +23,9 @@ import {
   type UploadJob,
 } from './child-protocol';
 import { cpuTimer, startMemoryProbe } from './memory-probe';
+
+/** Chunk size the part writer is fed with in the raw upload (what undici typically delivers per read). */
+const CHUNK_BYTES = 64 * 1024;
 
 async function download(job: DownloadJob): Promise<ChildFigures> {
   const startRss = process.memoryUsage.rss();
@@ -63,19 +68,41 @@ async function upload(job: UploadJob): Promise<ChildFigures> {
   const probe = startMemoryProbe();
   const cpu = cpuTimer();
   const started = performance.now();
-  const result = await new Upload({
-    client: s3Client(),
-    params: {
-      Bucket: job.bucket,
-      Key: job.key,
-      Body: Readable.from(prepared.archive.read(0, prepared.size), { objectMode: false }),
-      ContentType: 'application/zip',
-      ...(job.checksum ? { ChecksumAlgorithm: PART_CHECKSUM_ALGORITHM } : {}),
-    },
-    partSize: job.partSizeBytes,
-    queueSize: job.queueSize,
-    leavePartsOnError: false,
-  }).done();
+  let etag: string | undefined;
+  if (job.writer === 'lib-storage') {
+    const result = await new Upload({
+      client: s3Client(),
+      params: {
+        Bucket: job.bucket,
+        Key: job.key,
+        Body: Readable.from(prepared.archive.read(0, prepared.size), { objectMode: false }),
+        ContentType: 'application/zip',
+        ...(job.checksum ? { ChecksumAlgorithm: PART_CHECKSUM_ALGORITHM } : {}),
+      },
+      partSize: job.partSizeBytes,
+      queueSize: job.queueSize,
+      leavePartsOnError: false,
+    }).done();
+    etag = result.ETag;
+  } else {
+    const writer = new PartWriter({
+      s3: s3Client(),
+      bucket: job.bucket,
+      key: job.key,
+      totalBytes: prepared.size,
+      partSizeBytes: job.partSizeBytes,
+      queueSize: job.queueSize,
+      contentType: 'application/zip',
+    });
+    // The archive's bytes in 64 KiB chunks, as a download delivers them (subarrays: no copy of our own).
+    for (const block of prepared.archive.read(0, prepared.size)) {
+      const buffer = block as Buffer;
+      for (let at = 0; at < buffer.length; at += CHUNK_BYTES) {
+        await writer.write(buffer.subarray(at, Math.min(buffer.length, at + CHUNK_BYTES)));
+      }
+    }
+    etag = (await writer.finish()).etag;
+  }
   const ms = performance.now() - started;
   return {
     bytes: prepared.size,
@@ -85,7 +112,7 @@ async function upload(job: UploadJob): Promise<ChildFigures> {
     loadMs,
     cpuMs: cpu(),
     memory: probe.stop(),
-    details: { etag: result.ETag ?? null, sameBytesAsSimulator: true },
+    details: { etag: etag ?? null, sameBytesAsSimulator: true, writer: job.writer ?? 'part-writer' },
   };
 }
 

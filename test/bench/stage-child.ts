@@ -1,5 +1,5 @@
 /**
- * Child process of the staging bench: loads the bundled stage-output Lambda (as Lambda would: a CommonJS bundle
+ * Child process of the staging bench: loads a bundled Lambda (stage-output, or verify-evidence for the read-back) (as Lambda would: a CommonJS bundle
  * required once), invokes its handler with the given CompletedTask, and reports time and memory over IPC.
  * Imports nothing heavy of its own, so the RSS it reports is Node, this small driver and the Lambda.
  */
@@ -53,7 +53,8 @@ async function stage(job: StageJob): Promise<ChildReply> {
       loadMs,
       cpuMs: cpu(),
       memory,
-      details: { sha256: output.evidence.sha256, key: output.evidence.key },
+      // The whole output too: the bench hands staging's output to Verify Evidence (the next step) as its input.
+      details: { sha256: output.evidence.sha256, key: output.evidence.key, output: JSON.stringify(output) },
     },
   };
 }

@@ -10,7 +10,8 @@ import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { DEFAULT_QUEUE_SIZE, partSizeFor } from '../../lambdas/shared/evidence/stage-to-s3';
 import { CompletedTask } from '../../lambdas/shared/schemas';
 import { staticCredential } from '../../lambdas/shared/secrets';
@@ -43,8 +44,10 @@ const QUEUE_SIZE = DEFAULT_QUEUE_SIZE;
 export const RSS_LIMIT_BYTES = 256 * MiB;
 /** Goal: staging at ≥ 0.9 of the slower of the raw download and raw upload. */
 export const THROUGHPUT_GOAL = 0.9;
-/** "Flat" memory: the peak for the largest size at most this much above the smallest's. */
-export const FLAT_TOLERANCE = 0.1;
+/** "Flat" memory (issue 14): the peak for the largest size at most this many bytes above the smallest's (32 MB). */
+export const FLAT_TOLERANCE_BYTES = 32 * 1_000_000;
+/** Goal (issue 14): staging's client CPU per GiB at most this times raw download's plus raw upload's. */
+export const CPU_GOAL = 1.2;
 
 /** What to stage. */
 export interface StagingPlan {
@@ -134,6 +137,8 @@ export interface RateComparison {
   readonly rawDownload: Transfer;
   /** The same multipart upload as staging (part size, parts in flight and part checksums of `stageToS3`), from memory. */
   readonly rawUpload: Transfer;
+  /** The same upload through lib-storage's `Upload` (the library `stageToS3` used before), for comparison. */
+  readonly rawUploadLibStorage: Transfer;
   /** The slower of raw download and raw upload (MiB/s). */
   readonly slowerRaw: number;
   /** staging / slowerRaw. */
@@ -145,7 +150,52 @@ export interface RateComparison {
     readonly staging: number[];
     readonly rawDownload: number[];
     readonly rawUpload: number[];
+    readonly rawUploadLibStorage: number[];
   };
+}
+
+/**
+ * Verify Evidence's read-back of the staged object (the bundled verify-evidence Lambda: a sequential read with
+ * SHA-256, then the zip's entries inflated and hashed against SHA256SUMS) against a raw download of the same object
+ * from S3 (GET and count), medians of the rounds.
+ */
+export interface ReadBackComparison {
+  readonly verify: Transfer;
+  readonly rawS3Download: Transfer;
+  /** verify / rawS3Download (MiB/s). */
+  readonly ratio: number;
+  readonly goal: number;
+  readonly pass: boolean;
+  readonly samples: { readonly verify: number[]; readonly rawS3Download: number[] };
+}
+
+/** Staging's client CPU against the two transfers it combines (CPU seconds per GiB, medians of the rounds). */
+export interface CpuComparison {
+  readonly staging: number;
+  readonly rawDownload: number;
+  readonly rawUpload: number;
+  readonly rawUploadLibStorage: number;
+  /** rawDownload + rawUpload. */
+  readonly rawSum: number;
+  /** staging / rawSum. */
+  readonly ratio: number;
+  readonly goal: number;
+  readonly pass: boolean;
+  /**
+   * CPU seconds per extra GiB between the two largest deployed runs (what a larger file adds; the per-invocation
+   * work, fetch-files, manifest, a cold process's JIT and clients, drops out). Not a goal; undefined with one size.
+   */
+  readonly stagingMarginal: number | undefined;
+}
+
+/** One goal of issue 14 and where it stands. */
+export interface Verdict {
+  readonly goal: string;
+  readonly met: boolean;
+  /** The measured figure, in words (e.g. "0.93"). */
+  readonly figure: string;
+  /** The target, in words (e.g. ">= 0.90"). */
+  readonly target: string;
 }
 
 /** Section 1's figures. */
@@ -153,14 +203,22 @@ export interface StagingFigures {
   /** The Lambda as deployed, one run per size. */
   readonly runs: readonly StagingRun[];
   readonly rates: RateComparison;
+  readonly cpuPerGiB: CpuComparison;
+  readonly readBack: ReadBackComparison;
   readonly flat: {
     readonly smallSize: number;
     readonly smallPeak: number;
     readonly largeSize: number;
     readonly largePeak: number;
+    /** largePeak / smallPeak - 1. */
     readonly growth: number;
+    /** largePeak - smallPeak (bytes). */
+    readonly growthBytes: number;
+    readonly toleranceBytes: number;
     readonly pass: boolean;
   };
+  /** One line per goal of issue 14 (rate ratio, CPU per GiB, flat memory). */
+  readonly verdicts: readonly Verdict[];
   /** The issue's check; undefined when the plan does not stage that size. */
   readonly issueCheck:
     | { readonly size: number; readonly peakRss: number; readonly limit: number; readonly pass: boolean }
@@ -185,6 +243,10 @@ function transfer(figures: ChildFigures): Transfer {
     cpuSeconds: figures.cpuMs / 1000,
     mibPerSecond: figures.bytes / MiB / seconds,
   };
+}
+
+function cpuPerGiB(t: Transfer): number {
+  return t.cpuSeconds / (t.bytes / GiB);
 }
 
 /** s3rver running in a child process (see s3-child.ts). */
@@ -411,7 +473,37 @@ export async function benchStaging(
     const removeObject = (key: string) =>
       rig.s3.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key })).catch(() => undefined);
 
-    const stage = async (size: number, variant?: WhatIf): Promise<StagingRun> => {
+    const verifyBundle = await bundleLambda('verify-evidence', path.join(work, 'lambdas'));
+    /** Verify Evidence on the object a staging run left, then a raw GET of the same object; removes what it read. */
+    const readBackRound = async (staged: { output: string; key: string }) => {
+      const output = JSON.parse(staged.output) as { evidence: { manifestKey: string } };
+      const verified = await runChild(
+        stageChild,
+        {
+          kind: 'stage',
+          bundle: verifyBundle.file,
+          event: output,
+          timeoutSeconds: STAGE_TIMEOUT_SECONDS,
+          memorySize: STAGE_MEMORY_MB,
+        },
+        { env, execArgv: [...LAMBDA_NODE_FLAGS, ...profile] },
+      );
+      rounds.verify.push(transfer(verified));
+      const url = await getSignedUrl(
+        rig.s3.client,
+        new GetObjectCommand({ Bucket: BUCKET, Key: staged.key }),
+        {
+          expiresIn: 3600,
+        },
+      );
+      rounds.rawS3Download.push(transfer(await runChild(rawChild, { kind: 'download', url }, { env })));
+    };
+
+    const stage = async (
+      size: number,
+      variant?: WhatIf,
+      keep?: (staged: { output: string; key: string }) => Promise<void>,
+    ): Promise<StagingRun> => {
       const name = variant?.label ?? 'deployed';
       const task = await completedTask(rig, size, `${label(size)}-${name.replace(/[^A-Za-z0-9]+/g, '-')}`);
       const multipart = variant?.partSizeBytes !== undefined || variant?.queueSize !== undefined;
@@ -434,6 +526,7 @@ export async function benchStaging(
           execArgv: [...LAMBDA_NODE_FLAGS, ...profile],
         },
       );
+      await keep?.({ output: String(staged.details.output), key: String(staged.details.key) });
       await removeObject(String(staged.details.key));
       return {
         size,
@@ -461,12 +554,15 @@ export async function benchStaging(
       staging: [] as StagingRun[],
       rawDownload: [] as Transfer[],
       rawUpload: [] as Transfer[],
+      rawUploadLibStorage: [] as Transfer[],
+      verify: [] as Transfer[],
+      rawS3Download: [] as Transfer[],
     };
     for (let round = 1; round <= plan.rateRounds; round++) {
       progress(
         `rates on ${label(plan.rateSize)}, round ${round}/${plan.rateRounds}: staging, raw download, raw upload`,
       );
-      const run = await stage(plan.rateSize);
+      const run = await stage(plan.rateSize, undefined, readBackRound);
       rounds.staging.push(run);
       const task = await completedTask(rig, plan.rateSize, `${label(plan.rateSize)}-raw-${round}`);
       const link = (await rig.s1.fetchFiles([task.childTaskId])).links[0];
@@ -474,28 +570,31 @@ export async function benchStaging(
       rounds.rawDownload.push(
         transfer(await runChild(rawChild, { kind: 'download', url: link.downloadUrl }, { env })),
       );
-      const key = `bench/raw-upload-${label(plan.rateSize)}-${round}.zip`;
-      const uploaded = await runChild(
-        rawChild,
-        {
-          kind: 'upload',
-          bucket: BUCKET,
-          key,
-          result: {
-            size: plan.rateSize,
-            seed: SEED,
-            taskId: task.childTaskId,
-            modifiedAt: task.modifiedAt,
-            sha256: task.sha256,
+      for (const writer of ['part-writer', 'lib-storage'] as const) {
+        const key = `bench/raw-upload-${writer}-${label(plan.rateSize)}-${round}.zip`;
+        const uploaded = await runChild(
+          rawChild,
+          {
+            kind: 'upload',
+            bucket: BUCKET,
+            key,
+            result: {
+              size: plan.rateSize,
+              seed: SEED,
+              taskId: task.childTaskId,
+              modifiedAt: task.modifiedAt,
+              sha256: task.sha256,
+            },
+            partSizeBytes: partSizeFor(BENCH_MAX_RESULT_BYTES),
+            queueSize: QUEUE_SIZE,
+            checksum: true,
+            writer,
           },
-          partSizeBytes: partSizeFor(BENCH_MAX_RESULT_BYTES),
-          queueSize: QUEUE_SIZE,
-          checksum: true,
-        },
-        { env },
-      );
-      await removeObject(key);
-      rounds.rawUpload.push(transfer(uploaded));
+          { env },
+        );
+        await removeObject(key);
+        (writer === 'part-writer' ? rounds.rawUpload : rounds.rawUploadLibStorage).push(transfer(uploaded));
+      }
     }
 
     const whatIf: StagingRun[] = [];
@@ -507,11 +606,31 @@ export async function benchStaging(
     const staging = medianTransfer(rounds.staging);
     const rawDownload = medianTransfer(rounds.rawDownload);
     const rawUpload = medianTransfer(rounds.rawUpload);
+    const rawUploadLibStorage = medianTransfer(rounds.rawUploadLibStorage);
+    const cpuMedian = (list: readonly Transfer[]) => median(list.map(cpuPerGiB));
+    const cpu = {
+      staging: cpuMedian(rounds.staging),
+      rawDownload: cpuMedian(rounds.rawDownload),
+      rawUpload: cpuMedian(rounds.rawUpload),
+      rawUploadLibStorage: cpuMedian(rounds.rawUploadLibStorage),
+    };
+    const rawSum = cpu.rawDownload + cpu.rawUpload;
+    const verify = medianTransfer(rounds.verify);
+    const rawS3Download = medianTransfer(rounds.rawS3Download);
+    const readBackRatio = verify.mibPerSecond / rawS3Download.mibPerSecond;
+    const cpuRatio = cpu.staging / rawSum;
+    const bySize = [...runs].sort((a, b) => a.size - b.size);
+    const [below, top] = bySize.slice(-2);
+    const stagingMarginal =
+      below && top && top.bytes > below.bytes
+        ? (top.cpuSeconds - below.cpuSeconds) / ((top.bytes - below.bytes) / GiB)
+        : undefined;
     const slowerRaw = Math.min(rawDownload.mibPerSecond, rawUpload.mibPerSecond);
     const ratio = staging.mibPerSecond / slowerRaw;
     const small = runs[0] as StagingRun;
     const large = runs[runs.length - 1] as StagingRun;
     const growth = large.peakRss / small.peakRss - 1;
+    const growthBytes = large.peakRss - small.peakRss;
     const checked = runs.find((run) => run.size === plan.issueCheckSize);
     const rates = (list: Transfer[]) => list.map((t) => t.mibPerSecond);
     return {
@@ -522,6 +641,7 @@ export async function benchStaging(
         staging,
         rawDownload,
         rawUpload,
+        rawUploadLibStorage,
         slowerRaw,
         ratio,
         goal: THROUGHPUT_GOAL,
@@ -530,7 +650,24 @@ export async function benchStaging(
           staging: rates(rounds.staging),
           rawDownload: rates(rounds.rawDownload),
           rawUpload: rates(rounds.rawUpload),
+          rawUploadLibStorage: rates(rounds.rawUploadLibStorage),
         },
+      },
+      cpuPerGiB: {
+        ...cpu,
+        rawSum,
+        ratio: cpuRatio,
+        goal: CPU_GOAL,
+        pass: cpuRatio <= CPU_GOAL,
+        stagingMarginal,
+      },
+      readBack: {
+        verify,
+        rawS3Download,
+        ratio: readBackRatio,
+        goal: THROUGHPUT_GOAL,
+        pass: readBackRatio >= THROUGHPUT_GOAL,
+        samples: { verify: rates(rounds.verify), rawS3Download: rates(rounds.rawS3Download) },
       },
       flat: {
         smallSize: small.size,
@@ -538,8 +675,36 @@ export async function benchStaging(
         largeSize: large.size,
         largePeak: large.peakRss,
         growth,
-        pass: growth <= FLAT_TOLERANCE,
+        growthBytes,
+        toleranceBytes: FLAT_TOLERANCE_BYTES,
+        pass: growthBytes <= FLAT_TOLERANCE_BYTES,
       },
+      verdicts: [
+        {
+          goal: `staging rate / slower raw rate (${label(plan.rateSize)}, median of ${plan.rateRounds})`,
+          met: ratio >= THROUGHPUT_GOAL,
+          figure: ratio.toFixed(2),
+          target: `>= ${THROUGHPUT_GOAL.toFixed(2)}`,
+        },
+        {
+          goal: 'staging CPU per GiB / (raw download + raw upload)',
+          met: cpuRatio <= CPU_GOAL,
+          figure: `${cpuRatio.toFixed(2)} (${cpu.staging.toFixed(2)} vs ${rawSum.toFixed(2)} s/GiB)`,
+          target: `<= ${CPU_GOAL.toFixed(2)}`,
+        },
+        {
+          goal: 'Verify Evidence read-back rate / raw S3 download rate',
+          met: readBackRatio >= THROUGHPUT_GOAL,
+          figure: `${readBackRatio.toFixed(2)} (${verify.mibPerSecond.toFixed(1)} vs ${rawS3Download.mibPerSecond.toFixed(1)} MiB/s)`,
+          target: `>= ${THROUGHPUT_GOAL.toFixed(2)}`,
+        },
+        {
+          goal: `peak RSS ${label(large.size)} - ${label(small.size)}`,
+          met: growthBytes <= FLAT_TOLERANCE_BYTES,
+          figure: `${(growthBytes / 1_000_000).toFixed(1)} MB (${(small.peakRss / 1_000_000).toFixed(0)} -> ${(large.peakRss / 1_000_000).toFixed(0)} MB)`,
+          target: `<= ${FLAT_TOLERANCE_BYTES / 1_000_000} MB`,
+        },
+      ],
       issueCheck: checked
         ? {
             size: checked.size,

@@ -188,6 +188,94 @@ describe('stageToS3', () => {
   });
 });
 
+describe('multipart staging (parts from a fixed pool of buffers)', () => {
+  const MiB = 1024 * 1024;
+  const LARGE = randomBytes(12 * MiB + 17);
+  const LARGE_SHA = createHash('sha256').update(LARGE).digest('hex');
+
+  function stageLarge(key: string, queueSize: number) {
+    return stageToS3({
+      s3: s3.client,
+      bucket: 'evidence',
+      key,
+      partSizeBytes: 5 * MiB,
+      queueSize,
+      download: {
+        getUrl: async () => `${base}/large.zip?sig=1`,
+        policy,
+        maxBytes: LIMITS.defaultMaxResultBytes,
+      },
+    });
+  }
+
+  async function stored(key: string): Promise<Buffer> {
+    const out = await s3.client.send(new GetObjectCommand({ Bucket: 'evidence', Key: key }));
+    return Buffer.from((await out.Body?.transformToByteArray()) ?? new Uint8Array());
+  }
+
+  it('stores every byte in order across parts, with one part in flight or several, and writes once', async () => {
+    handle = (_req, res) => {
+      res.writeHead(200, { 'content-length': String(LARGE.length) });
+      res.end(LARGE);
+    };
+    for (const queueSize of [1, 3]) {
+      const key = `multipart/q${queueSize}.zip`;
+      const staged = await stageLarge(key, queueSize);
+      expect(staged).toMatchObject({ bytes: LARGE.length, sha256: LARGE_SHA });
+      expect(
+        createHash('sha256')
+          .update(await stored(key))
+          .digest('hex'),
+      ).toBe(LARGE_SHA);
+    }
+    await expect(stageLarge('multipart/q1.zip', 2)).rejects.toMatchObject({
+      name: 'EvidenceIntegrityError',
+      message: expect.stringContaining('already holds an object'),
+    });
+    expect(
+      createHash('sha256')
+        .update(await stored('multipart/q1.zip'))
+        .digest('hex'),
+    ).toBe(LARGE_SHA);
+  });
+
+  it('stages a file of exactly two parts and an empty file, byte for byte', async () => {
+    for (const body of [LARGE.subarray(0, 10 * MiB), Buffer.alloc(0)]) {
+      handle = (_req, res) => {
+        res.writeHead(200, { 'content-length': String(body.length) });
+        res.end(body);
+      };
+      const key = `multipart/exact-${body.length}.zip`;
+      const sha = createHash('sha256').update(body).digest('hex');
+      expect(await stageLarge(key, 2)).toMatchObject({ bytes: body.length, sha256: sha });
+      expect(
+        createHash('sha256')
+          .update(await stored(key))
+          .digest('hex'),
+      ).toBe(sha);
+    }
+  });
+
+  it('completes nothing when the download breaks off for good after parts were uploaded', async () => {
+    handle = (req, res) => {
+      const from = Number(/bytes=(\d+)-/.exec(req.headers.range ?? '')?.[1] ?? 0);
+      // Every answer stops 1 MiB further than the last: parts get uploaded, the file never completes.
+      const cut = Math.min(from + MiB, LARGE.length - 1);
+      if (from === 0) res.writeHead(200, { 'content-length': String(LARGE.length) });
+      else
+        res.writeHead(206, {
+          'content-range': `bytes ${from}-${LARGE.length - 1}/${LARGE.length}`,
+          'content-length': String(LARGE.length - from),
+        });
+      res.write(LARGE.subarray(from, from === 0 ? 7 * MiB : cut), () => res.destroy());
+    };
+    await expect(stageLarge('multipart/broken.zip', 2)).rejects.toMatchObject({
+      name: 'DownloadInterruptedError',
+    });
+    expect(await objectKeys()).not.toContain('multipart/broken.zip');
+  });
+});
+
 describe('the size cap (maxResultBytes)', () => {
   const TB = 4 * 1000 ** 4;
   const MiB = 1024 * 1024;

@@ -63,7 +63,44 @@ export interface ResumableDownload {
   readonly stats: Promise<DownloadStats>;
 }
 
+/**
+ * An open download as an async iterator of chunks (no stream in between): the same bytes, checks and promises as
+ * {@link ResumableDownload}; iterating it drives the download, and it throws where the stream would error.
+ */
+export interface ResumableChunks {
+  readonly chunks: AsyncGenerator<Buffer, void, undefined>;
+  readonly totalBytes: Promise<number>;
+  readonly stats: Promise<DownloadStats>;
+}
+
 const PROGRESS_STEP = 4 * 1024 * 1024;
+
+/**
+ * Starts a resumable download read by iteration: the staging hot path (one consumer, in order) without the
+ * Readable that {@link openResumableDownload} wraps around the same generator.
+ */
+export function openResumableChunks(options: ResumableDownloadOptions): ResumableChunks {
+  let resolveStats!: (stats: DownloadStats) => void;
+  let rejectStats!: (error: unknown) => void;
+  const stats = new Promise<DownloadStats>((resolve, reject) => {
+    resolveStats = resolve;
+    rejectStats = reject;
+  });
+  let resolveTotal!: (total: number) => void;
+  let rejectTotal!: (error: unknown) => void;
+  const totalBytes = new Promise<number>((resolve, reject) => {
+    resolveTotal = resolve;
+    rejectTotal = reject;
+  });
+  // The iterator reports errors to its consumer; the promises must not raise unhandled rejections on top of that.
+  stats.catch(() => undefined);
+  totalBytes.catch(() => undefined);
+  const failed = (error: unknown) => {
+    rejectTotal(error);
+    rejectStats(error);
+  };
+  return { chunks: chunks(options, resolveTotal, resolveStats, failed), totalBytes, stats };
+}
 
 /** Starts a resumable download. */
 export function openResumableDownload(options: ResumableDownloadOptions): ResumableDownload {
@@ -95,157 +132,164 @@ async function* chunks(
   options: ResumableDownloadOptions,
   announced: (total: number) => void,
   done: (stats: DownloadStats) => void,
+  failed: (error: unknown) => void = () => undefined,
 ): AsyncGenerator<Buffer, void, undefined> {
-  const maxResumes = options.maxResumes ?? 5;
-  const maxLinkRefreshes = options.maxLinkRefreshes ?? 2;
-  const dispatcher = options.dispatcher ?? defaultDispatcher();
-  let url = await freshUrl(options);
-  let offset = 0;
-  let total: number | undefined;
-  let resumes = 0;
-  let linkRefreshes = 0;
-  let suggestedFileName: string | undefined;
-  let nextProgress = PROGRESS_STEP;
+  // Failures reach the promises here and the consumer as the thrown error.
+  try {
+    const maxResumes = options.maxResumes ?? 5;
+    const maxLinkRefreshes = options.maxLinkRefreshes ?? 2;
+    const dispatcher = options.dispatcher ?? defaultDispatcher();
+    let url = await freshUrl(options);
+    let offset = 0;
+    let total: number | undefined;
+    let resumes = 0;
+    let linkRefreshes = 0;
+    let suggestedFileName: string | undefined;
+    let nextProgress = PROGRESS_STEP;
 
-  const interrupted = (why: string, cause?: unknown): void => {
-    resumes++;
-    if (resumes > maxResumes) {
-      throw new DownloadInterruptedError(
-        `Result download from ${safeUrl(url)} broke off ${resumes} times (last: ${why}) at byte ${offset} of ${total ?? '?'}`,
-        { cause, details: { bytes: offset, totalBytes: total ?? null } },
-      );
-    }
-    if (options.deadline !== undefined && now() >= options.deadline) {
-      throw new DownloadInterruptedError(
-        `Result download broke off (${why}) at byte ${offset} of ${total ?? '?'} and no time is left to resume`,
-        { cause, details: { bytes: offset, totalBytes: total ?? null } },
-      );
-    }
-    logger.warn('Result download interrupted; resuming', { why, offset, totalBytes: total, resumes });
-  };
-
-  for (;;) {
-    let response: Dispatcher.ResponseData;
-    try {
-      response = await request(url, {
-        method: 'GET',
-        // Deliberately no Authorization header: the link is presigned.
-        headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
-        dispatcher,
-        headersTimeout: options.headersTimeoutMs ?? 30_000,
-        bodyTimeout: options.idleTimeoutMs ?? 60_000,
-        signal: options.signal,
-      });
-    } catch (error) {
-      if (options.signal?.aborted) throw options.signal.reason;
-      interrupted(`request failed: ${describe(error)}`, error);
-      continue;
-    }
-
-    if (response.statusCode === 403 || response.statusCode === 401) {
-      const reason = await storageErrorText(response);
-      linkRefreshes++;
-      if (linkRefreshes > maxLinkRefreshes) {
-        throw new DownloadLinkExpiredError(
-          `Storage refused the result link ${linkRefreshes} times (${response.statusCode}${reason ? `: ${reason}` : ''})`,
+    const interrupted = (why: string, cause?: unknown): void => {
+      resumes++;
+      if (resumes > maxResumes) {
+        throw new DownloadInterruptedError(
+          `Result download from ${safeUrl(url)} broke off ${resumes} times (last: ${why}) at byte ${offset} of ${total ?? '?'}`,
+          { cause, details: { bytes: offset, totalBytes: total ?? null } },
         );
       }
-      logger.warn('Result link refused; fetching a fresh one', {
-        status: response.statusCode,
-        reason,
-        offset,
-      });
-      url = await freshUrl(options);
-      continue;
-    }
-    if (response.statusCode >= 500 || response.statusCode === 429) {
-      await response.body.dump();
-      interrupted(`storage answered ${response.statusCode}`);
-      continue;
-    }
+      if (options.deadline !== undefined && now() >= options.deadline) {
+        throw new DownloadInterruptedError(
+          `Result download broke off (${why}) at byte ${offset} of ${total ?? '?'} and no time is left to resume`,
+          { cause, details: { bytes: offset, totalBytes: total ?? null } },
+        );
+      }
+      logger.warn('Result download interrupted; resuming', { why, offset, totalBytes: total, resumes });
+    };
 
-    let skip = 0;
-    if (offset === 0) {
-      if (response.statusCode !== 200) {
+    for (;;) {
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await request(url, {
+          method: 'GET',
+          // Deliberately no Authorization header: the link is presigned.
+          headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+          dispatcher,
+          headersTimeout: options.headersTimeoutMs ?? 30_000,
+          bodyTimeout: options.idleTimeoutMs ?? 60_000,
+          signal: options.signal,
+        });
+      } catch (error) {
+        if (options.signal?.aborted) throw options.signal.reason;
+        interrupted(`request failed: ${describe(error)}`, error);
+        continue;
+      }
+
+      if (response.statusCode === 403 || response.statusCode === 401) {
+        const reason = await storageErrorText(response);
+        linkRefreshes++;
+        if (linkRefreshes > maxLinkRefreshes) {
+          throw new DownloadLinkExpiredError(
+            `Storage refused the result link ${linkRefreshes} times (${response.statusCode}${reason ? `: ${reason}` : ''})`,
+          );
+        }
+        logger.warn('Result link refused; fetching a fresh one', {
+          status: response.statusCode,
+          reason,
+          offset,
+        });
+        url = await freshUrl(options);
+        continue;
+      }
+      if (response.statusCode >= 500 || response.statusCode === 429) {
         await response.body.dump();
-        throw new DownloadError(`Storage answered ${response.statusCode} to the result download`);
+        interrupted(`storage answered ${response.statusCode}`);
+        continue;
       }
-      total = contentLength(response.headers);
-      if (total === undefined) {
-        await response.body.dump();
-        // Without a length we could not tell a complete file from a cut-off one.
-        throw new DownloadError(
-          'Storage sent the result without a Content-Length; its completeness cannot be verified',
-        );
-      }
-      if (total > options.maxBytes) {
-        // Close the connection rather than drain a body that may be endless.
-        response.body.destroy();
-        throw new ResultTooLargeError(
-          `Storage announced a result of ${total} bytes, more than the ${options.maxBytes} bytes accepted ` +
-            '(maxResultBytes); nothing was uploaded. Raise s1cado.maxResultBytes if the collection is really that large',
-          { details: { totalBytes: total, maxResultBytes: options.maxBytes } },
-        );
-      }
-      suggestedFileName = fileNameFrom(response.headers['content-disposition']);
-      announced(total);
-    } else if (response.statusCode === 206) {
-      const range = parseContentRange(response.headers['content-range']);
-      if (!range || range.start !== offset || range.total !== total) {
-        await response.body.dump();
-        throw new DownloadError(
-          `Storage answered a resume from byte ${offset} with an unexpected range (${String(response.headers['content-range'])})`,
-        );
-      }
-    } else if (response.statusCode === 200) {
-      // The server ignored Range: the body starts from byte 0 again. Skip what we already have.
-      if (contentLength(response.headers) !== total) {
-        await response.body.dump();
-        throw new DownloadError(
-          'The result changed size between attempts; refusing to stitch two different files',
-        );
-      }
-      skip = offset;
-    } else {
-      await response.body.dump();
-      throw new DownloadError(`Storage answered ${response.statusCode} to a resumed download`);
-    }
 
-    const expectedTotal = total as number;
-    try {
-      for await (const raw of response.body) {
-        let chunk = raw as Buffer;
-        if (skip > 0) {
-          if (chunk.length <= skip) {
-            skip -= chunk.length;
-            continue;
+      let skip = 0;
+      if (offset === 0) {
+        if (response.statusCode !== 200) {
+          await response.body.dump();
+          throw new DownloadError(`Storage answered ${response.statusCode} to the result download`);
+        }
+        total = contentLength(response.headers);
+        if (total === undefined) {
+          await response.body.dump();
+          // Without a length we could not tell a complete file from a cut-off one.
+          throw new DownloadError(
+            'Storage sent the result without a Content-Length; its completeness cannot be verified',
+          );
+        }
+        if (total > options.maxBytes) {
+          // Close the connection rather than drain a body that may be endless.
+          response.body.destroy();
+          throw new ResultTooLargeError(
+            `Storage announced a result of ${total} bytes, more than the ${options.maxBytes} bytes accepted ` +
+              '(maxResultBytes); nothing was uploaded. Raise s1cado.maxResultBytes if the collection is really that large',
+            { details: { totalBytes: total, maxResultBytes: options.maxBytes } },
+          );
+        }
+        suggestedFileName = fileNameFrom(response.headers['content-disposition']);
+        announced(total);
+      } else if (response.statusCode === 206) {
+        const range = parseContentRange(response.headers['content-range']);
+        if (!range || range.start !== offset || range.total !== total) {
+          await response.body.dump();
+          throw new DownloadError(
+            `Storage answered a resume from byte ${offset} with an unexpected range (${String(response.headers['content-range'])})`,
+          );
+        }
+      } else if (response.statusCode === 200) {
+        // The server ignored Range: the body starts from byte 0 again. Skip what we already have.
+        if (contentLength(response.headers) !== total) {
+          await response.body.dump();
+          throw new DownloadError(
+            'The result changed size between attempts; refusing to stitch two different files',
+          );
+        }
+        skip = offset;
+      } else {
+        await response.body.dump();
+        throw new DownloadError(`Storage answered ${response.statusCode} to a resumed download`);
+      }
+
+      const expectedTotal = total as number;
+      try {
+        for await (const raw of response.body) {
+          let chunk = raw as Buffer;
+          if (skip > 0) {
+            if (chunk.length <= skip) {
+              skip -= chunk.length;
+              continue;
+            }
+            chunk = chunk.subarray(skip);
+            skip = 0;
           }
-          chunk = chunk.subarray(skip);
-          skip = 0;
+          if (offset + chunk.length > expectedTotal) {
+            throw new DownloadError(`Storage sent more than the ${expectedTotal} bytes it announced`);
+          }
+          offset += chunk.length;
+          yield chunk;
+          if (offset >= nextProgress) {
+            options.onProgress?.(offset, expectedTotal);
+            nextProgress = offset + PROGRESS_STEP;
+          }
         }
-        if (offset + chunk.length > expectedTotal) {
-          throw new DownloadError(`Storage sent more than the ${expectedTotal} bytes it announced`);
-        }
-        offset += chunk.length;
-        yield chunk;
-        if (offset >= nextProgress) {
-          options.onProgress?.(offset, expectedTotal);
-          nextProgress = offset + PROGRESS_STEP;
-        }
+      } catch (error) {
+        if (error instanceof DownloadError) throw error;
+        if (options.signal?.aborted) throw options.signal.reason;
+        interrupted(`connection broke: ${describe(error)}`, error);
+        continue;
       }
-    } catch (error) {
-      if (error instanceof DownloadError) throw error;
-      if (options.signal?.aborted) throw options.signal.reason;
-      interrupted(`connection broke: ${describe(error)}`, error);
-      continue;
+      if (offset < expectedTotal) {
+        interrupted(`body ended at byte ${offset} of ${expectedTotal}`);
+        continue;
+      }
+      options.onProgress?.(offset, expectedTotal);
+      done({ bytes: offset, totalBytes: expectedTotal, resumes, linkRefreshes, suggestedFileName });
+      return;
     }
-    if (offset < expectedTotal) {
-      interrupted(`body ended at byte ${offset} of ${expectedTotal}`);
-      continue;
-    }
-    options.onProgress?.(offset, expectedTotal);
-    done({ bytes: offset, totalBytes: expectedTotal, resumes, linkRefreshes, suggestedFileName });
-    return;
+  } catch (error) {
+    failed(error);
+    throw error;
   }
 }
 

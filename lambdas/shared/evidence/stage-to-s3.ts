@@ -1,22 +1,17 @@
 /**
- * Streams a download into a multipart S3 upload (`@aws-sdk/lib-storage`), hashing SHA-256 and counting bytes on
- * the way. Memory stays flat whatever the size (a few small parts in flight). S3 verifies every part against the
+ * Streams a download into a multipart S3 upload ({@link PartWriter}: a fixed pool of part buffers), hashing SHA-256
+ * and counting bytes on the way. Memory stays flat whatever the size (a few small parts in flight). S3 verifies every part against the
  * checksum the SDK sends; we verify the whole: the byte count must equal the announced length and the stored
  * object's size, or nothing is reported as staged. If the download fails, the upload is aborted, so a short body
  * can never become a "complete" object. The object is written once (`If-None-Match: *`): an existing key is never
  * overwritten, the attempt fails with an {@link EvidenceIntegrityError}.
  */
 import { createHash } from 'node:crypto';
-import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { nowIso } from '../clock';
 import { EvidenceIntegrityError } from '../errors';
-import {
-  type DownloadStats,
-  openResumableDownload,
-  type ResumableDownloadOptions,
-} from './resumable-download';
+import { PartWriter, type WrittenObject } from './part-writer';
+import { type DownloadStats, openResumableChunks, type ResumableDownloadOptions } from './resumable-download';
 
 /** Options for {@link stageToS3}. */
 export interface StageToS3Options {
@@ -65,22 +60,12 @@ export const MAX_PART_BYTES = 64 * MIB;
 
 /**
  * The part size for files up to `maxBytes`: S3's 5 MiB minimum, which keeps memory low (a few parts in flight, each
- * copied once by the chunker), unless such a file needs bigger parts to fit S3's 10,000-part limit (with margin);
+ * copied once into a pooled part buffer), unless such a file needs bigger parts to fit S3's 10,000-part limit (with margin);
  * never more than {@link MAX_PART_BYTES}.
  */
 export function partSizeFor(maxBytes: number): number {
   const needed = Math.ceil(maxBytes / 9_000);
   return Math.min(MAX_PART_BYTES, Math.max(MIN_PART_BYTES, Math.ceil(needed / MIB) * MIB));
-}
-
-class HashingCounter extends Transform {
-  readonly hash = createHash('sha256');
-  bytes = 0;
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    callback(null, chunk);
-  }
 }
 
 /** Whether S3 refused a conditional write because the key exists (412 PreconditionFailed). */
@@ -92,76 +77,76 @@ export function isPreconditionFailed(error: unknown): boolean {
 /** Downloads and stages one file; throws when any step fails or any check does not hold. */
 export async function stageToS3(options: StageToS3Options): Promise<StagedObject> {
   const startedAt = nowIso();
-  const download = openResumableDownload(options.download);
-  const counter = new HashingCounter();
-  let downloadError: unknown;
-  pipeline(download.stream, counter, (error) => {
-    if (error) downloadError = error;
-  });
-  // Start the upload only once the storage has announced an acceptable length (the pipeline above has started the
-  // download): a refused or oversized result never creates a multipart upload.
+  const download = openResumableChunks(options.download);
+  const chunks = download.chunks;
+  // The first read starts the download. The upload starts only once the storage has announced an acceptable
+  // length: a refused or oversized result never creates a multipart upload.
+  const first = chunks.next();
+  first.catch(() => undefined);
+  let totalBytes: number;
   try {
-    await download.totalBytes;
+    totalBytes = await download.totalBytes;
   } catch (error) {
-    counter.destroy();
-    throw downloadError ?? error;
+    await first.catch(() => undefined);
+    throw error;
   }
-  const partSize = options.partSizeBytes ?? partSizeFor(options.download.maxBytes);
-
-  const upload = new Upload({
-    client: options.s3,
-    params: {
-      Bucket: options.bucket,
-      Key: options.key,
-      Body: counter,
-      ContentType: options.contentType ?? 'application/zip',
-      // S3 verifies every part against this checksum; the file's SHA-256 (the evidence hash) is ours, computed
-      // above. CRC32 is computed natively (zlib), a second SHA-256 pass over every byte would cost CPU for nothing.
-      ChecksumAlgorithm: PART_CHECKSUM_ALGORITHM,
-      Metadata: options.metadata,
-      // Written once: S3 refuses (412) to complete the upload, or the single PUT, if the key already exists.
-      IfNoneMatch: '*',
-      ...(options.legalHold ? { ObjectLockLegalHoldStatus: 'ON' as const } : {}),
-    },
-    partSize,
+  const writer = new PartWriter({
+    s3: options.s3,
+    bucket: options.bucket,
+    key: options.key,
+    totalBytes,
+    partSizeBytes: options.partSizeBytes ?? partSizeFor(options.download.maxBytes),
     queueSize: options.queueSize ?? DEFAULT_QUEUE_SIZE,
-    leavePartsOnError: false,
+    contentType: options.contentType ?? 'application/zip',
+    metadata: options.metadata,
+    legalHold: options.legalHold,
   });
 
-  let uploaded: Awaited<ReturnType<Upload['done']>>;
+  // One pass over every chunk: the evidence SHA-256, the byte count, and (in the writer) the copy into its part
+  // and the part's CRC32, while the chunk is still in cache.
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let written: WrittenObject;
   let stats: DownloadStats;
   try {
-    [uploaded, stats] = await Promise.all([upload.done(), download.stats]);
+    for (let next = await first; !next.done; next = await chunks.next()) {
+      const chunk = next.value;
+      hash.update(chunk);
+      bytes += chunk.length;
+      await writer.write(chunk);
+    }
+    stats = await download.stats;
+    // Checked before the upload completes, so a short or long body never becomes an object.
+    if (bytes !== stats.totalBytes) {
+      throw new EvidenceIntegrityError(
+        `Staged ${bytes} bytes but the storage announced ${stats.totalBytes}; the object at ${options.key} is not evidence`,
+      );
+    }
+    written = await writer.finish();
   } catch (error) {
-    // A download failure surfaces in the upload too (as a broken body); report the cause, not the symptom.
-    await upload.abort().catch(() => undefined);
+    await chunks.return().catch(() => undefined);
+    await writer.abort();
     if (isPreconditionFailed(error)) {
       throw new EvidenceIntegrityError(
         `s3://${options.bucket}/${options.key} already holds an object; evidence is written once and was not overwritten`,
         { cause: error, details: { key: options.key, conflict: 'object-exists' } },
       );
     }
-    throw downloadError ?? error;
+    throw error;
   }
-  if (downloadError) throw downloadError;
 
-  const sha256 = counter.hash.digest('hex');
-  if (counter.bytes !== stats.totalBytes) {
-    throw new EvidenceIntegrityError(
-      `Staged ${counter.bytes} bytes but the storage announced ${stats.totalBytes}; the object at ${options.key} is not evidence`,
-    );
-  }
+  const sha256 = hash.digest('hex');
   const head = await options.s3.send(new HeadObjectCommand({ Bucket: options.bucket, Key: options.key }));
-  if (head.ContentLength !== counter.bytes) {
+  if (head.ContentLength !== bytes) {
     throw new EvidenceIntegrityError(
-      `S3 holds ${head.ContentLength} bytes at ${options.key} but ${counter.bytes} were uploaded`,
+      `S3 holds ${head.ContentLength} bytes at ${options.key} but ${bytes} were uploaded`,
     );
   }
   return {
     bucket: options.bucket,
     key: options.key,
-    versionId: head.VersionId ?? uploaded.VersionId ?? null,
-    bytes: counter.bytes,
+    versionId: head.VersionId ?? written.versionId ?? null,
+    bytes,
     sha256,
     etag: head.ETag ?? null,
     download: stats,

@@ -1,0 +1,287 @@
+/**
+ * Writes a byte stream of known length to S3 as it arrives: one PutObject when it fits one part, else a multipart
+ * upload with a few parts in flight. Hand-written instead of `@aws-sdk/lib-storage` for the staging hot path
+ * (issue 14, measured with `npm run bench -- --only staging`):
+ * - a fixed pool of part buffers, allocated once and reused: every byte is copied once (download chunk → part), no
+ *   per-part `Buffer.concat` into fresh memory, and memory is bounded by the pool, not by when V8 collects;
+ * - the part's CRC32 is fed chunk by chunk by the caller's loop (the same pass that feeds the evidence SHA-256) and
+ *   sent as `x-amz-checksum-crc32`, so the SDK does not read the part again;
+ * - over TLS (or loopback) the payload is sent `UNSIGNED-PAYLOAD`: S3 verifies every part against the signed CRC32
+ *   header, a SigV4 SHA-256 of every part body on top would cost a second SHA-256 pass for nothing.
+ * The object is written once: the PutObject or the CompleteMultipartUpload carries `If-None-Match: *`.
+ */
+import { crc32 } from 'node:zlib';
+import {
+  AbortMultipartUploadCommand,
+  type CompletedPart,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import type { BuildMiddleware, MetadataBearer } from '@smithy/types';
+
+/** Options for {@link PartWriter}. */
+export interface PartWriterOptions {
+  readonly s3: S3Client;
+  readonly bucket: string;
+  readonly key: string;
+  /** Exactly the bytes that will be written (the announced length); decides single PUT or multipart. */
+  readonly totalBytes: number;
+  readonly partSizeBytes: number;
+  /** Parts uploaded concurrently; the pool holds one more, the part being filled. */
+  readonly queueSize: number;
+  readonly contentType: string;
+  readonly metadata?: Record<string, string>;
+  readonly legalHold?: boolean;
+}
+
+/** The written object. */
+export interface WrittenObject {
+  readonly etag: string | undefined;
+  readonly versionId: string | undefined;
+  /** Parts uploaded (1 for a single PutObject). */
+  readonly parts: number;
+}
+
+const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|\[?::1\]?|localhost)$/i;
+
+/**
+ * Build-step middleware: sign the request with `x-amz-content-sha256: UNSIGNED-PAYLOAD` when it goes over TLS (or
+ * stays on this host) and carries an `x-amz-checksum-*` header, which is signed and which S3 checks the body against.
+ * Plain HTTP to another host keeps the SDK's payload hash.
+ */
+const unsignedPayloadOverTls: BuildMiddleware<object, MetadataBearer> = (next) => async (args) => {
+  const request = args.request as {
+    protocol?: string;
+    hostname?: string;
+    headers?: Record<string, string>;
+  };
+  const headers = request.headers;
+  if (
+    headers &&
+    (request.protocol === 'https:' || LOOPBACK.test(request.hostname ?? '')) &&
+    Object.keys(headers).some((h) => h.toLowerCase().startsWith('x-amz-checksum-'))
+  ) {
+    headers['x-amz-content-sha256'] = UNSIGNED_PAYLOAD;
+  }
+  return next(args);
+};
+
+function unsigned<C extends { middlewareStack: { add: (...args: never[]) => void } }>(command: C): C {
+  (command.middlewareStack as unknown as { add: (m: unknown, o: unknown) => void }).add(
+    unsignedPayloadOverTls,
+    {
+      step: 'build',
+      name: 'evidenceUnsignedPayloadOverTls',
+    },
+  );
+  return command;
+}
+
+function crcBase64(crc: number): string {
+  const out = Buffer.allocUnsafe(4);
+  out.writeUInt32BE(crc >>> 0, 0);
+  return out.toString('base64');
+}
+
+/**
+ * Accepts the object's bytes in order ({@link write}), uploads full parts in the background, and completes with
+ * {@link finish}; {@link abort} removes an unfinished multipart upload. Not reusable.
+ */
+export class PartWriter {
+  private readonly options: PartWriterOptions;
+  private readonly single: boolean;
+  private readonly bufferSize: number;
+  /** Buffers not in use; at most `queueSize + 1` ever allocated. */
+  private readonly free: Buffer[] = [];
+  private allocated = 0;
+  private waiting: (() => void) | undefined;
+  private current: Buffer | undefined;
+  private filled = 0;
+  private crc = 0;
+  private partNumber = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly completed: CompletedPart[] = [];
+  private uploadId: Promise<string> | undefined;
+  private failure: { error: unknown } | undefined;
+  private readonly abortController = new AbortController();
+
+  constructor(options: PartWriterOptions) {
+    this.options = options;
+    this.single = options.totalBytes <= options.partSizeBytes;
+    this.bufferSize = Math.min(options.partSizeBytes, options.totalBytes);
+  }
+
+  /** Copies `chunk` into the current part; resolves at once unless every buffer is in flight. */
+  async write(chunk: Buffer): Promise<void> {
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (this.failure) throw this.failure.error;
+      if (!this.current) {
+        this.current = this.free.pop() ?? (await this.nextBuffer());
+        this.filled = 0;
+        this.crc = 0;
+      }
+      const n = Math.min(chunk.length - offset, this.bufferSize - this.filled);
+      // Only a single-part object's buffer can be full here: more bytes than announced (the download refuses those).
+      if (n === 0)
+        throw new RangeError(
+          `more than the ${this.options.totalBytes} bytes announced for ${this.options.key}`,
+        );
+      const piece = offset === 0 && n === chunk.length ? chunk : chunk.subarray(offset, offset + n);
+      piece.copy(this.current, this.filled);
+      this.crc = crc32(piece, this.crc);
+      this.filled += n;
+      offset += n;
+      if (this.filled === this.bufferSize && !this.single) this.flushPart();
+    }
+  }
+
+  /** Uploads what is left and completes the object (conditional: refused with 412 if the key exists). */
+  async finish(): Promise<WrittenObject> {
+    if (this.failure) throw this.failure.error;
+    const o = this.options;
+    if (this.single) {
+      const body = this.current ? this.current.subarray(0, this.filled) : Buffer.alloc(0);
+      const out = await o.s3.send(
+        unsigned(
+          new PutObjectCommand({
+            Bucket: o.bucket,
+            Key: o.key,
+            Body: body,
+            ContentLength: body.length,
+            ContentType: o.contentType,
+            ChecksumCRC32: crcBase64(this.current ? this.crc : 0),
+            Metadata: o.metadata,
+            IfNoneMatch: '*',
+            ...(o.legalHold ? { ObjectLockLegalHoldStatus: 'ON' as const } : {}),
+          }),
+        ),
+      );
+      return { etag: out.ETag, versionId: out.VersionId, parts: 1 };
+    }
+    if (this.current && this.filled > 0) this.flushPart();
+    await this.settle();
+    this.throwIfFailed();
+    const uploadId = await this.createUpload();
+    const parts = [...this.completed].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+    const out = await o.s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: o.bucket,
+        Key: o.key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: parts },
+        IfNoneMatch: '*',
+      }),
+    );
+    return { etag: out.ETag, versionId: out.VersionId, parts: parts.length };
+  }
+
+  /** Stops parts in flight and aborts the multipart upload, if one was started (best effort). */
+  async abort(): Promise<void> {
+    this.failure ??= { error: new Error('aborted') };
+    this.abortController.abort();
+    await this.settle();
+    if (!this.uploadId) return;
+    const uploadId = await this.uploadId.catch(() => undefined);
+    if (!uploadId) return;
+    await this.options.s3
+      .send(
+        new AbortMultipartUploadCommand({
+          Bucket: this.options.bucket,
+          Key: this.options.key,
+          UploadId: uploadId,
+        }),
+      )
+      .catch(() => undefined);
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure.error;
+  }
+
+  private async settle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private nextBuffer(): Promise<Buffer> {
+    if (this.allocated < this.options.queueSize + 1) {
+      this.allocated++;
+      // Outside Node's small-buffer pool: one allocation per buffer for the life of the writer.
+      return Promise.resolve(Buffer.allocUnsafeSlow(this.bufferSize));
+    }
+    return new Promise<Buffer>((resolve, reject) => {
+      this.waiting = () => {
+        this.waiting = undefined;
+        const buffer = this.free.pop();
+        if (buffer) resolve(buffer);
+        else reject(this.failure?.error ?? new Error('no part buffer came back'));
+      };
+    });
+  }
+
+  private createUpload(): Promise<string> {
+    const o = this.options;
+    this.uploadId ??= o.s3
+      .send(
+        new CreateMultipartUploadCommand({
+          Bucket: o.bucket,
+          Key: o.key,
+          ContentType: o.contentType,
+          ChecksumAlgorithm: 'CRC32',
+          Metadata: o.metadata,
+          ...(o.legalHold ? { ObjectLockLegalHoldStatus: 'ON' as const } : {}),
+        }),
+        { abortSignal: this.abortController.signal },
+      )
+      .then((out) => {
+        if (!out.UploadId) throw new Error('S3 answered CreateMultipartUpload without an UploadId');
+        return out.UploadId;
+      });
+    return this.uploadId;
+  }
+
+  private flushPart(): void {
+    const buffer = this.current as Buffer;
+    const length = this.filled;
+    const checksum = crcBase64(this.crc);
+    const partNumber = ++this.partNumber;
+    this.current = undefined;
+    this.filled = 0;
+    const o = this.options;
+    const task = (async () => {
+      try {
+        const uploadId = await this.createUpload();
+        const out = await o.s3.send(
+          unsigned(
+            new UploadPartCommand({
+              Bucket: o.bucket,
+              Key: o.key,
+              UploadId: uploadId,
+              PartNumber: partNumber,
+              Body: buffer.subarray(0, length),
+              ContentLength: length,
+              ChecksumCRC32: checksum,
+            }),
+          ),
+          { abortSignal: this.abortController.signal },
+        );
+        this.completed.push({
+          PartNumber: partNumber,
+          ETag: out.ETag,
+          ChecksumCRC32: out.ChecksumCRC32 ?? checksum,
+        });
+      } catch (error) {
+        this.failure ??= { error };
+      } finally {
+        this.free.push(buffer);
+        this.waiting?.();
+      }
+    })();
+    this.inFlight.add(task);
+    task.finally(() => this.inFlight.delete(task));
+  }
+}
