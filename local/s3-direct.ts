@@ -5,11 +5,14 @@
  *   S3 recomputes it over the method, the path (the key), the query (upload id, part number) and the signed
  *   headers: a URL used for another key, method or part answers 403 `SignatureDoesNotMatch`; one past
  *   `X-Amz-Date + X-Amz-Expires` answers 403 `AccessDenied` "Request has expired"; `X-Amz-Expires` over a week is
- *   400 `AuthorizationQueryParametersError`. Only query-signed requests are checked (the SDK clients of the
+ *   400 `AuthorizationQueryParametersError`; an `x-amz-*` header the signature does not cover is 403 `AccessDenied`
+ *   "There were headers present in the request which were not signed" (so the holder of a URL cannot add a
+ *   checksum header the signer did not know: the part's `Content-MD5`, a standard header, is how such a client
+ *   asks S3 to verify the bytes). Only query-signed requests are checked (the SDK clients of the
  *   handlers sign with an Authorization header, which stays as s3rver treats it).
  * - {@link multipartChecksums}: s3rver ignores `x-amz-checksum-*` and does not tie an upload id to its key. S3
- *   computes the SHA-256 of every UploadPart body sent with `x-amz-checksum-sha256` and refuses a mismatch with
- *   400 `BadDigest` (the part is not stored); an upload created with `x-amz-checksum-algorithm: SHA256` refuses a
+ *   computes the SHA-256 of every UploadPart body sent with `x-amz-checksum-sha256`, and the MD5 of one sent with
+ *   `Content-MD5`, and refuses a mismatch with 400 `BadDigest` (the part is not stored); an upload created with `x-amz-checksum-algorithm: SHA256` refuses a
  *   part without that checksum (400 `InvalidRequest`); a part or completion for an upload id under another key is
  *   404 `NoSuchUpload`; ListParts (GET `?uploadId`, which s3rver lacks) lists the parts with their size, ETag and
  *   `ChecksumSHA256`; CompleteMultipartUpload refuses a part whose `ChecksumSHA256` differs from the stored one
@@ -169,6 +172,13 @@ export function presignedRequests(options: PresignedRequestsOptions): Middleware
         { AWSAccessKeyId: accessKeyId, StringToSign: stringToSign, CanonicalRequest: canonicalRequest },
       );
     }
+    // Every x-amz-* header must be signed: a checksum the signer did not know cannot be added by the holder.
+    const unsigned = Object.keys(ctx.headers).filter((n) => n.startsWith('x-amz-') && !names.includes(n));
+    if (unsigned.length > 0) {
+      throw new S3Error('AccessDenied', 'There were headers present in the request which were not signed', {
+        HeadersNotSigned: unsigned.join(', '),
+      });
+    }
     return next();
   };
 }
@@ -193,9 +203,11 @@ interface UploadRecord {
 
 class Sha256Counter extends Transform {
   readonly hash = createHash('sha256');
+  readonly md5 = createHash('md5');
   bytes = 0;
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
     this.hash.update(chunk);
+    this.md5.update(chunk);
     this.bytes += chunk.length;
     callback(null, chunk);
   }
@@ -262,6 +274,10 @@ export function multipartChecksums(): Middleware {
           'Checksum Type mismatch occurred, expected checksum Type: sha256, actual checksum Type: null',
         );
       }
+      const md5 = header(ctx, 'content-md5');
+      if (md5 !== undefined && Buffer.from(md5, 'base64').length !== 16) {
+        throw new S3Error('InvalidDigest', 'The Content-MD5 you specified was not valid.');
+      }
       const counter = new Sha256Counter();
       const body = ctx.req;
       body.pipe(counter);
@@ -269,6 +285,10 @@ export function multipartChecksums(): Middleware {
       await next();
       const digest = counter.hash.digest();
       const actual = digest.toString('base64');
+      if (md5 !== undefined && md5 !== counter.md5.digest('base64')) {
+        upload.parts.delete(partNumber);
+        throw new S3Error('BadDigest', 'The Content-MD5 you specified did not match what we received.');
+      }
       if (claimed !== undefined && claimed !== actual) {
         upload.parts.delete(partNumber);
         throw new S3Error('BadDigest', 'The SHA256 you specified did not match the calculated checksum.');

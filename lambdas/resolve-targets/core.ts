@@ -98,6 +98,7 @@ export function resolveTargets(event: PreflightChecked, now: () => string): Reso
       requestedBy: input.requestedBy,
       reason: input.reason,
       startedAt: event.execution.startTime ?? now(),
+      ...(input.directUpload ? { directUpload: true } : {}),
     },
     targets,
     rejected,
