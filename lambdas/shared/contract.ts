@@ -54,6 +54,7 @@ export const ERRORS = {
   EvidenceIntegrityError: { retryable: false },
   CaseNotFoundError: { retryable: false },
   ResultTooLargeError: { retryable: false },
+  DirectUploadError: { retryable: false },
   // Preflight, audit and intake
   PreflightFailedError: { retryable: false },
   AuditDeliveryError: { retryable: false },
