@@ -14,7 +14,7 @@
  *   computes the SHA-256 of every UploadPart body sent with `x-amz-checksum-sha256`, and the MD5 of one sent with
  *   `Content-MD5`, and refuses a mismatch with 400 `BadDigest` (the part is not stored); an upload created with `x-amz-checksum-algorithm: SHA256` refuses a
  *   part without that checksum (400 `InvalidRequest`); a part or completion for an upload id under another key is
- *   404 `NoSuchUpload`; ListParts (GET `?uploadId`, which s3rver lacks) lists the parts with their size, ETag and
+ *   404 `NoSuchUpload`; a part sent without Content-Length (chunked) is 411 `MissingContentLength`; ListParts (GET `?uploadId`, which s3rver lacks) lists the parts with their size, ETag and
  *   `ChecksumSHA256`; CompleteMultipartUpload refuses a part whose `ChecksumSHA256` differs from the stored one
  *   (400 `InvalidPart`) and answers the object's composite checksum (`<base64 of SHA-256 of the part digests>-N`).
  *   Other checksum algorithms are not verified here (the staging path's CRC32 parts are as s3rver stores them).
@@ -273,6 +273,10 @@ export function multipartChecksums(): Middleware {
           'InvalidRequest',
           'Checksum Type mismatch occurred, expected checksum Type: sha256, actual checksum Type: null',
         );
+      }
+      // S3 takes no chunked body on a plain (not aws-chunked) PUT: the length must be announced.
+      if (header(ctx, 'content-length') === undefined) {
+        throw new S3Error('MissingContentLength', 'You must provide the Content-Length HTTP header.');
       }
       const md5 = header(ctx, 'content-md5');
       if (md5 !== undefined && Buffer.from(md5, 'base64').length !== 16) {
