@@ -41,7 +41,7 @@ const sha256 = (data: Buffer | string): string => createHash('sha256').update(da
 function splitDirectUpload(source: string): [string, string] {
   const start = source.indexOf('# Direct upload (only with');
   if (start < 0) return [source, ''];
-  const end = source.indexOf('\nFINISHED=0', start);
+  const end = source.search(/\n(FINISHED=0|\$script:CopiedFiles = 0)/);
   const stop = end < 0 ? source.length : end;
   return [source.slice(0, start) + source.slice(stop), source.slice(start, stop)];
 }
@@ -632,7 +632,8 @@ describe('collector scripts (static checks)', () => {
     expect(code).not.toMatch(/&&|\|\||\?\?|ForEach-Object\s+-Parallel|\?\.\w/);
     const deletions = code.split('\n').filter((l) => /::Delete\(/.test(l));
     expect(deletions.length).toBeGreaterThan(0);
-    for (const l of deletions) expect(l).toMatch(/::Delete\(\$(out|Scratch)\b/);
+    // The direct-upload stage removes its own zip and part file, and the folder once S3 holds it.
+    for (const l of deletions) expect(l).toMatch(/::Delete\(\$(out|Scratch|pkg|partPath|Work)\b/);
   });
 
   it('the balance checker itself catches a missing brace', () => {
