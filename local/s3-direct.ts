@@ -16,7 +16,8 @@
  *   part without that checksum (400 `InvalidRequest`); a part or completion for an upload id under another key is
  *   404 `NoSuchUpload`; a part sent without Content-Length (chunked) is 411 `MissingContentLength`; ListParts (GET `?uploadId`, which s3rver lacks) lists the parts with their size, ETag and
  *   `ChecksumSHA256`; CompleteMultipartUpload refuses a part whose `ChecksumSHA256` differs from the stored one
- *   (400 `InvalidPart`) and answers the object's composite checksum (`<base64 of SHA-256 of the part digests>-N`).
+ *   (400 `InvalidPart`); AbortMultipartUpload (which s3rver lacks) ends the upload, and any later request on a
+ *   completed or aborted upload id is 404 `NoSuchUpload`. Completion answers the object's composite checksum (`<base64 of SHA-256 of the part digests>-N`).
  *   Other checksum algorithms are not verified here (the staging path's CRC32 parts are as s3rver stores them).
  *
  * Path-style requests only (`/<bucket>/<key>`), like the other middlewares of `local/s3.ts`.
@@ -241,6 +242,8 @@ async function readAll(stream: NodeJS.ReadableStream, limit: number): Promise<Bu
 /** Multipart checksums, upload-to-key binding and ListParts as S3 has them: see the module comment. */
 export function multipartChecksums(): Middleware {
   const uploads = new Map<string, UploadRecord>();
+  // Completed or aborted: S3 answers NoSuchUpload for them from then on.
+  const ended = new Set<string>();
   return async (ctx, next) => {
     const target = bucketAndKey(ctx);
     const uploadId = typeof ctx.query.uploadId === 'string' ? ctx.query.uploadId : undefined;
@@ -259,6 +262,7 @@ export function multipartChecksums(): Middleware {
       return undefined;
     }
     if (uploadId === undefined) return next();
+    if (ended.has(uploadId)) throw noSuchUpload(uploadId);
     const upload = uploads.get(uploadId);
     // An upload this middleware did not see created (none in practice) is left to s3rver.
     if (!upload) return next();
@@ -340,10 +344,12 @@ export function multipartChecksums(): Middleware {
       return undefined;
     }
 
-    // AbortMultipartUpload.
+    // AbortMultipartUpload (s3rver has none): the parts are gone, the id unknown from now on.
     if (ctx.method === 'DELETE') {
-      await next();
       uploads.delete(uploadId);
+      ended.add(uploadId);
+      ctx.body = null;
+      ctx.status = 204;
       return undefined;
     }
 
@@ -370,6 +376,7 @@ export function multipartChecksums(): Middleware {
       ctx.req = Readable.from([Buffer.from(xml)]) as unknown as DirectContext['req'];
       await next();
       uploads.delete(uploadId);
+      ended.add(uploadId);
       const result = (ctx.body as { CompleteMultipartUploadResult?: Record<string, unknown> } | undefined)
         ?.CompleteMultipartUploadResult;
       if (result && upload.algorithm === 'SHA256') {

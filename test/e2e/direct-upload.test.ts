@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { ListPartsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directUploadKey } from '../../lambdas/shared/evidence/direct-upload';
 import type { Manifest } from '../../lambdas/shared/evidence/manifest';
@@ -55,14 +56,16 @@ function filesOf(dir: string, rel = ''): ZipEntryInput[] {
 }
 
 /** The agent runs the real Linux collector with the task's input parameters (plus the fake root). */
-function runCollector(label: string, seen: string[]) {
+function runCollector(label: string, seen: string[], rewrite: (params: string) => string = (p) => p) {
   return async ({ inputParams }: { taskId: string; inputParams: string }): Promise<ZipEntryInput[]> => {
     seen.push(inputParams);
+    inputParams = rewrite(inputParams);
     const out = path.join(base, `out-${label}`);
     const tmp = path.join(base, `tmp-${label}`);
     mkdirSync(out, { recursive: true });
     mkdirSync(tmp, { recursive: true });
-    const params = `${inputParams} --root ${path.join(base, 'root')} --sections system,logs`;
+    const sections = label.startsWith('small') ? 'system' : 'system,logs';
+    const params = `${inputParams} --root ${path.join(base, 'root')} --sections ${sections}`;
     const code = await new Promise<number | null>((resolve, reject) => {
       const child = spawn('/bin/bash', [LINUX_SCRIPT, params], {
         env: { PATH: '/nonexistent', S1_OUTPUT_DIR_PATH: out, TMPDIR: tmp },
@@ -161,5 +164,36 @@ describe('direct-to-S3 collection', () => {
     const refused = await fetch(url, { method: 'PUT', body: 'x' });
     expect(refused.status).toBe(403);
     expect(await refused.text()).toContain('SignatureDoesNotMatch');
+  });
+
+  it('when S3 refuses the collector’s parts, its S1 result is the evidence and the upload is aborted', async () => {
+    const agentId = stack.tenant.agents.linux.id;
+    const seen: string[] = [];
+    // The endpoint's copy of the signatures is damaged (as an expired or altered URL would be): every PUT is refused.
+    const damage = (params: string) =>
+      params.replace(
+        /,([0-9a-f]{64})/g,
+        (_m, sig: string) => `,${sig.replace(/^./, (c) => (c === '0' ? '1' : '0'))}`,
+      );
+    stack.s1Sim.setAgentBehavior(agentId, { result: { run: runCollector('small-refused', seen, damage) } });
+    const run = await investigate(stack, { agentIds: [agentId], requestedBy: 'e2e', directUpload: true });
+    expect(agentLine(run, agentId), JSON.stringify(agentLine(run, agentId))).toMatchObject({ outcome: 'complete' });
+    const manifestKey = (await listKeys(stack, `investigations/${run.investigationId}/${agentId}/`)).find(
+      (k) => k.endsWith('/manifest.json'),
+    ) as string;
+    const manifest = await readJson<Manifest>(stack, manifestKey);
+    expect(manifest.directUpload?.status).toBe('not_used');
+    expect(manifest.directUpload?.problems[0]).toMatch(/S3 answered HTTP 403/);
+    expect(manifest.object.key).toBe(manifest.directUpload?.s1Result.key);
+    expect(manifest.verification?.listing.status).toBe('verified');
+    const upload = await readJson<{ uploadId: string; key: string }>(
+      stack,
+      `investigations/${run.investigationId}/${agentId}/direct/upload.json`,
+    );
+    await expect(
+      stack.s3.client.send(
+        new ListPartsCommand({ Bucket: stack.bucket, Key: upload.key, UploadId: upload.uploadId }),
+      ),
+    ).rejects.toMatchObject({ name: 'NoSuchUpload' });
   });
 });

@@ -812,18 +812,24 @@ write_sums() {
 # Content-MD5, which S3 checks), and leave s1cado-direct-upload.json in the output directory: what was sent
 # (package size and SHA-256, each part's number, size, MD5, SHA-256 and S3's answer). On success the folder
 # and the zip are removed, so the S1 result carries only the report; on any failure the zip is removed and the
-# folder stays, so S1 uploads the collection as usual. Part n goes to "<base>&partNumber=n&X-Amz-Signature=<sn>".
+# folder stays, with the report inside it (SHA256SUMS rewritten to cover it), so S1 uploads the collection.
+# Part n goes to "<base>&partNumber=n&X-Amz-Signature=<sn>".
 # ---------------------------------------------------------------------------------------------------
 
 readonly DU_REPORT_NAME='s1cado-direct-upload.json'
 readonly DU_MIN_PART=5242880
 readonly DU_MAX_PART=5368709120
 
-# du_report <status> <reason> <package> <bytes> <sha256> <parts-json>: writes the report.
+# du_report <status> <reason> <package> <bytes> <sha256> <parts-json>: writes the report. A failure report goes
+# into the folder (which S1 then carries) and SHA256SUMS is written again to cover it; a success report goes
+# beside the folder, which is removed.
 du_report() {
+  local dir=$WORK
+  [ "$1" != uploaded ] || dir=$OUT_BASE
   printf '{"schema":"s1cado/direct-upload@1","status":"%s","reason":"%s","package":"%s","bytes":%s,"sha256":"%s","parts":[%s]}\n' \
     "$1" "${2//\"/\'}" "$3" "${4:-0}" "${5:-0000000000000000000000000000000000000000000000000000000000000000}" "$6" \
-    >"$OUT_BASE/$DU_REPORT_NAME"
+    >"$dir/$DU_REPORT_NAME"
+  [ "$1" = uploaded ] || write_sums
 }
 
 # du_hex_b64 <hex>: base64 of the bytes a hex digest stands for (no xxd or openssl needed).

@@ -897,8 +897,8 @@ function Write-Sums {
 # part with its Content-MD5, which S3 checks), and leave s1cado-direct-upload.json in the output folder:
 # what was sent (package size and SHA-256, each part's number, size, MD5, SHA-256 and S3's answer). On
 # success the folder and the zip are removed, so the S1 result carries only the report; on any failure the
-# zip is removed and the folder stays, so S1 uploads the collection as usual. Part n goes to
-# "<base>&partNumber=n&X-Amz-Signature=<sn>". One part at a time is staged to a file beside the zip (the
+# zip is removed and the folder stays, with the report inside it (SHA256SUMS rewritten), so S1 uploads it.
+# Part n goes to "<base>&partNumber=n&X-Amz-Signature=<sn>". One part at a time is staged to a file beside the zip (the
 # HTTP body must have a known length), so memory stays at one 1 MiB buffer.
 # ---------------------------------------------------------------------------------------------------
 
@@ -907,7 +907,11 @@ function Write-UploadReport([string]$Status, [string]$Reason, [string]$Name, [in
     $why = $Reason.Replace('\', '/').Replace('"', "'")
     $json = '{"schema":"s1cado/direct-upload@1","status":"' + $Status + '","reason":"' + $why + '","package":"' + $Name +
         '","bytes":' + $Bytes + ',"sha256":"' + $Sha + '","parts":[' + $Parts + ']}'
-    [IO.File]::WriteAllText((Join-Path $OutBase 's1cado-direct-upload.json'), $json + "`n", $Utf8)
+    # A failure report goes into the folder (S1 then carries it) and SHA256SUMS is written again to cover it.
+    $dir = $Work
+    if ($Status -eq 'uploaded') { $dir = $OutBase }
+    [IO.File]::WriteAllText((Join-Path $dir 's1cado-direct-upload.json'), $json + "`n", $Utf8)
+    if ($Status -ne 'uploaded') { Write-Sums }
 }
 
 function Invoke-DirectUpload([string]$Spec) {
