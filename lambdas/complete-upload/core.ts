@@ -12,7 +12,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { METRICS } from '../shared/contract';
-import { EvidenceIntegrityError, ResultNotAvailableError } from '../shared/errors';
+import { EvidenceIntegrityError, InputValidationError, ResultNotAvailableError } from '../shared/errors';
 import {
   abortDirectUpload,
   compareParts,
@@ -30,7 +30,7 @@ import { type StagedObject, stageToS3 } from '../shared/evidence/stage-to-s3';
 import { readZipText } from '../shared/evidence/verify-zip';
 import type { HostPolicy } from '../shared/hosts';
 import { logger, metrics } from '../shared/observability';
-import type { CompletedTask, DirectUpload, StagedEvidence } from '../shared/schemas';
+import type { CompletedTask, StagedEvidence } from '../shared/schemas';
 import type { S1Client } from '../shared/sentinelone';
 import {
   resultIntegrity,
@@ -68,7 +68,12 @@ export async function completeUpload(
   deps: CompleteUploadDeps,
 ): Promise<StagedEvidence> {
   const { investigation, target, task } = input;
-  const upload = input.upload as DirectUpload;
+  const upload = input.upload;
+  if (!upload) {
+    throw new InputValidationError(
+      'Complete Upload needs the direct upload Prepare Upload opened (`upload`)',
+    );
+  }
   const mKey = manifestKey(investigation.investigationId, target.agentId, task.childTaskId);
   const previous = await getJson(deps.s3, deps.bucket, mKey, Manifest);
   if (previous) {

@@ -177,7 +177,9 @@ describe('direct-to-S3 collection', () => {
       );
     stack.s1Sim.setAgentBehavior(agentId, { result: { run: runCollector('small-refused', seen, damage) } });
     const run = await investigate(stack, { agentIds: [agentId], requestedBy: 'e2e', directUpload: true });
-    expect(agentLine(run, agentId), JSON.stringify(agentLine(run, agentId))).toMatchObject({ outcome: 'complete' });
+    expect(agentLine(run, agentId), JSON.stringify(agentLine(run, agentId))).toMatchObject({
+      outcome: 'complete',
+    });
     const manifestKey = (await listKeys(stack, `investigations/${run.investigationId}/${agentId}/`)).find(
       (k) => k.endsWith('/manifest.json'),
     ) as string;
