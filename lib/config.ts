@@ -252,6 +252,13 @@ const configSchema = z
        * @default 1073741824 (1 GiB: twice the collectors' 512 MiB size budget)
        */
       maxResultBytes: int(1024 * 1024, LIMITS.maxResultBytesCeiling).default(LIMITS.defaultMaxResultBytes),
+      /**
+       * Collections whose size budget (`--max-mb` of the collector) exceeds this many bytes go straight from the
+       * endpoint to S3 through presigned part URLs instead of through S1's cloud (the `memory` profile and
+       * `directUpload: true` in the input always do). 1 MiB to 500 GiB.
+       * @default - only by profile or request
+       */
+      directUploadOverBytes: int(1024 * 1024, LIMITS.maxResultBytesCeiling).optional(),
       /** Local runs only: allow loopback hosts (and plain http to them) in URLs and allowlists. @default false */
       allowLoopback: z.boolean({ error: 'must be true or false' }).default(false),
       /** Existing Secrets Manager secret holding `{"apiToken": "..."}`. @default - the stack creates an empty one */

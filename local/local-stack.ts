@@ -254,6 +254,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       S1_SECRET_ARN: s1SecretArn,
       CADO_SECRET_ARN: cadoSecretArn,
       MANIFEST_SIGNING_KEY_ARN: signingKeyArn,
+      // No STS here: direct-upload part URLs are signed with the local S3 credentials (s3rver checks them).
+      DIRECT_UPLOAD_ROLE_ARN: '',
       // Record Outcome puts outcome events on the intake bus (the project's one bus).
       OUTCOME_BUS_NAME: intakeBusName(extracted.functions),
       POWERTOOLS_METRICS_DISABLED: 'true',

@@ -26,6 +26,8 @@
  *   GetObject and HeadObject the lock S3 would have placed on the object when it was written
  *   (`x-amz-object-lock-mode`, `x-amz-object-lock-retain-until-date` = written + days). It does not stop deletes:
  *   nothing in the project deletes evidence, and the bucket policy's denials are checked by the infra tests.
+ * - s3rver accepts any SigV4 query signature and ignores part checksums: `local/s3-direct.ts` adds S3's checks of
+ *   presigned URLs (key, method, expiry), UploadPart SHA-256 checksums, the upload-to-key binding and ListParts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -33,6 +35,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
+import { multipartChecksums, presignedRequests } from './s3-direct';
 
 /** A bucket's Object Lock default retention (what the stack configures on the evidence bucket). */
 export interface DefaultRetention {
@@ -272,6 +275,10 @@ export async function startLocalS3(opts: LocalS3Options): Promise<LocalS3> {
   const middleware = (server as unknown as { middleware: Middleware[] }).middleware;
   middleware.splice(middleware.length - 1, 0, conditionalWrites());
   middleware.splice(middleware.length - 1, 0, listObjectsV2() as unknown as Middleware);
+  // Presigned URLs and multipart checksums as S3 checks them (local/s3-direct.ts): the direct-to-S3 path needs both.
+  const secrets = { [S3RVER_CREDENTIALS.accessKeyId]: S3RVER_CREDENTIALS.secretAccessKey };
+  middleware.splice(middleware.length - 1, 0, presignedRequests({ secrets }) as unknown as Middleware);
+  middleware.splice(middleware.length - 1, 0, multipartChecksums() as unknown as Middleware);
   if (opts.objectLock) {
     middleware.splice(middleware.length - 1, 0, defaultRetention(opts.objectLock) as unknown as Middleware);
   }

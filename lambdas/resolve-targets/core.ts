@@ -148,6 +148,7 @@ export function resolveTargets(
       startedAt: event.execution.startTime ?? now(),
       ...(input.profile ? { profile: input.profile } : {}),
       ...(input.customPaths ? { customPaths: input.customPaths } : {}),
+      ...(input.directUpload ? { directUpload: true } : {}),
     },
     targets,
     rejected,

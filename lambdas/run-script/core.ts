@@ -23,6 +23,7 @@ import { agentLeaseKey } from '../shared/coordination/table';
 import {
   AgentCollectionSharedError,
   AppError,
+  DirectUploadError,
   InputValidationError,
   S1ApprovalRequiredError,
   S1AuthError,
@@ -34,6 +35,7 @@ import {
   S1TlsError,
   S1ValidationError,
 } from '../shared/errors';
+import { withUploadArgument } from '../shared/evidence/direct-upload';
 import { investigationPrefix, taskRecordKey } from '../shared/evidence/keys';
 import { getJson, putJson } from '../shared/evidence/manifest';
 import { logger, metrics } from '../shared/observability';
@@ -183,6 +185,11 @@ export interface RunScriptDeps {
   /** Extra time after the runtime timeout for an offline agent to pick the task up. */
   readonly graceSeconds: number;
   readonly now: () => number;
+  /**
+   * The collector's direct-upload argument for `input.upload` (presigned part URLs: sent to S1 only, never
+   * returned or logged). Required when the input carries an upload.
+   */
+  readonly directUploadArgument?: (input: AgentStart) => Promise<string>;
 }
 
 /** The S1 task description: traceable from the console back to the investigation and agent. */
@@ -274,6 +281,8 @@ export async function runScript(input: AgentStart, deps: RunScriptDeps): Promise
   const record = await getJson(deps.s3, deps.bucket, key, TaskRecord);
   const attempts = record?.attempts ?? [];
   const attemptAt = new Date(deps.now()).toISOString();
+  // Before any intent is claimed: an argument that cannot be made fails the agent with nothing started.
+  const inputParams = await directInputParams(input, deps);
 
   let intent: StoredItem<ExecuteIntent> | undefined = await deps.store.get(intentKey, ExecuteIntent);
   const executing: ExecuteIntent = {
@@ -353,7 +362,7 @@ export async function runScript(input: AgentStart, deps: RunScriptDeps): Promise
       agentIds: [agentId],
       scriptId: target.script.scriptId,
       taskDescription: description,
-      inputParams: target.script.inputParams,
+      inputParams,
       runtimeTimeoutSeconds: target.script.runtimeTimeoutSeconds,
     }));
   } catch (error) {
@@ -405,4 +414,15 @@ export async function runScript(input: AgentStart, deps: RunScriptDeps): Promise
     { parentTaskId, description, startedAt, deadline, reusedExisting: false },
     deps.now(),
   );
+}
+
+/** The script's input parameters, with the direct-upload argument when Prepare Upload opened an upload. */
+async function directInputParams(input: AgentStart, deps: RunScriptDeps): Promise<string> {
+  if (!input.upload) return input.target.script.inputParams;
+  if (!deps.directUploadArgument) {
+    throw new DirectUploadError(
+      'This Run Script cannot presign direct-upload part URLs (no signer configured)',
+    );
+  }
+  return withUploadArgument(input.target.script.inputParams, await deps.directUploadArgument(input));
 }

@@ -54,6 +54,7 @@ export const ERRORS = {
   EvidenceIntegrityError: { retryable: false },
   CaseNotFoundError: { retryable: false },
   ResultTooLargeError: { retryable: false },
+  DirectUploadError: { retryable: false },
   // Preflight, audit and intake
   PreflightFailedError: { retryable: false },
   AuditDeliveryError: { retryable: false },
@@ -141,6 +142,10 @@ export const ENV = {
   downloadAllowedHosts: 'DOWNLOAD_ALLOWED_HOSTS',
   /** Stage Output: the largest result (announced Content-Length) it accepts, in bytes. */
   maxResultBytes: 'MAX_RESULT_BYTES',
+  /** Prepare Upload: collections whose size budget exceeds this many bytes go straight to S3 (unset: never by size). */
+  directUploadOverBytes: 'DIRECT_UPLOAD_OVER_BYTES',
+  /** Run Script: the role it assumes (scoped to one key) to presign direct-upload part URLs (unset: its own role). */
+  directUploadRoleArn: 'DIRECT_UPLOAD_ROLE_ARN',
   /** Shared by the S1 and Cado settings: loopback hosts are allowed (local runs only). */
   allowLoopback: 'ALLOW_LOOPBACK',
   // Cado (ApiSecrets.bindCado)
@@ -285,4 +290,16 @@ export const LIMITS = {
   defaultMaxResultBytes: 2 * 512 * 1024 * 1024,
   /** The largest `maxResultBytes` the config accepts: 500 GiB (64 MiB parts, within S3's 10,000). */
   maxResultBytesCeiling: 500 * 1024 * 1024 * 1024,
+  /**
+   * Longest `inputParams` Run Script sends. S1 documents none; the string is one command line on the endpoint (the
+   * Windows command line holds 32,767 characters), so the direct-upload argument is kept well under it.
+   */
+  maxInputParamsChars: 8192,
+  /** Fewest and most part URLs of a direct upload: few, large parts (each at most S3's 5 GiB). */
+  directUploadMinParts: 2,
+  directUploadMaxParts: 32,
+  /** Size budget one direct-upload part URL is presigned for (the collector sizes parts from the real size). */
+  directUploadBytesPerPart: 2 * 1024 * 1024 * 1024,
+  /** S3's longest presigned lifetime (seven days); an assumed signing role's session lasts at most 12 hours. */
+  presignMaxSeconds: 12 * 60 * 60,
 } as const;

@@ -276,6 +276,13 @@ export class InvestigationNotRunningError extends AppError {
 export class ResultTooLargeError extends AppError {
   override readonly name = 'ResultTooLargeError';
 }
+/**
+ * The direct-to-S3 path cannot be used or did not deliver: the part-URL argument does not fit S1's input
+ * parameters, or the collector reported no completed upload (its S1 result then holds what it collected).
+ */
+export class DirectUploadError extends AppError {
+  override readonly name = 'DirectUploadError';
+}
 /** Stored evidence does not match what was downloaded (size or hash): never reported as collected. */
 export class EvidenceIntegrityError extends AppError {
   override readonly name = 'EvidenceIntegrityError';

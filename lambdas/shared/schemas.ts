@@ -32,6 +32,8 @@ export const WorkflowInput = z.strictObject({
   profile: ProfileNameSchema.optional(),
   /** The absolute paths and globs of the `custom` profile (required by it, refused by the others). */
   customPaths: CustomPathsSchema.optional(),
+  /** Send the collection straight from the endpoint to S3 (presigned part URLs) instead of through S1's cloud. */
+  directUpload: z.boolean({ error: 'must be true or false' }).optional(),
 });
 export type WorkflowInput = z.infer<typeof WorkflowInput>;
 
@@ -70,6 +72,8 @@ export const Investigation = z.object({
   profile: ProfileNameSchema.optional(),
   /** The `custom` profile's paths. */
   customPaths: z.array(z.string()).optional(),
+  /** The caller asked for the direct-to-S3 path for every agent. */
+  directUpload: z.boolean().optional(),
 });
 export type Investigation = z.infer<typeof Investigation>;
 
@@ -192,8 +196,30 @@ export const ScriptsEnsured = ResolvedTargets.extend({
 });
 export type ScriptsEnsured = z.infer<typeof ScriptsEnsured>;
 
-/** Input of one Map iteration. */
-export const AgentStart = z.object({ investigation: Investigation, target: CollectionTarget });
+/**
+ * A multipart upload Prepare Upload opened for the collector to fill directly (no URL, no signature: Run Script
+ * presigns the part URLs and sends them to S1 only).
+ */
+export const DirectUpload = z.object({
+  bucket: z.string(),
+  key: z.string(),
+  uploadId: z.string().min(1),
+  /** How many part URLs the collector gets. */
+  parts: z.number().int().positive(),
+  /** Why this agent goes direct. */
+  reason: z.enum(['requested', 'profile', 'size-budget']),
+  /** Where Prepare Upload recorded it (written once: a retry reuses the same upload). */
+  recordKey: z.string(),
+  createdAt: z.string(),
+});
+export type DirectUpload = z.infer<typeof DirectUpload>;
+
+/** Input of one Map iteration (and, with `upload`, the output of Prepare Upload). */
+export const AgentStart = z.object({
+  investigation: Investigation,
+  target: CollectionTarget,
+  upload: DirectUpload.optional(),
+});
 export type AgentStart = z.infer<typeof AgentStart>;
 
 /** When to look again. `waitSeconds` feeds the Wait state's `SecondsPath`. */

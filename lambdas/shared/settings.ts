@@ -230,3 +230,19 @@ const stagingSchema = z.object({
 export function maxResultBytes(): number {
   return parseEnv(stagingSchema, 'staging')[ENV.maxResultBytes];
 }
+
+const directUploadSchema = z.object({
+  [ENV.directUploadOverBytes]: envInt(0, 0, LIMITS.maxResultBytesCeiling),
+  [ENV.directUploadRoleArn]: z.string().optional(),
+});
+
+/** Prepare Upload / Run Script: the direct-to-S3 settings (size threshold in bytes, 0 = never by size; signing role). */
+export function directUploadSettings(): { overBytes: number | undefined; roleArn: string | undefined } {
+  const env = parseEnv(directUploadSchema, 'direct upload');
+  const over = env[ENV.directUploadOverBytes];
+  const role = env[ENV.directUploadRoleArn];
+  return {
+    overBytes: over > 0 ? over : undefined,
+    roleArn: role === undefined || role === '' ? undefined : role,
+  };
+}

@@ -5,7 +5,9 @@ import {
   Effect,
   Grant,
   type IGrantable,
+  type IRole,
   PolicyStatement,
+  Role,
 } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
@@ -38,6 +40,8 @@ export const OWNED_KEYS = {
   verification: ['*/*/*/verification.json'],
   outcome: ['*/case.json', '*/case.md', '*/*/*/manifest.json', '*/*/*/manifest.signature.json'],
   cancellation: ['*/cancellation.json'],
+  /** The direct-to-S3 folder of an agent: the upload record and the object the collector fills. */
+  directUpload: ['*/*/direct/*'],
 } as const satisfies Record<string, readonly string[]>;
 
 /** Actions the bucket policy denies to every principal but the break-glass role. */
@@ -261,6 +265,59 @@ export class EvidenceBucket extends Construct {
     this.setBucketName(fn);
     fn.addEnvironment(ENV.evidenceLegalHold, this.legalHold);
     return this.grantStageEvidence(fn);
+  }
+
+  /**
+   * The direct-to-S3 path (large and memory collections). `opener` creates the multipart upload on an agent's
+   * direct key and records it; `signer` assumes the returned role, with a session policy naming the one key, to
+   * presign the part URLs the collector uses; `completer` (already bound for staging) completes the upload. The
+   * bucket policy denies every write under `investigations/<id>/<agent>/direct/` to any other principal, so the
+   * URLs handed through S1 are the only way in: write-only, one key, one upload, until they expire.
+   */
+  enableDirectUploads(fns: {
+    opener: LambdaFunction;
+    signer: LambdaFunction;
+    completer: LambdaFunction;
+  }): Role {
+    const signerRole = fns.signer.role as IRole;
+    const role = new Role(this, 'DirectUploadSigner', {
+      assumedBy: new ArnPrincipal(signerRole.roleArn),
+      description: 'Signs direct-upload part URLs (one key per session) for the collector on the endpoint',
+      // The URLs live as long as the script's timeout plus grace; a session can last at most 12 hours.
+      maxSessionDuration: Duration.hours(12),
+    });
+    this.grantOwnedKeys(role, OWNED_KEYS.directUpload, ['s3:PutObject']);
+    Grant.addToPrincipal({
+      grantee: role,
+      actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+      resourceArns: [this.key.keyArn],
+    });
+    role.grantAssumeRole(signerRole);
+    fns.signer.addEnvironment(ENV.directUploadRoleArn, role.roleArn);
+
+    this.setBucketName(fns.opener);
+    fns.opener.addEnvironment(ENV.evidenceLegalHold, this.legalHold);
+    this.grantOwnedKeys(fns.opener, OWNED_KEYS.directUpload, [
+      's3:PutObject',
+      's3:AbortMultipartUpload',
+      ...(this.legalHold === 'none' ? [] : ['s3:PutObjectLegalHold']),
+    ]);
+    this.grantReadEvidence(fns.opener, ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey']);
+
+    const writers = [role.roleArn, (fns.opener.role as IRole).roleArn, (fns.completer.role as IRole).roleArn];
+    this.bucket.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'DirectUploadWritersOnly',
+        effect: Effect.DENY,
+        principals: [new AnyPrincipal()],
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:PutObjectTagging'],
+        resources: OWNED_KEYS.directUpload.map((p) =>
+          this.bucket.arnForObjects(`${INVESTIGATIONS_PREFIX}${p}`),
+        ),
+        conditions: { ArnNotEquals: { 'aws:PrincipalArn': writers } },
+      }),
+    );
+    return role;
   }
 
   /** Tells `fn` the bucket's name and lets it write task records ({@link OWNED_KEYS}.taskRecord) and read evidence. */

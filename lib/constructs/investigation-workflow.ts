@@ -1,4 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
+import type { Role } from 'aws-cdk-lib/aws-iam';
 import type { LogGroup } from 'aws-cdk-lib/aws-logs';
 import {
   Choice,
@@ -74,6 +75,8 @@ export class InvestigationWorkflow extends Construct {
   readonly logGroup: LogGroup;
   /** The Lambdas, by step name. */
   readonly functions: Readonly<Record<string, TaskFunction>>;
+  /** The role whose sessions (one key each) sign direct-upload part URLs. */
+  readonly directUploadSigner: Role;
 
   constructor(scope: Construct, id: string, props: InvestigationWorkflowProps) {
     super(scope, id);
@@ -126,6 +129,8 @@ export class InvestigationWorkflow extends Construct {
       resolveTargets: fn('ResolveTargets', 'resolve-targets', {}),
       checkPermissions: fn('CheckPermissions', 'check-permissions', { s1: true }),
       ensureScripts: fn('EnsureScripts', 'ensure-scripts', { s1: true }, { bundleCollectors: true }),
+      // Decides direct-to-S3 per agent and opens the multipart upload on the agent's direct key.
+      prepareUpload: fn('PrepareUpload', 'prepare-upload', {}),
       runScript: fn('RunScript', 'run-script', { s1: true, bucket: 'task-records' }),
       checkTask: fn('CheckTask', 'check-task', { s1: true }),
       cancelTask: fn('CancelTask', 'cancel-task', { s1: true }),
@@ -139,6 +144,17 @@ export class InvestigationWorkflow extends Construct {
           memorySize: 1024,
           nodeOptions: STAGING_NODE_OPTIONS,
           reservedConcurrentExecutions: config.stagingReservedConcurrency,
+        },
+      ),
+      // Stages the collector's small S1 result and completes its direct upload (or stages a fallen-back result).
+      completeUpload: fn(
+        'CompleteUpload',
+        'complete-upload',
+        { s1: true, bucket: 'staging' },
+        {
+          timeout: Duration.seconds(LIMITS.stagingTimeoutSeconds),
+          memorySize: 1024,
+          nodeOptions: STAGING_NODE_OPTIONS,
         },
       ),
       // Reads the stored version back whole, then the zip entries by range: as long as staging may take.
@@ -158,6 +174,16 @@ export class InvestigationWorkflow extends Construct {
       functions.recordOutcome.addEnvironment(ENV.threatUpdate, JSON.stringify(config.threatUpdate));
     }
     functions.stageOutput.addEnvironment(ENV.maxResultBytes, String(config.maxResultBytes));
+    functions.completeUpload.addEnvironment(ENV.maxResultBytes, String(config.maxResultBytes));
+    // Direct-to-S3: the upload-signing role, the keys each side may write, and the bucket policy around them.
+    this.directUploadSigner = evidence.enableDirectUploads({
+      opener: functions.prepareUpload,
+      signer: functions.runScript,
+      completer: functions.completeUpload,
+    });
+    if (config.directUploadOverBytes !== undefined) {
+      functions.prepareUpload.addEnvironment(ENV.directUploadOverBytes, String(config.directUploadOverBytes));
+    }
     coordination.bind(functions.runScript);
     coordination.bind(functions.handToCado);
     coordination.bind(functions.recordOutcome);
@@ -197,6 +223,11 @@ export class InvestigationWorkflow extends Construct {
       maxDelay: Duration.minutes(5),
       jitterStrategy: JitterType.FULL,
     });
+    const prepareUpload = invoke('Prepare Upload', functions.prepareUpload);
+    const completeUpload = invoke('Complete Upload', functions.completeUpload, {
+      retryOn: [...S1_TRANSIENT_ERRORS, ...STAGING_RETRY_ERRORS],
+      minutes: LIMITS.stagingTimeoutSeconds / 60 + 1,
+    });
     const verifyEvidence = invoke('Verify Evidence', functions.verifyEvidence, {
       minutes: LIMITS.stagingTimeoutSeconds / 60 + 1,
     });
@@ -207,6 +238,8 @@ export class InvestigationWorkflow extends Construct {
       finished: agentFinished,
     });
 
+    caught(prepareUpload, collectionFailed, '$.error');
+    caught(completeUpload, collectionFailed, '$.error');
     caught(runScript, collectionFailed, '$.error');
     caught(checkTask, collectionFailed, '$.error');
     caught(stageOutput, collectionFailed, '$.error');
@@ -216,11 +249,13 @@ export class InvestigationWorkflow extends Construct {
       .when(Condition.stringEquals('$.task.phase', 'running'), waitForTask)
       .when(
         Condition.stringEquals('$.task.phase', 'completed'),
-        stageOutput.next(verifyEvidence).next(cado.handToCado),
+        new Choice(this, 'Uploaded Directly?')
+          .when(Condition.isPresent('$.upload'), completeUpload.next(verifyEvidence))
+          .otherwise(stageOutput.next(verifyEvidence).next(cado.handToCado)),
       )
       .when(Condition.stringEquals('$.task.phase', 'deadline'), cancelTask.next(collectionTimedOut))
       .otherwise(collectionFailed);
-    const perAgent = runScript.next(waitForTask).next(checkTask).next(taskFinished);
+    const perAgent = prepareUpload.next(runScript).next(waitForTask).next(checkTask).next(taskFinished);
 
     const collect = new MapState(this, 'Collect From Each Agent', {
       itemsPath: '$.targets',

@@ -53,6 +53,8 @@ export interface ResultKey {
 
 /** Builds the archive for a spec. */
 async function buildArchive(spec: ResultSpec, id: ResultKey, modifiedAt: Date): Promise<ZipArchive> {
+  if ('run' in spec)
+    throw new RangeError('a result the agent runs is resolved to entries before it is built');
   if ('entries' in spec) {
     const entries = await Promise.all(
       spec.entries.map(async (entry) => {

@@ -376,12 +376,17 @@ export class S1Simulator {
   private prepare(task: ChildTask): Promise<PreparedResult> {
     let promise = this.resultPromises.get(task.id);
     if (!promise) {
-      promise = prepareResult(task.result, { seed: this.seed, key: task.id }, completionTime(task)).then(
-        (result) => {
+      const spec = task.result;
+      const resolved =
+        'run' in spec
+          ? spec.run({ taskId: task.id, inputParams: task.inputParams }).then((entries) => ({ entries }))
+          : Promise.resolve(spec);
+      promise = resolved
+        .then((ready) => prepareResult(ready, { seed: this.seed, key: task.id }, completionTime(task)))
+        .then((result) => {
           this.resultsBySha.set(result.sha256, result);
           return result;
-        },
-      );
+        });
       promise.catch(() => this.resultPromises.delete(task.id));
       this.resultPromises.set(task.id, promise);
     }

@@ -72,7 +72,18 @@ export type ResultSpec =
        */
       readonly collector?: boolean;
     }
-  | { readonly entries: ZipEntryInput[] };
+  | { readonly entries: ZipEntryInput[] }
+  /**
+   * The agent runs the script: `run` gets the task's input parameters as RemoteOps passes them (one string) and
+   * answers the files the script left in its output directory, which become the result. Called once, when the task
+   * starts (tests run a real collector this way, e.g. one that uploads to S3 itself).
+   */
+  | {
+      readonly run: (task: {
+        readonly taskId: string;
+        readonly inputParams: string;
+      }) => Promise<ZipEntryInput[]>;
+    };
 
 /** Per-agent task behaviour; every field is optional and falls back to the simulator's defaults. */
 export interface AgentBehavior {

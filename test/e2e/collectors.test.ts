@@ -37,6 +37,15 @@ const BIG_FILE_BYTES = 64 * 1024 * MIB;
 
 const sha256 = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
 
+/** A collector split into everything else and its direct-upload stage (between its banner and `finish`). */
+function splitDirectUpload(source: string): [string, string] {
+  const start = source.indexOf('# Direct upload (only with');
+  if (start < 0) return [source, ''];
+  const end = source.search(/\n(FINISHED=0|\$script:CopiedFiles = 0)/);
+  const stop = end < 0 ? source.length : end;
+  return [source.slice(0, start) + source.slice(stop), source.slice(start, stop)];
+}
+
 interface RunResult {
   code: number | null;
   stdout: string;
@@ -563,7 +572,19 @@ describe('collector scripts (static checks)', () => {
   ];
 
   it.each(Object.entries(scripts))('%s: downloads, installs and removes nothing', (_, source) => {
-    for (const pattern of forbidden) expect(source, String(pattern)).not.toMatch(pattern);
+    // The direct-upload stage sends (PUT) its package to presigned S3 URLs; it is checked on its own below.
+    const [rest, upload] = splitDirectUpload(source);
+    for (const pattern of forbidden) expect(rest, String(pattern)).not.toMatch(pattern);
+    const others = forbidden.filter((p) => !/curl|HttpClient/i.test(String(p)));
+    for (const pattern of others) expect(upload, String(pattern)).not.toMatch(pattern);
+  });
+
+  it('linux: the direct-upload stage only PUTs, and never keeps a response body', () => {
+    const [, upload] = splitDirectUpload(linux);
+    const joined = upload.replace(/\\\n\s*/g, ' ');
+    const calls = joined.split('\n').filter((l) => /\bcurl\s+-/.test(l) && !l.trim().startsWith('#'));
+    expect(calls.length).toBeGreaterThan(0);
+    for (const l of calls) expect(l).toMatch(/curl -sS -o \/dev\/null .*-X PUT -T -/);
   });
 
   it.each(Object.entries(scripts))(
@@ -593,7 +614,8 @@ describe('collector scripts (static checks)', () => {
     expect(linux).toContain('/opt/sentinelone/rso/');
     const deletions = linux.split('\n').filter((l) => /\brm\s/.test(l) && !l.trim().startsWith('#'));
     expect(deletions.length).toBeGreaterThan(0);
-    for (const l of deletions) expect(l).toMatch(/rm -r?f -- "\$(out|SCRATCH(\/[^"]*)?)"/);
+    // The direct-upload stage removes its own zip, and the folder once S3 holds it.
+    for (const l of deletions) expect(l).toMatch(/rm -r?f -- "\$(out|pkg|WORK|SCRATCH(\/[^"]*)?)"/);
   });
 
   it('windows: balanced, PowerShell 5.1 syntax, only deletes its own files', () => {
@@ -613,7 +635,8 @@ describe('collector scripts (static checks)', () => {
     expect(code).not.toMatch(/&&|\|\||\?\?|ForEach-Object\s+-Parallel|\?\.\w/);
     const deletions = code.split('\n').filter((l) => /::Delete\(/.test(l));
     expect(deletions.length).toBeGreaterThan(0);
-    for (const l of deletions) expect(l).toMatch(/::Delete\(\$(out|Scratch)\b/);
+    // The direct-upload stage removes its own zip and part file, and the folder once S3 holds it.
+    for (const l of deletions) expect(l).toMatch(/::Delete\(\$(out|Scratch|pkg|partPath|Work)\b/);
   });
 
   it('the balance checker itself catches a missing brace', () => {

@@ -126,13 +126,19 @@ describe('HandOffRerun', () => {
     const writers = new Set(
       [
         fns['run-script'],
+        fns['prepare-upload'],
         fns['stage-output'],
+        fns['complete-upload'],
         fns['verify-evidence'],
         fns['record-outcome'],
         built.stack.audit.function,
         built.stack.operatorActions.cancelFunction,
       ].map((f) => roleOf(f as never)),
     );
+    // The direct-upload signing role: its sessions sign the collector's part URLs (one key each).
+    const signerRole = roleOf({ role: built.stack.workflow.directUploadSigner } as never);
+    writers.add(signerRole);
+    const runScriptRole = roleOf(fns['run-script'] as never);
     // `s1cado cancel`'s function writes its own record, never evidence.
     const cancelRole = roleOf(built.stack.operatorActions.cancelFunction as never);
     for (const statement of writes.filter((s) => s.roles.includes(cancelRole))) {
@@ -146,7 +152,12 @@ describe('HandOffRerun', () => {
         const trust = resources[role]?.Properties.AssumeRolePolicyDocument as {
           Statement: { Principal: Record<string, unknown> }[];
         };
-        for (const s of trust.Statement) expect(s.Principal).toEqual({ Service: 'lambda.amazonaws.com' });
+        // Except the direct-upload signer, which only Run Script's role may assume.
+        const principal =
+          role === signerRole
+            ? { AWS: { 'Fn::GetAtt': [runScriptRole, 'Arn'] } }
+            : { Service: 'lambda.amazonaws.com' };
+        for (const s of trust.Statement) expect(s.Principal).toEqual(principal);
       }
     }
     // Find Staged Evidence and the re-run state machine itself only read.
@@ -158,9 +169,9 @@ describe('HandOffRerun', () => {
       expect(statement.roles).not.toContain(findRole);
       expect(statement.roles).not.toContain(rerunRole);
     }
-    // No role in the stack trusts anything but AWS services.
-    for (const resource of Object.values(resources)) {
-      if (resource.Type !== 'AWS::IAM::Role') continue;
+    // No role in the stack trusts anything but AWS services (and the signer, Run Script's role, checked above).
+    for (const [id, resource] of Object.entries(resources)) {
+      if (resource.Type !== 'AWS::IAM::Role' || id === signerRole) continue;
       const trust = resource.Properties.AssumeRolePolicyDocument as {
         Statement: { Principal: Record<string, unknown> }[];
       };

@@ -175,9 +175,17 @@ describe('InvestigationWorkflow state machine', () => {
     expect(choices).toContainEqual({
       Variable: '$.task.phase',
       StringEquals: 'completed',
-      Next: 'Stage Output',
+      Next: 'Uploaded Directly?',
     });
     expect(agentStates['Task Finished?']?.Default).toBe('Collection Failed');
+    // A direct upload is completed from what S3 holds; otherwise the S1 result is staged.
+    expect(agentStates['Uploaded Directly?']).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.upload', IsPresent: true, Next: 'Complete Upload' }],
+      Default: 'Stage Output',
+    });
+    expect(agentStates['Complete Upload']?.Next).toBe('Verify Evidence');
+    expect(agentStates['Prepare Upload']?.Next).toBe('Run Script');
   });
 
   it('runs agents in a Map bounded by maxConcurrentAgents', () => {

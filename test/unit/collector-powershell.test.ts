@@ -21,7 +21,21 @@ function ps1Files(dir: string): string[] {
 }
 
 const SOURCES = ps1Files(COLLECTORS);
-const WINDOWS = readFileSync(path.join(COLLECTORS, 'windows', 'triage.ps1'), 'utf8');
+const WINDOWS_SOURCE = readFileSync(path.join(COLLECTORS, 'windows', 'triage.ps1'), 'utf8');
+
+/**
+ * The collector split into everything else and its direct-upload stage (from its banner to the line after its
+ * functions): the stage is the one place that sends bytes out (an HTTP PUT of the zip to presigned S3 URLs), so it
+ * is checked on its own terms below, and the rest must not reach the network at all.
+ */
+function splitDirectUpload(source: string): [string, string] {
+  const start = source.indexOf('# Direct upload (only with');
+  const stop = source.indexOf('\n$script:CopiedFiles = 0');
+  if (start < 0 || stop < start)
+    throw new Error('the Windows collector has no delimited direct-upload stage');
+  return [source.slice(0, start) + source.slice(stop), source.slice(start, stop)];
+}
+const [WINDOWS, DIRECT_UPLOAD] = splitDirectUpload(WINDOWS_SOURCE);
 
 /** Cmdlets and aliases a read-only collector has no business calling. */
 const DENIED_COMMANDS = [
@@ -166,5 +180,36 @@ describe('Windows collector: what the syntax tree says it does', () => {
       expect([...facts.types].filter((t) => NETWORK_TYPES.test(t))).toEqual(['net.webclient']);
       expect(facts.members.has('downloadfile')).toBe(true);
     }
+  });
+});
+
+describe('Windows collector: the direct-upload stage', () => {
+  it('only PUTs over System.Net.Http, loads assemblies without compiling code, and downloads nothing', async () => {
+    const facts = await scriptFacts(DIRECT_UPLOAD);
+    const network = [...facts.types].filter((t) => NETWORK_TYPES.test(t));
+    expect(network.length).toBeGreaterThan(0);
+    for (const t of network) expect(t).toMatch(/^net\.http\.(httpclient|streamcontent)$/);
+    expect(facts.members.has('putasync')).toBe(true);
+    for (const m of [
+      'getasync',
+      'getstreamasync',
+      'getbytearrayasync',
+      'getstringasync',
+      'sendasync',
+      'postasync',
+    ])
+      expect(facts.members.has(m)).toBe(false);
+    expect(DOWNLOAD_MEMBERS.filter((m) => facts.members.has(m) && m !== 'openread')).toEqual([]);
+    // Add-Type only ever names an assembly (-AssemblyName), never C# source to compile.
+    const addTypes = DIRECT_UPLOAD.split('\n').filter((l) => /\badd-type\b/i.test(l));
+    expect(addTypes.length).toBeGreaterThan(0);
+    for (const l of addTypes) expect(l).toMatch(/Add-Type -AssemblyName System\.[A-Za-z.]+\s*$/);
+    expect(DENIED_COMMANDS.filter((c) => c !== 'add-type' && facts.commands.has(c))).toEqual([]);
+    expect(facts.strings.filter((s) => DOWNLOAD_TOOLS.test(s))).toEqual([]);
+  });
+
+  it('is called only when part URLs were given', () => {
+    const calls = WINDOWS.split('\n').filter((l) => /Invoke-DirectUpload\b/.test(l));
+    expect(calls).toEqual(['if ($UploadParts) { Invoke-DirectUpload $UploadParts }']);
   });
 });

@@ -36,6 +36,9 @@
 #   --paths LIST      custom: comma-separated absolute paths or globs (* ?), at most 32, no . or ..
 #   --tool-name F     memory: file name of the acquisition tool in the package directory
 #   --tool-sha256 H   memory: its expected SHA-256 (64 hex digits)
+#   --upload-parts B,S1,...,SN
+#                     send the collection straight to S3 (see "Direct upload" at the end): B is a presigned
+#                     UploadPart URL without partNumber and X-Amz-Signature, S1..SN the signatures of parts 1..N
 #
 # Output (paths relative to the collection folder):
 #   collection.log    each step with start and end time, exit status, skip and truncation reasons
@@ -84,6 +87,7 @@ case "$PROFILE" in
     ;;
 esac
 readonly ALL_SECTIONS
+UPLOAD_PARTS=''
 SECTIONS=$ALL_SECTIONS
 readonly CUSTOM_MAX_PATHS=32
 readonly CUSTOM_MAX_MATCHES=1000
@@ -185,6 +189,7 @@ while [ "$#" -gt 0 ]; do
       [ "${#val}" -eq 64 ] || bad_usage "--tool-sha256 must be 64 hex digits"
       TOOL_SHA256=$(printf '%s' "$val" | tr 'A-F' 'a-f')
       ;;
+    --upload-parts) UPLOAD_PARTS=$val ;;
     --sections)
       SECTIONS=$val
       set -f
@@ -1138,6 +1143,126 @@ write_sums() {
   fi
 }
 
+# ---------------------------------------------------------------------------------------------------
+# Direct upload (only with --upload-parts): after the collection is closed (log and SHA256SUMS written), zip
+# the folder next to it, send the zip to S3 in parts through the presigned URLs (each part with its
+# Content-MD5, which S3 checks), and leave s1cado-direct-upload.json in the output directory: what was sent
+# (package size and SHA-256, each part's number, size, MD5, SHA-256 and S3's answer). On success the folder
+# and the zip are removed, so the S1 result carries only the report; on any failure the zip is removed and the
+# folder stays, with the report inside it (SHA256SUMS rewritten to cover it), so S1 uploads the collection.
+# Part n goes to "<base>&partNumber=n&X-Amz-Signature=<sn>".
+# ---------------------------------------------------------------------------------------------------
+
+readonly DU_REPORT_NAME='s1cado-direct-upload.json'
+readonly DU_MIN_PART=5242880
+readonly DU_MAX_PART=5368709120
+
+# du_report <status> <reason> <package> <bytes> <sha256> <parts-json>: writes the report. A failure report goes
+# into the folder (which S1 then carries) and SHA256SUMS is written again to cover it; a success report goes
+# beside the folder, which is removed.
+du_report() {
+  local dir=$WORK
+  [ "$1" != uploaded ] || dir=$OUT_BASE
+  printf '{"schema":"s1cado/direct-upload@1","status":"%s","reason":"%s","package":"%s","bytes":%s,"sha256":"%s","parts":[%s]}\n' \
+    "$1" "${2//\"/\'}" "$3" "${4:-0}" "${5:-0000000000000000000000000000000000000000000000000000000000000000}" "$6" \
+    >"$dir/$DU_REPORT_NAME"
+  [ "$1" = uploaded ] || write_sums
+}
+
+# du_hex_b64 <hex>: base64 of the bytes a hex digest stands for (no xxd or openssl needed).
+du_hex_b64() {
+  local hex=$1 esc=''
+  while [ -n "$hex" ]; do
+    esc="$esc\\x${hex:0:2}"
+    hex=${hex:2}
+  done
+  printf '%b' "$esc" | base64 | tr -d '\n'
+}
+
+# du_range <file> <offset> <length>: the bytes of one part, streamed (never held in memory).
+du_range() {
+  tail -c +"$(($2 + 1))" -- "$1" | head -c "$3"
+}
+
+direct_upload() {
+  local base sigs n pkg name size part count i off len md5 sha code parts='' attempt tool
+  local fail_reason=''
+  base=${UPLOAD_PARTS%%,*}
+  sigs=${UPLOAD_PARTS#*,}
+  name="$(basename -- "$WORK").zip"
+  pkg="$OUT_BASE/.s1cado-package-$$.zip"
+  for tool in curl zip sha256sum md5sum base64 tail head; do
+    command -v "$tool" >/dev/null 2>&1 || fail_reason="$tool is not installed"
+  done
+  case "$base" in
+    https://* | http://127.0.0.1:* | http://localhost:*) ;;
+    *) fail_reason='the upload URL is not https' ;;
+  esac
+  [ "$base" != "$UPLOAD_PARTS" ] || fail_reason='no part signatures given'
+  if [ -n "$fail_reason" ]; then
+    du_report failed "$fail_reason" "$name" 0 '' ''
+    printf '[%s] direct upload not attempted: %s; the collection stays for S1\n' "$COLLECTOR" "$fail_reason"
+    return 0
+  fi
+  IFS=, read -r -a DU_SIGS <<<"$sigs"
+  n=${#DU_SIGS[@]}
+  if ! (cd -- "$OUT_BASE" && zip -q -r -X "$pkg" "$(basename -- "$WORK")") 2>/dev/null; then
+    rm -f -- "$pkg"
+    du_report failed 'zip failed' "$name" 0 '' ''
+    printf '[%s] direct upload failed: zip failed; the collection stays for S1\n' "$COLLECTOR"
+    return 0
+  fi
+  size=$(file_size "$pkg")
+  sha=$(sha256sum -- "$pkg" | cut -d' ' -f1)
+  # Few, large parts: the size over the URLs given, whole MiB, at least S3's 5 MiB, at most its 5 GiB.
+  part=$(((size + n - 1) / n))
+  part=$(((part + 1048575) / 1048576 * 1048576))
+  [ "$part" -ge "$DU_MIN_PART" ] || part=$DU_MIN_PART
+  count=$(((size + part - 1) / part))
+  [ "$count" -ge 1 ] || count=1
+  if [ "$part" -gt "$DU_MAX_PART" ]; then
+    fail_reason="the package ($size bytes) needs more than $n parts of 5 GiB"
+  fi
+  i=1
+  while [ -z "$fail_reason" ] && [ "$i" -le "$count" ]; do
+    off=$(((i - 1) * part))
+    len=$((size - off))
+    [ "$len" -le "$part" ] || len=$part
+    md5=$(du_range "$pkg" "$off" "$len" | md5sum | cut -d' ' -f1)
+    md5=$(du_hex_b64 "$md5")
+    local psha
+    psha=$(du_range "$pkg" "$off" "$len" | sha256sum | cut -d' ' -f1)
+    code=000
+    for attempt in 1 2 3; do
+      # -T - with an explicit Content-Length: streamed from the file, not chunked (S3 wants the length).
+      code=$(du_range "$pkg" "$off" "$len" | curl -sS -o /dev/null -w '%{http_code}' --connect-timeout 30 \
+        --max-time "$MAX_SECONDS" -X PUT -T - -H "Content-Length: $len" -H "Content-MD5: $md5" \
+        -H 'Transfer-Encoding:' -H 'Expect:' "${base}&partNumber=${i}&X-Amz-Signature=${DU_SIGS[$((i - 1))]}" \
+        2>/dev/null) || code=${code:-000}
+      case "$code" in
+        2??) break ;;
+        4??) break ;; # refused (expired, signature, digest): another try gets the same answer
+      esac
+      sleep "$attempt"
+    done
+    parts="${parts:+$parts,}{\"partNumber\":$i,\"bytes\":$len,\"md5\":\"$md5\",\"sha256\":\"$psha\",\"status\":$((10#$code))}"
+    case "$code" in
+      2??) ;;
+      *) fail_reason="part $i of $count: S3 answered HTTP $code" ;;
+    esac
+    i=$((i + 1))
+  done
+  rm -f -- "$pkg"
+  if [ -n "$fail_reason" ]; then
+    du_report failed "$fail_reason" "$name" "$size" "$sha" "$parts"
+    printf '[%s] direct upload failed: %s; the collection stays for S1\n' "$COLLECTOR" "$fail_reason"
+    return 0
+  fi
+  du_report uploaded '' "$name" "$size" "$sha" "$parts"
+  rm -rf -- "$WORK"
+  printf '[%s] direct upload: %s bytes in %s parts, sha256 %s\n' "$COLLECTOR" "$size" "$count" "$sha"
+}
+
 FINISHED=0
 finish() {
   [ "$FINISHED" = 0 ] || return 0
@@ -1212,4 +1337,5 @@ section custom collect_custom
 
 finish
 [ -z "$PREREQ_FAILED" ] || exit 3
+[ -z "$UPLOAD_PARTS" ] || direct_upload
 exit 0

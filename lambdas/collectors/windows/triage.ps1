@@ -32,6 +32,9 @@
 #   --paths LIST      custom: comma-separated absolute paths or wildcards (* ?), at most 32, no . or ..
 #   --tool-name F     memory: file name of the acquisition tool in the package folder
 #   --tool-sha256 H   memory: its expected SHA-256 (64 hex digits)
+#   --upload-parts B,S1,...,SN
+#                     send the collection straight to S3 (see "Direct upload" at the end): B is a presigned
+#                     UploadPart URL without partNumber and X-Amz-Signature, S1..SN the signatures of parts 1..N
 #
 # Output (paths relative to the collection folder):
 #   collection.log    each step with start and end time, exit status, skip and truncation reasons
@@ -92,6 +95,7 @@ $Options = @{ maxseconds = 900; maxmb = 512; days = 7; maxfilemb = 64; hashmaxmb
 $CustomPaths = @()
 $ToolName = ''
 $ToolSha256 = ''
+$UploadParts = ''
 $Tokens = @()
 foreach ($a in $ScriptArgs) {
     # RemoteOps may hand everything over as a single string: split it on whitespace.
@@ -152,6 +156,10 @@ while ($i -lt $Tokens.Count) {
         foreach ($name in $Sections) {
             if ($AllSections -notcontains $name) { Exit-Usage "unknown section '$name' (known: $($AllSections -join ','))" }
         }
+        continue
+    }
+    if ($key -eq 'uploadparts') {
+        $UploadParts = $value
         continue
     }
     if (-not $Options.ContainsKey($key)) { Exit-Usage "unknown option '$token'" }
@@ -1164,6 +1172,133 @@ function Write-Sums {
     [IO.File]::WriteAllText($sumsPath, $builder.ToString(), $Utf8)
 }
 
+# ---------------------------------------------------------------------------------------------------
+# Direct upload (only with --upload-parts): after the collection is closed (log and SHA256SUMS written), zip
+# the folder next to it, send the zip to S3 in parts through the presigned URLs (System.Net.Http PUT, each
+# part with its Content-MD5, which S3 checks), and leave s1cado-direct-upload.json in the output folder:
+# what was sent (package size and SHA-256, each part's number, size, MD5, SHA-256 and S3's answer). On
+# success the folder and the zip are removed, so the S1 result carries only the report; on any failure the
+# zip is removed and the folder stays, with the report inside it (SHA256SUMS rewritten), so S1 uploads it.
+# Part n goes to "<base>&partNumber=n&X-Amz-Signature=<sn>". One part at a time is staged to a file beside the zip (the
+# HTTP body must have a known length), so memory stays at one 1 MiB buffer.
+# ---------------------------------------------------------------------------------------------------
+
+function Write-UploadReport([string]$Status, [string]$Reason, [string]$Name, [int64]$Bytes, [string]$Sha, [string]$Parts) {
+    if (-not $Sha) { $Sha = '0' * 64 }
+    $why = $Reason.Replace('\', '/').Replace('"', "'")
+    $json = '{"schema":"s1cado/direct-upload@1","status":"' + $Status + '","reason":"' + $why + '","package":"' + $Name +
+        '","bytes":' + $Bytes + ',"sha256":"' + $Sha + '","parts":[' + $Parts + ']}'
+    # A failure report goes into the folder (S1 then carries it) and SHA256SUMS is written again to cover it.
+    $dir = $Work
+    if ($Status -eq 'uploaded') { $dir = $OutBase }
+    [IO.File]::WriteAllText((Join-Path $dir 's1cado-direct-upload.json'), $json + "`n", $Utf8)
+    if ($Status -ne 'uploaded') { Write-Sums }
+}
+
+function Invoke-DirectUpload([string]$Spec) {
+    $fields = @($Spec.Split(','))
+    $base = $fields[0]
+    $sigs = @($fields | Select-Object -Skip 1)
+    $name = (Split-Path -Leaf $Work) + '.zip'
+    $pkg = Join-Path $OutBase ".s1cado-package-$PID.zip"
+    $partPath = "$pkg.part"
+    if ($sigs.Count -lt 1) { Write-UploadReport 'failed' 'no part signatures given' $name 0 '' ''; return }
+    if (-not ($base -match '^https://' -or $base -match '^http://(127\.0\.0\.1|localhost):')) {
+        Write-UploadReport 'failed' 'the upload URL is not https' $name 0 '' ''
+        return
+    }
+    try {
+        Add-Type -AssemblyName System.IO.Compression.FileSystem
+        Add-Type -AssemblyName System.Net.Http
+        [IO.Compression.ZipFile]::CreateFromDirectory($Work, $pkg, [IO.Compression.CompressionLevel]::Optimal, $true)
+    } catch {
+        try { [IO.File]::Delete($pkg) } catch { }
+        Write-UploadReport 'failed' "zip failed: $($_.Exception.Message)" $name 0 '' ''
+        [Console]::Out.WriteLine("[$Collector] direct upload failed: zip failed; the collection stays for S1")
+        return
+    }
+    $size = [int64](Get-Item -LiteralPath $pkg).Length
+    $sha = Get-Sha256 $pkg
+    $mib = [int64]1048576
+    $part = [int64][Math]::Ceiling($size / $sigs.Count)
+    $part = [int64]([Math]::Ceiling($part / $mib) * $mib)
+    if ($part -lt 5 * $mib) { $part = 5 * $mib }
+    $count = [int][Math]::Max(1, [Math]::Ceiling($size / $part))
+    $fail = ''
+    if ($part -gt 5120 * $mib) { $fail = "the package ($size bytes) needs more than $($sigs.Count) parts of 5 GiB" }
+    $parts = @()
+    $client = $null
+    $in = $null
+    try {
+        $client = New-Object System.Net.Http.HttpClient
+        $client.Timeout = [TimeSpan]::FromSeconds([Math]::Max(60, $MaxSeconds))
+        $in = [IO.File]::OpenRead($pkg)
+        $buffer = New-Object byte[] $mib
+        for ($i = 1; $i -le $count -and -not $fail; $i++) {
+            $off = ($i - 1) * $part
+            $len = [int64][Math]::Min($part, $size - $off)
+            $md5 = [Security.Cryptography.MD5]::Create()
+            $sha2 = [Security.Cryptography.SHA256]::Create()
+            $outPart = New-Object IO.FileStream($partPath, [IO.FileMode]::Create, [IO.FileAccess]::Write, [IO.FileShare]::None)
+            try {
+                $in.Position = $off
+                $left = $len
+                while ($left -gt 0) {
+                    $read = $in.Read($buffer, 0, [int][Math]::Min([int64]$buffer.Length, $left))
+                    if ($read -le 0) { break }
+                    [void]$md5.TransformBlock($buffer, 0, $read, $null, 0)
+                    [void]$sha2.TransformBlock($buffer, 0, $read, $null, 0)
+                    $outPart.Write($buffer, 0, $read)
+                    $left -= $read
+                }
+            } finally {
+                $outPart.Dispose()
+            }
+            [void]$md5.TransformFinalBlock($buffer, 0, 0)
+            [void]$sha2.TransformFinalBlock($buffer, 0, 0)
+            $md5b64 = [Convert]::ToBase64String($md5.Hash)
+            $psha = ([BitConverter]::ToString($sha2.Hash) -replace '-', '').ToLowerInvariant()
+            $code = 0
+            for ($attempt = 1; $attempt -le 3; $attempt++) {
+                $body = [IO.File]::OpenRead($partPath)
+                try {
+                    $content = New-Object System.Net.Http.StreamContent($body)
+                    $content.Headers.ContentLength = $len
+                    $content.Headers.ContentMD5 = $md5.Hash
+                    $url = $base + '&partNumber=' + $i + '&X-Amz-Signature=' + $sigs[$i - 1]
+                    $response = $client.PutAsync($url, $content).GetAwaiter().GetResult()
+                    $code = [int]$response.StatusCode
+                    $response.Dispose()
+                } catch {
+                    $code = 0
+                } finally {
+                    $body.Dispose()
+                }
+                # 2xx: done; 4xx (expired, signature, digest): another try gets the same answer.
+                if ($code -ge 200 -and $code -lt 500) { break }
+                Start-Sleep -Seconds $attempt
+            }
+            $parts += '{"partNumber":' + $i + ',"bytes":' + $len + ',"md5":"' + $md5b64 + '","sha256":"' + $psha + '","status":' + $code + '}'
+            if ($code -lt 200 -or $code -ge 300) { $fail = "part $i of ${count}: S3 answered HTTP $code" }
+        }
+    } catch {
+        $fail = "upload failed: $($_.Exception.Message)"
+    } finally {
+        if ($in) { $in.Dispose() }
+        if ($client) { $client.Dispose() }
+        try { [IO.File]::Delete($partPath) } catch { }
+        try { [IO.File]::Delete($pkg) } catch { }
+    }
+    if ($fail) {
+        Write-UploadReport 'failed' $fail $name $size $sha ($parts -join ',')
+        [Console]::Out.WriteLine("[$Collector] direct upload failed: $fail; the collection stays for S1")
+        return
+    }
+    Write-UploadReport 'uploaded' '' $name $size $sha ($parts -join ',')
+    try { [IO.Directory]::Delete($Work, $true) } catch { }
+    [Console]::Out.WriteLine("[$Collector] direct upload: $size bytes in $count parts, sha256 $sha")
+}
+
 $script:CopiedFiles = 0
 $header = @(
     "# s1cado-collector $Collector $Version"
@@ -1206,4 +1341,5 @@ Write-Log "END   collection status=$final seconds=$(Get-Elapsed) bytes=$($script
 Write-Sums
 [Console]::Out.WriteLine("[$Collector] done: $Work ($($script:UsedBytes) bytes, $(Get-Elapsed)s, $final)")
 if ($script:PrereqFailed) { exit 3 }
+if ($UploadParts) { Invoke-DirectUpload $UploadParts }
 exit 0

@@ -44,6 +44,36 @@ export const ResultIntegrity = z.object({
 });
 export type ResultIntegrity = z.infer<typeof ResultIntegrity>;
 
+/** One part as the collector reports it. */
+export const ReportedPart = z.object({
+  partNumber: z.number().int().min(1).max(10_000),
+  bytes: z.number().int().nonnegative(),
+  /** Base64 MD5 sent as Content-MD5. */
+  md5: z.string(),
+  /** Hex SHA-256 of the part. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** HTTP status S3 answered. */
+  status: z.number().int(),
+});
+export type ReportedPart = z.infer<typeof ReportedPart>;
+
+/** The manifest's record of a direct upload. */
+export const DirectUploadManifest = z.object({
+  status: z.enum(['completed', 'mismatch', 'not_used']),
+  reason: z.enum(['requested', 'profile', 'size-budget']),
+  key: z.string(),
+  uploadId: z.string(),
+  partUrls: z.number().int(),
+  urlLifetimeSeconds: z.number().int().optional(),
+  /** The S1 result that carried the collector's report (staged as evidence of its own). */
+  s1Result: z.object({ key: z.string(), versionId: z.string().nullable(), sha256: z.string() }),
+  collectorSha256: z.string().nullable(),
+  bytes: z.number().int().nullable(),
+  parts: z.array(ReportedPart),
+  problems: z.array(z.string()),
+});
+export type DirectUploadManifest = z.infer<typeof DirectUploadManifest>;
+
 /** The chain-of-custody record. */
 export const Manifest = z.object({
   schema: z.literal(MANIFEST_SCHEMA),
@@ -87,6 +117,8 @@ export const Manifest = z.object({
   }),
   timeline: z.array(TimelineEvent),
   cado: CadoHandoff.nullable(),
+  /** The direct-to-S3 path, when the collector uploaded the collection itself (see evidence/direct-upload.ts). */
+  directUpload: DirectUploadManifest.optional(),
   /** What Verify Evidence found (final manifest). */
   verification: Verification.optional(),
   /** Each link of the chain of custody: verified / mismatch / not available (final manifest). */

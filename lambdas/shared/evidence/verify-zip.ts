@@ -248,3 +248,29 @@ export async function checkListing(
     zip.close();
   }
 }
+
+/**
+ * The text of the shallowest entry whose base name is `baseName` in a stored zip (ranged reads of the pinned
+ * version), or undefined when there is none, it is encrypted, or it exceeds `limit` bytes. Used for small records a
+ * collector leaves beside its data (the direct-upload report).
+ */
+export async function readZipText(
+  s3: S3Client,
+  version: StoredVersion,
+  size: number,
+  baseName: string,
+  limit: number,
+): Promise<string | undefined> {
+  const zip = await openZip(new S3RangeReader(s3, version), size);
+  try {
+    const depth = (name: string) => name.split('/').length;
+    const match = (await entriesOf(zip))
+      .filter((e) => e.fileName.split('/').pop() === baseName && !e.fileName.endsWith('/'))
+      .sort((a, b) => depth(a.fileName) - depth(b.fileName))[0];
+    if (!match || (match.generalPurposeBitFlag & 0x1) !== 0 || match.uncompressedSize > limit)
+      return undefined;
+    return await textOf(await entryStream(zip, match), limit);
+  } finally {
+    zip.close();
+  }
+}
