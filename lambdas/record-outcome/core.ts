@@ -24,7 +24,13 @@ import { type ManifestSigner, signManifest } from '../shared/evidence/signature'
 import { nextRetry, readRetries, updateRetries } from '../shared/intake/retries';
 import { logger, metrics } from '../shared/observability';
 import { redact } from '../shared/redact';
-import type { AgentFinalState, CadoHandoff, CaughtError, OutcomeInput } from '../shared/schemas';
+import {
+  type AgentFinalState,
+  type CadoHandoff,
+  type CaughtError,
+  type OutcomeInput,
+  s3Handoff,
+} from '../shared/schemas';
 import type { S1Client, ThreatAnalystVerdict, ThreatIncidentStatus } from '../shared/sentinelone';
 import { addThreatNoteOnce } from '../shared/threat-notes';
 
@@ -361,7 +367,7 @@ export async function recordOutcome(input: OutcomeInput, deps: RecordOutcomeDeps
   const manifests = new Map<string, Manifest>();
   for (const [index, agent] of record.agents.entries()) {
     if (!agent.evidence) continue;
-    const final = await finalizeManifest(agent, results[index]?.cado, deps, finishedAt);
+    const final = await finalizeManifest(agent, s3Handoff(results[index]?.cado), deps, finishedAt);
     if (final) manifests.set(agent.evidence.manifestKey, final);
   }
   const key = caseKeyForExecution(record.investigationId);

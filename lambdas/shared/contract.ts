@@ -41,6 +41,8 @@ export const ERRORS = {
   CadoConflictError: { retryable: false },
   CadoTlsError: { retryable: false },
   CadoResponseError: { retryable: false },
+  CadoXdrImportOutcomeUnknownError: { retryable: false },
+  CadoXdrAccountError: { retryable: false },
   // Local failures
   InputValidationError: { retryable: false },
   ConfigError: { retryable: false },
@@ -151,6 +153,10 @@ export const ENV = {
   cadoProjectName: 'CADO_PROJECT_NAME',
   cadoCloudId: 'CADO_CLOUD_ID',
   cadoHandoffTimeoutSeconds: 'CADO_HANDOFF_TIMEOUT_SECONDS',
+  /** Collection mode `cado-xdr`: the default mode, Cado's SentinelOne account, the files of profile custom. */
+  collectionMode: 'COLLECTION_MODE',
+  cadoXdrAccountName: 'CADO_XDR_ACCOUNT_NAME',
+  cadoXdrCustomFiles: 'CADO_XDR_CUSTOM_FILES',
   // Evidence bucket (EvidenceBucket.bind*)
   evidenceBucket: 'EVIDENCE_BUCKET',
   /** The legal hold Stage Output places ({@link LEGAL_HOLD_MODES}). */
