@@ -16,7 +16,7 @@ import type {
   CaseStatus,
 } from '../shared/evidence/case-record';
 import { putCaseReport, renderCaseReport } from '../shared/evidence/case-report';
-import { chainOf, Verification } from '../shared/evidence/chain';
+import { chainOf, Verification, xdrChain } from '../shared/evidence/chain';
 import { caseKey, caseKeyForExecution, verificationKey } from '../shared/evidence/keys';
 import { getJson, handoffCommand, Manifest, putJson, TOOL_NAME } from '../shared/evidence/manifest';
 import { putOutcomeEvent } from '../shared/evidence/outcome-event';
@@ -89,6 +89,7 @@ export function summarizeAgent(state: AgentFinalState): AgentOutcome {
       detailedStatus: state.task.detailedStatus,
     };
   }
+  if (state.xdr) return summarizeXdrAgent(state, base);
   if (state.evidence) {
     const e = state.evidence;
     base.evidence = {
@@ -180,6 +181,50 @@ export function summarizeAgent(state: AgentFinalState): AgentOutcome {
     };
   }
   return { ...base, outcome: 'failed', reason: 'The branch ended without evidence or an error (unexpected)' };
+}
+
+/**
+ * An agent of collection mode cado-xdr: Cado collected through its SentinelOne integration, so the line names Cado's
+ * project and pipeline, not evidence of ours, and its custody says which links are not available and why.
+ */
+function summarizeXdrAgent(state: AgentFinalState, base: AgentOutcome): AgentOutcome {
+  const xdr = state.xdr as NonNullable<AgentFinalState['xdr']>;
+  const line: AgentOutcome = {
+    ...base,
+    collectedBy: 'cado-xdr',
+    xdr: {
+      accountName: xdr.accountName,
+      deviceId: xdr.deviceId,
+      profile: xdr.profile,
+      collectionType: xdr.collectionType,
+    },
+    custody: xdrChain(state.cado?.evidenceHash),
+  };
+  if (state.cado) {
+    const c = state.cado;
+    line.cado = { projectId: c.projectId, projectName: c.projectName, pipelineId: c.pipelineId, phase: c.phase };
+    if (c.reason) line.cado.reason = c.reason;
+  }
+  if (state.handoffError) {
+    const why = describeCaught(state.handoffError);
+    return state.handoffError.Error === 'CadoXdrImportOutcomeUnknownError'
+      ? { ...line, outcome: 'outcome_unknown', reason: why }
+      : { ...line, outcome: 'failed', reason: `Cado XDR import failed: ${why}` };
+  }
+  if (state.cado?.phase === 'complete') {
+    return {
+      ...line,
+      outcome: 'complete',
+      reason: 'Collected by Cado through its SentinelOne integration and processed (no copy in our bucket)',
+    };
+  }
+  const why =
+    state.cado?.phase === 'deadline'
+      ? 'Cado did not finish collecting and processing before the hand-off deadline'
+      : state.cado
+        ? `Cado's XDR collection ${state.cado.phase}${state.cado.reason ? `: ${state.cado.reason}` : ''}`
+        : 'the XDR import did not run';
+  return { ...line, outcome: 'failed', reason: why };
 }
 
 /**

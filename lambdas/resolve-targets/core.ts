@@ -8,6 +8,7 @@
  * It calls nothing: the agent records and the RemoteOps findings come from Check Permissions, the investigation's
  * only `GET /agents`.
  */
+import { type CollectionMode, DEFAULT_COLLECTION_MODE, xdrHostOptions } from '../shared/cado/xdr';
 import { parseInput } from '../shared/handler';
 import {
   type AgentRecord,
@@ -85,10 +86,22 @@ export function decideTargets(
   return { targets, rejected };
 }
 
-/** Resolves the targets of an investigation from what Check Permissions found. */
-export function resolveTargets(event: PreflightChecked, now: () => string): ResolvedTargets {
+/**
+ * Resolves the targets of an investigation from what Check Permissions found. The collection mode is the execution
+ * input's, else `defaultMode` (the config's); the states after this one choose their path by it.
+ */
+export function resolveTargets(
+  event: PreflightChecked,
+  now: () => string,
+  defaultMode: CollectionMode = DEFAULT_COLLECTION_MODE,
+): ResolvedTargets {
   const input = parseInput(WorkflowInput, event.input, 'Investigation input');
   const investigationId = parseInput(InvestigationId, event.execution.name, 'Execution name');
+  const collectionMode = input.collectionMode ?? defaultMode;
+  if (collectionMode === 'cado-xdr' && input.profile === 'memory') {
+    // Before any target is decided: Cado's XDR import has no memory option (shared/cado/xdr.ts).
+    xdrHostOptions('memory');
+  }
   const { targets, rejected } = decideTargets(input.agentIds, event.preflight);
   return {
     investigation: {
@@ -98,6 +111,9 @@ export function resolveTargets(event: PreflightChecked, now: () => string): Reso
       requestedBy: input.requestedBy,
       reason: input.reason,
       startedAt: event.execution.startTime ?? now(),
+      // Only the non-default mode is written (state and case files of the default mode keep their shape).
+      ...(collectionMode === 'cado-xdr' ? { collectionMode } : {}),
+      ...(input.profile ? { profile: input.profile } : {}),
     },
     targets,
     rejected,

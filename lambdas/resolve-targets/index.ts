@@ -2,8 +2,9 @@
 import { nowIso } from '../shared/clock';
 import { stepHandler } from '../shared/handler';
 import { PreflightChecked } from '../shared/schemas';
+import { xdrSettings } from '../shared/settings';
 import { resolveTargets } from './core';
 
 export const handler = stepHandler('resolve-targets', PreflightChecked, async (event) =>
-  resolveTargets(event, nowIso),
+  resolveTargets(event, nowIso, xdrSettings().defaultMode),
 );
