@@ -22,6 +22,7 @@ import type { S1CadoConfig } from '../config';
 import type { ApiSecrets } from './api-secrets';
 import {
   cadoHandoffSteps,
+  cadoXdrImportStep,
   EXECUTION_CONTEXT,
   type LambdaStepOptions,
   lambdaStep,
@@ -44,6 +45,11 @@ export const STAGING_NODE_OPTIONS = '--enable-source-maps --max-semi-space-size=
 
 /** Download failures worth another full attempt of Stage Output (from the contract). */
 export const STAGING_RETRY_ERRORS: readonly string[] = RETRY_ON.staging;
+
+/** The state's collection mode at `path` is cado-xdr (absent: the default mode, s1-remoteops). */
+function isCadoXdr(path: string): Condition {
+  return Condition.and(Condition.isPresent(path), Condition.stringEquals(path, 'cado-xdr'));
+}
 
 /** Properties of {@link InvestigationWorkflow}. */
 export interface InvestigationWorkflowProps {
@@ -156,6 +162,12 @@ export class InvestigationWorkflow extends Construct {
       functions.recordOutcome.addEnvironment(ENV.threatUpdate, JSON.stringify(config.threatUpdate));
     }
     functions.stageOutput.addEnvironment(ENV.maxResultBytes, String(config.maxResultBytes));
+    // Collection mode: the default (an execution may name another), and how Cado is asked in mode cado-xdr.
+    functions.resolveTargets.addEnvironment(ENV.collectionMode, config.collectionMode);
+    if (config.cadoXdrAccountName)
+      functions.handToCado.addEnvironment(ENV.cadoXdrAccountName, config.cadoXdrAccountName);
+    if (config.cadoXdrCustomFiles?.length)
+      functions.handToCado.addEnvironment(ENV.cadoXdrCustomFiles, JSON.stringify(config.cadoXdrCustomFiles));
     coordination.bind(functions.runScript);
     coordination.bind(functions.handToCado);
     coordination.bind(functions.recordOutcome);
@@ -218,7 +230,12 @@ export class InvestigationWorkflow extends Construct {
       )
       .when(Condition.stringEquals('$.task.phase', 'deadline'), cancelTask.next(collectionTimedOut))
       .otherwise(collectionFailed);
-    const perAgent = runScript.next(waitForTask).next(checkTask).next(taskFinished);
+    runScript.next(waitForTask).next(checkTask).next(taskFinished);
+    // Collection mode cado-xdr: Cado collects through its SentinelOne integration; no Run Script, Stage or Verify.
+    const importFromXdr = cadoXdrImportStep(this, functions.handToCado, cado, handOffFailed);
+    const perAgent = new Choice(this, 'Agent Collection Mode?')
+      .when(isCadoXdr('$.investigation.collectionMode'), importFromXdr)
+      .otherwise(runScript);
 
     const collect = new MapState(this, 'Collect From Each Agent', {
       itemsPath: '$.targets',
@@ -258,13 +275,12 @@ export class InvestigationWorkflow extends Construct {
           causePath: '$.outcome.summary',
         }),
       );
-    const definition = receiveInput
-      .next(checkPermissions)
-      .next(resolveTargets)
-      .next(ensureScripts)
-      .next(collect)
-      .next(recordOutcome)
-      .next(verdict);
+    collect.next(recordOutcome).next(verdict);
+    // Mode cado-xdr runs nothing of ours on the endpoints: no collector to ensure in the S1 library.
+    const collectionMode = new Choice(this, 'Collection Mode?')
+      .when(isCadoXdr('$.investigation.collectionMode'), collect)
+      .otherwise(ensureScripts.next(collect));
+    const definition = receiveInput.next(checkPermissions).next(resolveTargets).next(collectionMode);
 
     // Upper bound of one investigation: agents run in batches of maxConcurrentAgents, each at most its task
     // deadline (runtime + grace), staging, and the Cado deadline, plus slack for retries.
