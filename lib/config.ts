@@ -27,8 +27,9 @@
  */
 import { Construct, Node } from 'constructs';
 import { z } from 'zod';
-import { COLLECTION_MODES, DEFAULT_COLLECTION_MODE } from '../lambdas/shared/cado/xdr';
 import {
+  COLLECTION_MODES,
+  DEFAULT_COLLECTION_MODE,
   DEFAULT_DOWNLOAD_HOSTS,
   LEGAL_HOLD_MODES,
   LIMITS,

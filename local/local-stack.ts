@@ -230,7 +230,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     // Cado's SentinelOne integration (collection mode cado-xdr): an XDR account on our console, with our token.
     // `public_identifier` holding the console URL is a guess (UNCERTAIN, see lambdas/shared/cado/xdr.ts).
-    cadoSim?.addXdrAccount({ name: LOCAL_XDR_ACCOUNT, endpoint: s1Url, token: s1Token, publicIdentifier: s1Url });
+    cadoSim?.addXdrAccount({
+      name: LOCAL_XDR_ACCOUNT,
+      endpoint: s1Url,
+      token: s1Token,
+      publicIdentifier: s1Url,
+    });
 
     const aws = await startAwsFake();
     closers.push(() => aws.close());

@@ -9,13 +9,13 @@
  * (`xdr-import#<investigation>` / `agent#<id>`) before the call — `importing`, then `started` with the pipeline id,
  * `refused` when Cado provably did nothing, `unknown` otherwise — holding the ids of the device's pipelines that
  * already existed. An unsettled intent is reconciled by listing the project's pipelines that name the device: a new
- * one is the import and is followed. None after the settle delay does not prove nothing started (how Cado names XDR
+ * one is the import and is followed. None after the settle delay (waited out in the step) does not prove nothing started (how Cado names XDR
  * evidence is not documented), so the agent ends `outcome_unknown` and the import is never sent again.
  */
 import * as z from 'zod';
 import { type CadoClient, DEFAULT_XDR_PROFILE, xdrHostOptions } from '../shared/cado';
 import type { CoordinationStore, ItemKey, StoredItem } from '../shared/coordination/store';
-import { CadoTransientError, CadoXdrAccountError, CadoXdrImportOutcomeUnknownError } from '../shared/errors';
+import { CadoXdrAccountError, CadoXdrImportOutcomeUnknownError } from '../shared/errors';
 import { logger } from '../shared/observability';
 import { CADO_POLL, nextPoll } from '../shared/poll';
 import type { XdrAgentStart, XdrHandedOff } from '../shared/schemas';
@@ -54,6 +54,8 @@ export interface ImportFromXdrDeps {
   readonly settings: Pick<CadoSettings, 'projectMode' | 'projectName' | 'handoffTimeoutSeconds'>;
   readonly xdr: Pick<XdrSettings, 'accountName' | 'customFiles'>;
   readonly now: () => number;
+  /** Waits out the settle delay of an unanswered import. */
+  readonly sleep: (ms: number) => Promise<void>;
 }
 
 /** Cado's SentinelOne account to collect with: the configured one (which must exist), else the only one. */
@@ -80,7 +82,9 @@ async function deviceFor(cado: CadoClient, accountName: string, input: XdrAgentS
   const { agentId, agentUuid, computerName } = input.target;
   const devices = await cado.listXdrDevices(accountName, computerName);
   // UNCERTAIN whether device_id is S1's agent id or its uuid: either is accepted, nothing else.
-  const device = devices.find((d) => d.deviceId === agentId || (agentUuid !== '' && d.deviceId === agentUuid));
+  const device = devices.find(
+    (d) => d.deviceId === agentId || (agentUuid !== '' && d.deviceId === agentUuid),
+  );
   if (!device) {
     throw new CadoXdrAccountError(
       `Cado's SentinelOne account "${accountName}" does not see agent ${agentId} (${computerName}); ` +
@@ -138,11 +142,11 @@ export async function importFromXdr(input: XdrAgentStart, deps: ImportFromXdrDep
         break;
       }
       if (!importSettled(data.at, deps.now())) {
-        throw new CadoTransientError(
-          `Cado: the XDR import of agent ${input.target.agentId} may still appear (attempt at ${data.at}); ` +
-            `trying again after ${IMPORT_SETTLE_SECONDS} s settle`,
-          { operation: 'GET /api/v3/pipelines' },
-        );
+        // Wait out the settle here (at most 30 s of a 2-minute task) and look once more, rather than leave it to
+        // the state's jittered retries, which may run out first.
+        const waitMs = Date.parse(data.at) + IMPORT_SETTLE_SECONDS * 1000 - deps.now();
+        if (waitMs > 0) await deps.sleep(waitMs);
+        continue;
       }
       throw new CadoXdrImportOutcomeUnknownError(
         `Cado may have started collecting from agent ${input.target.agentId} (${input.target.computerName}) through ` +
@@ -173,7 +177,12 @@ export async function importFromXdr(input: XdrAgentStart, deps: ImportFromXdrDep
       continue;
     }
     try {
-      const { pipelineId } = await deps.cado.importXdr({ projectId: project.id, accountName, deviceId, hostOptions });
+      const { pipelineId } = await deps.cado.importXdr({
+        projectId: project.id,
+        accountName,
+        deviceId,
+        hostOptions,
+      });
       await deps.store
         .update(key, { ...importing, state: 'started', pipelineId }, XdrImportIntent, {
           ...ttl,

@@ -89,7 +89,9 @@ export function summarizeAgent(state: AgentFinalState): AgentOutcome {
       detailedStatus: state.task.detailedStatus,
     };
   }
-  if (state.xdr) return summarizeXdrAgent(state, base);
+  // Mode cado-xdr: `xdr` is set once Cado was asked; an import that failed before that has only the mode.
+  if (state.xdr || (!state.evidence && state.investigation?.collectionMode === 'cado-xdr'))
+    return summarizeXdrAgent(state, base);
   if (state.evidence) {
     const e = state.evidence;
     base.evidence = {
@@ -188,21 +190,30 @@ export function summarizeAgent(state: AgentFinalState): AgentOutcome {
  * project and pipeline, not evidence of ours, and its custody says which links are not available and why.
  */
 function summarizeXdrAgent(state: AgentFinalState, base: AgentOutcome): AgentOutcome {
-  const xdr = state.xdr as NonNullable<AgentFinalState['xdr']>;
+  const xdr = state.xdr;
   const line: AgentOutcome = {
     ...base,
     collectedBy: 'cado-xdr',
-    xdr: {
-      accountName: xdr.accountName,
-      deviceId: xdr.deviceId,
-      profile: xdr.profile,
-      collectionType: xdr.collectionType,
-    },
+    ...(xdr
+      ? {
+          xdr: {
+            accountName: xdr.accountName,
+            deviceId: xdr.deviceId,
+            profile: xdr.profile,
+            collectionType: xdr.collectionType,
+          },
+        }
+      : {}),
     custody: xdrChain(state.cado?.evidenceHash),
   };
   if (state.cado) {
     const c = state.cado;
-    line.cado = { projectId: c.projectId, projectName: c.projectName, pipelineId: c.pipelineId, phase: c.phase };
+    line.cado = {
+      projectId: c.projectId,
+      projectName: c.projectName,
+      pipelineId: c.pipelineId,
+      phase: c.phase,
+    };
     if (c.reason) line.cado.reason = c.reason;
   }
   if (state.handoffError) {

@@ -284,3 +284,12 @@ export const LIMITS = {
   /** The largest `maxResultBytes` the config accepts: 500 GiB (64 MiB parts, within S3's 10,000). */
   maxResultBytesCeiling: 500 * 1024 * 1024 * 1024,
 } as const;
+
+/**
+ * How evidence is collected (config `collectionMode`, execution input `collectionMode`): our collector through S1
+ * RemoteOps, staged in our bucket; or Cado through its own SentinelOne integration (lambdas/shared/cado/xdr.ts).
+ */
+export const COLLECTION_MODES = ['s1-remoteops', 'cado-xdr'] as const;
+export type CollectionMode = (typeof COLLECTION_MODES)[number];
+/** The mode when neither the config nor the execution names one. */
+export const DEFAULT_COLLECTION_MODE: CollectionMode = 's1-remoteops';

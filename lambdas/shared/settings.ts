@@ -4,10 +4,10 @@
  * variable fails with a message naming it.
  */
 import * as z from 'zod';
+import { COLLECTION_MODES, type CollectionMode, DEFAULT_COLLECTION_MODE } from './cado/xdr';
 import { ENV, LEGAL_HOLD_MODES, type LegalHoldMode, LIMITS } from './contract';
 import { ConfigError } from './errors';
 import { DEFAULT_DOWNLOAD_HOSTS, DEFAULT_S1_HOSTS, type HostPolicy } from './hosts';
-import { COLLECTION_MODES, type CollectionMode, DEFAULT_COLLECTION_MODE } from './cado/xdr';
 
 function splitList(value: string | undefined): string[] {
   return (value ?? '')

@@ -337,7 +337,9 @@ export const routes: readonly Route[] = [
     handle: ({ state, query }) => {
       // `type` filters (repeatable) [spec]; credentials are never listed.
       const types = query.getAll('type');
-      const accounts = [...state.accounts.values()].filter((a) => types.length === 0 || types.includes(a.type));
+      const accounts = [...state.accounts.values()].filter(
+        (a) => types.length === 0 || types.includes(a.type),
+      );
       const { page, pagination } = paginate(accounts, query);
       return pageResponse(
         page.map((a) => ({

@@ -33,7 +33,10 @@ function xdrAccount(context: RouteContext, name: unknown): CloudAccountRecord & 
 }
 
 /** `GET <console>/web/api/v2.1/agents?<query>` with the account's token; S1's refusals become Cado errors. */
-async function s1Agents(account: CloudAccountRecord & { endpoint: string }, query: URLSearchParams): Promise<S1Agent[]> {
+async function s1Agents(
+  account: CloudAccountRecord & { endpoint: string },
+  query: URLSearchParams,
+): Promise<S1Agent[]> {
   const url = `${account.endpoint.replace(/\/+$/, '')}/web/api/v2.1/agents?${query.toString()}`;
   let response: Response;
   try {
@@ -42,13 +45,25 @@ async function s1Agents(account: CloudAccountRecord & { endpoint: string }, quer
       signal: AbortSignal.timeout(S1_TIMEOUT_MS),
     });
   } catch {
-    throw new SimulatedApiError(502, 'xdr_unreachable', `Could not reach the SentinelOne console of ${account.name}`);
+    throw new SimulatedApiError(
+      502,
+      'xdr_unreachable',
+      `Could not reach the SentinelOne console of ${account.name}`,
+    );
   }
   if (response.status === 401 || response.status === 403) {
-    throw new SimulatedApiError(400, 'xdr_credentials', `SentinelOne rejected the credentials of ${account.name}`);
+    throw new SimulatedApiError(
+      400,
+      'xdr_credentials',
+      `SentinelOne rejected the credentials of ${account.name}`,
+    );
   }
   if (!response.ok) {
-    throw new SimulatedApiError(502, 'xdr_error', `SentinelOne answered ${response.status} for ${account.name}`);
+    throw new SimulatedApiError(
+      502,
+      'xdr_error',
+      `SentinelOne answered ${response.status} for ${account.name}`,
+    );
   }
   const body = (await response.json()) as { data?: S1Agent[] };
   return body.data ?? [];
@@ -69,7 +84,8 @@ function deviceView(agent: S1Agent): Record<string, unknown> {
 export async function browseSentinelOne(context: RouteContext): Promise<RouteResponse> {
   const account = xdrAccount(context, context.query.get('account_name'));
   const perPage = Number(context.query.get('per_page'));
-  if (!Number.isInteger(perPage) || perPage < 1) invalid("'per_page' is required and must be a positive integer");
+  if (!Number.isInteger(perPage) || perPage < 1)
+    invalid("'per_page' is required and must be a positive integer");
   const query = new URLSearchParams({ limit: String(Math.min(perPage, 100)) });
   const hostname = context.query.get('hostname');
   if (hostname) query.set('computerName', hostname);
@@ -78,7 +94,11 @@ export async function browseSentinelOne(context: RouteContext): Promise<RouteRes
   const agents = await s1Agents(account, query);
   return {
     status: 200,
-    body: { status: 'success', data: agents.map(deviceView), pagination: { type: 'cursor', per_page: perPage } },
+    body: {
+      status: 'success',
+      data: agents.map(deviceView),
+      pagination: { type: 'cursor', per_page: perPage },
+    },
   };
 }
 
@@ -90,7 +110,8 @@ function hostOptions(raw: unknown): Record<string, unknown> {
   const type = options.collection_type ?? 'balanced';
   if (type !== 'balanced' && type !== 'custom') invalid("'collection_type' must be one of balanced, custom");
   for (const flag of HOST_OPTION_FLAGS) {
-    if (options[flag] !== undefined && typeof options[flag] !== 'boolean') invalid(`'${flag}' must be a boolean`);
+    if (options[flag] !== undefined && typeof options[flag] !== 'boolean')
+      invalid(`'${flag}' must be a boolean`);
   }
   for (const list of ['groups', 'additional_files']) {
     const value = options[list];
@@ -121,7 +142,8 @@ export async function importFromXdr(context: RouteContext): Promise<RouteRespons
   }
   const account = xdrAccount(context, body.account_name);
   const [agent] = await s1Agents(account, new URLSearchParams({ ids: deviceId }));
-  if (!agent) throw new SimulatedApiError(404, 'device_not_found', `Device ${deviceId} not found in ${account.name}`);
+  if (!agent)
+    throw new SimulatedApiError(404, 'device_not_found', `Device ${deviceId} not found in ${account.name}`);
   const record = state.createXdrImport({
     at: now,
     projectId: investigationId,

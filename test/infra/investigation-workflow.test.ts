@@ -230,11 +230,13 @@ describe('InvestigationWorkflow state machine', () => {
     expect(JSON.stringify(agent['Agent Collection Mode?'])).toContain('"Next":"Import From XDR"');
     expect(agent['Import From XDR']).toMatchObject({ Next: 'Wait For Cado' });
     const xdrCatch = agent['Import From XDR']?.Catch as { Next: string; ResultPath: string }[];
-    expect(xdrCatch).toEqual([expect.objectContaining({ Next: 'Hand-Off Failed', ResultPath: '$.handoffError' })]);
+    expect(xdrCatch).toEqual([
+      expect.objectContaining({ Next: 'Hand-Off Failed', ResultPath: '$.handoffError' }),
+    ]);
     // The same Lambda as Hand To Cado: one function holds both hand-offs and their import intents.
-    expect(JSON.stringify(agent['Import From XDR']?.Resource ?? agent['Import From XDR']?.Parameters)).toEqual(
-      JSON.stringify(agent['Hand To Cado']?.Resource ?? agent['Hand To Cado']?.Parameters),
-    );
+    expect(
+      JSON.stringify(agent['Import From XDR']?.Resource ?? agent['Import From XDR']?.Parameters),
+    ).toEqual(JSON.stringify(agent['Hand To Cado']?.Resource ?? agent['Hand To Cado']?.Parameters));
   });
 
   it("records the outcome whatever happened before, then fails with the outcome's error name", () => {

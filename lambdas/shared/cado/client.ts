@@ -499,7 +499,8 @@ export class CadoClient {
    */
   async importXdr(input: ImportXdrInput): Promise<{ pipelineId: number }> {
     assertId(input.projectId, 'Cado project id');
-    if (input.accountName.trim() === '') throw new InputValidationError('Cado XDR account name must not be empty');
+    if (input.accountName.trim() === '')
+      throw new InputValidationError('Cado XDR account name must not be empty');
     if (!/^[A-Za-z0-9-]{1,64}$/.test(input.deviceId)) {
       throw new InputValidationError('XDR device id must be 1–64 letters, digits or hyphens');
     }
@@ -561,7 +562,11 @@ export class CadoClient {
    * The top-level pipelines of a project that name `deviceId` or `hostname` in their name or evidence name, oldest
    * first: the candidates for an XDR import of that device (how Cado names them is UNCERTAIN, see xdr.ts).
    */
-  async listXdrImportPipelines(projectId: number, deviceId: string, hostname: string): Promise<CadoPipeline[]> {
+  async listXdrImportPipelines(
+    projectId: number,
+    deviceId: string,
+    hostname: string,
+  ): Promise<CadoPipeline[]> {
     assertId(projectId, 'Cado project id');
     const items = await this.listAll(`${API}/pipelines`, { project_id: projectId }, pipelineSchema);
     const mentions = (text: string | undefined) =>

@@ -30,11 +30,7 @@
  */
 import { InputValidationError } from '../errors';
 
-/** How evidence is collected: our collector through S1 RemoteOps (staged in our bucket), or Cado through its XDR import. */
-export const COLLECTION_MODES = ['s1-remoteops', 'cado-xdr'] as const;
-export type CollectionMode = (typeof COLLECTION_MODES)[number];
-/** The mode when neither the config nor the execution names one. */
-export const DEFAULT_COLLECTION_MODE: CollectionMode = 's1-remoteops';
+export { COLLECTION_MODES, type CollectionMode, DEFAULT_COLLECTION_MODE } from '../contract';
 
 /** The collection profiles (the same four names the collector profiles use); `triage` is the default. */
 export const XDR_PROFILES = ['triage', 'full', 'memory', 'custom'] as const;
@@ -63,7 +59,12 @@ export function xdrHostOptions(profile: XdrProfile, customFiles: readonly string
     case 'triage':
       return { collection_type: 'balanced', light_mode: true, skip_scan: true, skip_ssl_verification: false };
     case 'full':
-      return { collection_type: 'balanced', light_mode: false, skip_scan: false, skip_ssl_verification: false };
+      return {
+        collection_type: 'balanced',
+        light_mode: false,
+        skip_scan: false,
+        skip_ssl_verification: false,
+      };
     case 'custom':
       if (customFiles.length === 0) {
         throw new InputValidationError(

@@ -83,7 +83,12 @@ export const AgentOutcome = z.looseObject({
   /** Collection mode cado-xdr: Cado collected through its SentinelOne integration (no evidence of ours). */
   collectedBy: z.literal('cado-xdr').optional(),
   xdr: z
-    .looseObject({ accountName: z.string(), deviceId: z.string(), profile: z.string(), collectionType: z.string() })
+    .looseObject({
+      accountName: z.string(),
+      deviceId: z.string(),
+      profile: z.string(),
+      collectionType: z.string(),
+    })
     .optional(),
   /** Mode cado-xdr: the chain of custody, every link of ours "not available" with why (see `xdrChain`). */
   custody: z.array(z.looseObject({ link: z.string(), status: z.string(), detail: z.string() })).optional(),

@@ -164,7 +164,11 @@ export function xdrChain(cadoHash?: { readonly detail: string }): ChainLink[] {
       status: 'not_available',
       detail: `${notOurs}; the S1 task was Cado's, its result never passed through this tool`,
     },
-    { link: 'read-back', status: 'not_available', detail: `${notOurs}; there is no stored object of ours to read back` },
+    {
+      link: 'read-back',
+      status: 'not_available',
+      detail: `${notOurs}; there is no stored object of ours to read back`,
+    },
     {
       link: 'cado',
       status: 'not_available',
