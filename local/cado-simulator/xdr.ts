@@ -26,7 +26,7 @@ interface S1Agent {
 function xdrAccount(context: RouteContext, name: unknown): CloudAccountRecord & { endpoint: string } {
   if (typeof name !== 'string' || name === '') invalid("'account_name' is required");
   const account = context.state.accounts.get(name);
-  if (!account || account.type !== 'sentinelone' || !account.endpoint) {
+  if (account?.type !== 'sentinelone' || !account.endpoint) {
     throw new SimulatedApiError(404, 'account_not_found', `SentinelOne account ${name} not found`);
   }
   return account as CloudAccountRecord & { endpoint: string };
