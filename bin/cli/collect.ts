@@ -31,6 +31,8 @@ Options
   --threat <id>         the S1 threat this collection is about (kept in the chain of custody)
   --reason <text>       why (kept in the chain of custody)
   --requested-by <who>  who asks (default: $USER@<host name>)
+  --mode <mode>         s1-remoteops: our collector through S1 RemoteOps, staged in the evidence bucket; cado-xdr:
+                        Cado collects itself through its SentinelOne integration (default: the stack's collectionMode)
   --wait                wait for the investigation to finish, show progress and the outcome
   --timeout <duration>  with --wait: stop waiting after this long, e.g. 45m, 3h (default 2h)
   --json                machine-readable output on stdout (progress goes to stderr)
@@ -46,6 +48,7 @@ const FLAG_OF: Record<string, string> = {
   threatId: '--threat',
   requestedBy: '--requested-by',
   reason: '--reason',
+  collectionMode: '--mode',
 };
 
 /** Validates the execution input with the workflow's schema; problems are reported by flag, with the bad value. */
@@ -54,12 +57,15 @@ export function buildInput(fields: {
   threatId?: string;
   requestedBy: string;
   reason?: string;
+  /** `--mode`; validated by the schema. */
+  collectionMode?: string;
 }): WorkflowInput {
   const candidate = {
     agentIds: fields.agentIds,
     requestedBy: fields.requestedBy,
     ...(fields.threatId !== undefined ? { threatId: fields.threatId } : {}),
     ...(fields.reason !== undefined ? { reason: fields.reason } : {}),
+    ...(fields.collectionMode !== undefined ? { collectionMode: fields.collectionMode } : {}),
   };
   const parsed = WorkflowInput.safeParse(candidate);
   if (parsed.success) return parsed.data;
@@ -70,6 +76,7 @@ export function buildInput(fields: {
       return `${flag} ${shown(fields.agentIds[index])}: ${issue.message}`;
     }
     if (field === 'threatId') return `${flag} ${shown(fields.threatId)}: ${issue.message}`;
+    if (field === 'collectionMode') return `${flag} ${shown(fields.collectionMode)}: ${issue.message}`;
     return `${flag}: ${issue.message}`;
   });
   throw new UsageError(problems.join('; '), 'collect');
@@ -106,6 +113,7 @@ export async function collectCommand(args: readonly string[], io: CliIo): Promis
       threat: { type: 'string' },
       reason: { type: 'string' },
       'requested-by': { type: 'string' },
+      mode: { type: 'string' },
       wait: { type: 'boolean' },
       timeout: { type: 'string' },
     },
@@ -122,6 +130,7 @@ export async function collectCommand(args: readonly string[], io: CliIo): Promis
     threatId: stringFlag(flags, 'threat'),
     requestedBy: stringFlag(flags, 'requested-by') ?? defaultRequester(io),
     reason: stringFlag(flags, 'reason'),
+    collectionMode: stringFlag(flags, 'mode'),
   });
   const wait = flags.wait === true;
   const timeout = stringFlag(flags, 'timeout');
@@ -151,6 +160,7 @@ export async function collectCommand(args: readonly string[], io: CliIo): Promis
       out.out(`Started investigation ${investigationId}`);
       out.out(`  Agents      ${input.agentIds.join(', ')}`);
       if (input.threatId) out.out(`  Threat      ${input.threatId}`);
+      if (input.collectionMode) out.out(`  Mode        ${input.collectionMode}`);
       out.out(`  Requested   by ${input.requestedBy}${input.reason ? ` — ${input.reason}` : ''}`);
       out.out(`  Execution   ${executionArn}`);
       out.out(`  Console     ${link}`);

@@ -4,6 +4,7 @@
  * evidence of ours exists.
  */
 import { describe, expect, it } from 'vitest';
+import type { CaseRecord } from '../../lambdas/shared/evidence/case-record';
 import { LOCAL_XDR_ACCOUNT } from '../../local/local-stack';
 import {
   agentLine,
@@ -11,6 +12,7 @@ import {
   investigate,
   listKeys,
   nextThreatId,
+  runCli,
   s1Requests,
   useE2eStack,
 } from './helpers';
@@ -146,5 +148,25 @@ describe('collection mode cado-xdr', () => {
     } finally {
       if (account) stack.cadoSim.state.accounts.set(LOCAL_XDR_ACCOUNT, account);
     }
+  });
+
+  it('s1cado collect --mode cado-xdr starts it and waits for the outcome; a bad mode is a usage error', async () => {
+    const { linux } = stack.tenant.agents;
+    const run = await runCli(stack, [
+      'collect',
+      '--agent',
+      linux.id,
+      '--mode',
+      'cado-xdr',
+      '--wait',
+      '--json',
+    ]);
+    expect(run.code).toBe(0);
+    const started = JSON.parse(run.stdout) as { investigationId: string; case: CaseRecord };
+    expect(started.case.status).toBe('complete');
+    expect(started.case.agents[0]).toMatchObject({ collectedBy: 'cado-xdr', outcome: 'complete' });
+    const bad = await runCli(stack, ['collect', '--agent', linux.id, '--mode', 'cado']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--mode "cado": Invalid option: expected one of "s1-remoteops"\|"cado-xdr"/);
   });
 });
