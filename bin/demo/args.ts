@@ -3,7 +3,12 @@
  * `S1_API_TOKEN` / `CADO_API_KEY`, and an argument that looks like one is refused without being echoed.
  */
 import { parseArgs } from 'node:util';
-import { LIMITS } from '../../lambdas/shared/contract';
+import {
+  COLLECTION_MODES,
+  type CollectionMode,
+  DEFAULT_COLLECTION_MODE,
+  LIMITS,
+} from '../../lambdas/shared/contract';
 import { UsageError } from './errors';
 import { SCENARIO_NAMES, SCENARIOS, type Scenario, scenarioList } from './scenarios';
 
@@ -32,6 +37,8 @@ export interface DemoOptions {
   readonly keep: boolean;
   /** Colours in the progress output. */
   readonly color: boolean;
+  /** `--mode`: how evidence is collected (cado-xdr: Cado collects through its SentinelOne integration). */
+  readonly mode: CollectionMode;
 }
 
 /** What the command line asks for. */
@@ -61,6 +68,8 @@ Options
   --agents N           agents to collect from, alternating Windows/Linux (default 2, at most ${MAX_AGENTS})
   --size MiB           result size per agent (default ${DEFAULT_SIZE_MIB})
   --scenario NAME      a fault scenario (default happy); --scenario list shows them all
+  --mode MODE          s1-remoteops (default): our collector through S1 RemoteOps, staged in S3; cado-xdr: Cado
+                       collects itself through its SentinelOne integration (POST /api/v3/import/xdr)
   --time-scale X       simulated seconds per real second (default ${DEFAULT_TIME_SCALE}; 1 with an external endpoint)
   --keep               keep the local S3 directory (the evidence on disk) and print its path
   --json               print a machine-readable summary on stdout (progress goes to stderr)
@@ -233,6 +242,16 @@ export function parseDemoArgs(
     }
   }
 
+  const mode = (values.mode ?? DEFAULT_COLLECTION_MODE) as CollectionMode;
+  if (!COLLECTION_MODES.includes(mode)) {
+    throw new UsageError(`--mode must be one of ${COLLECTION_MODES.join(', ')}, got "${values.mode}"`);
+  }
+  if (mode === 'cado-xdr' && externalCado && !externalS1) {
+    // The external platform's SentinelOne account cannot reach the local S1 simulator.
+    throw new UsageError(
+      '--mode cado-xdr with --cado-url needs --s1-url: that Cado collects from a real console',
+    );
+  }
   const sizeMiB = values.size === undefined ? DEFAULT_SIZE_MIB : positiveNumber(values.size, 'size');
   if (sizeMiB > MAX_SIZE_MIB) throw new UsageError(`--size must be at most ${MAX_SIZE_MIB} MiB`);
 
@@ -257,6 +276,7 @@ export function parseDemoArgs(
       json: values.json ?? false,
       keep: values.keep ?? false,
       color: !(values['no-color'] ?? false) && !env.NO_COLOR,
+      mode,
     },
   };
 }
@@ -270,6 +290,7 @@ function parse(argv: readonly string[]) {
       agents: { type: 'string' },
       size: { type: 'string' },
       scenario: { type: 'string' },
+      mode: { type: 'string' },
       'time-scale': { type: 'string' },
       's1-url': { type: 'string' },
       'cado-url': { type: 'string' },

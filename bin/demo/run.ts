@@ -61,6 +61,7 @@ interface Plan {
     threatId?: string;
     requestedBy: string;
     reason: string;
+    collectionMode?: 'cado-xdr';
   };
   readonly agents: readonly Agent[];
 }
@@ -151,6 +152,7 @@ function planFor(options: DemoOptions, agents: readonly Agent[], threats: readon
         ...(threatId ? { threatId } : {}),
         requestedBy: threatId ? REQUESTED_BY : 'demo (manual, external S1)',
         reason: 'npm run demo against an external S1-compatible console',
+        ...(options.mode === 'cado-xdr' ? { collectionMode: 'cado-xdr' as const } : {}),
       },
     };
   }
@@ -169,6 +171,7 @@ function planFor(options: DemoOptions, agents: readonly Agent[], threats: readon
           0,
           1024,
         ),
+      ...(options.mode === 'cado-xdr' ? { collectionMode: 'cado-xdr' as const } : {}),
     },
   };
 }
