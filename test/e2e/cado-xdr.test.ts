@@ -12,6 +12,7 @@ import {
   investigate,
   listKeys,
   nextThreatId,
+  readObject,
   runCli,
   s1Requests,
   useE2eStack,
@@ -72,6 +73,11 @@ describe('collection mode cado-xdr', () => {
     expect(run.events.some((e) => JSON.stringify(e).includes('Ensure Scripts'))).toBe(false);
     const keys = await listKeys(stack, `investigations/${run.investigationId}/`);
     expect(keys.filter((k) => !/case\.(json|md)$/.test(k))).toEqual([]);
+    const report = (await readObject(stack, `investigations/${run.investigationId}/case.md`)).toString(
+      'utf8',
+    );
+    expect(report).toContain('Collected by: Cado, through its SentinelOne integration');
+    expect(report).toMatch(/\| staging \| not_available \| collection mode cado-xdr/);
   });
 
   it('asks Cado once when its answer is lost after it acted, and when the Lambda response is lost', async () => {
