@@ -68,7 +68,9 @@ export interface InvestigationWorkflowProps {
  *
  * Receive Input → Check Permissions → Resolve Targets → Ensure Scripts → Collect From Each Agent (Map) →
  * Record Outcome → Succeed | Fail, where each agent runs Run Script → (Wait For Task ⇄ Check Task) → Stage Output →
- * Hand To Cado → (Wait For Cado ⇄ Check Cado), and a passed task deadline goes to Cancel Task. Every S1/Cado call retries its transient errors by name with
+ * Hand To Cado → (Wait For Cado ⇄ Check Cado), and a passed task deadline goes to Cancel Task. In collection mode
+ * cado-xdr (config or execution input, set by Resolve Targets) Ensure Scripts is skipped and each agent goes Import
+ * From XDR → (Wait For Cado ⇄ Check Cado): Cado collects through its own SentinelOne integration. Every S1/Cado call retries its transient errors by name with
  * backoff and full jitter; anything else is caught per agent, so one agent's failure never loses another's evidence.
  * JSONPath only (the local runner cannot execute JSONata).
  */
