@@ -28,7 +28,9 @@
 import { Construct, Node } from 'constructs';
 import { z } from 'zod';
 import {
+  COLLECTION_MODES,
   COLLECTION_PROFILES,
+  DEFAULT_COLLECTION_MODE,
   DEFAULT_DOWNLOAD_HOSTS,
   LEGAL_HOLD_MODES,
   LIMITS,
@@ -329,6 +331,16 @@ const configSchema = z
       maxConcurrentAgents: int(1, 40).default(5),
       /** How long to wait for the Cado pipeline before giving up on the hand-off. @default 21600 (6 h) */
       cadoHandoffTimeoutSeconds: int(60, 604_800).default(21_600),
+      /**
+       * How evidence is collected unless an execution says otherwise (`s1cado collect --mode`): "s1-remoteops" runs
+       * our collector through S1 RemoteOps and stages the output in our bucket; "cado-xdr" asks Cado to collect
+       * through its own SentinelOne integration (`POST /api/v3/import/xdr`). @default "s1-remoteops"
+       */
+      collectionMode: z.enum(COLLECTION_MODES).default(DEFAULT_COLLECTION_MODE),
+      /** Cado's SentinelOne account (collection mode cado-xdr). @default - the only one Cado has */
+      cadoXdrAccountName: z.string().min(1, 'must not be empty').optional(),
+      /** Files Cado collects for profile "custom" in collection mode cado-xdr. @default - none (profile custom refused) */
+      cadoXdrCustomFiles: z.array(z.string().min(1)).max(100).optional(),
       /** Days evidence objects are kept before lifecycle expiry. @default 365 */
       evidenceRetentionDays: int(1, 36_500).default(365),
       /** Object Lock (governance) default retention in days; must not exceed `evidenceRetentionDays`. @default 90 */

@@ -51,6 +51,8 @@ export const LOCAL_BUCKET = 'evidence';
  * deployment with its defaults).
  */
 export const LOCAL_STACK_NAME = 'S1CadoForensics';
+/** The SentinelOne XDR account the local Cado simulator holds (on the local S1 console). */
+export const LOCAL_XDR_ACCOUNT = 'SentinelOne (local)';
 
 /** Options of {@link startLocalStack}. */
 export interface LocalStackOptions {
@@ -225,6 +227,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       closers.push(() => cadoSim?.close());
       cadoUrl = cadoSim.url;
     }
+
+    // Cado's SentinelOne integration (collection mode cado-xdr): an XDR account on our console, with our token.
+    // `public_identifier` holding the console URL is a guess (UNCERTAIN, see lambdas/shared/cado/xdr.ts).
+    cadoSim?.addXdrAccount({
+      name: LOCAL_XDR_ACCOUNT,
+      endpoint: s1Url,
+      token: s1Token,
+      publicIdentifier: s1Url,
+    });
 
     const aws = await startAwsFake();
     closers.push(() => aws.close());

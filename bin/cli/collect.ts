@@ -42,6 +42,8 @@ ${PROFILE_NAMES.map((name) => `                          ${name.padEnd(7)} ${PRO
   --path <path>         custom: an absolute path or glob (* ?) to collect, no "." or ".." segment; repeat
                         for several (at most ${CUSTOM_PATHS_LIMITS.maxCount})
   --requested-by <who>  who asks (default: $USER@<host name>)
+  --mode <mode>         s1-remoteops: our collector through S1 RemoteOps, staged in the evidence bucket; cado-xdr:
+                        Cado collects itself through its SentinelOne integration (default: the stack's collectionMode)
   --wait                wait for the investigation to finish, show progress and the outcome
   --timeout <duration>  with --wait: stop waiting after this long, e.g. 45m, 3h (default 2h)
   --json                machine-readable output on stdout (progress goes to stderr)
@@ -59,6 +61,7 @@ const FLAG_OF: Record<string, string> = {
   reason: '--reason',
   profile: '--profile',
   customPaths: '--path',
+  collectionMode: '--mode',
 };
 
 /** Validates the execution input with the workflow's schema; problems are reported by flag, with the bad value. */
@@ -69,6 +72,8 @@ export function buildInput(fields: {
   reason?: string;
   profile?: string;
   customPaths?: string[];
+  /** `--mode`; validated by the schema. */
+  collectionMode?: string;
 }): WorkflowInput {
   const paths = fields.customPaths ?? [];
   if (paths.length > 0 && fields.profile !== 'custom') {
@@ -90,6 +95,7 @@ export function buildInput(fields: {
     ...(fields.reason !== undefined ? { reason: fields.reason } : {}),
     ...(fields.profile !== undefined ? { profile: fields.profile as ProfileName } : {}),
     ...(paths.length > 0 ? { customPaths: paths } : {}),
+    ...(fields.collectionMode !== undefined ? { collectionMode: fields.collectionMode } : {}),
   };
   const parsed = WorkflowInput.safeParse(candidate);
   if (parsed.success) return parsed.data;
@@ -101,6 +107,7 @@ export function buildInput(fields: {
     }
     if (field === 'threatId') return `${flag} ${shown(fields.threatId)}: ${issue.message}`;
     if (field === 'profile') return `${flag} ${shown(fields.profile)}: ${issue.message}`;
+    if (field === 'collectionMode') return `${flag} ${shown(fields.collectionMode)}: ${issue.message}`;
     return `${flag}: ${issue.message}`;
   });
   throw new UsageError(problems.join('; '), 'collect');
@@ -139,6 +146,7 @@ export async function collectCommand(args: readonly string[], io: CliIo): Promis
       profile: { type: 'string' },
       path: { type: 'string', multiple: true },
       'requested-by': { type: 'string' },
+      mode: { type: 'string' },
       wait: { type: 'boolean' },
       timeout: { type: 'string' },
     },
@@ -157,6 +165,7 @@ export async function collectCommand(args: readonly string[], io: CliIo): Promis
     reason: stringFlag(flags, 'reason'),
     profile: stringFlag(flags, 'profile'),
     customPaths: stringList(flags, 'path'),
+    collectionMode: stringFlag(flags, 'mode'),
   });
   const wait = flags.wait === true;
   const timeout = stringFlag(flags, 'timeout');
@@ -188,6 +197,7 @@ export async function collectCommand(args: readonly string[], io: CliIo): Promis
       if (input.threatId) out.out(`  Threat      ${input.threatId}`);
       out.out(`  Profile     ${input.profile ?? 'default (triage unless configured otherwise)'}`);
       if (input.customPaths) out.out(`  Paths       ${input.customPaths.join(', ')}`);
+      if (input.collectionMode) out.out(`  Mode        ${input.collectionMode}`);
       out.out(`  Requested   by ${input.requestedBy}${input.reason ? ` — ${input.reason}` : ''}`);
       out.out(`  Execution   ${executionArn}`);
       out.out(`  Console     ${link}`);

@@ -9,7 +9,12 @@ import {
   type ProfileName,
   validateCustomPaths,
 } from '../../lambdas/collectors/profiles';
-import { LIMITS } from '../../lambdas/shared/contract';
+import {
+  COLLECTION_MODES,
+  type CollectionMode,
+  DEFAULT_COLLECTION_MODE,
+  LIMITS,
+} from '../../lambdas/shared/contract';
 import { UsageError } from './errors';
 import { SCENARIO_NAMES, SCENARIOS, type Scenario, scenarioList } from './scenarios';
 
@@ -42,6 +47,8 @@ export interface DemoOptions {
   readonly profile: ProfileName;
   /** The custom profile's paths (empty for the others). */
   readonly customPaths: readonly string[];
+  /** `--mode`: how evidence is collected (cado-xdr: Cado collects through its SentinelOne integration). */
+  readonly mode: CollectionMode;
 }
 
 /** Paths the demo collects with `--profile custom` when no `--path` is given (Linux: the demo picks Linux agents). */
@@ -78,6 +85,8 @@ Options
 ${PROFILE_NAMES.map((name) => `                         ${name.padEnd(7)} ${PROFILE_CONTENTS[name].summary}`).join('\n')}
   --path P             custom: an absolute path or glob (repeatable; default ${DEMO_CUSTOM_PATHS.join(' ')}); the
                        demo collects from the agents of the OS the paths belong to
+  --mode MODE          s1-remoteops (default): our collector through S1 RemoteOps, staged in S3; cado-xdr: Cado
+                       collects itself through its SentinelOne integration (POST /api/v3/import/xdr)
   --time-scale X       simulated seconds per real second (default ${DEFAULT_TIME_SCALE}; 1 with an external endpoint)
   --keep               keep the local S3 directory (the evidence on disk) and print its path
   --json               print a machine-readable summary on stdout (progress goes to stderr)
@@ -270,6 +279,16 @@ export function parseDemoArgs(
     }
   }
 
+  const mode = (values.mode ?? DEFAULT_COLLECTION_MODE) as CollectionMode;
+  if (!COLLECTION_MODES.includes(mode)) {
+    throw new UsageError(`--mode must be one of ${COLLECTION_MODES.join(', ')}, got "${values.mode}"`);
+  }
+  if (mode === 'cado-xdr' && externalCado && !externalS1) {
+    // The external platform's SentinelOne account cannot reach the local S1 simulator.
+    throw new UsageError(
+      '--mode cado-xdr with --cado-url needs --s1-url: that Cado collects from a real console',
+    );
+  }
   const sizeMiB = values.size === undefined ? DEFAULT_SIZE_MIB : positiveNumber(values.size, 'size');
   if (sizeMiB > MAX_SIZE_MIB) throw new UsageError(`--size must be at most ${MAX_SIZE_MIB} MiB`);
 
@@ -296,6 +315,7 @@ export function parseDemoArgs(
       color: !(values['no-color'] ?? false) && !env.NO_COLOR,
       profile,
       customPaths,
+      mode,
     },
   };
 }
@@ -311,6 +331,7 @@ function parse(argv: readonly string[]) {
       scenario: { type: 'string' },
       profile: { type: 'string' },
       path: { type: 'string', multiple: true },
+      mode: { type: 'string' },
       'time-scale': { type: 'string' },
       's1-url': { type: 'string' },
       'cado-url': { type: 'string' },

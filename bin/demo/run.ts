@@ -63,6 +63,7 @@ interface Plan {
     reason: string;
     profile?: string;
     customPaths?: string[];
+    collectionMode?: 'cado-xdr';
   };
   readonly agents: readonly Agent[];
 }
@@ -174,6 +175,7 @@ function planFor(options: DemoOptions, agents: readonly Agent[], threats: readon
         requestedBy: threatId ? REQUESTED_BY : 'demo (manual, external S1)',
         reason: 'npm run demo against an external S1-compatible console',
         ...profileInput(options),
+        ...(options.mode === 'cado-xdr' ? { collectionMode: 'cado-xdr' as const } : {}),
       },
     };
   }
@@ -193,6 +195,7 @@ function planFor(options: DemoOptions, agents: readonly Agent[], threats: readon
           1024,
         ),
       ...profileInput(options),
+      ...(options.mode === 'cado-xdr' ? { collectionMode: 'cado-xdr' as const } : {}),
     },
   };
 }

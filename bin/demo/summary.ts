@@ -62,6 +62,12 @@ export interface AgentSummary {
     readonly detailedStatus: string | null;
   } | null;
   readonly evidence: EvidenceCheck | null;
+  /** Collection mode cado-xdr: Cado collected through its SentinelOne integration (no evidence of ours). */
+  readonly xdr: {
+    readonly accountName: string | null;
+    readonly deviceId: string | null;
+    readonly custody: readonly { link: string; status: string; detail: string }[];
+  } | null;
   readonly cado: {
     readonly projectId: number;
     readonly projectName: string;
@@ -197,6 +203,14 @@ export async function collectAgents(
         evidence: agent.evidence
           ? await checkEvidence(input, agent.evidence, agent.s1Task?.childTaskId)
           : null,
+        xdr:
+          agent.collectedBy === 'cado-xdr'
+            ? {
+                accountName: agent.xdr?.accountName ?? null,
+                deviceId: agent.xdr?.deviceId ?? null,
+                custody: agent.custody ?? [],
+              }
+            : null,
         cado: agent.cado
           ? {
               projectId: agent.cado.projectId,
@@ -257,6 +271,16 @@ export function renderSummary(summary: DemoSummary, p: Paint, totalMs?: number):
       lines.push(
         `  ${labelIn('S1 task')}parent ${agent.s1Task.parentTaskId ?? '?'}, child ${agent.s1Task.childTaskId ?? '?'}: ${agent.s1Task.status ?? '?'}${agent.s1Task.detailedStatus ? ` (${agent.s1Task.detailedStatus})` : ''}`,
       );
+    }
+    if (agent.xdr) {
+      lines.push(
+        `  ${labelIn('collected')}by Cado through SentinelOne (account ${agent.xdr.accountName ?? '?'}, device ${agent.xdr.deviceId ?? '?'}): no copy in our bucket`,
+      );
+      for (const [i, link] of agent.xdr.custody.entries()) {
+        lines.push(
+          `  ${labelIn(i === 0 ? 'chain' : '')}${link.link.padEnd(18)}${p.dim(link.status.padEnd(14))}${link.detail}`,
+        );
+      }
     }
     const e = agent.evidence;
     if (e) {

@@ -10,6 +10,7 @@ import {
   cadoHealthCheck,
   cadoKeyCheck,
   cadoPermissionsCheck,
+  cadoXdrAccountCheck,
   type Fetched,
   type FetchedRole,
   failureKind,
@@ -20,6 +21,7 @@ import {
   s1SitesCheck,
   s1TokenCheck,
   s1TokenExpiryCheck,
+  type XdrAccountExpectation,
 } from '../shared/audit/checks';
 import {
   AUDIT_SCHEMA,
@@ -50,7 +52,8 @@ export type S1AuditApi = Pick<
 >;
 
 /** The Cado calls the audit makes (a `CadoClient` has them all). */
-export type CadoAuditApi = Pick<CadoClient, 'baseUrl' | 'whoami' | 'systemStatus'>;
+export type CadoAuditApi = Pick<CadoClient, 'baseUrl' | 'whoami' | 'systemStatus'> &
+  Partial<Pick<CadoClient, 'listXdrAccounts'>>;
 
 /** Dependencies of {@link runAudit}. Leave `s1` or `cado` out to skip that service's checks. */
 export interface AuditDeps {
@@ -65,6 +68,8 @@ export interface AuditDeps {
     readonly client: CadoAuditApi;
     /** `handoff` (one project per threat: must create projects) or `import` (fixed project). @default 'handoff' */
     readonly purpose?: CadoPurpose;
+    /** Set to check Cado's SentinelOne XDR account (collection mode cado-xdr). @default - not checked */
+    readonly xdr?: XdrAccountExpectation;
   };
   /** The deployed collector scripts (read lazily, so a broken bundle fails one check, not the audit). */
   readonly collectors: () => readonly CollectorScript[];
@@ -199,9 +204,20 @@ async function auditCado(cado: NonNullable<AuditDeps['cado']>): Promise<AuditChe
     attempt(() => cado.client.whoami()),
     attempt(() => cado.client.systemStatus()),
   ]);
-  return [
+  const checks = [
     cadoKeyCheck(whoami),
     cadoPermissionsCheck(whoami, cado.purpose ?? 'handoff'),
     cadoHealthCheck(status),
   ];
+  const { xdr } = cado;
+  if (xdr) {
+    const list = cado.client.listXdrAccounts;
+    const accounts = await attempt(() =>
+      list
+        ? list.call(cado.client, 'sentinelone')
+        : Promise.reject(new Error('this client cannot list accounts')),
+    );
+    checks.push(cadoXdrAccountCheck(accounts, xdr));
+  }
+  return checks;
 }

@@ -13,7 +13,7 @@ import { ENV, SECRET_FIELDS } from '../shared/contract';
 import { stepHandler } from '../shared/handler';
 import { metrics } from '../shared/observability';
 import { cadoClient, s1Client, secretReader } from '../shared/services';
-import { cadoSettings, envInt, envOptionalList, parseEnv, s1Settings } from '../shared/settings';
+import { cadoSettings, envInt, envOptionalList, parseEnv, s1Settings, xdrSettings } from '../shared/settings';
 import { type AuditDeps, type CadoAuditApi, runAudit, type S1AuditApi } from './core';
 import { type AuditDelivery, deliverReport, type MetricDatum } from './deliver';
 
@@ -57,6 +57,16 @@ export const handler = stepHandler('audit-permissions', z.unknown(), async (): P
   const s1 = await attempt(() => s1Client());
   const cado = await attempt(() => cadoClient());
   const purpose = await attempt(() => (cadoSettings().projectMode === 'fixed' ? 'import' : 'handoff'));
+  // Collection mode cado-xdr (configured, or an XDR account named): Cado's SentinelOne account is checked too.
+  const xdr = await attempt(() => {
+    const modes = xdrSettings();
+    if (modes.defaultMode !== 'cado-xdr' && !modes.accountName) return undefined;
+    return {
+      s1ConsoleUrl: s1Settings().consoleUrl,
+      required: modes.defaultMode === 'cado-xdr',
+      ...(modes.accountName ? { accountName: modes.accountName } : {}),
+    };
+  });
   const deps: AuditDeps = {
     s1: {
       client: s1.ok
@@ -72,8 +82,11 @@ export const handler = stepHandler('audit-permissions', z.unknown(), async (): P
       siteIds: settings[ENV.auditSiteIds],
     },
     cado: {
-      client: cado.ok ? cado.value : unavailable<CadoAuditApi>(cado.error, ['whoami', 'systemStatus']),
+      client: cado.ok
+        ? cado.value
+        : unavailable<CadoAuditApi>(cado.error, ['whoami', 'systemStatus', 'listXdrAccounts']),
       purpose: purpose.ok ? purpose.value : 'handoff',
+      ...(xdr.ok && xdr.value ? { xdr: xdr.value } : {}),
     },
     collectors: () => {
       collectors ??= loadCollectors();

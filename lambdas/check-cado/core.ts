@@ -9,19 +9,19 @@ import { type CadoClient, otherFileNameLayout, type PipelineOutcome, reportsNoFi
 import { compareCadoHash } from '../shared/evidence/chain';
 import { logger } from '../shared/observability';
 import { CADO_POLL, nextPoll } from '../shared/poll';
-import type { HandedOff } from '../shared/schemas';
+import type { CadoFollowed, HandedOff, XdrHandedOff } from '../shared/schemas';
 
 /**
  * Decides the next step after one look at the pipeline: a finished pipeline (`complete`, `failed`, `cancelled`)
  * ends the hand-off with Cado's reason; a running one waits again, or ends as `deadline` once the hand-off's
  * deadline has passed.
  */
-export function decideCado(
-  input: HandedOff,
+export function decideCado<T extends CadoFollowed>(
+  input: T,
   outcome: Pick<PipelineOutcome, 'state' | 'reason'>,
   nowMs: number,
   random: () => number = Math.random,
-): HandedOff {
+): T {
   const checkedAt = new Date(nowMs).toISOString();
   if (outcome.state !== 'running') {
     return { ...input, cado: { ...input.cado, phase: outcome.state, reason: outcome.reason, checkedAt } };
@@ -52,11 +52,53 @@ export function shouldTryOtherLayout(
   return reportsNoFile(outcome) && !input.cado.fileNameFallback && input.evidence.key.includes('/');
 }
 
-/** Checks the pipeline once. */
-export async function checkCado(
-  input: HandedOff,
+/** Checks the pipeline once (of an S3 import, or in collection mode cado-xdr of Cado's own collection). */
+export async function checkCado<T extends CadoFollowed>(
+  input: T,
   deps: { cado: CadoClient; now: () => number },
-): Promise<HandedOff> {
+): Promise<T> {
+  if (!('evidence' in input)) return (await checkXdr(input as XdrHandedOff, deps)) as T;
+  return (await checkS3(input, deps)) as T;
+}
+
+/** An XDR import: the same decision, and Cado's evidence record noted without a comparison (we hold no copy). */
+async function checkXdr(
+  input: XdrHandedOff,
+  deps: { cado: CadoClient; now: () => number },
+): Promise<XdrHandedOff> {
+  const outcome = await deps.cado.pipelineOutcome(input.cado.pipelineId);
+  const checked = decideCado(input, outcome, deps.now());
+  if (checked.cado.phase !== 'complete') return checked;
+  logger.info('Cado finished collecting through SentinelOne', { pipelineId: input.cado.pipelineId });
+  const evidenceId = outcome.pipeline.evidenceId;
+  let cadoHash: string | undefined;
+  if (evidenceId !== undefined) {
+    cadoHash = await deps.cado.getEvidence(evidenceId).then(
+      (e) => e.diskHash?.slice(0, 200),
+      (error: unknown) => {
+        logger.warn("Could not read Cado's evidence record", { evidenceId, error: (error as Error).name });
+        return undefined;
+      },
+    );
+  }
+  const detail =
+    'Cado collected this evidence itself through its SentinelOne integration; this tool never held a copy, so ' +
+    `there is no hash of ours to compare${cadoHash ? ` (Cado reports ${cadoHash})` : ''}`;
+  return {
+    ...checked,
+    cado: {
+      ...checked.cado,
+      evidenceHash: {
+        status: 'not_available',
+        detail,
+        ...(evidenceId !== undefined ? { evidenceId } : {}),
+        ...(cadoHash ? { cadoHash } : {}),
+      },
+    },
+  };
+}
+
+async function checkS3(input: HandedOff, deps: { cado: CadoClient; now: () => number }): Promise<HandedOff> {
   const outcome = await deps.cado.pipelineOutcome(input.cado.pipelineId);
   if (shouldTryOtherLayout(input, outcome)) {
     const nowMs = deps.now();

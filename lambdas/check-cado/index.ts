@@ -1,10 +1,10 @@
 /** Check Cado (see core.ts). */
 import { now } from '../shared/clock';
 import { stepHandler } from '../shared/handler';
-import { HandedOff } from '../shared/schemas';
+import { CadoFollowed } from '../shared/schemas';
 import { cadoClient } from '../shared/services';
 import { checkCado } from './core';
 
-export const handler = stepHandler('check-cado', HandedOff, (input) =>
+export const handler = stepHandler('check-cado', CadoFollowed, (input) =>
   checkCado(input, { cado: cadoClient(), now }),
 );

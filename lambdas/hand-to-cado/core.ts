@@ -88,7 +88,10 @@ export interface HandToCadoDeps {
 }
 
 /** The Cado project an investigation's evidence goes to. Names carry the investigation id in per-threat mode. */
-export function projectNameFor(investigation: Investigation, settings: HandToCadoDeps['settings']): string {
+export function projectNameFor(
+  investigation: Investigation,
+  settings: Pick<CadoSettings, 'projectMode' | 'projectName'>,
+): string {
   if (settings.projectMode === 'fixed' && settings.projectName) return settings.projectName;
   return `S1 ${investigation.investigationId}`;
 }

@@ -16,7 +16,7 @@ import type {
   CaseStatus,
 } from '../shared/evidence/case-record';
 import { putCaseReport, renderCaseReport } from '../shared/evidence/case-report';
-import { chainOf, Verification } from '../shared/evidence/chain';
+import { chainOf, Verification, xdrChain } from '../shared/evidence/chain';
 import { caseKey, caseKeyForExecution, verificationKey } from '../shared/evidence/keys';
 import { getJson, handoffCommand, Manifest, putJson, TOOL_NAME } from '../shared/evidence/manifest';
 import { putOutcomeEvent } from '../shared/evidence/outcome-event';
@@ -24,7 +24,13 @@ import { type ManifestSigner, signManifest } from '../shared/evidence/signature'
 import { nextRetry, readRetries, updateRetries } from '../shared/intake/retries';
 import { logger, metrics } from '../shared/observability';
 import { redact } from '../shared/redact';
-import type { AgentFinalState, CadoHandoff, CaughtError, OutcomeInput } from '../shared/schemas';
+import {
+  type AgentFinalState,
+  type CadoHandoff,
+  type CaughtError,
+  type OutcomeInput,
+  s3Handoff,
+} from '../shared/schemas';
 import type { S1Client, ThreatAnalystVerdict, ThreatIncidentStatus } from '../shared/sentinelone';
 import { addThreatNoteOnce } from '../shared/threat-notes';
 
@@ -83,6 +89,9 @@ export function summarizeAgent(state: AgentFinalState): AgentOutcome {
       detailedStatus: state.task.detailedStatus,
     };
   }
+  // Mode cado-xdr: `xdr` is set once Cado was asked; an import that failed before that has only the mode.
+  if (state.xdr || (!state.evidence && state.investigation?.collectionMode === 'cado-xdr'))
+    return summarizeXdrAgent(state, base);
   if (state.evidence) {
     const e = state.evidence;
     base.evidence = {
@@ -174,6 +183,59 @@ export function summarizeAgent(state: AgentFinalState): AgentOutcome {
     };
   }
   return { ...base, outcome: 'failed', reason: 'The branch ended without evidence or an error (unexpected)' };
+}
+
+/**
+ * An agent of collection mode cado-xdr: Cado collected through its SentinelOne integration, so the line names Cado's
+ * project and pipeline, not evidence of ours, and its custody says which links are not available and why.
+ */
+function summarizeXdrAgent(state: AgentFinalState, base: AgentOutcome): AgentOutcome {
+  const xdr = state.xdr;
+  const line: AgentOutcome = {
+    ...base,
+    collectedBy: 'cado-xdr',
+    ...(xdr
+      ? {
+          xdr: {
+            accountName: xdr.accountName,
+            deviceId: xdr.deviceId,
+            profile: xdr.profile,
+            collectionType: xdr.collectionType,
+          },
+        }
+      : {}),
+    custody: xdrChain(state.cado?.evidenceHash),
+  };
+  if (state.cado) {
+    const c = state.cado;
+    line.cado = {
+      projectId: c.projectId,
+      projectName: c.projectName,
+      pipelineId: c.pipelineId,
+      phase: c.phase,
+    };
+    if (c.reason) line.cado.reason = c.reason;
+  }
+  if (state.handoffError) {
+    const why = describeCaught(state.handoffError);
+    return state.handoffError.Error === 'CadoXdrImportOutcomeUnknownError'
+      ? { ...line, outcome: 'outcome_unknown', reason: why }
+      : { ...line, outcome: 'failed', reason: `Cado XDR import failed: ${why}` };
+  }
+  if (state.cado?.phase === 'complete') {
+    return {
+      ...line,
+      outcome: 'complete',
+      reason: 'Collected by Cado through its SentinelOne integration and processed (no copy in our bucket)',
+    };
+  }
+  const why =
+    state.cado?.phase === 'deadline'
+      ? 'Cado did not finish collecting and processing before the hand-off deadline'
+      : state.cado
+        ? `Cado's XDR collection ${state.cado.phase}${state.cado.reason ? `: ${state.cado.reason}` : ''}`
+        : 'the XDR import did not run';
+  return { ...line, outcome: 'failed', reason: why };
 }
 
 /**
@@ -361,7 +423,7 @@ export async function recordOutcome(input: OutcomeInput, deps: RecordOutcomeDeps
   const manifests = new Map<string, Manifest>();
   for (const [index, agent] of record.agents.entries()) {
     if (!agent.evidence) continue;
-    const final = await finalizeManifest(agent, results[index]?.cado, deps, finishedAt);
+    const final = await finalizeManifest(agent, s3Handoff(results[index]?.cado), deps, finishedAt);
     if (final) manifests.set(agent.evidence.manifestKey, final);
   }
   const key = caseKeyForExecution(record.investigationId);

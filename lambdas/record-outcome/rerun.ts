@@ -11,7 +11,7 @@ import { chainOf } from '../shared/evidence/chain';
 import { caseKey } from '../shared/evidence/keys';
 import { getJson, getJsonVersion, handoffCommand, Manifest, putJson } from '../shared/evidence/manifest';
 import { logger } from '../shared/observability';
-import { AgentFinalState, Investigation, RefusedEvidence, RerunInfo } from '../shared/schemas';
+import { AgentFinalState, Investigation, RefusedEvidence, RerunInfo, s3Handoff } from '../shared/schemas';
 import {
   announce,
   caseVerdict,
@@ -83,7 +83,7 @@ export function nextManifest(manifest: Manifest, line: RerunLine, rerun: RerunIn
       ? { event: 'cado-complete', at: state.cado?.checkedAt ?? at }
       : { event: 'handoff-failed', at, detail: outcome.reason },
   );
-  const cado = state.cado ?? manifest.cado;
+  const cado = s3Handoff(state.cado) ?? manifest.cado;
   return {
     ...manifest,
     cado,

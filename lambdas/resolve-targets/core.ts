@@ -9,6 +9,7 @@
  * only `GET /agents`.
  */
 import { DEFAULT_PROFILE_SETTINGS, type ProfileName, type ProfileSettings } from '../collectors/profiles';
+import { type CollectionMode, DEFAULT_COLLECTION_MODE, xdrHostOptions } from '../shared/cado/xdr';
 import { parseInput } from '../shared/handler';
 import {
   type AgentRecord,
@@ -122,14 +123,23 @@ export function profileRejection(
   return undefined;
 }
 
-/** Resolves the targets of an investigation from what Check Permissions found. */
+/**
+ * Resolves the targets of an investigation from what Check Permissions found. The collection mode is the execution
+ * input's, else `defaultMode` (the config's); the states after this one choose their path by it.
+ */
 export function resolveTargets(
   event: PreflightChecked,
   now: () => string,
   settings: ProfileSettings = DEFAULT_PROFILE_SETTINGS,
+  defaultMode: CollectionMode = DEFAULT_COLLECTION_MODE,
 ): ResolvedTargets {
   const input = parseInput(ProfiledWorkflowInput, event.input, 'Investigation input');
   const investigationId = parseInput(InvestigationId, event.execution.name, 'Execution name');
+  const collectionMode = input.collectionMode ?? defaultMode;
+  if (collectionMode === 'cado-xdr' && input.profile === 'memory') {
+    // Before any target is decided: Cado's XDR import has no memory option (shared/cado/xdr.ts).
+    xdrHostOptions('memory');
+  }
   const decided = decideTargets(input.agentIds, event.preflight);
   const targets: Target[] = [];
   const rejected = [...decided.rejected];
@@ -149,6 +159,8 @@ export function resolveTargets(
       ...(input.profile ? { profile: input.profile } : {}),
       ...(input.customPaths ? { customPaths: input.customPaths } : {}),
       ...(input.directUpload ? { directUpload: true } : {}),
+      // Only the non-default mode is written (state and case files of the default mode keep their shape).
+      ...(collectionMode === 'cado-xdr' ? { collectionMode } : {}),
     },
     targets,
     rejected,

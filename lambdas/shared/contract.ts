@@ -41,6 +41,8 @@ export const ERRORS = {
   CadoConflictError: { retryable: false },
   CadoTlsError: { retryable: false },
   CadoResponseError: { retryable: false },
+  CadoXdrImportOutcomeUnknownError: { retryable: false },
+  CadoXdrAccountError: { retryable: false },
   // Local failures
   InputValidationError: { retryable: false },
   ConfigError: { retryable: false },
@@ -156,6 +158,10 @@ export const ENV = {
   cadoProjectName: 'CADO_PROJECT_NAME',
   cadoCloudId: 'CADO_CLOUD_ID',
   cadoHandoffTimeoutSeconds: 'CADO_HANDOFF_TIMEOUT_SECONDS',
+  /** Collection mode `cado-xdr`: the default mode, Cado's SentinelOne account, the files of profile custom. */
+  collectionMode: 'COLLECTION_MODE',
+  cadoXdrAccountName: 'CADO_XDR_ACCOUNT_NAME',
+  cadoXdrCustomFiles: 'CADO_XDR_CUSTOM_FILES',
   // Evidence bucket (EvidenceBucket.bind*)
   evidenceBucket: 'EVIDENCE_BUCKET',
   /** The legal hold Stage Output places ({@link LEGAL_HOLD_MODES}). */
@@ -303,3 +309,12 @@ export const LIMITS = {
   /** S3's longest presigned lifetime (seven days); an assumed signing role's session lasts at most 12 hours. */
   presignMaxSeconds: 12 * 60 * 60,
 } as const;
+
+/**
+ * How evidence is collected (config `collectionMode`, execution input `collectionMode`): our collector through S1
+ * RemoteOps, staged in our bucket; or Cado through its own SentinelOne integration (lambdas/shared/cado/xdr.ts).
+ */
+export const COLLECTION_MODES = ['s1-remoteops', 'cado-xdr'] as const;
+export type CollectionMode = (typeof COLLECTION_MODES)[number];
+/** The mode when neither the config nor the execution names one. */
+export const DEFAULT_COLLECTION_MODE: CollectionMode = 's1-remoteops';

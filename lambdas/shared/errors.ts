@@ -171,6 +171,19 @@ export class CadoTlsError extends ServiceError {
   override readonly name = 'CadoTlsError';
   readonly service = 'Cado';
 }
+/**
+ * A Cado XDR import (Cado collecting through its SentinelOne integration) may have started, and no pipeline can be
+ * named for it: never sent again (it would run a second collection on the endpoint); the console says.
+ */
+export class CadoXdrImportOutcomeUnknownError extends ServiceError {
+  override readonly name = 'CadoXdrImportOutcomeUnknownError';
+  readonly service = 'Cado';
+}
+/** Cado's SentinelOne XDR account is missing, or does not see the agent (another console?): nothing was asked. */
+export class CadoXdrAccountError extends ServiceError {
+  override readonly name = 'CadoXdrAccountError';
+  readonly service = 'Cado';
+}
 /** Cado answered 2xx with a body we cannot use. */
 export class CadoResponseError extends ServiceError {
   override readonly name = 'CadoResponseError';

@@ -6,6 +6,7 @@
  */
 import * as z from 'zod';
 import { CustomPathsSchema, ProfileNameSchema } from '../collectors/profiles';
+import { COLLECTION_MODES, XDR_PROFILES } from './cado/xdr';
 import { INVESTIGATION_ID_PATTERN, LIMITS } from './contract';
 import { custodyText } from './custody-text';
 
@@ -34,6 +35,8 @@ export const WorkflowInput = z.strictObject({
   customPaths: CustomPathsSchema.optional(),
   /** Send the collection straight from the endpoint to S3 (presigned part URLs) instead of through S1's cloud. */
   directUpload: z.boolean({ error: 'must be true or false' }).optional(),
+  /** How to collect: our collector through S1 RemoteOps, or Cado through its SentinelOne integration. @default config */
+  collectionMode: z.enum(COLLECTION_MODES).optional(),
 });
 export type WorkflowInput = z.infer<typeof WorkflowInput>;
 
@@ -74,6 +77,8 @@ export const Investigation = z.object({
   customPaths: z.array(z.string()).optional(),
   /** The caller asked for the direct-to-S3 path for every agent. */
   directUpload: z.boolean().optional(),
+  /** Set by Resolve Targets (execution input, else config); absent in state written before the mode existed. */
+  collectionMode: z.enum(COLLECTION_MODES).optional(),
 });
 export type Investigation = z.infer<typeof Investigation>;
 
@@ -336,6 +341,46 @@ export type CadoHandoff = z.infer<typeof CadoHandoff>;
 export const HandedOff = StagedEvidence.extend({ cado: CadoHandoff, poll: Poll });
 export type HandedOff = z.infer<typeof HandedOff>;
 
+// ---- collection mode cado-xdr: Cado collects through its SentinelOne integration ----------------------------------
+
+/** Input of the XDR import (one Map iteration in mode cado-xdr): no script, nothing of ours runs on the endpoint. */
+export const XdrAgentStart = z.object({ investigation: Investigation, target: Target });
+export type XdrAgentStart = z.infer<typeof XdrAgentStart>;
+
+/** What was asked of Cado: which of its accounts collected from which device, and how. */
+export const XdrCollection = z.object({
+  collectedBy: z.literal('cado-xdr'),
+  accountName: z.string(),
+  deviceId: z.string(),
+  profile: z.enum(XDR_PROFILES),
+  collectionType: z.enum(['balanced', 'custom']),
+  lightMode: z.boolean(),
+  /** True when a retried step found the import an earlier attempt had started. */
+  reused: z.boolean(),
+});
+export type XdrCollection = z.infer<typeof XdrCollection>;
+
+/** The Cado side of an XDR import: as for an S3 import, without the S3 naming fields. */
+export const XdrCadoHandoff = CadoHandoff.omit({
+  fileNameForm: true,
+  fileNameLayout: true,
+  fileNameFallback: true,
+  cloudId: true,
+});
+export type XdrCadoHandoff = z.infer<typeof XdrCadoHandoff>;
+
+/** Output of the XDR import and of Check Cado following it. */
+export const XdrHandedOff = XdrAgentStart.extend({ xdr: XdrCollection, cado: XdrCadoHandoff, poll: Poll });
+export type XdrHandedOff = z.infer<typeof XdrHandedOff>;
+
+/** What Check Cado follows: an S3 import of our staged evidence, or an XDR import. */
+export const CadoFollowed = z.union([HandedOff, XdrHandedOff]);
+export type CadoFollowed = z.infer<typeof CadoFollowed>;
+
+/** What Hand To Cado starts from: staged evidence (S3 import) or an agent to collect through Cado (XDR import). */
+export const HandToCadoInput = z.union([StagedEvidence, XdrAgentStart]);
+export type HandToCadoInput = z.infer<typeof HandToCadoInput>;
+
 /** What Step Functions puts at a Catch's ResultPath. */
 export const CaughtError = z.looseObject({ Error: z.string(), Cause: z.string().optional() });
 export type CaughtError = z.infer<typeof CaughtError>;
@@ -359,7 +404,9 @@ export const AgentFinalState = z.looseObject({
   target: CollectionTarget.partial({ script: true }).optional(),
   task: CheckedTask.shape.task.partial().optional(),
   evidence: Evidence.optional(),
-  cado: CadoHandoff.optional(),
+  cado: z.union([CadoHandoff, XdrCadoHandoff]).optional(),
+  /** Mode cado-xdr: Cado collected; no evidence of ours. */
+  xdr: XdrCollection.optional(),
   error: CaughtError.optional(),
   handoffError: CaughtError.optional(),
   cancel: CancelInfo.optional(),
@@ -367,6 +414,11 @@ export const AgentFinalState = z.looseObject({
   cancelError: CaughtError.optional(),
 });
 export type AgentFinalState = z.infer<typeof AgentFinalState>;
+
+/** The S3 hand-off of a branch's state (undefined for an XDR import, which has no staged evidence of ours). */
+export function s3Handoff(cado: AgentFinalState['cado']): CadoHandoff | undefined {
+  return cado && 'fileNameForm' in cado ? cado : undefined;
+}
 
 /** Input of Record Outcome: everything known when the investigation ends. */
 export const OutcomeInput = z.looseObject({

@@ -4,6 +4,7 @@
  * variable fails with a message naming it.
  */
 import * as z from 'zod';
+import { COLLECTION_MODES, type CollectionMode, DEFAULT_COLLECTION_MODE } from './cado/xdr';
 import { ENV, LEGAL_HOLD_MODES, type LegalHoldMode, LIMITS } from './contract';
 import { ConfigError } from './errors';
 import { DEFAULT_DOWNLOAD_HOSTS, DEFAULT_S1_HOSTS, type HostPolicy } from './hosts';
@@ -244,5 +245,42 @@ export function directUploadSettings(): { overBytes: number | undefined; roleArn
   return {
     overBytes: over > 0 ? over : undefined,
     roleArn: role === undefined || role === '' ? undefined : role,
+  };
+}
+
+const xdrSchema = z.object({
+  [ENV.collectionMode]: z.enum(COLLECTION_MODES).optional().default(DEFAULT_COLLECTION_MODE),
+  [ENV.cadoXdrAccountName]: z.string().optional(),
+  /** A JSON array of paths (paths may hold commas, so no comma list). */
+  [ENV.cadoXdrCustomFiles]: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (!value) return [];
+      try {
+        return z.array(z.string().min(1)).parse(JSON.parse(value));
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON array of file paths' });
+        return z.NEVER;
+      }
+    }),
+});
+
+/** Collection mode `cado-xdr`: the default mode and how Cado is asked to collect. */
+export interface XdrSettings {
+  readonly defaultMode: CollectionMode;
+  /** Cado's SentinelOne account; unset, the only one Cado has is used. */
+  readonly accountName: string | undefined;
+  /** The files profile `custom` asks Cado for. */
+  readonly customFiles: readonly string[];
+}
+
+/** Reads the collection-mode settings. */
+export function xdrSettings(): XdrSettings {
+  const env = parseEnv(xdrSchema, 'collection mode');
+  return {
+    defaultMode: env[ENV.collectionMode],
+    accountName: env[ENV.cadoXdrAccountName] || undefined,
+    customFiles: env[ENV.cadoXdrCustomFiles],
   };
 }

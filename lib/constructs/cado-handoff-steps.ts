@@ -144,3 +144,23 @@ export function cadoHandoffSteps(scope: Construct, props: CadoHandoffStepsProps)
   handToCado.next(waitForCado).next(checkCado).next(cadoFinished);
   return { handToCado, waitForCado, checkCado };
 }
+
+/**
+ * Collection mode cado-xdr: the `hand-to-cado` Lambda asks Cado to collect from the agent through its SentinelOne
+ * integration (state "Import From XDR"), then the branch joins the hand-off loop at `waitForCado`. Retried like Hand
+ * To Cado (its settle wait is a CadoTransientError), and the coordination store's errors; any other error goes to
+ * `failed` at `$.handoffError`.
+ */
+export function cadoXdrImportStep(
+  scope: Construct,
+  handToCado: TaskFunction,
+  steps: Pick<CadoHandoffSteps, 'waitForCado'>,
+  failed: IChainable,
+): LambdaInvoke {
+  const importFromXdr = lambdaStep(scope, 'Import From XDR', handToCado, {
+    retryOn: [...CADO_TRANSIENT_ERRORS, ...RETRY_ON.coordination],
+  });
+  importFromXdr.addCatch(failed, { errors: ['States.ALL'], resultPath: '$.handoffError' });
+  importFromXdr.next(steps.waitForCado);
+  return importFromXdr;
+}

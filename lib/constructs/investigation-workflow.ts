@@ -23,6 +23,7 @@ import type { S1CadoConfig } from '../config';
 import type { ApiSecrets } from './api-secrets';
 import {
   cadoHandoffSteps,
+  cadoXdrImportStep,
   EXECUTION_CONTEXT,
   type LambdaStepOptions,
   lambdaStep,
@@ -47,6 +48,11 @@ export const STAGING_NODE_OPTIONS = '--enable-source-maps --max-semi-space-size=
 /** Download failures worth another full attempt of Stage Output (from the contract). */
 export const STAGING_RETRY_ERRORS: readonly string[] = RETRY_ON.staging;
 
+/** The state's collection mode at `path` is cado-xdr (absent: the default mode, s1-remoteops). */
+function isCadoXdr(path: string): Condition {
+  return Condition.and(Condition.isPresent(path), Condition.stringEquals(path, 'cado-xdr'));
+}
+
 /** Properties of {@link InvestigationWorkflow}. */
 export interface InvestigationWorkflowProps {
   /** The validated configuration. */
@@ -64,7 +70,9 @@ export interface InvestigationWorkflowProps {
  *
  * Receive Input → Check Permissions → Resolve Targets → Ensure Scripts → Collect From Each Agent (Map) →
  * Record Outcome → Succeed | Fail, where each agent runs Run Script → (Wait For Task ⇄ Check Task) → Stage Output →
- * Hand To Cado → (Wait For Cado ⇄ Check Cado), and a passed task deadline goes to Cancel Task. Every S1/Cado call retries its transient errors by name with
+ * Hand To Cado → (Wait For Cado ⇄ Check Cado), and a passed task deadline goes to Cancel Task. In collection mode
+ * cado-xdr (config or execution input, set by Resolve Targets) Ensure Scripts is skipped and each agent goes Import
+ * From XDR → (Wait For Cado ⇄ Check Cado): Cado collects through its own SentinelOne integration. Every S1/Cado call retries its transient errors by name with
  * backoff and full jitter; anything else is caught per agent, so one agent's failure never loses another's evidence.
  * JSONPath only (the local runner cannot execute JSONata).
  */
@@ -184,6 +192,12 @@ export class InvestigationWorkflow extends Construct {
     if (config.directUploadOverBytes !== undefined) {
       functions.prepareUpload.addEnvironment(ENV.directUploadOverBytes, String(config.directUploadOverBytes));
     }
+    // Collection mode: the default (an execution may name another), and how Cado is asked in mode cado-xdr.
+    functions.resolveTargets.addEnvironment(ENV.collectionMode, config.collectionMode);
+    if (config.cadoXdrAccountName)
+      functions.handToCado.addEnvironment(ENV.cadoXdrAccountName, config.cadoXdrAccountName);
+    if (config.cadoXdrCustomFiles?.length)
+      functions.handToCado.addEnvironment(ENV.cadoXdrCustomFiles, JSON.stringify(config.cadoXdrCustomFiles));
     coordination.bind(functions.runScript);
     coordination.bind(functions.handToCado);
     coordination.bind(functions.recordOutcome);
@@ -255,7 +269,12 @@ export class InvestigationWorkflow extends Construct {
       )
       .when(Condition.stringEquals('$.task.phase', 'deadline'), cancelTask.next(collectionTimedOut))
       .otherwise(collectionFailed);
-    const perAgent = prepareUpload.next(runScript).next(waitForTask).next(checkTask).next(taskFinished);
+    prepareUpload.next(runScript).next(waitForTask).next(checkTask).next(taskFinished);
+    // Collection mode cado-xdr: Cado collects through its SentinelOne integration; no Run Script, Stage or Verify.
+    const importFromXdr = cadoXdrImportStep(this, functions.handToCado, cado, handOffFailed);
+    const perAgent = new Choice(this, 'Agent Collection Mode?')
+      .when(isCadoXdr('$.investigation.collectionMode'), importFromXdr)
+      .otherwise(prepareUpload);
 
     const collect = new MapState(this, 'Collect From Each Agent', {
       itemsPath: '$.targets',
@@ -295,13 +314,12 @@ export class InvestigationWorkflow extends Construct {
           causePath: '$.outcome.summary',
         }),
       );
-    const definition = receiveInput
-      .next(checkPermissions)
-      .next(resolveTargets)
-      .next(ensureScripts)
-      .next(collect)
-      .next(recordOutcome)
-      .next(verdict);
+    collect.next(recordOutcome).next(verdict);
+    // Mode cado-xdr runs nothing of ours on the endpoints: no collector to ensure in the S1 library.
+    const collectionMode = new Choice(this, 'Collection Mode?')
+      .when(isCadoXdr('$.investigation.collectionMode'), collect)
+      .otherwise(ensureScripts.next(collect));
+    const definition = receiveInput.next(checkPermissions).next(resolveTargets).next(collectionMode);
 
     // Upper bound of one investigation: agents run in batches of maxConcurrentAgents, each at most its task
     // deadline (runtime + grace), staging, and the Cado deadline, plus slack for retries.

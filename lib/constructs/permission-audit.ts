@@ -69,6 +69,9 @@ export class PermissionAudit extends Construct {
         [ENV.tokenExpiryWarningDays]: String(config.tokenExpiryWarningDays),
         [ENV.notificationTopicArn]: monitoring.topic.topicArn,
         ...(config.threatFilter.siteIds ? { [ENV.auditSiteIds]: config.threatFilter.siteIds.join(',') } : {}),
+        // Collection mode cado-xdr: the audit checks Cado's SentinelOne account (only set when it applies).
+        ...(config.collectionMode === 'cado-xdr' ? { [ENV.collectionMode]: config.collectionMode } : {}),
+        ...(config.cadoXdrAccountName ? { [ENV.cadoXdrAccountName]: config.cadoXdrAccountName } : {}),
       },
     });
     secrets.bindS1(this.function);

@@ -163,10 +163,46 @@ export interface PipelineRecord {
   abortedAt?: number;
 }
 
-/** A cloud account (the `cloud_id` an import may name). */
+/** A cloud account (the `cloud_id` an import may name), or an XDR account (the `account_name` of an XDR import). */
 export interface CloudAccountRecord {
   readonly name: string;
-  readonly type: 'aws';
+  readonly type: 'aws' | 'sentinelone';
+  /** SentinelOne: the console URL Cado calls (`credential_data.endpoint` of `POST /api/v3/accounts`). */
+  readonly endpoint?: string;
+  /** SentinelOne: the API token Cado sends (`credential_data.token`). Test-only. */
+  readonly token?: string;
+  /** What `GET /api/v3/accounts` reports as `public_identifier` (the spec does not say what it is for S1). */
+  readonly publicIdentifier?: string;
+}
+
+/** Subtasks of an XDR acquisition: Cado runs Cado Host through SentinelOne and waits for its upload. */
+export const XDR_ACQUISITION_SUBTASKS: readonly string[] = [
+  'Validate import request',
+  'Deploy Cado Host through SentinelOne',
+  'Wait for Cado Host upload',
+];
+
+/** One `POST /api/v3/import/xdr`, as the simulator recorded it. */
+export interface XdrImportRecord {
+  readonly at: number;
+  readonly projectId: number;
+  readonly accountName: string;
+  readonly deviceId: string;
+  readonly hostname: string;
+  readonly hostOptions: Record<string, unknown>;
+  readonly pipelineId: number;
+  readonly evidenceId: number;
+}
+
+/** Everything {@link CadoState.createXdrImport} needs. */
+export interface XdrImportPlan extends Omit<XdrImportRecord, 'pipelineId' | 'evidenceId'> {
+  readonly userId: number;
+  readonly queuedMs: number;
+  readonly acquisitionMs: number;
+  readonly processingMs: number;
+  readonly childSpawnDelayMs: number;
+  readonly acquisition: ResolvedOutcome;
+  readonly processing: ResolvedOutcome;
 }
 
 /** One subtask as of a given time. */
@@ -327,6 +363,7 @@ export class CadoState {
   readonly pipelines = new Map<number, PipelineRecord>();
   readonly imports: ImportRecord[] = [];
   readonly accounts = new Map<string, CloudAccountRecord>();
+  readonly xdrImports: XdrImportRecord[] = [];
 
   // Distinct id ranges, so a client that mixes up project, evidence and pipeline ids gets a 404, not luck.
   private nextUserId = 1;
@@ -439,6 +476,54 @@ export class CadoState {
       evidenceIds,
     };
     this.imports.push(record);
+    return record;
+  }
+
+  /**
+   * Records an XDR import: an evidence named like a Cado Host upload of the device (the real naming is not
+   * documented; this one names the host, which is what a client can match on), an acquisition pipeline naming the
+   * device, and its processing child.
+   */
+  createXdrImport(plan: XdrImportPlan): XdrImportRecord {
+    const evidence: EvidenceRecord = {
+      id: this.nextEvidenceId++,
+      projectId: plan.projectId,
+      name: `cado-host-capture-${plan.hostname}-${Math.floor(plan.at / 1000)}.tar.lz4`,
+      bucket: 'cado-collector',
+    };
+    this.evidences.set(evidence.id, evidence);
+    const pipeline = this.addPipeline({
+      type: 'acquisition',
+      name: `XDR acquisition: SentinelOne ${plan.hostname} (${plan.deviceId})`,
+      projectId: plan.projectId,
+      evidenceId: evidence.id,
+      userId: plan.userId,
+      created: plan.at,
+      plan: {
+        queuedMs: plan.queuedMs,
+        runMs: plan.acquisitionMs,
+        subtasks: XDR_ACQUISITION_SUBTASKS,
+        outcome: plan.acquisition,
+      },
+      child: {
+        queuedMs: plan.queuedMs,
+        runMs: plan.processingMs,
+        subtasks: PROCESSING_SUBTASKS,
+        outcome: plan.processing,
+        spawnDelayMs: plan.childSpawnDelayMs,
+      },
+    });
+    const record: XdrImportRecord = {
+      at: plan.at,
+      projectId: plan.projectId,
+      accountName: plan.accountName,
+      deviceId: plan.deviceId,
+      hostname: plan.hostname,
+      hostOptions: plan.hostOptions,
+      pipelineId: pipeline.id,
+      evidenceId: evidence.id,
+    };
+    this.xdrImports.push(record);
     return record;
   }
 

@@ -26,6 +26,7 @@ import {
 import type { CadoPermission } from './roles';
 import type { S3Checker } from './s3-check';
 import { evidenceView, pipelineView, projectView, whoamiView } from './views';
+import { browseSentinelOne, importFromXdr } from './xdr';
 
 /** Everything a handler may use. */
 export interface RouteContext {
@@ -334,11 +335,34 @@ export const routes: readonly Route[] = [
     pattern: /^\/api\/v3\/accounts$/,
     permission: 'cloud_accounts_read',
     handle: ({ state, query }) => {
-      const { page, pagination } = paginate([...state.accounts.values()], query);
+      // `type` filters (repeatable) [spec]; credentials are never listed.
+      const types = query.getAll('type');
+      const accounts = [...state.accounts.values()].filter(
+        (a) => types.length === 0 || types.includes(a.type),
+      );
+      const { page, pagination } = paginate(accounts, query);
       return pageResponse(
-        page.map((a) => ({ account_name: a.name, type: a.type, account_check_id: null })),
+        page.map((a) => ({
+          id: [...state.accounts.keys()].indexOf(a.name) + 1,
+          account_name: a.name,
+          type: a.type,
+          ...(a.publicIdentifier === undefined ? {} : { public_identifier: a.publicIdentifier }),
+          account_check_id: null,
+        })),
         pagination,
       );
     },
+  },
+  {
+    method: 'GET',
+    pattern: /^\/api\/v3\/import\/xdr\/sentinelone$/,
+    permission: 'import_data',
+    handle: browseSentinelOne,
+  },
+  {
+    method: 'POST',
+    pattern: /^\/api\/v3\/import\/xdr$/,
+    permission: 'import_data',
+    handle: importFromXdr,
   },
 ];

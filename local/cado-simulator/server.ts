@@ -96,6 +96,12 @@ export interface CadoSimulator {
   addProject(name: string, description?: string): ProjectRecord;
   /** Registers a cloud account name that imports may pass as `cloud_id`. */
   addCloudAccount(name: string): void;
+  /**
+   * Registers a SentinelOne XDR account (as `POST /api/v3/accounts` with `credential_data: {endpoint, token}`):
+   * the XDR browse and import calls reach that console with that token. `publicIdentifier` is what the accounts
+   * list reports (the spec does not say what it holds for S1); unset, the list reports none.
+   */
+  addXdrAccount(account: { name: string; endpoint: string; token: string; publicIdentifier?: string }): void;
   /** Changes what `GET /api/v3/system/status` reports (e.g. `{status: 'upgrading', is_installing: true}`). */
   setHealth(health: Partial<SystemHealth>): void;
   /** Stops the server and drops open connections. */
@@ -196,6 +202,10 @@ class Simulator implements CadoSimulator {
 
   addCloudAccount(name: string): void {
     this.model.accounts.set(name, { name, type: 'aws' });
+  }
+
+  addXdrAccount(account: { name: string; endpoint: string; token: string; publicIdentifier?: string }): void {
+    this.model.accounts.set(account.name, { ...account, type: 'sentinelone' });
   }
 
   setHealth(health: Partial<SystemHealth>): void {

@@ -209,7 +209,42 @@ describe('InvestigationWorkflow state machine', () => {
       Parameters: { 'input.$': '$.input' },
     });
     expect(states['Check Permissions']?.Next).toBe('Resolve Targets');
-    expect(states['Resolve Targets']?.Next).toBe('Ensure Scripts');
+    expect(states['Resolve Targets']?.Next).toBe('Collection Mode?');
+    // The default mode ensures the collector scripts; cado-xdr runs nothing of ours on the endpoint.
+    const mode = states['Collection Mode?'] as unknown as {
+      Choices: { And: { Variable: string; IsPresent?: boolean; StringEquals?: string }[]; Next: string }[];
+      Default: string;
+    };
+    expect(mode.Default).toBe('Ensure Scripts');
+    expect(mode.Choices).toEqual([
+      {
+        And: [
+          { Variable: '$.investigation.collectionMode', IsPresent: true },
+          { Variable: '$.investigation.collectionMode', StringEquals: 'cado-xdr' },
+        ],
+        Next: 'Collect From Each Agent',
+      },
+    ]);
+    expect(states['Ensure Scripts']?.Next).toBe('Collect From Each Agent');
+  });
+
+  it('in collection mode cado-xdr, each agent goes from the XDR import straight to the Cado wait', () => {
+    const map = states['Collect From Each Agent'] as unknown as {
+      ItemProcessor: { StartAt: string; States: Record<string, Record<string, unknown>> };
+    };
+    const agent = map.ItemProcessor.States;
+    expect(map.ItemProcessor.StartAt).toBe('Agent Collection Mode?');
+    expect(agent['Agent Collection Mode?']).toMatchObject({ Default: 'Prepare Upload' });
+    expect(JSON.stringify(agent['Agent Collection Mode?'])).toContain('"Next":"Import From XDR"');
+    expect(agent['Import From XDR']).toMatchObject({ Next: 'Wait For Cado' });
+    const xdrCatch = agent['Import From XDR']?.Catch as { Next: string; ResultPath: string }[];
+    expect(xdrCatch).toEqual([
+      expect.objectContaining({ Next: 'Hand-Off Failed', ResultPath: '$.handoffError' }),
+    ]);
+    // The same Lambda as Hand To Cado: one function holds both hand-offs and their import intents.
+    expect(
+      JSON.stringify(agent['Import From XDR']?.Resource ?? agent['Import From XDR']?.Parameters),
+    ).toEqual(JSON.stringify(agent['Hand To Cado']?.Resource ?? agent['Hand To Cado']?.Parameters));
   });
 
   it("records the outcome whatever happened before, then fails with the outcome's error name", () => {

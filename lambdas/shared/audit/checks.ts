@@ -6,8 +6,9 @@
  */
 import type { CollectorScript } from '../../collectors';
 import { parseLibraryName } from '../../collectors';
-import type { CadoPurpose, CadoSystemStatus, CadoWhoami } from '../cado';
+import type { CadoPurpose, CadoSystemStatus, CadoWhoami, CadoXdrAccount } from '../cado';
 import { missingPermissionsFor } from '../cado';
+import { sameConsole } from '../cado/xdr';
 import {
   CadoAuthError,
   CadoForbiddenError,
@@ -73,6 +74,7 @@ export const CHECK_IDS = {
   cadoKey: 'cado-key-valid',
   cadoPermissions: 'cado-permissions',
   cadoHealth: 'cado-platform-health',
+  cadoXdrAccount: 'cado-xdr-account',
 } as const;
 
 /** Titles of the checks, by id. */
@@ -86,6 +88,7 @@ export const CHECK_TITLES: Readonly<Record<(typeof CHECK_IDS)[keyof typeof CHECK
   'cado-key-valid': 'Cado API key accepted',
   'cado-permissions': 'Cado key permissions',
   'cado-platform-health': 'Cado platform health',
+  'cado-xdr-account': 'Cado SentinelOne XDR account (collection mode cado-xdr)',
 };
 
 type CheckId = keyof typeof CHECK_TITLES;
@@ -1081,4 +1084,86 @@ export function cadoHealthCheck(status: Fetched<CadoSystemStatus>): AuditCheck {
       'is running; evidence stays in S3 and can be handed off later with `npx s1cado handoff <investigationId>`.',
     details,
   );
+}
+
+/** What the XDR account check compares Cado's accounts with. */
+export interface XdrAccountExpectation {
+  /** `cadoXdrAccountName`, when configured. */
+  readonly accountName?: string;
+  /** Our S1 console (the one the token and the threats belong to). */
+  readonly s1ConsoleUrl: string;
+  /** Whether cado-xdr is the configured mode: problems fail then; otherwise they only warn. */
+  readonly required: boolean;
+}
+
+const XDR_ACCOUNT_FIX =
+  'In Cado, add a SentinelOne account (Settings → Accounts → Create account → SentinelOne) with our S1 console ' +
+  'URL as the endpoint and a Global-scope service-user token, run its Account Check, and set ' +
+  's1cado.cadoXdrAccountName if Cado holds more than one.';
+
+/**
+ * Cado holds a SentinelOne XDR account for collection mode cado-xdr (`GET /api/v3/accounts?type=sentinelone`): the
+ * configured one, or the only one; and it is on our console. Which console an account uses is not in the spec's
+ * account fields; `public_identifier` is compared when it is a URL, and when it is not the check says it cannot tell.
+ */
+export function cadoXdrAccountCheck(
+  accounts: Fetched<readonly CadoXdrAccount[]>,
+  expected: XdrAccountExpectation,
+): AuditCheck {
+  const id = CHECK_IDS.cadoXdrAccount;
+  if (!accounts.ok) return notChecked(id, 'Cado', accounts.error, "list Cado's SentinelOne accounts");
+  const problem = expected.required ? 'fail' : 'warn';
+  const names = accounts.value.map((a) => a.name);
+  const details = { accounts: names, configured: expected.accountName ?? null };
+  const account = expected.accountName
+    ? accounts.value.find((a) => a.name === expected.accountName)
+    : accounts.value.length === 1
+      ? accounts.value[0]
+      : undefined;
+  if (!account) {
+    const reason =
+      accounts.value.length === 0
+        ? 'Cado has no SentinelOne XDR account, so collection mode cado-xdr cannot ask it to collect.'
+        : expected.accountName
+          ? `Cado has no SentinelOne account named "${expected.accountName}" (it has ${names.join(', ')}).`
+          : `Cado has ${names.length} SentinelOne accounts (${names.join(', ')}) and none is named in s1cado.cadoXdrAccountName.`;
+    return check(id, problem, reason, XDR_ACCOUNT_FIX, details);
+  }
+  const identifier = account.publicIdentifier?.trim();
+  const withConsole = { ...details, account: account.name, publicIdentifier: identifier ?? null };
+  if (identifier && /^https?:\/\//i.test(identifier)) {
+    if (sameConsole(identifier, expected.s1ConsoleUrl)) {
+      return check(
+        id,
+        'pass',
+        `Cado's SentinelOne account "${account.name}" uses our console (${new URL(identifier).host}).`,
+        NOTHING_TO_DO,
+        withConsole,
+      );
+    }
+    return check(
+      id,
+      problem,
+      `Cado's SentinelOne account "${account.name}" uses the console ${new URL(identifier).host}, not ours ` +
+        `(${hostOf(expected.s1ConsoleUrl)}): Cado would collect from another tenant's agents, or find none.`,
+      `Edit the account in Cado to use ${hostOf(expected.s1ConsoleUrl)} (or name the right account in s1cado.cadoXdrAccountName).`,
+      withConsole,
+    );
+  }
+  return check(
+    id,
+    'warn',
+    `Cado has the SentinelOne account "${account.name}", but does not say which console it uses ` +
+      '(no URL in public_identifier), so it cannot be compared with ours.',
+    `Check in Cado (Settings → Accounts → ${account.name}) that its endpoint is ${hostOf(expected.s1ConsoleUrl)}.`,
+    withConsole,
+  );
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
 }

@@ -21,7 +21,9 @@ import {
   toPipeline,
 } from './pipeline';
 import {
+  accountSchema,
   createdProjectSchema,
+  cursorInfoSchema,
   envelope,
   evidenceSchema,
   importResultSchema,
@@ -30,7 +32,9 @@ import {
   projectSchema,
   systemStatusSchema,
   whoamiSchema,
+  xdrDeviceSchema,
 } from './schemas';
+import type { CadoXdrAccount, CadoXdrDevice, ImportXdrInput } from './xdr';
 
 /** What Cado says it holds for one evidence. */
 export interface CadoEvidence {
@@ -486,6 +490,98 @@ export class CadoClient {
       schema: envelope(importResultSchema),
     });
     return { pipelineId: body.data.pipeline_id, fileNameForm: form, fileNameLayout: layout };
+  }
+
+  /**
+   * Asks Cado to collect from a device through one of its XDR accounts: `POST /api/v3/import/xdr` (see xdr.ts for
+   * the facts and what is uncertain). Not idempotent: a 5xx or timeout is not re-sent (Cado may have started the
+   * collection on the endpoint); it throws, and the caller reconciles.
+   */
+  async importXdr(input: ImportXdrInput): Promise<{ pipelineId: number }> {
+    assertId(input.projectId, 'Cado project id');
+    if (input.accountName.trim() === '')
+      throw new InputValidationError('Cado XDR account name must not be empty');
+    if (!/^[A-Za-z0-9-]{1,64}$/.test(input.deviceId)) {
+      throw new InputValidationError('XDR device id must be 1–64 letters, digits or hyphens');
+    }
+    const { body } = await this.http.request({
+      method: 'POST',
+      path: `${API}/import/xdr`,
+      json: {
+        account_name: input.accountName,
+        investigation_id: input.projectId,
+        device_id: input.deviceId,
+        host_options: input.hostOptions,
+      },
+      idempotent: false,
+      schema: envelope(importResultSchema),
+    });
+    return { pipelineId: body.data.pipeline_id };
+  }
+
+  /** The XDR accounts of `type` Cado holds (`GET /api/v3/accounts?type=`, every page). */
+  async listXdrAccounts(type = 'sentinelone'): Promise<CadoXdrAccount[]> {
+    const items = await this.listAll(`${API}/accounts`, { type }, accountSchema);
+    return items
+      .filter((a) => a.type.toLowerCase() === type)
+      .map((a) => ({ name: a.account_name, type: a.type, publicIdentifier: a.public_identifier }));
+  }
+
+  /**
+   * The SentinelOne devices Cado sees through `accountName` whose hostname is `hostname`
+   * (`GET /api/v3/import/xdr/sentinelone`, cursor pages, at most {@link MAX_PAGES}).
+   */
+  async listXdrDevices(accountName: string, hostname: string): Promise<CadoXdrDevice[]> {
+    const out: CadoXdrDevice[] = [];
+    let cursor: string | undefined;
+    for (let page = 1; page <= MAX_PAGES; page++) {
+      const { body } = await this.http.request({
+        method: 'GET',
+        path: `${API}/import/xdr/sentinelone`,
+        query: { account_name: accountName, hostname, per_page: PAGE_SIZE, ...(cursor ? { cursor } : {}) },
+        schema: envelope(z.array(xdrDeviceSchema)).extend({ pagination: cursorInfoSchema }),
+      });
+      for (const d of body.data) {
+        out.push({
+          deviceId: d.device_id,
+          hostname: d.hostname,
+          operatingSystem: d.operating_system ?? '',
+          isOnline: d.is_online,
+        });
+      }
+      const next = body.pagination?.next_token;
+      if (!next || next === cursor || body.data.length === 0) return out;
+      cursor = next;
+    }
+    throw new CadoResponseError(`Cado GET ${API}/import/xdr/sentinelone: more than ${MAX_PAGES} pages`, {
+      operation: `GET ${API}/import/xdr/sentinelone`,
+    });
+  }
+
+  /**
+   * The top-level pipelines of a project that name `deviceId` or `hostname` in their name or evidence name, oldest
+   * first: the candidates for an XDR import of that device (how Cado names them is UNCERTAIN, see xdr.ts).
+   */
+  async listXdrImportPipelines(
+    projectId: number,
+    deviceId: string,
+    hostname: string,
+  ): Promise<CadoPipeline[]> {
+    assertId(projectId, 'Cado project id');
+    const items = await this.listAll(`${API}/pipelines`, { project_id: projectId }, pipelineSchema);
+    const mentions = (text: string | undefined) =>
+      text !== undefined &&
+      (text.includes(deviceId) || (hostname !== '' && text.toLowerCase().includes(hostname.toLowerCase())));
+    return items
+      .map((item) => toPipeline(item))
+      .filter(
+        (p): p is CadoPipeline =>
+          p !== undefined &&
+          p.triggeringPipelineId === undefined &&
+          (p.project === undefined || p.project.id === projectId) &&
+          (mentions(p.name) || mentions(p.evidence?.name)),
+      )
+      .sort((a, b) => a.id - b.id);
   }
 
   /** One pipeline (`GET /api/v3/pipelines/{id}`), normalised across releases. */

@@ -39,3 +39,4 @@ export {
   toPipeline,
 } from './pipeline';
 export { pipelineSchema, type RawPipeline } from './schemas';
+export * from './xdr';

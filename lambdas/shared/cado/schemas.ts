@@ -168,3 +168,21 @@ export const evidenceSchema = z.looseObject({
     })
     .nullish(),
 });
+
+/** An account as `GET /api/v3/accounts` lists it [spec]; `public_identifier` may be absent. */
+export const accountSchema = z.looseObject({
+  account_name: z.string(),
+  type: z.string(),
+  public_identifier: optionalText,
+});
+
+/** A device of `GET /api/v3/import/xdr/sentinelone` [spec]; ids as digit strings or numbers. */
+export const xdrDeviceSchema = z.looseObject({
+  device_id: z.union([z.string(), z.number().transform(String)]),
+  hostname: z.string(),
+  operating_system: optionalText,
+  is_online: flag,
+});
+
+/** `pagination` of the cursor-style list endpoints (XDR and cloud browsing). */
+export const cursorInfoSchema = z.looseObject({ next_token: optionalText }).nullish();

@@ -80,6 +80,18 @@ export const AgentOutcome = z.looseObject({
     .optional(),
   /** Cancel Task failed after the deadline (its error): the S1 task may still be running. */
   cancelError: z.string().optional(),
+  /** Collection mode cado-xdr: Cado collected through its SentinelOne integration (no evidence of ours). */
+  collectedBy: z.literal('cado-xdr').optional(),
+  xdr: z
+    .looseObject({
+      accountName: z.string(),
+      deviceId: z.string(),
+      profile: z.string(),
+      collectionType: z.string(),
+    })
+    .optional(),
+  /** Mode cado-xdr: the chain of custody, every link of ours "not available" with why (see `xdrChain`). */
+  custody: z.array(z.looseObject({ link: z.string(), status: z.string(), detail: z.string() })).optional(),
 });
 export type AgentOutcome = z.infer<typeof AgentOutcome>;
 

@@ -57,6 +57,11 @@ function agentSection(agent: AgentOutcome, manifest: Manifest | undefined): stri
       `- Signature: ${signature ? `${signature.status}${signature.key ? ` (${code(signature.key)})` : ''}${signature.detail ? ` — ${text(signature.detail)}` : ''}` : 'not recorded'}`,
     );
   }
+  if (agent.collectedBy === 'cado-xdr') {
+    lines.push(
+      `- Collected by: Cado, through its SentinelOne integration${agent.xdr ? ` (account ${text(agent.xdr.accountName)}, device ${code(agent.xdr.deviceId)}, profile ${text(agent.xdr.profile)})` : ''}; no copy in the evidence bucket`,
+    );
+  }
   if (agent.sharedWith) {
     lines.push(
       `- Shared: the collection of ${code(agent.sharedWith.investigationId)} is reused (${code(agent.sharedWith.evidencePrefix)})`,
@@ -69,10 +74,10 @@ function agentSection(agent: AgentOutcome, manifest: Manifest | undefined): stri
   }
   if (agent.cancelError)
     lines.push(`- Cancel: failed (${text(agent.cancelError)}); the S1 task may still be running`);
-  if (manifest?.chain?.length) {
+  const chain = manifest?.chain?.length ? manifest.chain : agent.custody;
+  if (chain?.length) {
     lines.push('', '| Link | Status | Detail |', '| --- | --- | --- |');
-    for (const link of manifest.chain)
-      lines.push(`| ${link.link} | ${link.status} | ${text(link.detail, 300)} |`);
+    for (const link of chain) lines.push(`| ${link.link} | ${link.status} | ${text(link.detail, 300)} |`);
   }
   if (manifest?.timeline.length) {
     lines.push('', 'Timeline:', '');

@@ -148,3 +148,31 @@ export function compareCadoHash(
         detail: `Cado's evidence hash ${hex} differs from the staged SHA-256 ${ourSha256}`,
       };
 }
+
+/**
+ * The chain of an agent Cado collected itself (collection mode `cado-xdr`): Cado Host ran on the endpoint and uploaded
+ * to Cado's own storage, so none of our links exist. Each says so and why, rather than being left out; the `cado`
+ * link carries what Cado reported about its evidence (its hash, when it gave one), with nothing of ours to compare.
+ */
+export function xdrChain(cadoHash?: { readonly detail: string }): ChainLink[] {
+  const notOurs = 'collection mode cado-xdr: Cado collected through its SentinelOne integration';
+  return [
+    { link: 'collector-listing', status: 'not_available', detail: `${notOurs}; our collector did not run` },
+    { link: 'staging', status: 'not_available', detail: `${notOurs}; nothing was staged in our bucket` },
+    {
+      link: 's1-signature',
+      status: 'not_available',
+      detail: `${notOurs}; the S1 task was Cado's, its result never passed through this tool`,
+    },
+    {
+      link: 'read-back',
+      status: 'not_available',
+      detail: `${notOurs}; there is no stored object of ours to read back`,
+    },
+    {
+      link: 'cado',
+      status: 'not_available',
+      detail: cadoHash?.detail ?? `${notOurs}; Cado did not finish, or reported no evidence record`,
+    },
+  ];
+}
