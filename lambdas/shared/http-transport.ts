@@ -250,7 +250,8 @@ export function request(url: string, init: RequestInit): Promise<ResponseData> {
         ms,
       );
     }
-    req.once('error', (error) => {
+    // `on`, not `once`: a destroyed request may report a second error (e.g. the hang-up after a timeout).
+    req.on('error', (error) => {
       detach();
       fail(error);
     });
@@ -259,6 +260,8 @@ export function request(url: string, init: RequestInit): Promise<ResponseData> {
       response = res;
       settled = true;
       res.once('close', detach);
+      // The error stays on the stream (`errored`) for whoever reads the body; unread, it must not crash the process.
+      res.on('error', () => undefined);
       resolve({
         statusCode: res.statusCode ?? 0,
         headers: res.headers,

@@ -83,10 +83,12 @@ export interface TaskFunctionProps {
 const STEP_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 
 /**
- * Node flags every TaskFunction runs with (`NODE_OPTIONS`; a caller's `environment` may override them). The bench
- * measures init with these.
+ * Node flags every TaskFunction runs with (as `NODE_OPTIONS` when there are any; a caller's `environment` may set its
+ * own). The bench measures init with these. `--enable-source-maps` is not among them: it makes Node read and parse
+ * the bundle's source map at every cold start (measured with farm-bench on the largest bundle: +10 % CPU at init,
+ * +6 MiB), while `lambdas/shared/source-stack.ts` reads the same map only when a handler fails.
  */
-export const TASK_FUNCTION_NODE_OPTIONS = '--enable-source-maps';
+export const TASK_FUNCTION_NODE_FLAGS: readonly string[] = [];
 
 /**
  * How every TaskFunction is bundled (esbuild through NodejsFunction); `npm run bench -- --only lambdas` builds with
@@ -98,7 +100,7 @@ export const TASK_FUNCTION_NODE_OPTIONS = '--enable-source-maps';
  * - `keepNames`: Step Functions Retry/Catch match on `error.name`; the error classes set it explicitly
  *   (`lambdas/shared/errors.ts`), and kept names also keep stack traces and `constructor.name` readable.
  * - minified, with an external source map (`index.js.map`, no sources content) that nothing loads at init: see
- *   {@link TASK_FUNCTION_NODE_OPTIONS}.
+ *   {@link TASK_FUNCTION_NODE_FLAGS}.
  */
 export const TASK_FUNCTION_BUNDLING = {
   format: OutputFormat.CJS,
@@ -177,7 +179,7 @@ export class TaskFunction extends NodejsFunction {
         [ENV.powertoolsServiceName]: props.serviceName ?? METRICS.serviceName,
         [ENV.powertoolsMetricsNamespace]: METRICS_NAMESPACE,
         [ENV.powertoolsLogLevel]: 'INFO',
-        ...(TASK_FUNCTION_NODE_OPTIONS ? { NODE_OPTIONS: TASK_FUNCTION_NODE_OPTIONS } : {}),
+        ...(TASK_FUNCTION_NODE_FLAGS.length > 0 ? { NODE_OPTIONS: TASK_FUNCTION_NODE_FLAGS.join(' ') } : {}),
         ...props.environment,
       },
       bundling: {
