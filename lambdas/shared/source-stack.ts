@@ -35,11 +35,16 @@ function loadLookup(): Lookup | null {
   }
 }
 
-/** `../../lambdas/x.ts` → `lambdas/x.ts`; `…/node_modules/pkg/f.js` → `node_modules/pkg/f.js`. */
+/**
+ * The source path from where it becomes meaningful: `…/node_modules/pkg/f.js` → `node_modules/pkg/f.js`,
+ * `../../repo/lambdas/x.ts` → `lambdas/x.ts` (the map names sources relative to wherever the bundle was built).
+ */
 function readableSource(source: string): string {
   const modules = source.lastIndexOf('node_modules/');
   if (modules >= 0) return source.slice(modules);
-  return source.replace(/^(\.\.\/)+/, '').replace(/^file:\/\//, '');
+  const lambdas = source.lastIndexOf('lambdas/');
+  if (lambdas >= 0 && (lambdas === 0 || source[lambdas - 1] === '/')) return source.slice(lambdas);
+  return source.replace(/^(\.\.\/)+/, '');
 }
 
 /**
