@@ -23,6 +23,8 @@ const run = promisify(execFile);
 /** What a fresh process measured around `require(bundle)`. */
 interface InitSample {
   readonly ms: number;
+  /** CPU time (user + system) the process spent in the `require`. */
+  readonly cpuMs: number;
   readonly rss: number;
 }
 
@@ -42,6 +44,11 @@ export interface LambdaInitFigures {
   readonly initMs: number;
   readonly initMinMs: number;
   readonly initMaxMs: number;
+  /**
+   * Median CPU time of the init (ms), deployed flags. Init is CPU-bound, so on a quiet machine this is close to
+   * `initMs`; on a loaded one it inflates much less than the wall time (waiting for a core does not count).
+   */
+  readonly initCpuMs: number;
   /** Median init time with `--enable-source-maps` added (not deployed: what it would cost). */
   readonly initSourceMapsMs: number;
   /** Median RSS after init (bytes), as deployed. */
@@ -79,10 +86,13 @@ export interface LambdaInitReport {
 
 /** The script a fresh process runs: time `require` of argv[1] and print the time and RSS as JSON. */
 const PROBE = [
+  'const cpu = process.cpuUsage();',
   'const started = process.hrtime.bigint();',
   'if (process.argv[1]) require(process.argv[1]);',
   'const ms = Number(process.hrtime.bigint() - started) / 1e6;',
-  'process.stdout.write(JSON.stringify({ ms, rss: process.memoryUsage.rss() }));',
+  'const used = process.cpuUsage(cpu);',
+  'const cpuMs = (used.user + used.system) / 1000;',
+  'process.stdout.write(JSON.stringify({ ms, cpuMs, rss: process.memoryUsage.rss() }));',
 ].join('\n');
 
 /** Roughly what Lambda sets for a function, minus anything pointing at AWS. */
@@ -147,6 +157,7 @@ export async function benchLambdaInit(runs: number, progress: Progress): Promise
         initMs,
         initMinMs: Math.min(...times),
         initMaxMs: Math.max(...times),
+        initCpuMs: median(deployed.map((s) => s.cpuMs)),
         initSourceMapsMs: median(withMaps.map((s) => s.ms)),
         rssAfterInit: median(deployed.map((s) => s.rss)),
         nodeFlags: [...flagsOf(bundle.step)],
