@@ -1,12 +1,13 @@
 /**
  * Thin-handler plumbing shared by every Lambda: parse the input with the step's zod schema (a clear, specific
  * error when it does not fit), tag log lines with the step and investigation, flush metrics, and let typed errors
- * propagate unchanged so Step Functions can match them by name.
+ * propagate unchanged so Step Functions can match them by name (only their stack is mapped to source positions).
  */
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
 import { InputValidationError } from './errors';
 import { logger, metrics } from './observability';
+import { mapErrorStack } from './source-stack';
 
 /** Turns zod issues into one readable line: `path: message; path: message`. Values are never echoed. */
 export function describeIssues(error: z.ZodError): string {
@@ -39,6 +40,8 @@ export function stepHandler<S extends z.ZodTypeAny, O>(
       if (investigationId) logger.appendKeys({ investigationId });
       return await run(input, context);
     } catch (error) {
+      // Source positions for the log line and for Lambda's error report; the map is read only now.
+      mapErrorStack(error);
       logger.error(`${step} failed`, error as Error);
       throw error;
     } finally {

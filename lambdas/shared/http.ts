@@ -1,11 +1,10 @@
 /**
- * The one HTTP layer for S1 and Cado (undici). It reuses connections, bounds every attempt with connect and total
+ * The one HTTP layer for S1 and Cado (over `http-transport.ts`: Node's own http/https). It reuses connections, bounds every attempt with connect and total
  * timeouts, retries throttling, 5xx and network failures with capped exponential backoff and full jitter (honouring
  * `Retry-After`), re-reads the credential once after a 401, and turns every failure into a typed error whose `name`
  * Step Functions can match. Secrets never reach messages or logs: only method and path are ever shown.
  */
 import { channel } from 'node:diagnostics_channel';
-import { Agent, type Dispatcher, type FormData, request } from 'undici';
 import type { z } from 'zod';
 import { sleep as clockSleep, now } from './clock';
 import { RETRY_LOG_MESSAGE } from './contract';
@@ -31,10 +30,23 @@ import {
   type ServiceErrorOptions,
   type ServiceName,
 } from './errors';
+import { type Dispatcher, defaultDispatcher, type ResponseData, request } from './http-transport';
 import { logger } from './observability';
 import { redact } from './redact';
 
-export { FormData } from 'undici';
+export {
+  createDispatcher,
+  type Dispatcher,
+  type DispatcherOptions,
+  defaultDispatcher,
+  type RequestInit,
+  type ResponseData,
+  request,
+} from './http-transport';
+
+/** Node's own multipart form (a web `FormData`); {@link HttpClient} encodes it with its boundary. */
+export const FormData = globalThis.FormData;
+export type FormData = globalThis.FormData;
 
 /** What each retry publishes on {@link RETRY_CHANNEL}: the fields of the retry log line (method and path only). */
 export interface RetryNotice {
@@ -112,7 +124,7 @@ export interface RequestOptions<T> {
   /** Query parameters; arrays are sent comma-separated, null/undefined are left out. */
   readonly query?: Readonly<Record<string, QueryValue>>;
   readonly json?: unknown;
-  /** A multipart body; build it with undici's `FormData` (re-exported here). */
+  /** A multipart body; build it with `FormData` (re-exported here). */
   readonly form?: FormData;
   /**
    * Whether the request may be sent again when its outcome is unknown (5xx, reset, timeout). Throttled (429) and
@@ -186,37 +198,6 @@ export function serviceError(
   return new Ctor(message, options);
 }
 
-/** Options for {@link createDispatcher}. */
-export interface DispatcherOptions {
-  /** Time to establish TCP + TLS. @default 5000 */
-  readonly connectTimeoutMs?: number;
-  /** Extra CA certificate(s) to trust for this pool only, e.g. a self-signed Cado platform. */
-  readonly ca?: string;
-}
-
-/**
- * A keep-alive connection pool. A custom CA applies to this pool only; nothing here ever turns certificate
- * verification off.
- */
-export function createDispatcher(options: DispatcherOptions = {}): Dispatcher {
-  return new Agent({
-    connect: {
-      timeout: options.connectTimeoutMs ?? 5_000,
-      ...(options.ca ? { ca: options.ca } : {}),
-    },
-    keepAliveTimeout: 10_000,
-    keepAliveMaxTimeout: 60_000,
-    connections: 32,
-  });
-}
-
-let sharedDispatcher: Dispatcher | undefined;
-/** The process-wide pool used when a client brings none (kept across warm Lambda invocations). */
-export function defaultDispatcher(): Dispatcher {
-  sharedDispatcher ??= createDispatcher();
-  return sharedDispatcher;
-}
-
 /** Parses `Retry-After` (delta seconds or an HTTP date) into milliseconds, or undefined. */
 export function parseRetryAfter(
   value: string | string[] | undefined,
@@ -231,13 +212,7 @@ export function parseRetryAfter(
 }
 
 /** Network error codes raised before the request reached the server: always safe to retry. */
-const CONNECT_CODES = new Set([
-  'ECONNREFUSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-]);
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ECONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
 
 /** Certificate verification failures: a bad certificate does not fix itself, so these are never retried. */
 const TLS_CODES = new Set([
@@ -369,17 +344,20 @@ export class HttpClient {
       accept: 'application/json',
       'user-agent': 's1-cado-forensics',
     };
-    let body: string | FormData | undefined;
+    let body: string | Uint8Array | undefined;
     if (req.json !== undefined) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(req.json);
     } else if (req.form) {
-      body = req.form; // undici sets the multipart boundary itself
+      // The web Response encodes a FormData as multipart and names its boundary (script uploads are small).
+      const encoded = new Response(req.form);
+      headers['content-type'] = encoded.headers.get('content-type') ?? 'multipart/form-data';
+      body = new Uint8Array(await encoded.arrayBuffer());
     }
     const timeout = AbortSignal.timeout(req.timeoutMs ?? this.options.requestTimeoutMs ?? 30_000);
     const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
 
-    let response: Dispatcher.ResponseData;
+    let response: ResponseData;
     try {
       response = await request(url, {
         method: req.method,
@@ -570,7 +548,7 @@ class ResponseTooLargeError extends Error {
   override readonly name = 'ResponseTooLargeError';
 }
 
-async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
+async function readLimited(body: ResponseData['body'], limit: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {

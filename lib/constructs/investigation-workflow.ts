@@ -32,7 +32,7 @@ import {
 import type { CoordinationStore } from './coordination-store';
 import type { EvidenceBucket } from './evidence-bucket';
 import { loggedStateMachine } from './logged-state-machine';
-import { TaskFunction } from './task-function';
+import { TASK_FUNCTION_NODE_FLAGS, TaskFunction } from './task-function';
 
 /** Error names the S1 client throws for conditions that pass with time (from the contract). */
 export const S1_TRANSIENT_ERRORS: readonly string[] = [...RETRY_ON.s1Throttling, ...RETRY_ON.s1Transient];
@@ -42,8 +42,10 @@ export { CADO_TRANSIENT_ERRORS } from './cado-handoff-steps';
  * the external memory they hold) sooner, which keeps peak memory low while gigabytes stream through (the part
  * buffers are a fixed pool). 16 MiB instead of 2 raised the peak by 35-45 MiB at 128 MiB staged without a CPU gain
  * that showed above the noise (`npm run bench -- --only staging` measures it).
+ * On top of every TaskFunction's flags, which leave out `--enable-source-maps` (it parses the source map at every
+ * cold start; a failure's stack is mapped on demand).
  */
-export const STAGING_NODE_OPTIONS = '--enable-source-maps --max-semi-space-size=2';
+export const STAGING_NODE_OPTIONS = [...TASK_FUNCTION_NODE_FLAGS, '--max-semi-space-size=2'].join(' ');
 
 /** Download failures worth another full attempt of Stage Output (from the contract). */
 export const STAGING_RETRY_ERRORS: readonly string[] = RETRY_ON.staging;

@@ -1,13 +1,15 @@
 /**
  * Builds the Lambda bundles the way the deployed stack does: `TaskFunction` (lib/constructs/task-function.ts) hands
- * `lambdas/<step>/index.ts` to NodejsFunction, which runs esbuild with these settings (CommonJS, node22 target,
- * minified, names kept, external source map without sources content, nothing external) and, for functions that
- * bundle the collectors, copies `lambdas/collectors/{linux,windows}` into `collectors/` beside `index.js`.
+ * `lambdas/<step>/index.ts` to NodejsFunction, which runs esbuild with `TASK_FUNCTION_BUNDLING` (read from there, so
+ * the two cannot drift: CommonJS, node22 target, ES-module builds of packages first, minified, names kept, external
+ * source map without sources content, nothing external) and, for functions that bundle the collectors, copies
+ * `lambdas/collectors/{linux,windows}` into `collectors/` beside `index.js`.
  * The bench bundles the same way so that sizes, init times and the staging run measure what Lambda would load.
  */
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { type BuildOptions, build } from 'esbuild';
+import { TASK_FUNCTION_BUNDLING } from '../../lib/constructs/task-function';
 
 /** The repository root. */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -55,19 +57,21 @@ export function lambdaSteps(root = LAMBDAS_DIR): string[] {
     .sort();
 }
 
-/** The esbuild options NodejsFunction derives from TaskFunction's bundling props. */
+/** The esbuild options NodejsFunction derives from TaskFunction's bundling props (`TASK_FUNCTION_BUNDLING`). */
 export function taskFunctionBuildOptions(entry: string, outfile: string): BuildOptions {
+  const b = TASK_FUNCTION_BUNDLING;
   return {
     entryPoints: [entry],
     outfile,
     bundle: true,
     platform: 'node',
-    format: 'cjs',
-    target: 'node22',
-    minify: true,
-    keepNames: true,
-    sourcemap: true,
-    sourcesContent: false,
+    format: b.format,
+    target: b.target,
+    mainFields: [...b.mainFields],
+    minify: b.minify,
+    keepNames: b.keepNames,
+    sourcemap: b.sourceMap,
+    sourcesContent: b.sourcesContent,
     external: [],
     logLevel: 'silent',
   };

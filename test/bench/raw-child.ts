@@ -1,6 +1,6 @@
 /**
  * Child process of the staging bench for the two reference rates, measured on the same loopback as staging:
- * - `download`: GET the presigned link with the same HTTP stack the Lambda uses (undici, the shared keep-alive
+ * - `download`: GET the presigned link with the same HTTP stack the Lambda uses (lambdas/shared/http, the shared keep-alive
  *   dispatcher) and count the bytes, nothing else;
  * - `upload`: the same multipart upload `stageToS3` makes (its {@link PartWriter}, the Lambda's S3 client, same part
  *   size and queue), fed from memory with the very bytes the simulator serves, in the chunks a download brings; or,
@@ -8,11 +8,10 @@
  */
 import { Readable } from 'node:stream';
 import { Upload } from '@aws-sdk/lib-storage';
-import { request } from 'undici';
 import { s3Client } from '../../lambdas/shared/aws';
 import { PartWriter } from '../../lambdas/shared/evidence/part-writer';
 import { PART_CHECKSUM_ALGORITHM } from '../../lambdas/shared/evidence/stage-to-s3';
-import { defaultDispatcher } from '../../lambdas/shared/http';
+import { defaultDispatcher, request } from '../../lambdas/shared/http';
 import { prepareResult } from '../../local/s1-simulator/result-file';
 import {
   type ChildFigures,
@@ -24,7 +23,7 @@ import {
 } from './child-protocol';
 import { cpuTimer, startMemoryProbe } from './memory-probe';
 
-/** Chunk size the part writer is fed with in the raw upload (what undici typically delivers per read). */
+/** Chunk size the part writer is fed with in the raw upload (what a socket read typically delivers). */
 const CHUNK_BYTES = 64 * 1024;
 
 async function download(job: DownloadJob): Promise<ChildFigures> {

@@ -356,7 +356,7 @@ describe('InvestigationWorkflow Lambdas: least privilege', () => {
           // The size cap of the config (default: twice the collectors' budget), under the contract's name.
           MAX_RESULT_BYTES: String(1024 * 1024 * 1024),
           // A small young generation keeps staging's memory flat (measured by the bench).
-          NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=2',
+          NODE_OPTIONS: '--max-semi-space-size=2',
         }),
       },
     });

@@ -44,17 +44,19 @@ describe('TaskFunction defaults', () => {
     });
   });
 
-  it('sets the Powertools and source-map environment', () => {
+  it('sets the Powertools environment, and no Node flag that costs at every cold start', () => {
     t.hasResourceProperties('AWS::Lambda::Function', {
       Environment: {
         Variables: {
           POWERTOOLS_SERVICE_NAME: 's1-cado-forensics',
           POWERTOOLS_METRICS_NAMESPACE: 'S1CadoForensics',
           POWERTOOLS_LOG_LEVEL: 'INFO',
-          NODE_OPTIONS: '--enable-source-maps',
         },
       },
     });
+    // --enable-source-maps would parse the map at every init; source-stack.ts reads it when a handler fails.
+    const variables = t.findResources('AWS::Lambda::Function')[ids.fn]?.Properties.Environment.Variables;
+    expect(variables?.NODE_OPTIONS).toBeUndefined();
   });
 
   it('carries the S1CadoStep metadata the local runner binds on', () => {
@@ -155,6 +157,18 @@ describe('TaskFunction bundle', () => {
     };
     await expect(mod.handler({})).resolves.toEqual({ ok: true });
     await expect(mod.handler({ fail: true })).rejects.toMatchObject({ name: 'FixtureFailedError' });
+  });
+
+  it("maps a failure's stack to source positions from the map beside index.js, without --enable-source-maps", async () => {
+    expect(process.execArgv).not.toContain('--enable-source-maps');
+    const mod = createRequire(__filename)(path.join(assetDir, 'index.js')) as {
+      handler: (e: { fail?: boolean }) => Promise<unknown>;
+    };
+    const error = (await mod.handler({ fail: true }).catch((e: unknown) => e)) as Error;
+    const frames = (error.stack ?? '').split('\n').filter((line) => line.trimStart().startsWith('at '));
+    // The throwing line of the fixture (line 14 of echo-step/index.ts), not a position in the minified bundle.
+    expect(frames.some((line) => /lambdas\/echo-step\/index\.ts:14:\d+\)?$/.test(line))).toBe(true);
+    expect(error.stack).not.toContain(`${path.join(assetDir, 'index.js')}:`);
   });
 
   it('copies the collection scripts beside the handler, under collectors/<os>/', () => {

@@ -3,7 +3,9 @@
  * binds zod's `z` namespace object as a value, which esbuild cannot tree-shake: every bundle then carries all of
  * zod, its 258 KiB of locales included. `import * as z from 'zod'` with static member accesses is tree-shaken
  * (measured: a one-schema bundle is 454 KB the first way, 85 KB the second; `npm run bench -- --only lambdas`
- * shows each bundle).
+ * shows each bundle). Some packages must not be in a bundle at all: undici (about 540 KiB with its WebAssembly
+ * HTTP parser; `shared/http-transport.ts` does the same job on Node's own http/https) and the Powertools tracer
+ * (the X-Ray SDK; Lambda's active tracing needs no code).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -29,5 +31,14 @@ describe('Lambda bundle imports', () => {
     expect(offending.map((f) => path.relative(LAMBDAS, f))).toEqual([]);
     // The namespace form is what the code uses.
     expect(files.some((file) => readFileSync(file, 'utf8').includes("import * as z from 'zod';"))).toBe(true);
+  });
+
+  it('never import undici or the Powertools tracer', () => {
+    const offending = sources(LAMBDAS).filter((file) =>
+      /from\s*'(undici(\/[^']*)?|@aws-lambda-powertools\/tracer(\/[^']*)?)'|require\(\s*'(undici|@aws-lambda-powertools\/tracer)/.test(
+        readFileSync(file, 'utf8'),
+      ),
+    );
+    expect(offending.map((f) => path.relative(LAMBDAS, f))).toEqual([]);
   });
 });

@@ -5,12 +5,17 @@
  * semantics on top (envelopes, paging, the `file_name` fallback for older platforms, the project-name limit).
  */
 import { createHash } from 'node:crypto';
-import type { Dispatcher } from 'undici';
 import * as z from 'zod';
 import { now as clockNow } from '../clock';
 import { CadoConflictError, CadoResponseError, CadoValidationError, InputValidationError } from '../errors';
 import { assertAllowedUrl } from '../hosts';
-import { type CredentialSource, createDispatcher, HttpClient, type RetryPolicy } from '../http';
+import {
+  type CredentialSource,
+  createDispatcher,
+  type Dispatcher,
+  HttpClient,
+  type RetryPolicy,
+} from '../http';
 import { logger } from '../observability';
 import { safeUrl } from '../redact';
 import {

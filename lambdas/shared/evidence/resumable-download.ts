@@ -5,7 +5,6 @@
  * host anyway). Bytes flow through in order exactly once, so a hash computed by the consumer covers the whole file.
  */
 import { Readable } from 'node:stream';
-import { type Dispatcher, request } from 'undici';
 import { now } from '../clock';
 import {
   DownloadError,
@@ -14,7 +13,7 @@ import {
   ResultTooLargeError,
 } from '../errors';
 import { assertAllowedUrl, type HostPolicy } from '../hosts';
-import { defaultDispatcher } from '../http';
+import { type Dispatcher, defaultDispatcher, type ResponseData, request } from '../http';
 import { logger } from '../observability';
 import { safeUrl } from '../redact';
 
@@ -165,7 +164,7 @@ async function* chunks(
     };
 
     for (;;) {
-      let response: Dispatcher.ResponseData;
+      let response: ResponseData;
       try {
         response = await request(url, {
           method: 'GET',
@@ -329,7 +328,7 @@ function fileNameFrom(value: string | string[] | undefined): string | undefined 
 }
 
 /** The storage error code/message (S3-style XML), short and without anything from the URL. */
-async function storageErrorText(response: Dispatcher.ResponseData): Promise<string | undefined> {
+async function storageErrorText(response: ResponseData): Promise<string | undefined> {
   const text = (await response.body.text().catch(() => '')).slice(0, 2000);
   const code = /<Code>([^<]{1,100})<\/Code>/.exec(text)?.[1];
   const message = /<Message>([^<]{1,200})<\/Message>/.exec(text)?.[1];

@@ -9,7 +9,6 @@
  * - the token travels only in the Authorization header (the HTTP layer), never in a URL;
  * - result download links are returned, never fetched or logged: they are presigned secrets.
  */
-import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
 import {
   ConfigError,
@@ -21,7 +20,7 @@ import {
   ServiceError,
 } from '../errors';
 import { assertAllowedUrl, DEFAULT_S1_HOSTS, type HostPolicy } from '../hosts';
-import { type CredentialSource, FormData, HttpClient, type RetryPolicy } from '../http';
+import { type CredentialSource, type Dispatcher, FormData, HttpClient, type RetryPolicy } from '../http';
 import { logger } from '../observability';
 import { redact, registerSecret } from '../redact';
 import {
