@@ -103,6 +103,19 @@ export interface S1ClientOptions {
   readonly sleep?: (ms: number) => Promise<void>;
   /** Random source for retry jitter (tests). @default Math.random */
   readonly random?: () => number;
+  /**
+   * The deployment's shared request budget (`S1RequestBudget` in `../coordination/budget`): every attempt takes a
+   * slot before it is sent, and a 429 is reported to it. @default - no budget, every call is sent at once
+   */
+  readonly budget?: S1Budget;
+}
+
+/** What the client needs of the shared S1 request budget. */
+export interface S1Budget {
+  /** Waits for a slot for `path`; throws S1RateLimitedError when none is free in time (nothing is sent). */
+  acquire(path: string, operation: string, signal?: AbortSignal): Promise<void>;
+  /** Records a 429 answered to `path`. */
+  throttled(path: string, retryAfterMs?: number): Promise<void>;
 }
 
 /** Filter of {@link S1Client.listThreats}. Times are ISO-8601; at most one of `createdAfter`/`updatedAfter`. */
@@ -299,6 +312,14 @@ export class S1Client {
       requestTimeoutMs: options.requestTimeoutMs,
       sleep: options.sleep,
       random: options.random,
+      ...(options.budget
+        ? {
+            beforeAttempt: (path, operation, signal) =>
+              options.budget?.acquire(path, operation, signal) ?? Promise.resolve(),
+            onRateLimited: (path, retryAfterMs) =>
+              options.budget?.throttled(path, retryAfterMs) ?? Promise.resolve(),
+          }
+        : {}),
     });
   }
 

@@ -1,0 +1,345 @@
+/**
+ * The one S1 request budget of a deployment (DESIGN §9 "O(1) S1 traffic"): every S1 call takes a slot from the
+ * budget of its path family before it is sent, so that all Lambdas together stay under S1's per-token limits and
+ * a 429 becomes rare instead of the way throttling is discovered.
+ *
+ * Each family is one coordination-store item holding a GCRA schedule (the generic cell rate algorithm, a token
+ * bucket kept as one number): `tat`, the time at which the bucket would be full again. One request costs `iv`
+ * milliseconds (1000 / rate); a request at `now` may be sent at `max(now, tat - tolerance)`, where the tolerance
+ * is `(burst - 1)` requests' worth, and taking its slot moves `tat` to `max(tat, now) + iv`. DynamoDB cannot take
+ * a maximum inside an update, so there are two conditional UpdateItems, one per side of the maximum, and the
+ * client tries the one its last answer makes likely: one store call per S1 call, two when the bucket changes
+ * between idle and busy. A slot is only reserved when its send time is within `maxWaitSeconds`; otherwise nothing
+ * is taken and the caller gets `S1RateLimitedError`, which Step Functions' Retry waits out.
+ *
+ * A 429 (S1 counted differently, another client shares the token, clock skew) empties the bucket for S1's
+ * `Retry-After` and sets `slowUntil`, the end of a cool-off during which every slot costs twice `iv` (the rate
+ * halves: multiplicative decrease; it comes back in one step when the cool-off ends). Both are in the item, so
+ * every Lambda's next take obeys the empty bucket, and each take's answer tells it about the cool-off.
+ *
+ * The budget fails open: when the table cannot be reached, the call is sent unbudgeted with a warning, since a
+ * DynamoDB fault must not stop evidence collection and S1's own 429 is still handled.
+ */
+import {
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  UpdateItemCommand,
+  type UpdateItemCommandOutput,
+} from '@aws-sdk/client-dynamodb';
+import * as z from 'zod';
+import { now as clockNow, sleep as clockSleep } from '../clock';
+import { ENV, S1_BUDGET_KEY_PREFIX, S1_RATE_LIMITS } from '../contract';
+import { S1RateLimitedError } from '../errors';
+import { logger } from '../observability';
+import { parseEnv } from '../settings';
+import { PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE } from './table';
+
+/** Rate and burst of one family, in S1 requests per second and requests. */
+export interface FamilyLimit {
+  readonly perSecond: number;
+  readonly burst: number;
+}
+
+/** What the budget allows, as `S1_REQUEST_BUDGET` carries it. */
+export interface S1BudgetSettings {
+  /** Longest wait for a slot inside one call; beyond it the call fails with S1RateLimitedError. */
+  readonly maxWaitSeconds: number;
+  /** How long a 429 halves the family's rate. */
+  readonly coolOffSeconds: number;
+  /** Families (see `S1_RATE_LIMITS`) and their budget; families left out are not budgeted. In the environment
+   * only overrides of {@link defaultBudgetFamilies} are given. */
+  readonly families: Readonly<Record<string, FamilyLimit>>;
+}
+
+/**
+ * The budget's default share of S1's documented burst: the rest absorbs requests that arrive closer together than
+ * they were sent (network jitter) without S1 seeing more than its limit.
+ */
+export const DEFAULT_BURST_SHARE = 0.8;
+
+/** Budget per family from S1's documented limits: the full rate, {@link DEFAULT_BURST_SHARE} of the burst. */
+export function defaultBudgetFamilies(): Record<string, FamilyLimit> {
+  return Object.fromEntries(
+    S1_RATE_LIMITS.map((limit) => [
+      limit.family,
+      { perSecond: limit.perSecond, burst: Math.max(1, Math.floor(limit.burst * DEFAULT_BURST_SHARE)) },
+    ]),
+  );
+}
+
+const familyLimit = z.strictObject({
+  perSecond: z.number().positive().max(10_000),
+  burst: z.number().int().min(1).max(100_000),
+});
+const settingsSchema = z.strictObject({
+  maxWaitSeconds: z.number().min(0).max(600),
+  coolOffSeconds: z.number().min(0).max(3600),
+  families: z.record(z.string().min(1), familyLimit).default({}),
+});
+const budgetEnv = z.object({
+  [ENV.s1RequestBudget]: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === '') return undefined;
+      let json: unknown;
+      try {
+        json = JSON.parse(raw);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON' });
+        return z.NEVER;
+      }
+      const parsed = settingsSchema.safeParse(json);
+      if (!parsed.success) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be { maxWaitSeconds, coolOffSeconds, families: { <family>: { perSecond, burst } } } (${parsed.error.issues
+            .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
+            .join('; ')})`,
+        });
+        return z.NEVER;
+      }
+      return parsed.data;
+    }),
+});
+
+/**
+ * The budget settings from the environment (the families it names override {@link defaultBudgetFamilies}), or
+ * undefined when the function has no budget.
+ */
+export function budgetSettingsFromEnv(): S1BudgetSettings | undefined {
+  const raw = parseEnv(budgetEnv, 'S1 request budget')[ENV.s1RequestBudget];
+  if (!raw) return undefined;
+  return { ...raw, families: { ...defaultBudgetFamilies(), ...raw.families } };
+}
+
+/** The family of an API path (below `/web/api/v2.1`), after `S1_RATE_LIMITS`; undefined when none applies. */
+export function familyOf(path: string): string | undefined {
+  const bare = path.split('?')[0] ?? path;
+  for (const limit of S1_RATE_LIMITS) {
+    const exact = 'exact' in limit && limit.exact;
+    if (bare === limit.prefix || bare === `${limit.prefix}/`) return limit.family;
+    if (!exact && bare.startsWith(`${limit.prefix}/`)) return limit.family;
+  }
+  return undefined;
+}
+
+/** Where a family's schedule lives in the coordination store. */
+export function budgetKey(family: string): { readonly pk: string; readonly sk: string } {
+  return { pk: `${S1_BUDGET_KEY_PREFIX}${family}`, sk: 'bucket' };
+}
+
+/** Counters of one process's budget use (the bench prints them). */
+export interface BudgetStats {
+  /** Slots taken. */
+  taken: number;
+  /** UpdateItem calls made for takes (≥ taken). */
+  storeCalls: number;
+  /** Calls refused by the budget itself (no slot within maxWaitSeconds). */
+  refused: number;
+  /** 429s reported to the budget. */
+  throttled: number;
+  /** Simulated/clock milliseconds spent waiting for slots. */
+  waitedMs: number;
+  /** Takes sent unbudgeted because the store failed. */
+  storeFailures: number;
+}
+
+/** Options of {@link S1RequestBudget}. */
+export interface S1RequestBudgetOptions {
+  readonly client: DynamoDBClient;
+  readonly tableName: string;
+  readonly settings: S1BudgetSettings;
+  /** @default the shared clock */
+  readonly now?: () => number;
+  /** @default the shared clock's sleep */
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+/** Items of idle families disappear a day after their last use. */
+const ITEM_TTL_SECONDS = 86_400;
+
+type Attempt = 'idle' | 'busy';
+
+/** The shared S1 request budget; see the module comment. */
+export class S1RequestBudget {
+  /** This process's counters. */
+  readonly stats: BudgetStats = {
+    taken: 0,
+    storeCalls: 0,
+    refused: 0,
+    throttled: 0,
+    waitedMs: 0,
+    storeFailures: 0,
+  };
+  private readonly now: () => number;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Per family: which update the last answer suggests. */
+  private readonly hint = new Map<string, Attempt>();
+  /** Per family: the end of the cool-off after a 429, as the last answer said. */
+  private readonly slowUntil = new Map<string, number>();
+
+  constructor(private readonly options: S1RequestBudgetOptions) {
+    this.now = options.now ?? clockNow;
+    this.sleep = options.sleep ?? clockSleep;
+  }
+
+  /**
+   * Takes a slot for a request to `path` and waits until it may be sent. Returns at once for paths no family
+   * budgets.
+   * @throws S1RateLimitedError when no slot is free within `maxWaitSeconds` (nothing was taken or sent).
+   */
+  async acquire(path: string, operation: string, signal?: AbortSignal): Promise<void> {
+    const family = familyOf(path);
+    const limit = family === undefined ? undefined : this.options.settings.families[family];
+    if (family === undefined || limit === undefined) return;
+    const baseIv = 1000 / limit.perSecond;
+    const toleranceMs = (limit.burst - 1) * baseIv;
+    const maxWaitMs = this.options.settings.maxWaitSeconds * 1000;
+    const at = this.now();
+    const iv = (this.slowUntil.get(family) ?? 0) > at ? baseIv * 2 : baseIv;
+    let order: Attempt[] = this.hint.get(family) === 'busy' ? ['busy', 'idle'] : ['idle', 'busy'];
+    // The second side failing after the first means the schedule is beyond the wait limit; a third call covers
+    // the rare race of the schedule moving between the two.
+    if (order[0] === 'busy') order = ['busy', 'idle', 'busy'];
+    let answer: UpdateItemCommandOutput | undefined;
+    for (const attempt of order) {
+      try {
+        answer = await this.take(family, attempt, at, iv, toleranceMs, maxWaitMs);
+        this.hint.set(family, attempt);
+        break;
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException) continue;
+        this.stats.storeFailures++;
+        logger.warn('S1 request budget unavailable; sending without it', {
+          family,
+          operation,
+          error: error instanceof Error ? error.name : 'Error',
+        });
+        return;
+      }
+    }
+    if (!answer) {
+      this.stats.refused++;
+      this.hint.set(family, 'busy');
+      throw new S1RateLimitedError(
+        `S1 request budget for ${family} is taken for the next ${this.options.settings.maxWaitSeconds} s ` +
+          `(${limit.perSecond}/s, burst ${limit.burst}, shared by every investigation); ${operation} was not sent`,
+        { operation, details: { budget: family } },
+      );
+    }
+    this.stats.taken++;
+    const item = answer.Attributes ?? {};
+    const tat = Number(item.tat?.N);
+    const slowUntil = Number(item.slowUntil?.N);
+    if (Number.isFinite(slowUntil)) this.slowUntil.set(family, slowUntil);
+    else this.slowUntil.delete(family);
+    // Send time of the slot taken: the old schedule (tat - iv) minus the tolerance, not before now.
+    const sendAt = Number.isFinite(tat) ? tat - iv - toleranceMs : at;
+    const waitMs = Math.max(0, sendAt - this.now());
+    if (waitMs > 0) {
+      this.stats.waitedMs += waitMs;
+      await this.sleep(waitMs, signal);
+    }
+  }
+
+  /**
+   * Records a 429 for `path`: the family's rate is halved for the cool-off and the bucket emptied for
+   * `retryAfterMs` (S1's `Retry-After`, else one request's interval). Best effort: a store failure is logged.
+   */
+  async throttled(path: string, retryAfterMs?: number): Promise<void> {
+    const family = familyOf(path);
+    const limit = family === undefined ? undefined : this.options.settings.families[family];
+    if (family === undefined || limit === undefined) return;
+    this.stats.throttled++;
+    const baseIv = 1000 / limit.perSecond;
+    const toleranceMs = (limit.burst - 1) * baseIv;
+    const at = this.now();
+    const slowUntil = at + this.options.settings.coolOffSeconds * 1000;
+    // An empty bucket until Retry-After has passed: tat such that tat - tolerance = at + wait.
+    const pushed = at + (retryAfterMs ?? baseIv) + toleranceMs;
+    this.slowUntil.set(family, slowUntil);
+    const values = {
+      ':slow': { N: String(slowUntil) },
+      ':pushed': { N: String(pushed) },
+      ':exp': { N: String(Math.ceil(at / 1000) + ITEM_TTL_SECONDS) },
+    };
+    try {
+      await this.update(family, {
+        UpdateExpression: 'SET #tat = :pushed, #slow = :slow, #exp = :exp',
+        ConditionExpression: 'attribute_not_exists(#tat) OR #tat < :pushed',
+        ExpressionAttributeNames: { '#tat': 'tat', '#slow': 'slowUntil', '#exp': TTL_ATTRIBUTE },
+        ExpressionAttributeValues: values,
+      });
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) {
+        logger.warn('Could not record an S1 429 in the request budget', { family });
+        return;
+      }
+      // The schedule is already further out; only the cool-off is new.
+      try {
+        const { ':pushed': _pushed, ...rest } = values;
+        await this.update(family, {
+          UpdateExpression: 'SET #slow = :slow, #exp = :exp',
+          ExpressionAttributeNames: { '#slow': 'slowUntil', '#exp': TTL_ATTRIBUTE },
+          ExpressionAttributeValues: rest,
+        });
+      } catch {
+        logger.warn('Could not record an S1 429 in the request budget', { family });
+      }
+    }
+    this.hint.set(family, 'busy');
+  }
+
+  /** One conditional UpdateItem taking a slot, for the idle (`tat <= now`) or busy side of the schedule. */
+  private take(
+    family: string,
+    attempt: Attempt,
+    at: number,
+    iv: number,
+    toleranceMs: number,
+    maxWaitMs: number,
+  ): Promise<UpdateItemCommandOutput> {
+    this.stats.storeCalls++;
+    const names = { '#tat': 'tat', '#exp': TTL_ATTRIBUTE };
+    const exp = { N: String(Math.ceil(at / 1000) + ITEM_TTL_SECONDS) };
+    if (attempt === 'idle') {
+      return this.update(family, {
+        UpdateExpression: 'SET #tat = :next, #exp = :exp',
+        ConditionExpression: 'attribute_not_exists(#tat) OR #tat <= :now',
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: {
+          ':now': { N: String(at) },
+          ':next': { N: String(at + iv) },
+          ':exp': exp,
+        },
+      });
+    }
+    return this.update(family, {
+      UpdateExpression: 'SET #tat = #tat + :iv, #exp = :exp',
+      ConditionExpression: '#tat > :now AND #tat <= :latest',
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: {
+        ':now': { N: String(at) },
+        ':iv': { N: String(iv) },
+        ':latest': { N: String(at + toleranceMs + maxWaitMs) },
+        ':exp': exp,
+      },
+    });
+  }
+
+  private update(
+    family: string,
+    input: Omit<ConstructorParameters<typeof UpdateItemCommand>[0], 'TableName' | 'Key'>,
+  ): Promise<UpdateItemCommandOutput> {
+    const key = budgetKey(family);
+    return this.options.client.send(
+      new UpdateItemCommand({
+        TableName: this.options.tableName,
+        Key: { [PARTITION_KEY]: { S: key.pk }, [SORT_KEY]: { S: key.sk } },
+        ReturnValues: 'ALL_NEW',
+        ...input,
+      }),
+    );
+  }
+}
