@@ -273,12 +273,13 @@ const configSchema = z
        * documented per-token limits (`S1_RATE_LIMITS`: e.g. `remote-scripts` 1/s, burst 30 of which the budget
        * uses 24). `limits` overrides a family's `{ perSecond, burst }` (e.g. when S1 raised the token's limits);
        * `maxWaitSeconds` is the longest a call waits for a slot before it fails with S1RateLimitedError (retried
-       * by the workflow); a 429 halves the family's rate for `coolOffSeconds`. @default enabled, 20 s, 60 s
+       * by the workflow; a handler makes a few S1 calls within its 60 s timeout); a 429 halves the family's rate for
+       * `coolOffSeconds`. @default enabled, 10 s, 60 s
        */
       s1RequestBudget: z
         .strictObject({
           enabled: z.boolean({ error: 'must be true or false' }).default(true),
-          maxWaitSeconds: int(0, 600).default(20),
+          maxWaitSeconds: int(0, 600).default(10),
           coolOffSeconds: int(0, 3600).default(60),
           limits: z
             .partialRecord(

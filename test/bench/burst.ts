@@ -14,6 +14,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { caseKey } from '../../lambdas/shared/evidence/keys';
+import { s1Budget } from '../../lambdas/shared/services';
 import type { LocalEvent } from '../../local/asl/runner';
 import { startLocalStack } from '../../local/local-stack';
 import { DEFAULT_RATE_LIMITS, type RateLimitReport } from '../../local/s1-simulator';
@@ -35,16 +36,21 @@ export interface BurstPlan {
 }
 
 /**
- * 200 threats at once, 2-minute collections, 20× time. The scale is a compromise: at 60× this machine's in-process
- * stack cannot send requests as fast as 1 req/s of simulated time allows (60 real req/s), so the limit would
- * never bind; at 20× it does (and the burst takes a minute or two of real time).
+ * 1,000 threats at once (issue 11), 2-minute collections, 20× time. The scale is a compromise: at 60× this
+ * machine's in-process stack cannot send requests as fast as 1 req/s of simulated time allows (60 real req/s), so
+ * the limit would never bind; at 20× it does.
  */
 export const DEFAULT_BURST_PLAN: BurstPlan = {
-  threats: 200,
+  threats: 1000,
   timeScale: 20,
   collectionMinutes: 2,
-  realTimeLimitSeconds: 480,
+  realTimeLimitSeconds: 2400,
 };
+
+/** Real-time limit for a burst of `threats`: 8 minutes for 200, growing with the count (2.4 s per threat). */
+export function burstTimeLimitSeconds(threats: number): number {
+  return Math.max(480, Math.ceil(threats * 2.4));
+}
 
 /** One row of the rate-limit counters (the token never appears, only its owner's name). */
 export interface RateRow {
@@ -81,8 +87,32 @@ export interface BurstFigures {
   /** Step Functions retries, by state. */
   readonly retriesByState: Readonly<Record<string, number>>;
   readonly stateTransitions: number;
+  /** State transitions per investigation: mean, median, 95th percentile and highest. */
+  readonly transitionsPerInvestigation: Distribution;
   readonly lambdaInvocations: number;
   readonly rates: readonly RateRow[];
+  /** All S1 requests the simulator accepted (rule `*`). */
+  readonly totalAccepted: number;
+  /** 429s as a share of accepted requests (goal ≤ 1 %). */
+  readonly refusedShare: number;
+  /** One row per simulated minute: S1 status requests against the tasks open at the minute's end. */
+  readonly statusByMinute: readonly StatusMinute[];
+  /** {@link statusByMinute} grouped by how many tasks were open. */
+  readonly statusByOpenTasks: readonly StatusBand[];
+  /** Highest number of tasks open at once. */
+  readonly peakOpenTasks: number;
+  /** The shared S1 request budget of this process (undefined when the stack has none). */
+  readonly budget?: {
+    readonly taken: number;
+    readonly storeCalls: number;
+    readonly refused: number;
+    readonly refusedLocally: number;
+    readonly throttled: number;
+    readonly waitedSeconds: number;
+    readonly storeFailures: number;
+  };
+  /** The goals of issue 11, each with its verdict. */
+  readonly verdicts: readonly Verdict[];
   /** 429 answers of the S1 simulator, all routes. */
   readonly total429: number;
   /** Collector scripts in the S1 library afterwards (more than one per OS: ensure-scripts raced itself). */
@@ -98,6 +128,92 @@ export interface BurstFigures {
    * simulated ones in which the rate limiter refills while nobody can ask: large stalls flatter the figures.
    */
   readonly eventLoopDelayMs: { readonly p50: number; readonly p99: number; readonly max: number };
+}
+
+/** Mean, median, 95th percentile and highest of a list of counts. */
+export interface Distribution {
+  readonly mean: number;
+  readonly p50: number;
+  readonly p95: number;
+  readonly max: number;
+}
+
+/** One simulated minute of the burst. */
+export interface StatusMinute {
+  /** Minutes since the burst started (the minute ending then). */
+  readonly minute: number;
+  /** `GET /remote-scripts/status` requests that reached S1 in the minute (accepted or refused). */
+  readonly statusRequests: number;
+  /** Of those, answered 429. */
+  readonly statusRefused: number;
+  /** S1 tasks started and not yet fetched or canceled, at the minute's end. */
+  readonly openTasks: number;
+}
+
+/** Minutes with a similar number of open tasks. */
+export interface StatusBand {
+  /** e.g. `10-99`. */
+  readonly openTasks: string;
+  readonly minutes: number;
+  readonly meanOpenTasks: number;
+  readonly meanStatusPerMinute: number;
+  readonly maxStatusPerMinute: number;
+}
+
+/** A goal and whether the burst met it. */
+export interface Verdict {
+  readonly goal: string;
+  readonly measured: string;
+  readonly pass: boolean;
+}
+
+/** Bands of open tasks for the status table (lower bounds; the last is open-ended). */
+const OPEN_TASK_BANDS = [1, 10, 100, 250, 500, 1000] as const;
+
+function distribution(values: readonly number[]): Distribution {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+  const sum = sorted.reduce((a, b) => a + b, 0);
+  return {
+    mean: sorted.length ? sum / sorted.length : 0,
+    p50: at(0.5),
+    p95: at(0.95),
+    max: sorted.at(-1) ?? 0,
+  };
+}
+
+function bands(minutes: readonly StatusMinute[]): StatusBand[] {
+  const out: StatusBand[] = [];
+  OPEN_TASK_BANDS.forEach((low, i) => {
+    const high = OPEN_TASK_BANDS[i + 1];
+    const inBand = minutes.filter((m) => m.openTasks >= low && (high === undefined || m.openTasks < high));
+    if (inBand.length === 0) return;
+    out.push({
+      openTasks: high === undefined ? `${low}+` : `${low}-${high - 1}`,
+      minutes: inBand.length,
+      meanOpenTasks: inBand.reduce((a, m) => a + m.openTasks, 0) / inBand.length,
+      meanStatusPerMinute: inBand.reduce((a, m) => a + m.statusRequests, 0) / inBand.length,
+      maxStatusPerMinute: Math.max(...inBand.map((m) => m.statusRequests)),
+    });
+  });
+  return out;
+}
+
+/**
+ * Status requests per minute are flat when the band with the most open tasks averages at most twice the band
+ * with the fewest (a floor of 6 a minute, one call every 10 s, so that a near-idle first band does not decide it).
+ */
+function statusFlat(statusBands: readonly StatusBand[]): { pass: boolean; measured: string } {
+  const low = statusBands[0];
+  const high = statusBands.at(-1);
+  if (!low || !high) return { pass: false, measured: 'no minute with an open task' };
+  const ratio = high.meanStatusPerMinute / Math.max(6, low.meanStatusPerMinute);
+  return {
+    pass: ratio <= 2,
+    measured:
+      `${high.meanStatusPerMinute.toFixed(1)}/min at ${high.openTasks} open vs ` +
+      `${low.meanStatusPerMinute.toFixed(1)}/min at ${low.openTasks} (x${ratio.toFixed(2)}, goal <= x2)`,
+  };
 }
 
 interface Tracked {
@@ -188,6 +304,43 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
     progress(`starting ${plan.threats} investigations at once`);
     const simStarted = sim.clock();
     const realStarted = performance.now();
+    // Each simulated minute: count the status requests of the log and empty it (bounded memory at 1,000
+    // threats), note the tasks fetched or canceled, and count the tasks still open.
+    const statusByMinute: StatusMinute[] = [];
+    const closedTasks = new Set<string>();
+    let sampledAt = simStarted;
+    const sample = () => {
+      const at = sim.clock();
+      let statusRequests = 0;
+      let statusRefused = 0;
+      for (const entry of sim.requests) {
+        if (entry.host !== 'api') continue;
+        if (entry.route === '/remote-scripts/status') {
+          statusRequests++;
+          if (entry.status === 429) statusRefused++;
+        } else if (
+          (entry.route === '/remote-scripts/fetch-files' || entry.route === '/private/tasks/cancel-task') &&
+          entry.status === 200
+        ) {
+          const body = entry.body as { data?: { taskIds?: unknown }; filter?: { ids?: unknown } } | undefined;
+          const ids = body?.data?.taskIds ?? body?.filter?.ids;
+          if (Array.isArray(ids)) for (const id of ids) closedTasks.add(String(id));
+        }
+      }
+      sim.clearRequests();
+      let openTasks = 0;
+      for (const task of sim.state.tasks.values()) {
+        if (task.createdAt <= at && !closedTasks.has(task.id) && task.canceledAt === null) openTasks++;
+      }
+      statusByMinute.push({
+        minute: Math.round((at - simStarted) / 60_000),
+        statusRequests,
+        statusRefused,
+        openTasks,
+      });
+      sampledAt = at;
+    };
+    const sampler = setInterval(sample, 60_000 / plan.timeScale);
     const arns = await Promise.all(
       threats.map(async (threat) => {
         const out = await sfn.send(
@@ -222,6 +375,8 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
     );
     const finishedInTime = (await Promise.race([all.then(() => 'done' as const), timeLimit])) === 'done';
     clearInterval(report);
+    clearInterval(sampler);
+    if (sim.clock() - sampledAt > 1000) sample();
     loopDelay.disable();
     const realSeconds = (performance.now() - realStarted) / 1000;
     const simulatedSeconds = (sim.clock() - simStarted) / 1000;
@@ -237,12 +392,14 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
     let failedByThrottling = 0;
     let stateTransitions = 0;
     let lambdaInvocations = 0;
+    const transitions: number[] = [];
     for (const execution of executions) {
       const entry = tracked.get(execution.name);
       if (entry) {
         for (const cause of entry.caught) increment(failuresByCause, cause);
         for (const [state, count] of entry.retries) increment(retriesByState, state, count);
         stateTransitions += entry.stateTransitions;
+        transitions.push(entry.stateTransitions);
         lambdaInvocations += entry.lambdaInvocations;
       }
       if (execution.status === 'RUNNING' || execution.status === 'ABORTED') continue;
@@ -281,6 +438,32 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
       script.scriptName.startsWith('s1cado-'),
     ).length;
     const scriptsRun = new Set(sim.state.executions.map((execution) => execution.scriptId)).size;
+    const totalAccepted = rates.find((row) => row.rule === '*')?.accepted ?? 0;
+    const refusedShare = total429 / Math.max(1, totalAccepted);
+    const statusByOpenTasks = bands(statusByMinute);
+    const makespan = (lastEnded - simStarted) / 1000;
+    const allowedMakespan = plan.collectionMinutes * 60 + 600;
+    const flat = statusFlat(statusByOpenTasks);
+    const verdicts: Verdict[] = [
+      {
+        goal: '100 % collected',
+        measured: `${collected} of ${arns.length} (${((collected / Math.max(1, arns.length)) * 100).toFixed(1)} %)`,
+        pass: collected === arns.length,
+      },
+      {
+        goal: 'refused S1 requests <= 1 % of accepted',
+        measured: `${total429} refused / ${totalAccepted} accepted = ${(refusedShare * 100).toFixed(2)} %`,
+        pass: refusedShare <= 0.01,
+      },
+      { goal: 'status requests per minute flat as open tasks grow', ...flat },
+      {
+        goal: 'makespan <= collection time + 10 simulated minutes',
+        measured: `${(makespan / 60).toFixed(1)} min vs ${(allowedMakespan / 60).toFixed(1)} min`,
+        pass: finishedInTime && makespan <= allowedMakespan,
+      },
+    ];
+    // The handlers' shared budget, created by their first S1 call in this stack (reset when the stack closes).
+    const budgetNow = s1Budget()?.stats;
 
     return {
       plan,
@@ -293,14 +476,34 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
       failedByThrottling,
       retriesByState,
       stateTransitions,
+      transitionsPerInvestigation: distribution(transitions),
       lambdaInvocations,
       rates,
       total429,
+      totalAccepted,
+      refusedShare,
+      statusByMinute,
+      statusByOpenTasks,
+      peakOpenTasks: Math.max(0, ...statusByMinute.map((m) => m.openTasks)),
+      ...(budgetNow
+        ? {
+            budget: {
+              taken: budgetNow.taken,
+              storeCalls: budgetNow.storeCalls,
+              refused: budgetNow.refused,
+              refusedLocally: budgetNow.refusedLocally,
+              throttled: budgetNow.throttled,
+              waitedSeconds: budgetNow.waitedMs / 1000,
+              storeFailures: budgetNow.storeFailures,
+            },
+          }
+        : {}),
+      verdicts,
       scriptUploads,
       scriptsRun,
       realSeconds,
       simulatedSeconds,
-      simulatedMakespanSeconds: (lastEnded - simStarted) / 1000,
+      simulatedMakespanSeconds: makespan,
       eventLoopDelayMs: {
         p50: loopDelay.percentile(50) / 1e6,
         p99: loopDelay.percentile(99) / 1e6,

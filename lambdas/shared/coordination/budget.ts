@@ -137,6 +137,8 @@ export interface BudgetStats {
   storeCalls: number;
   /** Calls refused by the budget itself (no slot within maxWaitSeconds). */
   refused: number;
+  /** Of those, refused from what an earlier answer proved, without a store call. */
+  refusedLocally: number;
   /** 429s reported to the budget. */
   throttled: number;
   /** Simulated/clock milliseconds spent waiting for slots. */
@@ -168,6 +170,7 @@ export class S1RequestBudget {
     taken: 0,
     storeCalls: 0,
     refused: 0,
+    refusedLocally: 0,
     throttled: 0,
     waitedMs: 0,
     storeFailures: 0,
@@ -178,6 +181,11 @@ export class S1RequestBudget {
   private readonly hint = new Map<string, Attempt>();
   /** Per family: the end of the cool-off after a 429, as the last answer said. */
   private readonly slowUntil = new Map<string, number>();
+  /**
+   * Per family: a lower bound of `tat` from earlier answers (the schedule only ever moves forward), which lets a
+   * call that certainly gets no slot in time be refused without asking the store.
+   */
+  private readonly knownTat = new Map<string, number>();
 
   constructor(private readonly options: S1RequestBudgetOptions) {
     this.now = options.now ?? clockNow;
@@ -198,6 +206,11 @@ export class S1RequestBudget {
     const maxWaitMs = this.options.settings.maxWaitSeconds * 1000;
     const at = this.now();
     const iv = (this.slowUntil.get(family) ?? 0) > at ? baseIv * 2 : baseIv;
+    const latest = at + toleranceMs + maxWaitMs;
+    if ((this.knownTat.get(family) ?? Number.NEGATIVE_INFINITY) > latest) {
+      this.stats.refusedLocally++;
+      throw this.refusal(family, limit, operation);
+    }
     let order: Attempt[] = this.hint.get(family) === 'busy' ? ['busy', 'idle'] : ['idle', 'busy'];
     // The second side failing after the first means the schedule is beyond the wait limit; a third call covers
     // the rare race of the schedule moving between the two.
@@ -220,17 +233,15 @@ export class S1RequestBudget {
       }
     }
     if (!answer) {
-      this.stats.refused++;
+      // Both sides failed: the schedule is beyond `latest` (it was not idle, and not within the wait).
       this.hint.set(family, 'busy');
-      throw new S1RateLimitedError(
-        `S1 request budget for ${family} is taken for the next ${this.options.settings.maxWaitSeconds} s ` +
-          `(${limit.perSecond}/s, burst ${limit.burst}, shared by every investigation); ${operation} was not sent`,
-        { operation, details: { budget: family } },
-      );
+      this.raiseKnownTat(family, latest);
+      throw this.refusal(family, limit, operation);
     }
     this.stats.taken++;
     const item = answer.Attributes ?? {};
     const tat = Number(item.tat?.N);
+    if (Number.isFinite(tat)) this.raiseKnownTat(family, tat);
     const slowUntil = Number(item.slowUntil?.N);
     if (Number.isFinite(slowUntil)) this.slowUntil.set(family, slowUntil);
     else this.slowUntil.delete(family);
@@ -241,6 +252,19 @@ export class S1RequestBudget {
       this.stats.waitedMs += waitMs;
       await this.sleep(waitMs, signal);
     }
+  }
+
+  private refusal(family: string, limit: FamilyLimit, operation: string): S1RateLimitedError {
+    this.stats.refused++;
+    return new S1RateLimitedError(
+      `S1 request budget for ${family} is taken for the next ${this.options.settings.maxWaitSeconds} s ` +
+        `(${limit.perSecond}/s, burst ${limit.burst}, shared by every investigation); ${operation} was not sent`,
+      { operation, details: { budget: family } },
+    );
+  }
+
+  private raiseKnownTat(family: string, tat: number): void {
+    this.knownTat.set(family, Math.max(this.knownTat.get(family) ?? Number.NEGATIVE_INFINITY, tat));
   }
 
   /**
@@ -264,6 +288,7 @@ export class S1RequestBudget {
       ':pushed': { N: String(pushed) },
       ':exp': { N: String(Math.ceil(at / 1000) + ITEM_TTL_SECONDS) },
     };
+    this.raiseKnownTat(family, pushed);
     try {
       await this.update(family, {
         UpdateExpression: 'SET #tat = :pushed, #slow = :slow, #exp = :exp',
