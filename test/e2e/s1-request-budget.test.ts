@@ -130,6 +130,35 @@ describe('S1RequestBudget', () => {
     expect(time - after).toBe(2000);
   });
 
+  it('serves callers waiting at the same time with one store call, each at its own slot', async () => {
+    time += 3_600_000;
+    const budget = budgetFor({ families: { 'remote-scripts': { perSecond: 1, burst: 2 } } });
+    const start = time;
+    const sendTimes: number[] = [];
+    // The fake sleep moves time for everyone; record each caller's slot by what its sleep asked for instead.
+    const recording = new S1RequestBudget({
+      client: dynamo.client,
+      tableName: dynamo.tableName,
+      settings: {
+        maxWaitSeconds: 10,
+        coolOffSeconds: 60,
+        families: { 'remote-scripts': { perSecond: 1, burst: 2 } },
+      },
+      now,
+      sleep: async (ms) => {
+        sendTimes.push(time + ms - start);
+      },
+    });
+    await budget.acquire('/remote-scripts/status', 'GET'); // makes the item exist and busy
+    time = start;
+    sendTimes.length = 0;
+    await Promise.all([1, 2, 3, 4].map(() => recording.acquire('/remote-scripts/status', 'GET')));
+    // One slot was taken at `start`; of the burst of 2 one is left now, then one a second.
+    expect(sendTimes.sort((a, b) => a - b)).toEqual([1000, 2000, 3000]);
+    expect(recording.stats.taken).toBe(4);
+    expect(recording.stats.storeCalls).toBeLessThanOrEqual(3);
+  });
+
   it('does not budget paths outside every family', async () => {
     const budget = budgetFor({ families: defaultBudgetFamilies() });
     await budget.acquire('/system/status', 'GET /system/status');

@@ -9,7 +9,7 @@
  * is `(burst - 1)` requests' worth, and taking its slot moves `tat` to `max(tat, now) + iv`. DynamoDB cannot take
  * a maximum inside an update, so there are two conditional UpdateItems, one per side of the maximum, and the
  * client tries the one its last answer makes likely: one store call per S1 call, two when the bucket changes
- * between idle and busy. A slot is only reserved when its send time is within `maxWaitSeconds`; otherwise nothing
+ * between idle and busy. Calls of one process that wait at the same time share one store call (n slots). A slot is only reserved when its send time is within `maxWaitSeconds`; otherwise nothing
  * is taken and the caller gets `S1RateLimitedError`, which Step Functions' Retry waits out.
  *
  * A 429 (S1 counted differently, another client shares the token, clock skew) empties the bucket for S1's
@@ -163,6 +163,13 @@ const ITEM_TTL_SECONDS = 86_400;
 
 type Attempt = 'idle' | 'busy';
 
+/** A caller waiting for a slot: resolved with its send time (undefined: send unbudgeted), or rejected. */
+interface Waiter {
+  readonly operation: string;
+  resolve(sendAt: number | undefined): void;
+  reject(error: unknown): void;
+}
+
 /** The shared S1 request budget; see the module comment. */
 export class S1RequestBudget {
   /** This process's counters. */
@@ -186,6 +193,9 @@ export class S1RequestBudget {
    * call that certainly gets no slot in time be refused without asking the store.
    */
   private readonly knownTat = new Map<string, number>();
+  /** Per family: callers waiting for the next store call, and whether one is out. */
+  private readonly waiting = new Map<string, Waiter[]>();
+  private readonly pumping = new Set<string>();
 
   constructor(private readonly options: S1RequestBudgetOptions) {
     this.now = options.now ?? clockNow;
@@ -201,57 +211,123 @@ export class S1RequestBudget {
     const family = familyOf(path);
     const limit = family === undefined ? undefined : this.options.settings.families[family];
     if (family === undefined || limit === undefined) return;
-    const baseIv = 1000 / limit.perSecond;
-    const toleranceMs = (limit.burst - 1) * baseIv;
-    const maxWaitMs = this.options.settings.maxWaitSeconds * 1000;
     const at = this.now();
-    const iv = (this.slowUntil.get(family) ?? 0) > at ? baseIv * 2 : baseIv;
-    const latest = at + toleranceMs + maxWaitMs;
+    const latest =
+      at + (limit.burst - 1) * (1000 / limit.perSecond) + this.options.settings.maxWaitSeconds * 1000;
     if ((this.knownTat.get(family) ?? Number.NEGATIVE_INFINITY) > latest) {
       this.stats.refusedLocally++;
       throw this.refusal(family, limit, operation);
     }
-    let order: Attempt[] = this.hint.get(family) === 'busy' ? ['busy', 'idle'] : ['idle', 'busy'];
-    // The second side failing after the first means the schedule is beyond the wait limit; a third call covers
-    // the rare race of the schedule moving between the two.
-    if (order[0] === 'busy') order = ['busy', 'idle', 'busy'];
-    let answer: UpdateItemCommandOutput | undefined;
-    for (const attempt of order) {
-      try {
-        answer = await this.take(family, attempt, at, iv, toleranceMs, maxWaitMs);
-        this.hint.set(family, attempt);
-        break;
-      } catch (error) {
-        if (error instanceof ConditionalCheckFailedException) continue;
-        this.stats.storeFailures++;
-        logger.warn('S1 request budget unavailable; sending without it', {
-          family,
-          operation,
-          error: error instanceof Error ? error.name : 'Error',
-        });
-        return;
-      }
-    }
-    if (!answer) {
-      // Both sides failed: the schedule is beyond `latest` (it was not idle, and not within the wait).
-      this.hint.set(family, 'busy');
-      this.raiseKnownTat(family, latest);
-      throw this.refusal(family, limit, operation);
-    }
-    this.stats.taken++;
-    const item = answer.Attributes ?? {};
-    const tat = Number(item.tat?.N);
-    if (Number.isFinite(tat)) this.raiseKnownTat(family, tat);
-    const slowUntil = Number(item.slowUntil?.N);
-    if (Number.isFinite(slowUntil)) this.slowUntil.set(family, slowUntil);
-    else this.slowUntil.delete(family);
-    // Send time of the slot taken: the old schedule (tat - iv) minus the tolerance, not before now.
-    const sendAt = Number.isFinite(tat) ? tat - iv - toleranceMs : at;
+    const sendAt = await new Promise<number | undefined>((resolve, reject) => {
+      const queue = this.waiting.get(family) ?? [];
+      queue.push({ operation, resolve, reject });
+      this.waiting.set(family, queue);
+      void this.pump(family, limit);
+    });
+    if (sendAt === undefined) return;
     const waitMs = Math.max(0, sendAt - this.now());
     if (waitMs > 0) {
       this.stats.waitedMs += waitMs;
       await this.sleep(waitMs, signal);
     }
+  }
+
+  /**
+   * Serves the callers waiting for a family, one store call at a time: callers that arrive while a call is out
+   * are served together by the next one, which takes as many slots as they need (a Lambda serves one invocation
+   * at a time, so in AWS that is mostly one; a local run shares one process and gains most).
+   */
+  private async pump(family: string, limit: FamilyLimit): Promise<void> {
+    if (this.pumping.has(family)) return;
+    this.pumping.add(family);
+    try {
+      for (;;) {
+        const batch = this.waiting.get(family)?.splice(0) ?? [];
+        if (batch.length === 0) return;
+        await this.serve(family, limit, batch);
+      }
+    } finally {
+      this.pumping.delete(family);
+    }
+  }
+
+  private async serve(family: string, limit: FamilyLimit, batch: Waiter[]): Promise<void> {
+    const baseIv = 1000 / limit.perSecond;
+    const toleranceMs = (limit.burst - 1) * baseIv;
+    const maxWaitMs = this.options.settings.maxWaitSeconds * 1000;
+    const at = this.now();
+    const iv = (this.slowUntil.get(family) ?? 0) > at ? baseIv * 2 : baseIv;
+    // More slots than fit within the wait would send some too late.
+    const fits = Math.max(1, Math.floor((toleranceMs + maxWaitMs) / iv) + 1);
+    let remaining = batch;
+    let n = Math.min(remaining.length, fits);
+    while (remaining.length > 0) {
+      let answer: { tat: number; slowUntil: number } | 'full' | 'failed';
+      try {
+        answer = await this.takeSlots(family, n, at, iv, toleranceMs, maxWaitMs);
+      } catch (error) {
+        answer = 'failed';
+        this.stats.storeFailures += remaining.length;
+        logger.warn('S1 request budget unavailable; sending without it', {
+          family,
+          operation: remaining[0]?.operation,
+          error: error instanceof Error ? error.name : 'Error',
+        });
+      }
+      if (answer === 'failed') {
+        for (const waiter of remaining) waiter.resolve(undefined);
+        return;
+      }
+      if (answer === 'full') {
+        if (n > 1) {
+          n = Math.ceil(n / 2);
+          continue;
+        }
+        for (const waiter of remaining) waiter.reject(this.refusal(family, limit, waiter.operation));
+        return;
+      }
+      this.stats.taken += n;
+      this.raiseKnownTat(family, answer.tat);
+      if (Number.isFinite(answer.slowUntil)) this.slowUntil.set(family, answer.slowUntil);
+      else this.slowUntil.delete(family);
+      // Slot i follows the schedule as it was before this take: (tat - n·iv) + i·iv, minus the tolerance.
+      const before = answer.tat - n * iv;
+      const granted = remaining.slice(0, n);
+      remaining = remaining.slice(n);
+      granted.forEach((waiter, i) => {
+        waiter.resolve(Math.max(at, before + i * iv - toleranceMs));
+      });
+      n = Math.min(remaining.length, n);
+    }
+  }
+
+  /**
+   * Takes `n` slots with one or two conditional UpdateItems (the likely side of the schedule first, then the other
+   * one, then the first again for the race of the schedule moving in between); `full` when they do not fit.
+   */
+  private async takeSlots(
+    family: string,
+    n: number,
+    at: number,
+    iv: number,
+    toleranceMs: number,
+    maxWaitMs: number,
+  ): Promise<{ tat: number; slowUntil: number } | 'full'> {
+    const order: Attempt[] = this.hint.get(family) === 'busy' ? ['busy', 'idle', 'busy'] : ['idle', 'busy'];
+    for (const attempt of order) {
+      try {
+        const answer = await this.take(family, attempt, at, n, iv, toleranceMs, maxWaitMs);
+        this.hint.set(family, attempt);
+        const item = answer.Attributes ?? {};
+        return { tat: Number(item.tat?.N), slowUntil: Number(item.slowUntil?.N) };
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+    }
+    // Not idle, and the last slot would be beyond the wait: the schedule reaches at least that far.
+    this.hint.set(family, 'busy');
+    this.raiseKnownTat(family, at + toleranceMs + maxWaitMs - (n - 1) * iv);
+    return 'full';
   }
 
   private refusal(family: string, limit: FamilyLimit, operation: string): S1RateLimitedError {
@@ -316,11 +392,12 @@ export class S1RequestBudget {
     this.hint.set(family, 'busy');
   }
 
-  /** One conditional UpdateItem taking a slot, for the idle (`tat <= now`) or busy side of the schedule. */
+  /** One conditional UpdateItem taking `n` slots, on the idle (`tat <= now`) or busy side of the schedule. */
   private take(
     family: string,
     attempt: Attempt,
     at: number,
+    n: number,
     iv: number,
     toleranceMs: number,
     maxWaitMs: number,
@@ -335,19 +412,20 @@ export class S1RequestBudget {
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: {
           ':now': { N: String(at) },
-          ':next': { N: String(at + iv) },
+          ':next': { N: String(at + n * iv) },
           ':exp': exp,
         },
       });
     }
     return this.update(family, {
-      UpdateExpression: 'SET #tat = #tat + :iv, #exp = :exp',
+      UpdateExpression: 'SET #tat = #tat + :cost, #exp = :exp',
+      // The last of the n slots must be sendable within the wait: tat + (n-1)·iv - tolerance <= now + maxWait.
       ConditionExpression: '#tat > :now AND #tat <= :latest',
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: {
         ':now': { N: String(at) },
-        ':iv': { N: String(iv) },
-        ':latest': { N: String(at + toleranceMs + maxWaitMs) },
+        ':cost': { N: String(n * iv) },
+        ':latest': { N: String(at + toleranceMs + maxWaitMs - (n - 1) * iv) },
         ':exp': exp,
       },
     });
