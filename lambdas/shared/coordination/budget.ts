@@ -141,6 +141,8 @@ export interface BudgetStats {
   refusedLocally: number;
   /** 429s reported to the budget. */
   throttled: number;
+  /** Slots given up because the caller woke too late for them, and taken anew. */
+  retaken: number;
   /** Simulated/clock milliseconds spent waiting for slots. */
   waitedMs: number;
   /** Takes sent unbudgeted because the store failed. */
@@ -179,6 +181,7 @@ export class S1RequestBudget {
     refused: 0,
     refusedLocally: 0,
     throttled: 0,
+    retaken: 0,
     waitedMs: 0,
     storeFailures: 0,
   };
@@ -207,7 +210,16 @@ export class S1RequestBudget {
    * budgets.
    * @throws S1RateLimitedError when no slot is free within `maxWaitSeconds` (nothing was taken or sent).
    */
-  async acquire(path: string, operation: string, signal?: AbortSignal): Promise<void> {
+  acquire(path: string, operation: string, signal?: AbortSignal): Promise<void> {
+    return this.acquireSlot(path, operation, signal, 0);
+  }
+
+  private async acquireSlot(
+    path: string,
+    operation: string,
+    signal: AbortSignal | undefined,
+    retakes: number,
+  ) {
     const family = familyOf(path);
     const limit = family === undefined ? undefined : this.options.settings.families[family];
     if (family === undefined || limit === undefined) return;
@@ -229,6 +241,15 @@ export class S1RequestBudget {
     if (waitMs > 0) {
       this.stats.waitedMs += waitMs;
       await this.sleep(waitMs, signal);
+    }
+    // Woken much later than the slot (a stalled process, a slow store answer): requests held up together would
+    // reach S1 together, beyond the burst S1 allows. The missed slot is given up and a fresh one taken, at most
+    // twice; the headroom the budget leaves below S1's burst absorbs smaller delays.
+    const lateMs = this.now() - sendAt;
+    const slackMs = Math.max(1, limit.burst * (1 / DEFAULT_BURST_SHARE - 1)) * (1000 / limit.perSecond);
+    if (lateMs > slackMs && retakes < 2) {
+      this.stats.retaken++;
+      await this.acquireSlot(path, operation, signal, retakes + 1);
     }
   }
 
