@@ -39,6 +39,7 @@ import {
   startS1Simulator,
 } from './s1-simulator';
 import { type DefaultRetention, type LocalS3, startLocalS3 } from './s3';
+import { type LocalQueues, wireQueues } from './sqs-intake';
 
 /** The repository root. */
 export const REPO_ROOT = path.resolve(__dirname, '..');
@@ -348,7 +349,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       if (!fn.step || !handlers[fn.step]) continue;
       aws.lambda.register(fn.functionName, (event, invocation) => invoke(fn, event, invocation));
     }
-    const intake = wireIntake(template, extracted.functions, aws, invoke);
+    const queues = wireQueues(template, extracted.functions, aws, invoke);
+    const intake = wireIntake(template, extracted.functions, aws, invoke, queues);
+    // Closers run last to first: the queue's records are handled before its pollers stop.
+    closers.push(() => queues.stop());
     closers.push(() => intake.settled());
     const outputs: Record<string, string> = {
       EvidenceBucketName: LOCAL_BUCKET,
@@ -428,9 +432,18 @@ export interface LocalIntake {
   readonly busName: string;
   /** The SNS topics rules on the bus notify (the notification topic), in the AWS fake. */
   readonly topicArns: readonly string[];
-  /** Resolves once every delivery to the rule's target so far has finished. */
+  /**
+   * Resolves once every delivery to the rule's targets so far has finished: for the intake queue, once every
+   * record was handed to start-investigation once and those invocations ended (redeliveries are not awaited).
+   */
   settled(): Promise<void>;
-  /** Deliveries the target failed (the deployed stack would retry them, then send them to the dead-letter queue). */
+  /** The template's queues in the AWS fake (the intake queue, its dead-letter queue), by logical id. */
+  readonly queueUrls: ReadonlyMap<string, string>;
+  /**
+   * Deliveries the target failed (a Lambda target: the deployed stack would retry them, then send them to the
+   * dead-letter queue), and intake queue records start-investigation failed on (`eventId` is then the record's
+   * message id; SQS delivers them again, then moves them to the dead-letter queue).
+   */
   readonly failures: { readonly eventId: string; readonly error: unknown }[];
 }
 
@@ -518,6 +531,7 @@ function wireIntake(
   functions: ReadonlyMap<string, ExtractedFunction>,
   aws: AwsFake,
   invoke: Invoke,
+  queues: LocalQueues,
 ): LocalIntake {
   const busName = intakeBusName(functions);
   aws.eventBridge.createBus(busName);
@@ -532,6 +546,16 @@ function wireIntake(
         const logicalId = target.Arn?.['Fn::GetAtt']?.[0];
         const fn = [...functions.values()].find((f) => f.logicalId === logicalId);
         return fn ? [{ pattern: r.Properties?.EventPattern as Record<string, unknown>, fn }] : [];
+      });
+    });
+  // Rules that send to a queue of the template (the intake queue): the event becomes one message.
+  const queueRules = resources
+    .filter((r) => r.Type === 'AWS::Events::Rule' && r.Properties?.EventBusName !== undefined)
+    .flatMap((r) => {
+      const targets = (r.Properties?.Targets ?? []) as { Arn?: { 'Fn::GetAtt'?: string[] } }[];
+      return targets.flatMap((target) => {
+        const url = queues.urls.get(target.Arn?.['Fn::GetAtt']?.[0] ?? '');
+        return url ? [{ pattern: r.Properties?.EventPattern as Record<string, unknown>, url }] : [];
       });
     });
   // Rules that notify an SNS topic of the template (the outcome notifications), with their input transformer.
@@ -582,6 +606,11 @@ function wireIntake(
         : JSON.stringify(envelope);
       aws.sns.deliver(rule.topicArn, message);
     }
+    for (const rule of queueRules) {
+      if (!fieldMatches(rule.pattern, envelope)) continue;
+      aws.sqs.send(rule.url, JSON.stringify(envelope));
+      queues.wake();
+    }
     for (const rule of rules) {
       if (!fieldMatches(rule.pattern, envelope)) continue;
       const delivery = (async () => {
@@ -598,9 +627,13 @@ function wireIntake(
   return {
     busName,
     topicArns: [...topics.values()],
-    failures,
+    queueUrls: queues.urls,
+    get failures() {
+      return [...failures, ...queues.failures.map((f) => ({ eventId: f.messageId, error: f.error }))];
+    },
     async settled() {
       while (pending.size > 0) await Promise.all([...pending]);
+      await queues.settled();
     },
   };
 }

@@ -268,6 +268,11 @@ export class SqsFake {
     return this.queue(queueUrl).messages.map((m) => m.body);
   }
 
+  /** Messages in the queue never received yet (the local event source mapping waits for these to be handed out). */
+  unreceived(queueUrl: string): number {
+    return this.queue(queueUrl).messages.filter((m) => m.receiveCount === 0).length;
+  }
+
   /** Test helper: messages in the queue, and how many are in flight. */
   depth(queueUrl: string): { readonly total: number; readonly inFlight: number } {
     const queue = this.queue(queueUrl);
