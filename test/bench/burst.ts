@@ -101,6 +101,8 @@ export interface BurstFigures {
   readonly statusByOpenTasks: readonly StatusBand[];
   /** Highest number of tasks open at once. */
   readonly peakOpenTasks: number;
+  /** S1 API requests by `<method> <route>`: sent (reached S1) and refused with 429. */
+  readonly requestsByRoute: Readonly<Record<string, { readonly sent: number; readonly refused: number }>>;
   /** The shared S1 request budget of this process (undefined when the stack has none). */
   readonly budget?: {
     readonly taken: number;
@@ -309,6 +311,7 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
     // threats), note the tasks fetched or canceled, and count the tasks still open.
     const statusByMinute: StatusMinute[] = [];
     const closedTasks = new Set<string>();
+    const requestsByRoute: Record<string, { sent: number; refused: number }> = {};
     let sampledAt = simStarted;
     const sample = () => {
       const at = sim.clock();
@@ -316,6 +319,11 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
       let statusRefused = 0;
       for (const entry of sim.requests) {
         if (entry.host !== 'api') continue;
+        const route = `${entry.method} ${entry.route}`;
+        const counts = requestsByRoute[route] ?? { sent: 0, refused: 0 };
+        counts.sent++;
+        if (entry.status === 429) counts.refused++;
+        requestsByRoute[route] = counts;
         if (entry.route === '/remote-scripts/status') {
           statusRequests++;
           if (entry.status === 429) statusRefused++;
@@ -486,6 +494,7 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
       statusByMinute,
       statusByOpenTasks,
       peakOpenTasks: Math.max(0, ...statusByMinute.map((m) => m.openTasks)),
+      requestsByRoute,
       ...(budgetNow
         ? {
             budget: {

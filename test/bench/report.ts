@@ -253,6 +253,21 @@ export function renderBurst(f: BurstFigures): string {
   } else {
     lines.push('  shared S1 request budget: none (every S1 call is sent at once)');
   }
+  const routes = Object.entries(f.requestsByRoute ?? {}).sort((a, b) => b[1].sent - a[1].sent);
+  if (routes.length) {
+    lines.push(
+      '',
+      table([
+        ['S1 route', 'sent', 'refused (429)', 'per investigation'],
+        ...routes.map(([route, n]) => [
+          route,
+          String(n.sent),
+          String(n.refused),
+          num(n.sent / Math.max(1, f.started), 2),
+        ]),
+      ]),
+    );
+  }
   lines.push(
     '',
     `  S1 status requests per simulated minute against open tasks (peak ${f.peakOpenTasks} open; open = started, not yet fetched or canceled):`,
