@@ -11,8 +11,10 @@
  * throttling look milder than it would be.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { THREAT_EVENT } from '../../lambdas/shared/contract';
 import { caseKey } from '../../lambdas/shared/evidence/keys';
 import { s1Budget } from '../../lambdas/shared/services';
 import type { LocalEvent } from '../../local/asl/runner';
@@ -33,6 +35,11 @@ export interface BurstPlan {
   readonly realTimeLimitSeconds: number;
   /** Run the state machine with this Retry for its errors instead of the synthesized one (a what-if). */
   readonly retrier?: Retrier;
+  /**
+   * Publish the threats as intake events on the bus instead of starting executions directly: they go through the
+   * intake queue and start-investigation (bounded concurrency, S1 read-back, threat note), as deployed.
+   */
+  readonly viaIntake?: boolean;
 }
 
 /**
@@ -72,6 +79,14 @@ export interface RateRow {
 export interface BurstFigures {
   readonly plan: BurstPlan;
   readonly started: number;
+  /** With `viaIntake`: simulated seconds from the first event until the last execution started, and the most
+   * executions started in one simulated minute. */
+  readonly intake?: {
+    readonly allStartedAfterSeconds: number;
+    readonly peakStartsPerMinute: number;
+    /** Events whose investigation never started (refused, or still queued at the time limit). */
+    readonly notStarted: number;
+  };
   /** Investigations whose agent's evidence reached Cado. */
   readonly collected: number;
   /** Agents whose evidence was staged but the hand-off failed. */
@@ -272,13 +287,15 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
         computerName: `burst-${i + 1}`,
       });
       sim.setAgentBehavior(agent.id, { runMs: plan.collectionMinutes * 60_000 });
-      return sim.addThreat({ agentId: agent.id, createdAt: sim.clock() });
+      return sim.addThreat({ agentId: agent.id, createdAt: sim.clock(), confidenceLevel: 'malicious' });
     });
 
     const machine = plan.retrier ? whatIfMachine(stack, plan.retrier) : stack.machine;
     if (plan.retrier) closers.push(() => machine.dispose());
     const tracked = new Map<string, Tracked>();
+    const startedAt: number[] = [];
     stack.aws.registerStateMachine(stack.stateMachineArn, (execution) => {
+      startedAt.push(sim.clock());
       const entry: Tracked = {
         caught: [],
         lastFailure: new Map(),
@@ -350,22 +367,39 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
       sampledAt = at;
     };
     const sampler = setInterval(sample, 60_000 / plan.timeScale);
-    const arns = await Promise.all(
-      threats.map(async (threat) => {
-        const out = await sfn.send(
-          new StartExecutionCommand({
-            stateMachineArn: stack.stateMachineArn,
-            name: `threat-${threat.id}`,
-            input: JSON.stringify({
-              agentIds: [threat.agentId],
-              threatId: threat.id,
-              requestedBy: 'threat-intake',
+    const executionArn = (name: string) =>
+      `${stack.stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+    let arns: string[];
+    let notStarted = 0;
+    if (plan.viaIntake) {
+      arns = await publishThreats(stack, sim, threats);
+      // Executions start as the queue's consumer gets to them: wait for each to exist before waiting for its end.
+      const giveUpAt = performance.now() + plan.realTimeLimitSeconds * 1000;
+      const exists = (arn: string) => stack.aws.stepFunctions.list().some((e) => e.executionArn === arn);
+      while (!arns.every(exists) && performance.now() < giveUpAt) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      const published = arns.length;
+      arns = arns.filter(exists);
+      notStarted = published - arns.length;
+    } else {
+      arns = await Promise.all(
+        threats.map(async (threat) => {
+          const out = await sfn.send(
+            new StartExecutionCommand({
+              stateMachineArn: stack.stateMachineArn,
+              name: `threat-${threat.id}`,
+              input: JSON.stringify({
+                agentIds: [threat.agentId],
+                threatId: threat.id,
+                requestedBy: 'threat-intake',
+              }),
             }),
-          }),
-        );
-        return out.executionArn as string;
-      }),
-    );
+          );
+          return out.executionArn ?? executionArn(`threat-${threat.id}`);
+        }),
+      );
+    }
 
     let done = 0;
     const report = setInterval(() => progress(`${done}/${arns.length} investigations finished`), 10_000);
@@ -456,8 +490,8 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
     const verdicts: Verdict[] = [
       {
         goal: '100 % collected',
-        measured: `${collected} of ${arns.length} (${((collected / Math.max(1, arns.length)) * 100).toFixed(1)} %)`,
-        pass: collected === arns.length,
+        measured: `${collected} of ${plan.threats} (${((collected / Math.max(1, plan.threats)) * 100).toFixed(1)} %)`,
+        pass: collected === plan.threats,
       },
       {
         goal: 'refused S1 requests <= 1 % of accepted',
@@ -477,6 +511,15 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
     return {
       plan,
       started: arns.length,
+      ...(plan.viaIntake
+        ? {
+            intake: {
+              allStartedAfterSeconds: (Math.max(simStarted, ...startedAt) - simStarted) / 1000,
+              peakStartsPerMinute: peakPerWindow(startedAt, 60_000),
+              notStarted,
+            },
+          }
+        : {}),
       collected,
       stagedHandoffFailed,
       failed,
@@ -526,6 +569,67 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
     for (const close of closers) close();
     await stack.close();
   }
+}
+
+/** Most timestamps in any window of `windowMs`. */
+function peakPerWindow(times: readonly number[], windowMs: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let best = 0;
+  let left = 0;
+  for (let right = 0; right < sorted.length; right++) {
+    while ((sorted[right] ?? 0) - (sorted[left] ?? 0) >= windowMs) left++;
+    best = Math.max(best, right - left + 1);
+  }
+  return best;
+}
+
+/**
+ * Puts one `SentinelOne Threat` event per threat on the intake bus (PutEvents, 10 a call), as the poller would;
+ * returns the ARNs the executions will have (`threat-<id>`).
+ */
+async function publishThreats(
+  stack: Awaited<ReturnType<typeof startLocalStack>>,
+  sim: NonNullable<Awaited<ReturnType<typeof startLocalStack>>['s1Sim']>,
+  threats: readonly { id: string; agentId: string; createdAt: number; updatedAt: number }[],
+): Promise<string[]> {
+  const events = new EventBridgeClient({
+    endpoint: stack.aws.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+  });
+  try {
+    for (let i = 0; i < threats.length; i += 10) {
+      const entries = threats.slice(i, i + 10).map((threat) => {
+        const agent = sim.state.agents.get(threat.agentId);
+        const created = new Date(threat.createdAt).toISOString();
+        return {
+          EventBusName: stack.intake.busName,
+          Source: THREAT_EVENT.source,
+          DetailType: THREAT_EVENT.detailType,
+          Detail: JSON.stringify({
+            threatId: threat.id,
+            agentId: threat.agentId,
+            agentOsType: agent?.osType ?? 'linux',
+            computerName: agent?.computerName ?? null,
+            siteId: null,
+            classification: 'Malware',
+            confidenceLevel: 'malicious',
+            threatName: 'burst',
+            createdAt: created,
+            updatedAt: new Date(threat.updatedAt).toISOString(),
+            via: 'backfill',
+          }),
+        };
+      });
+      const out = await events.send(new PutEventsCommand({ Entries: entries }));
+      if (out.FailedEntryCount) throw new Error(`PutEvents failed for ${out.FailedEntryCount} threat events`);
+    }
+  } finally {
+    events.destroy();
+  }
+  return threats.map(
+    (threat) => `${stack.stateMachineArn.replace(':stateMachine:', ':execution:')}:threat-${threat.id}`,
+  );
 }
 
 /** The investigation's outcome as case.json records it (`missing` when Record Outcome never wrote it). */

@@ -200,6 +200,12 @@ export function renderBurst(f: BurstFigures): string {
     `  collected: ${f.collected}   staged but hand-off failed: ${f.stagedHandoffFailed}   failed: ${f.failed}` +
       `   unfinished at the time limit: ${f.unfinished}`,
     `  failed by throttling (S1RateLimitedError): ${f.failedByThrottling}`,
+    ...(f.intake
+      ? [
+          `  through threat intake (bus -> SQS queue -> start-investigation): all started after ${num(f.intake.allStartedAfterSeconds / 60, 1)} simulated min,` +
+            ` at most ${f.intake.peakStartsPerMinute} a minute; ${f.intake.notStarted} never started`,
+        ]
+      : []),
   ];
   if (causes.length) {
     lines.push(

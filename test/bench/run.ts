@@ -82,6 +82,7 @@ async function main(): Promise<number> {
         threats,
         timeScale: args.burstScale ?? DEFAULT_BURST_PLAN.timeScale,
         realTimeLimitSeconds: burstTimeLimitSeconds(threats),
+        viaIntake: args.burstIntake,
       };
       const figures = await benchBurst(plan, progress);
       results.burst = figures;
