@@ -124,7 +124,6 @@ export interface BurstFigures {
     readonly storeCalls: number;
     readonly refused: number;
     readonly refusedLocally: number;
-    readonly retaken: number;
     readonly throttled: number;
     readonly waitedSeconds: number;
     readonly storeFailures: number;
@@ -545,7 +544,6 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
               storeCalls: budgetNow.storeCalls,
               refused: budgetNow.refused,
               refusedLocally: budgetNow.refusedLocally,
-              retaken: budgetNow.retaken,
               throttled: budgetNow.throttled,
               waitedSeconds: budgetNow.waitedMs / 1000,
               storeFailures: budgetNow.storeFailures,

@@ -253,7 +253,7 @@ export function renderBurst(f: BurstFigures): string {
     const b = f.budget;
     lines.push(
       `  shared S1 request budget: ${b.taken} slots taken with ${b.storeCalls} UpdateItems (${num(b.storeCalls / Math.max(1, b.taken), 2)} per S1 request);` +
-        ` ${b.refused} calls refused for Step Functions to retry (${b.refusedLocally} without a store call); ${b.retaken} slots missed by a late wake-up and taken anew; ${b.throttled} 429s reported;` +
+        ` ${b.refused} calls refused for Step Functions to retry (${b.refusedLocally} without a store call); ${b.throttled} 429s reported;` +
         ` ${num(b.waitedSeconds / 60, 1)} simulated minutes waited in all; ${b.storeFailures} sent unbudgeted (store failed)`,
     );
   } else {

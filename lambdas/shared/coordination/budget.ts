@@ -52,17 +52,28 @@ export interface S1BudgetSettings {
 }
 
 /**
- * The budget's default share of S1's documented burst: the rest absorbs requests that arrive closer together than
- * they were sent (network jitter) without S1 seeing more than its limit.
+ * The budget's default share of S1's documented burst, and the fewest requests it leaves below it: the rest
+ * absorbs requests that arrive closer together than they were sent (network jitter, a slow store answer, a
+ * stalled process) without S1 seeing more than its limit.
  */
 export const DEFAULT_BURST_SHARE = 0.8;
+export const MIN_BURST_HEADROOM = 2;
 
-/** Budget per family from S1's documented limits: the full rate, {@link DEFAULT_BURST_SHARE} of the burst. */
+/**
+ * Budget per family from S1's documented limits: the full rate, {@link DEFAULT_BURST_SHARE} of the burst but at
+ * least {@link MIN_BURST_HEADROOM} below it (at least 1).
+ */
 export function defaultBudgetFamilies(): Record<string, FamilyLimit> {
   return Object.fromEntries(
     S1_RATE_LIMITS.map((limit) => [
       limit.family,
-      { perSecond: limit.perSecond, burst: Math.max(1, Math.floor(limit.burst * DEFAULT_BURST_SHARE)) },
+      {
+        perSecond: limit.perSecond,
+        burst: Math.max(
+          1,
+          Math.min(Math.floor(limit.burst * DEFAULT_BURST_SHARE), limit.burst - MIN_BURST_HEADROOM),
+        ),
+      },
     ]),
   );
 }
@@ -141,8 +152,6 @@ export interface BudgetStats {
   refusedLocally: number;
   /** 429s reported to the budget. */
   throttled: number;
-  /** Slots given up because the caller woke too late for them, and taken anew. */
-  retaken: number;
   /** Simulated/clock milliseconds spent waiting for slots. */
   waitedMs: number;
   /** Takes sent unbudgeted because the store failed. */
@@ -181,7 +190,6 @@ export class S1RequestBudget {
     refused: 0,
     refusedLocally: 0,
     throttled: 0,
-    retaken: 0,
     waitedMs: 0,
     storeFailures: 0,
   };
@@ -210,16 +218,7 @@ export class S1RequestBudget {
    * budgets.
    * @throws S1RateLimitedError when no slot is free within `maxWaitSeconds` (nothing was taken or sent).
    */
-  acquire(path: string, operation: string, signal?: AbortSignal): Promise<void> {
-    return this.acquireSlot(path, operation, signal, 0);
-  }
-
-  private async acquireSlot(
-    path: string,
-    operation: string,
-    signal: AbortSignal | undefined,
-    retakes: number,
-  ) {
+  async acquire(path: string, operation: string, signal?: AbortSignal): Promise<void> {
     const family = familyOf(path);
     const limit = family === undefined ? undefined : this.options.settings.families[family];
     if (family === undefined || limit === undefined) return;
@@ -241,15 +240,6 @@ export class S1RequestBudget {
     if (waitMs > 0) {
       this.stats.waitedMs += waitMs;
       await this.sleep(waitMs, signal);
-    }
-    // Woken much later than the slot (a stalled process, a slow store answer): requests held up together would
-    // reach S1 together, beyond the burst S1 allows. The missed slot is given up and a fresh one taken, at most
-    // twice; the headroom the budget leaves below S1's burst absorbs smaller delays.
-    const lateMs = this.now() - sendAt;
-    const slackMs = Math.max(1, limit.burst * (1 / DEFAULT_BURST_SHARE - 1)) * (1000 / limit.perSecond);
-    if (lateMs > slackMs && retakes < 2) {
-      this.stats.retaken++;
-      await this.acquireSlot(path, operation, signal, retakes + 1);
     }
   }
 
