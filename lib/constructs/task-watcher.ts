@@ -39,6 +39,8 @@ export class TaskWatcher extends Construct {
       description: 'Resumes executions waiting for their S1 task (one status call for all open tasks)',
       timeout: Duration.seconds(WATCHER_RUN_SECONDS + 35),
       reservedConcurrentExecutions: 1,
+      // It mostly sleeps between passes, billed by the second: the smallest memory that runs it comfortably.
+      memorySize: 128,
       logRetentionDays: props.logRetentionDays,
     });
     props.secrets.bindS1(this.function);

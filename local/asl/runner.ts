@@ -171,6 +171,11 @@ export interface LocalRunOptions {
   readonly signal?: AbortSignal;
   /** Called for every event as it happens (e.g. progress output). */
   readonly onEvent?: (event: LocalEvent) => void;
+  /**
+   * Called after each Lambda handler invocation with its real duration (the handler alone: for a callback Task, not
+   * the wait for its token). For benchmarks.
+   */
+  readonly onLambdaInvocation?: (info: { stateName: string; step: string; durationMs: number }) => void;
   /** Keep events for `events` readers. Turn off for long benchmarks. @default true */
   readonly bufferEvents?: boolean;
   /**
@@ -673,6 +678,7 @@ export function createLocalStateMachine(
       const deadline = Date.now() + binding.fn.timeoutSeconds * 1000;
       const context = createLambdaContext(binding.fn, { requestId, deadline });
       let output: unknown;
+      const invokedAt = performance.now();
       try {
         output = await withLambdaTimeout(
           asInvocation(requestId, () => Promise.resolve().then(() => binding.handler(event, context))),
@@ -681,6 +687,12 @@ export function createLocalStateMachine(
         );
       } catch (error) {
         throw toLambdaError(error);
+      } finally {
+        runOpts.onLambdaInvocation?.({
+          stateName,
+          step: binding.step,
+          durationMs: performance.now() - invokedAt,
+        });
       }
       let result: unknown;
       try {
