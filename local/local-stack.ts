@@ -458,7 +458,10 @@ function allStateNames(definition: { States: object }): string[] {
 const WATCHER_SCHEDULE_MS = 60_000;
 
 /** The Task Watcher's EventBridge schedule, locally: the `watch-tasks` function invoked every clock minute. */
-function localTaskWatcher(functions: ReadonlyMap<string, ExtractedFunction>, invoke: Invoke): LocalTaskWatcher {
+function localTaskWatcher(
+  functions: ReadonlyMap<string, ExtractedFunction>,
+  invoke: Invoke,
+): LocalTaskWatcher {
   const fn = [...functions.values()].find((f) => f.step === 'watch-tasks');
   if (!fn) throw new Error('The template has no watch-tasks function (the Task Watcher)');
   let controller: AbortController | undefined;

@@ -4,11 +4,11 @@
  * to the agent. Whatever happens is recorded, and never fails the branch: the agent's result is "timed out".
  */
 import * as z from 'zod';
+import { ExecuteIntent, executeIntentKey } from '../run-script/core';
 import type { CoordinationStore } from '../shared/coordination/store';
 import { logger } from '../shared/observability';
 import { AgentStart, type CancelInfo, type CheckedTask } from '../shared/schemas';
 import type { S1Client } from '../shared/sentinelone';
-import { ExecuteIntent, executeIntentKey } from '../run-script/core';
 
 /**
  * The state after the watchdog of Run Script's wait fired (no Task Watcher answered): the task is not in the state,

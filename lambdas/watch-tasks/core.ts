@@ -181,7 +181,11 @@ export async function watchTasks(deps: WatchDeps): Promise<WatchSummary> {
   const runMs = (deps.runSeconds ?? 55) * 1000;
   const owner = deps.owner ?? 'watcher';
   if (deps.lease) {
-    const lease = await deps.lease.acquireLease(WATCHER_LEASE_KEY, owner, Math.ceil((runMs + intervalMs) / 1000) + 30);
+    const lease = await deps.lease.acquireLease(
+      WATCHER_LEASE_KEY,
+      owner,
+      Math.ceil((runMs + intervalMs) / 1000) + 30,
+    );
     if (lease.status === 'held') return { passes: [], stopped: 'other-watcher' };
   }
   const passes: PassSummary[] = [];

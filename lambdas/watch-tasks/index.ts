@@ -3,8 +3,8 @@ import { SendTaskFailureCommand, SendTaskSuccessCommand } from '@aws-sdk/client-
 import * as z from 'zod';
 import { sfnClient } from '../shared/aws';
 import { now, sleep } from '../shared/clock';
-import { coordinationStore, openTasks } from '../shared/coordination';
 import { METRICS } from '../shared/contract';
+import { coordinationStore, openTasks } from '../shared/coordination';
 import { stepHandler } from '../shared/handler';
 import { metrics } from '../shared/observability';
 import { s1Client } from '../shared/services';

@@ -192,7 +192,8 @@ export class InvestigationWorkflow extends Construct {
         taskToken: JsonPath.taskToken,
       }),
       waitForTaskToken: {
-        timeoutSeconds: config.scriptRuntimeTimeoutSeconds + config.taskGraceSeconds + TASK_WATCHDOG_SLACK_SECONDS,
+        timeoutSeconds:
+          config.scriptRuntimeTimeoutSeconds + config.taskGraceSeconds + TASK_WATCHDOG_SLACK_SECONDS,
       },
     });
     const watchdogFired = new Pass(this, 'Watchdog Fired', {

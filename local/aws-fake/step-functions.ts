@@ -14,6 +14,7 @@
  * with the service's errors: `InvalidToken`, `TaskTimedOut` (task already closed), `InvalidOutput`.
  */
 import { randomUUID } from 'node:crypto';
+import { TaskTokenError, type TaskTokens } from '../asl/task-tokens';
 import {
   AwsServiceError,
   epochSeconds,
@@ -22,7 +23,6 @@ import {
   type RequestBody,
   requiredString,
 } from './protocol';
-import { TaskTokenError, type TaskTokens } from '../asl/task-tokens';
 
 /** What a registered state machine gets for each execution. */
 export interface FakeExecutionRequest {

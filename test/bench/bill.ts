@@ -9,9 +9,9 @@
  * task (simulated seconds from S1's completion to the execution leaving Run Script), its invocations and S1 status
  * calls during the run, and what its minute-long invocations cost while any task is open.
  */
-import { completionTime } from '../../local/s1-simulator/tasks';
 
 import { type LocalStack, startLocalStack } from '../../local/local-stack';
+import { completionTime } from '../../local/s1-simulator/tasks';
 import {
   billedMs,
   type CostEstimate,
