@@ -78,6 +78,8 @@ export interface PassSummary {
   readonly failedAnswers: number;
   /** S1 status calls made (one per chunk and page is the S1 client's; this counts chunks asked). */
   readonly s1Calls: number;
+  /** The pass failed before deciding (S1 or the store); `open` is then -1. */
+  readonly failed?: boolean;
 }
 
 /** What one invocation did. */
@@ -192,10 +194,18 @@ export async function watchTasks(deps: WatchDeps): Promise<WatchSummary> {
   const started = deps.now();
   try {
     for (;;) {
-      const pass = await watchOnce(deps);
+      let pass: PassSummary;
+      try {
+        pass = await watchOnce(deps);
+      } catch (error) {
+        // S1 or the store failed this pass (after the clients' own retries): the waits stay, the next pass retries.
+        logger.warn('Watcher pass failed; trying again next pass', { errorName: errorName(error) });
+        pass = { open: -1, resumed: 0, closed: 0, failedAnswers: 0, s1Calls: 0, failed: true };
+      }
       passes.push(pass);
       const stillOpen = pass.open - pass.resumed - pass.closed;
-      if (stillOpen <= 0 && pass.failedAnswers === 0) return { passes, stopped: 'nothing-open' };
+      if (!pass.failed && stillOpen <= 0 && pass.failedAnswers === 0)
+        return { passes, stopped: 'nothing-open' };
       if (deps.now() - started + intervalMs > runMs) return { passes, stopped: 'time-up' };
       await deps.sleep(intervalMs);
     }

@@ -113,6 +113,8 @@ export class StepFunctionsFake {
   private taskTokens: TaskTokens | undefined;
   /** Test fault: the next SendTaskSuccess calls do their work and then answer 500 (a lost response). */
   private lostTaskSuccessResponses = 0;
+  /** Test helper: SendTaskSuccess calls whose response was lost so far. */
+  lostSendTaskSuccessCalls = 0;
 
   constructor(private readonly opts: StepFunctionsFakeOptions) {}
 
@@ -123,14 +125,20 @@ export class StepFunctionsFake {
     ListExecutions: (body) => this.listExecutions(body),
     StopExecution: (body) => this.stopExecution(body),
     GetExecutionHistory: (body) => this.getExecutionHistory(body),
-    SendTaskSuccess: (body) =>
-      this.answerTask(body, (tokens, token) => {
-        tokens.succeed(token, requiredString(body, 'output'));
-        if (this.lostTaskSuccessResponses > 0) {
-          this.lostTaskSuccessResponses -= 1;
-          throw new AwsServiceError('InternalFailure', 'Injected fault: the response was lost', 500);
-        }
-      }),
+    SendTaskSuccess: (body) => {
+      // The call does its work (or fails) either way; a lost response hides which.
+      const answer = () =>
+        this.answerTask(body, (tokens, token) => tokens.succeed(token, requiredString(body, 'output')));
+      if (this.lostTaskSuccessResponses === 0) return answer();
+      this.lostTaskSuccessResponses -= 1;
+      this.lostSendTaskSuccessCalls += 1;
+      try {
+        answer();
+      } catch {
+        // Hidden by the lost response, like the work done.
+      }
+      throw new AwsServiceError('InternalFailure', 'Injected fault: the response was lost', 500);
+    },
     SendTaskFailure: (body) =>
       this.answerTask(body, (tokens, token) =>
         tokens.fail(token, optionalString(body, 'error'), optionalString(body, 'cause')),
@@ -143,7 +151,10 @@ export class StepFunctionsFake {
     this.taskTokens = tokens;
   }
 
-  /** Test fault: the next `times` SendTaskSuccess calls resume the task but answer 500, as if the answer was lost. */
+  /**
+   * Test fault: the next `times` SendTaskSuccess calls do their work (resume the task, or find its token closed) and
+   * answer 500, as if the answer was lost on the way back.
+   */
   loseTaskSuccessResponses(times = 1): void {
     this.lostTaskSuccessResponses += times;
   }
