@@ -143,6 +143,7 @@ export class S1CadoForensicsStack extends Stack {
         ...Object.values(this.intake.functions),
         ...Object.values(this.operatorActions.functions),
         this.audit.function,
+        this.workflow.taskWatcher.function,
       ],
     });
 

@@ -12,7 +12,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import type { CfnTable } from 'aws-cdk-lib/aws-dynamodb';
 import type { CfnStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { resetAwsClients } from '../lambdas/shared/aws';
-import { useTimeScale } from '../lambdas/shared/clock';
+import { sleep as clockSleep, useTimeScale } from '../lambdas/shared/clock';
 import { COORDINATION_TABLE_ENV } from '../lambdas/shared/coordination/table';
 import { resetServices } from '../lambdas/shared/services';
 import { loadConfig, type S1CadoConfigInput } from '../lib/config';
@@ -26,6 +26,7 @@ import {
   type LocalStateMachine,
   stepsOf,
 } from './asl/runner';
+import { TaskTokens } from './asl/task-tokens';
 import { type AwsFake, startAwsFake } from './aws-fake';
 import type { FakeEvent } from './aws-fake/event-bridge';
 import type { FakeExecutionRequest } from './aws-fake/step-functions';
@@ -71,6 +72,23 @@ export interface LocalStackOptions {
   readonly waitTimeOverrides?: Record<string, number>;
   /** Overrides of Retry intervals, by state name (real ms). */
   readonly retryIntervalOverrides?: Record<string, number>;
+  /** Run the Task Watcher's schedule (every clock minute), as EventBridge does in the deployed stack. @default true */
+  readonly taskWatcher?: boolean;
+}
+
+/** The Task Watcher's schedule, run locally (every clock minute; a run still going means the next one is skipped). */
+export interface LocalTaskWatcher {
+  /** Starts the schedule (again); the first run is at once. */
+  start(): void;
+  /** Stops the schedule and waits for a run in progress to end ("the watcher is down"). */
+  stop(): Promise<void>;
+  /** Runs the watcher once now (outside the schedule) and returns its summary. */
+  runOnce(): Promise<unknown>;
+  /** Whether the schedule runs. */
+  readonly running: boolean;
+  /** Invocations so far, and the errors they ended with. */
+  readonly invocations: number;
+  readonly failures: unknown[];
 }
 
 /** A running local deployment. */
@@ -107,6 +125,10 @@ export interface LocalStack {
   readonly secrets: { s1Token: string; cadoKey: string };
   /** The intake bus and its rule (threat events reach start-investigation, as in the deployed stack). */
   readonly intake: LocalIntake;
+  /** The task tokens of waiting states (SendTaskSuccess/Failure in the AWS fake answers them). */
+  readonly taskTokens: TaskTokens;
+  /** The Task Watcher's local schedule. */
+  readonly taskWatcher: LocalTaskWatcher;
   /** Stops everything and restores the environment. */
   close(): Promise<void>;
 }
@@ -266,9 +288,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       const names = new Set(allStateNames(definition));
       return Object.fromEntries(Object.entries(overrides).filter(([name]) => names.has(name)));
     };
+    // Task tokens of the callback pattern: the runner issues them, the fake's SendTaskSuccess/Failure answer them.
+    const taskTokens = new TaskTokens();
+    aws.stepFunctions.useTaskTokens(taskTokens);
     const machine = createLocalStateMachine(extracted.definition, {
       functions: extracted.functions,
       handlers,
+      taskTokens,
       stateMachineArn: extracted.arn,
       waitTimeOverrides: options.waitTimeOverrides,
       retryIntervalOverrides: options.retryIntervalOverrides,
@@ -277,6 +303,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const rerunMachine = createLocalStateMachine(extractedRerun.definition, {
       functions: extractedRerun.functions,
       handlers,
+      taskTokens,
       stateMachineArn: extractedRerun.arn,
       waitTimeOverrides: only(options.waitTimeOverrides, extractedRerun.definition),
       retryIntervalOverrides: only(options.retryIntervalOverrides, extractedRerun.definition),
@@ -354,6 +381,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // Closers run last to first: the queue's records are handled before its pollers stop.
     closers.push(() => queues.stop());
     closers.push(() => intake.settled());
+    const taskWatcher = localTaskWatcher(extracted.functions, invoke);
+    if (options.taskWatcher ?? true) taskWatcher.start();
+    closers.push(() => taskWatcher.stop());
     const outputs: Record<string, string> = {
       EvidenceBucketName: LOCAL_BUCKET,
       S1SecretArn: s1SecretArn,
@@ -387,6 +417,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       rerunMachine,
       secrets: { s1Token, cadoKey },
       intake,
+      taskTokens,
+      taskWatcher,
       close,
     };
   } catch (error) {
@@ -424,6 +456,66 @@ function allStateNames(definition: { States: object }): string[] {
     }
   }
   return names;
+}
+
+/** Minutes between two scheduled watcher runs (the deployed rule's rate). */
+const WATCHER_SCHEDULE_MS = 60_000;
+
+/** The Task Watcher's EventBridge schedule, locally: the `watch-tasks` function invoked every clock minute. */
+function localTaskWatcher(
+  functions: ReadonlyMap<string, ExtractedFunction>,
+  invoke: Invoke,
+): LocalTaskWatcher {
+  const fn = [...functions.values()].find((f) => f.step === 'watch-tasks');
+  if (!fn) throw new Error('The template has no watch-tasks function (the Task Watcher)');
+  let controller: AbortController | undefined;
+  let loop: Promise<void> | undefined;
+  let current: Promise<unknown> | undefined;
+  let invocations = 0;
+  const failures: unknown[] = [];
+  const runOnce = async () => {
+    invocations += 1;
+    return invoke(fn, { source: 'schedule' }, { requestId: `watcher-${invocations}` });
+  };
+  const tick = () => {
+    // Reserved concurrency 1: a run still going means this minute's invocation is throttled (not retried).
+    if (current) return;
+    current = Promise.resolve()
+      .then(runOnce)
+      .catch((error: unknown) => {
+        failures.push(error);
+      })
+      .finally(() => {
+        current = undefined;
+      });
+  };
+  return {
+    start() {
+      if (controller) return;
+      const ours = new AbortController();
+      controller = ours;
+      loop = (async () => {
+        while (!ours.signal.aborted) {
+          tick();
+          await clockSleep(WATCHER_SCHEDULE_MS, ours.signal).catch(() => undefined);
+        }
+      })();
+    },
+    async stop() {
+      controller?.abort();
+      controller = undefined;
+      await loop;
+      await current;
+    },
+    runOnce,
+    get running() {
+      return controller !== undefined;
+    },
+    get invocations() {
+      return invocations;
+    },
+    failures,
+  };
 }
 
 /** The intake bus of the local deployment. */

@@ -12,8 +12,6 @@ import {
   type StateMachine,
   Succeed,
   TaskInput,
-  Wait,
-  WaitTime,
 } from 'aws-cdk-lib/aws-stepfunctions';
 import type { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
@@ -31,6 +29,13 @@ import type { CoordinationStore } from './coordination-store';
 import type { EvidenceBucket } from './evidence-bucket';
 import { loggedStateMachine } from './logged-state-machine';
 import { TaskFunction } from './task-function';
+import { TaskWatcher } from './task-watcher';
+
+/**
+ * How long after the task deadline (runtime + grace) the watchdog of Run Script's wait fires: long enough for the
+ * Task Watcher (which reports the deadline within ~10 s) and Run Script's own minutes; it fires only without one.
+ */
+export const TASK_WATCHDOG_SLACK_SECONDS = 600;
 
 /** Error names the S1 client throws for conditions that pass with time (from the contract). */
 export const S1_TRANSIENT_ERRORS: readonly string[] = [...RETRY_ON.s1Throttling, ...RETRY_ON.s1Transient];
@@ -61,8 +66,9 @@ export interface InvestigationWorkflowProps {
  * The investigation state machine (DESIGN §2) and its Lambdas, one per state:
  *
  * Receive Input → Check Permissions → Resolve Targets → Ensure Scripts → Collect From Each Agent (Map) →
- * Record Outcome → Succeed | Fail, where each agent runs Run Script → (Wait For Task ⇄ Check Task) → Stage Output →
- * Hand To Cado → (Wait For Cado ⇄ Check Cado), and a passed task deadline goes to Cancel Task. Every S1/Cado call retries its transient errors by name with
+ * Record Outcome → Succeed | Fail, where each agent runs Run Script (which waits with a task token until the Task
+ * Watcher resumes it) → Stage Output → Hand To Cado → (Wait For Cado ⇄ Check Cado), and a passed task deadline, or
+ * the wait's watchdog timeout when no watcher answered, goes to Cancel Task. Every S1/Cado call retries its transient errors by name with
  * backoff and full jitter; anything else is caught per agent, so one agent's failure never loses another's evidence.
  * JSONPath only (the local runner cannot execute JSONata).
  */
@@ -73,6 +79,8 @@ export class InvestigationWorkflow extends Construct {
   readonly logGroup: LogGroup;
   /** The Lambdas, by step name. */
   readonly functions: Readonly<Record<string, TaskFunction>>;
+  /** Resumes the executions waiting in Run Script (one S1 status call for every open task). */
+  readonly taskWatcher: TaskWatcher;
 
   constructor(scope: Construct, id: string, props: InvestigationWorkflowProps) {
     super(scope, id);
@@ -125,7 +133,6 @@ export class InvestigationWorkflow extends Construct {
       checkPermissions: fn('CheckPermissions', 'check-permissions', { s1: true }),
       ensureScripts: fn('EnsureScripts', 'ensure-scripts', { s1: true }, { bundleCollectors: true }),
       runScript: fn('RunScript', 'run-script', { s1: true, bucket: 'task-records' }),
-      checkTask: fn('CheckTask', 'check-task', { s1: true }),
       cancelTask: fn('CancelTask', 'cancel-task', { s1: true }),
       // Streams up to gigabytes: the longest timeout Lambda allows, and more memory for CPU (hashing, TLS).
       stageOutput: fn(
@@ -157,6 +164,8 @@ export class InvestigationWorkflow extends Construct {
     }
     functions.stageOutput.addEnvironment(ENV.maxResultBytes, String(config.maxResultBytes));
     coordination.bind(functions.runScript);
+    // After a watchdog timeout, Cancel Task finds the task through the execute intent.
+    coordination.bind(functions.cancelTask);
     coordination.bind(functions.handToCado);
     coordination.bind(functions.recordOutcome);
     this.functions = Object.fromEntries(Object.values(functions).map((f) => [f.step, f]));
@@ -172,12 +181,29 @@ export class InvestigationWorkflow extends Construct {
     const handOffFailed = new Pass(this, 'Hand-Off Failed');
     const agentFinished = new Pass(this, 'Agent Finished');
 
-    // Never S1TransientError: an execute whose outcome is unknown is settled by Run Script, not sent again.
+    // Never S1TransientError: an execute whose outcome is unknown is settled by Run Script, not sent again. It waits
+    // with a task token (registered with the task) until the Task Watcher resumes it with the checked task; the
+    // timeout is the watchdog for a watcher that never answers.
     const runScript = invoke('Run Script', functions.runScript, {
       retryOn: [...RETRY_ON.s1Throttling, ...RETRY_ON.coordination],
+      payload: TaskInput.fromObject({
+        investigation: JsonPath.objectAt('$.investigation'),
+        target: JsonPath.objectAt('$.target'),
+        taskToken: JsonPath.taskToken,
+      }),
+      waitForTaskToken: {
+        timeoutSeconds:
+          config.scriptRuntimeTimeoutSeconds + config.taskGraceSeconds + TASK_WATCHDOG_SLACK_SECONDS,
+      },
     });
-    const waitForTask = new Wait(this, 'Wait For Task', { time: WaitTime.secondsPath('$.poll.waitSeconds') });
-    const checkTask = invoke('Check Task', functions.checkTask, { retryOn: S1_TRANSIENT_ERRORS });
+    const watchdogFired = new Pass(this, 'Watchdog Fired', {
+      comment: 'No Task Watcher answered before the watchdog: treated as a passed deadline (Cancel Task)',
+      parameters: {
+        phase: 'deadline',
+        reason: 'No Task Watcher resumed the execution before the watchdog timeout of the wait',
+      },
+      resultPath: '$.task',
+    });
     const cancelTask = invoke('Cancel Task', functions.cancelTask, {
       retryOn: S1_TRANSIENT_ERRORS,
       resultPath: '$.cancel',
@@ -205,20 +231,20 @@ export class InvestigationWorkflow extends Construct {
       finished: agentFinished,
     });
 
+    runScript.addCatch(watchdogFired, { errors: ['States.Timeout'], resultPath: '$.watchdog' });
     caught(runScript, collectionFailed, '$.error');
-    caught(checkTask, collectionFailed, '$.error');
     caught(stageOutput, collectionFailed, '$.error');
     caught(verifyEvidence, collectionFailed, '$.error');
     caught(cancelTask, collectionTimedOut, '$.cancelError');
     const taskFinished = new Choice(this, 'Task Finished?')
-      .when(Condition.stringEquals('$.task.phase', 'running'), waitForTask)
       .when(
         Condition.stringEquals('$.task.phase', 'completed'),
         stageOutput.next(verifyEvidence).next(cado.handToCado),
       )
       .when(Condition.stringEquals('$.task.phase', 'deadline'), cancelTask.next(collectionTimedOut))
       .otherwise(collectionFailed);
-    const perAgent = runScript.next(waitForTask).next(checkTask).next(taskFinished);
+    watchdogFired.next(cancelTask);
+    const perAgent = runScript.next(taskFinished);
 
     const collect = new MapState(this, 'Collect From Each Agent', {
       itemsPath: '$.targets',
@@ -282,5 +308,11 @@ export class InvestigationWorkflow extends Construct {
       comment: 'Collects forensic evidence from SentinelOne agents, stages it in S3 and hands it to Cado',
       logRetentionDays: config.logRetentionDays,
     }));
+    this.taskWatcher = new TaskWatcher(this, 'TaskWatcher', {
+      stateMachines: [this.stateMachine],
+      secrets,
+      coordination,
+      logRetentionDays: config.logRetentionDays,
+    });
   }
 }

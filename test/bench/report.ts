@@ -167,6 +167,9 @@ export function renderBill(f: BillFigures): string {
       ],
     ]),
     `  state transitions: ${f.stateTransitions} (${f.statesEntered} states entered + ${f.retries} retries)`,
+    `  task watcher: finished task noticed after ${f.watcher.noticedAfterSeconds === null ? 'n/a' : `${num(f.watcher.noticedAfterSeconds)} s`} (simulated);` +
+      ` ${f.watcher.invocations} watcher invocations, ${f.watcher.statusCalls} S1 status calls in the run;` +
+      ` ${usd(f.watcher.costPerOpenMinute)} Lambda duration per minute while any task is open (shared by all open investigations, not in the bill below)`,
     '',
     table([
       ['cost per investigation', 'durations as measured', 'every invocation 1 s'],

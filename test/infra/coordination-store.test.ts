@@ -126,10 +126,13 @@ describe('the stack with the coordination store', () => {
     const keepers = [
       // Reads import intents (the Cado pipelines to cancel), gives back leases: see the next test.
       'cancel-investigation',
+      // Finds the task through the execute intent after the watchdog of Run Script's wait fired.
+      'cancel-task',
       'hand-to-cado',
       'poll-threats',
       'receive-webhook',
       'record-outcome',
+      // Registers its task and token for the Task Watcher, which lists them.
       'run-script',
       'start-investigation',
     ];

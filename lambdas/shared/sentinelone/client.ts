@@ -608,6 +608,44 @@ export class S1Client {
   }
 
   /**
+   * The child tasks of many executions at once (`GET /remote-scripts/status?parentTaskId__in=`), every page, in
+   * chunks of {@link S1_ID_CHUNK_SIZE} parents: one call per chunk and page however many tasks are open (the Task
+   * Watcher's O(1) S1 traffic). A row that cannot be read is not guessed at: its parent is reported in
+   * `unreadableParents` (and none of that parent's rows count), so the caller decides nothing about it this time.
+   * @throws InputValidationError for an empty list (S1 requires a parent filter).
+   */
+  async getTaskStatusOfParents(
+    parentTaskIds: readonly string[],
+  ): Promise<{ rows: S1TaskRow[]; unreadableParents: string[] }> {
+    const parents = requireIds([...new Set(parentTaskIds)], 'getTaskStatusOfParents: parentTaskIds');
+    const wanted = new Set(parents);
+    const unreadable = new Set<string>();
+    const rows = await this.collectByIds(parents, (chunk) =>
+      this.pages(
+        '/remote-scripts/status',
+        { parentTaskId__in: chunk, limit: S1_MAX_PAGE_SIZE },
+        rawListEnvelope,
+        listItems,
+        taskRowSchema,
+        (_problem, raw) => {
+          const row = raw && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
+          const parent = typeof row.parentTaskId === 'string' ? row.parentTaskId : undefined;
+          // A row naming none of ours is another execution's; one naming none at all could be any of the chunk's.
+          if (parent === undefined) for (const id of chunk) unreadable.add(id);
+          else if (wanted.has(parent)) unreadable.add(parent);
+        },
+      ),
+    );
+    return {
+      // Should a console ignore the filter, rows of other executions must not count.
+      rows: rows.filter(
+        (row) => row.parentTaskId && wanted.has(row.parentTaskId) && !unreadable.has(row.parentTaskId),
+      ),
+      unreadableParents: [...unreadable],
+    };
+  }
+
+  /**
    * Result download links of child tasks (`POST /remote-scripts/fetch-files`). Each requested task ends up in
    * `links` or in `errors` (a task S1 says nothing about is reported as "no link returned"). The links are not
    * checked here; pass each through `assertDownloadUrl` (download-url.ts) before downloading.
