@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '../../lambdas/shared/contract';
 import {
+  budgetFamilyOf,
   budgetSettingsFromEnv,
   defaultBudgetFamilies,
   familyOf,
@@ -40,6 +41,16 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await dynamo?.close();
+});
+
+describe('budgetFamilyOf', () => {
+  it('gives status polls a share of /remote-scripts* of their own, 0.1/s of S1 1/s', () => {
+    expect(budgetFamilyOf('/remote-scripts/status')).toBe('remote-scripts-status');
+    expect(budgetFamilyOf('/remote-scripts/execute')).toBe('remote-scripts');
+    const families = defaultBudgetFamilies();
+    expect(families['remote-scripts-status']).toEqual({ perSecond: 0.1, burst: 2 });
+    expect(families['remote-scripts']).toEqual({ perSecond: 0.9, burst: 22 });
+  });
 });
 
 describe('familyOf', () => {
@@ -86,10 +97,10 @@ describe('S1RequestBudget', () => {
     });
     const asked = time;
     for (let i = 0; i < 3; i++) {
-      await budget.acquire('/remote-scripts/status', 'GET /remote-scripts/status');
+      await budget.acquire('/remote-scripts/fetch-files', 'GET /remote-scripts/status');
       time = asked;
     }
-    const refused = budget.acquire('/remote-scripts/status', 'GET /remote-scripts/status');
+    const refused = budget.acquire('/remote-scripts/fetch-files', 'GET /remote-scripts/status');
     await expect(refused).rejects.toBeInstanceOf(S1RateLimitedError);
     await expect(refused).rejects.toMatchObject({
       name: 'S1RateLimitedError',
@@ -99,7 +110,7 @@ describe('S1RequestBudget', () => {
     // Nothing was taken: once time passes, the next slot is the one after the three taken.
     time = asked + 3000;
     const before = time;
-    await budget.acquire('/remote-scripts/status', 'GET /remote-scripts/status');
+    await budget.acquire('/remote-scripts/fetch-files', 'GET /remote-scripts/status');
     expect(time - before).toBe(0);
   });
 
@@ -108,25 +119,25 @@ describe('S1RequestBudget', () => {
     const limits = { families: { 'remote-scripts': { perSecond: 1, burst: 1 } }, coolOffSeconds: 30 };
     const a = budgetFor(limits);
     const b = budgetFor(limits);
-    await a.acquire('/remote-scripts/status', 'GET');
-    await a.throttled('/remote-scripts/status', 5000);
+    await a.acquire('/remote-scripts/fetch-files', 'GET');
+    await a.throttled('/remote-scripts/fetch-files', 5000);
     // The bucket is empty for Retry-After (5 s) for every budget; b learns of the cool-off from that answer, so
     // its next slot costs twice the interval.
     const asked = time;
-    await b.acquire('/remote-scripts/status', 'GET');
+    await b.acquire('/remote-scripts/fetch-files', 'GET');
     expect(time - asked).toBe(5000);
     time = asked;
-    await b.acquire('/remote-scripts/status', 'GET');
+    await b.acquire('/remote-scripts/fetch-files', 'GET');
     expect(time - asked).toBe(6000);
     time = asked;
-    await b.acquire('/remote-scripts/status', 'GET');
+    await b.acquire('/remote-scripts/fetch-files', 'GET');
     expect(time - asked).toBe(8000);
     // After the cool-off the slots are 1 s apart again.
     time = asked + 60_000;
-    await a.acquire('/remote-scripts/status', 'GET');
+    await a.acquire('/remote-scripts/fetch-files', 'GET');
     const after = time;
-    await a.acquire('/remote-scripts/status', 'GET');
-    await a.acquire('/remote-scripts/status', 'GET');
+    await a.acquire('/remote-scripts/fetch-files', 'GET');
+    await a.acquire('/remote-scripts/fetch-files', 'GET');
     expect(time - after).toBe(2000);
   });
 
@@ -149,10 +160,10 @@ describe('S1RequestBudget', () => {
         sendTimes.push(time + ms - start);
       },
     });
-    await budget.acquire('/remote-scripts/status', 'GET'); // makes the item exist and busy
+    await budget.acquire('/remote-scripts/fetch-files', 'GET'); // makes the item exist and busy
     time = start;
     sendTimes.length = 0;
-    await Promise.all([1, 2, 3, 4].map(() => recording.acquire('/remote-scripts/status', 'GET')));
+    await Promise.all([1, 2, 3, 4].map(() => recording.acquire('/remote-scripts/fetch-files', 'GET')));
     // One slot was taken at `start`; of the burst of 2 one is left now, then one a second.
     expect(sendTimes.sort((a, b) => a - b)).toEqual([1000, 2000, 3000]);
     expect(recording.stats.taken).toBe(4);
@@ -181,6 +192,8 @@ describe('budgetSettingsFromEnv', () => {
       expect(settings?.families['remote-scripts']).toEqual({ perSecond: 2, burst: 10 });
       // S1's documented 25/s burst 50 for /agents, at 80 % of the burst.
       expect(settings?.families.agents).toEqual({ perSecond: 25, burst: 40 });
+      // /user: 2/s burst 5, at least two below the burst.
+      expect(settings?.families.user).toEqual({ perSecond: 2, burst: 3 });
       process.env[ENV.s1RequestBudget] = '{"maxWaitSeconds": -1}';
       expect(() => budgetSettingsFromEnv()).toThrow(/S1_REQUEST_BUDGET/);
     } finally {

@@ -64,7 +64,7 @@ export const MIN_BURST_HEADROOM = 2;
  * least {@link MIN_BURST_HEADROOM} below it (at least 1).
  */
 export function defaultBudgetFamilies(): Record<string, FamilyLimit> {
-  return Object.fromEntries(
+  const families: Record<string, FamilyLimit> = Object.fromEntries(
     S1_RATE_LIMITS.map((limit) => [
       limit.family,
       {
@@ -76,6 +76,31 @@ export function defaultBudgetFamilies(): Record<string, FamilyLimit> {
       },
     ]),
   );
+  // Status polls get a share of /remote-scripts* of their own, carved out of the family's budget, so that the
+  // Task Watcher's one call every ~10 s is never starved by a queue of executes and result fetches (its tasks
+  // would otherwise pass their watchdog while finished).
+  const scripts = families['remote-scripts'];
+  if (scripts) {
+    const share = STATUS_SHARE * scripts.perSecond;
+    families[STATUS_FAMILY] = { perSecond: share, burst: 2 };
+    families['remote-scripts'] = {
+      perSecond: scripts.perSecond - share,
+      burst: Math.max(1, scripts.burst - 2),
+    };
+  }
+  return families;
+}
+
+/** The budget family of `/remote-scripts/status` (a share of `remote-scripts`). */
+export const STATUS_FAMILY = 'remote-scripts-status';
+/** Share of `/remote-scripts*`'s rate kept for status polls: 0.1/s of S1's 1/s, one call every 10 s. */
+export const STATUS_SHARE = 0.1;
+
+/** The budget family of an API path: {@link familyOf}, with status polls on their own share. */
+export function budgetFamilyOf(path: string): string | undefined {
+  const bare = path.split('?')[0] ?? path;
+  if (bare === '/remote-scripts/status') return STATUS_FAMILY;
+  return familyOf(path);
 }
 
 const familyLimit = z.strictObject({
@@ -219,7 +244,7 @@ export class S1RequestBudget {
    * @throws S1RateLimitedError when no slot is free within `maxWaitSeconds` (nothing was taken or sent).
    */
   async acquire(path: string, operation: string, signal?: AbortSignal): Promise<void> {
-    const family = familyOf(path);
+    const family = budgetFamilyOf(path);
     const limit = family === undefined ? undefined : this.options.settings.families[family];
     if (family === undefined || limit === undefined) return;
     const at = this.now();
@@ -359,7 +384,7 @@ export class S1RequestBudget {
    * `retryAfterMs` (S1's `Retry-After`, else one request's interval). Best effort: a store failure is logged.
    */
   async throttled(path: string, retryAfterMs?: number): Promise<void> {
-    const family = familyOf(path);
+    const family = budgetFamilyOf(path);
     const limit = family === undefined ? undefined : this.options.settings.families[family];
     if (family === undefined || limit === undefined) return;
     this.stats.throttled++;
