@@ -35,6 +35,8 @@ import {
   LEGAL_HOLD_MODES,
   LIMITS,
   OUTCOME_STATUSES,
+  S1_RATE_LIMITS,
+  type S1RateFamily,
 } from '../lambdas/shared/contract';
 
 /** The CDK context key that holds the configuration object. */
@@ -327,6 +329,38 @@ const configSchema = z
        * (its case file points at that collection's evidence) instead of running the collector again. @default 30
        */
       agentCooldownMinutes: int(0, 10_080).default(30),
+      /**
+       * The one S1 request budget every Lambda draws from before each S1 call (DESIGN §9), per path family of S1's
+       * documented per-token limits (`S1_RATE_LIMITS`: e.g. `remote-scripts` 1/s, burst 30 of which the budget
+       * uses 24). `limits` overrides a family's `{ perSecond, burst }` (e.g. when S1 raised the token's limits);
+       * `maxWaitSeconds` is the longest a call waits for a slot before it fails with S1RateLimitedError (retried
+       * by the workflow; a handler makes a few S1 calls within its 60 s timeout); a 429 halves the family's rate for
+       * `coolOffSeconds`. @default enabled, 10 s, 60 s
+       */
+      s1RequestBudget: z
+        .strictObject({
+          enabled: z.boolean({ error: 'must be true or false' }).default(true),
+          maxWaitSeconds: int(0, 600).default(10),
+          coolOffSeconds: int(0, 3600).default(60),
+          limits: z
+            .partialRecord(
+              z.enum(S1_RATE_LIMITS.map((limit) => limit.family) as [S1RateFamily, ...S1RateFamily[]], {
+                error: `must be one of ${S1_RATE_LIMITS.map((limit) => limit.family).join(', ')}`,
+              }),
+              z.strictObject({
+                perSecond: z.number({ error: 'must be a number' }).positive('must be positive').max(10_000),
+                burst: int(1, 100_000),
+              }),
+            )
+            .default({}),
+        })
+        .prefault({}),
+      /**
+       * Threat intake goes through an SQS queue whose consumer starts investigations with at most this many
+       * concurrent invocations (event source mapping `maxConcurrency`, 2-1000): a burst of threats starts at a
+       * bounded pace instead of all at once. @default 10
+       */
+      intakeMaxConcurrency: int(2, 1000).default(10),
       /** How many agents one investigation collects from at once (Map MaxConcurrency). @default 5 */
       maxConcurrentAgents: int(1, 40).default(5),
       /** How long to wait for the Cado pipeline before giving up on the hand-off. @default 21600 (6 h) */

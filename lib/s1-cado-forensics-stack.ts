@@ -71,6 +71,15 @@ export class S1CadoForensicsStack extends Stack {
       endpoints: config,
     });
     this.coordination = new CoordinationStore(this, 'Coordination');
+    const budget = config.s1RequestBudget;
+    if (budget.enabled) {
+      const settings = {
+        maxWaitSeconds: budget.maxWaitSeconds,
+        coolOffSeconds: budget.coolOffSeconds,
+        families: budget.limits,
+      };
+      this.secrets.useS1Budget((fn) => this.coordination.bindS1Budget(fn, settings));
+    }
     this.monitoring = new Monitoring(this, 'Monitoring', { notificationEmails: config.notificationEmails });
     this.workflow = new InvestigationWorkflow(this, 'Workflow', {
       config,
@@ -134,6 +143,7 @@ export class S1CadoForensicsStack extends Stack {
         ...Object.values(this.intake.functions),
         ...Object.values(this.operatorActions.functions),
         this.audit.function,
+        this.workflow.taskWatcher.function,
       ],
     });
 

@@ -12,7 +12,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import type { CfnTable } from 'aws-cdk-lib/aws-dynamodb';
 import type { CfnStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { resetAwsClients } from '../lambdas/shared/aws';
-import { useTimeScale } from '../lambdas/shared/clock';
+import { sleep as clockSleep, useTimeScale } from '../lambdas/shared/clock';
 import { COORDINATION_TABLE_ENV } from '../lambdas/shared/coordination/table';
 import { resetServices } from '../lambdas/shared/services';
 import { loadConfig, type S1CadoConfigInput } from '../lib/config';
@@ -26,6 +26,7 @@ import {
   type LocalStateMachine,
   stepsOf,
 } from './asl/runner';
+import { TaskTokens } from './asl/task-tokens';
 import { type AwsFake, startAwsFake } from './aws-fake';
 import type { FakeEvent } from './aws-fake/event-bridge';
 import type { FakeExecutionRequest } from './aws-fake/step-functions';
@@ -39,6 +40,7 @@ import {
   startS1Simulator,
 } from './s1-simulator';
 import { type DefaultRetention, type LocalS3, startLocalS3 } from './s3';
+import { type LocalQueues, wireQueues } from './sqs-intake';
 
 /** The repository root. */
 export const REPO_ROOT = path.resolve(__dirname, '..');
@@ -72,6 +74,23 @@ export interface LocalStackOptions {
   readonly waitTimeOverrides?: Record<string, number>;
   /** Overrides of Retry intervals, by state name (real ms). */
   readonly retryIntervalOverrides?: Record<string, number>;
+  /** Run the Task Watcher's schedule (every clock minute), as EventBridge does in the deployed stack. @default true */
+  readonly taskWatcher?: boolean;
+}
+
+/** The Task Watcher's schedule, run locally (every clock minute; a run still going means the next one is skipped). */
+export interface LocalTaskWatcher {
+  /** Starts the schedule (again); the first run is at once. */
+  start(): void;
+  /** Stops the schedule and waits for a run in progress to end ("the watcher is down"). */
+  stop(): Promise<void>;
+  /** Runs the watcher once now (outside the schedule) and returns its summary. */
+  runOnce(): Promise<unknown>;
+  /** Whether the schedule runs. */
+  readonly running: boolean;
+  /** Invocations so far, and the errors they ended with. */
+  readonly invocations: number;
+  readonly failures: unknown[];
 }
 
 /** A running local deployment. */
@@ -108,6 +127,10 @@ export interface LocalStack {
   readonly secrets: { s1Token: string; cadoKey: string };
   /** The intake bus and its rule (threat events reach start-investigation, as in the deployed stack). */
   readonly intake: LocalIntake;
+  /** The task tokens of waiting states (SendTaskSuccess/Failure in the AWS fake answers them). */
+  readonly taskTokens: TaskTokens;
+  /** The Task Watcher's local schedule. */
+  readonly taskWatcher: LocalTaskWatcher;
   /** Stops everything and restores the environment. */
   close(): Promise<void>;
 }
@@ -278,9 +301,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       const names = new Set(allStateNames(definition));
       return Object.fromEntries(Object.entries(overrides).filter(([name]) => names.has(name)));
     };
+    // Task tokens of the callback pattern: the runner issues them, the fake's SendTaskSuccess/Failure answer them.
+    const taskTokens = new TaskTokens();
+    aws.stepFunctions.useTaskTokens(taskTokens);
     const machine = createLocalStateMachine(extracted.definition, {
       functions: extracted.functions,
       handlers,
+      taskTokens,
       stateMachineArn: extracted.arn,
       waitTimeOverrides: options.waitTimeOverrides,
       retryIntervalOverrides: options.retryIntervalOverrides,
@@ -289,6 +316,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const rerunMachine = createLocalStateMachine(extractedRerun.definition, {
       functions: extractedRerun.functions,
       handlers,
+      taskTokens,
       stateMachineArn: extractedRerun.arn,
       waitTimeOverrides: only(options.waitTimeOverrides, extractedRerun.definition),
       retryIntervalOverrides: only(options.retryIntervalOverrides, extractedRerun.definition),
@@ -361,8 +389,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       if (!fn.step || !handlers[fn.step]) continue;
       aws.lambda.register(fn.functionName, (event, invocation) => invoke(fn, event, invocation));
     }
-    const intake = wireIntake(template, extracted.functions, aws, invoke);
+    const queues = wireQueues(template, extracted.functions, aws, invoke);
+    const intake = wireIntake(template, extracted.functions, aws, invoke, queues);
+    // Closers run last to first: the queue's records are handled before its pollers stop.
+    closers.push(() => queues.stop());
     closers.push(() => intake.settled());
+    const taskWatcher = localTaskWatcher(extracted.functions, invoke);
+    if (options.taskWatcher ?? true) taskWatcher.start();
+    closers.push(() => taskWatcher.stop());
     const outputs: Record<string, string> = {
       EvidenceBucketName: LOCAL_BUCKET,
       S1SecretArn: s1SecretArn,
@@ -396,6 +430,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       rerunMachine,
       secrets: { s1Token, cadoKey },
       intake,
+      taskTokens,
+      taskWatcher,
       close,
     };
   } catch (error) {
@@ -435,15 +471,84 @@ function allStateNames(definition: { States: object }): string[] {
   return names;
 }
 
+/** Minutes between two scheduled watcher runs (the deployed rule's rate). */
+const WATCHER_SCHEDULE_MS = 60_000;
+
+/** The Task Watcher's EventBridge schedule, locally: the `watch-tasks` function invoked every clock minute. */
+function localTaskWatcher(
+  functions: ReadonlyMap<string, ExtractedFunction>,
+  invoke: Invoke,
+): LocalTaskWatcher {
+  const fn = [...functions.values()].find((f) => f.step === 'watch-tasks');
+  if (!fn) throw new Error('The template has no watch-tasks function (the Task Watcher)');
+  let controller: AbortController | undefined;
+  let loop: Promise<void> | undefined;
+  let current: Promise<unknown> | undefined;
+  let invocations = 0;
+  const failures: unknown[] = [];
+  const runOnce = async () => {
+    invocations += 1;
+    return invoke(fn, { source: 'schedule' }, { requestId: `watcher-${invocations}` });
+  };
+  const tick = () => {
+    // Reserved concurrency 1: a run still going means this minute's invocation is throttled (not retried).
+    if (current) return;
+    current = Promise.resolve()
+      .then(runOnce)
+      .catch((error: unknown) => {
+        failures.push(error);
+      })
+      .finally(() => {
+        current = undefined;
+      });
+  };
+  return {
+    start() {
+      if (controller) return;
+      const ours = new AbortController();
+      controller = ours;
+      loop = (async () => {
+        while (!ours.signal.aborted) {
+          tick();
+          await clockSleep(WATCHER_SCHEDULE_MS, ours.signal).catch(() => undefined);
+        }
+      })();
+    },
+    async stop() {
+      controller?.abort();
+      controller = undefined;
+      await loop;
+      await current;
+    },
+    runOnce,
+    get running() {
+      return controller !== undefined;
+    },
+    get invocations() {
+      return invocations;
+    },
+    failures,
+  };
+}
+
 /** The intake bus of the local deployment. */
 export interface LocalIntake {
   /** The bus name the intake functions put events on (created in the AWS fake). */
   readonly busName: string;
   /** The SNS topics rules on the bus notify (the notification topic), in the AWS fake. */
   readonly topicArns: readonly string[];
-  /** Resolves once every delivery to the rule's target so far has finished. */
+  /**
+   * Resolves once every delivery to the rule's targets so far has finished: for the intake queue, once every
+   * record was handed to start-investigation once and those invocations ended (redeliveries are not awaited).
+   */
   settled(): Promise<void>;
-  /** Deliveries the target failed (the deployed stack would retry them, then send them to the dead-letter queue). */
+  /** The template's queues in the AWS fake (the intake queue, its dead-letter queue), by logical id. */
+  readonly queueUrls: ReadonlyMap<string, string>;
+  /**
+   * Deliveries the target failed (a Lambda target: the deployed stack would retry them, then send them to the
+   * dead-letter queue), and intake queue records start-investigation failed on (`eventId` is then the record's
+   * message id; SQS delivers them again, then moves them to the dead-letter queue).
+   */
   readonly failures: { readonly eventId: string; readonly error: unknown }[];
 }
 
@@ -531,6 +636,7 @@ function wireIntake(
   functions: ReadonlyMap<string, ExtractedFunction>,
   aws: AwsFake,
   invoke: Invoke,
+  queues: LocalQueues,
 ): LocalIntake {
   const busName = intakeBusName(functions);
   aws.eventBridge.createBus(busName);
@@ -545,6 +651,16 @@ function wireIntake(
         const logicalId = target.Arn?.['Fn::GetAtt']?.[0];
         const fn = [...functions.values()].find((f) => f.logicalId === logicalId);
         return fn ? [{ pattern: r.Properties?.EventPattern as Record<string, unknown>, fn }] : [];
+      });
+    });
+  // Rules that send to a queue of the template (the intake queue): the event becomes one message.
+  const queueRules = resources
+    .filter((r) => r.Type === 'AWS::Events::Rule' && r.Properties?.EventBusName !== undefined)
+    .flatMap((r) => {
+      const targets = (r.Properties?.Targets ?? []) as { Arn?: { 'Fn::GetAtt'?: string[] } }[];
+      return targets.flatMap((target) => {
+        const url = queues.urls.get(target.Arn?.['Fn::GetAtt']?.[0] ?? '');
+        return url ? [{ pattern: r.Properties?.EventPattern as Record<string, unknown>, url }] : [];
       });
     });
   // Rules that notify an SNS topic of the template (the outcome notifications), with their input transformer.
@@ -595,6 +711,11 @@ function wireIntake(
         : JSON.stringify(envelope);
       aws.sns.deliver(rule.topicArn, message);
     }
+    for (const rule of queueRules) {
+      if (!fieldMatches(rule.pattern, envelope)) continue;
+      aws.sqs.send(rule.url, JSON.stringify(envelope));
+      queues.wake();
+    }
     for (const rule of rules) {
       if (!fieldMatches(rule.pattern, envelope)) continue;
       const delivery = (async () => {
@@ -611,9 +732,13 @@ function wireIntake(
   return {
     busName,
     topicArns: [...topics.values()],
-    failures,
+    queueUrls: queues.urls,
+    get failures() {
+      return [...failures, ...queues.failures.map((f) => ({ eventId: f.messageId, error: f.error }))];
+    },
     async settled() {
       while (pending.size > 0) await Promise.all([...pending]);
+      await queues.settled();
     },
   };
 }

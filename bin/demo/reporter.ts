@@ -319,6 +319,8 @@ export class ProgressReporter {
           index,
           `${p.bold('Run Script')}: S1 task ${parent} started${script ? ` — ${script}` : ''}${reused}`,
         );
+        // Run Script waits until the Task Watcher resumes it: its output is the checked task.
+        if (at(output, 'task', 'phase') !== undefined) this.taskChecked(track, output);
         break;
       }
       case 'Check Task':

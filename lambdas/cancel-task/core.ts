@@ -3,13 +3,50 @@
  * agent that comes back online. S1 has no public cancel API; the private one cancels only tasks not yet delivered
  * to the agent. Whatever happens is recorded, and never fails the branch: the agent's result is "timed out".
  */
+import * as z from 'zod';
+import { ExecuteIntent, executeIntentKey } from '../run-script/core';
+import type { CoordinationStore } from '../shared/coordination/store';
 import { logger } from '../shared/observability';
-import type { CancelInfo, CheckedTask } from '../shared/schemas';
+import { AgentStart, type CancelInfo, type CheckedTask } from '../shared/schemas';
 import type { S1Client } from '../shared/sentinelone';
+
+/**
+ * The state after the watchdog of Run Script's wait fired (no Task Watcher answered): the task is not in the state,
+ * only in the execute intent Run Script recorded.
+ */
+export const WatchdogState = AgentStart.extend({
+  task: z.object({ phase: z.literal('deadline'), reason: z.string() }),
+});
+export type WatchdogState = z.infer<typeof WatchdogState>;
+
+/**
+ * Cancel Task after the watchdog: finds the task in the agent's execute intent and cancels it like after a deadline.
+ * No started task on record: nothing to cancel, and that is what the record says.
+ */
+export async function cancelAfterWatchdog(
+  input: WatchdogState,
+  deps: { s1: S1Client; now: () => number; store: Pick<CoordinationStore, 'get'> },
+): Promise<CancelInfo> {
+  const intent = await deps.store.get(
+    executeIntentKey(input.investigation.investigationId, input.target.agentId),
+    ExecuteIntent,
+  );
+  const parentTaskId = intent?.data.state === 'started' ? intent.data.parentTaskId : undefined;
+  if (!parentTaskId) {
+    return {
+      attempted: false,
+      affected: 0,
+      unsupported: false,
+      at: new Date(deps.now()).toISOString(),
+      reason: 'no started S1 task is recorded for this agent',
+    };
+  }
+  return cancelTask({ task: { parentTaskId } }, deps);
+}
 
 /** Tries to cancel; returns what happened. */
 export async function cancelTask(
-  input: CheckedTask,
+  input: { readonly task: Pick<CheckedTask['task'], 'parentTaskId' | 'childTaskId'> },
   deps: { s1: S1Client; now: () => number },
 ): Promise<CancelInfo> {
   const at = new Date(deps.now()).toISOString();

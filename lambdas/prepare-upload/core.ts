@@ -29,7 +29,8 @@ export interface PrepareUploadDeps {
 export async function prepareUpload(input: AgentStart, deps: PrepareUploadDeps): Promise<AgentStart> {
   const { investigation, target } = input;
   const reason = directUploadReason(input, deps.overBytes);
-  if (!reason) return { ...input, upload: undefined };
+  // `upload: null`, not absent: Run Script's task-token payload names `$.upload`, which must exist.
+  if (!reason) return { ...input, upload: null };
   const upload = await openDirectUpload({
     s3: deps.s3,
     bucket: deps.bucket,

@@ -1,7 +1,8 @@
-/** Run Script (see core.ts). */
+/** Run Script (see core.ts; register.ts for the task token). */
+import * as z from 'zod';
 import { s3Client } from '../shared/aws';
 import { now } from '../shared/clock';
-import { coordinationStore } from '../shared/coordination';
+import { coordinationStore, openTasks } from '../shared/coordination';
 import { presignSeconds, uploadArgument } from '../shared/evidence/direct-upload';
 import { signerClient } from '../shared/evidence/direct-upload-signer';
 import { stepHandler } from '../shared/handler';
@@ -9,10 +10,14 @@ import { AgentStart } from '../shared/schemas';
 import { s1Client } from '../shared/services';
 import { directUploadSettings, evidenceBucketName, workflowSettings } from '../shared/settings';
 import { runScript } from './core';
+import { registerWait } from './register';
 
-export const handler = stepHandler('run-script', AgentStart, (input) => {
+/** The agent's state, and the task token of the waiting state (`$$.Task.Token`). */
+const RunScriptInput = AgentStart.extend({ taskToken: z.string().min(1).optional() });
+
+export const handler = stepHandler('run-script', RunScriptInput, async ({ taskToken, ...input }) => {
   const settings = workflowSettings();
-  return runScript(input, {
+  const running = await runScript(input, {
     s1: s1Client(),
     s3: s3Client(),
     bucket: evidenceBucketName(),
@@ -31,4 +36,6 @@ export const handler = stepHandler('run-script', AgentStart, (input) => {
       }
     },
   });
+  if (taskToken) await registerWait(running, taskToken, { openTasks: openTasks(), now });
+  return running;
 });

@@ -203,6 +203,11 @@ export const ENV = {
   backfillMaxThreats: 'BACKFILL_MAX_THREATS',
   // Coordination store (CoordinationStore.bind)
   coordinationTableName: 'COORDINATION_TABLE_NAME',
+  /**
+   * The shared S1 request budget (CoordinationStore.bindS1Budget): JSON `{ maxWaitSeconds, coolOffSeconds,
+   * families: { <family>: { perSecond, burst } } }`; unset means no budget (every call is sent at once).
+   */
+  s1RequestBudget: 'S1_REQUEST_BUDGET',
   // Powertools (TaskFunction)
   powertoolsServiceName: 'POWERTOOLS_SERVICE_NAME',
   powertoolsMetricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
@@ -249,6 +254,37 @@ export const COORDINATION_TABLE = {
   sortKey: 'sk',
   ttlAttribute: 'expiresAt',
 } as const;
+
+/**
+ * S1's per-token rate limits by path family, as S1's per-path table is quoted by its Go SDK (reference §1.6;
+ * treat as guidance). The first family whose `prefix` matches a path (under `/web/api/v2.1`) applies: a prefix
+ * matches the path itself or anything below it, `exact` only the path itself. Paths matching none are not
+ * budgeted. The shared request budget (`S1_REQUEST_BUDGET`) is sized from these unless the config overrides them.
+ */
+export const S1_RATE_LIMITS = [
+  { family: 'remote-scripts', prefix: '/remote-scripts', perSecond: 1, burst: 30 },
+  { family: 'threats', prefix: '/threats', exact: true, perSecond: 10, burst: 50 },
+  { family: 'threats-sub', prefix: '/threats', perSecond: 100, burst: 100 },
+  { family: 'agents', prefix: '/agents', perSecond: 25, burst: 50 },
+  { family: 'sites', prefix: '/sites', perSecond: 100, burst: 100 },
+  { family: 'rbac', prefix: '/rbac', perSecond: 50, burst: 50 },
+  { family: 'users', prefix: '/users', perSecond: 40, burst: 40 },
+  { family: 'user', prefix: '/user', perSecond: 2, burst: 5 },
+  // Not in S1's table: the best-effort cancel endpoint, given the S1 simulator's conservative guess.
+  { family: 'private', prefix: '/private', perSecond: 10, burst: 20 },
+] as const satisfies readonly {
+  readonly family: string;
+  readonly prefix: string;
+  readonly exact?: boolean;
+  readonly perSecond: number;
+  readonly burst: number;
+}[];
+
+/** Partition-key prefix of the S1 request budget's items in the coordination table (`s1budget#<family>`). */
+export const S1_BUDGET_KEY_PREFIX = 's1budget#';
+
+/** A family of {@link S1_RATE_LIMITS}. */
+export type S1RateFamily = (typeof S1_RATE_LIMITS)[number]['family'];
 
 /** Metric names and namespace the handlers emit and the alarms watch. */
 export const METRICS = {

@@ -112,6 +112,13 @@ export interface HttpClientOptions {
   readonly random?: () => number;
   /** Sleep used between attempts (tests). @default the shared clock's sleep */
   readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * Called before every attempt is sent (the S1 request budget): may wait for a slot, or throw to send nothing.
+   * @default - attempts are sent at once
+   */
+  readonly beforeAttempt?: (path: string, operation: string, signal?: AbortSignal) => Promise<void>;
+  /** Called after each 429 answer, with the `Retry-After` the service gave. @default - nothing */
+  readonly onRateLimited?: (path: string, retryAfterMs: number | undefined) => Promise<void>;
 }
 
 type QueryValue = string | number | boolean | null | undefined | readonly (string | number)[];
@@ -290,11 +297,13 @@ export class HttpClient {
     let attempt = 0;
     for (;;) {
       attempt++;
+      await this.options.beforeAttempt?.(req.path, operation, req.signal);
       const outcome = await this.once(req, operation);
       if ('body' in outcome) {
         return { ...outcome, attempts: attempt };
       }
       const failure = outcome.failure;
+      if (failure.error.status === 429) await this.options.onRateLimited?.(req.path, failure.retryAfterMs);
       if (failure.error.status === 401 && !refreshedCredential) {
         refreshedCredential = true;
         // Once, whether or not the value changed: a 401 can be a passing glitch of the console as well as a

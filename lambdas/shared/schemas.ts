@@ -223,7 +223,8 @@ export type DirectUpload = z.infer<typeof DirectUpload>;
 export const AgentStart = z.object({
   investigation: Investigation,
   target: CollectionTarget,
-  upload: DirectUpload.optional(),
+  /** The direct upload Prepare Upload opened; null when the collection goes through S1's cloud. */
+  upload: DirectUpload.nullish(),
 });
 export type AgentStart = z.infer<typeof AgentStart>;
 

@@ -2,8 +2,11 @@
  * The S1 and Cado clients of this process, built once from the settings and the secrets (module scope, so a warm
  * Lambda reuses connections and the cached credentials).
  */
+import { dynamoClient } from './aws';
 import { type CadoClient, createCadoClient } from './cado';
 import { SECRET_FIELDS } from './contract';
+import { budgetSettingsFromEnv, S1RequestBudget } from './coordination/budget';
+import { coordinationTableName } from './coordination/table';
 import { SecretReader, secretCredential } from './secrets';
 import { createS1Client, type S1Client } from './sentinelone';
 import { cadoSettings, s1Settings } from './settings';
@@ -15,15 +18,31 @@ export function secretReader(): SecretReader {
   return reader;
 }
 
+let budget: S1RequestBudget | undefined;
+/**
+ * The deployment's shared S1 request budget, when the function has one (`S1_REQUEST_BUDGET` and the coordination
+ * table, set by `CoordinationStore.bindS1Budget`); undefined otherwise.
+ */
+export function s1Budget(): S1RequestBudget | undefined {
+  if (!budget) {
+    const settings = budgetSettingsFromEnv();
+    if (!settings) return undefined;
+    budget = new S1RequestBudget({ client: dynamoClient(), tableName: coordinationTableName(), settings });
+  }
+  return budget;
+}
+
 let s1: S1Client | undefined;
-/** The S1 client (console URL checked against the allowlist on first use). */
+/** The S1 client (console URL checked against the allowlist on first use), drawing on the shared budget. */
 export function s1Client(): S1Client {
   if (!s1) {
     const settings = s1Settings();
+    const shared = s1Budget();
     s1 = createS1Client({
       consoleUrl: settings.consoleUrl,
       credentials: secretCredential(secretReader(), settings.secretArn, SECRET_FIELDS.s1Token, 'ApiToken'),
       hostPolicy: settings.consolePolicy,
+      ...(shared ? { budget: shared } : {}),
     });
   }
   return s1;
@@ -48,6 +67,7 @@ export function cadoClient(): CadoClient {
 export function resetServices(): void {
   reader = undefined;
   s1 = undefined;
+  budget = undefined;
   void cado?.close();
   cado = undefined;
 }

@@ -73,6 +73,7 @@ export class ApiSecrets extends Construct {
   /** The key encrypting the secrets this construct created; undefined when both are imported. */
   readonly key?: Key;
   private readonly endpoints: ApiEndpoints | undefined;
+  private s1Budget: ((fn: LambdaFunction) => void) | undefined;
 
   constructor(scope: Construct, id: string, props: ApiSecretsProps = {}) {
     super(scope, id);
@@ -117,7 +118,16 @@ export class ApiSecrets extends Construct {
       [ENV.allowLoopback]: String(endpoints.allowLoopback),
     };
     for (const [key, value] of Object.entries(environment)) fn.addEnvironment(key, value);
+    this.s1Budget?.(fn);
     return this.grantReadS1Token(fn);
+  }
+
+  /**
+   * Makes every later {@link ApiSecrets.bindS1} also give the function the shared S1 request budget (the stack
+   * passes `CoordinationStore.bindS1Budget`), so that no S1 client can be bound without it.
+   */
+  useS1Budget(bind: (fn: LambdaFunction) => void): void {
+    this.s1Budget = bind;
   }
 
   /**

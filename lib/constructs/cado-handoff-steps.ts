@@ -3,6 +3,7 @@ import {
   Choice,
   Condition,
   type IChainable,
+  IntegrationPattern,
   JitterType,
   JsonPath,
   TaskInput,
@@ -63,6 +64,11 @@ export interface LambdaStepOptions {
   readonly resultPath?: string;
   /** Task timeout in minutes. @default 2 */
   readonly minutes?: number;
+  /**
+   * Wait with `lambda:invoke.waitForTaskToken` (the payload must carry `JsonPath.taskToken`): the state's result is
+   * what SendTaskSuccess sends, and `timeoutSeconds` is its watchdog (`States.Timeout`). @default - request/response
+   */
+  readonly waitForTaskToken?: { readonly timeoutSeconds: number };
 }
 
 /**
@@ -75,12 +81,20 @@ export function lambdaStep(
   lambda: TaskFunction,
   opts: LambdaStepOptions = {},
 ): LambdaInvoke {
+  const callback = opts.waitForTaskToken;
   const task = new LambdaInvoke(scope, name, {
     lambdaFunction: lambda,
-    payloadResponseOnly: true,
+    ...(callback
+      ? {
+          integrationPattern: IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+          taskTimeout: Timeout.duration(Duration.seconds(callback.timeoutSeconds)),
+        }
+      : {
+          payloadResponseOnly: true,
+          taskTimeout: Timeout.duration(Duration.minutes(opts.minutes ?? 2)),
+        }),
     payload: opts.payload,
     resultPath: opts.resultPath,
-    taskTimeout: Timeout.duration(Duration.minutes(opts.minutes ?? 2)),
   });
   const throttled = (opts.retryOn ?? []).filter((name) => THROTTLING_ERRORS.includes(name));
   const transient = (opts.retryOn ?? []).filter((name) => !THROTTLING_ERRORS.includes(name));

@@ -4,7 +4,7 @@ import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { type IKey, Key } from 'aws-cdk-lib/aws-kms';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { COORDINATION_TABLE, ENV } from '../../lambdas/shared/contract';
+import { COORDINATION_TABLE, ENV, S1_BUDGET_KEY_PREFIX } from '../../lambdas/shared/contract';
 
 /** Item operations a bound function may call: single-item reads and (conditional) writes, nothing in bulk. */
 export const COORDINATION_TABLE_ACTIONS = [
@@ -13,6 +13,12 @@ export const COORDINATION_TABLE_ACTIONS = [
   'dynamodb:UpdateItem',
   'dynamodb:DeleteItem',
 ] as const;
+/** What `S1_REQUEST_BUDGET` carries: the wait limit, the cool-off after a 429, and overrides of family limits. */
+export interface S1BudgetEnvironment {
+  readonly maxWaitSeconds: number;
+  readonly coolOffSeconds: number;
+  readonly families: Readonly<Record<string, { readonly perSecond: number; readonly burst: number }>>;
+}
 /** What DynamoDB needs from the caller to read and write items under a customer-managed key. */
 export const COORDINATION_KEY_ACTIONS = [
   'kms:Decrypt',
@@ -81,6 +87,23 @@ export class CoordinationStore extends Construct {
       grantee: fn,
       actions: [...COORDINATION_TABLE_ACTIONS],
       resourceArns: [this.table.tableArn],
+    });
+  }
+
+  /**
+   * Gives `fn` the shared S1 request budget (DESIGN §9): sets `S1_REQUEST_BUDGET` (`ENV.s1RequestBudget`) and the
+   * table name, and grants `dynamodb:UpdateItem` on the budget's items only (partition keys `s1budget#…`) and the
+   * key through DynamoDB. `ApiSecrets.bindS1` calls it for every S1 client once the stack connects the two.
+   */
+  bindS1Budget(fn: LambdaFunction, settings: S1BudgetEnvironment): Grant {
+    fn.addEnvironment(ENV.coordinationTableName, this.table.tableName);
+    fn.addEnvironment(ENV.s1RequestBudget, JSON.stringify(settings));
+    this.grantKey(fn);
+    return Grant.addToPrincipal({
+      grantee: fn,
+      actions: ['dynamodb:UpdateItem'],
+      resourceArns: [this.table.tableArn],
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${S1_BUDGET_KEY_PREFIX}*`] } },
     });
   }
 

@@ -13,8 +13,6 @@ import {
   type StateMachine,
   Succeed,
   TaskInput,
-  Wait,
-  WaitTime,
 } from 'aws-cdk-lib/aws-stepfunctions';
 import type { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
@@ -33,6 +31,13 @@ import type { CoordinationStore } from './coordination-store';
 import type { EvidenceBucket } from './evidence-bucket';
 import { loggedStateMachine } from './logged-state-machine';
 import { TASK_FUNCTION_NODE_FLAGS, TaskFunction } from './task-function';
+import { TaskWatcher } from './task-watcher';
+
+/**
+ * How long after the task deadline (runtime + grace) the watchdog of Run Script's wait fires: long enough for the
+ * Task Watcher (which reports the deadline within ~10 s) and Run Script's own minutes; it fires only without one.
+ */
+export const TASK_WATCHDOG_SLACK_SECONDS = 600;
 
 /** Error names the S1 client throws for conditions that pass with time (from the contract). */
 export const S1_TRANSIENT_ERRORS: readonly string[] = [...RETRY_ON.s1Throttling, ...RETRY_ON.s1Transient];
@@ -71,8 +76,9 @@ export interface InvestigationWorkflowProps {
  * The investigation state machine (DESIGN §2) and its Lambdas, one per state:
  *
  * Receive Input → Check Permissions → Resolve Targets → Ensure Scripts → Collect From Each Agent (Map) →
- * Record Outcome → Succeed | Fail, where each agent runs Run Script → (Wait For Task ⇄ Check Task) → Stage Output →
- * Hand To Cado → (Wait For Cado ⇄ Check Cado), and a passed task deadline goes to Cancel Task. In collection mode
+ * Record Outcome → Succeed | Fail, where each agent runs Run Script (which waits with a task token until the Task
+ * Watcher resumes it) → Stage Output → Hand To Cado → (Wait For Cado ⇄ Check Cado), and a passed task deadline, or
+ * the wait's watchdog timeout when no watcher answered, goes to Cancel Task. In collection mode
  * cado-xdr (config or execution input, set by Resolve Targets) Ensure Scripts is skipped and each agent goes Import
  * From XDR → (Wait For Cado ⇄ Check Cado): Cado collects through its own SentinelOne integration. Every S1/Cado call retries its transient errors by name with
  * backoff and full jitter; anything else is caught per agent, so one agent's failure never loses another's evidence.
@@ -87,6 +93,8 @@ export class InvestigationWorkflow extends Construct {
   readonly functions: Readonly<Record<string, TaskFunction>>;
   /** The role whose sessions (one key each) sign direct-upload part URLs. */
   readonly directUploadSigner: Role;
+  /** Resumes the executions waiting in Run Script (one S1 status call for every open task). */
+  readonly taskWatcher: TaskWatcher;
 
   constructor(scope: Construct, id: string, props: InvestigationWorkflowProps) {
     super(scope, id);
@@ -142,7 +150,6 @@ export class InvestigationWorkflow extends Construct {
       // Decides direct-to-S3 per agent and opens the multipart upload on the agent's direct key.
       prepareUpload: fn('PrepareUpload', 'prepare-upload', {}),
       runScript: fn('RunScript', 'run-script', { s1: true, bucket: 'task-records' }),
-      checkTask: fn('CheckTask', 'check-task', { s1: true }),
       cancelTask: fn('CancelTask', 'cancel-task', { s1: true }),
       // Streams up to gigabytes: the longest timeout Lambda allows, and more memory for CPU (hashing, TLS).
       stageOutput: fn(
@@ -201,6 +208,8 @@ export class InvestigationWorkflow extends Construct {
     if (config.cadoXdrCustomFiles?.length)
       functions.handToCado.addEnvironment(ENV.cadoXdrCustomFiles, JSON.stringify(config.cadoXdrCustomFiles));
     coordination.bind(functions.runScript);
+    // After a watchdog timeout, Cancel Task finds the task through the execute intent.
+    coordination.bind(functions.cancelTask);
     coordination.bind(functions.handToCado);
     coordination.bind(functions.recordOutcome);
     this.functions = Object.fromEntries(Object.values(functions).map((f) => [f.step, f]));
@@ -216,12 +225,31 @@ export class InvestigationWorkflow extends Construct {
     const handOffFailed = new Pass(this, 'Hand-Off Failed');
     const agentFinished = new Pass(this, 'Agent Finished');
 
-    // Never S1TransientError: an execute whose outcome is unknown is settled by Run Script, not sent again.
+    // Never S1TransientError: an execute whose outcome is unknown is settled by Run Script, not sent again. It waits
+    // with a task token (registered with the task) until the Task Watcher resumes it with the checked task; the
+    // timeout is the watchdog for a watcher that never answers.
     const runScript = invoke('Run Script', functions.runScript, {
       retryOn: [...RETRY_ON.s1Throttling, ...RETRY_ON.coordination],
+      payload: TaskInput.fromObject({
+        investigation: JsonPath.objectAt('$.investigation'),
+        target: JsonPath.objectAt('$.target'),
+        // Always present after Prepare Upload (null when the collection goes through S1's cloud).
+        upload: JsonPath.objectAt('$.upload'),
+        taskToken: JsonPath.taskToken,
+      }),
+      waitForTaskToken: {
+        timeoutSeconds:
+          config.scriptRuntimeTimeoutSeconds + config.taskGraceSeconds + TASK_WATCHDOG_SLACK_SECONDS,
+      },
     });
-    const waitForTask = new Wait(this, 'Wait For Task', { time: WaitTime.secondsPath('$.poll.waitSeconds') });
-    const checkTask = invoke('Check Task', functions.checkTask, { retryOn: S1_TRANSIENT_ERRORS });
+    const watchdogFired = new Pass(this, 'Watchdog Fired', {
+      comment: 'No Task Watcher answered before the watchdog: treated as a passed deadline (Cancel Task)',
+      parameters: {
+        phase: 'deadline',
+        reason: 'No Task Watcher resumed the execution before the watchdog timeout of the wait',
+      },
+      resultPath: '$.task',
+    });
     const cancelTask = invoke('Cancel Task', functions.cancelTask, {
       retryOn: S1_TRANSIENT_ERRORS,
       resultPath: '$.cancel',
@@ -256,22 +284,25 @@ export class InvestigationWorkflow extends Construct {
 
     caught(prepareUpload, collectionFailed, '$.error');
     caught(completeUpload, collectionFailed, '$.error');
+    runScript.addCatch(watchdogFired, { errors: ['States.Timeout'], resultPath: '$.watchdog' });
     caught(runScript, collectionFailed, '$.error');
-    caught(checkTask, collectionFailed, '$.error');
     caught(stageOutput, collectionFailed, '$.error');
     caught(verifyEvidence, collectionFailed, '$.error');
     caught(cancelTask, collectionTimedOut, '$.cancelError');
     const taskFinished = new Choice(this, 'Task Finished?')
-      .when(Condition.stringEquals('$.task.phase', 'running'), waitForTask)
       .when(
         Condition.stringEquals('$.task.phase', 'completed'),
         new Choice(this, 'Uploaded Directly?')
-          .when(Condition.isPresent('$.upload'), completeUpload.next(verifyEvidence))
+          .when(
+            Condition.and(Condition.isPresent('$.upload'), Condition.isNotNull('$.upload')),
+            completeUpload.next(verifyEvidence),
+          )
           .otherwise(stageOutput.next(verifyEvidence).next(cado.handToCado)),
       )
       .when(Condition.stringEquals('$.task.phase', 'deadline'), cancelTask.next(collectionTimedOut))
       .otherwise(collectionFailed);
-    prepareUpload.next(runScript).next(waitForTask).next(checkTask).next(taskFinished);
+    prepareUpload.next(runScript).next(taskFinished);
+    watchdogFired.next(cancelTask);
     // Collection mode cado-xdr: Cado collects through its SentinelOne integration; no Run Script, Stage or Verify.
     const importFromXdr = cadoXdrImportStep(this, functions.handToCado, cado, handOffFailed);
     const perAgent = new Choice(this, 'Agent Collection Mode?')
@@ -339,5 +370,11 @@ export class InvestigationWorkflow extends Construct {
       comment: 'Collects forensic evidence from SentinelOne agents, stages it in S3 and hands it to Cado',
       logRetentionDays: config.logRetentionDays,
     }));
+    this.taskWatcher = new TaskWatcher(this, 'TaskWatcher', {
+      stateMachines: [this.stateMachine],
+      secrets,
+      coordination,
+      logRetentionDays: config.logRetentionDays,
+    });
   }
 }

@@ -1,11 +1,12 @@
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { EventBus, type EventPattern, Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
-import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { LambdaFunction, SqsQueue } from 'aws-cdk-lib/aws-events-targets';
 import { AnyPrincipal, Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { type FunctionUrl, FunctionUrlAuthType, InvokeMode } from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
@@ -86,6 +87,9 @@ export interface ThreatIntakeProps {
   readonly firstPollLookback?: Duration;
 }
 
+/** Receives of an intake record before SQS moves it to the dead-letter queue. */
+export const INTAKE_MAX_RECEIVE_COUNT = 5;
+
 /**
  * Threat intake (DESIGN §1): S1 threats become `SentinelOne Threat` events on a custom EventBridge bus, and a rule
  * with a configurable pattern sends matching events to `start-investigation`, which starts the workflow once per
@@ -98,7 +102,11 @@ export interface ThreatIntakeProps {
  *   rather than API Gateway: authentication needs the raw body and the key, so it lives in the function either
  *   way, and API Gateway would add a stage, access logs and a second throttling layer to operate without adding
  *   any check. Unsigned requests are refused before the function calls anything.
- * - Events the rule cannot deliver, and events start-investigation fails on after its retries, land in one
+ * - The rule sends matching events to an SQS queue (SSE, TLS only); start-investigation consumes it through an
+ *   event source mapping with `config.intakeMaxConcurrency` concurrent invocations, so a burst of threats starts
+ *   investigations at a bounded pace. Its visibility timeout is six times the consumer's timeout (AWS's advice for
+ *   Lambda consumers); a record it fails on is delivered again, five receives in all.
+ * - Events the rule cannot deliver, and records start-investigation fails on five times, land in one
  *   dead-letter queue (SSE, TLS only, 14 days).
  *
  * Least privilege: the poller may read the S1 token, put events on this bus and read/write its one parameter; the
@@ -118,7 +126,9 @@ export class ThreatIntake extends Construct {
   readonly pollSchedule: Rule;
   /** The rule on the bus that starts investigations. */
   readonly investigationRule: Rule;
-  /** The rule's target. */
+  /** The rule's target: threat events wait here for start-investigation (bounded concurrency). */
+  readonly intakeQueue: Queue;
+  /** The intake queue's consumer. */
   readonly startFunction: TaskFunction;
   /** Undeliverable and failed intake events. */
   readonly deadLetterQueue: Queue;
@@ -200,10 +210,12 @@ export class ThreatIntake extends Construct {
     );
 
     // ---- start-investigation -----------------------------------------------------------------------------
+    const startTimeout = Duration.seconds(60);
     this.startFunction = new TaskFunction(this, 'StartInvestigation', {
       step: 'start-investigation',
       description: 's1-cado-forensics: starts one investigation per SentinelOne threat',
       logRetentionDays: config.logRetentionDays,
+      timeout: startTimeout,
       environment: {
         ...filterEnv,
         [ENV.stateMachineArn]: stateMachine.stateMachineArn,
@@ -214,6 +226,7 @@ export class ThreatIntake extends Construct {
     });
     // Reads the pending retries: a threat investigated before is started again only when its retry is due.
     coordination.bind(this.startFunction);
+    // Direct (async) invokes keep their own retries and the same dead-letter queue.
     this.startFunction.configureAsyncInvoke({
       retryAttempts: 2,
       maxEventAge: Duration.hours(6),
@@ -224,13 +237,28 @@ export class ThreatIntake extends Construct {
     secrets.bindS1(this.startFunction);
     // Listing the threat investigations' prefix is all it needs from the bucket: no object reads, no KMS key.
     evidence.bindInvestigationListing(this.startFunction, 'threat-');
+    this.intakeQueue = new Queue(this, 'IntakeQueue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // Shorter than the dead-letter queue's, so a record moved there keeps days to be looked at.
+      retentionPeriod: Duration.days(4),
+      visibilityTimeout: Duration.seconds(startTimeout.toSeconds() * 6),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: INTAKE_MAX_RECEIVE_COUNT },
+    });
+    this.startFunction.addEventSource(
+      new SqsEventSource(this.intakeQueue, {
+        batchSize: 10,
+        maxConcurrency: config.intakeMaxConcurrency,
+        reportBatchItemFailures: true,
+      }),
+    );
     this.investigationRule = new Rule(this, 'InvestigationRule', {
       description: 'Starts an s1-cado-forensics investigation for each matching SentinelOne threat',
       eventBus: this.bus,
       eventPattern: props.eventPattern ?? threatEventPattern(filter),
     });
     this.investigationRule.addTarget(
-      new LambdaFunction(this.startFunction, {
+      new SqsQueue(this.intakeQueue, {
         deadLetterQueue: this.deadLetterQueue,
         retryAttempts: 8,
         maxEventAge: Duration.hours(6),

@@ -113,9 +113,12 @@ function hasChoiceCondition(state: AslState): boolean {
   return Array.isArray(state.Choices) && state.Choices.some((rule) => isRecord(rule) && 'Condition' in rule);
 }
 
+/** The one callback integration the runner implements: Lambda invoke with a task token. */
+export const LOCAL_CALLBACK_RESOURCE = /^arn:[^:]+:states:::lambda:invoke\.waitForTaskToken$/;
+
 /**
  * Refuses a definition the local runner cannot run faithfully: JSONata, workflow variables (`Assign`), Distributed
- * Map, and `.sync` / `.waitForTaskToken` integrations. Each would otherwise run with a silently wrong result.
+ * Map, and `.sync` / `.waitForTaskToken` integrations other than Lambda's `.waitForTaskToken`. Each would otherwise run with a silently wrong result.
  */
 export function assertRunnableLocally(definition: AslDefinition): void {
   assertJsonPathOnly(definition);
@@ -144,7 +147,9 @@ export function assertRunnableLocally(definition: AslDefinition): void {
     if (
       state.Type === 'Task' &&
       typeof state.Resource === 'string' &&
-      /\.(sync(:\d+)?|waitForTaskToken)$/.test(state.Resource)
+      /\.(sync(:\d+)?|waitForTaskToken)$/.test(state.Resource) &&
+      // The runner implements the callback pattern for Lambda (task-tokens.ts); every other one stays refused.
+      !LOCAL_CALLBACK_RESOURCE.test(state.Resource)
     ) {
       throw new UnsupportedAslFeatureError(
         `${where} uses the ${state.Resource} integration pattern (not supported locally)`,

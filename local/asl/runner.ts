@@ -56,6 +56,7 @@ import {
   type AslState,
   assertRunnableLocally,
   assertUniqueStateNames,
+  LOCAL_CALLBACK_RESOURCE,
   walkStates,
 } from './definition';
 import {
@@ -68,9 +69,11 @@ import {
   StatesRuntimeError,
   UnboundTaskError,
   UnresolvedEnvironmentError,
+  UnsupportedAslFeatureError,
 } from './errors';
 import { type ExtractedFunction, findFunction } from './extract';
 import { createLambdaContext } from './lambda-context';
+import type { TaskTokens } from './task-tokens';
 
 /**
  * Every local invocation runs in one process, concurrently (a Map's agents, several investigations), like Lambda's
@@ -151,6 +154,11 @@ export interface LocalStateMachineOptions {
   readonly clock?: () => number;
   /** Sleep used by Wait states (clock time). @default `sleep` from lambdas/shared/clock (honours the time scale) */
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /**
+   * Task tokens for `lambda:invoke.waitForTaskToken` states (the AWS fake's SendTaskSuccess/Failure answers them).
+   * Required when the definition has such a state.
+   */
+  readonly taskTokens?: TaskTokens;
 }
 
 /** Options of one run. */
@@ -163,6 +171,11 @@ export interface LocalRunOptions {
   readonly signal?: AbortSignal;
   /** Called for every event as it happens (e.g. progress output). */
   readonly onEvent?: (event: LocalEvent) => void;
+  /**
+   * Called after each Lambda handler invocation with its real duration (the handler alone: for a callback Task, not
+   * the wait for its token). For benchmarks.
+   */
+  readonly onLambdaInvocation?: (info: { stateName: string; step: string; durationMs: number }) => void;
   /** Keep events for `events` readers. Turn off for long benchmarks. @default true */
   readonly bufferEvents?: boolean;
   /**
@@ -247,6 +260,8 @@ interface LambdaBinding {
   readonly handler: LocalHandler;
   /** `invoke`: `arn:aws:states:::lambda:invoke` (input `{FunctionName, Payload}`); `arn`: a bare function ARN. */
   readonly integration: 'invoke' | 'arn';
+  /** `.waitForTaskToken`: the state waits for SendTaskSuccess/Failure, at most `TimeoutSeconds` (clock time). */
+  readonly callback?: { readonly timeoutSeconds: number | undefined };
 }
 
 interface StateBinding {
@@ -274,7 +289,7 @@ function jsonBytes(value: unknown): number {
 
 function lambdaTarget(state: AslState): { integration: 'invoke' | 'arn'; functionName?: string } | undefined {
   const resource = typeof state.Resource === 'string' ? state.Resource : '';
-  if (/^arn:[^:]+:states:::lambda:invoke$/.test(resource)) {
+  if (/^arn:[^:]+:states:::lambda:invoke(\.waitForTaskToken)?$/.test(resource)) {
     const params = isRecord(state.Parameters) ? state.Parameters : {};
     const name = params.FunctionName;
     return { integration: 'invoke', ...(typeof name === 'string' ? { functionName: name } : {}) };
@@ -306,7 +321,93 @@ function bindTask(name: string, state: AslState, opts: LocalStateMachineOptions)
   const handler = opts.handlers[fn.step];
   if (!handler)
     throw new UnboundTaskError(name, `no handler for step "${fn.step}" (function ${fn.logicalId})`);
+  if (typeof state.Resource === 'string' && LOCAL_CALLBACK_RESOURCE.test(state.Resource)) {
+    if (!opts.taskTokens) {
+      throw new UnsupportedAslFeatureError(
+        `State "${name}" waits for a task token: pass taskTokens (the AWS fake's SendTaskSuccess answers it)`,
+      );
+    }
+    if (state.TimeoutSecondsPath !== undefined || state.HeartbeatSeconds !== undefined) {
+      throw new UnsupportedAslFeatureError(
+        `State "${name}": TimeoutSecondsPath / HeartbeatSeconds on a callback task are not supported locally`,
+      );
+    }
+    const timeoutSeconds = typeof state.TimeoutSeconds === 'number' ? state.TimeoutSeconds : undefined;
+    return {
+      kind: 'lambda',
+      fn,
+      step: fn.step,
+      handler,
+      integration: 'invoke',
+      callback: { timeoutSeconds },
+    };
+  }
   return { kind: 'lambda', fn, step: fn.step, handler, integration: target.integration };
+}
+
+/** The type tests of a Choice rule (`IsNull`, `IsPresent`, …), each true or false in ASL. */
+const TYPE_TESTS = ['IsNull', 'IsPresent', 'IsNumeric', 'IsString', 'IsBoolean', 'IsTimestamp'] as const;
+
+/**
+ * aws-local-stepfunctions answers every type test written with `false` (`"IsNull": false`) as not matching, where
+ * Step Functions matches when the test fails (`"IsNull": false` matches any non-null value). Rewritten in place as
+ * `Not` of the `true` test, which the library evaluates as Step Functions does.
+ */
+function negateFalseTypeTests(state: Record<string, unknown>): void {
+  const rewrite = (rule: unknown): unknown => {
+    if (!isRecord(rule)) return rule;
+    for (const key of ['And', 'Or'] as const) {
+      if (Array.isArray(rule[key])) rule[key] = (rule[key] as unknown[]).map(rewrite);
+    }
+    if (isRecord(rule.Not)) rule.Not = rewrite(rule.Not);
+    const test = TYPE_TESTS.find((t) => rule[t] === false);
+    if (!test) return rule;
+    const { Next, ...inner } = rule;
+    const negated: Record<string, unknown> = { Not: { ...inner, [test]: true } };
+    if (Next !== undefined) negated.Next = Next;
+    return negated;
+  };
+  if (Array.isArray(state.Choices)) state.Choices = state.Choices.map(rewrite);
+}
+
+/** Stands in for `$$.Task.Token` in a callback task's runtime Parameters; the handler puts the issued token there. */
+const TASK_TOKEN_PLACEHOLDER = '\u0000local-task-token\u0000';
+
+/** Replaces, in place, every `"<key>.$": "$$.Task.Token"` of `value` with the placeholder under `<key>`. */
+function markTaskToken(value: unknown): void {
+  if (Array.isArray(value)) {
+    for (const item of value) markTaskToken(item);
+    return;
+  }
+  if (!isRecord(value)) return;
+  for (const [key, inner] of Object.entries(value)) {
+    if (key.endsWith('.$') && inner === '$$.Task.Token') {
+      delete value[key];
+      value[key.slice(0, -2)] = TASK_TOKEN_PLACEHOLDER;
+    } else markTaskToken(inner);
+  }
+}
+
+/** A deep copy of `value` with the placeholder replaced by `token`. */
+function withTaskToken(value: unknown, token: string): unknown {
+  if (value === TASK_TOKEN_PLACEHOLDER) return token;
+  if (Array.isArray(value)) return value.map((item) => withTaskToken(item, token));
+  if (!isRecord(value)) return value;
+  return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, withTaskToken(inner, token)]));
+}
+
+/** SendTaskFailure's error and cause, as the state's error (`Error`, `Cause` exactly as sent). */
+class CallbackFailedError extends Error {
+  override readonly name: string;
+  constructor(error: string, cause: string) {
+    super(cause);
+    this.name = error;
+  }
+}
+
+/** The error a callback task fails with when its `TimeoutSeconds` pass without an answer. */
+class CallbackTimedOutError extends Error {
+  override readonly name = 'States.Timeout';
 }
 
 function computeEnv(bindings: Iterable<Binding>, opts: LocalStateMachineOptions) {
@@ -393,7 +494,17 @@ function buildRuntimeMachine(
     if (!original) continue;
     scaleRetriers(state, original.state, scale, retriers);
     if (state.Type === 'Wait') convertWait(state);
+    else if (state.Type === 'Choice') negateFalseTypeTests(state);
     else if (
+      state.Type === 'Task' &&
+      typeof state.Resource === 'string' &&
+      LOCAL_CALLBACK_RESOURCE.test(state.Resource)
+    ) {
+      // The callback handler enforces the definition's TimeoutSeconds itself, in clock time (dilated locally).
+      state.Resource = state.Resource.replace(/\.waitForTaskToken$/, '');
+      state.TimeoutSeconds = MAX_TIMER_SECONDS;
+      markTaskToken(state.Parameters);
+    } else if (
       state.Type === 'Task' &&
       state.TimeoutSeconds === undefined &&
       state.TimeoutSecondsPath === undefined
@@ -593,6 +704,7 @@ export function createLocalStateMachine(
       const deadline = Date.now() + binding.fn.timeoutSeconds * 1000;
       const context = createLambdaContext(binding.fn, { requestId, deadline });
       let output: unknown;
+      const invokedAt = performance.now();
       try {
         output = await withLambdaTimeout(
           asInvocation(requestId, () => Promise.resolve().then(() => binding.handler(event, context))),
@@ -601,6 +713,12 @@ export function createLocalStateMachine(
         );
       } catch (error) {
         throw toLambdaError(error);
+      } finally {
+        runOpts.onLambdaInvocation?.({
+          stateName,
+          step: binding.step,
+          durationMs: performance.now() - invokedAt,
+        });
       }
       let result: unknown;
       try {
@@ -618,13 +736,47 @@ export function createLocalStateMachine(
           'Injected fault: the function ran, but its response was lost',
         );
       }
-      if (binding.integration === 'arn') return result;
+      if (binding.integration === 'arn' || binding.callback) return result;
       return {
         ExecutedVersion: '$LATEST',
         Payload: result,
         SdkResponseMetadata: { RequestId: requestId },
         StatusCode: 200,
       };
+    };
+
+    // `.waitForTaskToken`: a fresh token per attempt (a retry gets a new one, as in AWS); the Lambda's error fails
+    // the task, its result is ignored, and the state's result is what SendTaskSuccess sent.
+    const invokeWithCallback = async (
+      stateName: string,
+      binding: LambdaBinding,
+      rawInput: unknown,
+      timeoutSeconds: number | undefined,
+    ): Promise<unknown> => {
+      const tokens = opts.taskTokens as TaskTokens;
+      const issued = tokens.issue(executionArn, stateName);
+      const timer = new AbortController();
+      const onAbort = () => timer.abort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        await invokeLambda(stateName, binding, withTaskToken(rawInput, issued.token));
+        const timedOut =
+          timeoutSeconds === undefined
+            ? new Promise<never>(() => undefined)
+            : sleep(timeoutSeconds * 1000, timer.signal).then(
+                () => {
+                  throw new CallbackTimedOutError('States.Timeout');
+                },
+                () => new Promise<never>(() => undefined),
+              );
+        const outcome = await Promise.race([issued.outcome, timedOut]);
+        if (outcome.kind === 'failure') throw new CallbackFailedError(outcome.error, outcome.cause);
+        return throughJson(outcome.output, `Result of task "${stateName}"`);
+      } finally {
+        issued.close();
+        timer.abort();
+        signal.removeEventListener('abort', onAbort);
+      }
     };
 
     const waitHandler = (stateName: string) => async (rawInput: unknown) => {
@@ -654,6 +806,8 @@ export function createLocalStateMachine(
       taskHandlers[stateName] = (async (rawInput: unknown) => {
         stats.taskInvocations += 1;
         count(stats.invocationsByState, stateName);
+        if (binding.kind === 'lambda' && binding.callback)
+          return invokeWithCallback(stateName, binding, rawInput, binding.callback.timeoutSeconds);
         if (binding.kind === 'lambda') return invokeLambda(stateName, binding, rawInput);
         const result = await binding.handler(throughJson(rawInput, `Input of task "${stateName}"`), {
           stateName,

@@ -27,6 +27,7 @@ import { LambdaFake } from './lambda';
 import { AwsServiceError, type Operation, type RequestBody } from './protocol';
 import { SecretsManagerFake } from './secrets-manager';
 import { SnsFake } from './sns';
+import { SqsFake } from './sqs';
 import { SsmFake } from './ssm';
 import { type FakeStateMachine, StepFunctionsFake } from './step-functions';
 
@@ -35,6 +36,7 @@ export type { EntryFault, FakeEvent } from './event-bridge';
 export type { FakeInvocation, FakeLambdaFunction } from './lambda';
 export { AwsServiceError } from './protocol';
 export type { FakeSnsMessage } from './sns';
+export type { FakeQueueSettings, FakeSqsMessage } from './sqs';
 export type { FakeParameter } from './ssm';
 export type { FakeExecution, FakeExecutionRequest, FakeStateMachine } from './step-functions';
 
@@ -82,6 +84,8 @@ export interface AwsFake {
   readonly kms: KmsFake;
   /** SNS topics and what EventBridge rules delivered to them (`createTopic`, `deliver`, `messages`). */
   readonly sns: SnsFake;
+  /** SQS queues (`createQueue`, `send`, `receive`, `deleteMessage`, `bodies`), also over the JSON protocol. */
+  readonly sqs: SqsFake;
   /** Registers the function that runs executions of a state machine. */
   registerStateMachine(stateMachineArn: string, machine: FakeStateMachine): void;
   /** Requests received so far, in order. */
@@ -96,6 +100,7 @@ const SERVICES: Record<string, { service: string; contentType: string }> = {
   AWSEvents: { service: 'events', contentType: 'application/x-amz-json-1.1' },
   AmazonSSM: { service: 'ssm', contentType: 'application/x-amz-json-1.1' },
   TrentService: { service: 'kms', contentType: 'application/x-amz-json-1.1' },
+  AmazonSQS: { service: 'sqs', contentType: 'application/x-amz-json-1.0' },
 };
 
 async function readText(req: IncomingMessage): Promise<string> {
@@ -165,17 +170,19 @@ export async function startAwsFake(opts: AwsFakeOptions = {}): Promise<AwsFake> 
   const ssm = new SsmFake({ region, accountId, clock });
   const kms = new KmsFake({ region, accountId, clock });
   const sns = new SnsFake({ region, accountId, clock });
+  const sqs = new SqsFake({ region, accountId, clock });
   const operations: Record<string, Record<string, Operation>> = {
     secretsmanager: secrets.operations,
     AWSStepFunctions: stepFunctions.operations,
     AWSEvents: eventBridge.operations,
     AmazonSSM: ssm.operations,
     TrentService: kms.operations,
+    AmazonSQS: sqs.operations,
   };
   const requests: RecordedRequest[] = [];
 
-  /** JSON protocol (`X-Amz-Target`): Secrets Manager, Step Functions, EventBridge, SSM and KMS. */
-  const handleJson = (req: IncomingMessage, res: ServerResponse, text: string): void => {
+  /** JSON protocol (`X-Amz-Target`): Secrets Manager, Step Functions, EventBridge, SSM, KMS and SQS. */
+  const handleJson = async (req: IncomingMessage, res: ServerResponse, text: string): Promise<void> => {
     const target = String(req.headers['x-amz-target'] ?? '');
     const [prefix = '', operation = ''] = target.split('.');
     const service = SERVICES[prefix];
@@ -190,7 +197,7 @@ export async function startAwsFake(opts: AwsFakeOptions = {}): Promise<AwsFake> 
         );
       }
       requests.push({ service: service.service, operation, body });
-      send(res, 200, contentType, handler(body) ?? {});
+      send(res, 200, contentType, (await handler(body)) ?? {});
     } catch (caught) {
       const error = errorOf(caught);
       send(res, error.status, contentType, { __type: error.code, message: error.message }, error.code);
@@ -256,7 +263,7 @@ export async function startAwsFake(opts: AwsFakeOptions = {}): Promise<AwsFake> 
         ) {
           handleQuery(res, text);
         } else {
-          handleJson(req, res, text);
+          await handleJson(req, res, text);
         }
       })
       .catch((error: unknown) => {
@@ -271,6 +278,7 @@ export async function startAwsFake(opts: AwsFakeOptions = {}): Promise<AwsFake> 
   });
   const { port } = server.address() as AddressInfo;
   const endpoint = `http://127.0.0.1:${port}`;
+  sqs.setEndpoint(endpoint);
 
   return {
     endpoint,
@@ -282,6 +290,7 @@ export async function startAwsFake(opts: AwsFakeOptions = {}): Promise<AwsFake> 
       AWS_ENDPOINT_URL_EVENTBRIDGE: endpoint,
       AWS_ENDPOINT_URL_SSM: endpoint,
       AWS_ENDPOINT_URL_KMS: endpoint,
+      AWS_ENDPOINT_URL_SQS: endpoint,
     },
     secrets,
     stepFunctions,
@@ -291,6 +300,7 @@ export async function startAwsFake(opts: AwsFakeOptions = {}): Promise<AwsFake> 
     ssm,
     kms,
     sns,
+    sqs,
     registerStateMachine: (arn, machine) => stepFunctions.register(arn, machine),
     requests,
     close: async () => {

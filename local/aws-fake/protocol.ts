@@ -20,7 +20,7 @@ export class AwsServiceError extends Error {
 /** A JSON request body (the fake validates the fields each operation reads). */
 export type RequestBody = Record<string, unknown>;
 
-/** One operation of a fake service. */
+/** One operation of a fake service (may answer later, e.g. SQS long polling). */
 export type Operation = (body: RequestBody) => unknown;
 
 /** Epoch seconds, the JSON protocols' timestamp format. */

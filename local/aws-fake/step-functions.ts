@@ -8,8 +8,13 @@
  * RUNNING → SUCCEEDED / FAILED / ABORTED with output or error and cause. Execution names follow AWS: unique per
  * state machine; starting the same name with the same input while it runs returns the original response
  * (idempotent), anything else is `ExecutionAlreadyExists`; an invalid name is `InvalidName`.
+ *
+ * The callback pattern: SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat answer the tokens of a
+ * {@link TaskTokens} registry (the one the local runner issues them from, see {@link StepFunctionsFake.useTaskTokens}),
+ * with the service's errors: `InvalidToken`, `TaskTimedOut` (task already closed), `InvalidOutput`.
  */
 import { randomUUID } from 'node:crypto';
+import { TaskTokenError, type TaskTokens } from '../asl/task-tokens';
 import {
   AwsServiceError,
   epochSeconds,
@@ -105,6 +110,11 @@ function errorFields(error: unknown): { error: string; cause: string } {
 export class StepFunctionsFake {
   private readonly machines = new Map<string, FakeStateMachine>();
   private readonly executions = new Map<string, TrackedExecution>();
+  private taskTokens: TaskTokens | undefined;
+  /** Test fault: the next SendTaskSuccess calls do their work and then answer 500 (a lost response). */
+  private lostTaskSuccessResponses = 0;
+  /** Test helper: SendTaskSuccess calls whose response was lost so far. */
+  lostSendTaskSuccessCalls = 0;
 
   constructor(private readonly opts: StepFunctionsFakeOptions) {}
 
@@ -115,7 +125,51 @@ export class StepFunctionsFake {
     ListExecutions: (body) => this.listExecutions(body),
     StopExecution: (body) => this.stopExecution(body),
     GetExecutionHistory: (body) => this.getExecutionHistory(body),
+    SendTaskSuccess: (body) => {
+      // The call does its work (or fails) either way; a lost response hides which.
+      const answer = () =>
+        this.answerTask(body, (tokens, token) => tokens.succeed(token, requiredString(body, 'output')));
+      if (this.lostTaskSuccessResponses === 0) return answer();
+      this.lostTaskSuccessResponses -= 1;
+      this.lostSendTaskSuccessCalls += 1;
+      try {
+        answer();
+      } catch {
+        // Hidden by the lost response, like the work done.
+      }
+      throw new AwsServiceError('InternalFailure', 'Injected fault: the response was lost', 500);
+    },
+    SendTaskFailure: (body) =>
+      this.answerTask(body, (tokens, token) =>
+        tokens.fail(token, optionalString(body, 'error'), optionalString(body, 'cause')),
+      ),
+    SendTaskHeartbeat: (body) => this.answerTask(body, (tokens, token) => tokens.heartbeat(token)),
   };
+
+  /** Answers task tokens from `tokens` (the registry the local runner issues them from). */
+  useTaskTokens(tokens: TaskTokens): void {
+    this.taskTokens = tokens;
+  }
+
+  /**
+   * Test fault: the next `times` SendTaskSuccess calls do their work (resume the task, or find its token closed) and
+   * answer 500, as if the answer was lost on the way back.
+   */
+  loseTaskSuccessResponses(times = 1): void {
+    this.lostTaskSuccessResponses += times;
+  }
+
+  private answerTask(body: RequestBody, answer: (tokens: TaskTokens, token: string) => void): object {
+    const token = requiredString(body, 'taskToken');
+    if (!this.taskTokens) throw new AwsServiceError('InvalidToken', 'Invalid Token');
+    try {
+      answer(this.taskTokens, token);
+    } catch (error) {
+      if (error instanceof TaskTokenError) throw new AwsServiceError(error.code, error.message);
+      throw error;
+    }
+    return {};
+  }
 
   /** Registers (or replaces) the function that runs executions of `stateMachineArn`. */
   register(stateMachineArn: string, machine: FakeStateMachine): void {

@@ -19,6 +19,8 @@ export interface BenchArgs {
   readonly initRuns: number | undefined;
   /** Run the burst a second time with the proposed Retry for S1 throttling. */
   readonly burstWhatIf: boolean;
+  /** Send the burst's threats through threat intake (bus, queue, start-investigation) instead of StartExecution. */
+  readonly burstIntake: boolean;
   /** Write CPU profiles of the staging children into this folder. */
   readonly cpuProfDir: string | undefined;
   readonly help: boolean;
@@ -35,10 +37,11 @@ export const USAGE = `Usage: npm run bench -- [options]
   --only <section>[,<section>]  run only these: ${SECTIONS.join(', ')}
   --json                        machine-readable output on stdout (progress on stderr)
   --quick                       small sizes and counts (a smoke run; not the figures to report)
-  --threats <n>                 burst size (default 200)
+  --threats <n>                 burst size (default 1000)
   --burst-scale <x>             simulated seconds per real second in the burst (default 20)
   --init-runs <n>               fresh processes per Lambda for init time (default 5)
   --burst-what-if               run the burst again with the proposed Retry for S1RateLimitedError
+  --intake                      burst threats go through threat intake (bus, SQS queue, start-investigation)
   --cpu-prof <dir>              write a CPU profile of every staging child into <dir>
   --help                        this text`;
 
@@ -60,6 +63,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
   let burstScale: number | undefined;
   let initRuns: number | undefined;
   let burstWhatIf = false;
+  let burstIntake = false;
   let cpuProfDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
@@ -97,6 +101,9 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       case '--burst-what-if':
         burstWhatIf = true;
         break;
+      case '--intake':
+        burstIntake = true;
+        break;
       case '--cpu-prof': {
         cpuProfDir = value();
         if (!cpuProfDir) throw new BenchUsageError('--cpu-prof needs a folder');
@@ -109,5 +116,5 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
         throw new BenchUsageError(`unknown option ${arg}`);
     }
   }
-  return { json, sections, quick, threats, burstScale, initRuns, burstWhatIf, cpuProfDir, help };
+  return { json, sections, quick, threats, burstScale, initRuns, burstWhatIf, burstIntake, cpuProfDir, help };
 }

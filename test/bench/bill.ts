@@ -2,12 +2,16 @@
  * Section 2: the bill of one investigation. The whole product runs locally (the synthesized state machine with the
  * real handlers, the simulators, s3rver, the AWS fake) for one agent whose collection task runs ten simulated
  * minutes; time dilation makes that seconds. The runner counts state transitions (states entered plus retries, as
- * Standard workflows bill them) and Lambda invocations; the durations come from the execution events (Task entered
- * → exited, real milliseconds on this machine's loopback, so a floor for Lambda's).
+ * Standard workflows bill them) and Lambda invocations; the durations are each handler's own (real milliseconds on
+ * this machine's loopback, so a floor for Lambda's; for Run Script, which waits with a task token, not the wait).
+ *
+ * The Task Watcher (one for every open investigation) is reported beside the bill: how late it noticed the finished
+ * task (simulated seconds from S1's completion to the execution leaving Run Script), its invocations and S1 status
+ * calls during the run, and what its minute-long invocations cost while any task is open.
  */
 
 import { type LocalStack, startLocalStack } from '../../local/local-stack';
-import { invocationTimer } from './invocations';
+import { completionTime } from '../../local/s1-simulator/tasks';
 import {
   billedMs,
   type CostEstimate,
@@ -44,6 +48,16 @@ export interface BillFigures {
   readonly durationByStep: Readonly<Record<string, { readonly ms: number; readonly memoryMb: number }>>;
   /** Rough size of the execution log at level ALL with data (JSON of every event). */
   readonly logBytes: number;
+  /** The Task Watcher during the run. */
+  readonly watcher: {
+    /** Simulated seconds from the task's completion in S1 to the execution resuming (leaving Run Script). */
+    readonly noticedAfterSeconds: number | null;
+    readonly invocations: number;
+    /** `GET /remote-scripts/status` calls the whole run made (all from the watcher). */
+    readonly statusCalls: number;
+    /** Lambda duration cost of its invocations (each runs about a minute), shared by every open investigation. */
+    readonly costPerOpenMinute: number;
+  };
   /** Simulated and real duration of the investigation. */
   readonly simulatedSeconds: number;
   readonly realSeconds: number;
@@ -73,10 +87,10 @@ export async function benchBill(plan: BillPlan, progress: Progress): Promise<Bil
     sim.setAgentBehavior(agent.id, { profile: 'complete', runMs: plan.collectionMinutes * 60_000 });
 
     const invocations: (Invocation & { step: string })[] = [];
-    const timer = invocationTimer(stack.machine.bindings, (step, ms) =>
-      invocations.push({ step, durationMs: ms, memoryMb: memory.get(step) ?? 128 }),
-    );
     let logBytes = 0;
+    let noticedAfterSeconds: number | null = null;
+    const watcherInvocationsBefore = stack.taskWatcher.invocations;
+    const statusCallsBefore = sim.requests.filter((r) => r.route === '/remote-scripts/status').length;
     progress(`one investigation, one agent, a ${plan.collectionMinutes}-minute collection`);
     const simStarted = sim.clock();
     const realStarted = performance.now();
@@ -85,9 +99,15 @@ export async function benchBill(plan: BillPlan, progress: Progress): Promise<Bil
       {
         executionName: `threat-${tenant.threats.linux.id}`,
         bufferEvents: false,
+        onLambdaInvocation: ({ step, durationMs }) =>
+          invocations.push({ step, durationMs, memoryMb: memory.get(step) ?? 128 }),
         onEvent: (event) => {
-          timer(event);
           logBytes += Buffer.byteLength(JSON.stringify(event));
+          if (event.type === 'StateExited' && event.state.name === 'Run Script') {
+            const output = event.state.output as { task?: { parentTaskId?: string } } | undefined;
+            const child = output?.task?.parentTaskId ? sim.tasksOf(output.task.parentTaskId)[0] : undefined;
+            if (child) noticedAfterSeconds = (sim.clock() - completionTime(child)) / 1000;
+          }
         },
       },
     );
@@ -103,6 +123,7 @@ export async function benchBill(plan: BillPlan, progress: Progress): Promise<Bil
       durationByStep[inv.step] = row;
     }
     const counts = { stateTransitions: stats.stateTransitions, invocations, logBytes };
+    const watcherMemoryMb = memory.get('watch-tasks') ?? 128;
     return {
       plan,
       outcome: output.outcome?.status ?? 'unknown',
@@ -113,6 +134,14 @@ export async function benchBill(plan: BillPlan, progress: Progress): Promise<Bil
       invocationsByStep: { ...stats.invocationsByStep },
       durationByStep,
       logBytes,
+      watcher: {
+        noticedAfterSeconds,
+        invocations: stack.taskWatcher.invocations - watcherInvocationsBefore,
+        statusCalls:
+          sim.requests.filter((r) => r.route === '/remote-scripts/status').length - statusCallsBefore,
+        // A minute's invocation runs WATCHER_RUN_SECONDS (55 s) while a task is open.
+        costPerOpenMinute: (watcherMemoryMb / 1024) * 55 * US_EAST_1.lambdaGbSecondArm,
+      },
       simulatedSeconds,
       realSeconds,
       cost: estimateCost(counts),

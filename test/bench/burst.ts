@@ -11,9 +11,12 @@
  * throttling look milder than it would be.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { THREAT_EVENT } from '../../lambdas/shared/contract';
 import { caseKey } from '../../lambdas/shared/evidence/keys';
+import { s1Budget } from '../../lambdas/shared/services';
 import type { LocalEvent } from '../../local/asl/runner';
 import { startLocalStack } from '../../local/local-stack';
 import { DEFAULT_RATE_LIMITS, type RateLimitReport } from '../../local/s1-simulator';
@@ -32,19 +35,29 @@ export interface BurstPlan {
   readonly realTimeLimitSeconds: number;
   /** Run the state machine with this Retry for its errors instead of the synthesized one (a what-if). */
   readonly retrier?: Retrier;
+  /**
+   * Publish the threats as intake events on the bus instead of starting executions directly: they go through the
+   * intake queue and start-investigation (bounded concurrency, S1 read-back, threat note), as deployed.
+   */
+  readonly viaIntake?: boolean;
 }
 
 /**
- * 200 threats at once, 2-minute collections, 20× time. The scale is a compromise: at 60× this machine's in-process
- * stack cannot send requests as fast as 1 req/s of simulated time allows (60 real req/s), so the limit would
- * never bind; at 20× it does (and the burst takes a minute or two of real time).
+ * 1,000 threats at once (issue 11), 2-minute collections, 20× time. The scale is a compromise: at 60× this
+ * machine's in-process stack cannot send requests as fast as 1 req/s of simulated time allows (60 real req/s), so
+ * the limit would never bind; at 20× it does.
  */
 export const DEFAULT_BURST_PLAN: BurstPlan = {
-  threats: 200,
+  threats: 1000,
   timeScale: 20,
   collectionMinutes: 2,
-  realTimeLimitSeconds: 480,
+  realTimeLimitSeconds: 2400,
 };
+
+/** Real-time limit for a burst of `threats`: 8 minutes for 200, growing with the count (2.4 s per threat). */
+export function burstTimeLimitSeconds(threats: number): number {
+  return Math.max(480, Math.ceil(threats * 2.4));
+}
 
 /** One row of the rate-limit counters (the token never appears, only its owner's name). */
 export interface RateRow {
@@ -66,6 +79,14 @@ export interface RateRow {
 export interface BurstFigures {
   readonly plan: BurstPlan;
   readonly started: number;
+  /** With `viaIntake`: simulated seconds from the first event until the last execution started, and the most
+   * executions started in one simulated minute. */
+  readonly intake?: {
+    readonly allStartedAfterSeconds: number;
+    readonly peakStartsPerMinute: number;
+    /** Events whose investigation never started (refused, or still queued at the time limit). */
+    readonly notStarted: number;
+  };
   /** Investigations whose agent's evidence reached Cado. */
   readonly collected: number;
   /** Agents whose evidence was staged but the hand-off failed. */
@@ -81,8 +102,34 @@ export interface BurstFigures {
   /** Step Functions retries, by state. */
   readonly retriesByState: Readonly<Record<string, number>>;
   readonly stateTransitions: number;
+  /** State transitions per investigation: mean, median, 95th percentile and highest. */
+  readonly transitionsPerInvestigation: Distribution;
   readonly lambdaInvocations: number;
   readonly rates: readonly RateRow[];
+  /** All S1 requests the simulator accepted (rule `*`). */
+  readonly totalAccepted: number;
+  /** 429s as a share of accepted requests (goal ≤ 1 %). */
+  readonly refusedShare: number;
+  /** One row per simulated minute: S1 status requests against the tasks open at the minute's end. */
+  readonly statusByMinute: readonly StatusMinute[];
+  /** {@link statusByMinute} grouped by how many tasks were open. */
+  readonly statusByOpenTasks: readonly StatusBand[];
+  /** Highest number of tasks open at once. */
+  readonly peakOpenTasks: number;
+  /** S1 API requests by `<method> <route>`: sent (reached S1) and refused with 429. */
+  readonly requestsByRoute: Readonly<Record<string, { readonly sent: number; readonly refused: number }>>;
+  /** The shared S1 request budget of this process (undefined when the stack has none). */
+  readonly budget?: {
+    readonly taken: number;
+    readonly storeCalls: number;
+    readonly refused: number;
+    readonly refusedLocally: number;
+    readonly throttled: number;
+    readonly waitedSeconds: number;
+    readonly storeFailures: number;
+  };
+  /** The goals of issue 11, each with its verdict. */
+  readonly verdicts: readonly Verdict[];
   /** 429 answers of the S1 simulator, all routes. */
   readonly total429: number;
   /** Collector scripts in the S1 library afterwards (more than one per OS: ensure-scripts raced itself). */
@@ -98,6 +145,92 @@ export interface BurstFigures {
    * simulated ones in which the rate limiter refills while nobody can ask: large stalls flatter the figures.
    */
   readonly eventLoopDelayMs: { readonly p50: number; readonly p99: number; readonly max: number };
+}
+
+/** Mean, median, 95th percentile and highest of a list of counts. */
+export interface Distribution {
+  readonly mean: number;
+  readonly p50: number;
+  readonly p95: number;
+  readonly max: number;
+}
+
+/** One simulated minute of the burst. */
+export interface StatusMinute {
+  /** Minutes since the burst started (the minute ending then). */
+  readonly minute: number;
+  /** `GET /remote-scripts/status` requests that reached S1 in the minute (accepted or refused). */
+  readonly statusRequests: number;
+  /** Of those, answered 429. */
+  readonly statusRefused: number;
+  /** S1 tasks started and not yet fetched or canceled, at the minute's end. */
+  readonly openTasks: number;
+}
+
+/** Minutes with a similar number of open tasks. */
+export interface StatusBand {
+  /** e.g. `10-99`. */
+  readonly openTasks: string;
+  readonly minutes: number;
+  readonly meanOpenTasks: number;
+  readonly meanStatusPerMinute: number;
+  readonly maxStatusPerMinute: number;
+}
+
+/** A goal and whether the burst met it. */
+export interface Verdict {
+  readonly goal: string;
+  readonly measured: string;
+  readonly pass: boolean;
+}
+
+/** Bands of open tasks for the status table (lower bounds; the last is open-ended). */
+const OPEN_TASK_BANDS = [1, 10, 100, 250, 500, 1000] as const;
+
+function distribution(values: readonly number[]): Distribution {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+  const sum = sorted.reduce((a, b) => a + b, 0);
+  return {
+    mean: sorted.length ? sum / sorted.length : 0,
+    p50: at(0.5),
+    p95: at(0.95),
+    max: sorted.at(-1) ?? 0,
+  };
+}
+
+function bands(minutes: readonly StatusMinute[]): StatusBand[] {
+  const out: StatusBand[] = [];
+  OPEN_TASK_BANDS.forEach((low, i) => {
+    const high = OPEN_TASK_BANDS[i + 1];
+    const inBand = minutes.filter((m) => m.openTasks >= low && (high === undefined || m.openTasks < high));
+    if (inBand.length === 0) return;
+    out.push({
+      openTasks: high === undefined ? `${low}+` : `${low}-${high - 1}`,
+      minutes: inBand.length,
+      meanOpenTasks: inBand.reduce((a, m) => a + m.openTasks, 0) / inBand.length,
+      meanStatusPerMinute: inBand.reduce((a, m) => a + m.statusRequests, 0) / inBand.length,
+      maxStatusPerMinute: Math.max(...inBand.map((m) => m.statusRequests)),
+    });
+  });
+  return out;
+}
+
+/**
+ * Status requests per minute are flat when the band with the most open tasks averages at most twice the band
+ * with the fewest (a floor of 6 a minute, one call every 10 s, so that a near-idle first band does not decide it).
+ */
+function statusFlat(statusBands: readonly StatusBand[]): { pass: boolean; measured: string } {
+  const low = statusBands[0];
+  const high = statusBands.at(-1);
+  if (!low || !high) return { pass: false, measured: 'no minute with an open task' };
+  const ratio = high.meanStatusPerMinute / Math.max(6, low.meanStatusPerMinute);
+  return {
+    pass: ratio <= 2,
+    measured:
+      `${high.meanStatusPerMinute.toFixed(1)}/min at ${high.openTasks} open vs ` +
+      `${low.meanStatusPerMinute.toFixed(1)}/min at ${low.openTasks} (x${ratio.toFixed(2)}, goal <= x2)`,
+  };
 }
 
 interface Tracked {
@@ -153,13 +286,15 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
         computerName: `burst-${i + 1}`,
       });
       sim.setAgentBehavior(agent.id, { runMs: plan.collectionMinutes * 60_000 });
-      return sim.addThreat({ agentId: agent.id, createdAt: sim.clock() });
+      return sim.addThreat({ agentId: agent.id, createdAt: sim.clock(), confidenceLevel: 'malicious' });
     });
 
     const machine = plan.retrier ? whatIfMachine(stack, plan.retrier) : stack.machine;
     if (plan.retrier) closers.push(() => machine.dispose());
     const tracked = new Map<string, Tracked>();
+    const startedAt: number[] = [];
     stack.aws.registerStateMachine(stack.stateMachineArn, (execution) => {
+      startedAt.push(sim.clock());
       const entry: Tracked = {
         caught: [],
         lastFailure: new Map(),
@@ -188,22 +323,82 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
     progress(`starting ${plan.threats} investigations at once`);
     const simStarted = sim.clock();
     const realStarted = performance.now();
-    const arns = await Promise.all(
-      threats.map(async (threat) => {
-        const out = await sfn.send(
-          new StartExecutionCommand({
-            stateMachineArn: stack.stateMachineArn,
-            name: `threat-${threat.id}`,
-            input: JSON.stringify({
-              agentIds: [threat.agentId],
-              threatId: threat.id,
-              requestedBy: 'threat-intake',
+    // Each simulated minute: count the status requests of the log and empty it (bounded memory at 1,000
+    // threats), note the tasks fetched or canceled, and count the tasks still open.
+    const statusByMinute: StatusMinute[] = [];
+    const closedTasks = new Set<string>();
+    const requestsByRoute: Record<string, { sent: number; refused: number }> = {};
+    let sampledAt = simStarted;
+    const sample = () => {
+      const at = sim.clock();
+      let statusRequests = 0;
+      let statusRefused = 0;
+      for (const entry of sim.requests) {
+        if (entry.host !== 'api') continue;
+        const route = `${entry.method} ${entry.route}`;
+        const counts = requestsByRoute[route] ?? { sent: 0, refused: 0 };
+        counts.sent++;
+        if (entry.status === 429) counts.refused++;
+        requestsByRoute[route] = counts;
+        if (entry.route === '/remote-scripts/status') {
+          statusRequests++;
+          if (entry.status === 429) statusRefused++;
+        } else if (
+          (entry.route === '/remote-scripts/fetch-files' || entry.route === '/private/tasks/cancel-task') &&
+          entry.status === 200
+        ) {
+          const body = entry.body as { data?: { taskIds?: unknown }; filter?: { ids?: unknown } } | undefined;
+          const ids = body?.data?.taskIds ?? body?.filter?.ids;
+          if (Array.isArray(ids)) for (const id of ids) closedTasks.add(String(id));
+        }
+      }
+      sim.clearRequests();
+      let openTasks = 0;
+      for (const task of sim.state.tasks.values()) {
+        if (task.createdAt <= at && !closedTasks.has(task.id) && task.canceledAt === null) openTasks++;
+      }
+      statusByMinute.push({
+        minute: Math.round((at - simStarted) / 60_000),
+        statusRequests,
+        statusRefused,
+        openTasks,
+      });
+      sampledAt = at;
+    };
+    const sampler = setInterval(sample, 60_000 / plan.timeScale);
+    const executionArn = (name: string) =>
+      `${stack.stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+    let arns: string[];
+    let notStarted = 0;
+    if (plan.viaIntake) {
+      arns = await publishThreats(stack, sim, threats);
+      // Executions start as the queue's consumer gets to them: wait for each to exist before waiting for its end.
+      const giveUpAt = performance.now() + plan.realTimeLimitSeconds * 1000;
+      const exists = (arn: string) => stack.aws.stepFunctions.list().some((e) => e.executionArn === arn);
+      while (!arns.every(exists) && performance.now() < giveUpAt) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      const published = arns.length;
+      arns = arns.filter(exists);
+      notStarted = published - arns.length;
+    } else {
+      arns = await Promise.all(
+        threats.map(async (threat) => {
+          const out = await sfn.send(
+            new StartExecutionCommand({
+              stateMachineArn: stack.stateMachineArn,
+              name: `threat-${threat.id}`,
+              input: JSON.stringify({
+                agentIds: [threat.agentId],
+                threatId: threat.id,
+                requestedBy: 'threat-intake',
+              }),
             }),
-          }),
-        );
-        return out.executionArn as string;
-      }),
-    );
+          );
+          return out.executionArn ?? executionArn(`threat-${threat.id}`);
+        }),
+      );
+    }
 
     let done = 0;
     const report = setInterval(() => progress(`${done}/${arns.length} investigations finished`), 10_000);
@@ -222,6 +417,8 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
     );
     const finishedInTime = (await Promise.race([all.then(() => 'done' as const), timeLimit])) === 'done';
     clearInterval(report);
+    clearInterval(sampler);
+    if (sim.clock() - sampledAt > 1000) sample();
     loopDelay.disable();
     const realSeconds = (performance.now() - realStarted) / 1000;
     const simulatedSeconds = (sim.clock() - simStarted) / 1000;
@@ -237,12 +434,14 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
     let failedByThrottling = 0;
     let stateTransitions = 0;
     let lambdaInvocations = 0;
+    const transitions: number[] = [];
     for (const execution of executions) {
       const entry = tracked.get(execution.name);
       if (entry) {
         for (const cause of entry.caught) increment(failuresByCause, cause);
         for (const [state, count] of entry.retries) increment(retriesByState, state, count);
         stateTransitions += entry.stateTransitions;
+        transitions.push(entry.stateTransitions);
         lambdaInvocations += entry.lambdaInvocations;
       }
       if (execution.status === 'RUNNING' || execution.status === 'ABORTED') continue;
@@ -281,10 +480,45 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
       script.scriptName.startsWith('s1cado-'),
     ).length;
     const scriptsRun = new Set(sim.state.executions.map((execution) => execution.scriptId)).size;
+    const totalAccepted = rates.find((row) => row.rule === '*')?.accepted ?? 0;
+    const refusedShare = total429 / Math.max(1, totalAccepted);
+    const statusByOpenTasks = bands(statusByMinute);
+    const makespan = (lastEnded - simStarted) / 1000;
+    const allowedMakespan = plan.collectionMinutes * 60 + 600;
+    const flat = statusFlat(statusByOpenTasks);
+    const verdicts: Verdict[] = [
+      {
+        goal: '100 % collected',
+        measured: `${collected} of ${plan.threats} (${((collected / Math.max(1, plan.threats)) * 100).toFixed(1)} %)`,
+        pass: collected === plan.threats,
+      },
+      {
+        goal: 'refused S1 requests <= 1 % of accepted',
+        measured: `${total429} refused / ${totalAccepted} accepted = ${(refusedShare * 100).toFixed(2)} %`,
+        pass: refusedShare <= 0.01,
+      },
+      { goal: 'status requests per minute flat as open tasks grow', ...flat },
+      {
+        goal: 'makespan <= collection time + 10 simulated minutes',
+        measured: `${(makespan / 60).toFixed(1)} min vs ${(allowedMakespan / 60).toFixed(1)} min`,
+        pass: finishedInTime && makespan <= allowedMakespan,
+      },
+    ];
+    // The handlers' shared budget, created by their first S1 call in this stack (reset when the stack closes).
+    const budgetNow = s1Budget()?.stats;
 
     return {
       plan,
       started: arns.length,
+      ...(plan.viaIntake
+        ? {
+            intake: {
+              allStartedAfterSeconds: (Math.max(simStarted, ...startedAt) - simStarted) / 1000,
+              peakStartsPerMinute: peakPerWindow(startedAt, 60_000),
+              notStarted,
+            },
+          }
+        : {}),
       collected,
       stagedHandoffFailed,
       failed,
@@ -293,14 +527,35 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
       failedByThrottling,
       retriesByState,
       stateTransitions,
+      transitionsPerInvestigation: distribution(transitions),
       lambdaInvocations,
       rates,
       total429,
+      totalAccepted,
+      refusedShare,
+      statusByMinute,
+      statusByOpenTasks,
+      peakOpenTasks: Math.max(0, ...statusByMinute.map((m) => m.openTasks)),
+      requestsByRoute,
+      ...(budgetNow
+        ? {
+            budget: {
+              taken: budgetNow.taken,
+              storeCalls: budgetNow.storeCalls,
+              refused: budgetNow.refused,
+              refusedLocally: budgetNow.refusedLocally,
+              throttled: budgetNow.throttled,
+              waitedSeconds: budgetNow.waitedMs / 1000,
+              storeFailures: budgetNow.storeFailures,
+            },
+          }
+        : {}),
+      verdicts,
       scriptUploads,
       scriptsRun,
       realSeconds,
       simulatedSeconds,
-      simulatedMakespanSeconds: (lastEnded - simStarted) / 1000,
+      simulatedMakespanSeconds: makespan,
       eventLoopDelayMs: {
         p50: loopDelay.percentile(50) / 1e6,
         p99: loopDelay.percentile(99) / 1e6,
@@ -312,6 +567,67 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
     for (const close of closers) close();
     await stack.close();
   }
+}
+
+/** Most timestamps in any window of `windowMs`. */
+function peakPerWindow(times: readonly number[], windowMs: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let best = 0;
+  let left = 0;
+  for (let right = 0; right < sorted.length; right++) {
+    while ((sorted[right] ?? 0) - (sorted[left] ?? 0) >= windowMs) left++;
+    best = Math.max(best, right - left + 1);
+  }
+  return best;
+}
+
+/**
+ * Puts one `SentinelOne Threat` event per threat on the intake bus (PutEvents, 10 a call), as the poller would;
+ * returns the ARNs the executions will have (`threat-<id>`).
+ */
+async function publishThreats(
+  stack: Awaited<ReturnType<typeof startLocalStack>>,
+  sim: NonNullable<Awaited<ReturnType<typeof startLocalStack>>['s1Sim']>,
+  threats: readonly { id: string; agentId: string; createdAt: number; updatedAt: number }[],
+): Promise<string[]> {
+  const events = new EventBridgeClient({
+    endpoint: stack.aws.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+  });
+  try {
+    for (let i = 0; i < threats.length; i += 10) {
+      const entries = threats.slice(i, i + 10).map((threat) => {
+        const agent = sim.state.agents.get(threat.agentId);
+        const created = new Date(threat.createdAt).toISOString();
+        return {
+          EventBusName: stack.intake.busName,
+          Source: THREAT_EVENT.source,
+          DetailType: THREAT_EVENT.detailType,
+          Detail: JSON.stringify({
+            threatId: threat.id,
+            agentId: threat.agentId,
+            agentOsType: agent?.osType ?? 'linux',
+            computerName: agent?.computerName ?? null,
+            siteId: null,
+            classification: 'Malware',
+            confidenceLevel: 'malicious',
+            threatName: 'burst',
+            createdAt: created,
+            updatedAt: new Date(threat.updatedAt).toISOString(),
+            via: 'backfill',
+          }),
+        };
+      });
+      const out = await events.send(new PutEventsCommand({ Entries: entries }));
+      if (out.FailedEntryCount) throw new Error(`PutEvents failed for ${out.FailedEntryCount} threat events`);
+    }
+  } finally {
+    events.destroy();
+  }
+  return threats.map(
+    (threat) => `${stack.stateMachineArn.replace(':stateMachine:', ':execution:')}:threat-${threat.id}`,
+  );
 }
 
 /** The investigation's outcome as case.json records it (`missing` when Record Outcome never wrote it). */

@@ -186,6 +186,9 @@ export function renderBill(f: BillFigures): string {
       ],
     ]),
     `  state transitions: ${f.stateTransitions} (${f.statesEntered} states entered + ${f.retries} retries)`,
+    `  task watcher: finished task noticed after ${f.watcher.noticedAfterSeconds === null ? 'n/a' : `${num(f.watcher.noticedAfterSeconds)} s`} (simulated);` +
+      ` ${f.watcher.invocations} watcher invocations, ${f.watcher.statusCalls} S1 status calls in the run;` +
+      ` ${usd(f.watcher.costPerOpenMinute)} Lambda duration per minute while any task is open (shared by all open investigations, not in the bill below)`,
     '',
     table([
       ['cost per investigation', 'durations as measured', 'every invocation 1 s'],
@@ -219,6 +222,12 @@ export function renderBurst(f: BurstFigures): string {
     `  collected: ${f.collected}   staged but hand-off failed: ${f.stagedHandoffFailed}   failed: ${f.failed}` +
       `   unfinished at the time limit: ${f.unfinished}`,
     `  failed by throttling (S1RateLimitedError): ${f.failedByThrottling}`,
+    ...(f.intake
+      ? [
+          `  through threat intake (bus -> SQS queue -> start-investigation): all started after ${num(f.intake.allStartedAfterSeconds / 60, 1)} simulated min,` +
+            ` at most ${f.intake.peakStartsPerMinute} a minute; ${f.intake.notStarted} never started`,
+        ]
+      : []),
   ];
   if (causes.length) {
     lines.push(
@@ -229,7 +238,16 @@ export function renderBurst(f: BurstFigures): string {
   lines.push(
     '',
     table([
-      ['S1 rule', 'limit/s', 'burst', 'accepted', '429s', 'peak in 1 s', 'peak over 60 s /s', 'average /s'],
+      [
+        'S1 rule',
+        'limit/s',
+        'burst',
+        'accepted',
+        'refused (429)',
+        'peak in 1 s',
+        'peak over 60 s /s',
+        'average /s',
+      ],
       ...f.rates.map((row) => [
         row.rule === '*' ? 'all requests' : row.rule,
         row.limitPerSecond === null ? '-' : String(row.limitPerSecond),
@@ -241,13 +259,66 @@ export function renderBurst(f: BurstFigures): string {
         num(row.averagePerSecond, 2),
       ]),
     ]),
-    `  total 429s: ${f.total429}   (rates are per simulated second; a rule allows at most burst + rate x window in any window)`,
+    `  total 429s: ${f.total429} (${num(f.refusedShare * 100, 2)} % of ${f.totalAccepted} accepted)   (rates are per simulated second; a rule allows at most burst + rate x window in any window)`,
     `  Step Functions retries: ${retries.map(([state, n]) => `${state} ${n}`).join(', ') || 'none'}`,
     `  state transitions: ${f.stateTransitions} (${num(f.stateTransitions / Math.max(1, f.started), 1)} per investigation); Lambda invocations: ${f.lambdaInvocations}`,
     `  collector scripts in the S1 library afterwards: ${f.scriptUploads} (more than 2: investigations raced to upload);` +
       ` scripts the tasks ran: ${f.scriptsRun} (one per OS: the racers settle on the oldest copy)`,
     `  event-loop delay of the local stack: p50 ${num(f.eventLoopDelayMs.p50)} ms, p99 ${num(f.eventLoopDelayMs.p99)} ms, max ${num(f.eventLoopDelayMs.max)} ms real` +
       ` (x${f.plan.timeScale} in simulated time: stalls let the limiter refill, so they flatter the result)`,
+  );
+  const t = f.transitionsPerInvestigation;
+  lines.push(
+    `  transitions per investigation: mean ${num(t.mean, 1)}, median ${t.p50}, p95 ${t.p95}, max ${t.max}`,
+  );
+  if (f.budget) {
+    const b = f.budget;
+    lines.push(
+      `  shared S1 request budget: ${b.taken} slots taken with ${b.storeCalls} UpdateItems (${num(b.storeCalls / Math.max(1, b.taken), 2)} per S1 request);` +
+        ` ${b.refused} calls refused for Step Functions to retry (${b.refusedLocally} without a store call); ${b.throttled} 429s reported;` +
+        ` ${num(b.waitedSeconds / 60, 1)} simulated minutes waited in all; ${b.storeFailures} sent unbudgeted (store failed)`,
+    );
+  } else {
+    lines.push('  shared S1 request budget: none (every S1 call is sent at once)');
+  }
+  const routes = Object.entries(f.requestsByRoute ?? {}).sort((a, b) => b[1].sent - a[1].sent);
+  if (routes.length) {
+    lines.push(
+      '',
+      table([
+        ['S1 route', 'sent', 'refused (429)', 'per investigation'],
+        ...routes.map(([route, n]) => [
+          route,
+          String(n.sent),
+          String(n.refused),
+          num(n.sent / Math.max(1, f.started), 2),
+        ]),
+      ]),
+    );
+  }
+  lines.push(
+    '',
+    `  S1 status requests per simulated minute against open tasks (peak ${f.peakOpenTasks} open; open = started, not yet fetched or canceled):`,
+    table([
+      [
+        'open tasks',
+        'minutes',
+        'mean open',
+        'status req/min (mean)',
+        'status req/min (max)',
+        'per open task /min',
+      ],
+      ...f.statusByOpenTasks.map((band) => [
+        band.openTasks,
+        String(band.minutes),
+        num(band.meanOpenTasks, 0),
+        num(band.meanStatusPerMinute, 1),
+        String(band.maxStatusPerMinute),
+        num(band.meanStatusPerMinute / Math.max(1, band.meanOpenTasks), 3),
+      ]),
+    ]),
+    '',
+    ...f.verdicts.map((v) => `  ${verdict(v.pass)}  ${v.goal}: ${v.measured}`),
   );
   if (f.failedByThrottling > 0) {
     lines.push(
@@ -257,7 +328,7 @@ export function renderBurst(f: BurstFigures): string {
       '  transient-error one; see --burst-what-if), jittered poll intervals, and one /user call per investigation.',
     );
   }
-  if (f.total429 === 0) {
+  if (f.total429 === 0 && !f.budget) {
     lines.push(
       '  WARNING: no 429 at all: the local stack may not have reached the limit at this time scale; lower --burst-scale.',
     );

@@ -3,7 +3,7 @@
  *
  * 1. staging: throughput vs raw download/upload of the same bytes, peak RSS for 100 MiB vs 2 GiB, issue #3's check;
  * 2. bill: state transitions, Lambda invocations and cost of one investigation with a 10-minute collection;
- * 3. burst: 200 threats at once against S1's rate limits;
+ * 3. burst: 1,000 threats at once against S1's rate limits;
  * 4. lambdas: bundle size and cold module init time of each Lambda.
  *
  * Tables go to stdout (or one JSON document with `--json`); progress goes to stderr. See README.md beside this file.
@@ -75,11 +75,14 @@ async function main(): Promise<number> {
       results.bill = figures;
       text = report.renderBill(figures);
     } else if (section === 'burst') {
-      const { benchBurst, DEFAULT_BURST_PLAN } = await import('./burst');
+      const { benchBurst, burstTimeLimitSeconds, DEFAULT_BURST_PLAN } = await import('./burst');
+      const threats = args.threats ?? (args.quick ? 30 : DEFAULT_BURST_PLAN.threats);
       const plan = {
         ...DEFAULT_BURST_PLAN,
-        threats: args.threats ?? (args.quick ? 30 : DEFAULT_BURST_PLAN.threats),
+        threats,
         timeScale: args.burstScale ?? DEFAULT_BURST_PLAN.timeScale,
+        realTimeLimitSeconds: burstTimeLimitSeconds(threats),
+        viaIntake: args.burstIntake,
       };
       const figures = await benchBurst(plan, progress);
       results.burst = figures;

@@ -114,26 +114,42 @@ describe('the stack with the coordination store', () => {
       (r) => r.Metadata?.S1CadoStep === step,
     );
 
-  it('binds the store to the functions that keep intents or nonces only, and outputs the table name', () => {
+  it('binds the store to the functions that keep intents or nonces, the S1 budget to every S1 client, and outputs the table name', () => {
     const { stack, template } = stackTemplate();
     const tableRef = { Ref: stack.getLogicalId(stack.coordination.table.node.defaultChild as never) };
-    const bound = Object.values(template.findResources('AWS::Lambda::Function'))
-      .filter((r) => r.Properties.Environment?.Variables?.[ENV.coordinationTableName] !== undefined)
-      .map((r) => r.Metadata?.S1CadoStep);
-    expect(bound.sort()).toEqual([
+    const functions = Object.values(template.findResources('AWS::Lambda::Function'));
+    const stepsWith = (variable: string) =>
+      functions
+        .filter((r) => r.Properties.Environment?.Variables?.[variable] !== undefined)
+        .map((r) => r.Metadata?.S1CadoStep as string)
+        .sort();
+    const keepers = [
       // Reads import intents (the Cado pipelines to cancel), gives back leases: see the next test.
       'cancel-investigation',
+      // Finds the task through the execute intent after the watchdog of Run Script's wait fired.
+      'cancel-task',
       'hand-to-cado',
       'poll-threats',
       'receive-webhook',
       'record-outcome',
+      // Registers its task and token for the Task Watcher, which lists them.
       'run-script',
       'start-investigation',
-    ]);
+    ];
+    const s1Clients = stepsWith(ENV.s1ConsoleUrl);
+    // Every S1 client draws on the one request budget (S1_REQUEST_BUDGET, the table).
+    expect(stepsWith(ENV.s1RequestBudget)).toEqual(s1Clients);
+    expect(stepsWith(ENV.coordinationTableName)).toEqual([...new Set([...keepers, ...s1Clients])].sort());
+    const budget = functions.find((r) => r.Properties.Environment?.Variables?.[ENV.s1RequestBudget]);
+    expect(JSON.parse(budget?.Properties.Environment.Variables[ENV.s1RequestBudget])).toEqual({
+      maxWaitSeconds: 10,
+      coolOffSeconds: 60,
+      families: {},
+    });
     template.hasOutput('CoordinationTableName', { Value: tableRef });
   });
 
-  it('lets cancel-investigation read the store and give leases back, never create or update items', () => {
+  it('lets cancel-investigation read the store and give leases back, never create or update items but its S1 budget', () => {
     const { stack, template } = stackTemplate();
     const role = stack.getLogicalId(stack.operatorActions.cancelFunction.role?.node.defaultChild as never);
     const statements = Object.values(template.findResources('AWS::IAM::Policy'))
@@ -145,10 +161,21 @@ describe('the stack with the coordination store', () => {
     expect(actions.filter((a) => a.startsWith('dynamodb:')).sort()).toEqual([
       'dynamodb:DeleteItem',
       'dynamodb:GetItem',
+      'dynamodb:UpdateItem',
     ]);
-    // Its use of the table's key (through DynamoDB only) is decrypting.
+    // The one update it may make is to the S1 request budget's items.
+    const update = statements.find((s) => [s.Action].flat().includes('dynamodb:UpdateItem'));
+    expect(update?.Condition).toEqual({
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['s1budget#*'] },
+    });
+    // Its use of the table's key is through DynamoDB only (encrypting as well, for the budget's updates).
     const viaDynamo = statements.filter((s) => JSON.stringify(s.Condition ?? {}).includes('dynamodb.'));
-    expect(viaDynamo.flatMap((s) => [s.Action].flat()).sort()).toEqual(['kms:Decrypt', 'kms:DescribeKey']);
+    expect([...new Set(viaDynamo.flatMap((s) => [s.Action].flat()))].sort()).toEqual([
+      'kms:Decrypt',
+      'kms:DescribeKey',
+      'kms:Encrypt',
+      'kms:GenerateDataKey',
+    ]);
   });
 
   it('reserves concurrency for the webhook and Stage Output from the config, and retries a throttled Stage Output', () => {

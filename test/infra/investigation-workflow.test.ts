@@ -78,7 +78,7 @@ describe('InvestigationWorkflow state machine', () => {
 
   it('retries S1 throttling patiently and S1 transient errors briefly, by name, with backoff and full jitter', () => {
     const names = ['Check Permissions', 'Ensure Scripts'];
-    const agentNames = ['Check Task', 'Cancel Task', 'Stage Output'];
+    const agentNames = ['Cancel Task', 'Stage Output'];
     for (const retry of [
       ...names.map((n) => states[n]?.Retry),
       ...agentNames.map((n) => agentStates[n]?.Retry),
@@ -146,11 +146,16 @@ describe('InvestigationWorkflow state machine', () => {
   });
 
   it('catches per agent: collection failures keep the state, hand-off failures keep the evidence', () => {
-    for (const name of ['Run Script', 'Check Task', 'Stage Output']) {
+    for (const name of ['Stage Output', 'Verify Evidence']) {
       expect(agentStates[name]?.Catch).toEqual([
         { ErrorEquals: ['States.ALL'], Next: 'Collection Failed', ResultPath: '$.error' },
       ]);
     }
+    // Run Script's watchdog (no Task Watcher answered) is a passed deadline; any other failure a failed collection.
+    expect(agentStates['Run Script']?.Catch).toEqual([
+      { ErrorEquals: ['States.Timeout'], Next: 'Watchdog Fired', ResultPath: '$.watchdog' },
+      { ErrorEquals: ['States.ALL'], Next: 'Collection Failed', ResultPath: '$.error' },
+    ]);
     for (const name of ['Hand To Cado', 'Check Cado']) {
       expect(agentStates[name]?.Catch).toEqual([
         { ErrorEquals: ['States.ALL'], Next: 'Hand-Off Failed', ResultPath: '$.handoffError' },
@@ -159,8 +164,29 @@ describe('InvestigationWorkflow state machine', () => {
     expect(agentStates['Cancel Task']?.Catch?.[0]).toMatchObject({ Next: 'Collection Timed Out' });
   });
 
-  it('waits in Wait states driven by the check handlers, and a passed deadline goes to Cancel Task', () => {
-    expect(agentStates['Wait For Task']).toMatchObject({ Type: 'Wait', SecondsPath: '$.poll.waitSeconds' });
+  it('waits for the task with a task token and a watchdog; a passed deadline or the watchdog goes to Cancel Task', () => {
+    // The Task Watcher resumes Run Script with the checked task: no Wait/Check loop per investigation.
+    expect(agentStates['Wait For Task']).toBeUndefined();
+    expect(agentStates['Check Task']).toBeUndefined();
+    expect(agentStates['Run Script']).toMatchObject({
+      Resource: expect.stringMatching(/:states:::lambda:invoke\.waitForTaskToken"?/),
+      Parameters: {
+        Payload: {
+          'investigation.$': '$.investigation',
+          'target.$': '$.target',
+          'taskToken.$': '$$.Task.Token',
+        },
+      },
+      // Task deadline (runtime + grace, from the local config of this test) plus the watchdog slack.
+      TimeoutSeconds: expect.any(Number),
+    });
+    expect(agentStates['Run Script']?.Next).toBe('Task Finished?');
+    expect(agentStates['Watchdog Fired']).toMatchObject({
+      Type: 'Pass',
+      Parameters: { phase: 'deadline' },
+      ResultPath: '$.task',
+      Next: 'Cancel Task',
+    });
     expect(agentStates['Wait For Cado']).toMatchObject({ Type: 'Wait', SecondsPath: '$.poll.waitSeconds' });
     const choices = (agentStates['Task Finished?']?.Choices ?? []) as {
       Variable: string;
@@ -181,7 +207,15 @@ describe('InvestigationWorkflow state machine', () => {
     // A direct upload is completed from what S3 holds; otherwise the S1 result is staged.
     expect(agentStates['Uploaded Directly?']).toMatchObject({
       Type: 'Choice',
-      Choices: [{ Variable: '$.upload', IsPresent: true, Next: 'Complete Upload' }],
+      Choices: [
+        {
+          And: [
+            { Variable: '$.upload', IsPresent: true },
+            { Variable: '$.upload', IsNull: false },
+          ],
+          Next: 'Complete Upload',
+        },
+      ],
       Default: 'Stage Output',
     });
     expect(agentStates['Complete Upload']?.Next).toBe('Verify Evidence');
@@ -275,14 +309,7 @@ describe('InvestigationWorkflow state machine', () => {
 describe('InvestigationWorkflow Lambdas: least privilege', () => {
   it('only S1-facing functions read the S1 token, only Cado-facing ones the Cado key', () => {
     // Record Outcome reads the S1 token to add the evidence record to the threat as a note, nothing else of S1.
-    for (const step of [
-      'ensure-scripts',
-      'run-script',
-      'check-task',
-      'cancel-task',
-      'stage-output',
-      'record-outcome',
-    ]) {
+    for (const step of ['ensure-scripts', 'run-script', 'cancel-task', 'stage-output', 'record-outcome']) {
       const text = JSON.stringify(statementsOf(step));
       expect(text, step).toContain('ApiSecretsS1ApiToken');
       expect(text, step).not.toContain('ApiSecretsCadoApiKey');
@@ -298,7 +325,7 @@ describe('InvestigationWorkflow Lambdas: least privilege', () => {
   });
 
   it('only the steps that write evidence or records touch S3, and only under investigations/', () => {
-    for (const step of ['resolve-targets', 'ensure-scripts', 'check-task', 'cancel-task', 'check-cado']) {
+    for (const step of ['resolve-targets', 'ensure-scripts', 'cancel-task', 'check-cado']) {
       expect(
         actionsOf(step).some((a) => a.startsWith('s3:')),
         step,
@@ -364,5 +391,30 @@ describe('InvestigationWorkflow Lambdas: least privilege', () => {
       Timeout: 60,
       Environment: { Variables: Match.objectLike({ CADO_PROJECT_MODE: 'per-threat' }) },
     });
+  });
+});
+
+describe('Task Watcher', () => {
+  it('runs every minute, one at a time, on the smallest memory, with a timeout past its minute of passes', () => {
+    const fn = Object.values(template.findResources('AWS::Lambda::Function')).find(
+      (r) => r.Metadata?.S1CadoStep === 'watch-tasks',
+    );
+    expect(fn?.Properties).toMatchObject({ ReservedConcurrentExecutions: 1, MemorySize: 128, Timeout: 90 });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      Targets: [Match.objectLike({ RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 0 }) })],
+    });
+  });
+
+  it('may answer task tokens of the investigation, list the open waits and read the S1 token, nothing of Cado', () => {
+    const actions = actionsOf('watch-tasks');
+    expect(actions).toEqual(expect.arrayContaining(['states:SendTaskSuccess', 'states:SendTaskFailure']));
+    expect(actions).toContain('dynamodb:Query');
+    expect(actions.some((a) => a.startsWith('s3:'))).toBe(false);
+    const text = JSON.stringify(statementsOf('watch-tasks'));
+    expect(text).toContain('ApiSecretsS1ApiToken');
+    expect(text).not.toContain('ApiSecretsCadoApiKey');
+    // Only Run Script's own function is invoked with a token; the watcher never starts executions.
+    expect(actions).not.toContain('states:StartExecution');
   });
 });

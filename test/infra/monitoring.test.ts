@@ -84,19 +84,13 @@ describe('Monitoring: S1 and Cado refusals from the logs', () => {
   it('counts 429 retries in the log group of every Lambda that calls S1 or Cado, by remote service', () => {
     const filters = template.findResources('AWS::Logs::MetricFilter');
     const logGroups = Object.values(filters).map((f) => f.Properties.LogGroupName);
-    for (const step of [
-      'run-script',
-      'check-task',
-      'stage-output',
-      'hand-to-cado',
-      'check-cado',
-      'poll-threats',
-    ]) {
+    for (const step of ['run-script', 'stage-output', 'hand-to-cado', 'check-cado', 'poll-threats']) {
       const fn = stack.workflow.functions[step] ?? stack.intake.functions[step];
       expect(fn, step).toBeDefined();
       expect(logGroups, step).toContainEqual(ref(fn?.taskLogGroup as never));
     }
     expect(logGroups).toContainEqual(ref(stack.audit.function.taskLogGroup as never));
+    expect(logGroups).toContainEqual(ref(stack.workflow.taskWatcher.function.taskLogGroup as never));
     template.hasResourceProperties('AWS::Logs::MetricFilter', {
       FilterPattern: '{ ($.message = "Request failed; retrying") && ($.status = 429) }',
       MetricTransformations: [

@@ -118,7 +118,7 @@ describe('ThreatIntake', () => {
     expect(WEBHOOK_SIGNING_KEY_FIELD).toBe(SIGNING_KEY_FIELD);
   });
 
-  it('routes matching threat events on its own bus to start-investigation, filtering like the poller', () => {
+  it('routes matching threat events on its own bus to the intake queue, filtering like the poller', () => {
     const { template, intake, id } = built;
     template.hasResourceProperties('AWS::Events::Rule', {
       EventBusName: { Ref: id(intake.bus) },
@@ -134,12 +134,36 @@ describe('ThreatIntake', () => {
       },
       Targets: [
         Match.objectLike({
-          Arn: { 'Fn::GetAtt': [functionOf(built, 'start-investigation')[0], 'Arn'] },
+          Arn: { 'Fn::GetAtt': [id(intake.intakeQueue), 'Arn'] },
           DeadLetterConfig: { Arn: { 'Fn::GetAtt': [id(intake.deadLetterQueue), 'Arn'] } },
           RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 21_600 },
         }),
       ],
     });
+  });
+
+  it('has start-investigation consume the intake queue with bounded concurrency, partial batch failures and a redrive', () => {
+    const { template, intake, id } = built;
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [id(intake.intakeQueue), 'Arn'] },
+      FunctionName: { Ref: functionOf(built, 'start-investigation')[0] },
+      BatchSize: 10,
+      ScalingConfig: { MaximumConcurrency: 10 },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    const queue = template.findResources('AWS::SQS::Queue')[id(intake.intakeQueue)];
+    const timeout = functionOf(built, 'start-investigation')[1].Properties.Timeout as number;
+    expect(queue?.Properties).toMatchObject({
+      SqsManagedSseEnabled: true,
+      // AWS's advice for a Lambda consumer: six times its timeout, so a slow batch is not delivered twice.
+      VisibilityTimeout: timeout * 6,
+      RedrivePolicy: {
+        deadLetterTargetArn: { 'Fn::GetAtt': [id(intake.deadLetterQueue), 'Arn'] },
+        maxReceiveCount: 5,
+      },
+    });
+    // Shorter than the dead-letter queue's 14 days.
+    expect(queue?.Properties.MessageRetentionPeriod).toBeLessThan(1_209_600);
   });
 
   it('sends events start-investigation fails on after its retries to the dead-letter queue', () => {

@@ -4,9 +4,11 @@
  * `COORDINATION_TABLE_NAME` on the project's DynamoDB client (timeouts, three attempts).
  */
 import { dynamoClient } from '../aws';
+import { OpenTasks } from './open-tasks';
 import { CoordinationStore } from './store';
 import { coordinationTableName } from './table';
 
+export * from './open-tasks';
 export * from './store';
 export * from './table';
 
@@ -16,4 +18,9 @@ export * from './table';
  */
 export function coordinationStore(): CoordinationStore {
   return new CoordinationStore({ client: dynamoClient(), tableName: coordinationTableName() });
+}
+
+/** The open S1 task waits (open-tasks.ts) in the table the environment names. */
+export function openTasks(): OpenTasks {
+  return new OpenTasks({ client: dynamoClient(), tableName: coordinationTableName() });
 }

@@ -102,6 +102,19 @@ export interface S1ClientOptions {
   readonly sleep?: (ms: number) => Promise<void>;
   /** Random source for retry jitter (tests). @default Math.random */
   readonly random?: () => number;
+  /**
+   * The deployment's shared request budget (`S1RequestBudget` in `../coordination/budget`): every attempt takes a
+   * slot before it is sent, and a 429 is reported to it. @default - no budget, every call is sent at once
+   */
+  readonly budget?: S1Budget;
+}
+
+/** What the client needs of the shared S1 request budget. */
+export interface S1Budget {
+  /** Waits for a slot for `path`; throws S1RateLimitedError when none is free in time (nothing is sent). */
+  acquire(path: string, operation: string, signal?: AbortSignal): Promise<void>;
+  /** Records a 429 answered to `path`. */
+  throttled(path: string, retryAfterMs?: number): Promise<void>;
 }
 
 /** Filter of {@link S1Client.listThreats}. Times are ISO-8601; at most one of `createdAfter`/`updatedAfter`. */
@@ -298,6 +311,14 @@ export class S1Client {
       requestTimeoutMs: options.requestTimeoutMs,
       sleep: options.sleep,
       random: options.random,
+      ...(options.budget
+        ? {
+            beforeAttempt: (path, operation, signal) =>
+              options.budget?.acquire(path, operation, signal) ?? Promise.resolve(),
+            onRateLimited: (path, retryAfterMs) =>
+              options.budget?.throttled(path, retryAfterMs) ?? Promise.resolve(),
+          }
+        : {}),
     });
   }
 
@@ -583,6 +604,44 @@ export class S1Client {
       rows.push(...page.filter((row) => !row.parentTaskId || row.parentTaskId === parent));
     }
     return childIds ? keepRequested(rows, childIds, (row) => row.id) : rows;
+  }
+
+  /**
+   * The child tasks of many executions at once (`GET /remote-scripts/status?parentTaskId__in=`), every page, in
+   * chunks of {@link S1_ID_CHUNK_SIZE} parents: one call per chunk and page however many tasks are open (the Task
+   * Watcher's O(1) S1 traffic). A row that cannot be read is not guessed at: its parent is reported in
+   * `unreadableParents` (and none of that parent's rows count), so the caller decides nothing about it this time.
+   * @throws InputValidationError for an empty list (S1 requires a parent filter).
+   */
+  async getTaskStatusOfParents(
+    parentTaskIds: readonly string[],
+  ): Promise<{ rows: S1TaskRow[]; unreadableParents: string[] }> {
+    const parents = requireIds([...new Set(parentTaskIds)], 'getTaskStatusOfParents: parentTaskIds');
+    const wanted = new Set(parents);
+    const unreadable = new Set<string>();
+    const rows = await this.collectByIds(parents, (chunk) =>
+      this.pages(
+        '/remote-scripts/status',
+        { parentTaskId__in: chunk, limit: S1_MAX_PAGE_SIZE },
+        rawListEnvelope,
+        listItems,
+        taskRowSchema,
+        (_problem, raw) => {
+          const row = raw && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
+          const parent = typeof row.parentTaskId === 'string' ? row.parentTaskId : undefined;
+          // A row naming none of ours is another execution's; one naming none at all could be any of the chunk's.
+          if (parent === undefined) for (const id of chunk) unreadable.add(id);
+          else if (wanted.has(parent)) unreadable.add(parent);
+        },
+      ),
+    );
+    return {
+      // Should a console ignore the filter, rows of other executions must not count.
+      rows: rows.filter(
+        (row) => row.parentTaskId && wanted.has(row.parentTaskId) && !unreadable.has(row.parentTaskId),
+      ),
+      unreadableParents: [...unreadable],
+    };
   }
 
   /**

@@ -1,0 +1,189 @@
+/**
+ * Open waits: the S1 tasks whose executions wait with a Step Functions task token (DESIGN §9, "O(1) S1 traffic").
+ *
+ * Run Script registers each task it started (or found started) under one partition, `open#s1-task`, one item per
+ * investigation and agent: the parent and child ids the watcher asks S1 about, the deadline, the task token, and
+ * the agent's state, from which the watcher builds the state the execution resumes with. A retried Run Script
+ * (a new token) overwrites the item. The Task Watcher lists the partition (one Query, paged), and removes an item
+ * once its execution was resumed, or once Step Functions answered that the token is closed (`TaskTimedOut`,
+ * `InvalidToken`: the execution moved on). The removal is conditional on the write it read, so a registration
+ * made meanwhile by a retry (with a new token) is never lost.
+ *
+ * Items are stored in the coordination store's encoding (`data` JSON, `version`, `writeId`, TTL), with a TTL a
+ * day past the deadline so a forgotten item cannot keep the watcher busy.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  PutItemCommand,
+  QueryCommand,
+  type QueryCommandOutput,
+} from '@aws-sdk/client-dynamodb';
+import * as z from 'zod';
+import { now as clockNow } from '../clock';
+import { CoordinationStoreError } from '../errors';
+import { AgentStart } from '../schemas';
+import { PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE } from './table';
+
+/** The partition holding every open S1 task wait. */
+export const OPEN_S1_TASKS_PK = 'open#s1-task';
+
+/** How long past its deadline an open wait is kept (TTL). */
+export const OPEN_TASK_TTL_AFTER_DEADLINE_SECONDS = 24 * 3600;
+
+/** One registered wait for an S1 task. */
+export const OpenS1Task = z.object({
+  /** The agent's state at Run Script (investigation and target): the resumed state is built on it. */
+  start: AgentStart,
+  parentTaskId: z.string().min(1),
+  description: z.string(),
+  startedAt: z.string(),
+  deadline: z.string(),
+  reusedExisting: z.boolean(),
+  /** The Step Functions task token of the waiting Run Script (secret-like: never logged, never in state). */
+  taskToken: z.string().min(1),
+  registeredAt: z.string(),
+});
+export type OpenS1Task = z.infer<typeof OpenS1Task>;
+
+/** A listed wait, with what a conditional removal needs. */
+export interface ListedOpenTask {
+  readonly sk: string;
+  readonly writeId: string;
+  readonly task: OpenS1Task;
+}
+
+/** An item of the partition that does not parse (kept out of the list, reported). */
+export interface UnreadableOpenTask {
+  readonly sk: string;
+  readonly writeId: string | undefined;
+}
+
+/** Options of {@link OpenTasks}. */
+export interface OpenTasksOptions {
+  readonly client: DynamoDBClient;
+  readonly tableName: string;
+  readonly now?: () => number;
+}
+
+const S = (value: string): AttributeValue => ({ S: value });
+
+/** Where the wait of `agentId` in `investigationId` lives. */
+export function openTaskSortKey(investigationId: string, agentId: string): string {
+  return `task#${investigationId}#${agentId}`;
+}
+
+/** Register, list and remove open S1 task waits. */
+export class OpenTasks {
+  private readonly now: () => number;
+
+  constructor(private readonly options: OpenTasksOptions) {
+    this.now = options.now ?? clockNow;
+  }
+
+  /** Registers (or replaces, with a new token) the wait of one agent's task. */
+  async register(task: OpenS1Task): Promise<void> {
+    const parsed = OpenS1Task.parse(task);
+    const sk = openTaskSortKey(parsed.start.investigation.investigationId, parsed.start.target.agentId);
+    const deadlineSeconds = Math.ceil(Date.parse(parsed.deadline) / 1000);
+    const expires = Number.isFinite(deadlineSeconds)
+      ? deadlineSeconds + OPEN_TASK_TTL_AFTER_DEADLINE_SECONDS
+      : Math.ceil(this.now() / 1000) + OPEN_TASK_TTL_AFTER_DEADLINE_SECONDS;
+    try {
+      await this.options.client.send(
+        new PutItemCommand({
+          TableName: this.options.tableName,
+          Item: {
+            [PARTITION_KEY]: S(OPEN_S1_TASKS_PK),
+            [SORT_KEY]: S(sk),
+            data: S(JSON.stringify(parsed)),
+            version: { N: '1' },
+            writeId: S(randomUUID()),
+            updatedAt: S(new Date(this.now()).toISOString()),
+            [TTL_ATTRIBUTE]: { N: String(expires) },
+          },
+        }),
+      );
+    } catch (error) {
+      throw this.failure('register', error);
+    }
+  }
+
+  /** Every open wait (consistent read, all pages), and the items that do not parse. */
+  async list(): Promise<{ open: ListedOpenTask[]; unreadable: UnreadableOpenTask[] }> {
+    const open: ListedOpenTask[] = [];
+    const unreadable: UnreadableOpenTask[] = [];
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      let page: QueryCommandOutput;
+      try {
+        page = await this.options.client.send(
+          new QueryCommand({
+            TableName: this.options.tableName,
+            KeyConditionExpression: '#pk = :pk',
+            ExpressionAttributeNames: { '#pk': PARTITION_KEY },
+            ExpressionAttributeValues: { ':pk': S(OPEN_S1_TASKS_PK) },
+            ConsistentRead: true,
+            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+          }),
+        );
+      } catch (error) {
+        throw this.failure('list', error);
+      }
+      for (const item of page.Items ?? []) {
+        const sk = item[SORT_KEY]?.S ?? '';
+        const writeId = item.writeId?.S;
+        const exp = Number(item[TTL_ATTRIBUTE]?.N);
+        if (Number.isFinite(exp) && exp * 1000 <= this.now()) continue;
+        let json: unknown;
+        try {
+          json = JSON.parse(item.data?.S ?? '');
+        } catch {
+          json = undefined;
+        }
+        const parsed = OpenS1Task.safeParse(json);
+        if (parsed.success && writeId) open.push({ sk, writeId, task: parsed.data });
+        else unreadable.push({ sk, writeId });
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return { open, unreadable };
+  }
+
+  /**
+   * Removes the wait at `sk` if it is still the write `writeId` (a retried Run Script may have registered a new
+   * token meanwhile). `changed`: it was replaced; `absent`: already gone.
+   */
+  async remove(sk: string, writeId: string | undefined): Promise<'removed' | 'changed'> {
+    try {
+      await this.options.client.send(
+        new DeleteItemCommand({
+          TableName: this.options.tableName,
+          Key: { [PARTITION_KEY]: S(OPEN_S1_TASKS_PK), [SORT_KEY]: S(sk) },
+          ...(writeId
+            ? {
+                ConditionExpression: 'attribute_not_exists(#w) OR #w = :w',
+                ExpressionAttributeNames: { '#w': 'writeId' },
+                ExpressionAttributeValues: { ':w': S(writeId) },
+              }
+            : {}),
+        }),
+      );
+      return 'removed';
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return 'changed';
+      throw this.failure('remove', error);
+    }
+  }
+
+  private failure(operation: string, error: unknown): CoordinationStoreError {
+    const name = error instanceof Error ? error.name : 'Error';
+    return new CoordinationStoreError(`Open task waits: ${operation} failed (${name})`, {
+      cause: error,
+      details: { operation },
+    });
+  }
+}

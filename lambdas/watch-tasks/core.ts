@@ -1,0 +1,221 @@
+/**
+ * Task Watcher (DESIGN §9, "O(1) S1 traffic"): one loop for every open S1 collection task, instead of one poll loop
+ * per investigation.
+ *
+ * Run Script waits with `lambda:invoke.waitForTaskToken` and registers its task (open-tasks.ts). Every pass, the
+ * watcher lists the open waits (one Query), asks S1 for all their parent tasks at once
+ * (`GET /remote-scripts/status?parentTaskId__in=`, paged, 100 parents a call), and resumes each execution whose task
+ * left `running` or passed its deadline with SendTaskSuccess, the state being exactly what Check Task's
+ * {@link decideTask} makes of the rows (completed → staging, failed → failed collection, deadline → Cancel Task).
+ * Passes run every {@link WatchOptions.intervalSeconds} (10 s) for about {@link WatchOptions.runSeconds} (a scheduled
+ * invocation a minute), and the loop ends as soon as nothing is open: no S1 call is made without an open task.
+ *
+ * Answers are at least once and harmless to repeat: a wait is removed only after Step Functions took the answer, or
+ * said the token is closed (`TaskTimedOut`, `InvalidToken`, `TaskDoesNotExist`: the execution resumed already, timed
+ * out through its watchdog, or ended). A lost SendTaskSuccess response leaves the wait, and the next pass gets
+ * `TaskTimedOut` for it. One watcher runs at a time (a lease in the coordination store), so a late invocation
+ * never doubles the S1 traffic.
+ */
+import { decideTask } from '../check-task/core';
+import type { ListedOpenTask, OpenS1Task } from '../shared/coordination/open-tasks';
+import type { ItemKey, LeaseResult, ReleaseResult } from '../shared/coordination/store';
+import { logger } from '../shared/observability';
+import type { CheckedTask, RunningTask } from '../shared/schemas';
+import type { S1TaskRow } from '../shared/sentinelone';
+
+/** Resumes waiting executions (SendTaskSuccess / SendTaskFailure). */
+export interface TaskResumer {
+  success(taskToken: string, output: unknown): Promise<void>;
+  failure(taskToken: string, error: string, cause: string): Promise<void>;
+}
+
+/** Step Functions error names that mean the token is closed: the execution no longer waits on it. */
+export const CLOSED_TOKEN_ERRORS: readonly string[] = ['TaskTimedOut', 'InvalidToken', 'TaskDoesNotExist'];
+
+/** Where the single watcher's lease lives. */
+export const WATCHER_LEASE_KEY: ItemKey = { pk: 'watcher#s1-task', sk: 'lease' };
+
+/** Timing of one invocation. */
+export interface WatchOptions {
+  /** Seconds between passes. @default 10 */
+  readonly intervalSeconds?: number;
+  /** No pass starts later than this after the first (the schedule starts the next invocation). @default 55 */
+  readonly runSeconds?: number;
+}
+
+/** Dependencies of {@link watchTasks}. */
+export interface WatchDeps extends WatchOptions {
+  readonly s1: {
+    getTaskStatusOfParents(
+      parentTaskIds: readonly string[],
+    ): Promise<{ rows: S1TaskRow[]; unreadableParents: string[] }>;
+  };
+  readonly openTasks: {
+    list(): Promise<{ open: ListedOpenTask[]; unreadable: { sk: string }[] }>;
+    remove(sk: string, writeId: string | undefined): Promise<'removed' | 'changed'>;
+  };
+  readonly resume: TaskResumer;
+  /** The lease that keeps one watcher at a time (the coordination store's). */
+  readonly lease?: {
+    acquireLease(key: ItemKey, owner: string, leaseSeconds: number): Promise<LeaseResult>;
+    releaseLease(key: ItemKey, owner: string): Promise<ReleaseResult>;
+  };
+  /** This invocation's name for the lease (the request id). */
+  readonly owner?: string;
+  readonly now: () => number;
+  readonly sleep: (ms: number) => Promise<void>;
+}
+
+/** What one pass did. */
+export interface PassSummary {
+  /** Waits open at the start of the pass. */
+  readonly open: number;
+  /** Executions resumed (SendTaskSuccess taken). */
+  readonly resumed: number;
+  /** Waits whose token was already closed (removed). */
+  readonly closed: number;
+  /** Answers that failed for another reason (kept for the next pass). */
+  readonly failedAnswers: number;
+  /** S1 status calls made (one per chunk and page is the S1 client's; this counts chunks asked). */
+  readonly s1Calls: number;
+  /** The pass failed before deciding (S1 or the store); `open` is then -1. */
+  readonly failed?: boolean;
+}
+
+/** What one invocation did. */
+export interface WatchSummary {
+  readonly passes: PassSummary[];
+  readonly stopped: 'nothing-open' | 'time-up' | 'other-watcher';
+}
+
+/** The state Check Task would have made of the rows, or undefined while the task runs before its deadline. */
+export function resumedState(
+  wait: OpenS1Task,
+  rows: readonly S1TaskRow[],
+  nowMs: number,
+): CheckedTask | undefined {
+  const running: RunningTask = {
+    ...wait.start,
+    task: {
+      parentTaskId: wait.parentTaskId,
+      description: wait.description,
+      startedAt: wait.startedAt,
+      deadline: wait.deadline,
+      reusedExisting: wait.reusedExisting,
+    },
+    // Kept for the schema of the states after (no Wait reads it any more): one look, at the deadline.
+    poll: { attempt: 0, waitSeconds: 1, deadline: wait.deadline },
+  };
+  const checked = decideTask(
+    running,
+    rows.filter((row) => row.parentTaskId === wait.parentTaskId),
+    nowMs,
+    () => 0.5,
+  );
+  if (checked.task.phase === 'running') return undefined;
+  return { ...checked, poll: running.poll };
+}
+
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : 'Error';
+}
+
+/** One pass over every open wait. */
+export async function watchOnce(deps: WatchDeps): Promise<PassSummary> {
+  const { open, unreadable } = await deps.openTasks.list();
+  if (unreadable.length > 0) {
+    logger.error('Open task waits that cannot be read are left to their TTL', {
+      keys: unreadable.map((u) => u.sk),
+    });
+  }
+  const summary = { open: open.length, resumed: 0, closed: 0, failedAnswers: 0, s1Calls: 0 };
+  if (open.length === 0) return summary;
+  const parents = [...new Set(open.map((wait) => wait.task.parentTaskId))];
+  summary.s1Calls = Math.ceil(parents.length / 100);
+  const { rows, unreadableParents } = await deps.s1.getTaskStatusOfParents(parents);
+  const unreadableSet = new Set(unreadableParents);
+  const nowMs = deps.now();
+  for (const wait of open) {
+    if (unreadableSet.has(wait.task.parentTaskId)) {
+      logger.warn('S1 listed a row of this task that cannot be read; deciding nothing this pass', {
+        parentTaskId: wait.task.parentTaskId,
+      });
+      continue;
+    }
+    const state = resumedState(wait.task, rows, nowMs);
+    if (!state) continue;
+    try {
+      await deps.resume.success(wait.task.taskToken, state);
+      summary.resumed += 1;
+      logger.info('Execution resumed', {
+        parentTaskId: wait.task.parentTaskId,
+        investigationId: wait.task.start.investigation.investigationId,
+        phase: state.task.phase,
+      });
+    } catch (error) {
+      const name = errorName(error);
+      if (!CLOSED_TOKEN_ERRORS.includes(name)) {
+        // Kept: the next pass answers again (a lost answer gets TaskTimedOut then).
+        summary.failedAnswers += 1;
+        logger.warn('Could not resume the execution; trying again next pass', {
+          parentTaskId: wait.task.parentTaskId,
+          errorName: name,
+        });
+        continue;
+      }
+      summary.closed += 1;
+      logger.info('The waiting task was already closed', {
+        parentTaskId: wait.task.parentTaskId,
+        errorName: name,
+      });
+    }
+    await deps.openTasks.remove(wait.sk, wait.writeId);
+  }
+  return summary;
+}
+
+/**
+ * Passes every `intervalSeconds` until nothing is open or `runSeconds` are up. Returns at once (no S1 call) when
+ * another watcher holds the lease.
+ */
+export async function watchTasks(deps: WatchDeps): Promise<WatchSummary> {
+  const intervalMs = (deps.intervalSeconds ?? 10) * 1000;
+  const runMs = (deps.runSeconds ?? 55) * 1000;
+  const owner = deps.owner ?? 'watcher';
+  if (deps.lease) {
+    const lease = await deps.lease.acquireLease(
+      WATCHER_LEASE_KEY,
+      owner,
+      Math.ceil((runMs + intervalMs) / 1000) + 30,
+    );
+    if (lease.status === 'held') return { passes: [], stopped: 'other-watcher' };
+  }
+  const passes: PassSummary[] = [];
+  const started = deps.now();
+  try {
+    for (;;) {
+      let pass: PassSummary;
+      try {
+        pass = await watchOnce(deps);
+      } catch (error) {
+        // S1 or the store failed this pass (after the clients' own retries): the waits stay, the next pass retries.
+        logger.warn('Watcher pass failed; trying again next pass', { errorName: errorName(error) });
+        pass = { open: -1, resumed: 0, closed: 0, failedAnswers: 0, s1Calls: 0, failed: true };
+      }
+      passes.push(pass);
+      const stillOpen = pass.open - pass.resumed - pass.closed;
+      if (!pass.failed && stillOpen <= 0 && pass.failedAnswers === 0)
+        return { passes, stopped: 'nothing-open' };
+      if (deps.now() - started + intervalMs > runMs) return { passes, stopped: 'time-up' };
+      await deps.sleep(intervalMs);
+    }
+  } finally {
+    if (deps.lease) {
+      await deps.lease.releaseLease(WATCHER_LEASE_KEY, owner).catch((error: unknown) =>
+        logger.warn('Could not release the watcher lease (it lapses by itself)', {
+          errorName: errorName(error),
+        }),
+      );
+    }
+  }
+}

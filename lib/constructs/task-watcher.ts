@@ -1,0 +1,64 @@
+import { Duration } from 'aws-cdk-lib';
+import { Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import type { ApiSecrets } from './api-secrets';
+import type { CoordinationStore } from './coordination-store';
+import { TaskFunction } from './task-function';
+
+/** Seconds of one watcher invocation (about a minute of passes) and its Lambda timeout. */
+export const WATCHER_RUN_SECONDS = 55;
+
+/** Properties of {@link TaskWatcher}. */
+export interface TaskWatcherProps {
+  /** The state machines whose waiting executions the watcher resumes. */
+  readonly stateMachines: readonly IStateMachine[];
+  /** The S1 token (all watcher S1 calls go through the shared S1 client). */
+  readonly secrets: ApiSecrets;
+  /** Holds the open waits and the watcher's lease. */
+  readonly coordination: CoordinationStore;
+  readonly logRetentionDays: number;
+}
+
+/**
+ * The Task Watcher (DESIGN §9, "O(1) S1 traffic"; `lambdas/watch-tasks`): a Lambda that an EventBridge schedule
+ * starts every minute, and that passes every 10 s for about a minute while any S1 task wait is open (and ends at once
+ * otherwise). A scheduled Lambda rather than an Express state machine: it needs one loop with a clock, one lease and
+ * no per-pass billing of states, and the schedule restarts it by itself after a failure. Reserved concurrency 1 and
+ * the lease in the coordination store keep one watcher at a time.
+ */
+export class TaskWatcher extends Construct {
+  readonly function: TaskFunction;
+  readonly schedule: Rule;
+
+  constructor(scope: Construct, id: string, props: TaskWatcherProps) {
+    super(scope, id);
+    this.function = new TaskFunction(this, 'Function', {
+      step: 'watch-tasks',
+      description: 'Resumes executions waiting for their S1 task (one status call for all open tasks)',
+      timeout: Duration.seconds(WATCHER_RUN_SECONDS + 35),
+      reservedConcurrentExecutions: 1,
+      // It mostly sleeps between passes, billed by the second: the smallest memory that runs it comfortably.
+      memorySize: 128,
+      logRetentionDays: props.logRetentionDays,
+    });
+    props.secrets.bindS1(this.function);
+    props.coordination.bind(this.function);
+    // Listing the open waits is a Query on one partition.
+    props.coordination.table.grant(this.function, 'dynamodb:Query');
+    for (const machine of props.stateMachines) machine.grantTaskResponse(this.function);
+    this.schedule = new Rule(this, 'Schedule', {
+      description: 'Runs the s1-cado-forensics Task Watcher',
+      schedule: Schedule.rate(Duration.minutes(1)),
+    });
+    this.schedule.addTarget(
+      new LambdaFunction(this.function, {
+        event: RuleTargetInput.fromObject({ source: 'schedule' }),
+        // The next minute's run is the retry.
+        retryAttempts: 0,
+        maxEventAge: Duration.minutes(1),
+      }),
+    );
+  }
+}
