@@ -12,6 +12,7 @@
  *
  * Handlers reach it through `AWS_ENDPOINT_URL_DYNAMODB` (in {@link LocalDynamo.env}); it accepts any credentials.
  */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   CreateTableCommand,
@@ -93,6 +94,7 @@ export function tablesFromTemplate(template: Record<string, unknown>): LocalTabl
 /** Starts dynalite on 127.0.0.1 (a free port), in memory, with `tables` created and ACTIVE. */
 export async function startLocalDynamo(opts: LocalDynamoOptions): Promise<LocalDynamo> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const gate = drainGate(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
@@ -108,6 +110,9 @@ export async function startLocalDynamo(opts: LocalDynamoOptions): Promise<LocalD
   const client = new DynamoDBClient(clientConfig);
   const close = async () => {
     client.destroy();
+    // dynalite closes its database at server.close and throws (process-wide) from any action still running then,
+    // so requests in flight finish first and new ones get the 503 DynamoDB gives when it cannot serve.
+    await gate.drain(DRAIN_TIMEOUT_MS);
     server.closeAllConnections();
     await new Promise<void>((resolve, reject) =>
       server.close((error) => (error ? reject(error) : resolve())),
@@ -136,4 +141,55 @@ export async function startLocalCoordinationStore(): Promise<LocalDynamo & { rea
   const logicalId = stack.getLogicalId(store.table.node.defaultChild as CfnTable);
   const dynamo = await startLocalDynamo({ tables: tablesFromTemplate(Template.fromStack(stack).toJSON()) });
   return { ...dynamo, tableName: dynamo.tableNames[logicalId] ?? logicalId };
+}
+
+/** How long closing waits for requests in flight (a request's own timeout is 5 s). */
+const DRAIN_TIMEOUT_MS = 5_000;
+
+/**
+ * Puts `server`'s request handlers behind a gate: once {@link drain} starts, new requests are answered 503
+ * ServiceUnavailable (as DynamoDB answers when it cannot serve), and `drain` resolves when those in flight have
+ * answered, or after `timeoutMs`.
+ */
+function drainGate(server: Server): { drain(timeoutMs: number): Promise<void> } {
+  const handlers = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+  server.removeAllListeners('request');
+  let closing = false;
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (closing) {
+      res.writeHead(503, { 'content-type': 'application/x-amz-json-1.0', connection: 'close' });
+      res.end(
+        JSON.stringify({
+          __type: 'com.amazonaws.dynamodb.v20120810#ServiceUnavailable',
+          message: 'Service is closing',
+        }),
+      );
+      return;
+    }
+    inFlight++;
+    let done = false;
+    const finished = () => {
+      if (done) return;
+      done = true;
+      inFlight--;
+      if (inFlight === 0) idle?.();
+    };
+    res.once('finish', finished);
+    for (const handler of handlers) handler.call(server, req, res);
+  });
+  return {
+    async drain(timeoutMs) {
+      closing = true;
+      if (inFlight === 0) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        idle = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    },
+  };
 }
