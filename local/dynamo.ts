@@ -143,8 +143,11 @@ export async function startLocalCoordinationStore(): Promise<LocalDynamo & { rea
   return { ...dynamo, tableName: dynamo.tableNames[logicalId] ?? logicalId };
 }
 
-/** How long closing waits for requests in flight (a request's own timeout is 5 s). */
-const DRAIN_TIMEOUT_MS = 5_000;
+/** How long closing waits for requests in flight (an action of the in-memory store takes milliseconds). */
+const DRAIN_TIMEOUT_MS = 2_000;
+
+/** Time for an action whose client went away to reach its callback before the database closes. */
+const SETTLE_MS = 25;
 
 /**
  * Puts `server`'s request handlers behind a gate: once {@link drain} starts, new requests are answered 503
@@ -176,20 +179,24 @@ function drainGate(server: Server): { drain(timeoutMs: number): Promise<void> } 
       inFlight--;
       if (inFlight === 0) idle?.();
     };
+    // `close` too: a client that went away gets no `finish`; its action (in memory, quick) settles in the grace below.
     res.once('finish', finished);
+    res.once('close', finished);
     for (const handler of handlers) handler.call(server, req, res);
   });
   return {
     async drain(timeoutMs) {
       closing = true;
-      if (inFlight === 0) return;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
-        idle = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      if (inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, timeoutMs);
+          idle = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
     },
   };
 }

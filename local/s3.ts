@@ -253,7 +253,8 @@ function removeOnExit(directory: string): void {
     // `exit` runs on process.exit() too (e.g. a second Ctrl-C), where no `finally` would: the evidence copies in
     // the folder can be hundreds of MB.
     process.on('exit', () => {
-      for (const dir of openDirectories) rmSync(dir, { recursive: true, force: true });
+      for (const dir of openDirectories)
+        rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
     });
   }
   openDirectories.add(directory);
@@ -286,7 +287,7 @@ export async function startLocalS3(opts: LocalS3Options): Promise<LocalS3> {
   try {
     address = await server.run();
   } catch (error) {
-    if (ownDirectory) rmSync(directory, { recursive: true, force: true });
+    if (ownDirectory) rmSync(directory, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
     openDirectories.delete(directory);
     throw error;
   }
@@ -304,7 +305,7 @@ export async function startLocalS3(opts: LocalS3Options): Promise<LocalS3> {
       try {
         await server.close();
       } finally {
-        if (ownDirectory) rmSync(directory, { recursive: true, force: true });
+        if (ownDirectory) rmSync(directory, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
         openDirectories.delete(directory);
       }
     },

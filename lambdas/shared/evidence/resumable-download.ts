@@ -101,29 +101,11 @@ export function openResumableChunks(options: ResumableDownloadOptions): Resumabl
   return { chunks: chunks(options, resolveTotal, resolveStats, failed), totalBytes, stats };
 }
 
-/** Starts a resumable download. */
+/** Starts a resumable download read as a stream (the same generator as {@link openResumableChunks}). */
 export function openResumableDownload(options: ResumableDownloadOptions): ResumableDownload {
-  let resolveStats!: (stats: DownloadStats) => void;
-  let rejectStats!: (error: unknown) => void;
-  const stats = new Promise<DownloadStats>((resolve, reject) => {
-    resolveStats = resolve;
-    rejectStats = reject;
-  });
-  let resolveTotal!: (total: number) => void;
-  let rejectTotal!: (error: unknown) => void;
-  const totalBytes = new Promise<number>((resolve, reject) => {
-    resolveTotal = resolve;
-    rejectTotal = reject;
-  });
-  // The stream reports errors to its consumer; the promises must not raise unhandled rejections on top of that.
-  stats.catch(() => undefined);
-  totalBytes.catch(() => undefined);
-  const generator = chunks(options, resolveTotal, resolveStats);
+  const { chunks: generator, totalBytes, stats } = openResumableChunks(options);
+  // The generator rejects both promises on failure; the stream reports the error to its consumer.
   const stream = Readable.from(generator, { objectMode: false, highWaterMark: 1024 * 1024 });
-  stream.on('error', (error) => {
-    rejectTotal(error);
-    rejectStats(error);
-  });
   return { stream, totalBytes, stats };
 }
 
