@@ -15,7 +15,11 @@
  * mapping reads it).
  */
 import * as z from 'zod';
-import { COLLECTION_PROFILES, CUSTOM_PATHS_LIMITS } from '../shared/contract';
+import {
+  COLLECTION_PROFILES,
+  CUSTOM_PATHS_LIMITS,
+  PROFILE_DEFAULT_RUNTIME_SECONDS,
+} from '../shared/contract';
 import { ConfigError, InputValidationError } from '../shared/errors';
 
 export { CUSTOM_PATHS_LIMITS };
@@ -46,10 +50,30 @@ export interface ProfileBudget {
 
 /** Default budgets per profile (`triage` takes its runtime from `scriptRuntimeTimeoutSeconds`). */
 export const DEFAULT_BUDGETS: Readonly<Record<ProfileName, ProfileBudget>> = {
-  triage: { runtimeTimeoutSeconds: 900, maxMb: 512, days: 7, minFreeMb: 1024 },
-  full: { runtimeTimeoutSeconds: 3600, maxMb: 4096, days: 30, minFreeMb: 2048 },
-  memory: { runtimeTimeoutSeconds: 3600, maxMb: 65_536, days: 1, minFreeMb: 2048 },
-  custom: { runtimeTimeoutSeconds: 1800, maxMb: 1024, days: 7, minFreeMb: 1024 },
+  triage: {
+    runtimeTimeoutSeconds: PROFILE_DEFAULT_RUNTIME_SECONDS.triage,
+    maxMb: 512,
+    days: 7,
+    minFreeMb: 1024,
+  },
+  full: {
+    runtimeTimeoutSeconds: PROFILE_DEFAULT_RUNTIME_SECONDS.full,
+    maxMb: 4096,
+    days: 30,
+    minFreeMb: 2048,
+  },
+  memory: {
+    runtimeTimeoutSeconds: PROFILE_DEFAULT_RUNTIME_SECONDS.memory,
+    maxMb: 65_536,
+    days: 1,
+    minFreeMb: 2048,
+  },
+  custom: {
+    runtimeTimeoutSeconds: PROFILE_DEFAULT_RUNTIME_SECONDS.custom,
+    maxMb: 1024,
+    days: 7,
+    minFreeMb: 1024,
+  },
 };
 
 /** What one profile collects on one OS: the sections the collector runs and a short description of each. */

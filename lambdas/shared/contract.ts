@@ -314,6 +314,18 @@ export const RETRY_LOG_MESSAGE = 'Request failed; retrying';
 /** Collection profiles, in the order the CLI and the demo list them (what each collects: lambdas/collectors/profiles.ts). */
 export const COLLECTION_PROFILES = ['triage', 'full', 'memory', 'custom'] as const;
 
+/**
+ * Default script runtime of each profile, in seconds (triage's is `scriptRuntimeTimeoutSeconds` when set). The
+ * state machine sizes Run Script's watchdog and its own timeout for the longest profile.
+ */
+export const PROFILE_DEFAULT_RUNTIME_SECONDS: Readonly<Record<(typeof COLLECTION_PROFILES)[number], number>> =
+  {
+    triage: 900,
+    full: 3600,
+    memory: 3600,
+    custom: 1800,
+  };
+
 /** Bounds of the `custom` profile's path list (config, CLI, workflow input and the collectors agree on them). */
 export const CUSTOM_PATHS_LIMITS = { maxCount: 32, maxLength: 256 } as const;
 

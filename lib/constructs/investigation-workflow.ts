@@ -16,7 +16,13 @@ import {
 } from 'aws-cdk-lib/aws-stepfunctions';
 import type { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { ENV, LIMITS, RETRY_ON } from '../../lambdas/shared/contract';
+import {
+  COLLECTION_PROFILES,
+  ENV,
+  LIMITS,
+  PROFILE_DEFAULT_RUNTIME_SECONDS,
+  RETRY_ON,
+} from '../../lambdas/shared/contract';
 import type { S1CadoConfig } from '../config';
 import type { ApiSecrets } from './api-secrets';
 import {
@@ -101,6 +107,15 @@ export class InvestigationWorkflow extends Construct {
     const { config, evidence, secrets, coordination } = props;
 
     // S1, Cado and bucket settings come with their grants (secrets.bindS1/bindCado, evidence.bindStaging).
+    // The longest script runtime any profile may get: Run Script's watchdog and the execution's timeout allow for it.
+    const longestRuntimeSeconds = Math.max(
+      config.scriptRuntimeTimeoutSeconds,
+      ...COLLECTION_PROFILES.map(
+        (p) =>
+          config.collectionProfiles.budgets[p]?.runtimeTimeoutSeconds ??
+          (p === 'triage' ? config.scriptRuntimeTimeoutSeconds : PROFILE_DEFAULT_RUNTIME_SECONDS[p]),
+      ),
+    );
     const workflowEnv = {
       [ENV.tokenExpiryWarningDays]: String(config.tokenExpiryWarningDays),
       [ENV.scriptRuntimeTimeoutSeconds]: String(config.scriptRuntimeTimeoutSeconds),
@@ -238,8 +253,7 @@ export class InvestigationWorkflow extends Construct {
         taskToken: JsonPath.taskToken,
       }),
       waitForTaskToken: {
-        timeoutSeconds:
-          config.scriptRuntimeTimeoutSeconds + config.taskGraceSeconds + TASK_WATCHDOG_SLACK_SECONDS,
+        timeoutSeconds: longestRuntimeSeconds + config.taskGraceSeconds + TASK_WATCHDOG_SLACK_SECONDS,
       },
     });
     const watchdogFired = new Pass(this, 'Watchdog Fired', {
@@ -357,7 +371,7 @@ export class InvestigationWorkflow extends Construct {
     // Upper bound of one investigation: agents run in batches of maxConcurrentAgents, each at most its task
     // deadline (runtime + grace), staging, and the Cado deadline, plus slack for retries.
     const perAgentSeconds =
-      config.scriptRuntimeTimeoutSeconds +
+      longestRuntimeSeconds +
       config.taskGraceSeconds +
       LIMITS.stagingTimeoutSeconds +
       60 +

@@ -3,6 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { CfnStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/config';
+import { TASK_WATCHDOG_SLACK_SECONDS } from '../../lib/constructs/investigation-workflow';
 import { S1CadoForensicsStack } from '../../lib/s1-cado-forensics-stack';
 import { extractStateMachine } from '../../local/asl/extract';
 import { appFactory, exampleConfig } from './helpers';
@@ -162,6 +163,30 @@ describe('InvestigationWorkflow state machine', () => {
       ]);
     }
     expect(agentStates['Cancel Task']?.Catch?.[0]).toMatchObject({ Next: 'Collection Timed Out' });
+  });
+
+  it("sizes Run Script's watchdog for the longest profile runtime, not only triage's", () => {
+    const watchdogOf = (s1cado: Record<string, unknown>) => {
+      const app = apps.app({ s1cado });
+      const config = loadConfig(app.node);
+      const stack = new S1CadoForensicsStack(app, 'S1CadoForensics', { config });
+      const logicalId = Stack.of(stack).getLogicalId(
+        stack.workflow.stateMachine.node.defaultChild as CfnStateMachine,
+      );
+      const asl = extractStateMachine(Template.fromStack(stack).toJSON(), { logicalId }).definition as {
+        States: Record<string, State>;
+      };
+      const map = asl.States['Collect From Each Agent'] as State;
+      const perAgent = (map.ItemProcessor as { States: Record<string, State> }).States;
+      return { timeout: perAgent['Run Script']?.TimeoutSeconds, grace: config.taskGraceSeconds };
+    };
+    // Defaults: full and memory run up to an hour, longer than triage's runtime.
+    const defaults = watchdogOf(exampleConfig({}));
+    expect(defaults.timeout).toBe(3600 + defaults.grace + TASK_WATCHDOG_SLACK_SECONDS);
+    const configured = watchdogOf(
+      exampleConfig({ collectionProfiles: { budgets: { memory: { runtimeTimeoutSeconds: 7200 } } } }),
+    );
+    expect(configured.timeout).toBe(7200 + configured.grace + TASK_WATCHDOG_SLACK_SECONDS);
   });
 
   it('waits for the task with a task token and a watchdog; a passed deadline or the watchdog goes to Cancel Task', () => {
