@@ -3,7 +3,11 @@
  * entries, data descriptors, zip64) verify, every GET is pinned and only one reads the whole object, and crafted
  * zips whose bytes are not all accounted for by their entries do not verify, whatever their hashes say.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { type GetObjectCommandInput, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import yauzl from 'yauzl';
@@ -204,6 +208,67 @@ describe('verifyStoredZip on the layouts collectors write', () => {
     const { listing } = await check(zip);
     expect(listing.status).toBe('mismatch');
     expect(listing.problems).toEqual([expect.stringMatching(/^mismatch: a\.txt \(compression method 12/)]);
+  });
+});
+
+describe('verifyStoredZip on zips from real writers', () => {
+  const has = (tool: string, arg: string) => spawnSync(tool, [arg], { stdio: 'ignore' }).status === 0;
+  /** A collector folder on disk: a few files and SHA256SUMS; returns the folder and its parent. */
+  function folder(): { parent: string; name: string } {
+    const parent = mkdtempSync(path.join(tmpdir(), 'verify-zip-'));
+    const name = 's1cado-linux-triage';
+    mkdirSync(path.join(parent, name, 'system'), { recursive: true });
+    const files: [string, Buffer][] = [
+      ['collection.log', text(20, 'log')],
+      ['system/uname.txt', Buffer.from('Linux host 6.1.0\n')],
+      ['files/big.bin', big],
+      ['files/empty.txt', Buffer.alloc(0)],
+    ];
+    mkdirSync(path.join(parent, name, 'files'));
+    for (const [file, content] of files) writeFileSync(path.join(parent, name, file), content);
+    writeFileSync(
+      path.join(parent, name, 'SHA256SUMS'),
+      files.map(([file, content]) => `${sha(content)}  ${file}\n`).join(''),
+    );
+    return { parent, name };
+  }
+
+  it.skipIf(!has('zip', '-v'))(
+    'Info-ZIP, as the Linux collector zips (and streamed, with data descriptors)',
+    async () => {
+      const { parent, name } = folder();
+      try {
+        execFileSync('zip', ['-q', '-r', '-X', 'a.zip', name], { cwd: parent });
+        const streamed = execFileSync('zip', ['-q', '-r', '-X', '-', name], { cwd: parent });
+        for (const zip of [readFileSync(path.join(parent, 'a.zip')), streamed]) {
+          const { listing } = await check(zip);
+          expect(listing).toMatchObject({ status: 'verified', filesListed: 4, verified: 4 });
+        }
+      } finally {
+        rmSync(parent, { recursive: true, force: true });
+      }
+    },
+  );
+
+  it.skipIf(!has('python3', '--version'))('Python zipfile, deflated and forced zip64', async () => {
+    const { parent, name } = folder();
+    try {
+      const script = [
+        'import os, sys, zipfile',
+        'root, name, out = sys.argv[1:4]',
+        'with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:',
+        '  for d, _, fs in os.walk(os.path.join(root, name)):',
+        '    for f in sorted(fs):',
+        '      p = os.path.join(d, f)',
+        '      with open(p, "rb") as src, z.open(os.path.relpath(p, root), "w", force_zip64=True) as dst:',
+        '        dst.write(src.read())',
+      ].join('\n');
+      execFileSync('python3', ['-c', script, parent, name, path.join(parent, 'p.zip')]);
+      const { listing } = await check(readFileSync(path.join(parent, 'p.zip')));
+      expect(listing).toMatchObject({ status: 'verified', filesListed: 4, verified: 4 });
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+    }
   });
 });
 

@@ -214,12 +214,13 @@ export async function walkZip(
       if (!fields) return stop(`the local header of ${entry.name} has a malformed extra field`);
       const local = localSizes(header, fields);
       const deferred = (flags & 0x8) !== 0;
+      // With a data descriptor writers leave each field 0 or fill it in (Info-ZIP streaming writes the size).
+      const same = (value: number, want: number) => value === want || (deferred && value === 0);
       const agrees =
         local !== undefined &&
-        ((local.crc32 === entry.crc32 &&
-          local.compressed === entry.compressedSize &&
-          local.uncompressed === entry.uncompressedSize) ||
-          (deferred && local.crc32 === 0 && local.compressed === 0 && local.uncompressed === 0));
+        same(local.crc32, entry.crc32) &&
+        same(local.compressed, entry.compressedSize) &&
+        same(local.uncompressed, entry.uncompressedSize);
       if (!agrees) return disagrees('sizes or CRC');
       if (reader.position + entry.compressedSize > next)
         return stop(`${entry.name} overlaps the entry after it`);
