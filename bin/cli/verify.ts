@@ -28,7 +28,7 @@ import {
   SignedStatement,
   signatureValid,
 } from '../../lambdas/shared/evidence/signature';
-import { checkListing, readBack } from '../../lambdas/shared/evidence/verify-zip';
+import { verifyStoredZip } from '../../lambdas/shared/evidence/verify-zip';
 import { COMMON_OPTIONS, parseCommand, stringFlag } from './args';
 import { createAwsClients } from './aws-clients';
 import { readCase } from './case-file';
@@ -265,7 +265,8 @@ export async function verifyCollection(
   );
 
   // sha256
-  const back = await readBack(deps.s3, version, {
+  // One sequential pass: the read-back and the listing together.
+  const { readBack: back, listing } = await verifyStoredZip(deps.s3, version, {
     sha256: signed.evidence.sha256,
     bytes: signed.evidence.bytes,
   });
@@ -278,7 +279,6 @@ export async function verifyCollection(
   if (back.status !== 'verified') return verdict();
 
   // listing
-  const listing = await checkListing(deps.s3, version, signed.evidence.bytes);
   checks.listing =
     listing.status === 'verified'
       ? ok(`${listing.verified} of ${listing.filesListed} files as listed`)

@@ -1,6 +1,6 @@
 /**
  * Verify Evidence: reads the staged object version back from S3 (SHA-256 and size must equal what staging
- * computed), opens the zip over ranged reads and checks every entry against the collector's `SHA256SUMS`, writes
+ * computed) and checks every entry against the collector's `SHA256SUMS` in the same sequential pass, writes
  * the result once as `verification.json` beside the manifest, and fails the agent's integrity on any mismatch
  * (the object is kept, never handed to Cado). A zip without a listing is "not available", not a failure.
  */
@@ -9,7 +9,7 @@ import { EvidenceIntegrityError } from '../shared/errors';
 import { Verification } from '../shared/evidence/chain';
 import { verificationKey } from '../shared/evidence/keys';
 import { getJson, putJson } from '../shared/evidence/manifest';
-import { checkListing, readBack } from '../shared/evidence/verify-zip';
+import { verifyStoredZip } from '../shared/evidence/verify-zip';
 import { logger, metrics } from '../shared/observability';
 import type { StagedEvidence } from '../shared/schemas';
 
@@ -41,30 +41,7 @@ async function verify(input: StagedEvidence, deps: VerifyEvidenceDeps): Promise<
     versionId: evidence.versionId,
     etag: evidence.etag,
   };
-  // Both reads at once (the read-back and the zip's entries are independent reads of the same pinned version), so
-  // verifying takes about one read's time instead of two (issue 14). The listing counts only when the read-back
-  // verified; otherwise it is discarded, and any failure of it with it, exactly as if it had not been read.
-  const listingRead = checkListing(deps.s3, version, evidence.bytes).then(
-    (check) => ({ check }),
-    (error: unknown) => ({ error }),
-  );
-  const back = await readBack(deps.s3, version, evidence);
-  const read = await listingRead;
-  if (back.status === 'verified' && 'error' in read) throw read.error;
-  const listing =
-    back.status === 'verified' && 'check' in read
-      ? read.check
-      : {
-          status: 'not_available' as const,
-          reason: 'the stored bytes differ from the staged ones; the listing was not read',
-          encrypted: false,
-          filesListed: 0,
-          verified: 0,
-          mismatched: 0,
-          missing: 0,
-          extra: 0,
-          problems: [],
-        };
+  const { readBack: back, listing } = await verifyStoredZip(deps.s3, version, evidence);
   return {
     schema: 's1cado/verification@1',
     object: { bucket: evidence.bucket, key: evidence.key, versionId: evidence.versionId },

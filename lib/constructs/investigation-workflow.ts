@@ -189,7 +189,7 @@ export class InvestigationWorkflow extends Construct {
           nodeOptions: STAGING_NODE_OPTIONS,
         },
       ),
-      // Reads the stored version back whole, then the zip entries by range: as long as staging may take.
+      // Reads the stored version back in one sequential pass (the zip's tail first): as long as staging may take.
       verifyEvidence: fn(
         'VerifyEvidence',
         'verify-evidence',

@@ -1,16 +1,18 @@
 /**
- * Read-back verification of a staged object (DESIGN §9 "Closed-loop integrity"): the exact stored version is read
- * from S3 once, start to end, for its SHA-256 and size; then the zip is opened over ranged reads of that same
- * version (`yauzl`, central directory first, one entry streamed at a time) and every entry is checked against the
- * collector's `SHA256SUMS`. Memory stays bounded whatever the size: nothing is buffered but a window of each stream
- * and the listing itself (capped).
+ * Read-back verification of a staged object (DESIGN §9 "Closed-loop integrity"): the zip's tail (end records,
+ * central directory) and the collector's `SHA256SUMS` are read first in small ranged GETs of the exact stored
+ * version; then that version is read once, start to end, for its SHA-256 and size, and every listed entry is hashed
+ * as it streams by in the same pass (`zip-pass.ts`). Memory stays bounded whatever the size: nothing is buffered
+ * but a chunk, the directory and the listing (both capped).
  */
 import { createHash } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { inflateRawSync } from 'node:zlib';
 import { GetObjectCommand, type GetObjectCommandInput, type S3Client } from '@aws-sdk/client-s3';
 import yauzl from 'yauzl';
 import type { ChainStatus, ListingCheck, ReadBackCheck } from './chain';
+import { type CentralEntry, readZipLayout, ZipFormatError, type ZipLayout } from './zip-layout';
+import { type PassResult, SequentialReader, walkZip } from './zip-pass';
 
 /** The object version to verify. */
 export interface StoredVersion {
@@ -39,28 +41,7 @@ function pinned(
   };
 }
 
-/** Reads the stored version once and hashes it; compares with the staged hash and size. */
-export async function readBack(
-  s3: S3Client,
-  version: StoredVersion,
-  expected: { sha256: string; bytes: number },
-): Promise<ReadBackCheck> {
-  const out = await s3.send(new GetObjectCommand(pinned(version)));
-  const hash = createHash('sha256');
-  let bytes = 0;
-  await pipeline(out.Body as Readable, async (source: AsyncIterable<Buffer>) => {
-    for await (const chunk of source) {
-      hash.update(chunk);
-      bytes += chunk.length;
-    }
-  });
-  const sha256 = hash.digest('hex');
-  const status: ChainStatus =
-    sha256 === expected.sha256 && bytes === expected.bytes ? 'verified' : 'mismatch';
-  return { status, sha256, bytes, versionId: out.VersionId ?? version.versionId };
-}
-
-/** yauzl's random access over ranged GETs of one pinned version. */
+/** yauzl's random access over ranged GETs of one pinned version (for {@link readZipText}). */
 class S3RangeReader extends yauzl.RandomAccessReader {
   constructor(
     private readonly s3: S3Client,
@@ -84,6 +65,14 @@ class S3RangeReader extends yauzl.RandomAccessReader {
       .catch((error: unknown) => out.destroy(error as Error));
     return out;
   }
+}
+
+/** `[start, end)` of the pinned version in one ranged GET (callers bound the length). */
+async function readRange(s3: S3Client, version: StoredVersion, start: number, end: number): Promise<Buffer> {
+  if (end <= start) return Buffer.alloc(0);
+  const out = await s3.send(new GetObjectCommand({ ...pinned(version), Range: `bytes=${start}-${end - 1}` }));
+  const bytes = await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** One `sha256sum` line: hash, text or binary marker, path; a leading `\` escapes `\\` and `\n` in the path. */
@@ -121,12 +110,6 @@ function entryStream(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<Readable> 
   return new Promise((resolve, reject) =>
     zip.openReadStream(entry, (error, stream) => (error || !stream ? reject(error) : resolve(stream))),
   );
-}
-
-async function hashOf(stream: Readable): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of stream) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 async function textOf(stream: Readable, limit: number): Promise<string | undefined> {
@@ -170,83 +153,239 @@ const notAvailable = (reason: string, encrypted = false): ListingCheck => ({
   problems: [],
 });
 
+/** The listing, read before the pass, and what the pass is to hash. */
+interface ListingPlan {
+  readonly layout: ZipLayout;
+  readonly files: readonly CentralEntry[];
+  readonly listingEntry: CentralEntry;
+  /** SHA-256 of the listing's bytes as read first; the pass must find the same. */
+  readonly listingSha256: string;
+  /** The listing's folder (`a/b/`); listed paths are relative to it. */
+  readonly base: string;
+  readonly listed: ReadonlyMap<string, string>;
+  readonly malformed: number;
+}
+
+/** The listing entry's content, from its local header onwards (`extent`); a reason when it cannot be read. */
+function listingContent(extent: Buffer, entry: CentralEntry): Buffer | string {
+  if (extent.length < 30 || extent.readUInt32LE(0) !== 0x04034b50) return 'no local header';
+  const start = 30 + extent.readUInt16LE(26) + extent.readUInt16LE(28);
+  const data = extent.subarray(start, start + entry.compressedSize);
+  if (data.length < entry.compressedSize) return 'the entry is cut short';
+  if (entry.method === 0) return data;
+  if (entry.method !== 8) return `compression method ${entry.method}`;
+  try {
+    return inflateRawSync(data, { maxOutputLength: MAX_LISTING_BYTES });
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
 /**
- * Opens the zip over ranged reads and checks every file against the collector's `SHA256SUMS` (the shallowest one
- * in the archive; paths in it are relative to its folder). No listing, or an encrypted archive, is "not available"
- * (said so, never guessed); a file listed but absent, present but not listed, or with another hash is a mismatch.
+ * Reads the zip's layout from its tail, finds the collector's `SHA256SUMS` (the shallowest one; paths in it are
+ * relative to its folder) and reads it, so that the pass knows what to hash. No listing, an encrypted archive or
+ * no zip at all is "not available" (said so, never guessed).
  */
-export async function checkListing(
+async function planListing(
   s3: S3Client,
   version: StoredVersion,
   size: number,
-): Promise<ListingCheck> {
-  let zip: yauzl.ZipFile;
+): Promise<{ plan: ListingPlan } | { check: ListingCheck }> {
+  let layout: ZipLayout;
   try {
-    zip = await openZip(new S3RangeReader(s3, version), size);
+    layout = await readZipLayout((start, end) => readRange(s3, version, start, end), size);
   } catch (error) {
-    return notAvailable(`not a readable zip: ${(error as Error).message}`.slice(0, 300));
+    if (error instanceof ZipFormatError)
+      return { check: notAvailable(`not a readable zip: ${error.message}`.slice(0, 300)) };
+    throw error;
   }
-  try {
-    const all = await entriesOf(zip);
-    const files = all.filter((e) => !e.fileName.endsWith('/'));
-    if (files.some((e) => e.isEncrypted())) return notAvailable('the zip is encrypted', true);
-    const listings = files
-      .filter((e) => e.fileName === LISTING_NAME || e.fileName.endsWith(`/${LISTING_NAME}`))
-      .sort((a, b) => a.fileName.split('/').length - b.fileName.split('/').length);
-    const listingEntry = listings[0];
-    if (!listingEntry) return notAvailable(`the zip has no ${LISTING_NAME} (not our collector's output)`);
-    const base = listingEntry.fileName.slice(0, listingEntry.fileName.length - LISTING_NAME.length);
-    const text = await textOf(await entryStream(zip, listingEntry), MAX_LISTING_BYTES);
-    if (text === undefined) return notAvailable(`${LISTING_NAME} is larger than ${MAX_LISTING_BYTES} bytes`);
-    const { entries: listed, malformed } = parseListing(text);
-    const problems: string[] = [];
-    const note = (p: string) => {
-      if (problems.length < MAX_NAMED_PROBLEMS) problems.push(p);
-    };
-    if (malformed > 0) note(`${malformed} malformed line(s) in ${LISTING_NAME}`);
-    let verified = 0;
-    let mismatched = 0;
-    let extra = 0;
-    const seen = new Set<string>();
-    for (const entry of files) {
-      if (entry === listingEntry) continue;
-      if (!entry.fileName.startsWith(base)) {
-        extra++;
-        note(`extra: ${entry.fileName}`);
-        continue;
-      }
-      const rel = entry.fileName.slice(base.length);
-      const want = listed.get(rel);
-      if (want === undefined) {
-        extra++;
-        note(`extra: ${rel}`);
-        continue;
-      }
-      seen.add(rel);
-      const got = await hashOf(await entryStream(zip, entry));
-      if (got === want) verified++;
-      else {
-        mismatched++;
-        note(`mismatch: ${rel}`);
-      }
-    }
-    const missingNames = [...listed.keys()].filter((p) => !seen.has(p));
-    for (const p of missingNames) note(`missing: ${p}`);
-    const ok = mismatched === 0 && missingNames.length === 0 && extra === 0 && malformed === 0;
+  const files = layout.entries.filter((e) => !e.name.endsWith('/'));
+  if (files.some((e) => (e.flags & 0x1) !== 0)) return { check: notAvailable('the zip is encrypted', true) };
+  const listingEntry = files
+    .filter((e) => e.name === LISTING_NAME || e.name.endsWith(`/${LISTING_NAME}`))
+    .sort((a, b) => a.name.split('/').length - b.name.split('/').length)[0];
+  if (!listingEntry)
+    return { check: notAvailable(`the zip has no ${LISTING_NAME} (not our collector's output)`) };
+  if (listingEntry.uncompressedSize > MAX_LISTING_BYTES || listingEntry.compressedSize > MAX_LISTING_BYTES)
+    return { check: notAvailable(`${LISTING_NAME} is larger than ${MAX_LISTING_BYTES} bytes`) };
+  // Its local header and data: up to the next entry, or less when something else fills the gap (the pass will
+  // refuse that anyway).
+  const start = listingEntry.localHeaderOffset;
+  const next = Math.min(
+    layout.centralDirectoryOffset,
+    ...layout.entries.map((e) => e.localHeaderOffset).filter((offset) => offset > start),
+  );
+  const end = Math.min(next, start + 30 + 2 * 0xffff + listingEntry.compressedSize);
+  const extent =
+    start >= layout.buffered.start
+      ? layout.buffered.bytes.subarray(start - layout.buffered.start, end - layout.buffered.start)
+      : await readRange(s3, version, start, end);
+  const bytes = listingContent(extent, listingEntry);
+  if (typeof bytes === 'string') {
     return {
-      status: ok ? 'verified' : 'mismatch',
-      encrypted: false,
-      listingPath: listingEntry.fileName,
-      filesListed: listed.size,
-      verified,
-      mismatched,
-      missing: missingNames.length,
-      extra,
-      problems,
+      check: {
+        ...notAvailable(''),
+        reason: undefined,
+        status: 'mismatch',
+        listingPath: listingEntry.name,
+        problems: [`unreadable: ${LISTING_NAME} (${bytes})`.slice(0, 300)],
+      },
     };
-  } finally {
-    zip.close();
   }
+  const { entries: listed, malformed } = parseListing(bytes.toString('utf8'));
+  return {
+    plan: {
+      layout,
+      files,
+      listingEntry,
+      listingSha256: createHash('sha256').update(bytes).digest('hex'),
+      base: listingEntry.name.slice(0, listingEntry.name.length - LISTING_NAME.length),
+      listed,
+      malformed,
+    },
+  };
+}
+
+/** The entries the pass hashes: the listing and every listed file. */
+function wantedBy(plan: ListingPlan): Set<CentralEntry> {
+  const wanted = new Set<CentralEntry>([plan.listingEntry]);
+  for (const entry of plan.files) {
+    if (entry.name.startsWith(plan.base) && plan.listed.has(entry.name.slice(plan.base.length)))
+      wanted.add(entry);
+  }
+  return wanted;
+}
+
+/**
+ * Every file against the listing: a file listed but absent, present but not listed, or with another hash is a
+ * mismatch; so is a zip whose entries do not tile it exactly (bytes no entry accounts for, headers disagreeing with
+ * the directory), whatever the hashes say.
+ */
+function judgeListing(plan: ListingPlan, pass: PassResult): ListingCheck {
+  const problems: string[] = [];
+  const note = (p: string) => {
+    if (problems.length < MAX_NAMED_PROBLEMS) problems.push(p);
+  };
+  if (pass.structure) note(`structure: ${pass.structure}`.slice(0, 300));
+  const own = pass.contents.get(plan.listingEntry);
+  const listingDiffers = own !== undefined && !('sha256' in own && own.sha256 === plan.listingSha256);
+  if (listingDiffers) note(`mismatch: ${LISTING_NAME} (the pass read other bytes than the first read)`);
+  if (plan.malformed > 0) note(`${plan.malformed} malformed line(s) in ${LISTING_NAME}`);
+  let verified = 0;
+  let mismatched = 0;
+  let extra = 0;
+  const present = new Set<string>();
+  for (const entry of plan.files) {
+    if (entry === plan.listingEntry) continue;
+    if (!entry.name.startsWith(plan.base)) {
+      extra++;
+      note(`extra: ${entry.name}`);
+      continue;
+    }
+    const rel = entry.name.slice(plan.base.length);
+    const want = plan.listed.get(rel);
+    if (want === undefined) {
+      extra++;
+      note(`extra: ${rel}`);
+      continue;
+    }
+    present.add(rel);
+    const got = pass.contents.get(entry);
+    // Not reached: the walk stopped at a structural problem, already noted.
+    if (got === undefined) continue;
+    if ('sha256' in got && got.sha256 === want) verified++;
+    else {
+      mismatched++;
+      note('problem' in got ? `mismatch: ${rel} (${got.problem})` : `mismatch: ${rel}`);
+    }
+  }
+  const missingNames = [...plan.listed.keys()].filter((p) => !present.has(p));
+  for (const p of missingNames) note(`missing: ${p}`);
+  const ok =
+    !pass.structure &&
+    !listingDiffers &&
+    mismatched === 0 &&
+    missingNames.length === 0 &&
+    extra === 0 &&
+    plan.malformed === 0;
+  return {
+    status: ok ? 'verified' : 'mismatch',
+    encrypted: false,
+    listingPath: plan.listingEntry.name,
+    filesListed: plan.listed.size,
+    verified,
+    mismatched,
+    missing: missingNames.length,
+    extra,
+    problems,
+  };
+}
+
+/** What {@link verifyStoredZip} found. */
+export interface StoredZipCheck {
+  readonly readBack: ReadBackCheck;
+  /** "Not available" without a comparison when the read-back did not verify (the listing is then not judged). */
+  readonly listing: ListingCheck;
+}
+
+const DISCARDED: ListingCheck = notAvailable(
+  'the stored bytes differ from the staged ones; the listing was not read',
+);
+
+/**
+ * Reads the stored version back and checks it in one sequential pass (DESIGN §9): first the zip's tail (end
+ * records, central directory) and the collector's listing, in small ranged GETs, then ONE GET of the whole version,
+ * whose every byte goes into the object's SHA-256 while the entries are walked in order, each listed file hashed
+ * (inflated where deflated) as it streams by. The read-back compares the SHA-256 and size with what staging
+ * computed; only when they are equal is the listing judged (otherwise it is discarded, and any failure to read it
+ * with it).
+ */
+export async function verifyStoredZip(
+  s3: S3Client,
+  version: StoredVersion,
+  expected: { sha256: string; bytes: number },
+): Promise<StoredZipCheck> {
+  // The whole-version GET is sent at once; its body waits (backpressure) while the tail is read.
+  const whole = s3.send(new GetObjectCommand(pinned(version))).then(
+    (out) => ({ out }),
+    (error: unknown) => ({ error }),
+  );
+  const planned = await planListing(s3, version, expected.bytes).then(
+    (result) => ({ result }),
+    (error: unknown) => ({ error }),
+  );
+  const got = await whole;
+  if ('error' in got) throw got.error;
+  const body = got.out.Body as Readable;
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const reader = new SequentialReader(chunks, (chunk) => {
+    hash.update(chunk);
+    bytes += chunk.length;
+  });
+  let pass: PassResult | undefined;
+  try {
+    if ('result' in planned && 'plan' in planned.result)
+      pass = await walkZip(reader, planned.result.plan.layout, wantedBy(planned.result.plan));
+    await reader.drain();
+  } catch (error) {
+    body.destroy();
+    throw error;
+  }
+  const sha256 = hash.digest('hex');
+  const status: ChainStatus =
+    sha256 === expected.sha256 && bytes === expected.bytes ? 'verified' : 'mismatch';
+  const readBack: ReadBackCheck = {
+    status,
+    sha256,
+    bytes,
+    versionId: got.out.VersionId ?? version.versionId,
+  };
+  if (status !== 'verified') return { readBack, listing: DISCARDED };
+  if ('error' in planned) throw planned.error;
+  if ('check' in planned.result) return { readBack, listing: planned.result.check };
+  return { readBack, listing: judgeListing(planned.result.plan, pass as PassResult) };
 }
 
 /**
