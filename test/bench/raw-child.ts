@@ -97,7 +97,8 @@ async function upload(job: UploadJob): Promise<ChildFigures> {
     for (const block of prepared.archive.read(0, prepared.size)) {
       const buffer = block as Buffer;
       for (let at = 0; at < buffer.length; at += CHUNK_BYTES) {
-        await writer.write(buffer.subarray(at, Math.min(buffer.length, at + CHUNK_BYTES)));
+        const pending = writer.write(buffer.subarray(at, Math.min(buffer.length, at + CHUNK_BYTES)));
+        if (pending) await pending;
       }
     }
     etag = (await writer.finish()).etag;

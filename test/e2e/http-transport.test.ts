@@ -110,6 +110,26 @@ describe('http-transport request', () => {
     expect(text).toBe('abc');
   });
 
+  it('counts each wait for a chunk from its own start, however long the reader kept the previous one', async () => {
+    route = (_req, res) => {
+      res.writeHead(200, { 'content-length': '2' });
+      res.write('a');
+      setTimeout(() => res.end('b'), 500);
+    };
+    const response = await request(`${base}/late-wait`, {
+      method: 'GET',
+      dispatcher: pool,
+      bodyTimeout: 400,
+    });
+    let text = '';
+    for await (const chunk of response.body) {
+      text += chunk.toString('utf8');
+      // Busy 300 ms, then about 200 ms of waiting for 'b': 500 ms after the first wait began, but no wait of 400.
+      if (text === 'a') await delay(300);
+    }
+    expect(text).toBe('ab');
+  });
+
   it("stops at once when the caller's signal aborts, with the signal's reason", async () => {
     route = (_req, res) => {
       res.writeHead(200, { 'content-length': '100' });

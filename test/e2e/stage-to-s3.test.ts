@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect, createServer as createNetServer } from 'node:net';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { s3Client } from '../../lambdas/shared/aws';
 import { LIMITS } from '../../lambdas/shared/contract';
 import { MAX_PART_BYTES, partSizeFor, stageToS3 } from '../../lambdas/shared/evidence/stage-to-s3';
 import { type LocalS3, startLocalS3 } from '../../local/s3';
@@ -253,6 +254,51 @@ describe('multipart staging (parts from a fixed pool of buffers)', () => {
           .update(await stored(key))
           .digest('hex'),
       ).toBe(sha);
+    }
+  });
+
+  it("keeps the Lambda S3 client's part uploads on pooled connections (no new connection per part)", async () => {
+    handle = (_req, res) => {
+      res.writeHead(200, { 'content-length': String(LARGE.length) });
+      res.end(LARGE);
+    };
+    // A TCP relay in front of s3rver counts the connections the Lambda's client opens.
+    let connections = 0;
+    const relay = createNetServer((client) => {
+      connections++;
+      const upstream = connect(Number(new URL(s3.endpoint).port), '127.0.0.1');
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    relay.listen(0, '127.0.0.1');
+    await once(relay, 'listening');
+    const saved = { ...process.env };
+    Object.assign(process.env, s3.env, {
+      AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${(relay.address() as AddressInfo).port}`,
+      AWS_REGION: 'us-east-1',
+    });
+    try {
+      const staged = await stageToS3({
+        s3: s3Client(),
+        bucket: 'evidence',
+        key: 'multipart/lambda-client.zip',
+        partSizeBytes: 5 * MiB,
+        queueSize: 1,
+        download: {
+          getUrl: async () => `${base}/large.zip?sig=1`,
+          policy,
+          maxBytes: LIMITS.defaultMaxResultBytes,
+        },
+      });
+      expect(staged).toMatchObject({ bytes: LARGE.length, sha256: LARGE_SHA });
+      // Three parts one after the other, plus create, complete and head: one connection (two at most, should
+      // the server close an idle one). With `Expect: 100-continue` the SDK opened one more for every part.
+      expect(connections).toBeLessThanOrEqual(2);
+    } finally {
+      process.env = saved;
+      s3Client().destroy();
+      relay.close();
     }
   });
 

@@ -115,29 +115,60 @@ export class PartWriter {
     this.bufferSize = Math.min(options.partSizeBytes, options.totalBytes);
   }
 
-  /** Copies `chunk` into the current part; resolves at once unless every buffer is in flight. */
-  async write(chunk: Buffer): Promise<void> {
-    let offset = 0;
-    while (offset < chunk.length) {
+  /**
+   * Copies `chunk` into the current part. Returns nothing when the chunk was taken whole at once (the usual case:
+   * no promise, no microtask per chunk on the hot path), or a promise that settles once it was, when every part
+   * buffer was in flight. Throws (or rejects) once a part upload has failed.
+   */
+  write(chunk: Buffer): Promise<void> | undefined {
+    const taken = this.take(chunk, 0);
+    return taken === chunk.length ? undefined : this.writeRest(chunk, taken);
+  }
+
+  /** The rest of `chunk` from `offset`, waiting for part buffers to come back. */
+  private async writeRest(chunk: Buffer, offset: number): Promise<void> {
+    let at = offset;
+    while (at < chunk.length) {
+      if (this.failure) throw this.failure.error;
+      if (!this.current) this.startPart(await this.nextBuffer());
+      at = this.take(chunk, at);
+    }
+  }
+
+  private startPart(buffer: Buffer): void {
+    this.current = buffer;
+    this.filled = 0;
+    this.crc = 0;
+  }
+
+  /**
+   * Copies from `chunk[offset]` into the current part (and the parts after it) while a buffer is at hand; returns
+   * the offset it got to (`chunk.length` when all of it was taken).
+   */
+  private take(chunk: Buffer, offset: number): number {
+    let at = offset;
+    while (at < chunk.length) {
       if (this.failure) throw this.failure.error;
       if (!this.current) {
-        this.current = this.free.pop() ?? (await this.nextBuffer());
-        this.filled = 0;
-        this.crc = 0;
+        const buffer = this.free.pop() ?? this.allocate();
+        if (!buffer) return at;
+        this.startPart(buffer);
       }
-      const n = Math.min(chunk.length - offset, this.bufferSize - this.filled);
+      const current = this.current as Buffer;
+      const n = Math.min(chunk.length - at, this.bufferSize - this.filled);
       // Only a single-part object's buffer can be full here: more bytes than announced (the download refuses those).
       if (n === 0)
         throw new RangeError(
           `more than the ${this.options.totalBytes} bytes announced for ${this.options.key}`,
         );
-      const piece = offset === 0 && n === chunk.length ? chunk : chunk.subarray(offset, offset + n);
-      piece.copy(this.current, this.filled);
+      const piece = at === 0 && n === chunk.length ? chunk : chunk.subarray(at, at + n);
+      piece.copy(current, this.filled);
       this.crc = crc32(piece, this.crc);
       this.filled += n;
-      offset += n;
+      at += n;
       if (this.filled === this.bufferSize && !this.single) this.flushPart();
     }
+    return at;
   }
 
   /** Uploads what is left and completes the object (conditional: refused with 412 if the key exists). */
@@ -207,12 +238,18 @@ export class PartWriter {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
+  /** A new part buffer while the pool is not full yet (at most `queueSize + 1` ever). */
+  private allocate(): Buffer | undefined {
+    if (this.allocated >= this.options.queueSize + 1) return undefined;
+    this.allocated++;
+    // Outside Node's small-buffer pool: one allocation per buffer for the life of the writer.
+    return Buffer.allocUnsafeSlow(this.bufferSize);
+  }
+
+  /** A free part buffer: one that comes back from an upload, or a new one while the pool is not full. */
   private nextBuffer(): Promise<Buffer> {
-    if (this.allocated < this.options.queueSize + 1) {
-      this.allocated++;
-      // Outside Node's small-buffer pool: one allocation per buffer for the life of the writer.
-      return Promise.resolve(Buffer.allocUnsafeSlow(this.bufferSize));
-    }
+    const buffer = this.free.pop() ?? this.allocate();
+    if (buffer) return Promise.resolve(buffer);
     return new Promise<Buffer>((resolve, reject) => {
       this.waiting = () => {
         this.waiting = undefined;

@@ -113,7 +113,9 @@ export async function stageToS3(options: StageToS3Options): Promise<StagedObject
       const chunk = next.value;
       hash.update(chunk);
       bytes += chunk.length;
-      await writer.write(chunk);
+      // Most chunks are taken at once; only a full pool (every part in flight) makes this wait.
+      const pending = writer.write(chunk);
+      if (pending) await pending;
     }
     stats = await download.stats;
     // Checked before the upload completes, so a short or long body never becomes an object.
