@@ -3,8 +3,9 @@
  * by the Cado webhook receiver when Cado says a pipeline finished.
  *
  * Wait For Cado registers the pipeline it follows with its task token (open-pipelines.ts). A pass lists the open
- * waits (one Query), asks Cado about each that is due (not asked for {@link CadoPassOptions.intervalSeconds}, or past
- * its deadline; every one when `force`, as after a webhook), and decides with Check Cado's own
+ * waits (one Query), asks Cado about each that is due (not asked for {@link lookGapMs}: at least
+ * {@link CadoPassOptions.intervalSeconds}, growing with its age to 5 minutes; or past its deadline; every one when
+ * `force`, as after a webhook), and decides with Check Cado's own
  * {@link lookAtPipeline}: a pipeline that ended, passed its hand-off deadline, or found no file (Check Cado imports
  * once more) resumes its execution with SendTaskSuccess, the output being exactly the state Check Cado returns, so
  * the states after it (Record Outcome) are unchanged. A still running one is marked checked.
@@ -24,8 +25,21 @@ import { CLOSED_TOKEN_ERRORS, type TaskResumer } from './core';
 
 /** Timing of the Cado pass. */
 export interface CadoPassOptions {
-  /** Seconds between two looks at one running pipeline (its deadline is looked at when it comes). @default 60 */
+  /**
+   * Least seconds between two looks at one running pipeline; the gap grows with the pipeline's age (a quarter of it)
+   * up to {@link CADO_LOOK_CAP_SECONDS}, as the old per-execution backoff did, and a passed deadline is looked at
+   * when it comes. @default 30
+   */
   readonly intervalSeconds?: number;
+}
+
+/** The longest gap between two looks at a running pipeline (unless `intervalSeconds` is longer). */
+export const CADO_LOOK_CAP_SECONDS = 300;
+
+/** Milliseconds to leave between two looks at a pipeline registered `ageMs` ago. */
+export function lookGapMs(ageMs: number, intervalSeconds = 30): number {
+  const floor = intervalSeconds * 1000;
+  return Math.min(Math.max(floor, CADO_LOOK_CAP_SECONDS * 1000), Math.max(floor, ageMs / 4));
 }
 
 /** Dependencies of {@link cadoPass}. */
@@ -78,15 +92,16 @@ export async function cadoPass(
     });
   }
   const summary = { open: open.length, checked: 0, resumed: 0, closed: 0, failed: 0 };
-  const intervalMs = (deps.intervalSeconds ?? 60) * 1000;
   for (const listed of open) {
     const { followed } = listed.wait;
     const nowMs = deps.now();
-    const lastMs = listed.checkedAtMs ?? Date.parse(listed.wait.registeredAt);
+    const registeredMs = Date.parse(listed.wait.registeredAt);
+    const lastMs = listed.checkedAtMs ?? registeredMs;
     const pastDeadline = nowMs >= Date.parse(followed.cado.deadline);
     const forced =
       options.force && (options.projectId === undefined || options.projectId === followed.cado.projectId);
-    if (!forced && !pastDeadline && nowMs - lastMs < intervalMs) continue;
+    const due = nowMs - lastMs >= lookGapMs(nowMs - registeredMs, deps.intervalSeconds);
+    if (!forced && !pastDeadline && !due) continue;
     const ids = { projectId: followed.cado.projectId, pipelineId: followed.cado.pipelineId };
     summary.checked += 1;
     let look: Awaited<ReturnType<typeof lookAtPipeline>>;

@@ -17,7 +17,7 @@ export interface TaskWatcherProps {
   readonly stateMachines: readonly IStateMachine[];
   /** The S1 token and the Cado key (all watcher calls go through the shared clients). */
   readonly secrets: ApiSecrets;
-  /** Seconds between two looks at one running Cado pipeline. @default 60 */
+  /** Least seconds between two looks at one running Cado pipeline. @default 30 */
   readonly cadoWatchIntervalSeconds?: number;
   /** Holds the open waits and the watcher's lease. */
   readonly coordination: CoordinationStore;
@@ -49,7 +49,7 @@ export class TaskWatcher extends Construct {
     });
     props.secrets.bindS1(this.function);
     props.secrets.bindCado(this.function);
-    this.function.addEnvironment(ENV.cadoWatchIntervalSeconds, String(props.cadoWatchIntervalSeconds ?? 60));
+    this.function.addEnvironment(ENV.cadoWatchIntervalSeconds, String(props.cadoWatchIntervalSeconds ?? 30));
     props.coordination.bind(this.function);
     // Listing the open waits is a Query on one partition.
     props.coordination.table.grant(this.function, 'dynamodb:Query');
