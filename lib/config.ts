@@ -366,6 +366,18 @@ const configSchema = z
       /** How long to wait for the Cado pipeline before giving up on the hand-off. @default 21600 (6 h) */
       cadoHandoffTimeoutSeconds: int(60, 604_800).default(21_600),
       /**
+       * Least seconds between two looks of the Task Watcher at one running Cado pipeline (the polling fallback; the
+       * gap grows to a quarter of the pipeline's age, at most 5 minutes; a Cado webhook, when enabled, wakes it at
+       * once). @default 30
+       */
+      cadoWatchIntervalSeconds: int(10, 3600).default(30),
+      /**
+       * Whether to deploy the Cado webhook receiver: Cado's `processing_finished` / `processing_failed` webhooks
+       * wake an immediate check of the open pipelines, authenticated by a secret the payload template carries.
+       * @default false
+       */
+      cadoWebhookEnabled: z.boolean({ error: 'must be true or false' }).default(false),
+      /**
        * How evidence is collected unless an execution says otherwise (`s1cado collect --mode`): "s1-remoteops" runs
        * our collector through S1 RemoteOps and stages the output in our bucket; "cado-xdr" asks Cado to collect
        * through its own SentinelOne integration (`POST /api/v3/import/xdr`). @default "s1-remoteops"

@@ -2,6 +2,7 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { S1CadoConfig } from './config';
 import { ApiSecrets } from './constructs/api-secrets';
+import { CadoWebhook } from './constructs/cado-webhook';
 import { CoordinationStore } from './constructs/coordination-store';
 import { CustodySigning } from './constructs/custody-signing';
 import { EvidenceBucket } from './constructs/evidence-bucket';
@@ -50,6 +51,8 @@ export class S1CadoForensicsStack extends Stack {
   readonly intake: ThreatIntake;
   /** What an operator does to one investigation (`s1cado cancel`). */
   readonly operatorActions: OperatorActions;
+  /** The Cado webhook receiver, when `cadoWebhookEnabled`. */
+  readonly cadoWebhook?: CadoWebhook;
 
   constructor(scope: Construct, id: string, props: S1CadoForensicsStackProps) {
     super(scope, id, props);
@@ -104,6 +107,17 @@ export class S1CadoForensicsStack extends Stack {
         recordOutcome: step('record-outcome'),
       },
     });
+    // The re-run's Wait For Cado is resumed by the same watcher.
+    this.workflow.taskWatcher.resumes(this.handoffRerun.stateMachine);
+    if (config.cadoWebhookEnabled) {
+      this.cadoWebhook = new CadoWebhook(this, 'CadoWebhook', {
+        stateMachines: [this.workflow.stateMachine, this.handoffRerun.stateMachine],
+        secrets: this.secrets,
+        coordination: this.coordination,
+        cadoWatchIntervalSeconds: config.cadoWatchIntervalSeconds,
+        logRetentionDays: config.logRetentionDays,
+      });
+    }
     this.intake = new ThreatIntake(this, 'ThreatIntake', {
       config,
       stateMachine: this.workflow.stateMachine,
@@ -144,6 +158,7 @@ export class S1CadoForensicsStack extends Stack {
         ...Object.values(this.operatorActions.functions),
         this.audit.function,
         this.workflow.taskWatcher.function,
+        ...(this.cadoWebhook ? [this.cadoWebhook.function] : []),
       ],
     });
 
@@ -163,6 +178,12 @@ export class S1CadoForensicsStack extends Stack {
     if (this.intake.webhookUrl) new CfnOutput(this, 'WebhookUrl', { value: this.intake.webhookUrl.url });
     if (this.intake.webhookSecret) {
       new CfnOutput(this, 'WebhookSecretArn', { value: this.intake.webhookSecret.secretArn });
+    }
+    if (this.cadoWebhook) {
+      // Register the URL in Cado (Settings → Integrations → Webhooks, or POST /api/v3/webhooks) with the secret's
+      // value as the payload template's "secret".
+      new CfnOutput(this, 'CadoWebhookUrl', { value: this.cadoWebhook.url.url });
+      new CfnOutput(this, 'CadoWebhookSecretArn', { value: this.cadoWebhook.secret.secretArn });
     }
     new CfnOutput(this, 'AuditFunctionName', { value: this.audit.function.functionName });
     // `s1cado cancel` and `s1cado backfill` invoke these.

@@ -4,6 +4,7 @@
  * simulators (or external S1-/Cado-compatible endpoints), s3rver, dynalite and the local AWS fake. Used by the end-to-end
  * tests, `npm run demo` and `npm run bench`.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,6 +14,7 @@ import type { CfnTable } from 'aws-cdk-lib/aws-dynamodb';
 import type { CfnStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { resetAwsClients } from '../lambdas/shared/aws';
 import { sleep as clockSleep, useTimeScale } from '../lambdas/shared/clock';
+import { ENV, SECRET_FIELDS } from '../lambdas/shared/contract';
 import { COORDINATION_TABLE_ENV } from '../lambdas/shared/coordination/table';
 import { resetServices } from '../lambdas/shared/services';
 import { loadConfig, type S1CadoConfigInput } from '../lib/config';
@@ -32,6 +34,7 @@ import type { FakeEvent } from './aws-fake/event-bridge';
 import type { FakeExecutionRequest } from './aws-fake/step-functions';
 import { type CadoSimulator, startCadoSimulator } from './cado-simulator';
 import { type LocalDynamo, startLocalDynamo, tablesFromTemplate } from './dynamo';
+import { type LocalFunctionUrl, startFunctionUrl } from './function-url';
 import {
   type DemoTenant,
   type S1Simulator,
@@ -131,6 +134,11 @@ export interface LocalStack {
   readonly taskTokens: TaskTokens;
   /** The Task Watcher's local schedule. */
   readonly taskWatcher: LocalTaskWatcher;
+  /**
+   * The Cado webhook receiver's local Function URL and its secret, when the config enables it
+   * (`cadoWebhookEnabled`); with the Cado simulator, its webhooks are registered there as an operator would.
+   */
+  readonly cadoWebhook: { readonly url: string; readonly secret: string } | undefined;
   /** Stops everything and restores the environment. */
   close(): Promise<void>;
 }
@@ -264,6 +272,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     closers.push(() => aws.close());
     const s1SecretArn = aws.secrets.set('s1cado/s1-api', { apiToken: s1Token });
     const cadoSecretArn = aws.secrets.set('s1cado/cado-api', { apiKey: cadoKey });
+    // The Cado webhook's shared secret (the stack generates one); used only when the receiver is deployed.
+    const cadoWebhookSecret = randomBytes(32).toString('hex');
+    const cadoWebhookSecretArn = aws.secrets.set('s1cado/cado-webhook', {
+      [SECRET_FIELDS.cadoWebhookSecret]: cadoWebhookSecret,
+    });
     // The stack's custody signing key (ECC_NIST_P256, SIGN_VERIFY): the fake signs with a real P-256 key pair.
     const signingKeyArn = aws.kms.createSigningKey('s1-cado-forensics local custody signing');
 
@@ -287,6 +300,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       EVIDENCE_BUCKET: LOCAL_BUCKET,
       S1_SECRET_ARN: s1SecretArn,
       CADO_SECRET_ARN: cadoSecretArn,
+      [ENV.cadoWebhookSecretArn]: cadoWebhookSecretArn,
       MANIFEST_SIGNING_KEY_ARN: signingKeyArn,
       // No STS here: direct-upload part URLs are signed with the local S3 credentials (s3rver checks them).
       DIRECT_UPLOAD_ROLE_ARN: '',
@@ -397,6 +411,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const taskWatcher = localTaskWatcher(extracted.functions, invoke);
     if (options.taskWatcher ?? true) taskWatcher.start();
     closers.push(() => taskWatcher.stop());
+    const cadoWebhook = await localCadoWebhook(extracted.functions, invoke, cadoWebhookSecret, cadoSim);
+    if (cadoWebhook) closers.push(() => cadoWebhook.close());
     const outputs: Record<string, string> = {
       EvidenceBucketName: LOCAL_BUCKET,
       S1SecretArn: s1SecretArn,
@@ -432,6 +448,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       intake,
       taskTokens,
       taskWatcher,
+      cadoWebhook: cadoWebhook ? { url: cadoWebhook.url, secret: cadoWebhookSecret } : undefined,
       close,
     };
   } catch (error) {
@@ -469,6 +486,41 @@ function allStateNames(definition: { States: object }): string[] {
     }
   }
   return names;
+}
+
+/**
+ * The Cado webhook receiver behind a local Function URL, when the template has it; with the Cado simulator, its
+ * `processing_finished` and `processing_failed` webhooks are registered through the API (an Administrator's key), with
+ * the payload template the receiver expects (the secret first, then `$Title` and `$Event`).
+ */
+async function localCadoWebhook(
+  functions: ReadonlyMap<string, ExtractedFunction>,
+  invoke: Invoke,
+  secret: string,
+  cadoSim: CadoSimulator | undefined,
+): Promise<LocalFunctionUrl | undefined> {
+  const fn = [...functions.values()].find((f) => f.step === 'receive-cado-webhook');
+  if (!fn) return undefined;
+  const endpoint = await startFunctionUrl(async (event, requestId) => invoke(fn, event, { requestId }));
+  if (cadoSim) {
+    const adminKey = `cado-local-admin-${randomBytes(12).toString('hex')}`;
+    cadoSim.addKey({ key: adminKey, role: 'Administrator' });
+    for (const eventType of ['processing_finished', 'processing_failed']) {
+      const response = await fetch(`${cadoSim.apiUrl}/webhooks`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          name: `s1-cado-forensics ${eventType}`,
+          url: endpoint.url,
+          event_type: eventType,
+          payload_type: 'custom',
+          payload: JSON.stringify({ secret, title: '$Title', event: '$Event' }),
+        }),
+      });
+      if (response.status !== 201) throw new Error(`Cado refused the webhook (${response.status})`);
+    }
+  }
+  return endpoint;
 }
 
 /** Minutes between two scheduled watcher runs (the deployed rule's rate). */

@@ -103,6 +103,7 @@ const KNOWN_AGENT_TASKS = new Set([
   'Check Task',
   'Stage Output',
   'Hand To Cado',
+  'Wait For Cado',
   'Check Cado',
   'Cancel Task',
 ]);
@@ -339,6 +340,8 @@ export class ProgressReporter {
           `${p.bold('Hand To Cado')}: project ${text(at(output, 'cado', 'projectId')) ?? '?'} "${text(at(output, 'cado', 'projectName')) ?? ''}", import pipeline ${text(at(output, 'cado', 'pipelineId')) ?? '?'}`,
         );
         break;
+      // Wait For Cado waits until the Task Watcher (or a Cado webhook) resumes it: its output is Check Cado's.
+      case 'Wait For Cado':
       case 'Check Cado':
         this.cadoChecked(track, output);
         break;

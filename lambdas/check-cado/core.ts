@@ -52,6 +52,43 @@ export function shouldTryOtherLayout(
   return reportsNoFile(outcome) && !input.cado.fileNameFallback && input.evidence.key.includes('/');
 }
 
+/** What one look at a followed pipeline decided, and whether the waiting execution must be resumed with it. */
+export interface PipelineLook<T extends CadoFollowed> {
+  /** Check Cado's decision (phase, reason, evidence hash once complete). */
+  readonly state: T;
+  /**
+   * Resume the waiting execution with {@link state}: the pipeline ended or passed its deadline, or (phase still
+   * `running`) Cado found no file and the execution's Check Cado must import once more in the other layout.
+   */
+  readonly resume: boolean;
+  /** The resume is for that re-import (Check Cado acts; no one else sends a second import). */
+  readonly reimport: boolean;
+}
+
+/**
+ * Looks at the followed pipeline once, without side effects in Cado: the Task Watcher's Cado pass and the Cado
+ * webhook decide with it. The other-layout import is left to the execution's Check Cado (one request/response state,
+ * so the import is sent by exactly one step, as before).
+ */
+export async function lookAtPipeline<T extends CadoFollowed>(
+  input: T,
+  deps: { cado: CadoClient; now: () => number },
+): Promise<PipelineLook<T>> {
+  if (!('evidence' in input)) {
+    const state = (await checkXdr(input as XdrHandedOff, deps)) as T;
+    return { state, resume: state.cado.phase !== 'running', reimport: false };
+  }
+  const outcome = await deps.cado.pipelineOutcome(input.cado.pipelineId);
+  if (shouldTryOtherLayout(input, outcome)) {
+    const checkedAt = new Date(deps.now()).toISOString();
+    const reason = `Cado found no file (${outcome.reason}); Check Cado imports once more in the other layout`;
+    const state = { ...input, cado: { ...input.cado, phase: 'running', reason, checkedAt } } as T;
+    return { state, resume: true, reimport: true };
+  }
+  const state = (await decideS3(input, outcome, deps)) as T;
+  return { state, resume: state.cado.phase !== 'running', reimport: false };
+}
+
 /** Checks the pipeline once (of an S3 import, or in collection mode cado-xdr of Cado's own collection). */
 export async function checkCado<T extends CadoFollowed>(
   input: T,
@@ -104,6 +141,15 @@ async function checkS3(input: HandedOff, deps: { cado: CadoClient; now: () => nu
     const nowMs = deps.now();
     return importOtherLayout(input, outcome.reason, deps, nowMs, new Date(nowMs).toISOString());
   }
+  return decideS3(input, outcome, deps);
+}
+
+/** The decision on an S3 import's outcome, with Cado's evidence hash once it completed. */
+async function decideS3(
+  input: HandedOff,
+  outcome: PipelineOutcome,
+  deps: { cado: CadoClient; now: () => number },
+): Promise<HandedOff> {
   const checked = decideCado(input, outcome, deps.now());
   if (outcome.state !== 'running')
     logger.info('Cado pipeline finished', { pipelineId: input.cado.pipelineId, state: outcome.state });

@@ -23,6 +23,8 @@ export const MIN_SIGNING_KEY_LENGTH = 32;
 export interface SigningKeyReaderOptions {
   readonly client: SecretsManagerClient;
   readonly secretId: string;
+  /** JSON field of the secret holding the key. @default SIGNING_KEY_FIELD (`signingKey`) */
+  readonly field?: string;
   /** @default 300000 */
   readonly ttlMs?: number;
   /** Least time between two reads forced by {@link SigningKeyReader.refresh}. @default 60000 */
@@ -80,17 +82,18 @@ export class SigningKeyReader {
     if (current === undefined) {
       throw new SecretError('The webhook signing key secret has no current version');
     }
-    const value = keyOf(current.text);
+    const field = this.options.field ?? SIGNING_KEY_FIELD;
+    const value = keyOf(current.text, field);
     if (value === undefined) {
       throw new SecretError(
-        `The webhook secret must hold {"${SIGNING_KEY_FIELD}": "<at least ${MIN_SIGNING_KEY_LENGTH} characters>"}`,
+        `The webhook secret must hold {"${field}": "<at least ${MIN_SIGNING_KEY_LENGTH} characters>"}`,
       );
     }
     const overlap = this.options.rotationOverlapMs ?? DEFAULT_ROTATION_OVERLAP_MS;
     const currentSince = current.createdAt ?? 0;
     // The previous version is worth a read only while it may still sign; one with a bad shape never signs.
     const previous =
-      this.now() - currentSince < overlap ? keyOf((await this.read('AWSPREVIOUS'))?.text) : undefined;
+      this.now() - currentSince < overlap ? keyOf((await this.read('AWSPREVIOUS'))?.text, field) : undefined;
     this.cached = {
       current: value,
       ...(previous !== undefined && previous !== value ? { previous } : {}),
@@ -119,11 +122,11 @@ export class SigningKeyReader {
 }
 
 /** The key in a secret's text, registered for redaction; undefined when the text does not hold a usable one. */
-function keyOf(text: string | undefined): string | undefined {
+function keyOf(text: string | undefined, field: string): string | undefined {
   if (text === undefined) return undefined;
   let value: unknown;
   try {
-    value = (JSON.parse(text) as Record<string, unknown>)[SIGNING_KEY_FIELD];
+    value = (JSON.parse(text) as Record<string, unknown>)[field];
   } catch {
     // The raw text may be the key itself: mask it before anything could print it.
     registerSecret(text);

@@ -133,6 +133,8 @@ export const SECRET_FIELDS = {
   cadoKey: 'apiKey',
   /** The webhook's HMAC signing key. */
   webhookSigningKey: 'signingKey',
+  /** The shared value the Cado webhook's payload template carries (Cado signs nothing, see receive-cado-webhook). */
+  cadoWebhookSecret: 'cadoWebhookSecret',
 } as const;
 
 /** Environment variables set by the constructs in `lib/` and read by the handlers' settings. */
@@ -158,6 +160,10 @@ export const ENV = {
   cadoProjectName: 'CADO_PROJECT_NAME',
   cadoCloudId: 'CADO_CLOUD_ID',
   cadoHandoffTimeoutSeconds: 'CADO_HANDOFF_TIMEOUT_SECONDS',
+  /** Task Watcher: seconds between two looks at one running Cado pipeline (its Cado pass). */
+  cadoWatchIntervalSeconds: 'CADO_WATCH_INTERVAL_SECONDS',
+  /** Receive Cado Webhook: the secret holding the shared value Cado's payload template carries. */
+  cadoWebhookSecretArn: 'CADO_WEBHOOK_SECRET_ARN',
   /** Collection mode `cado-xdr`: the default mode, Cado's SentinelOne account, the files of profile custom. */
   collectionMode: 'COLLECTION_MODE',
   cadoXdrAccountName: 'CADO_XDR_ACCOUNT_NAME',
@@ -282,6 +288,9 @@ export const S1_RATE_LIMITS = [
 
 /** Partition-key prefix of the S1 request budget's items in the coordination table (`s1budget#<family>`). */
 export const S1_BUDGET_KEY_PREFIX = 's1budget#';
+
+/** The coordination store's partition of open Cado pipeline waits (the Cado webhook may touch only these). */
+export const OPEN_CADO_PIPELINES_PK = 'open#cado-pipeline';
 
 /** A family of {@link S1_RATE_LIMITS}. */
 export type S1RateFamily = (typeof S1_RATE_LIMITS)[number]['family'];

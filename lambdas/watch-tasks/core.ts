@@ -64,6 +64,8 @@ export interface WatchDeps extends WatchOptions {
   readonly owner?: string;
   readonly now: () => number;
   readonly sleep: (ms: number) => Promise<void>;
+  /** Other waits watched in the same loop (the Cado pipelines, cado.ts): runs after each pass, returns how many stay open. */
+  readonly alsoWatch?: () => Promise<number>;
 }
 
 /** What one pass did. */
@@ -204,7 +206,15 @@ export async function watchTasks(deps: WatchDeps): Promise<WatchSummary> {
       }
       passes.push(pass);
       const stillOpen = pass.open - pass.resumed - pass.closed;
-      if (!pass.failed && stillOpen <= 0 && pass.failedAnswers === 0)
+      const othersOpen = deps.alsoWatch
+        ? await deps.alsoWatch().catch((error: unknown) => {
+            logger.warn('Watcher pass over the other waits failed; trying again next pass', {
+              errorName: errorName(error),
+            });
+            return 1;
+          })
+        : 0;
+      if (!pass.failed && stillOpen <= 0 && pass.failedAnswers === 0 && othersOpen <= 0)
         return { passes, stopped: 'nothing-open' };
       if (deps.now() - started + intervalMs > runMs) return { passes, stopped: 'time-up' };
       await deps.sleep(intervalMs);

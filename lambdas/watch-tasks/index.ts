@@ -1,27 +1,14 @@
 /** Task Watcher (see core.ts): run by an EventBridge schedule every minute; the event carries nothing it needs. */
-import { SendTaskFailureCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
 import * as z from 'zod';
-import { sfnClient } from '../shared/aws';
 import { now, sleep } from '../shared/clock';
 import { METRICS } from '../shared/contract';
-import { coordinationStore, openTasks } from '../shared/coordination';
+import { coordinationStore, openPipelines, openTasks } from '../shared/coordination';
 import { stepHandler } from '../shared/handler';
 import { metrics } from '../shared/observability';
-import { s1Client } from '../shared/services';
-import { type TaskResumer, watchTasks } from './core';
-
-/** SendTaskSuccess / SendTaskFailure on the project's Step Functions client (timeouts, retries). */
-function stepFunctionsResumer(): TaskResumer {
-  const client = sfnClient();
-  return {
-    async success(taskToken, output) {
-      await client.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) }));
-    },
-    async failure(taskToken, error, cause) {
-      await client.send(new SendTaskFailureCommand({ taskToken, error, cause }));
-    },
-  };
-}
+import { cadoClient, s1Client } from '../shared/services';
+import { cadoPass, cadoWatchIntervalSeconds, stillOpen } from './cado';
+import { watchTasks } from './core';
+import { stepFunctionsResumer } from './step-functions-resumer';
 
 export const handler = stepHandler('watch-tasks', z.unknown(), async (_event, context) => {
   const summary = await watchTasks({
@@ -32,6 +19,17 @@ export const handler = stepHandler('watch-tasks', z.unknown(), async (_event, co
     owner: context.awsRequestId,
     now,
     sleep: (ms) => sleep(ms),
+    // The open Cado pipelines, in the same loop (cado.ts).
+    alsoWatch: async () =>
+      stillOpen(
+        await cadoPass({
+          cado: cadoClient(),
+          openPipelines: openPipelines(),
+          resume: stepFunctionsResumer(),
+          intervalSeconds: cadoWatchIntervalSeconds(),
+          now,
+        }),
+      ),
   });
   const resumed = summary.passes.reduce((sum, pass) => sum + pass.resumed, 0);
   // Resumed executions leave `running` (the dashboard's open-task count), as Check Task counted them.

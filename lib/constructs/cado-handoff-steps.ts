@@ -6,10 +6,9 @@ import {
   IntegrationPattern,
   JitterType,
   JsonPath,
+  Pass,
   TaskInput,
   Timeout,
-  Wait,
-  WaitTime,
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
@@ -123,12 +122,20 @@ export function lambdaStep(
   return task;
 }
 
+/**
+ * How long after the hand-off deadline the watchdog of Wait For Cado fires: the Task Watcher reports a passed
+ * deadline at its next pass (within a minute or two); the watchdog fires only when no watcher and no webhook answered.
+ */
+export const CADO_WATCHDOG_SLACK_SECONDS = 600;
+
 /** Properties of {@link cadoHandoffSteps}. */
 export interface CadoHandoffStepsProps {
   /** The `hand-to-cado` Lambda. */
   readonly handToCado: TaskFunction;
-  /** The `check-cado` Lambda. */
+  /** The `check-cado` Lambda (Check Cado, and Wait For Cado's registration). */
   readonly checkCado: TaskFunction;
+  /** The hand-off deadline (`cadoHandoffTimeoutSeconds`): Wait For Cado's watchdog fires this much plus slack later. */
+  readonly handoffTimeoutSeconds: number;
   /** Where a Cado error goes, with the caught error at `$.handoffError`. */
   readonly failed: IChainable;
   /** Where the branch goes once the pipeline is no longer running (complete, failed, cancelled, deadline). */
@@ -138,30 +145,61 @@ export interface CadoHandoffStepsProps {
 /** The hand-off states; enter at `handToCado` to import, at `waitForCado` to follow a pipeline already started. */
 export interface CadoHandoffSteps {
   readonly handToCado: LambdaInvoke;
-  readonly waitForCado: Wait;
+  readonly waitForCado: LambdaInvoke;
   readonly checkCado: LambdaInvoke;
 }
 
 /**
- * Hand To Cado → Wait For Cado ⇄ Check Cado, as the investigation workflow and the hand-off re-run both run it:
- * the same Lambdas, Retry and Catch. State names are the construct ids, so `scope` must hold no others by them.
+ * Hand To Cado → Wait For Cado → Cado Finished?, as the investigation workflow and the hand-off re-run both run it:
+ * the same Lambdas, Retry and Catch. Wait For Cado registers the pipeline with its task token and waits
+ * (`lambda:invoke.waitForTaskToken`) until the Task Watcher's Cado pass, or a Cado webhook, resumes it with Check
+ * Cado's decision; its timeout is the watchdog (the hand-off deadline plus {@link CADO_WATCHDOG_SLACK_SECONDS}),
+ * which ends the hand-off failed with `CadoWatchdogFired`. Check Cado runs only when the resume asks it to import once
+ * more (Cado found no file: phase still `running`), then the pipeline it imported is waited for again. State names
+ * are the construct ids, so `scope` must hold no others by them.
  */
 export function cadoHandoffSteps(scope: Construct, props: CadoHandoffStepsProps): CadoHandoffSteps {
   const handToCado = lambdaStep(scope, 'Hand To Cado', props.handToCado, { retryOn: CADO_TRANSIENT_ERRORS });
-  const waitForCado = new Wait(scope, 'Wait For Cado', { time: WaitTime.secondsPath('$.poll.waitSeconds') });
+  const waitForCado = lambdaStep(scope, 'Wait For Cado', props.checkCado, {
+    retryOn: RETRY_ON.coordination,
+    payload: TaskInput.fromObject({
+      followed: JsonPath.entirePayload,
+      executionName: JsonPath.stringAt('$$.Execution.Name'),
+      taskToken: JsonPath.taskToken,
+    }),
+    waitForTaskToken: { timeoutSeconds: props.handoffTimeoutSeconds + CADO_WATCHDOG_SLACK_SECONDS },
+  });
   const checkCado = lambdaStep(scope, 'Check Cado', props.checkCado, { retryOn: CADO_TRANSIENT_ERRORS });
+  const watchdogFired = new Pass(scope, 'Cado Watchdog Fired', {
+    comment:
+      'No Task Watcher or Cado webhook resumed the execution before the watchdog timeout of Wait For Cado',
+    parameters: {
+      Error: 'CadoWatchdogFired',
+      Cause:
+        'No Task Watcher pass or Cado webhook resumed the execution before the watchdog (the hand-off deadline plus ' +
+        `${CADO_WATCHDOG_SLACK_SECONDS} s); the pipeline may still be running in Cado`,
+    },
+    resultPath: '$.handoffError',
+  });
+  watchdogFired.next(props.failed);
   handToCado.addCatch(props.failed, { errors: ['States.ALL'], resultPath: '$.handoffError' });
+  waitForCado.addCatch(watchdogFired, { errors: ['States.Timeout'], resultPath: '$.watchdog' });
+  waitForCado.addCatch(props.failed, { errors: ['States.ALL'], resultPath: '$.handoffError' });
   checkCado.addCatch(props.failed, { errors: ['States.ALL'], resultPath: '$.handoffError' });
   const cadoFinished = new Choice(scope, 'Cado Finished?')
+    .when(Condition.stringEquals('$.cado.phase', 'running'), checkCado)
+    .otherwise(props.finished);
+  const reimported = new Choice(scope, 'Cado Re-Imported?')
     .when(Condition.stringEquals('$.cado.phase', 'running'), waitForCado)
     .otherwise(props.finished);
-  handToCado.next(waitForCado).next(checkCado).next(cadoFinished);
+  handToCado.next(waitForCado).next(cadoFinished);
+  checkCado.next(reimported);
   return { handToCado, waitForCado, checkCado };
 }
 
 /**
  * Collection mode cado-xdr: the `hand-to-cado` Lambda asks Cado to collect from the agent through its SentinelOne
- * integration (state "Import From XDR"), then the branch joins the hand-off loop at `waitForCado`. Retried like Hand
+ * integration (state "Import From XDR"), then the branch joins the hand-off at `waitForCado`. Retried like Hand
  * To Cado (its settle wait is a CadoTransientError), and the coordination store's errors; any other error goes to
  * `failed` at `$.handoffError`.
  */

@@ -4,7 +4,12 @@ import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { type IKey, Key } from 'aws-cdk-lib/aws-kms';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { COORDINATION_TABLE, ENV, S1_BUDGET_KEY_PREFIX } from '../../lambdas/shared/contract';
+import {
+  COORDINATION_TABLE,
+  ENV,
+  OPEN_CADO_PIPELINES_PK,
+  S1_BUDGET_KEY_PREFIX,
+} from '../../lambdas/shared/contract';
 
 /** Item operations a bound function may call: single-item reads and (conditional) writes, nothing in bulk. */
 export const COORDINATION_TABLE_ACTIONS = [
@@ -124,6 +129,26 @@ export class CoordinationStore extends Construct {
       grantee: fn,
       actions: ['dynamodb:GetItem', 'dynamodb:DeleteItem'],
       resourceArns: [this.table.tableArn],
+    });
+  }
+
+  /**
+   * Gives `fn` the open Cado pipeline waits only (partition `open#cado-pipeline`), and the key through DynamoDB:
+   * `register` is `dynamodb:PutItem` (Wait For Cado registers its wait); `answer` is `dynamodb:Query` to list them,
+   * `dynamodb:UpdateItem` to note a look and `dynamodb:DeleteItem` to remove an answered one (the Cado webhook
+   * receiver, which needs no other item of the store).
+   */
+  bindOpenCadoWaits(fn: LambdaFunction, use: 'register' | 'answer'): Grant {
+    fn.addEnvironment(ENV.coordinationTableName, this.table.tableName);
+    this.grantKey(fn);
+    return Grant.addToPrincipal({
+      grantee: fn,
+      actions:
+        use === 'register'
+          ? ['dynamodb:PutItem']
+          : ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+      resourceArns: [this.table.tableArn],
+      conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [OPEN_CADO_PIPELINES_PK] } },
     });
   }
 

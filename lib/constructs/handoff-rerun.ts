@@ -36,8 +36,8 @@ export interface HandOffRerunProps {
  * The hand-off re-run (DESIGN §4): a second, small state machine that `s1cado handoff <investigationId>` starts
  * when evidence is staged but Cado did not process it.
  *
- * Find Staged Evidence → Hand Off Each Collection (Map: Hand To Cado → Wait For Cado ⇄ Check Cado, or straight
- * to Wait For Cado to follow a pipeline started earlier) → Record Outcome (re-run mode) → Succeed | Fail. The
+ * Find Staged Evidence → Hand Off Each Collection (Map: Hand To Cado → Wait For Cado, or straight to Wait For
+ * Cado to follow a pipeline started earlier; the Task Watcher or a Cado webhook resumes it) → Record Outcome (re-run mode) → Succeed | Fail. The
  * hand-off states are the investigation workflow's (same Lambdas, Retry and Catch, built by the same helper);
  * Record Outcome stays the only writer of manifests and case.json, so operators need no S3 write access.
  */
@@ -68,6 +68,7 @@ export class HandOffRerun extends Construct {
     const cado = cadoHandoffSteps(this, {
       handToCado: functions.handToCado,
       checkCado: functions.checkCado,
+      handoffTimeoutSeconds: config.cadoHandoffTimeoutSeconds,
       failed: new Pass(this, 'Hand-Off Failed'),
       finished: new Pass(this, 'Agent Finished'),
     });

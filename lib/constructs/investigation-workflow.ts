@@ -83,10 +83,11 @@ export interface InvestigationWorkflowProps {
  *
  * Receive Input → Check Permissions → Resolve Targets → Ensure Scripts → Collect From Each Agent (Map) →
  * Record Outcome → Succeed | Fail, where each agent runs Run Script (which waits with a task token until the Task
- * Watcher resumes it) → Stage Output → Hand To Cado → (Wait For Cado ⇄ Check Cado), and a passed task deadline, or
+ * Watcher resumes it) → Stage Output → Hand To Cado → Wait For Cado (which waits with a task token until the Task
+ * Watcher's Cado pass or a Cado webhook resumes it), and a passed task deadline, or
  * the wait's watchdog timeout when no watcher answered, goes to Cancel Task. In collection mode
  * cado-xdr (config or execution input, set by Resolve Targets) Ensure Scripts is skipped and each agent goes Import
- * From XDR → (Wait For Cado ⇄ Check Cado): Cado collects through its own SentinelOne integration. Every S1/Cado call retries its transient errors by name with
+ * From XDR → Wait For Cado: Cado collects through its own SentinelOne integration. Every S1/Cado call retries its transient errors by name with
  * backoff and full jitter; anything else is caught per agent, so one agent's failure never loses another's evidence.
  * JSONPath only (the local runner cannot execute JSONata).
  */
@@ -226,6 +227,8 @@ export class InvestigationWorkflow extends Construct {
     // After a watchdog timeout, Cancel Task finds the task through the execute intent.
     coordination.bind(functions.cancelTask);
     coordination.bind(functions.handToCado);
+    // Wait For Cado registers the pipeline it follows (open Cado waits), for the Task Watcher and the Cado webhook.
+    coordination.bindOpenCadoWaits(functions.checkCado, 'register');
     coordination.bind(functions.recordOutcome);
     this.functions = Object.fromEntries(Object.values(functions).map((f) => [f.step, f]));
 
@@ -292,6 +295,7 @@ export class InvestigationWorkflow extends Construct {
     const cado = cadoHandoffSteps(this, {
       handToCado: functions.handToCado,
       checkCado: functions.checkCado,
+      handoffTimeoutSeconds: config.cadoHandoffTimeoutSeconds,
       failed: handOffFailed,
       finished: agentFinished,
     });
@@ -388,6 +392,7 @@ export class InvestigationWorkflow extends Construct {
       stateMachines: [this.stateMachine],
       secrets,
       coordination,
+      cadoWatchIntervalSeconds: config.cadoWatchIntervalSeconds,
       logRetentionDays: config.logRetentionDays,
     });
   }

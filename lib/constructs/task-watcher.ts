@@ -3,6 +3,7 @@ import { Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { ENV } from '../../lambdas/shared/contract';
 import type { ApiSecrets } from './api-secrets';
 import type { CoordinationStore } from './coordination-store';
 import { TaskFunction } from './task-function';
@@ -14,8 +15,10 @@ export const WATCHER_RUN_SECONDS = 55;
 export interface TaskWatcherProps {
   /** The state machines whose waiting executions the watcher resumes. */
   readonly stateMachines: readonly IStateMachine[];
-  /** The S1 token (all watcher S1 calls go through the shared S1 client). */
+  /** The S1 token and the Cado key (all watcher calls go through the shared clients). */
   readonly secrets: ApiSecrets;
+  /** Least seconds between two looks at one running Cado pipeline. @default 30 */
+  readonly cadoWatchIntervalSeconds?: number;
   /** Holds the open waits and the watcher's lease. */
   readonly coordination: CoordinationStore;
   readonly logRetentionDays: number;
@@ -24,7 +27,8 @@ export interface TaskWatcherProps {
 /**
  * The Task Watcher (DESIGN §9, "O(1) S1 traffic"; `lambdas/watch-tasks`): a Lambda that an EventBridge schedule
  * starts every minute, and that passes every 10 s for about a minute while any S1 task wait is open (and ends at once
- * otherwise). A scheduled Lambda rather than an Express state machine: it needs one loop with a clock, one lease and
+ * otherwise). Its Cado pass (`lambdas/watch-tasks/cado.ts`) does the same for the executions waiting in Wait For
+ * Cado, looking at each running pipeline every `cadoWatchIntervalSeconds`. A scheduled Lambda rather than an Express state machine: it needs one loop with a clock, one lease and
  * no per-pass billing of states, and the schedule restarts it by itself after a failure. Reserved concurrency 1 and
  * the lease in the coordination store keep one watcher at a time.
  */
@@ -44,10 +48,12 @@ export class TaskWatcher extends Construct {
       logRetentionDays: props.logRetentionDays,
     });
     props.secrets.bindS1(this.function);
+    props.secrets.bindCado(this.function);
+    this.function.addEnvironment(ENV.cadoWatchIntervalSeconds, String(props.cadoWatchIntervalSeconds ?? 30));
     props.coordination.bind(this.function);
     // Listing the open waits is a Query on one partition.
     props.coordination.table.grant(this.function, 'dynamodb:Query');
-    for (const machine of props.stateMachines) machine.grantTaskResponse(this.function);
+    for (const machine of props.stateMachines) this.resumes(machine);
     this.schedule = new Rule(this, 'Schedule', {
       description: 'Runs the s1-cado-forensics Task Watcher',
       schedule: Schedule.rate(Duration.minutes(1)),
@@ -60,5 +66,10 @@ export class TaskWatcher extends Construct {
         maxEventAge: Duration.minutes(1),
       }),
     );
+  }
+
+  /** Lets the watcher answer the waiting states of `machine` (SendTaskSuccess / SendTaskFailure / heartbeat). */
+  resumes(machine: IStateMachine): void {
+    machine.grantTaskResponse(this.function);
   }
 }

@@ -26,6 +26,7 @@ import {
 import type { CadoPermission } from './roles';
 import type { S3Checker } from './s3-check';
 import { evidenceView, pipelineView, projectView, whoamiView } from './views';
+import type { CadoWebhooks } from './webhooks';
 import { browseSentinelOne, importFromXdr } from './xdr';
 
 /** Everything a handler may use. */
@@ -40,6 +41,7 @@ export interface RouteContext {
   readonly behaviour: CadoBehaviour;
   readonly platformVersion: string;
   readonly s3?: S3Checker;
+  readonly webhooks: CadoWebhooks;
 }
 
 /** One endpoint. */
@@ -364,5 +366,17 @@ export const routes: readonly Route[] = [
     pattern: /^\/api\/v3\/import\/xdr$/,
     permission: 'import_data',
     handle: importFromXdr,
+  },
+  {
+    method: 'POST',
+    pattern: /^\/api\/v3\/webhooks$/,
+    permission: 'webhook_write',
+    handle: ({ webhooks, body, now }) => webhooks.create(body, now),
+  },
+  {
+    method: 'GET',
+    pattern: /^\/api\/v3\/webhooks$/,
+    permission: 'webhook_read',
+    handle: ({ webhooks }) => webhooks.list(),
   },
 ];

@@ -22,6 +22,7 @@ import { type ApiKeyRecord, CadoState, type ProjectRecord } from './model';
 import { type CadoRole, roleHas } from './roles';
 import { type Route, routes } from './routes';
 import { S3Checker } from './s3-check';
+import { CadoWebhooks } from './webhooks';
 
 /** An API key to register. */
 export interface CadoKeyInit {
@@ -83,6 +84,8 @@ export interface CadoSimulator {
   /** The model, brought up to the current simulated time on every access. */
   readonly state: CadoState;
   readonly faults: FaultController;
+  /** Registered webhooks (`POST /api/v3/webhooks`) and what was sent to them. */
+  readonly webhooks: CadoWebhooks;
   /** Every request received, oldest first. */
   readonly requests: readonly CadoRequestLogEntry[];
   clearRequests(): void;
@@ -129,6 +132,7 @@ class Simulator implements CadoSimulator {
   readonly behaviour: CadoBehaviour;
   readonly faults: FaultController;
   readonly platformVersion: string;
+  readonly webhooks: CadoWebhooks;
   private readonly model = new CadoState();
   private readonly log: CadoRequestLogEntry[] = [];
   private readonly server: Server;
@@ -142,6 +146,7 @@ class Simulator implements CadoSimulator {
     this.platformVersion = options.platformVersion ?? DEFAULT_PLATFORM_VERSION;
     this.behaviour = behaviourFor(this.platformVersion, options.behaviour);
     this.s3 = options.s3 ? new S3Checker(options.s3) : undefined;
+    this.webhooks = new CadoWebhooks(() => this.state, this.clock);
     this.server = createServer((req, res) => {
       // handle() answers every error it can itself; this only covers a failure while writing the answer.
       this.handle(req, res).catch(() => {
@@ -233,6 +238,7 @@ class Simulator implements CadoSimulator {
   }
 
   async close(): Promise<void> {
+    await this.webhooks.close();
     await this.stopListening();
     this.s3?.destroy();
   }
@@ -355,6 +361,7 @@ class Simulator implements CadoSimulator {
       behaviour: this.behaviour,
       platformVersion: this.platformVersion,
       ...(this.s3 ? { s3: this.s3 } : {}),
+      webhooks: this.webhooks,
     });
   }
 

@@ -10,6 +10,7 @@
  * calls during the run, and what its minute-long invocations cost while any task is open.
  */
 
+import { pipelineSnapshot } from '../../local/cado-simulator';
 import { type LocalStack, startLocalStack } from '../../local/local-stack';
 import { completionTime } from '../../local/s1-simulator/tasks';
 import {
@@ -52,6 +53,11 @@ export interface BillFigures {
   readonly watcher: {
     /** Simulated seconds from the task's completion in S1 to the execution resuming (leaving Run Script). */
     readonly noticedAfterSeconds: number | null;
+    /**
+     * Simulated seconds from the end of the Cado pipeline (its processing child) to the execution resuming (leaving
+     * Wait For Cado): the watcher's Cado pass, as no webhook is configured here.
+     */
+    readonly cadoNoticedAfterSeconds: number | null;
     readonly invocations: number;
     /** `GET /remote-scripts/status` calls the whole run made (all from the watcher). */
     readonly statusCalls: number;
@@ -89,6 +95,7 @@ export async function benchBill(plan: BillPlan, progress: Progress): Promise<Bil
     const invocations: (Invocation & { step: string })[] = [];
     let logBytes = 0;
     let noticedAfterSeconds: number | null = null;
+    let cadoNoticedAfterSeconds: number | null = null;
     const watcherInvocationsBefore = stack.taskWatcher.invocations;
     const statusCallsBefore = sim.requests.filter((r) => r.route === '/remote-scripts/status').length;
     progress(`one investigation, one agent, a ${plan.collectionMinutes}-minute collection`);
@@ -107,6 +114,14 @@ export async function benchBill(plan: BillPlan, progress: Progress): Promise<Bil
             const output = event.state.output as { task?: { parentTaskId?: string } } | undefined;
             const child = output?.task?.parentTaskId ? sim.tasksOf(output.task.parentTaskId)[0] : undefined;
             if (child) noticedAfterSeconds = (sim.clock() - completionTime(child)) / 1000;
+          }
+          if (event.type === 'StateExited' && event.state.name === 'Wait For Cado' && stack.cadoSim) {
+            const output = event.state.output as { cado?: { pipelineId?: number } } | undefined;
+            const pipelines = stack.cadoSim.state.pipelines;
+            const parent = pipelines.get(output?.cado?.pipelineId ?? -1);
+            const last = parent?.childId !== undefined ? pipelines.get(parent.childId) : parent;
+            const ended = last ? pipelineSnapshot(last, sim.clock()).finishTime : undefined;
+            if (ended !== undefined) cadoNoticedAfterSeconds = (sim.clock() - ended) / 1000;
           }
         },
       },
@@ -136,6 +151,7 @@ export async function benchBill(plan: BillPlan, progress: Progress): Promise<Bil
       logBytes,
       watcher: {
         noticedAfterSeconds,
+        cadoNoticedAfterSeconds,
         invocations: stack.taskWatcher.invocations - watcherInvocationsBefore,
         statusCalls:
           sim.requests.filter((r) => r.route === '/remote-scripts/status').length - statusCallsBefore,

@@ -189,6 +189,7 @@ export function renderBill(f: BillFigures): string {
     `  task watcher: finished task noticed after ${f.watcher.noticedAfterSeconds === null ? 'n/a' : `${num(f.watcher.noticedAfterSeconds)} s`} (simulated);` +
       ` ${f.watcher.invocations} watcher invocations, ${f.watcher.statusCalls} S1 status calls in the run;` +
       ` ${usd(f.watcher.costPerOpenMinute)} Lambda duration per minute while any task is open (shared by all open investigations, not in the bill below)`,
+    `  Cado pipeline end noticed after ${f.watcher.cadoNoticedAfterSeconds === null ? 'n/a' : `${num(f.watcher.cadoNoticedAfterSeconds)} s`} (simulated; the watcher's Cado pass every cadoWatchIntervalSeconds, no webhook)`,
     '',
     table([
       ['cost per investigation', 'durations as measured', 'every invocation 1 s'],

@@ -73,12 +73,18 @@ describe('the Task Watcher', () => {
     const parents = [...tasksOf(a.id), ...tasksOf(b.id)].map((task) => task.parentTaskId).sort();
     expect(String(calls[0]?.query.parentTaskId__in).split(',').sort()).toEqual(parents);
 
-    for (const { run } of [a, b]) {
-      const done = await run;
-      expect(done.caseRecord.status).toBe('complete');
-      // One wait instead of a Wait ⇄ Check Task loop: Run Script, then straight to staging.
-      expect(done.stats.invocationsByState['Check Task']).toBeUndefined();
-      expect(done.stats.invocationsByState['Stage Output']).toBe(1);
+    // The hand-offs wait for their Cado pipelines the same way (Wait For Cado): the scheduled watcher resumes them.
+    stack.taskWatcher.start();
+    try {
+      for (const { run } of [a, b]) {
+        const done = await run;
+        expect(done.caseRecord.status).toBe('complete');
+        // One wait instead of a Wait ⇄ Check Task loop: Run Script, then straight to staging.
+        expect(done.stats.invocationsByState['Check Task']).toBeUndefined();
+        expect(done.stats.invocationsByState['Stage Output']).toBe(1);
+      }
+    } finally {
+      await stack.taskWatcher.stop();
     }
     // Nothing open: the next run asks S1 nothing.
     const idle = stack.s1Sim.requests.length;
@@ -98,7 +104,14 @@ describe('the Task Watcher', () => {
     expect(stack.aws.stepFunctions.lostSendTaskSuccessCalls - lostBefore).toBe(4);
     // The SDK's retries of the lost answers take real seconds, i.e. most of the invocation's simulated minute.
     expect(first.resumed).toBe(0);
-    const done = await a.run;
+    // The hand-off's Wait For Cado is resumed by the scheduled watcher.
+    stack.taskWatcher.start();
+    let done: InvestigationRun;
+    try {
+      done = await a.run;
+    } finally {
+      await stack.taskWatcher.stop();
+    }
     expect(done.caseRecord.status).toBe('complete');
     expect(done.stats.invocationsByState['Stage Output']).toBe(1);
 

@@ -170,6 +170,8 @@ describe('functions are configured and granted together', () => {
       'cancel-investigation',
       'check-cado',
       'hand-to-cado',
+      // Its Cado pass resumes the executions waiting in Wait For Cado.
+      'watch-tasks',
     ]);
   });
 });

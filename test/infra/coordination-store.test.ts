@@ -128,6 +128,8 @@ describe('the stack with the coordination store', () => {
       'cancel-investigation',
       // Finds the task through the execute intent after the watchdog of Run Script's wait fired.
       'cancel-task',
+      // Wait For Cado registers its pipeline and token (PutItem on the open Cado waits only): see below.
+      'check-cado',
       'hand-to-cado',
       'poll-threats',
       'receive-webhook',

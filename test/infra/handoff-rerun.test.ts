@@ -90,7 +90,14 @@ describe('HandOffRerun', () => {
   it('runs the hand-off steps of the investigation workflow unchanged: same Lambdas, Retry and Catch', () => {
     const main = statesOf(built.main.definition);
     const rerun = statesOf(built.rerun.definition);
-    for (const name of ['Hand To Cado', 'Wait For Cado', 'Check Cado', 'Cado Finished?']) {
+    for (const name of [
+      'Hand To Cado',
+      'Wait For Cado',
+      'Check Cado',
+      'Cado Finished?',
+      'Cado Re-Imported?',
+      'Cado Watchdog Fired',
+    ]) {
       expect(rerun[name], name).toBeDefined();
       expect(rerun[name], name).toEqual(main[name]);
     }

@@ -165,6 +165,47 @@ describe('InvestigationWorkflow state machine', () => {
     expect(agentStates['Cancel Task']?.Catch?.[0]).toMatchObject({ Next: 'Collection Timed Out' });
   });
 
+  it('waits for the Cado pipeline with a task token and a watchdog that ends the hand-off failed', () => {
+    expect(agentStates['Hand To Cado']?.Next).toBe('Wait For Cado');
+    expect(agentStates['Wait For Cado']).toMatchObject({
+      Type: 'Task',
+      Resource: expect.stringMatching(/:states:::lambda:invoke\.waitForTaskToken"?/),
+      Parameters: {
+        Payload: {
+          'followed.$': '$',
+          'executionName.$': '$$.Execution.Name',
+          'taskToken.$': '$$.Task.Token',
+        },
+      },
+      // The hand-off deadline (cadoHandoffTimeoutSeconds, 6 h by default) plus the watchdog slack.
+      TimeoutSeconds: 21_600 + 600,
+      Next: 'Cado Finished?',
+    });
+    expect(JSON.stringify(agentStates['Wait For Cado']?.Parameters)).toContain('WorkflowCheckCado');
+    expect(agentStates['Wait For Cado']?.Catch).toEqual([
+      { ErrorEquals: ['States.Timeout'], Next: 'Cado Watchdog Fired', ResultPath: '$.watchdog' },
+      { ErrorEquals: ['States.ALL'], Next: 'Hand-Off Failed', ResultPath: '$.handoffError' },
+    ]);
+    expect(agentStates['Cado Watchdog Fired']).toMatchObject({
+      Type: 'Pass',
+      Parameters: { Error: 'CadoWatchdogFired' },
+      ResultPath: '$.handoffError',
+      Next: 'Hand-Off Failed',
+    });
+    // Resumed still running only to import once more in the other file_name layout (Check Cado), then waits again.
+    expect(agentStates['Cado Finished?']).toMatchObject({
+      Choices: [{ Variable: '$.cado.phase', StringEquals: 'running', Next: 'Check Cado' }],
+      Default: 'Agent Finished',
+    });
+    expect(agentStates['Check Cado']?.Next).toBe('Cado Re-Imported?');
+    expect(agentStates['Cado Re-Imported?']).toMatchObject({
+      Choices: [{ Variable: '$.cado.phase', StringEquals: 'running', Next: 'Wait For Cado' }],
+      Default: 'Agent Finished',
+    });
+    // No Wait state is left in the hand-off: nothing polls per execution.
+    expect(Object.values(agentStates).filter((state) => state.Type === 'Wait')).toEqual([]);
+  });
+
   it("sizes Run Script's watchdog for the longest profile runtime, not only triage's", () => {
     const watchdogOf = (s1cado: Record<string, unknown>) => {
       const app = apps.app({ s1cado });
@@ -212,7 +253,6 @@ describe('InvestigationWorkflow state machine', () => {
       ResultPath: '$.task',
       Next: 'Cancel Task',
     });
-    expect(agentStates['Wait For Cado']).toMatchObject({ Type: 'Wait', SecondsPath: '$.poll.waitSeconds' });
     const choices = (agentStates['Task Finished?']?.Choices ?? []) as {
       Variable: string;
       StringEquals: string;
@@ -431,14 +471,15 @@ describe('Task Watcher', () => {
     });
   });
 
-  it('may answer task tokens of the investigation, list the open waits and read the S1 token, nothing of Cado', () => {
+  it('may answer task tokens of the investigation, list the open waits and read the S1 token and Cado key', () => {
     const actions = actionsOf('watch-tasks');
     expect(actions).toEqual(expect.arrayContaining(['states:SendTaskSuccess', 'states:SendTaskFailure']));
     expect(actions).toContain('dynamodb:Query');
     expect(actions.some((a) => a.startsWith('s3:'))).toBe(false);
     const text = JSON.stringify(statementsOf('watch-tasks'));
     expect(text).toContain('ApiSecretsS1ApiToken');
-    expect(text).not.toContain('ApiSecretsCadoApiKey');
+    // Its Cado pass asks Cado about the open pipelines (reads only: it never imports, see check-cado's lookAtPipeline).
+    expect(text).toContain('ApiSecretsCadoApiKey');
     // Only Run Script's own function is invoked with a token; the watcher never starts executions.
     expect(actions).not.toContain('states:StartExecution');
   });

@@ -4,10 +4,12 @@
  * `COORDINATION_TABLE_NAME` on the project's DynamoDB client (timeouts, three attempts).
  */
 import { dynamoClient } from '../aws';
+import { OpenPipelines } from './open-pipelines';
 import { OpenTasks } from './open-tasks';
 import { CoordinationStore } from './store';
 import { coordinationTableName } from './table';
 
+export * from './open-pipelines';
 export * from './open-tasks';
 export * from './store';
 export * from './table';
@@ -23,4 +25,9 @@ export function coordinationStore(): CoordinationStore {
 /** The open S1 task waits (open-tasks.ts) in the table the environment names. */
 export function openTasks(): OpenTasks {
   return new OpenTasks({ client: dynamoClient(), tableName: coordinationTableName() });
+}
+
+/** The open Cado pipeline waits (open-pipelines.ts) in the table the environment names. */
+export function openPipelines(): OpenPipelines {
+  return new OpenPipelines({ client: dynamoClient(), tableName: coordinationTableName() });
 }

@@ -1,0 +1,195 @@
+/**
+ * Open Cado waits: the Cado pipelines whose executions wait with a Step Functions task token (DESIGN §9, "Cado
+ * pipelines resume the same way").
+ *
+ * Wait For Cado registers each pipeline its execution follows under one partition, `open#cado-pipeline`, one item
+ * per execution and agent: the state the execution holds (the Check Cado input, naming the project, the pipeline
+ * and the hand-off deadline), the task token, and when Cado was last asked about it. The Task Watcher's Cado pass
+ * and the Cado webhook receiver list the partition (one Query, paged), ask Cado about the pipelines that are due,
+ * and resume each execution whose pipeline ended (or passed its deadline); they remove the item once Step Functions
+ * took the answer or said the token is closed. Removal and the "last checked" update are conditional on the write
+ * they read, so a registration made meanwhile (a retry, with a new token) is never lost.
+ *
+ * Items use the coordination store's encoding (`data` JSON, `writeId`, TTL a day past the deadline).
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  PutItemCommand,
+  QueryCommand,
+  type QueryCommandOutput,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import * as z from 'zod';
+import { now as clockNow } from '../clock';
+import { OPEN_CADO_PIPELINES_PK } from '../contract';
+import { CoordinationStoreError } from '../errors';
+import { CadoFollowed } from '../schemas';
+import { PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE } from './table';
+
+/** The partition holding every open Cado pipeline wait (in the contract: the webhook's grant names it). */
+export { OPEN_CADO_PIPELINES_PK };
+
+/** How long past its deadline an open wait is kept (TTL). */
+export const OPEN_PIPELINE_TTL_AFTER_DEADLINE_SECONDS = 24 * 3600;
+
+/** One registered wait for a Cado pipeline. */
+export const OpenCadoPipeline = z.object({
+  /** The state Check Cado would be given: the resumed state is Check Cado's decision on it. */
+  followed: CadoFollowed,
+  /** The execution waiting (its name), for logs and for telling two executions of one investigation apart. */
+  executionName: z.string().min(1),
+  /** The Step Functions task token of the waiting state (secret-like: never logged, never in state). */
+  taskToken: z.string().min(1),
+  registeredAt: z.string(),
+});
+export type OpenCadoPipeline = z.infer<typeof OpenCadoPipeline>;
+
+/** A listed wait, with what a conditional update or removal needs. */
+export interface ListedOpenPipeline {
+  readonly sk: string;
+  readonly writeId: string;
+  readonly wait: OpenCadoPipeline;
+  /** When Cado was last asked about it (epoch ms); absent: never since registration. */
+  readonly checkedAtMs?: number;
+}
+
+const S = (value: string): AttributeValue => ({ S: value });
+
+/** Where the wait of one agent's hand-off in one execution lives. */
+export function openPipelineSortKey(executionName: string, agentId: string): string {
+  return `pipeline#${executionName}#${agentId}`;
+}
+
+/** Register, list, mark checked and remove open Cado pipeline waits. */
+export class OpenPipelines {
+  private readonly now: () => number;
+
+  constructor(private readonly options: { client: DynamoDBClient; tableName: string; now?: () => number }) {
+    this.now = options.now ?? clockNow;
+  }
+
+  /** Registers (or replaces, with a new token) the wait of one agent's hand-off. */
+  async register(wait: OpenCadoPipeline): Promise<void> {
+    const parsed = OpenCadoPipeline.parse(wait);
+    const sk = openPipelineSortKey(parsed.executionName, parsed.followed.target.agentId);
+    const deadlineSeconds = Math.ceil(Date.parse(parsed.followed.cado.deadline) / 1000);
+    const base = Number.isFinite(deadlineSeconds) ? deadlineSeconds : Math.ceil(this.now() / 1000);
+    try {
+      await this.options.client.send(
+        new PutItemCommand({
+          TableName: this.options.tableName,
+          Item: {
+            [PARTITION_KEY]: S(OPEN_CADO_PIPELINES_PK),
+            [SORT_KEY]: S(sk),
+            data: S(JSON.stringify(parsed)),
+            version: { N: '1' },
+            writeId: S(randomUUID()),
+            updatedAt: S(new Date(this.now()).toISOString()),
+            [TTL_ATTRIBUTE]: { N: String(base + OPEN_PIPELINE_TTL_AFTER_DEADLINE_SECONDS) },
+          },
+        }),
+      );
+    } catch (error) {
+      throw this.failure('register', error);
+    }
+  }
+
+  /** Every open wait (consistent read, all pages), and the keys of items that do not parse. */
+  async list(): Promise<{ open: ListedOpenPipeline[]; unreadable: { sk: string }[] }> {
+    const open: ListedOpenPipeline[] = [];
+    const unreadable: { sk: string }[] = [];
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      let page: QueryCommandOutput;
+      try {
+        page = await this.options.client.send(
+          new QueryCommand({
+            TableName: this.options.tableName,
+            KeyConditionExpression: '#pk = :pk',
+            ExpressionAttributeNames: { '#pk': PARTITION_KEY },
+            ExpressionAttributeValues: { ':pk': S(OPEN_CADO_PIPELINES_PK) },
+            ConsistentRead: true,
+            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+          }),
+        );
+      } catch (error) {
+        throw this.failure('list', error);
+      }
+      for (const item of page.Items ?? []) {
+        const sk = item[SORT_KEY]?.S ?? '';
+        const writeId = item.writeId?.S;
+        const exp = Number(item[TTL_ATTRIBUTE]?.N);
+        if (Number.isFinite(exp) && exp * 1000 <= this.now()) continue;
+        let json: unknown;
+        try {
+          json = JSON.parse(item.data?.S ?? '');
+        } catch {
+          json = undefined;
+        }
+        const parsed = OpenCadoPipeline.safeParse(json);
+        const checked = Number(item.checkedAtMs?.N);
+        if (parsed.success && writeId) {
+          open.push({
+            sk,
+            writeId,
+            wait: parsed.data,
+            ...(Number.isFinite(checked) ? { checkedAtMs: checked } : {}),
+          });
+        } else unreadable.push({ sk });
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return { open, unreadable };
+  }
+
+  /** Notes that Cado was asked at `atMs` (the write stays `writeId`); false when the wait was replaced or removed. */
+  async markChecked(sk: string, writeId: string, atMs: number): Promise<boolean> {
+    try {
+      await this.options.client.send(
+        new UpdateItemCommand({
+          TableName: this.options.tableName,
+          Key: { [PARTITION_KEY]: S(OPEN_CADO_PIPELINES_PK), [SORT_KEY]: S(sk) },
+          UpdateExpression: 'SET checkedAtMs = :at',
+          ConditionExpression: '#w = :w',
+          ExpressionAttributeNames: { '#w': 'writeId' },
+          ExpressionAttributeValues: { ':w': S(writeId), ':at': { N: String(atMs) } },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw this.failure('mark checked', error);
+    }
+  }
+
+  /** Removes the wait at `sk` if it is still the write `writeId`; `changed` when a retry replaced it meanwhile. */
+  async remove(sk: string, writeId: string): Promise<'removed' | 'changed'> {
+    try {
+      await this.options.client.send(
+        new DeleteItemCommand({
+          TableName: this.options.tableName,
+          Key: { [PARTITION_KEY]: S(OPEN_CADO_PIPELINES_PK), [SORT_KEY]: S(sk) },
+          ConditionExpression: 'attribute_not_exists(#w) OR #w = :w',
+          ExpressionAttributeNames: { '#w': 'writeId' },
+          ExpressionAttributeValues: { ':w': S(writeId) },
+        }),
+      );
+      return 'removed';
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return 'changed';
+      throw this.failure('remove', error);
+    }
+  }
+
+  private failure(operation: string, error: unknown): CoordinationStoreError {
+    const name = error instanceof Error ? error.name : 'Error';
+    return new CoordinationStoreError(`Open Cado waits: ${operation} failed (${name})`, {
+      cause: error,
+      details: { operation },
+    });
+  }
+}
