@@ -330,6 +330,12 @@ const configSchema = z
        */
       agentCooldownMinutes: int(0, 10_080).default(30),
       /**
+       * Seconds a library script proven to be our collector (by its SHA-256) is trusted by every investigation
+       * without looking the library up again (the coordination store's script cache); 0 looks it up every time.
+       * @default 600
+       */
+      scriptLibraryCacheSeconds: int(0, 86_400).default(600),
+      /**
        * The one S1 request budget every Lambda draws from before each S1 call (DESIGN §9), per path family of S1's
        * documented per-token limits (`S1_RATE_LIMITS`: e.g. `remote-scripts` 1/s, burst 30 of which the budget
        * uses 24). `limits` overrides a family's `{ perSecond, burst }` (e.g. when S1 raised the token's limits);

@@ -7,6 +7,7 @@
  * carries), and our own copy is uploaded beside it under a fresh versioned name. Scripts are uploaded at the widest
  * scope the service user has: global for a tenant-scoped user, else the target's account, else its site.
  */
+import { randomUUID } from 'node:crypto';
 import type { CollectorScript } from '../collectors';
 import {
   budgetOf,
@@ -15,6 +16,7 @@ import {
   type ProfileName,
   type ProfileSettings,
 } from '../collectors/profiles';
+import type { CachedScript, ScriptCache, ScriptCacheKey } from '../shared/coordination/script-cache';
 import { ConfigError } from '../shared/errors';
 import { logger } from '../shared/observability';
 import type { CollectionTarget, ResolvedTargets, ScriptRef, ScriptsEnsured, Target } from '../shared/schemas';
@@ -42,7 +44,17 @@ export interface EnsureScriptsDeps {
   readonly profiles?: ProfileSettings;
   /** Clock for the fresh names of copies (epoch ms). @default Date.now */
   readonly now?: () => number;
+  /**
+   * The shared library cache (coordination store): a hit skips the library lookup; an upload is claimed so a
+   * burst uploads one copy. @default - none: every invocation looks the library up
+   */
+  readonly cache?: ScriptCache;
+  /** Waits while another execution uploads (simulated time locally). @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
+
+/** How long an execution waits for another one's upload before it uploads itself, and how often it looks. */
+export const UPLOAD_WAIT = { maxMs: 60_000, everyMs: 2_000 } as const;
 
 type Scope = { level: 'global' } | { level: 'account'; id: string } | { level: 'site'; id: string };
 
@@ -101,6 +113,25 @@ export async function ensureScripts(
     const scope = scopeFor(userScope, target);
     const key = `${collector.osType}|${profile}|${scopeKey(scope)}`;
     let ref = byKey.get(key);
+    const cacheKey: ScriptCacheKey = {
+      libraryName: collector.libraryName,
+      sha256: collector.sha256,
+      osType: collector.osType,
+      scope: scopeKey(scope),
+    };
+    if (!ref) {
+      const cached = await cachedScript(deps, cacheKey);
+      if (cached) {
+        ref = refOf(collector, budget.runtimeTimeoutSeconds, inputParams, profile, cached, false);
+        byKey.set(key, ref);
+        logger.info('Collector found in the shared library cache (hash proven by an earlier lookup)', {
+          libraryName: ref.libraryName,
+          scriptId: ref.scriptId,
+          scope: scopeKey(scope),
+          verifiedAt: cached.verifiedAt,
+        });
+      }
+    }
     if (!ref) {
       let library = libraryCache.get(collector.libraryName);
       if (!library) {
@@ -110,6 +141,23 @@ export async function ensureScripts(
       const sorted = await sortCandidates(library, collector, target, identify);
       const existing = oldest(sorted.ours);
       let script = existing;
+      let proof: CachedScript | undefined = existing
+        ? proofOf(collector, existing, await identify(existing, collector), sorted.lookAlikes, deps)
+        : undefined;
+      // Another execution of the burst may be uploading our copy right now: wait for it rather than upload another.
+      const claimOwner = randomUUID();
+      let claimed = false;
+      let didUpload = false;
+      if (!script && deps.cache) {
+        claimed = await claimUpload(deps, cacheKey, claimOwner);
+        if (!claimed) {
+          const uploadedByOther = await waitForUpload(deps, cacheKey);
+          if (uploadedByOther) {
+            proof = uploadedByOther;
+            script = { id: uploadedByOther.scriptId, scriptName: uploadedByOther.scriptName } as S1Script;
+          }
+        }
+      }
       if (!script) {
         // The collector's own name is taken by something not proven ours: upload beside it, under a fresh name.
         const scriptName =
@@ -117,13 +165,28 @@ export async function ensureScripts(
             ? freshLibraryName(collector.libraryName, (deps.now ?? Date.now)())
             : collector.libraryName;
         const uploaded = await upload(deps, collector, scope, scriptName, budget.runtimeTimeoutSeconds);
+        didUpload = true;
         // Investigations started together may each have uploaded a copy: all of them settle on the oldest one
         // proven ours, so the runs of a burst use one library script (the extra copies stay in the library, unused).
         const now = await listLibrary(collector);
         const settled = await sortCandidates(now, collector, target, identify);
         script = oldest([uploaded, ...settled.ours]) ?? uploaded;
         libraryCache.set(collector.libraryName, [uploaded, ...now]);
+        proof =
+          script === uploaded
+            ? {
+                collectorSha256: collector.sha256,
+                scriptId: uploaded.id,
+                scriptName: uploaded.scriptName ?? scriptName,
+                provenSha256: collector.sha256,
+                source: 'uploaded',
+                verifiedAt: new Date((deps.now ?? Date.now)()).toISOString(),
+                lookAlikes: sorted.lookAlikes,
+              }
+            : proofOf(collector, script, await identify(script, collector), sorted.lookAlikes, deps);
       }
+      if (proof) await rememberProof(deps, cacheKey, proof);
+      if (claimed) await releaseUpload(deps, cacheKey, claimOwner);
       for (const found of sorted.lookAlikes) {
         logger.warn('A library script under the collector name is not our collector; it is never run', {
           libraryName: collector.libraryName,
@@ -134,22 +197,20 @@ export async function ensureScripts(
           expectedSha256: found.expectedSha256,
         });
       }
-      ref = {
-        scriptId: script.id,
-        libraryName: script.scriptName ?? collector.libraryName,
-        name: collector.name,
-        version: collector.version,
-        sha256: collector.sha256,
-        osType: collector.osType,
-        scriptType: collector.scriptType,
-        runtimeTimeoutSeconds: budget.runtimeTimeoutSeconds,
+      ref = refOf(
+        collector,
+        budget.runtimeTimeoutSeconds,
         inputParams,
         profile,
-        uploaded: !existing,
-        ...(sorted.lookAlikes.length > 0 ? { lookAlikes: sorted.lookAlikes } : {}),
-      };
+        {
+          scriptId: script.id,
+          scriptName: script.scriptName ?? collector.libraryName,
+          lookAlikes: sorted.lookAlikes,
+        },
+        didUpload,
+      );
       byKey.set(key, ref);
-      logger.info(existing ? 'Collector found in the S1 library' : 'Collector uploaded to the S1 library', {
+      logger.info(didUpload ? 'Collector uploaded to the S1 library' : 'Collector found in the S1 library', {
         libraryName: ref.libraryName,
         scriptId: script.id,
         scope: scopeKey(scope),
@@ -158,6 +219,99 @@ export async function ensureScripts(
     targets.push({ ...target, script: ref });
   }
   return { ...input, targets, scripts: [...byKey.values()] };
+}
+
+/** The target's script reference. */
+function refOf(
+  collector: CollectorScript,
+  runtimeTimeoutSeconds: number,
+  inputParams: string,
+  profile: ProfileName,
+  script: Pick<CachedScript, 'scriptId' | 'scriptName' | 'lookAlikes'>,
+  uploaded: boolean,
+): ScriptRef {
+  return {
+    scriptId: script.scriptId,
+    libraryName: script.scriptName,
+    name: collector.name,
+    version: collector.version,
+    sha256: collector.sha256,
+    osType: collector.osType,
+    scriptType: collector.scriptType,
+    runtimeTimeoutSeconds,
+    inputParams,
+    profile,
+    uploaded,
+    ...(script.lookAlikes.length > 0 ? { lookAlikes: script.lookAlikes } : {}),
+  };
+}
+
+/** The cache entry of a library script proven ours (undefined when the identity is not `ours`). */
+function proofOf(
+  collector: CollectorScript,
+  script: S1Script,
+  identity: ScriptIdentity,
+  lookAlikes: LookAlike[],
+  deps: EnsureScriptsDeps,
+): CachedScript | undefined {
+  if (identity.verdict !== 'ours') return undefined;
+  return {
+    collectorSha256: collector.sha256,
+    scriptId: script.id,
+    scriptName: script.scriptName ?? collector.libraryName,
+    provenSha256: identity.sha256,
+    source: identity.source,
+    verifiedAt: new Date((deps.now ?? Date.now)()).toISOString(),
+    lookAlikes,
+  };
+}
+
+/** The cached proof, if any; a store failure is a miss (the library is looked up as without a cache). */
+async function cachedScript(deps: EnsureScriptsDeps, key: ScriptCacheKey): Promise<CachedScript | undefined> {
+  return deps.cache?.get(key);
+}
+
+async function rememberProof(
+  deps: EnsureScriptsDeps,
+  key: ScriptCacheKey,
+  proof: CachedScript,
+): Promise<void> {
+  await deps.cache?.put(key, proof).catch((error: unknown) =>
+    logger.warn('Could not record the library script in the shared cache', {
+      error: error instanceof Error ? error.name : 'Error',
+    }),
+  );
+}
+
+async function claimUpload(deps: EnsureScriptsDeps, key: ScriptCacheKey, owner: string): Promise<boolean> {
+  try {
+    return (
+      (await deps.cache?.claimUpload(key, owner, new Date((deps.now ?? Date.now)()).toISOString())) ?? true
+    );
+  } catch {
+    return true; // the store failed: upload as without a cache (the racers settle on the oldest copy)
+  }
+}
+
+async function releaseUpload(deps: EnsureScriptsDeps, key: ScriptCacheKey, owner: string): Promise<void> {
+  await deps.cache?.releaseUpload(key, owner).catch(() => undefined); // it lapses by itself
+}
+
+/** Waits (bounded) for the entry another execution's upload leaves; undefined when it does not come in time. */
+async function waitForUpload(
+  deps: EnsureScriptsDeps,
+  key: ScriptCacheKey,
+): Promise<CachedScript | undefined> {
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  for (let waited = 0; waited < UPLOAD_WAIT.maxMs; waited += UPLOAD_WAIT.everyMs) {
+    await sleep(UPLOAD_WAIT.everyMs);
+    const entry = await cachedScript(deps, key);
+    if (entry) return entry;
+  }
+  logger.warn('Another execution claimed the collector upload but left no library entry in time; uploading', {
+    libraryName: key.libraryName,
+  });
+  return undefined;
 }
 
 /** The library scripts that cover `target`, split into those proven ours and the look-alikes. */

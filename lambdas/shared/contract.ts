@@ -184,6 +184,8 @@ export const ENV = {
   collectionProfiles: 'COLLECTION_PROFILES',
   taskGraceSeconds: 'TASK_GRACE_SECONDS',
   agentCooldownMinutes: 'AGENT_COOLDOWN_MINUTES',
+  /** Seconds Ensure Scripts trusts a library script proven ours without looking again (0: no shared cache). */
+  scriptLibraryCacheSeconds: 'SCRIPT_LIBRARY_CACHE_SECONDS',
   tokenExpiryWarningDays: 'TOKEN_EXPIRY_WARNING_DAYS',
   // Permission audit
   notificationTopicArn: 'NOTIFICATION_TOPIC_ARN',

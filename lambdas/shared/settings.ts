@@ -205,6 +205,13 @@ const workflowSchema = z.object({
   [ENV.agentCooldownMinutes]: envInt(30, 0, 10_080),
 });
 
+const scriptCacheSchema = z.object({ [ENV.scriptLibraryCacheSeconds]: envInt(600, 0, 86_400) });
+
+/** Seconds Ensure Scripts trusts a cached library proof (`scriptLibraryCacheSeconds`); 0: no cache. */
+export function scriptLibraryCacheSeconds(): number {
+  return parseEnv(scriptCacheSchema, 'script library cache')[ENV.scriptLibraryCacheSeconds];
+}
+
 /** How collections run. */
 export interface WorkflowSettings {
   readonly scriptRuntimeTimeoutSeconds: number;

@@ -224,6 +224,12 @@ export class InvestigationWorkflow extends Construct {
     if (config.cadoXdrCustomFiles?.length)
       functions.handToCado.addEnvironment(ENV.cadoXdrCustomFiles, JSON.stringify(config.cadoXdrCustomFiles));
     coordination.bind(functions.runScript);
+    // The shared script library cache and upload claim (a burst looks the library up once per collector).
+    coordination.bind(functions.ensureScripts);
+    functions.ensureScripts.addEnvironment(
+      ENV.scriptLibraryCacheSeconds,
+      String(config.scriptLibraryCacheSeconds),
+    );
     // After a watchdog timeout, Cancel Task finds the task through the execute intent.
     coordination.bind(functions.cancelTask);
     coordination.bind(functions.handToCado);

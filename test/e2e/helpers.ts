@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { DeleteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, assert, beforeAll, beforeEach } from 'vitest';
 import { main as cliMain } from '../../bin/s1cado';
@@ -89,6 +90,34 @@ export async function startE2eStack(options: LocalStackOptions = {}): Promise<E2
     });
   };
   return Object.assign(stack, { s1Sim, tenant, cadoSim, reset });
+}
+
+/**
+ * Removes our collectors from the S1 simulator's library behind the workflow's back, and the shared library cache
+ * with them (its entries would otherwise name the removed scripts for their TTL).
+ */
+export async function clearCollectorLibrary(stack: E2eStack): Promise<void> {
+  for (const script of [...stack.s1Sim.state.scripts.values()]) {
+    if (script.scriptName.startsWith('s1cado-')) stack.s1Sim.state.scripts.delete(script.id);
+  }
+  await clearScriptCache(stack);
+}
+
+/** Deletes every entry of the shared script library cache (and upload claims) from the coordination table. */
+export async function clearScriptCache(stack: LocalStack): Promise<void> {
+  const { Items = [] } = await stack.dynamo.client.send(
+    new ScanCommand({
+      TableName: stack.coordinationTable,
+      FilterExpression: 'begins_with(pk, :p)',
+      ExpressionAttributeValues: { ':p': { S: 'scriptlib#' } },
+    }),
+  );
+  for (const item of Items) {
+    if (!item.pk || !item.sk) continue;
+    await stack.dynamo.client.send(
+      new DeleteItemCommand({ TableName: stack.coordinationTable, Key: { pk: item.pk, sk: item.sk } }),
+    );
+  }
 }
 
 /**

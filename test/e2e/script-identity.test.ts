@@ -11,21 +11,27 @@ import { type CollectorScript, loadCollectors } from '../../lambdas/collectors';
 import { staticCredential } from '../../lambdas/shared/secrets';
 import { createS1Client } from '../../lambdas/shared/sentinelone';
 import type { ScriptSignatureShape } from '../../local/s1-simulator';
-import { agentResult, type E2eStack, investigate, s1Requests, startE2eStack } from './helpers';
+import {
+  agentResult,
+  clearCollectorLibrary,
+  type E2eStack,
+  investigate,
+  s1Requests,
+  startE2eStack,
+} from './helpers';
 
 let stack: E2eStack;
 let linux: CollectorScript;
 
 beforeAll(async () => {
-  stack = await startE2eStack();
+  // A day of trust in a proven library script: at the end-to-end time scale an investigation lasts simulated minutes.
+  stack = await startE2eStack({ config: { scriptLibraryCacheSeconds: 86_400 } });
   linux = loadCollectors().find((c) => c.osType === 'linux') as CollectorScript;
 });
 
-beforeEach(() => {
-  // Each test starts with a library that holds none of our collectors.
-  for (const script of [...stack.s1Sim.state.scripts.values()]) {
-    if (script.scriptName.startsWith('s1cado-')) stack.s1Sim.state.scripts.delete(script.id);
-  }
+beforeEach(async () => {
+  // Each test starts with a library that holds none of our collectors (nor a cached proof of one).
+  await clearCollectorLibrary(stack);
 });
 
 afterEach(async () => {
@@ -119,15 +125,74 @@ describe('a same-name look-alike in the library', () => {
 
   it('is not needed to reuse our own script when S1 reports our hash in base64 or not at all', async () => {
     for (const shape of ['base64', 'null'] as const) {
-      for (const script of [...stack.s1Sim.state.scripts.values()]) {
-        if (script.scriptName.startsWith('s1cado-')) stack.s1Sim.state.scripts.delete(script.id);
-      }
+      await clearCollectorLibrary(stack);
       const ours = plantLookAlike(shape, linux.content);
       const { run, executed } = await collectLinux();
       expect(new Set(executed)).toEqual(new Set([ours.id]));
       expect(run.caseRecord.scripts[0]).toMatchObject({ scriptId: ours.id, uploaded: false });
       expect(run.caseRecord.scripts[0]?.lookAlikes).toBeUndefined();
     }
+  });
+});
+
+describe('the shared library cache', () => {
+  const cacheKeyOf = () => ({
+    pk: `scriptlib#${linux.sha256}`,
+    sk: `linux|global|${linux.libraryName}`,
+  });
+
+  it('serves a second investigation without a library lookup; the look-alike is still reported and never run', async () => {
+    const planted = plantLookAlike('hex');
+    const first = await collectLinux();
+    expect(first.run.caseRecord.status).toBe('complete');
+    const since = stack.s1Sim.requests.length;
+    const second = await collectLinux();
+
+    expect(second.run.caseRecord.status).toBe('complete');
+    // No lookup and no upload: the proof recorded by the first investigation is used.
+    const library = s1Requests(stack, '/remote-scripts', since).map((r) => r.method);
+    expect(library).toEqual([]);
+    expect(second.executed).toEqual(first.executed);
+    expect(second.executed).not.toContain(planted.id);
+    expect(stack.s1Sim.state.scripts.get(second.executed[0] as string)?.content.equals(linux.content)).toBe(
+      true,
+    );
+    expect(second.run.caseRecord.scripts[0]).toMatchObject({
+      uploaded: false,
+      lookAlikes: [expect.objectContaining({ scriptId: planted.id, verdict: 'mismatch' })],
+    });
+  });
+
+  it('ignores an entry that does not prove our hash: the library is looked up and the look-alike refused', async () => {
+    const planted = plantLookAlike('hex');
+    // A cached claim that the look-alike is our collector, recording the hash S1 actually reports for it.
+    const { CoordinationStore } = await import('../../lambdas/shared/coordination/store');
+    const { CachedScript } = await import('../../lambdas/shared/coordination/script-cache');
+    const store = new CoordinationStore({ client: stack.dynamo.client, tableName: stack.coordinationTable });
+    await store.putIfAbsent(
+      cacheKeyOf(),
+      {
+        collectorSha256: linux.sha256,
+        scriptId: planted.id,
+        scriptName: planted.scriptName,
+        provenSha256: sha256(FOREIGN),
+        source: 'signature',
+        verifiedAt: new Date().toISOString(),
+        lookAlikes: [],
+      },
+      CachedScript,
+      { ttlSeconds: 300 },
+    );
+    const since = stack.s1Sim.requests.length;
+    const { run, executed } = await collectLinux();
+
+    expect(run.caseRecord.status).toBe('complete');
+    expect(s1Requests(stack, '/remote-scripts', since).some((r) => r.method === 'GET')).toBe(true);
+    expect(executed).not.toContain(planted.id);
+    expect(stack.s1Sim.state.scripts.get(executed[0] as string)?.content.equals(linux.content)).toBe(true);
+    expect(run.caseRecord.scripts[0]?.lookAlikes).toEqual([
+      expect.objectContaining({ scriptId: planted.id, verdict: 'mismatch' }),
+    ]);
   });
 });
 
