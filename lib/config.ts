@@ -336,6 +336,11 @@ const configSchema = z
        */
       scriptLibraryCacheSeconds: int(0, 86_400).default(600),
       /**
+       * Seconds a passed token preflight (S1 accepted the token, it is not expired) stands for every investigation
+       * without asking S1 again (`GET /user` is limited to 2/s per token); 0 asks every time. @default 60
+       */
+      preflightCacheSeconds: int(0, 3600).default(60),
+      /**
        * The one S1 request budget every Lambda draws from before each S1 call (DESIGN §9), per path family of S1's
        * documented per-token limits (`S1_RATE_LIMITS`: e.g. `remote-scripts` 1/s, burst 30 of which the budget
        * uses 24). `limits` overrides a family's `{ perSecond, burst }` (e.g. when S1 raised the token's limits);

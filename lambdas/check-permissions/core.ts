@@ -21,6 +21,7 @@ import {
 } from '../shared/audit/checks';
 import type { AuditCheck } from '../shared/audit/report';
 import { now as clockNow } from '../shared/clock';
+import { type PreflightCache, tokenFingerprint } from '../shared/coordination/preflight-cache';
 import { PreflightFailedError } from '../shared/errors';
 import { parseInput } from '../shared/handler';
 import { logger } from '../shared/observability';
@@ -51,6 +52,8 @@ export interface CheckPermissionsDeps {
   readonly warningDays?: number;
   /** @default `now` of the shared clock */
   readonly clock?: () => number;
+  /** The shared preflight cache (a burst asks S1 about the token once a minute, not once each). */
+  readonly cache?: Pick<PreflightCache, 'get' | 'put'>;
 }
 
 /** Transient failures are thrown as they are, so the state's Retry (matched by error name) can try again. */
@@ -88,6 +91,32 @@ export async function checkPermissions(
   // The execution name is the investigation id every evidence key carries: checked before anything reaches S1.
   parseInput(InvestigationId, event.execution.name, 'Execution name');
   const request = parseInput(WorkflowInput, event.input, 'Investigation input');
+  const scope = await checkToken(deps, clock);
+  const agents = await deps.s1.getAgents(request.agentIds);
+  const rejected = await agentsOnSitesWithoutRso(agents, deps);
+  const rejectedIds = new Set(rejected.map((r) => r.agentId));
+  return {
+    ...event,
+    preflight: {
+      ...(scope ? { s1UserScope: scope } : {}),
+      rejected,
+      agents: agents.filter((agent) => !rejectedIds.has(agent.id)).map(agentRecord),
+    },
+  };
+}
+
+/**
+ * Proves the token is accepted and not expired, and returns the user's scope; a pass within the last minute (the
+ * shared cache, for this very token) stands for the calls.
+ */
+async function checkToken(deps: CheckPermissionsDeps, clock: () => number): Promise<string | undefined> {
+  const fingerprint = deps.cache
+    ? await attempt(async () => tokenFingerprint(await deps.token()))
+    : undefined;
+  if (deps.cache && fingerprint?.ok) {
+    const cached = await deps.cache.get(fingerprint.value, clock());
+    if (cached) return cached.scope;
+  }
   const user = await attempt(() => deps.s1.getCurrentUser());
   rethrowIfTransient(user);
   const token = s1TokenCheck(user);
@@ -103,17 +132,18 @@ export async function checkPermissions(
 
   // Ensure Scripts needs the user's scope too; passing it on spares a second GET /user (rate-limited at 2/s).
   const scope = user.ok ? (user.value.scope ?? undefined) : undefined;
-  const agents = await deps.s1.getAgents(request.agentIds);
-  const rejected = await agentsOnSitesWithoutRso(agents, deps);
-  const rejectedIds = new Set(rejected.map((r) => r.agentId));
-  return {
-    ...event,
-    preflight: {
-      ...(scope ? { s1UserScope: scope } : {}),
-      rejected,
-      agents: agents.filter((agent) => !rejectedIds.has(agent.id)).map(agentRecord),
-    },
-  };
+  if (deps.cache && fingerprint?.ok) {
+    const tokenExpiresAt =
+      (details.ok ? details.value.expiresAt : undefined) ??
+      (user.ok ? user.value.apiToken?.expiresAt : undefined) ??
+      undefined;
+    await deps.cache.put(fingerprint.value, {
+      ...(scope ? { scope } : {}),
+      ...(tokenExpiresAt ? { tokenExpiresAt } : {}),
+      checkedAt: new Date(clock()).toISOString(),
+    });
+  }
+  return scope;
 }
 
 /** The agents whose site lacks RemoteOps. Sites that cannot be read are let through (the audit reports them). */

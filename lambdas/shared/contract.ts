@@ -186,6 +186,8 @@ export const ENV = {
   agentCooldownMinutes: 'AGENT_COOLDOWN_MINUTES',
   /** Seconds Ensure Scripts trusts a library script proven ours without looking again (0: no shared cache). */
   scriptLibraryCacheSeconds: 'SCRIPT_LIBRARY_CACHE_SECONDS',
+  /** Seconds a passed token preflight (Check Permissions) stands for the next investigations (0: no shared cache). */
+  preflightCacheSeconds: 'PREFLIGHT_CACHE_SECONDS',
   tokenExpiryWarningDays: 'TOKEN_EXPIRY_WARNING_DAYS',
   // Permission audit
   notificationTopicArn: 'NOTIFICATION_TOPIC_ARN',

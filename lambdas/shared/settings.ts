@@ -207,6 +207,13 @@ const workflowSchema = z.object({
 
 const scriptCacheSchema = z.object({ [ENV.scriptLibraryCacheSeconds]: envInt(600, 0, 86_400) });
 
+const preflightCacheSchema = z.object({ [ENV.preflightCacheSeconds]: envInt(60, 0, 3600) });
+
+/** Seconds a passed token preflight is shared (`preflightCacheSeconds`); 0: no cache. */
+export function preflightCacheSeconds(): number {
+  return parseEnv(preflightCacheSchema, 'preflight cache')[ENV.preflightCacheSeconds];
+}
+
 /** Seconds Ensure Scripts trusts a cached library proof (`scriptLibraryCacheSeconds`); 0: no cache. */
 export function scriptLibraryCacheSeconds(): number {
   return parseEnv(scriptCacheSchema, 'script library cache')[ENV.scriptLibraryCacheSeconds];

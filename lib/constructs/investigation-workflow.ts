@@ -230,6 +230,12 @@ export class InvestigationWorkflow extends Construct {
       ENV.scriptLibraryCacheSeconds,
       String(config.scriptLibraryCacheSeconds),
     );
+    // The shared token preflight (a burst asks S1 about the token once a minute).
+    coordination.bind(functions.checkPermissions);
+    functions.checkPermissions.addEnvironment(
+      ENV.preflightCacheSeconds,
+      String(config.preflightCacheSeconds),
+    );
     // After a watchdog timeout, Cancel Task finds the task through the execute intent.
     coordination.bind(functions.cancelTask);
     coordination.bind(functions.handToCado);
