@@ -21,7 +21,7 @@ import type { ListedOpenTask, OpenS1Task } from '../shared/coordination/open-tas
 import type { ItemKey, LeaseResult, ReleaseResult } from '../shared/coordination/store';
 import { logger } from '../shared/observability';
 import type { CheckedTask, RunningTask } from '../shared/schemas';
-import type { S1TaskRow } from '../shared/sentinelone';
+import { S1_ID_CHUNK_SIZE, type S1TaskRow } from '../shared/sentinelone';
 
 /** Resumes waiting executions (SendTaskSuccess / SendTaskFailure). */
 export interface TaskResumer {
@@ -122,8 +122,20 @@ function errorName(error: unknown): string {
   return error instanceof Error ? error.name : 'Error';
 }
 
-/** One pass over every open wait. */
-export async function watchOnce(deps: WatchDeps): Promise<PassSummary> {
+/**
+ * Where the next pass starts asking: when the S1 request budget does not allow one status call per 100 open parents
+ * in a pass, each pass asks what it can, starting where the previous one stopped, so every open task is asked in
+ * turn (round robin) instead of the first chunk always and the rest never.
+ */
+export interface PassCursor {
+  next: number;
+}
+
+/** Error names of a status call the budget or S1 refused for throttling: the pass keeps what it asked so far. */
+const THROTTLED_ERRORS: readonly string[] = ['S1RateLimitedError'];
+
+/** One pass over the open waits: every one whose parent task S1 was asked about this pass. */
+export async function watchOnce(deps: WatchDeps, cursor: PassCursor = { next: 0 }): Promise<PassSummary> {
   const { open, unreadable } = await deps.openTasks.list();
   if (unreadable.length > 0) {
     logger.error('Open task waits that cannot be read are left to their TTL', {
@@ -132,12 +144,36 @@ export async function watchOnce(deps: WatchDeps): Promise<PassSummary> {
   }
   const summary = { open: open.length, resumed: 0, closed: 0, failedAnswers: 0, s1Calls: 0 };
   if (open.length === 0) return summary;
-  const parents = [...new Set(open.map((wait) => wait.task.parentTaskId))];
-  summary.s1Calls = Math.ceil(parents.length / 100);
-  const { rows, unreadableParents } = await deps.s1.getTaskStatusOfParents(parents);
-  const unreadableSet = new Set(unreadableParents);
+  const distinct = [...new Set(open.map((wait) => wait.task.parentTaskId))].sort();
+  const start = distinct.length === 0 ? 0 : cursor.next % distinct.length;
+  const parents = [...distinct.slice(start), ...distinct.slice(0, start)];
+  const rows: S1TaskRow[] = [];
+  const unreadableSet = new Set<string>();
+  const asked = new Set<string>();
+  for (let at = 0; at < parents.length; at += S1_ID_CHUNK_SIZE) {
+    const chunk = parents.slice(at, at + S1_ID_CHUNK_SIZE);
+    try {
+      const answer = await deps.s1.getTaskStatusOfParents(chunk);
+      rows.push(...answer.rows);
+      for (const parent of answer.unreadableParents) unreadableSet.add(parent);
+    } catch (error) {
+      // Nothing asked yet: the pass failed. Otherwise the rest waits for the next pass, which starts with it.
+      if (asked.size === 0) throw error;
+      const log = THROTTLED_ERRORS.includes(errorName(error)) ? logger.info : logger.warn;
+      log.call(logger, 'A status call was not answered; the parents not asked wait for the next pass', {
+        errorName: errorName(error),
+        asked: asked.size,
+        notAsked: parents.length - asked.size,
+      });
+      break;
+    }
+    summary.s1Calls += 1;
+    for (const parent of chunk) asked.add(parent);
+  }
+  cursor.next = start + asked.size;
   const nowMs = deps.now();
   for (const wait of open) {
+    if (!asked.has(wait.task.parentTaskId)) continue;
     if (unreadableSet.has(wait.task.parentTaskId)) {
       logger.warn('S1 listed a row of this task that cannot be read; deciding nothing this pass', {
         parentTaskId: wait.task.parentTaskId,
@@ -194,11 +230,13 @@ export async function watchTasks(deps: WatchDeps): Promise<WatchSummary> {
   }
   const passes: PassSummary[] = [];
   const started = deps.now();
+  // A random first start: a watcher invocation that ends early must not leave the same parents last every time.
+  const cursor: PassCursor = { next: Math.floor(Math.random() * 1_000_000) };
   try {
     for (;;) {
       let pass: PassSummary;
       try {
-        pass = await watchOnce(deps);
+        pass = await watchOnce(deps, cursor);
       } catch (error) {
         // S1 or the store failed this pass (after the clients' own retries): the waits stay, the next pass retries.
         logger.warn('Watcher pass failed; trying again next pass', { errorName: errorName(error) });

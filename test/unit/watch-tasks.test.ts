@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { OpenS1Task } from '../../lambdas/shared/coordination/open-tasks';
 import type { S1TaskRow } from '../../lambdas/shared/sentinelone';
-import { resumedState } from '../../lambdas/watch-tasks/core';
+import { resumedState, watchOnce } from '../../lambdas/watch-tasks/core';
 
 const AGENT = '1001';
 const DEADLINE = '2026-11-24T10:30:00.000Z';
@@ -95,5 +95,88 @@ describe('resumedState', () => {
     const other = { ...done, parentTaskId: '5002', id: '6002' };
     expect(resumedState(wait, [other], BEFORE)).toBeUndefined();
     expect(resumedState(wait, [other, done], BEFORE)?.task.childTaskId).toBe('6001');
+  });
+});
+
+describe('watchOnce under a status budget smaller than the open parents', () => {
+  // 250 open waits on 250 parents, all completed in S1; the S1 request budget answers one status call a pass
+  // (the second is refused with S1RateLimitedError, as the shared budget refuses a slot too far away).
+  const parents = Array.from({ length: 250 }, (_, i) => String(7000 + i));
+  const openWaits = parents.map((parentTaskId) => ({
+    sk: `wait#${parentTaskId}`,
+    writeId: `w-${parentTaskId}`,
+    task: { ...wait, parentTaskId, deadline: '2099-01-01T00:00:00.000Z' },
+  }));
+
+  function deps() {
+    const open = new Map(openWaits.map((w) => [w.sk, w]));
+    const asked: string[][] = [];
+    let callsThisPass = 0;
+    const resumed: string[] = [];
+    return {
+      asked,
+      resumed,
+      newPass: () => {
+        callsThisPass = 0;
+      },
+      deps: {
+        s1: {
+          async getTaskStatusOfParents(ids: readonly string[]) {
+            callsThisPass += 1;
+            if (callsThisPass > 1)
+              throw Object.assign(new Error('budget taken'), { name: 'S1RateLimitedError' });
+            asked.push([...ids]);
+            return {
+              rows: ids.map((id) => ({ ...done, id: `9${id}`, parentTaskId: id })),
+              unreadableParents: [],
+            };
+          },
+        },
+        openTasks: {
+          list: async () => ({ open: [...open.values()] as never, unreadable: [] }),
+          remove: async (sk: string) => {
+            open.delete(sk);
+            return 'removed' as const;
+          },
+        },
+        resume: {
+          success: async (_token: string, output: unknown) => {
+            resumed.push((output as { task: { parentTaskId: string } }).task.parentTaskId);
+          },
+          failure: async () => undefined,
+        },
+        now: () => BEFORE,
+        sleep: async () => undefined,
+      },
+    };
+  }
+
+  it('asks what the budget allows, resumes those, and the next passes ask the rest in turn', async () => {
+    const { deps: d, asked, resumed, newPass } = deps();
+    const cursor = { next: 0 };
+    const first = await watchOnce(d, cursor);
+    expect(first).toMatchObject({ open: 250, resumed: 100, s1Calls: 1 });
+    expect(asked[0]).toEqual(parents.slice(0, 100));
+    newPass();
+    const second = await watchOnce(d, cursor);
+    expect(second).toMatchObject({ open: 150, resumed: 100, s1Calls: 1 });
+    newPass();
+    const third = await watchOnce(d, cursor);
+    expect(third).toMatchObject({ open: 50, resumed: 50, s1Calls: 1 });
+    expect(new Set(resumed)).toEqual(new Set(parents));
+    expect(resumed).toHaveLength(250);
+  });
+
+  it('a pass whose first status call is refused fails (the waits stay for the next pass)', async () => {
+    const { deps: d } = deps();
+    const refusing = {
+      ...d,
+      s1: {
+        getTaskStatusOfParents: async () => {
+          throw Object.assign(new Error('budget taken'), { name: 'S1RateLimitedError' });
+        },
+      },
+    };
+    await expect(watchOnce(refusing, { next: 0 })).rejects.toMatchObject({ name: 'S1RateLimitedError' });
   });
 });
