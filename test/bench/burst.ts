@@ -145,6 +145,8 @@ export interface BurstFigures {
    * simulated ones in which the rate limiter refills while nobody can ask: large stalls flatter the figures.
    */
   readonly eventLoopDelayMs: { readonly p50: number; readonly p99: number; readonly max: number };
+  /** The Task Watcher's scheduled invocations during the burst, and the ones that failed (by error name). */
+  readonly watcher: { readonly invocations: number; readonly failed: Readonly<Record<string, number>> };
 }
 
 /** Mean, median, 95th percentile and highest of a list of counts. */
@@ -560,6 +562,14 @@ export async function benchBurst(plan: BurstPlan, progress: Progress): Promise<B
         p50: loopDelay.percentile(50) / 1e6,
         p99: loopDelay.percentile(99) / 1e6,
         max: loopDelay.max / 1e6,
+      },
+      watcher: {
+        invocations: stack.taskWatcher.invocations,
+        failed: stack.taskWatcher.failures.reduce<Record<string, number>>((counts, error) => {
+          const name = error instanceof Error ? error.name : 'Error';
+          counts[name] = (counts[name] ?? 0) + 1;
+          return counts;
+        }, {}),
       },
     };
   } finally {

@@ -265,6 +265,11 @@ export function renderBurst(f: BurstFigures): string {
     `  state transitions: ${f.stateTransitions} (${num(f.stateTransitions / Math.max(1, f.started), 1)} per investigation); Lambda invocations: ${f.lambdaInvocations}`,
     `  collector scripts in the S1 library afterwards: ${f.scriptUploads} (more than 2: investigations raced to upload);` +
       ` scripts the tasks ran: ${f.scriptsRun} (one per OS: the racers settle on the oldest copy)`,
+    `  task watcher: ${f.watcher.invocations} scheduled invocations, failed: ${
+      Object.entries(f.watcher.failed)
+        .map(([name, count]) => `${count} ${name}`)
+        .join(', ') || 'none'
+    }`,
     `  event-loop delay of the local stack: p50 ${num(f.eventLoopDelayMs.p50)} ms, p99 ${num(f.eventLoopDelayMs.p99)} ms, max ${num(f.eventLoopDelayMs.max)} ms real` +
       ` (x${f.plan.timeScale} in simulated time: stalls let the limiter refill, so they flatter the result)`,
   );
