@@ -19,8 +19,6 @@ import {
   DeleteItemCommand,
   type DynamoDBClient,
   PutItemCommand,
-  QueryCommand,
-  type QueryCommandOutput,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import * as z from 'zod';
@@ -28,6 +26,7 @@ import { now as clockNow } from '../clock';
 import { OPEN_CADO_PIPELINES_PK } from '../contract';
 import { CoordinationStoreError } from '../errors';
 import { CadoFollowed } from '../schemas';
+import { liveItems } from './live-items';
 import { PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE } from './table';
 
 /** The partition holding every open Cado pipeline wait (in the contract: the webhook's grant names it). */
@@ -102,47 +101,24 @@ export class OpenPipelines {
   async list(): Promise<{ open: ListedOpenPipeline[]; unreadable: { sk: string }[] }> {
     const open: ListedOpenPipeline[] = [];
     const unreadable: { sk: string }[] = [];
-    let startKey: Record<string, AttributeValue> | undefined;
-    do {
-      let page: QueryCommandOutput;
-      try {
-        page = await this.options.client.send(
-          new QueryCommand({
-            TableName: this.options.tableName,
-            KeyConditionExpression: '#pk = :pk',
-            ExpressionAttributeNames: { '#pk': PARTITION_KEY },
-            ExpressionAttributeValues: { ':pk': S(OPEN_CADO_PIPELINES_PK) },
-            ConsistentRead: true,
-            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-          }),
-        );
-      } catch (error) {
-        throw this.failure('list', error);
-      }
-      for (const item of page.Items ?? []) {
-        const sk = item[SORT_KEY]?.S ?? '';
-        const writeId = item.writeId?.S;
-        const exp = Number(item[TTL_ATTRIBUTE]?.N);
-        if (Number.isFinite(exp) && exp * 1000 <= this.now()) continue;
-        let json: unknown;
-        try {
-          json = JSON.parse(item.data?.S ?? '');
-        } catch {
-          json = undefined;
-        }
-        const parsed = OpenCadoPipeline.safeParse(json);
-        const checked = Number(item.checkedAtMs?.N);
-        if (parsed.success && writeId) {
-          open.push({
-            sk,
-            writeId,
-            wait: parsed.data,
-            ...(Number.isFinite(checked) ? { checkedAtMs: checked } : {}),
-          });
-        } else unreadable.push({ sk });
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    for await (const { sk, writeId, json, item } of liveItems({
+      client: this.options.client,
+      tableName: this.options.tableName,
+      partition: OPEN_CADO_PIPELINES_PK,
+      nowMs: this.now(),
+      failure: (error) => this.failure('list', error),
+    })) {
+      const parsed = OpenCadoPipeline.safeParse(json);
+      const checked = Number(item.checkedAtMs?.N);
+      if (parsed.success && writeId) {
+        open.push({
+          sk,
+          writeId,
+          wait: parsed.data,
+          ...(Number.isFinite(checked) ? { checkedAtMs: checked } : {}),
+        });
+      } else unreadable.push({ sk });
+    }
     return { open, unreadable };
   }
 

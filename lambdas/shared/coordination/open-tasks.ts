@@ -19,13 +19,12 @@ import {
   DeleteItemCommand,
   type DynamoDBClient,
   PutItemCommand,
-  QueryCommand,
-  type QueryCommandOutput,
 } from '@aws-sdk/client-dynamodb';
 import * as z from 'zod';
 import { now as clockNow } from '../clock';
 import { CoordinationStoreError } from '../errors';
 import { AgentStart } from '../schemas';
+import { liveItems } from './live-items';
 import { PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE } from './table';
 
 /** The partition holding every open S1 task wait. */
@@ -116,40 +115,17 @@ export class OpenTasks {
   async list(): Promise<{ open: ListedOpenTask[]; unreadable: UnreadableOpenTask[] }> {
     const open: ListedOpenTask[] = [];
     const unreadable: UnreadableOpenTask[] = [];
-    let startKey: Record<string, AttributeValue> | undefined;
-    do {
-      let page: QueryCommandOutput;
-      try {
-        page = await this.options.client.send(
-          new QueryCommand({
-            TableName: this.options.tableName,
-            KeyConditionExpression: '#pk = :pk',
-            ExpressionAttributeNames: { '#pk': PARTITION_KEY },
-            ExpressionAttributeValues: { ':pk': S(OPEN_S1_TASKS_PK) },
-            ConsistentRead: true,
-            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-          }),
-        );
-      } catch (error) {
-        throw this.failure('list', error);
-      }
-      for (const item of page.Items ?? []) {
-        const sk = item[SORT_KEY]?.S ?? '';
-        const writeId = item.writeId?.S;
-        const exp = Number(item[TTL_ATTRIBUTE]?.N);
-        if (Number.isFinite(exp) && exp * 1000 <= this.now()) continue;
-        let json: unknown;
-        try {
-          json = JSON.parse(item.data?.S ?? '');
-        } catch {
-          json = undefined;
-        }
-        const parsed = OpenS1Task.safeParse(json);
-        if (parsed.success && writeId) open.push({ sk, writeId, task: parsed.data });
-        else unreadable.push({ sk, writeId });
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    for await (const { sk, writeId, json } of liveItems({
+      client: this.options.client,
+      tableName: this.options.tableName,
+      partition: OPEN_S1_TASKS_PK,
+      nowMs: this.now(),
+      failure: (error) => this.failure('list', error),
+    })) {
+      const parsed = OpenS1Task.safeParse(json);
+      if (parsed.success && writeId) open.push({ sk, writeId, task: parsed.data });
+      else unreadable.push({ sk, writeId });
+    }
     return { open, unreadable };
   }
 
