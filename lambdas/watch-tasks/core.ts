@@ -131,9 +131,6 @@ export interface PassCursor {
   next: number;
 }
 
-/** Answers (SendTaskSuccess and the wait's removal) in flight at once within a pass. */
-export const RESUME_CONCURRENCY = 10;
-
 /** Error names of a status call the budget or S1 refused for throttling: the pass keeps what it asked so far. */
 const THROTTLED_ERRORS: readonly string[] = ['S1RateLimitedError'];
 
@@ -175,16 +172,16 @@ export async function watchOnce(deps: WatchDeps, cursor: PassCursor = { next: 0 
   }
   cursor.next = start + asked.size;
   const nowMs = deps.now();
-  const answer = async (wait: ListedOpenTask): Promise<void> => {
-    if (!asked.has(wait.task.parentTaskId)) return;
+  for (const wait of open) {
+    if (!asked.has(wait.task.parentTaskId)) continue;
     if (unreadableSet.has(wait.task.parentTaskId)) {
       logger.warn('S1 listed a row of this task that cannot be read; deciding nothing this pass', {
         parentTaskId: wait.task.parentTaskId,
       });
-      return;
+      continue;
     }
     const state = resumedState(wait.task, rows, nowMs);
-    if (!state) return;
+    if (!state) continue;
     try {
       await deps.resume.success(wait.task.taskToken, state);
       summary.resumed += 1;
@@ -202,7 +199,7 @@ export async function watchOnce(deps: WatchDeps, cursor: PassCursor = { next: 0 
           parentTaskId: wait.task.parentTaskId,
           errorName: name,
         });
-        return;
+        continue;
       }
       summary.closed += 1;
       logger.info('The waiting task was already closed', {
@@ -211,18 +208,7 @@ export async function watchOnce(deps: WatchDeps, cursor: PassCursor = { next: 0 
       });
     }
     await deps.openTasks.remove(wait.sk, wait.writeId);
-  };
-  // Answers go out a few at a time: one by one, a pass that resumes hundreds of executions outlasts its interval.
-  const due = open.filter((wait) => asked.has(wait.task.parentTaskId));
-  let nextDue = 0;
-  const worker = async () => {
-    while (nextDue < due.length) {
-      const wait = due[nextDue] as ListedOpenTask;
-      nextDue += 1;
-      await answer(wait);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(RESUME_CONCURRENCY, due.length) }, worker));
+  }
   return summary;
 }
 

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { OpenS1Task } from '../../lambdas/shared/coordination/open-tasks';
 import type { S1TaskRow } from '../../lambdas/shared/sentinelone';
-import { RESUME_CONCURRENCY, resumedState, watchOnce } from '../../lambdas/watch-tasks/core';
+import { resumedState, watchOnce } from '../../lambdas/watch-tasks/core';
 
 const AGENT = '1001';
 const DEADLINE = '2026-11-24T10:30:00.000Z';
@@ -165,28 +165,6 @@ describe('watchOnce under a status budget smaller than the open parents', () => 
     expect(third).toMatchObject({ open: 50, resumed: 50, s1Calls: 1 });
     expect(new Set(resumed)).toEqual(new Set(parents));
     expect(resumed).toHaveLength(250);
-  });
-
-  it('sends its answers a few at a time, never more than RESUME_CONCURRENCY at once', async () => {
-    const { deps: d } = deps();
-    let inFlight = 0;
-    let most = 0;
-    const slow = {
-      ...d,
-      resume: {
-        success: async () => {
-          inFlight += 1;
-          most = Math.max(most, inFlight);
-          await new Promise((resolve) => setTimeout(resolve, 2));
-          inFlight -= 1;
-        },
-        failure: async () => undefined,
-      },
-    };
-    const pass = await watchOnce(slow, { next: 0 });
-    expect(pass.resumed).toBe(100);
-    expect(most).toBeGreaterThan(1);
-    expect(most).toBeLessThanOrEqual(RESUME_CONCURRENCY);
   });
 
   it('a pass whose first status call is refused fails (the waits stay for the next pass)', async () => {
