@@ -29,10 +29,14 @@
  * - s3rver accepts any SigV4 query signature and ignores part checksums: `local/s3-direct.ts` adds S3's checks of
  *   presigned URLs (key, method, expiry), UploadPart SHA-256 checksums, the upload-to-key binding and ListParts.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { multipartChecksums, presignedRequests } from './s3-direct';
@@ -260,6 +264,53 @@ function removeOnExit(directory: string): void {
   openDirectories.add(directory);
 }
 
+/** The part of s3rver's FilesystemStore that {@link atomicPuts} replaces and uses. */
+interface FilesystemStoreLike {
+  getResourcePath(bucket: string, key: string, resource: string): string;
+  putMetadata(bucket: string, key: string, metadata: unknown, md5: string): Promise<void>;
+  putObject(object: {
+    bucket: string;
+    key: string;
+    metadata: unknown;
+    content: Buffer | NodeJS.ReadableStream;
+  }): Promise<{ size: number; md5: string }>;
+}
+
+/**
+ * S3 replaces an object atomically: a GET during a PUT of the same key reads the old object or the new one, whole.
+ * s3rver writes the object file in place and answers before the write has finished, so a read right after (or
+ * during) a write of a small record could read half of it (seen as "Unterminated string in JSON" when two steps
+ * write and read a task record at once). Here the bytes go to a temporary file in the same directory, which is
+ * renamed over the object once written and closed; a reader that opened the old file keeps reading the old bytes.
+ */
+function atomicPuts(store: FilesystemStoreLike): void {
+  store.putObject = async (object) => {
+    const objectPath = store.getResourcePath(object.bucket, object.key, 'object');
+    const temporary = `${objectPath}.${randomBytes(6).toString('hex')}.partial`;
+    await mkdir(dirname(objectPath), { recursive: true });
+    const md5 = createHash('md5');
+    let size = 0;
+    const counted = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        md5.update(chunk);
+        size += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    const source = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content;
+    try {
+      await pipeline(source, counted, createWriteStream(temporary));
+      const digest = md5.digest('hex');
+      await rename(temporary, objectPath);
+      await store.putMetadata(object.bucket, object.key, object.metadata, digest);
+      return { size, md5: digest };
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw error;
+    }
+  };
+}
+
 /** Starts s3rver on 127.0.0.1 (a free port) with `buckets` created. */
 export async function startLocalS3(opts: LocalS3Options): Promise<LocalS3> {
   const ownDirectory = opts.directory === undefined;
@@ -283,6 +334,7 @@ export async function startLocalS3(opts: LocalS3Options): Promise<LocalS3> {
   if (opts.objectLock) {
     middleware.splice(middleware.length - 1, 0, defaultRetention(opts.objectLock) as unknown as Middleware);
   }
+  atomicPuts((server as unknown as { store: FilesystemStoreLike }).store);
   let address: { port: number };
   try {
     address = await server.run();
