@@ -25,6 +25,7 @@ import {
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import * as z from 'zod';
+import { agentChild } from '../cancel-task/core';
 import { ImportIntent, importIntentKey } from '../hand-to-cado/core';
 import { type CadoClient, classifyPipeline } from '../shared/cado';
 import type { CoordinationStore } from '../shared/coordination/store';
@@ -57,7 +58,7 @@ export interface CancelDeps {
   readonly s3: S3Client;
   readonly bucket: string;
   readonly stateMachineArn: string;
-  readonly s1: Pick<S1Client, 'cancelTasks' | 'addThreatNote'>;
+  readonly s1: Pick<S1Client, 'cancelTasks' | 'addThreatNote' | 'getTaskStatus'>;
   readonly cado: Pick<CadoClient, 'getPipeline' | 'listChildPipelines' | 'abortPipeline'>;
   readonly store: Pick<CoordinationStore, 'get' | 'releaseLease'>;
   readonly nowIso: () => string;
@@ -102,7 +103,21 @@ async function listKeys(deps: CancelDeps, prefix: string): Promise<string[]> {
 
 async function cancelS1Task(deps: CancelDeps, agentId: string, parentTaskId: string): Promise<CancelledTask> {
   try {
-    const result = await deps.s1.cancelTasks({ parentTaskId });
+    // A batched execute's parent holds other agents' (and investigations') tasks: cancel only this agent's child.
+    const child = await agentChild(parentTaskId, agentId, deps.s1);
+    if (!child.childTaskIds && child.others) {
+      return {
+        agentId,
+        parentTaskId,
+        outcome: 'not_cancelled',
+        affected: 0,
+        reason: 'S1 lists no task of this agent under the batched parent task; nothing canceled',
+      };
+    }
+    const result = await deps.s1.cancelTasks({
+      parentTaskId,
+      ...(child.others && child.childTaskIds ? { childTaskIds: child.childTaskIds } : {}),
+    });
     if (result.unsupported) {
       return {
         agentId,

@@ -41,19 +41,54 @@ export async function cancelAfterWatchdog(
       reason: 'no started S1 task is recorded for this agent',
     };
   }
-  return cancelTask({ task: { parentTaskId } }, deps);
+  return cancelTask({ target: input.target, task: { parentTaskId } }, deps);
+}
+
+/**
+ * The child task to cancel when the state does not name it: a batched execute's parent task has a child per agent
+ * (watch-tasks/executes.ts), and canceling the parent would cancel the other agents' tasks too. So the parent's
+ * rows are looked up, and only a parent whose every row is this agent's is canceled as a whole.
+ */
+export async function agentChild(
+  parentTaskId: string,
+  agentId: string,
+  s1: Pick<S1Client, 'getTaskStatus'>,
+): Promise<{ childTaskIds?: string[]; others: boolean }> {
+  const rows = await s1.getTaskStatus(parentTaskId);
+  const mine = rows.filter((row) => row.agentId === agentId).map((row) => row.id);
+  const others = rows.some((row) => row.agentId !== agentId);
+  return mine.length > 0 ? { childTaskIds: mine, others } : { others };
 }
 
 /** Tries to cancel; returns what happened. */
 export async function cancelTask(
-  input: { readonly task: Pick<CheckedTask['task'], 'parentTaskId' | 'childTaskId'> },
+  input: {
+    readonly target: { readonly agentId: string };
+    readonly task: Pick<CheckedTask['task'], 'parentTaskId' | 'childTaskId'>;
+  },
   deps: { s1: S1Client; now: () => number },
 ): Promise<CancelInfo> {
   const at = new Date(deps.now()).toISOString();
   try {
+    const child = input.task.childTaskId
+      ? { childTaskIds: [input.task.childTaskId], others: false }
+      : await agentChild(input.task.parentTaskId, input.target.agentId, deps.s1);
+    if (!child.childTaskIds && child.others) {
+      return {
+        attempted: false,
+        affected: 0,
+        unsupported: false,
+        at,
+        reason:
+          'the task is a batched execute of several agents and S1 lists no task of this agent; nothing canceled',
+      };
+    }
     const result = await deps.s1.cancelTasks({
       parentTaskId: input.task.parentTaskId,
-      ...(input.task.childTaskId ? { childTaskIds: [input.task.childTaskId] } : {}),
+      // A parent of this agent's alone is canceled whole (as before batching); a batched one by this agent's child.
+      ...(child.childTaskIds && (child.others || input.task.childTaskId)
+        ? { childTaskIds: child.childTaskIds }
+        : {}),
     });
     return {
       attempted: true,

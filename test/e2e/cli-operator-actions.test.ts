@@ -121,8 +121,16 @@ describe('s1cado cancel', () => {
     expect(printed.execution).toEqual({ arn: started.executionArn, statusBefore: 'RUNNING', stopped: true });
 
     // S1 was asked to cancel the offline agent's task, and did (the agent never received it).
+    // Both agents run the same script: one batched execute, one parent task. Only the offline agent's child is
+    // canceled by its id; the parent as a whole never is.
     const cancels = s1Requests(stack, '/private/tasks/cancel-task').slice(cancelCallsBefore);
-    expect(cancels.map((r) => r.body)).toContainEqual({ filter: { parentTaskId__in: [offlineTask] } });
+    const offlineChild = [...stack.s1Sim.state.tasks.values()].find(
+      (t) => t.parentTaskId === offlineTask && t.agentId === offline.id,
+    );
+    expect(cancels.map((r) => r.body)).toContainEqual({
+      filter: { parentTaskId__in: [offlineTask], ids: [offlineChild?.id] },
+    });
+    expect(cancels.map((r) => r.body)).not.toContainEqual({ filter: { parentTaskId__in: [offlineTask] } });
     expect(printed.s1Tasks).toContainEqual({
       agentId: offline.id,
       parentTaskId: offlineTask,
@@ -130,9 +138,12 @@ describe('s1cado cancel', () => {
       affected: 1,
       leaseReleased: true,
     });
-    const pending = [...stack.s1Sim.state.tasks.values()].filter((t) => t.parentTaskId === offlineTask);
-    expect(pending.length).toBeGreaterThan(0);
-    expect(pending.every((t) => stack.s1Sim.taskView(t.id).status === 'canceled')).toBe(true);
+    expect(stack.s1Sim.taskView(offlineChild?.id as string).status).toBe('canceled');
+    // The windows agent's child of the same parent completed and stays so.
+    const windowsChild = [...stack.s1Sim.state.tasks.values()].find(
+      (t) => t.parentTaskId === offlineTask && t.agentId === windows.id,
+    );
+    expect(stack.s1Sim.taskView(windowsChild?.id as string).status).toBe('completed');
 
     // Cado was asked to abort the running import pipeline.
     const aborted = printed.cadoPipelines.filter((p) => p.outcome === 'aborted');
