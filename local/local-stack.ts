@@ -89,6 +89,11 @@ export interface LocalTaskWatcher {
   stop(): Promise<void>;
   /** Runs the watcher once now (outside the schedule) and returns its summary. */
   runOnce(): Promise<unknown>;
+  /**
+   * An asynchronous invoke (Run Script's wake-up): runs the watcher now if the schedule runs and no run is going;
+   * otherwise it is dropped, as Lambda drops a throttled event with no retries left.
+   */
+  wake(): void;
   /** Whether the schedule runs. */
   readonly running: boolean;
   /** Invocations so far, and the errors they ended with. */
@@ -306,6 +311,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       DIRECT_UPLOAD_ROLE_ARN: '',
       // Record Outcome puts outcome events on the intake bus (the project's one bus).
       OUTCOME_BUS_NAME: intakeBusName(extracted.functions),
+      // Run Script wakes the Task Watcher after queuing an execute.
+      [ENV.taskWatcherFunction]: watcherFunctionName(extracted.functions),
       POWERTOOLS_METRICS_DISABLED: 'true',
       POWERTOOLS_TRACE_ENABLED: 'false',
     };
@@ -400,7 +407,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       return handler(event, context);
     };
     for (const fn of extracted.functions.values()) {
-      if (!fn.step || !handlers[fn.step]) continue;
+      // The Task Watcher is invoked through its schedule's model below (reserved concurrency 1).
+      if (!fn.step || !handlers[fn.step] || fn.step === 'watch-tasks') continue;
       aws.lambda.register(fn.functionName, (event, invocation) => invoke(fn, event, invocation));
     }
     const queues = wireQueues(template, extracted.functions, aws, invoke);
@@ -409,6 +417,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     closers.push(() => queues.stop());
     closers.push(() => intake.settled());
     const taskWatcher = localTaskWatcher(extracted.functions, invoke);
+    // Run Script's wake-ups (asynchronous invokes): with reserved concurrency 1, one arriving while a run is going is
+    // throttled and, with no retries configured, dropped; with the watcher down, every one is.
+    aws.lambda.register(watcherFunctionName(extracted.functions), () => {
+      taskWatcher.wake();
+      return null;
+    });
     if (options.taskWatcher ?? true) taskWatcher.start();
     closers.push(() => taskWatcher.stop());
     const cadoWebhook = await localCadoWebhook(extracted.functions, invoke, cadoWebhookSecret, cadoSim);
@@ -573,6 +587,9 @@ function localTaskWatcher(
       await current;
     },
     runOnce,
+    wake() {
+      if (controller) tick();
+    },
     get running() {
       return controller !== undefined;
     },
@@ -634,6 +651,12 @@ function fieldMatches(allowed: unknown, value: unknown): boolean {
 }
 
 /** The intake bus's name, as the poller's `EVENT_BUS_NAME` has it. */
+function watcherFunctionName(functions: ReadonlyMap<string, ExtractedFunction>): string {
+  const fn = [...functions.values()].find((f) => f.step === 'watch-tasks');
+  if (!fn) throw new Error('The template has no watch-tasks function (the Task Watcher)');
+  return fn.functionName;
+}
+
 function intakeBusName(functions: ReadonlyMap<string, ExtractedFunction>): string {
   const busName = [...functions.values()].find((fn) => fn.step === 'poll-threats')?.environment
     .EVENT_BUS_NAME;

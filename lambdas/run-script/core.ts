@@ -49,7 +49,7 @@ export const TaskRecord = z.object({
   agentId: z.string(),
   scriptId: z.string(),
   description: z.string(),
-  state: z.enum(['starting', 'started', 'attempt-failed']),
+  state: z.enum(['starting', 'queued', 'started', 'attempt-failed']),
   parentTaskId: z.string().optional(),
   startedAt: z.string().optional(),
   deadline: z.string().optional(),
@@ -68,6 +68,10 @@ export const ExecuteIntent = z.object({
   deadline: z.string().optional(),
   /** How the last attempt ended, when it did not start a task. */
   outcome: z.string().optional(),
+  /** How many agents the execute named (a batched execute: one parent task, a child per agent). @default 1 */
+  agents: z.number().int().positive().optional(),
+  /** Who claimed it: the Task Watcher sends queued executes (watch-tasks/executes.ts). @default "run-script" */
+  sender: z.enum(['run-script', 'watcher']).optional(),
 });
 export type ExecuteIntent = z.infer<typeof ExecuteIntent>;
 
@@ -190,6 +194,17 @@ export interface RunScriptDeps {
    * returned or logged). Required when the input carries an upload.
    */
   readonly directUploadArgument?: (input: AgentStart) => Promise<string>;
+  /**
+   * Queues the execute for the Task Watcher to send, batched with other agents running the same script (DESIGN §9,
+   * queued-executes.ts), instead of sending it here. Used for every collection through S1's cloud when the state
+   * waits with a task token; a direct upload's execute (per-agent part URLs) is always sent here.
+   */
+  readonly queueExecute?: (input: AgentStart, inputParams: string) => Promise<void>;
+}
+
+/** Run Script's answer when the execute was queued for the Task Watcher (the state waits on its token). */
+export interface QueuedRun {
+  readonly queued: true;
 }
 
 /** The S1 task description: traceable from the console back to the investigation and agent. */
@@ -219,12 +234,19 @@ export function nextTaskRecord(
   at: string,
   event:
     | { readonly state: 'starting' }
+    | { readonly state: 'queued' }
     | { readonly state: 'attempt-failed'; readonly outcome: string }
     | { readonly state: 'started'; readonly parentTaskId: string; readonly deadline: string },
 ): TaskRecord {
   switch (event.state) {
     case 'starting':
       return { ...base, state: 'starting', attempts: [...attempts, { at, outcome: 'starting' }] };
+    case 'queued':
+      return {
+        ...base,
+        state: 'queued',
+        attempts: [...attempts, { at, outcome: 'queued for the Task Watcher to send (batched)' }],
+      };
     case 'attempt-failed':
       return { ...base, state: 'attempt-failed', attempts: [...attempts, { at, outcome: event.outcome }] };
     case 'started':
@@ -258,7 +280,7 @@ export function runningTask(
 }
 
 /** Starts (or finds) the agent's collection task; see the file's comment for how it stays exactly once. */
-export async function runScript(input: AgentStart, deps: RunScriptDeps): Promise<RunningTask> {
+export async function runScript(input: AgentStart, deps: RunScriptDeps): Promise<RunningTask | QueuedRun> {
   const { investigation, target } = input;
   const { agentId } = target;
   const key = taskRecordKey(investigation.investigationId, agentId);
@@ -292,6 +314,19 @@ export async function runScript(input: AgentStart, deps: RunScriptDeps): Promise
     at: attemptAt,
   };
   for (let claimed = false; !claimed; ) {
+    if (
+      deps.queueExecute &&
+      !input.upload &&
+      intent?.data.state === 'executing' &&
+      intent.data.sender === 'watcher'
+    ) {
+      // The watcher is sending it now (a retried Run Script, with a new token): it answers the latest queued token.
+      await deps.queueExecute(input, inputParams);
+      logger.info('Execute in flight at the Task Watcher; queued again with this attempt’s token', {
+        agentId,
+      });
+      return { queued: true };
+    }
     const decision = decideFromIntent(intent?.data);
     if (decision.action === 'reuse') {
       logger.info('Task already started by an earlier attempt; not starting another', {
@@ -325,6 +360,20 @@ export async function runScript(input: AgentStart, deps: RunScriptDeps): Promise
         logger.error('Could not record the attempt', { error: recordError as Error }),
       );
       throw outcomeUnknown(description, agentId, decision.outcome);
+    }
+    if (deps.queueExecute && !input.upload) {
+      // Sent by the Task Watcher, which claims and settles the intent like below (watch-tasks/executes.ts).
+      await putJson(
+        deps.s3,
+        deps.bucket,
+        key,
+        nextTaskRecord(base, attempts, attemptAt, { state: 'queued' }),
+      ).catch((recordError: unknown) =>
+        logger.error('Could not record the attempt', { error: recordError as Error }),
+      );
+      await deps.queueExecute(input, inputParams);
+      logger.info('Execute queued for the Task Watcher', { agentId, scriptId: target.script.scriptId });
+      return { queued: true };
     }
     // Claim the execute: a concurrent or earlier invocation that got there first decides instead (next turn).
     const claim = intent

@@ -1,16 +1,18 @@
 /** Run Script (see core.ts; register.ts for the task token). */
 import * as z from 'zod';
-import { s3Client } from '../shared/aws';
+import { lambdaClient, s3Client } from '../shared/aws';
 import { now } from '../shared/clock';
-import { coordinationStore, openTasks } from '../shared/coordination';
+import { ENV } from '../shared/contract';
+import { coordinationStore, openTasks, queuedExecutes, WATCHER_LEASE_KEY } from '../shared/coordination';
 import { presignSeconds, uploadArgument } from '../shared/evidence/direct-upload';
 import { signerClient } from '../shared/evidence/direct-upload-signer';
 import { stepHandler } from '../shared/handler';
 import { AgentStart } from '../shared/schemas';
 import { s1Client } from '../shared/services';
 import { directUploadSettings, evidenceBucketName, workflowSettings } from '../shared/settings';
-import { runScript } from './core';
+import { runScript, taskDeadline } from './core';
 import { registerWait } from './register';
+import { wakeWatcher } from './wake-watcher';
 
 /** The agent's state, and the task token of the waiting state (`$$.Task.Token`). */
 const RunScriptInput = AgentStart.extend({ taskToken: z.string().min(1).optional() });
@@ -35,7 +37,35 @@ export const handler = stepHandler('run-script', RunScriptInput, async ({ taskTo
         signer.destroy();
       }
     },
+    // With a task token, the execute goes through the Task Watcher's batches (queued-executes.ts).
+    ...(taskToken
+      ? {
+          queueExecute: (start, inputParams) =>
+            queuedExecutes().queue({
+              start,
+              inputParams,
+              taskToken,
+              queuedAt: new Date(now()).toISOString(),
+              // Runtime + grace: well inside the watchdog (longest runtime + grace + 10 minutes).
+              sendBy: taskDeadline(
+                now(),
+                start.target.script.runtimeTimeoutSeconds,
+                settings.taskGraceSeconds,
+              ),
+            }),
+        }
+      : {}),
   });
+  if ('queued' in running) {
+    await wakeWatcher({
+      lambda: lambdaClient(),
+      functionName: process.env[ENV.taskWatcherFunction] || undefined,
+      lease: coordinationStore(),
+      leaseKey: WATCHER_LEASE_KEY,
+      now,
+    });
+    return { queued: true };
+  }
   if (taskToken) await registerWait(running, taskToken, { openTasks: openTasks(), now });
   return running;
 });

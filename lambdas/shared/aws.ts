@@ -6,6 +6,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -93,8 +94,15 @@ export function dynamoClient(): DynamoDBClient {
   return dynamo;
 }
 
+let lambda: LambdaClient | undefined;
+/** The Lambda client (asynchronous invokes: answered at once, so short deadlines and one retry). */
+export function lambdaClient(): LambdaClient {
+  lambda ??= new LambdaClient({ maxAttempts: 2, retryMode: 'standard', requestHandler: handler(5_000) });
+  return lambda;
+}
+
 /** Drops the cached clients so the next call reads the environment again (local runs and tests). */
 export function resetAwsClients(): void {
-  for (const client of [s3, secrets, sfn, sns, events, ssm, kms, dynamo]) client?.destroy();
-  s3 = secrets = sfn = sns = events = ssm = kms = dynamo = undefined;
+  for (const client of [s3, secrets, sfn, sns, events, ssm, kms, dynamo, lambda]) client?.destroy();
+  s3 = secrets = sfn = sns = events = ssm = kms = dynamo = lambda = undefined;
 }

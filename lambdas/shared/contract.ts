@@ -179,6 +179,8 @@ export const ENV = {
   /** Record Outcome: the KMS key (ARN) that signs each final manifest. */
   manifestSigningKeyArn: 'MANIFEST_SIGNING_KEY_ARN',
   // Workflow
+  /** Run Script: the Task Watcher function it wakes after queuing an execute (unset: the schedule's next minute). */
+  taskWatcherFunction: 'TASK_WATCHER_FUNCTION',
   scriptRuntimeTimeoutSeconds: 'SCRIPT_RUNTIME_TIMEOUT_SECONDS',
   /** JSON of `collectionProfiles` (default profile, budgets, memory tool, intake rules): lambdas/collectors/profiles.ts. */
   collectionProfiles: 'COLLECTION_PROFILES',
@@ -292,6 +294,8 @@ export const S1_RATE_LIMITS = [
 
 /** Partition-key prefix of the S1 request budget's items in the coordination table (`s1budget#<family>`). */
 export const S1_BUDGET_KEY_PREFIX = 's1budget#';
+/** Partition key prefix of the result links the Task Watcher fetches ahead for Stage Output (result-links.ts). */
+export const RESULT_LINK_KEY_PREFIX = 'result-link#';
 
 /** The coordination store's partition of open Cado pipeline waits (the Cado webhook may touch only these). */
 export const OPEN_CADO_PIPELINES_PK = 'open#cado-pipeline';

@@ -11,6 +11,7 @@
  */
 import { PutObjectTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type LegalHoldMode, METRICS } from '../shared/contract';
+import type { ResultLinks } from '../shared/coordination/result-links';
 import { EvidenceIntegrityError, ResultNotAvailableError } from '../shared/errors';
 import { evidenceKey, manifestKey, safeFileName } from '../shared/evidence/keys';
 import {
@@ -46,6 +47,8 @@ export interface StageOutputDeps {
   readonly legalHold?: LegalHoldMode;
   readonly partSizeBytes?: number;
   readonly onProgress?: (bytes: number, total: number) => void;
+  /** Links the Task Watcher fetched ahead (result-links.ts); without one, or without these, S1 is asked. */
+  readonly fetchedLinks?: Pick<ResultLinks, 'find' | 'drop'>;
 }
 
 async function resultLink(s1: S1Client, childTaskId: string): Promise<ResultLink> {
@@ -267,7 +270,8 @@ export async function stageOutput(input: CompletedTask, deps: StageOutputDeps): 
     logger.info('Evidence already staged by a previous attempt', { key: previous.object.key });
     return stagedFromManifest(input, previous, mKey);
   }
-  const first = await resultLink(deps.s1, task.childTaskId);
+  const fetched = await deps.fetchedLinks?.find(task.childTaskId);
+  const first = fetched ?? (await resultLink(deps.s1, task.childTaskId));
   const key = evidenceKey(investigation.investigationId, target.agentId, task.childTaskId, first.fileName);
   const expected = s1ResultSha256(task.resultSignature, first.fileName);
 
@@ -336,6 +340,7 @@ export async function stageOutput(input: CompletedTask, deps: StageOutputDeps): 
     integrity,
   });
   await putJson(deps.s3, deps.bucket, mKey, manifest, { createOnly: true });
+  if (fetched) await deps.fetchedLinks?.drop(task.childTaskId, fetched.writeId);
 
   if (integrity.status === 'mismatch') {
     metrics.addMetric(METRICS.integrityFailures, 'Count', 1);

@@ -1,6 +1,8 @@
 /** Stage Output (see core.ts). */
 import { s3Client } from '../shared/aws';
 import { now, timeScale } from '../shared/clock';
+import { COORDINATION_TABLE_ENV, coordinationStore } from '../shared/coordination';
+import { ResultLinks } from '../shared/coordination/result-links';
 import { stepHandler } from '../shared/handler';
 import { CompletedTask } from '../shared/schemas';
 import { s1Client } from '../shared/services';
@@ -23,5 +25,9 @@ export const handler = stepHandler('stage-output', CompletedTask, (input, contex
     // The Lambda's remaining time is real time; the clock may run faster in local runs.
     deadline: now() + Math.max(0, context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS) * timeScale(),
     version: TOOL_VERSION,
+    // The link the Task Watcher fetched ahead, when it did (and the store is there: it is in the deployed stack).
+    ...(process.env[COORDINATION_TABLE_ENV]
+      ? { fetchedLinks: new ResultLinks(coordinationStore(), now) }
+      : {}),
   }),
 );

@@ -19,6 +19,7 @@
 import { decideTask } from '../check-task/core';
 import type { ListedOpenTask, OpenS1Task } from '../shared/coordination/open-tasks';
 import type { ItemKey, LeaseResult, ReleaseResult } from '../shared/coordination/store';
+import { WATCHER_LEASE_KEY } from '../shared/coordination/table';
 import { logger } from '../shared/observability';
 import type { CheckedTask, RunningTask } from '../shared/schemas';
 import { S1_ID_CHUNK_SIZE, type S1TaskRow } from '../shared/sentinelone';
@@ -33,7 +34,7 @@ export interface TaskResumer {
 export const CLOSED_TOKEN_ERRORS: readonly string[] = ['TaskTimedOut', 'InvalidToken', 'TaskDoesNotExist'];
 
 /** Where the single watcher's lease lives. */
-export const WATCHER_LEASE_KEY: ItemKey = { pk: 'watcher#s1-task', sk: 'lease' };
+export { WATCHER_LEASE_KEY };
 
 /** Timing of one invocation. */
 export interface WatchOptions {
@@ -64,6 +65,16 @@ export interface WatchDeps extends WatchOptions {
   readonly owner?: string;
   readonly now: () => number;
   readonly sleep: (ms: number) => Promise<void>;
+  /**
+   * Sends the queued executes (executes.ts) at the start of each pass, before the open tasks are listed (so a task
+   * started now is asked about in the same pass); returns how many stay queued.
+   */
+  readonly sendExecutes?: () => Promise<number>;
+  /**
+   * Fetches the result links of tasks this pass found completed, before their executions resume into Stage Output
+   * (result-links.ts); returns the S1 calls it made. A failure only means Stage Output asks S1 itself.
+   */
+  readonly prefetchLinks?: (childTaskIds: readonly string[]) => Promise<number>;
   /** Other waits watched in the same loop (the Cado pipelines, cado.ts): runs after each pass, returns how many stay open. */
   readonly alsoWatch?: () => Promise<number>;
 }
@@ -172,6 +183,7 @@ export async function watchOnce(deps: WatchDeps, cursor: PassCursor = { next: 0 
   }
   cursor.next = start + asked.size;
   const nowMs = deps.now();
+  const decided: { wait: ListedOpenTask; state: CheckedTask }[] = [];
   for (const wait of open) {
     if (!asked.has(wait.task.parentTaskId)) continue;
     if (unreadableSet.has(wait.task.parentTaskId)) {
@@ -181,7 +193,21 @@ export async function watchOnce(deps: WatchDeps, cursor: PassCursor = { next: 0 
       continue;
     }
     const state = resumedState(wait.task, rows, nowMs);
-    if (!state) continue;
+    if (state) decided.push({ wait, state });
+  }
+  // The completed collections through S1's cloud are staged next: their result links in one call, not one each.
+  const toStage = decided
+    .filter(({ state }) => state.task.phase === 'completed' && !state.upload && state.task.childTaskId)
+    .map(({ state }) => state.task.childTaskId as string);
+  if (deps.prefetchLinks && toStage.length > 0) {
+    summary.s1Calls += await deps.prefetchLinks(toStage).catch((error: unknown) => {
+      logger.info('Result links not fetched ahead; Stage Output asks S1 itself', {
+        errorName: errorName(error),
+      });
+      return 0;
+    });
+  }
+  for (const { wait, state } of decided) {
     try {
       await deps.resume.success(wait.task.taskToken, state);
       summary.resumed += 1;
@@ -234,6 +260,14 @@ export async function watchTasks(deps: WatchDeps): Promise<WatchSummary> {
   const cursor: PassCursor = { next: Math.floor(Math.random() * 1_000_000) };
   try {
     for (;;) {
+      const queuedLeft = deps.sendExecutes
+        ? await deps.sendExecutes().catch((error: unknown) => {
+            logger.warn('Watcher execute pass failed; trying again next pass', {
+              errorName: errorName(error),
+            });
+            return 1;
+          })
+        : 0;
       let pass: PassSummary;
       try {
         pass = await watchOnce(deps, cursor);
@@ -252,7 +286,7 @@ export async function watchTasks(deps: WatchDeps): Promise<WatchSummary> {
             return 1;
           })
         : 0;
-      if (!pass.failed && stillOpen <= 0 && pass.failedAnswers === 0 && othersOpen <= 0)
+      if (!pass.failed && stillOpen <= 0 && pass.failedAnswers === 0 && othersOpen <= 0 && queuedLeft <= 0)
         return { passes, stopped: 'nothing-open' };
       if (deps.now() - started + intervalMs > runMs) return { passes, stopped: 'time-up' };
       await deps.sleep(intervalMs);

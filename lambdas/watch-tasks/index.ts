@@ -1,13 +1,18 @@
 /** Task Watcher (see core.ts): run by an EventBridge schedule every minute; the event carries nothing it needs. */
 import * as z from 'zod';
+import { s3Client } from '../shared/aws';
 import { now, sleep } from '../shared/clock';
 import { METRICS } from '../shared/contract';
-import { coordinationStore, openPipelines, openTasks } from '../shared/coordination';
+import { coordinationStore, openPipelines, openTasks, queuedExecutes } from '../shared/coordination';
+import { ResultLinks } from '../shared/coordination/result-links';
 import { stepHandler } from '../shared/handler';
 import { metrics } from '../shared/observability';
 import { cadoClient, s1Client } from '../shared/services';
+import { evidenceBucketName, workflowSettings } from '../shared/settings';
 import { cadoPass, cadoWatchIntervalSeconds, stillOpen } from './cado';
 import { watchTasks } from './core';
+import { sendQueuedExecutes } from './executes';
+import { prefetchResultLinks } from './links';
 import { stepFunctionsResumer } from './step-functions-resumer';
 
 export const handler = stepHandler('watch-tasks', z.unknown(), async (_event, context) => {
@@ -19,6 +24,24 @@ export const handler = stepHandler('watch-tasks', z.unknown(), async (_event, co
     owner: context.awsRequestId,
     now,
     sleep: (ms) => sleep(ms),
+    // Result links of the tasks a pass found completed, one call for all (links.ts).
+    prefetchLinks: (childTaskIds) =>
+      prefetchResultLinks(childTaskIds, { s1: s1Client(), links: new ResultLinks(coordinationStore(), now) }),
+    // The executes Run Script queued, batched (executes.ts).
+    sendExecutes: async () =>
+      (
+        await sendQueuedExecutes({
+          queue: queuedExecutes(),
+          store: coordinationStore(),
+          s1: s1Client(),
+          openTasks: openTasks(),
+          resume: stepFunctionsResumer(),
+          s3: s3Client(),
+          bucket: evidenceBucketName(),
+          graceSeconds: workflowSettings().taskGraceSeconds,
+          now,
+        })
+      ).left,
     // The open Cado pipelines, in the same loop (cado.ts).
     alsoWatch: async () =>
       stillOpen(

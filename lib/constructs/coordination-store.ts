@@ -8,6 +8,7 @@ import {
   COORDINATION_TABLE,
   ENV,
   OPEN_CADO_PIPELINES_PK,
+  RESULT_LINK_KEY_PREFIX,
   S1_BUDGET_KEY_PREFIX,
 } from '../../lambdas/shared/contract';
 
@@ -129,6 +130,22 @@ export class CoordinationStore extends Construct {
       grantee: fn,
       actions: ['dynamodb:GetItem', 'dynamodb:DeleteItem'],
       resourceArns: [this.table.tableArn],
+    });
+  }
+
+  /**
+   * Gives `fn` the result links the Task Watcher fetched ahead (partition keys `result-link#…`), and the key through
+   * DynamoDB: `dynamodb:GetItem` and `dynamodb:DeleteItem` (Stage Output takes its task's link and drops it
+   * once used).
+   */
+  bindFetchedResultLinks(fn: LambdaFunction): Grant {
+    fn.addEnvironment(ENV.coordinationTableName, this.table.tableName);
+    this.grantKey(fn);
+    return Grant.addToPrincipal({
+      grantee: fn,
+      actions: ['dynamodb:GetItem', 'dynamodb:DeleteItem'],
+      resourceArns: [this.table.tableArn],
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${RESULT_LINK_KEY_PREFIX}*`] } },
     });
   }
 

@@ -236,6 +236,8 @@ export class InvestigationWorkflow extends Construct {
       ENV.preflightCacheSeconds,
       String(config.preflightCacheSeconds),
     );
+    // Stage Output takes the result link the Task Watcher fetched ahead (its own fetch-files call otherwise).
+    coordination.bindFetchedResultLinks(functions.stageOutput);
     // After a watchdog timeout, Cancel Task finds the task through the execute intent.
     coordination.bind(functions.cancelTask);
     coordination.bind(functions.handToCado);
@@ -407,5 +409,12 @@ export class InvestigationWorkflow extends Construct {
       cadoWatchIntervalSeconds: config.cadoWatchIntervalSeconds,
       logRetentionDays: config.logRetentionDays,
     });
+    // The watcher sends the executes Run Script queues (batched) and records each agent's attempts.
+    const watcherFunction = this.taskWatcher.function;
+    evidence.bindTaskRecords(watcherFunction);
+    for (const [name, value] of Object.entries(workflowEnv)) watcherFunction.addEnvironment(name, value);
+    // Run Script wakes it after queuing an execute (an asynchronous invoke, only when none is running).
+    watcherFunction.grantInvoke(functions.runScript);
+    functions.runScript.addEnvironment(ENV.taskWatcherFunction, watcherFunction.functionName);
   }
 }

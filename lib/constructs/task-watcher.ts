@@ -1,6 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import { Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { type IRole, Policy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { ENV } from '../../lambdas/shared/contract';
@@ -54,6 +55,9 @@ export class TaskWatcher extends Construct {
     // Listing the open waits is a Query on one partition.
     props.coordination.table.grant(this.function, 'dynamodb:Query');
     for (const machine of props.stateMachines) this.resumes(machine);
+    // Woken by Run Script after it queues an execute: a wake-up that finds the one allowed instance busy is dropped
+    // (the running watcher takes the queue at its next pass), never retried for hours.
+    this.function.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.minutes(1) });
     this.schedule = new Rule(this, 'Schedule', {
       description: 'Runs the s1-cado-forensics Task Watcher',
       schedule: Schedule.rate(Duration.minutes(1)),
@@ -68,8 +72,23 @@ export class TaskWatcher extends Construct {
     );
   }
 
-  /** Lets the watcher answer the waiting states of `machine` (SendTaskSuccess / SendTaskFailure / heartbeat). */
+  private resumed = 0;
+
+  /**
+   * Lets the watcher answer the waiting states of `machine` (SendTaskSuccess / SendTaskFailure / heartbeat). In a
+   * policy of its own rather than the role's default policy, which the function depends on: Run Script invokes the
+   * watcher and the state machine invokes Run Script, so the function must not wait for the state machine.
+   */
   resumes(machine: IStateMachine): void {
-    machine.grantTaskResponse(this.function);
+    this.resumed += 1;
+    const policy = new Policy(this, `Resumes${this.resumed}`, {
+      statements: [
+        new PolicyStatement({
+          actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
+          resources: [machine.stateMachineArn],
+        }),
+      ],
+    });
+    policy.attachToRole(this.function.role as IRole);
   }
 }

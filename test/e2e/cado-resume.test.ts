@@ -14,6 +14,7 @@ import {
   type InvestigationRun,
   investigate,
   nextThreatId,
+  runWatcherUntil,
   useE2eStack,
 } from './helpers';
 
@@ -62,11 +63,8 @@ async function startAndPassRunScript(
   const id = `threat-${threatId}`;
   const run = investigate(stack, { agentIds: [agentId], requestedBy: 'e2e', threatId });
   await until(() => waitingIn('Run Script') === 1, 'Run Script to wait');
-  await until(() => {
-    const tasks = [...stack.s1Sim.state.tasks.values()].filter((task) => task.description.includes(id));
-    return tasks.length > 0 && tasks.every((task) => stack.s1Sim.taskView(task.id).terminal);
-  }, 'the S1 task to end');
-  await stack.taskWatcher.runOnce();
+  // The watcher sends the queued execute, and resumes Run Script once the task ended.
+  await runWatcherUntil(stack, () => waitingIn('Run Script') === 0, 'Run Script to resume');
   return { id, run };
 }
 

@@ -349,7 +349,7 @@ describe('resilience', () => {
     expect(run.caseRecord.status).toBe('complete');
   });
 
-  it('a Run Script retried after S1 started the task reuses that task instead of starting another', async () => {
+  it('a Run Script retried after its first attempt queued the execute still starts one task, and follows it', async () => {
     const { linux } = stack.tenant.agents;
     const executionsBefore = stack.s1Sim.state.executions.length;
     const run = await investigate(
@@ -358,7 +358,8 @@ describe('resilience', () => {
       { lostLambdaResponses: { 'Run Script': { times: 1 } } },
     );
 
-    // The first invocation did its work (S1 started the task) but Step Functions saw Lambda.ServiceException.
+    // The first invocation did its work (queued the execute) but Step Functions saw Lambda.ServiceException. The
+    // retry, with a new token, either queues it again (not sent yet) or finds it started by the watcher (reuse).
     expect(run.stats.invocationsByState['Run Script']).toBe(2);
     expect(run.events.some((e) => e.type === 'StateRetried' && e.state.name === 'Run Script')).toBe(true);
     const executions = stack.s1Sim.state.executions
@@ -371,13 +372,14 @@ describe('resilience', () => {
     expect(run.failure).toBeUndefined();
     expect(run.caseRecord.status).toBe('complete');
     const result = agentResult(run, linux.id);
-    expect(result.task).toMatchObject({ parentTaskId, reusedExisting: true });
+    expect(result.task).toMatchObject({ parentTaskId });
+    const reused = result.task?.reusedExisting;
     const { manifest } = await verifiedEvidence(
       stack,
       result.evidence?.key as string,
       result.evidence?.manifestKey as string,
     );
-    expect(manifest.s1Task).toMatchObject({ parentTaskId, reusedExisting: true });
+    expect(manifest.s1Task).toMatchObject({ parentTaskId, reusedExisting: reused });
     const record = await readJson<{ state: string; parentTaskId: string }>(
       stack,
       `investigations/${run.investigationId}/${linux.id}/task.json`,

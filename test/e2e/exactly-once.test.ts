@@ -130,7 +130,7 @@ describe('execute exactly once', () => {
     });
   });
 
-  it('a lost Run Script response after S1 started the task: the retry reuses it from the intent', async () => {
+  it('lost Run Script responses: each retry queues the execute again or reuses the started task; one task', async () => {
     const { windows } = stack.tenant.agents;
     const since = stack.s1Sim.state.executions.length;
     const run = await investigate(
@@ -142,8 +142,11 @@ describe('execute exactly once', () => {
     expect(run.stats.invocationsByState['Run Script']).toBe(3);
     expect(executionsFor(windows.id, since)).toHaveLength(1);
     expect(tasksFor(windows.id, run.investigationId)).toHaveLength(1);
-    expect(run.caseRecord.status).toBe('complete');
-    expect(agentResult(run, windows.id).task).toMatchObject({ reusedExisting: true });
+    expect(run.caseRecord.status, JSON.stringify(run.caseRecord.agents)).toBe('complete');
+    // Whether the last retry found the task started (reuse) depends on when the watcher sent it; never a second.
+    expect(tasksFor(windows.id, run.investigationId)[0]?.parentTaskId).toBe(
+      agentResult(run, windows.id).task?.parentTaskId,
+    );
   });
 });
 

@@ -280,3 +280,20 @@ export async function verifiedEvidence(
 export function s1Requests(stack: E2eStack, route: string, since = 0) {
   return stack.s1Sim.requests.slice(since).filter((r) => r.host === 'api' && r.route === route);
 }
+
+/**
+ * With the stack's watcher schedule off: runs the Task Watcher (one invocation at a time, as its schedule would)
+ * until `condition` holds, e.g. until Run Script no longer waits (its queued execute sent, its task ended and the
+ * execution resumed). Fails naming `what` after `maxRuns` invocations.
+ */
+export async function runWatcherUntil(
+  stack: E2eStack,
+  condition: () => boolean,
+  what: string,
+  maxRuns = 10,
+): Promise<void> {
+  for (let run = 0; !condition(); run += 1) {
+    if (run >= maxRuns) assert.fail(`${what} did not happen in ${maxRuns} watcher runs`);
+    await stack.taskWatcher.runOnce();
+  }
+}

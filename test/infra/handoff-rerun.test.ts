@@ -133,6 +133,8 @@ describe('HandOffRerun', () => {
     const writers = new Set(
       [
         fns['run-script'],
+        // The Task Watcher sends the queued executes and writes each agent's task record.
+        built.stack.workflow.taskWatcher.function,
         fns['prepare-upload'],
         fns['stage-output'],
         fns['complete-upload'],

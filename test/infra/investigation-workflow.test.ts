@@ -475,12 +475,32 @@ describe('Task Watcher', () => {
     const actions = actionsOf('watch-tasks');
     expect(actions).toEqual(expect.arrayContaining(['states:SendTaskSuccess', 'states:SendTaskFailure']));
     expect(actions).toContain('dynamodb:Query');
-    expect(actions.some((a) => a.startsWith('s3:'))).toBe(false);
+    // It sends the queued executes and records each agent's attempts: S3 writes only to the task records.
+    const s3Writes = statementsOf('watch-tasks').filter((s) =>
+      (Array.isArray(s.Action) ? s.Action : [s.Action]).some((a) => /^s3:(Put|Delete)/.test(a)),
+    );
+    expect(s3Writes.length).toBeGreaterThan(0);
+    for (const statement of s3Writes) {
+      expect(statement.Action).toEqual('s3:PutObject');
+      expect(JSON.stringify(statement.Resource)).toMatch(/\/investigations\/\*\/task\.json"\]/);
+    }
     const text = JSON.stringify(statementsOf('watch-tasks'));
     expect(text).toContain('ApiSecretsS1ApiToken');
     // Its Cado pass asks Cado about the open pipelines (reads only: it never imports, see check-cado's lookAtPipeline).
     expect(text).toContain('ApiSecretsCadoApiKey');
     // Only Run Script's own function is invoked with a token; the watcher never starts executions.
     expect(actions).not.toContain('states:StartExecution');
+  });
+
+  it('is woken by Run Script only (an asynchronous invoke of its own ARN), and drops a wake-up it cannot take', () => {
+    const invokes = statementsOf('run-script').filter((s) =>
+      (Array.isArray(s.Action) ? s.Action : [s.Action]).includes('lambda:InvokeFunction'),
+    );
+    expect(invokes).toHaveLength(1);
+    expect(JSON.stringify(invokes[0]?.Resource)).toContain('TaskWatcherFunction');
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 60,
+    });
   });
 });

@@ -6,11 +6,13 @@
 import { dynamoClient } from '../aws';
 import { OpenPipelines } from './open-pipelines';
 import { OpenTasks } from './open-tasks';
+import { QueuedExecutes } from './queued-executes';
 import { CoordinationStore } from './store';
 import { coordinationTableName } from './table';
 
 export * from './open-pipelines';
 export * from './open-tasks';
+export * from './queued-executes';
 export * from './store';
 export * from './table';
 
@@ -30,4 +32,9 @@ export function openTasks(): OpenTasks {
 /** The open Cado pipeline waits (open-pipelines.ts) in the table the environment names. */
 export function openPipelines(): OpenPipelines {
   return new OpenPipelines({ client: dynamoClient(), tableName: coordinationTableName() });
+}
+
+/** The queued S1 executes (queued-executes.ts) in the table the environment names. */
+export function queuedExecutes(): QueuedExecutes {
+  return new QueuedExecutes({ client: dynamoClient(), tableName: coordinationTableName() });
 }

@@ -12,20 +12,13 @@
  * Items are stored in the coordination store's encoding (`data` JSON, `version`, `writeId`, TTL), with a TTL a
  * day past the deadline so a forgotten item cannot keep the watcher busy.
  */
-import { randomUUID } from 'node:crypto';
-import {
-  type AttributeValue,
-  ConditionalCheckFailedException,
-  DeleteItemCommand,
-  type DynamoDBClient,
-  PutItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import * as z from 'zod';
 import { now as clockNow } from '../clock';
 import { CoordinationStoreError } from '../errors';
 import { AgentStart } from '../schemas';
 import { liveItems } from './live-items';
-import { PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE } from './table';
+import { putRegistryItem, removeRegistryItem } from './registry';
 
 /** The partition holding every open S1 task wait. */
 export const OPEN_S1_TASKS_PK = 'open#s1-task';
@@ -68,8 +61,6 @@ export interface OpenTasksOptions {
   readonly now?: () => number;
 }
 
-const S = (value: string): AttributeValue => ({ S: value });
-
 /** Where the wait of `agentId` in `investigationId` lives. */
 export function openTaskSortKey(investigationId: string, agentId: string): string {
   return `task#${investigationId}#${agentId}`;
@@ -83,29 +74,22 @@ export class OpenTasks {
     this.now = options.now ?? clockNow;
   }
 
-  /** Registers (or replaces, with a new token) the wait of one agent's task. */
-  async register(task: OpenS1Task): Promise<void> {
+  /**
+   * Registers (or replaces, with a new token) the wait of one agent's task. With `onlyIfAbsent`, a wait already
+   * registered stays (the Task Watcher's registration after a batched execute must not replace the one a later Run
+   * Script made with a newer token); returns whether it registered.
+   */
+  async register(task: OpenS1Task, options: { onlyIfAbsent?: boolean } = {}): Promise<boolean> {
     const parsed = OpenS1Task.parse(task);
     const sk = openTaskSortKey(parsed.start.investigation.investigationId, parsed.start.target.agentId);
     const deadlineSeconds = Math.ceil(Date.parse(parsed.deadline) / 1000);
+    const nowMs = this.now();
     const expires = Number.isFinite(deadlineSeconds)
       ? deadlineSeconds + OPEN_TASK_TTL_AFTER_DEADLINE_SECONDS
-      : Math.ceil(this.now() / 1000) + OPEN_TASK_TTL_AFTER_DEADLINE_SECONDS;
+      : Math.ceil(nowMs / 1000) + OPEN_TASK_TTL_AFTER_DEADLINE_SECONDS;
     try {
-      await this.options.client.send(
-        new PutItemCommand({
-          TableName: this.options.tableName,
-          Item: {
-            [PARTITION_KEY]: S(OPEN_S1_TASKS_PK),
-            [SORT_KEY]: S(sk),
-            data: S(JSON.stringify(parsed)),
-            version: { N: '1' },
-            writeId: S(randomUUID()),
-            updatedAt: S(new Date(this.now()).toISOString()),
-            [TTL_ATTRIBUTE]: { N: String(expires) },
-          },
-        }),
-      );
+      const written = await putRegistryItem(this.at(sk), parsed, expires, nowMs, options.onlyIfAbsent);
+      return written !== undefined;
     } catch (error) {
       throw this.failure('register', error);
     }
@@ -135,24 +119,14 @@ export class OpenTasks {
    */
   async remove(sk: string, writeId: string | undefined): Promise<'removed' | 'changed'> {
     try {
-      await this.options.client.send(
-        new DeleteItemCommand({
-          TableName: this.options.tableName,
-          Key: { [PARTITION_KEY]: S(OPEN_S1_TASKS_PK), [SORT_KEY]: S(sk) },
-          ...(writeId
-            ? {
-                ConditionExpression: 'attribute_not_exists(#w) OR #w = :w',
-                ExpressionAttributeNames: { '#w': 'writeId' },
-                ExpressionAttributeValues: { ':w': S(writeId) },
-              }
-            : {}),
-        }),
-      );
-      return 'removed';
+      return await removeRegistryItem(this.at(sk), writeId);
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return 'changed';
       throw this.failure('remove', error);
     }
+  }
+
+  private at(sk: string) {
+    return { client: this.options.client, tableName: this.options.tableName, pk: OPEN_S1_TASKS_PK, sk };
   }
 
   private failure(operation: string, error: unknown): CoordinationStoreError {

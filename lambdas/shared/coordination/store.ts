@@ -248,6 +248,15 @@ export class CoordinationStore {
     return { status: 'held', lease: { key, owner: holder, expiresAt: until * 1000 } };
   }
 
+  /** Who holds the lease at `key` and until when, or undefined when nobody does (none, or lapsed). */
+  async leaseHolder(key: ItemKey): Promise<Lease | undefined> {
+    const raw = await this.read(key, 'leaseHolder');
+    const owner = raw?.owner?.S;
+    const until = Number(raw?.[TTL_ATTRIBUTE]?.N);
+    if (!raw || owner === undefined || !Number.isFinite(until) || this.expired(raw)) return undefined;
+    return { key, owner, expiresAt: until * 1000 };
+  }
+
   /** Gives the lease at `key` back, if `owner` holds it. */
   async releaseLease(key: ItemKey, owner: string): Promise<ReleaseResult> {
     try {

@@ -30,6 +30,12 @@ export function agentLeaseKey(agentId: string): { readonly pk: string; readonly 
   return { pk: `agent#${agentId}`, sk: 'collection' };
 }
 
+/** Where the single Task Watcher's lease lives (the watcher takes it; Run Script reads it before waking one). */
+export const WATCHER_LEASE_KEY: { readonly pk: string; readonly sk: string } = {
+  pk: 'watcher#s1-task',
+  sk: 'lease',
+};
+
 /** The table name from the environment, or a ConfigError naming the variable. */
 export function coordinationTableName(): string {
   return parseEnv(tableEnv, 'coordination store')[COORDINATION_TABLE_ENV];
