@@ -61,8 +61,6 @@ export interface InChildProcess {
 }
 
 const CHILD_SCRIPT = path.join(__dirname, 'store-child.ts');
-/** The project's tsx loader (what `tsx` itself passes to node as `--import`), so the child runs the TypeScript. */
-const TSX_LOADER = pathToFileURL(require.resolve('tsx')).href;
 const STDERR_TAIL_CHARS = 4000;
 /** How long `close()` waits for the child to close its server before killing it. */
 const KILL_AFTER_MS = 15_000;
@@ -80,7 +78,9 @@ function forkStore(job: StoreJob, label: string): Promise<StoreProcess> {
     try {
       child = fork(CHILD_SCRIPT, [], {
         execPath: process.execPath,
-        execArgv: ['--import', TSX_LOADER],
+        // The project's tsx loader (what `tsx` itself passes to node as `--import`), so the child runs the
+        // TypeScript; resolved here, not at import, so loading the local stack needs no tsx until a child starts.
+        execArgv: ['--import', pathToFileURL(require.resolve('tsx')).href],
         // Node's and the AWS SDK's version notices are noise on stderr; real errors still reach it.
         env: { ...process.env, NODE_NO_WARNINGS: '1' },
         stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
