@@ -91,6 +91,17 @@ export function tablesFromTemplate(template: Record<string, unknown>): LocalTabl
     });
 }
 
+/** Client settings for dynalite at `endpoint` (it accepts any credentials). */
+export function localDynamoClientConfig(endpoint: string): DynamoDBClientConfig {
+  return {
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    maxAttempts: 2,
+    requestHandler: { connectionTimeout: 2_000, requestTimeout: 5_000 },
+  };
+}
+
 /** Starts dynalite on 127.0.0.1 (a free port), in memory, with `tables` created and ACTIVE. */
 export async function startLocalDynamo(opts: LocalDynamoOptions): Promise<LocalDynamo> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
@@ -100,13 +111,7 @@ export async function startLocalDynamo(opts: LocalDynamoOptions): Promise<LocalD
     server.listen(0, '127.0.0.1', () => resolve());
   });
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const clientConfig: DynamoDBClientConfig = {
-    endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    maxAttempts: 2,
-    requestHandler: { connectionTimeout: 2_000, requestTimeout: 5_000 },
-  };
+  const clientConfig = localDynamoClientConfig(endpoint);
   const client = new DynamoDBClient(clientConfig);
   const close = async () => {
     client.destroy();

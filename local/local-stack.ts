@@ -33,6 +33,7 @@ import { type AwsFake, startAwsFake } from './aws-fake';
 import type { FakeEvent } from './aws-fake/event-bridge';
 import type { FakeExecutionRequest } from './aws-fake/step-functions';
 import { type CadoSimulator, startCadoSimulator } from './cado-simulator';
+import { type InChildProcess, startChildDynamo, startChildS3 } from './child-stores';
 import { type LocalDynamo, startLocalDynamo, tablesFromTemplate } from './dynamo';
 import { type LocalFunctionUrl, startFunctionUrl } from './function-url';
 import {
@@ -42,7 +43,7 @@ import {
   seedDemoTenant,
   startS1Simulator,
 } from './s1-simulator';
-import { type DefaultRetention, type LocalS3, startLocalS3 } from './s3';
+import { type LocalS3, startLocalS3 } from './s3';
 import { type LocalQueues, wireQueues } from './sqs-intake';
 
 /** The repository root. */
@@ -79,6 +80,12 @@ export interface LocalStackOptions {
   readonly retryIntervalOverrides?: Record<string, number>;
   /** Run the Task Watcher's schedule (every clock minute), as EventBridge does in the deployed stack. @default true */
   readonly taskWatcher?: boolean;
+  /**
+   * Run s3rver and dynalite in child processes of their own (local/child-stores.ts) instead of in this one, as S3
+   * and DynamoDB are services of their own: for loads where the stack's one event loop would delay the stores'
+   * answers past the handlers' SDK timeouts (the 1,000-threat burst). @default false
+   */
+  readonly storesInChildProcesses?: boolean;
 }
 
 /** The Task Watcher's schedule, run locally (every clock minute; a run still going means the next one is skipped). */
@@ -115,6 +122,8 @@ export interface LocalStack {
   readonly dynamo: LocalDynamo;
   /** The coordination store's local table name. */
   readonly coordinationTable: string;
+  /** Process ids of the children running s3rver and dynalite (`storesInChildProcesses`); empty otherwise. */
+  readonly storePids: readonly number[];
   readonly aws: AwsFake;
   readonly bucket: string;
   readonly stateMachineArn: string;
@@ -226,10 +235,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     for (const fn of closers.reverse()) await fn();
   };
   try {
-    // The evidence bucket's Object Lock default retention, filled in from the stack's configuration once it is read.
-    const objectLock: Record<string, DefaultRetention> = {};
-    const s3 = await startLocalS3({ buckets: [LOCAL_BUCKET], objectLock });
+    const inChildren = options.storesInChildProcesses ?? false;
+    const storePids: number[] = [];
+    const s3: LocalS3 & Partial<InChildProcess> = inChildren
+      ? await startChildS3({ buckets: [LOCAL_BUCKET] })
+      : await startLocalS3({ buckets: [LOCAL_BUCKET] });
     closers.push(() => s3.close());
+    if (s3.pid !== undefined) storePids.push(s3.pid);
 
     let s1Sim: S1Simulator | undefined;
     let tenant: DemoTenant | undefined;
@@ -288,9 +300,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const { template, logicalId, rerunLogicalId, coordinationTableId, config } = synthesizeLocal(
       localConfig(s1Url, cadoUrl, options.config ?? {}),
     );
-    objectLock[LOCAL_BUCKET] = { mode: config.objectLockMode, days: config.objectLockDays };
-    const dynamo = await startLocalDynamo({ tables: tablesFromTemplate(template) });
+    // The evidence bucket's Object Lock default retention, known now that the stack's configuration is read.
+    await s3.setDefaultRetention(LOCAL_BUCKET, { mode: config.objectLockMode, days: config.objectLockDays });
+    const tables = tablesFromTemplate(template);
+    const dynamo: LocalDynamo & Partial<InChildProcess> = inChildren
+      ? await startChildDynamo({ tables })
+      : await startLocalDynamo({ tables });
     closers.push(() => dynamo.close());
+    if (dynamo.pid !== undefined) storePids.push(dynamo.pid);
     const coordinationTable = dynamo.tableNames[coordinationTableId] ?? coordinationTableId;
     const extracted = extractStateMachine(template, { logicalId });
     const extractedRerun = extractStateMachine(template, { logicalId: rerunLogicalId });
@@ -450,6 +467,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       s3,
       dynamo,
       coordinationTable,
+      storePids,
       aws,
       bucket: LOCAL_BUCKET,
       stateMachineArn: extracted.arn,

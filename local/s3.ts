@@ -69,6 +69,11 @@ export interface LocalS3 {
   readonly clientConfig: S3ClientConfig;
   /** Variables that point the SDK (and the handlers' clients) at this server: see {@link localS3Env}. */
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * Sets (or replaces) a bucket's Object Lock default retention, as reported from now on by GetObject and HeadObject
+   * (see {@link defaultRetention}); for a stack whose retention is known only once its configuration is read.
+   */
+  setDefaultRetention(bucket: string, retention: DefaultRetention): Promise<void>;
   /** Stops the server, destroys the client and removes the temporary directory (if this helper created it). */
   close(): Promise<void>;
 }
@@ -331,9 +336,8 @@ export async function startLocalS3(opts: LocalS3Options): Promise<LocalS3> {
   const secrets = { [S3RVER_CREDENTIALS.accessKeyId]: S3RVER_CREDENTIALS.secretAccessKey };
   middleware.splice(middleware.length - 1, 0, presignedRequests({ secrets }) as unknown as Middleware);
   middleware.splice(middleware.length - 1, 0, multipartChecksums() as unknown as Middleware);
-  if (opts.objectLock) {
-    middleware.splice(middleware.length - 1, 0, defaultRetention(opts.objectLock) as unknown as Middleware);
-  }
+  const objectLock: Record<string, DefaultRetention> = { ...opts.objectLock };
+  middleware.splice(middleware.length - 1, 0, defaultRetention(objectLock) as unknown as Middleware);
   atomicPuts((server as unknown as { store: FilesystemStoreLike }).store);
   let address: { port: number };
   try {
@@ -352,6 +356,9 @@ export async function startLocalS3(opts: LocalS3Options): Promise<LocalS3> {
     client,
     clientConfig,
     env: localS3Env(endpoint),
+    setDefaultRetention: async (bucket, retention) => {
+      objectLock[bucket] = retention;
+    },
     close: async () => {
       client.destroy();
       try {
