@@ -1,7 +1,8 @@
 /**
  * Child process of the staging bench for the two reference rates, measured on the same loopback as staging:
- * - `download`: GET the presigned link with the same HTTP stack the Lambda uses (lambdas/shared/http, the shared keep-alive
- *   dispatcher) and count the bytes, nothing else;
+ * - `download`: GET the presigned link with Node's own HTTP client (lambdas/shared/http's `request` on the shared
+ *   keep-alive dispatcher, what the S1 and Cado clients use) and count the bytes, nothing else: the plain, standard
+ *   reference (staging and Verify Evidence read their long bodies with lambdas/shared/http-receive instead);
  * - `upload`: the same multipart upload `stageToS3` makes (its {@link PartWriter}, the Lambda's S3 client, same part
  *   size and queue), fed from memory with the very bytes the simulator serves, in the chunks a download brings; or,
  *   for comparison, lib-storage's `Upload` (the library the part writer replaced) with the same settings.
