@@ -40,7 +40,8 @@ export interface BodySink {
   /**
    * Memory the next read may land in (at least one byte), e.g. the free tail of the buffer `write` copies into;
    * undefined for the reader's own scratch buffer. When a read lands there, `write` gets a view of that very
-   * memory, so a sink that notices can take the bytes without copying them.
+   * memory, so a sink that notices can take the bytes without copying them. It is asked after every read, also
+   * when that read's `write` returned a promise that has not settled yet.
    */
   region?(): Uint8Array | undefined;
   write(chunk: Buffer): Promise<void> | undefined;
@@ -195,9 +196,13 @@ export class ReceivedBody {
     this.connection.destroy(error);
   }
 
-  /** @internal Where the next read lands: the sink's memory while the body flows, else the scratch buffer. */
+  /**
+   * @internal Where the next read lands: the sink's memory while the body flows, else the scratch buffer. Asked
+   * also while the sink's write is pending (the read comes once it is done): a sink whose memory is in use then
+   * answers undefined.
+   */
   region(): Uint8Array | undefined {
-    return this.ended || this.busy || this.chunked !== undefined ? undefined : this.sink?.region?.();
+    return this.ended || this.chunked !== undefined ? undefined : this.sink?.region?.();
   }
 
   /**

@@ -100,6 +100,8 @@ export class PartWriter {
   private readonly free: Buffer[] = [];
   private allocated = 0;
   private waiting: (() => void) | undefined;
+  /** A write is waiting for part buffers ({@link writeRest}). */
+  private resting = false;
   private current: Buffer | undefined;
   private filled = 0;
   private crc = 0;
@@ -132,7 +134,8 @@ export class PartWriter {
    * buffer is in flight, or nothing more fits.
    */
   region(): Buffer | undefined {
-    if (this.failure) return undefined;
+    // While a write waits for a buffer to come back, the next one to come back is that write's.
+    if (this.failure || this.resting) return undefined;
     if (!this.current) {
       const buffer = this.free.pop() ?? this.allocate();
       if (!buffer) return undefined;
@@ -144,11 +147,16 @@ export class PartWriter {
 
   /** The rest of `chunk` from `offset`, waiting for part buffers to come back. */
   private async writeRest(chunk: Buffer, offset: number): Promise<void> {
-    let at = offset;
-    while (at < chunk.length) {
-      if (this.failure) throw this.failure.error;
-      if (!this.current) this.startPart(await this.nextBuffer());
-      at = this.take(chunk, at);
+    this.resting = true;
+    try {
+      let at = offset;
+      while (at < chunk.length) {
+        if (this.failure) throw this.failure.error;
+        if (!this.current) this.startPart(await this.nextBuffer());
+        at = this.take(chunk, at);
+      }
+    } finally {
+      this.resting = false;
     }
   }
 
