@@ -10,7 +10,7 @@ import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { verificationKey } from '../../lambdas/shared/evidence/keys';
 import { DEFAULT_QUEUE_SIZE, partSizeFor } from '../../lambdas/shared/evidence/stage-to-s3';
@@ -18,6 +18,7 @@ import { CompletedTask } from '../../lambdas/shared/schemas';
 import { staticCredential } from '../../lambdas/shared/secrets';
 import { createS1Client, type S1Client } from '../../lambdas/shared/sentinelone';
 import { STAGING_NODE_OPTIONS } from '../../lib/constructs/investigation-workflow';
+import { TASK_FUNCTION_NODE_FLAGS } from '../../lib/constructs/task-function';
 import { type AwsFake, startAwsFake } from '../../local/aws-fake';
 import { type S1Simulator, seedDemoTenant, startS1Simulator } from '../../local/s1-simulator';
 import { completionTime } from '../../local/s1-simulator/tasks';
@@ -26,7 +27,6 @@ import { localS3ClientConfig, localS3Env } from '../../local/s3';
 import type { ChildFigures } from './child-protocol';
 import { runChild } from './children';
 import { bundleEntry, bundleLambda, bundleScript } from './lambda-bundles';
-import { readBackObject } from './read-back-zip';
 import { median } from './stats';
 
 const MiB = 1024 * 1024;
@@ -424,6 +424,8 @@ function childEnv(rig: Rig): Record<string, string> {
 
 /** The staging Lambda's NODE_OPTIONS (the workflow construct sets it), passed as flags to the child. */
 const LAMBDA_NODE_FLAGS = STAGING_NODE_OPTIONS.split(' ');
+/** Verify Evidence's flags in the stack: the TaskFunction defaults (the workflow gives it no NODE_OPTIONS of its own). */
+const VERIFY_NODE_FLAGS = [...TASK_FUNCTION_NODE_FLAGS];
 
 function label(size: number): string {
   return size >= GiB && size % GiB === 0 ? `${size / GiB}gib` : `${Math.round(size / MiB)}mib`;
@@ -481,15 +483,19 @@ export async function benchStaging(
 
     const verifyBundle = await bundleLambda('verify-evidence', path.join(work, 'lambdas'));
     progress(`building the read-back object (a collector-shaped zip, ${label(plan.rateSize)} of content)`);
-    const readBack = readBackObject(plan.rateSize, SEED);
-    const put = await rig.s3.client.send(
-      new PutObjectCommand({
-        Bucket: BUCKET,
-        Key: READ_BACK_KEY,
-        Body: readBack.bytes,
-        ContentType: 'application/zip',
-      }),
-    );
+    const readBack = (
+      await runChild(
+        rawChild,
+        { kind: 'read-back-object', bucket: BUCKET, key: READ_BACK_KEY, size: plan.rateSize, seed: SEED },
+        { env },
+      )
+    ).details as {
+      sha256: string;
+      bytes: number;
+      entries: number;
+      versionId: string | null;
+      etag: string | null;
+    };
     /**
      * Verify Evidence after a staging run: its output, with the evidence swapped for the read-back object (staged
      * objects come from the simulator, whose zips are stored, not deflated); then a raw GET of the same object.
@@ -503,10 +509,10 @@ export async function benchStaging(
         evidence: {
           ...output.evidence,
           key: READ_BACK_KEY,
-          bytes: readBack.bytes.length,
+          bytes: readBack.bytes,
           sha256: readBack.sha256,
-          versionId: put.VersionId ?? null,
-          etag: put.ETag ?? null,
+          versionId: readBack.versionId,
+          etag: readBack.etag,
         },
       };
       const verified = await runChild(
@@ -518,7 +524,7 @@ export async function benchStaging(
           timeoutSeconds: STAGE_TIMEOUT_SECONDS,
           memorySize: STAGE_MEMORY_MB,
         },
-        { env, execArgv: [...LAMBDA_NODE_FLAGS, ...profile] },
+        { env, execArgv: [...VERIFY_NODE_FLAGS, ...profile] },
       );
       // The figure counts only if Verify did the whole pass: every listed entry inflated and hashed.
       const record = await rig.s3.client.send(
