@@ -1,5 +1,6 @@
 /**
- * The transport under the S1/Cado client and the result download: one request over a keep-alive connection pool,
+ * The transport under the S1/Cado client: one request over a keep-alive connection pool (the long bodies, the
+ * result download and Verify's read-back, go through `http-receive.ts` instead, which reads them with fewer copies),
  * built on Node's own `http`/`https` (which the AWS SDK loads anyway), so a Lambda bundle carries no HTTP library
  * of its own (undici was about 540 KiB and 50 ms of init per bundle, its WebAssembly HTTP parser included).
  *

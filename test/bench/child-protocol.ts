@@ -51,8 +51,23 @@ export interface UploadJob {
   readonly writer?: 'part-writer' | 'lib-storage';
 }
 
+/**
+ * Build the read-back object (read-back-zip.ts) and write it to S3, in a child so that the bench process never
+ * holds it: a child forked from a large parent starts with the parent's RSS as its peak (Linux keeps the larger
+ * high-water mark across exec), which would show in every later child's peak RSS. Replies `details` with `sha256`,
+ * `bytes`, `entries`, `versionId` and `etag`.
+ */
+export interface ReadBackObjectJob {
+  readonly kind: 'read-back-object';
+  readonly bucket: string;
+  readonly key: string;
+  /** Bytes of content (inflated). */
+  readonly size: number;
+  readonly seed: string;
+}
+
 /** Any job. */
-export type ChildJob = StageJob | DownloadJob | UploadJob;
+export type ChildJob = StageJob | DownloadJob | UploadJob | ReadBackObjectJob;
 
 /** What a child measured. */
 export interface ChildFigures {

@@ -1,12 +1,15 @@
 /**
  * Child process of the staging bench for the two reference rates, measured on the same loopback as staging:
- * - `download`: GET the presigned link with the same HTTP stack the Lambda uses (lambdas/shared/http, the shared keep-alive
- *   dispatcher) and count the bytes, nothing else;
+ * - `download`: GET the presigned link with Node's own HTTP client (lambdas/shared/http's `request` on the shared
+ *   keep-alive dispatcher, what the S1 and Cado clients use) and count the bytes, nothing else: the plain, standard
+ *   reference (staging and Verify Evidence read their long bodies with lambdas/shared/http-receive instead);
  * - `upload`: the same multipart upload `stageToS3` makes (its {@link PartWriter}, the Lambda's S3 client, same part
  *   size and queue), fed from memory with the very bytes the simulator serves, in the chunks a download brings; or,
- *   for comparison, lib-storage's `Upload` (the library the part writer replaced) with the same settings.
+ *   for comparison, lib-storage's `Upload` (the library the part writer replaced) with the same settings;
+ * - `read-back-object`: builds the read-back object (read-back-zip.ts) and writes it to S3 (not measured).
  */
 import { Readable } from 'node:stream';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { s3Client } from '../../lambdas/shared/aws';
 import { PartWriter } from '../../lambdas/shared/evidence/part-writer';
@@ -19,9 +22,11 @@ import {
   type ChildReply,
   type DownloadJob,
   errorReply,
+  type ReadBackObjectJob,
   type UploadJob,
 } from './child-protocol';
 import { cpuTimer, startMemoryProbe } from './memory-probe';
+import { readBackObject } from './read-back-zip';
 
 /** Chunk size the part writer is fed with in the raw upload (what a socket read typically delivers). */
 const CHUNK_BYTES = 64 * 1024;
@@ -116,13 +121,47 @@ async function upload(job: UploadJob): Promise<ChildFigures> {
   };
 }
 
+async function putReadBackObject(job: ReadBackObjectJob): Promise<ChildFigures> {
+  const startRss = process.memoryUsage.rss();
+  const probe = startMemoryProbe();
+  const cpu = cpuTimer();
+  const started = performance.now();
+  const object = readBackObject(job.size, job.seed);
+  const put = await s3Client().send(
+    new PutObjectCommand({
+      Bucket: job.bucket,
+      Key: job.key,
+      Body: object.bytes,
+      ContentType: 'application/zip',
+    }),
+  );
+  return {
+    bytes: object.bytes.length,
+    ms: performance.now() - started,
+    startRss,
+    readyRss: startRss,
+    loadMs: 0,
+    cpuMs: cpu(),
+    memory: probe.stop(),
+    details: {
+      sha256: object.sha256,
+      bytes: object.bytes.length,
+      entries: object.entries,
+      versionId: put.VersionId ?? null,
+      etag: put.ETag ?? null,
+    },
+  };
+}
+
 process.once('message', (job: ChildJob) => {
   const run =
     job.kind === 'download'
       ? download(job)
       : job.kind === 'upload'
         ? upload(job)
-        : Promise.reject(new Error(`not a raw job: ${job.kind}`));
+        : job.kind === 'read-back-object'
+          ? putReadBackObject(job)
+          : Promise.reject(new Error(`not a raw job: ${job.kind}`));
   run
     .then((figures): ChildReply => ({ ok: true, figures }))
     .catch(errorReply)

@@ -12,11 +12,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { verificationKey } from '../../lambdas/shared/evidence/keys';
 import { DEFAULT_QUEUE_SIZE, partSizeFor } from '../../lambdas/shared/evidence/stage-to-s3';
 import { CompletedTask } from '../../lambdas/shared/schemas';
 import { staticCredential } from '../../lambdas/shared/secrets';
 import { createS1Client, type S1Client } from '../../lambdas/shared/sentinelone';
 import { STAGING_NODE_OPTIONS } from '../../lib/constructs/investigation-workflow';
+import { TASK_FUNCTION_NODE_FLAGS } from '../../lib/constructs/task-function';
 import { type AwsFake, startAwsFake } from '../../local/aws-fake';
 import { type S1Simulator, seedDemoTenant, startS1Simulator } from '../../local/s1-simulator';
 import { completionTime } from '../../local/s1-simulator/tasks';
@@ -33,6 +35,8 @@ const GiB = 1024 * MiB;
 const BENCH_MAX_RESULT_BYTES = 4 * GiB;
 const BUCKET = 'evidence';
 const SEED = 'bench';
+/** Where the read-back object (see read-back-zip.ts) is written. */
+const READ_BACK_KEY = 'bench/read-back.zip';
 /** stage-output's memory size and timeout in the stack (lib/constructs/investigation-workflow.ts). */
 const STAGE_MEMORY_MB = 1024;
 const STAGE_TIMEOUT_SECONDS = 15 * 60;
@@ -155,9 +159,11 @@ export interface RateComparison {
 }
 
 /**
- * Verify Evidence's read-back of the staged object (the bundled verify-evidence Lambda: a sequential read with
- * SHA-256, then the zip's entries inflated and hashed against SHA256SUMS) against a raw download of the same object
- * from S3 (GET and count), medians of the rounds.
+ * Verify Evidence's read-back (the bundled verify-evidence Lambda) of a collector-shaped zip (see read-back-zip.ts:
+ * deflated entries and `SHA256SUMS`): the tail and listing in small ranged GETs, then one sequential GET of the
+ * whole object that feeds its SHA-256 while every listed entry is inflated and hashed in the same pass; against a
+ * raw download of the same object from S3 (a presigned GET through the plain HTTP client, counting bytes). Medians of
+ * the rounds, rates in MiB of the object per second.
  */
 export interface ReadBackComparison {
   readonly verify: Transfer;
@@ -418,6 +424,8 @@ function childEnv(rig: Rig): Record<string, string> {
 
 /** The staging Lambda's NODE_OPTIONS (the workflow construct sets it), passed as flags to the child. */
 const LAMBDA_NODE_FLAGS = STAGING_NODE_OPTIONS.split(' ');
+/** Verify Evidence's flags in the stack: the TaskFunction defaults (the workflow gives it no NODE_OPTIONS of its own). */
+const VERIFY_NODE_FLAGS = [...TASK_FUNCTION_NODE_FLAGS];
 
 function label(size: number): string {
   return size >= GiB && size % GiB === 0 ? `${size / GiB}gib` : `${Math.round(size / MiB)}mib`;
@@ -474,24 +482,68 @@ export async function benchStaging(
       rig.s3.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key })).catch(() => undefined);
 
     const verifyBundle = await bundleLambda('verify-evidence', path.join(work, 'lambdas'));
-    /** Verify Evidence on the object a staging run left, then a raw GET of the same object; removes what it read. */
+    progress(`building the read-back object (a collector-shaped zip, ${label(plan.rateSize)} of content)`);
+    const readBack = (
+      await runChild(
+        rawChild,
+        { kind: 'read-back-object', bucket: BUCKET, key: READ_BACK_KEY, size: plan.rateSize, seed: SEED },
+        { env },
+      )
+    ).details as {
+      sha256: string;
+      bytes: number;
+      entries: number;
+      versionId: string | null;
+      etag: string | null;
+    };
+    /**
+     * Verify Evidence after a staging run: its output, with the evidence swapped for the read-back object (staged
+     * objects come from the simulator, whose zips are stored, not deflated); then a raw GET of the same object.
+     */
     const readBackRound = async (staged: { output: string; key: string }) => {
-      const output = JSON.parse(staged.output) as { evidence: { manifestKey: string } };
+      const output = JSON.parse(staged.output) as {
+        evidence: Record<string, unknown> & { manifestKey: string };
+      };
+      const event = {
+        ...output,
+        evidence: {
+          ...output.evidence,
+          key: READ_BACK_KEY,
+          bytes: readBack.bytes,
+          sha256: readBack.sha256,
+          versionId: readBack.versionId,
+          etag: readBack.etag,
+        },
+      };
       const verified = await runChild(
         stageChild,
         {
           kind: 'stage',
           bundle: verifyBundle.file,
-          event: output,
+          event,
           timeoutSeconds: STAGE_TIMEOUT_SECONDS,
           memorySize: STAGE_MEMORY_MB,
         },
-        { env, execArgv: [...LAMBDA_NODE_FLAGS, ...profile] },
+        { env, execArgv: [...VERIFY_NODE_FLAGS, ...profile] },
       );
+      // The figure counts only if Verify did the whole pass: every listed entry inflated and hashed.
+      const record = await rig.s3.client.send(
+        new GetObjectCommand({ Bucket: BUCKET, Key: verificationKey(output.evidence.manifestKey) }),
+      );
+      const listing = (
+        JSON.parse(await (record.Body?.transformToString() ?? Promise.resolve('{}'))) as {
+          listing?: { status?: string; verified?: number };
+        }
+      ).listing;
+      if (listing?.status !== 'verified' || listing.verified !== readBack.entries - 1) {
+        throw new Error(
+          `Verify Evidence did not verify the read-back object's listing (${JSON.stringify(listing)})`,
+        );
+      }
       rounds.verify.push(transfer(verified));
       const url = await getSignedUrl(
         rig.s3.client,
-        new GetObjectCommand({ Bucket: BUCKET, Key: staged.key }),
+        new GetObjectCommand({ Bucket: BUCKET, Key: READ_BACK_KEY }),
         {
           expiresIn: 3600,
         },

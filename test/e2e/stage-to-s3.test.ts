@@ -6,6 +6,7 @@ import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { s3Client } from '../../lambdas/shared/aws';
 import { LIMITS } from '../../lambdas/shared/contract';
+import { PartWriter } from '../../lambdas/shared/evidence/part-writer';
 import { MAX_PART_BYTES, partSizeFor, stageToS3 } from '../../lambdas/shared/evidence/stage-to-s3';
 import { type LocalS3, startLocalS3 } from '../../local/s3';
 
@@ -236,6 +237,42 @@ describe('multipart staging (parts from a fixed pool of buffers)', () => {
     expect(
       createHash('sha256')
         .update(await stored('multipart/q1.zip'))
+        .digest('hex'),
+    ).toBe(LARGE_SHA);
+  });
+
+  it('takes bytes that lie in its free tail in place, and copies bytes from anywhere else, the same memory included', async () => {
+    const writer = new PartWriter({
+      s3: s3.client,
+      bucket: 'evidence',
+      key: 'multipart/in-place.zip',
+      totalBytes: LARGE.length,
+      partSizeBytes: 5 * MiB,
+      queueSize: 1,
+      contentType: 'application/zip',
+    });
+    let at = 0;
+    for (let round = 0; at < LARGE.length; round++) {
+      const n = Math.min(LARGE.length - at, 100_000 + round);
+      const region = writer.region();
+      // Every third chunk lies 7 bytes off the free tail (as after skipped bytes): in the part's memory, but not where
+      // it belongs; every fifth comes from memory of its own.
+      const shift = round % 3 === 1 && region && region.length >= n + 7 ? 7 : 0;
+      let chunk: Buffer;
+      if (region && region.length >= n + shift && round % 5 !== 4) {
+        chunk = region.subarray(shift, shift + n);
+        LARGE.copy(chunk, 0, at, at + n);
+      } else {
+        chunk = Buffer.from(LARGE.subarray(at, at + Math.min(n, region?.length ?? n)));
+      }
+      const pending = writer.write(chunk);
+      if (pending) await pending;
+      at += chunk.length;
+    }
+    expect((await writer.finish()).parts).toBe(Math.ceil(LARGE.length / (5 * MiB)));
+    expect(
+      createHash('sha256')
+        .update(await stored('multipart/in-place.zip'))
         .digest('hex'),
     ).toBe(LARGE_SHA);
   });

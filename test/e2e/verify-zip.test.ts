@@ -159,6 +159,18 @@ describe('verifyStoredZip on the layouts collectors write', () => {
     expect(gets.every((g) => typeof g.IfMatch === 'string' && g.VersionId === undefined)).toBe(true);
   });
 
+  it("fails with S3's error code when the whole-version GET is refused (the object is gone)", async () => {
+    const zip = collector([{ name: 'a.txt', content: text(5, 'a') }]);
+    const version = { ...(await store(zip)), key: 'zips/never-written.zip' };
+    await expect(
+      verifyStoredZip(s3.client, version, { sha256: sha(zip), bytes: zip.length }),
+    ).rejects.toMatchObject({
+      name: 'NoSuchKey',
+      $metadata: { httpStatusCode: 404 },
+      message: expect.stringContaining('404 (NoSuchKey'),
+    });
+  });
+
   it('pins every GET to the version id when the bucket keeps versions', async () => {
     const zip = collector([{ name: 'a.txt', content: text(5, 'a') }]);
     const version = { ...(await store(zip)), versionId: 'null' };

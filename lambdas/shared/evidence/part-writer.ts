@@ -2,8 +2,9 @@
  * Writes a byte stream of known length to S3 as it arrives: one PutObject when it fits one part, else a multipart
  * upload with a few parts in flight. Hand-written instead of `@aws-sdk/lib-storage` for the staging hot path
  * (issue 14, measured with `npm run bench -- --only staging`):
- * - a fixed pool of part buffers, allocated once and reused: every byte is copied once (download chunk → part), no
- *   per-part `Buffer.concat` into fresh memory, and memory is bounded by the pool, not by when V8 collects;
+ * - a fixed pool of part buffers, allocated once and reused: the download's socket reads land straight in the part
+ *   being filled ({@link PartWriter.region}), other bytes are copied once (chunk → part), no per-part
+ *   `Buffer.concat` into fresh memory, and memory is bounded by the pool, not by when V8 collects;
  * - the part's CRC32 is fed chunk by chunk by the caller's loop (the same pass that feeds the evidence SHA-256) and
  *   sent as `x-amz-checksum-crc32`, so the SDK does not read the part again;
  * - over TLS (or loopback) the payload is sent `UNSIGNED-PAYLOAD`: S3 verifies every part against the signed CRC32
@@ -99,6 +100,8 @@ export class PartWriter {
   private readonly free: Buffer[] = [];
   private allocated = 0;
   private waiting: (() => void) | undefined;
+  /** A write is waiting for part buffers ({@link writeRest}). */
+  private resting = false;
   private current: Buffer | undefined;
   private filled = 0;
   private crc = 0;
@@ -125,13 +128,35 @@ export class PartWriter {
     return taken === chunk.length ? undefined : this.writeRest(chunk, taken);
   }
 
+  /**
+   * The free tail of the part being filled (starting one if a buffer is at hand), for the next download read to
+   * land in: {@link write} then takes a chunk that lies exactly there without copying it. Undefined when every part
+   * buffer is in flight, or nothing more fits.
+   */
+  region(): Buffer | undefined {
+    // While a write waits for a buffer to come back, the next one to come back is that write's.
+    if (this.failure || this.resting) return undefined;
+    if (!this.current) {
+      const buffer = this.free.pop() ?? this.allocate();
+      if (!buffer) return undefined;
+      this.startPart(buffer);
+    }
+    const current = this.current as Buffer;
+    return this.filled < this.bufferSize ? current.subarray(this.filled, this.bufferSize) : undefined;
+  }
+
   /** The rest of `chunk` from `offset`, waiting for part buffers to come back. */
   private async writeRest(chunk: Buffer, offset: number): Promise<void> {
-    let at = offset;
-    while (at < chunk.length) {
-      if (this.failure) throw this.failure.error;
-      if (!this.current) this.startPart(await this.nextBuffer());
-      at = this.take(chunk, at);
+    this.resting = true;
+    try {
+      let at = offset;
+      while (at < chunk.length) {
+        if (this.failure) throw this.failure.error;
+        if (!this.current) this.startPart(await this.nextBuffer());
+        at = this.take(chunk, at);
+      }
+    } finally {
+      this.resting = false;
     }
   }
 
@@ -162,7 +187,10 @@ export class PartWriter {
           `more than the ${this.options.totalBytes} bytes announced for ${this.options.key}`,
         );
       const piece = at === 0 && n === chunk.length ? chunk : chunk.subarray(at, at + n);
-      piece.copy(current, this.filled);
+      // A read that landed in this part's free tail ({@link region}) is in place already.
+      const inPlace =
+        piece.buffer === current.buffer && piece.byteOffset === current.byteOffset + this.filled;
+      if (!inPlace) piece.copy(current, this.filled);
       this.crc = crc32(piece, this.crc);
       this.filled += n;
       at += n;

@@ -1,10 +1,9 @@
 /**
- * Streams an S1 result file from its presigned link, resuming with `Range` when the connection breaks or the body
+ * Downloads an S1 result file from its presigned link, resuming with `Range` when the connection breaks or the body
  * ends short, and asking for a fresh link when the old one has expired. It never sends credentials: presigned links
  * carry their own, and S3-style storage rejects a second auth mechanism (the S1 token must never leave for another
  * host anyway). Bytes flow through in order exactly once, so a hash computed by the consumer covers the whole file.
  */
-import { Readable } from 'node:stream';
 import { now } from '../clock';
 import {
   DownloadError,
@@ -13,11 +12,12 @@ import {
   ResultTooLargeError,
 } from '../errors';
 import { assertAllowedUrl, type HostPolicy } from '../hosts';
-import { type Dispatcher, defaultDispatcher, type ResponseData, request } from '../http';
+import { type Dispatcher, defaultDispatcher } from '../http';
+import { type BodySink, type ReceivedResponse, receive } from '../http-receive';
 import { logger } from '../observability';
 import { safeUrl } from '../redact';
 
-/** Options for {@link openResumableDownload}. */
+/** Options for {@link receiveResumable}. */
 export interface ResumableDownloadOptions {
   /** Returns a download URL; called first and again whenever the current link has expired. */
   readonly getUrl: () => Promise<string>;
@@ -54,223 +54,199 @@ export interface DownloadStats {
   readonly suggestedFileName: string | undefined;
 }
 
-/** An open download: consume `stream`; `stats` resolves when it ended cleanly, and the stream errors otherwise. */
-export interface ResumableDownload {
-  readonly stream: Readable;
-  /** The announced size, known once the first response arrived (the stream must be flowing). */
-  readonly totalBytes: Promise<number>;
-  readonly stats: Promise<DownloadStats>;
-}
-
 /**
- * An open download as an async iterator of chunks (no stream in between): the same bytes, checks and promises as
- * {@link ResumableDownload}; iterating it drives the download, and it throws where the stream would error.
+ * Where a download's bytes go, in order, exactly once. `start` is called once, with the announced length, before
+ * any byte; `write` gets views that are valid only until it returns (or, when it returns a promise, until that
+ * settles; reading pauses meanwhile). An error thrown by the sink ends the download with that error (it is never
+ * taken for a broken connection).
  */
-export interface ResumableChunks {
-  readonly chunks: AsyncGenerator<Buffer, void, undefined>;
-  readonly totalBytes: Promise<number>;
-  readonly stats: Promise<DownloadStats>;
+export interface DownloadSink {
+  start(totalBytes: number): void;
+  /** Memory the next socket read may land in (see {@link BodySink.region}); undefined for the reader's own. */
+  region?(): Uint8Array | undefined;
+  write(chunk: Buffer): Promise<void> | undefined;
 }
 
 const PROGRESS_STEP = 4 * 1024 * 1024;
 
 /**
- * Starts a resumable download read by iteration: the staging hot path (one consumer, in order) without the
- * Readable that {@link openResumableDownload} wraps around the same generator.
+ * Downloads the result into `sink` (the staging hot path: the body is read with `http-receive.ts`, straight into
+ * the sink's memory where it offers some), resuming as described above; resolves with what happened once every
+ * byte was written, rejects otherwise.
  */
-export function openResumableChunks(options: ResumableDownloadOptions): ResumableChunks {
-  let resolveStats!: (stats: DownloadStats) => void;
-  let rejectStats!: (error: unknown) => void;
-  const stats = new Promise<DownloadStats>((resolve, reject) => {
-    resolveStats = resolve;
-    rejectStats = reject;
-  });
-  let resolveTotal!: (total: number) => void;
-  let rejectTotal!: (error: unknown) => void;
-  const totalBytes = new Promise<number>((resolve, reject) => {
-    resolveTotal = resolve;
-    rejectTotal = reject;
-  });
-  // The iterator reports errors to its consumer; the promises must not raise unhandled rejections on top of that.
-  stats.catch(() => undefined);
-  totalBytes.catch(() => undefined);
-  const failed = (error: unknown) => {
-    rejectTotal(error);
-    rejectStats(error);
-  };
-  return { chunks: chunks(options, resolveTotal, resolveStats, failed), totalBytes, stats };
-}
-
-/** Starts a resumable download read as a stream (the same generator as {@link openResumableChunks}). */
-export function openResumableDownload(options: ResumableDownloadOptions): ResumableDownload {
-  const { chunks: generator, totalBytes, stats } = openResumableChunks(options);
-  // The generator rejects both promises on failure; the stream reports the error to its consumer.
-  const stream = Readable.from(generator, { objectMode: false, highWaterMark: 1024 * 1024 });
-  return { stream, totalBytes, stats };
-}
-
-async function* chunks(
+export async function receiveResumable(
   options: ResumableDownloadOptions,
-  announced: (total: number) => void,
-  done: (stats: DownloadStats) => void,
-  failed: (error: unknown) => void = () => undefined,
-): AsyncGenerator<Buffer, void, undefined> {
-  // Failures reach the promises here and the consumer as the thrown error.
-  try {
-    const maxResumes = options.maxResumes ?? 5;
-    const maxLinkRefreshes = options.maxLinkRefreshes ?? 2;
-    const dispatcher = options.dispatcher ?? defaultDispatcher();
-    let url = await freshUrl(options);
-    let offset = 0;
-    let total: number | undefined;
-    let resumes = 0;
-    let linkRefreshes = 0;
-    let suggestedFileName: string | undefined;
-    let nextProgress = PROGRESS_STEP;
+  sink: DownloadSink,
+): Promise<DownloadStats> {
+  const maxResumes = options.maxResumes ?? 5;
+  const maxLinkRefreshes = options.maxLinkRefreshes ?? 2;
+  const dispatcher = options.dispatcher ?? defaultDispatcher();
+  let url = await freshUrl(options);
+  let offset = 0;
+  let total: number | undefined;
+  let resumes = 0;
+  let linkRefreshes = 0;
+  let suggestedFileName: string | undefined;
+  let nextProgress = PROGRESS_STEP;
 
-    const interrupted = (why: string, cause?: unknown): void => {
-      resumes++;
-      if (resumes > maxResumes) {
-        throw new DownloadInterruptedError(
-          `Result download from ${safeUrl(url)} broke off ${resumes} times (last: ${why}) at byte ${offset} of ${total ?? '?'}`,
-          { cause, details: { bytes: offset, totalBytes: total ?? null } },
-        );
-      }
-      if (options.deadline !== undefined && now() >= options.deadline) {
-        throw new DownloadInterruptedError(
-          `Result download broke off (${why}) at byte ${offset} of ${total ?? '?'} and no time is left to resume`,
-          { cause, details: { bytes: offset, totalBytes: total ?? null } },
-        );
-      }
-      logger.warn('Result download interrupted; resuming', { why, offset, totalBytes: total, resumes });
-    };
-
-    for (;;) {
-      let response: ResponseData;
-      try {
-        response = await request(url, {
-          method: 'GET',
-          // Deliberately no Authorization header: the link is presigned.
-          headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
-          dispatcher,
-          headersTimeout: options.headersTimeoutMs ?? 30_000,
-          bodyTimeout: options.idleTimeoutMs ?? 60_000,
-          signal: options.signal,
-        });
-      } catch (error) {
-        if (options.signal?.aborted) throw options.signal.reason;
-        interrupted(`request failed: ${describe(error)}`, error);
-        continue;
-      }
-
-      if (response.statusCode === 403 || response.statusCode === 401) {
-        const reason = await storageErrorText(response);
-        linkRefreshes++;
-        if (linkRefreshes > maxLinkRefreshes) {
-          throw new DownloadLinkExpiredError(
-            `Storage refused the result link ${linkRefreshes} times (${response.statusCode}${reason ? `: ${reason}` : ''})`,
-          );
-        }
-        logger.warn('Result link refused; fetching a fresh one', {
-          status: response.statusCode,
-          reason,
-          offset,
-        });
-        url = await freshUrl(options);
-        continue;
-      }
-      if (response.statusCode >= 500 || response.statusCode === 429) {
-        await response.body.dump();
-        interrupted(`storage answered ${response.statusCode}`);
-        continue;
-      }
-
-      let skip = 0;
-      if (offset === 0) {
-        if (response.statusCode !== 200) {
-          await response.body.dump();
-          throw new DownloadError(`Storage answered ${response.statusCode} to the result download`);
-        }
-        total = contentLength(response.headers);
-        if (total === undefined) {
-          await response.body.dump();
-          // Without a length we could not tell a complete file from a cut-off one.
-          throw new DownloadError(
-            'Storage sent the result without a Content-Length; its completeness cannot be verified',
-          );
-        }
-        if (total > options.maxBytes) {
-          // Close the connection rather than drain a body that may be endless.
-          response.body.destroy();
-          throw new ResultTooLargeError(
-            `Storage announced a result of ${total} bytes, more than the ${options.maxBytes} bytes accepted ` +
-              '(maxResultBytes); nothing was uploaded. Raise s1cado.maxResultBytes if the collection is really that large',
-            { details: { totalBytes: total, maxResultBytes: options.maxBytes } },
-          );
-        }
-        suggestedFileName = fileNameFrom(response.headers['content-disposition']);
-        announced(total);
-      } else if (response.statusCode === 206) {
-        const range = parseContentRange(response.headers['content-range']);
-        if (!range || range.start !== offset || range.total !== total) {
-          await response.body.dump();
-          throw new DownloadError(
-            `Storage answered a resume from byte ${offset} with an unexpected range (${String(response.headers['content-range'])})`,
-          );
-        }
-      } else if (response.statusCode === 200) {
-        // The server ignored Range: the body starts from byte 0 again. Skip what we already have.
-        if (contentLength(response.headers) !== total) {
-          await response.body.dump();
-          throw new DownloadError(
-            'The result changed size between attempts; refusing to stitch two different files',
-          );
-        }
-        skip = offset;
-      } else {
-        await response.body.dump();
-        throw new DownloadError(`Storage answered ${response.statusCode} to a resumed download`);
-      }
-
-      const expectedTotal = total as number;
-      try {
-        for await (const raw of response.body) {
-          let chunk = raw as Buffer;
-          if (skip > 0) {
-            if (chunk.length <= skip) {
-              skip -= chunk.length;
-              continue;
-            }
-            chunk = chunk.subarray(skip);
-            skip = 0;
-          }
-          if (offset + chunk.length > expectedTotal) {
-            throw new DownloadError(`Storage sent more than the ${expectedTotal} bytes it announced`);
-          }
-          offset += chunk.length;
-          yield chunk;
-          if (offset >= nextProgress) {
-            options.onProgress?.(offset, expectedTotal);
-            nextProgress = offset + PROGRESS_STEP;
-          }
-        }
-      } catch (error) {
-        if (error instanceof DownloadError) throw error;
-        if (options.signal?.aborted) throw options.signal.reason;
-        interrupted(`connection broke: ${describe(error)}`, error);
-        continue;
-      }
-      if (offset < expectedTotal) {
-        interrupted(`body ended at byte ${offset} of ${expectedTotal}`);
-        continue;
-      }
-      options.onProgress?.(offset, expectedTotal);
-      done({ bytes: offset, totalBytes: expectedTotal, resumes, linkRefreshes, suggestedFileName });
-      return;
+  const interrupted = (why: string, cause?: unknown): void => {
+    resumes++;
+    if (resumes > maxResumes) {
+      throw new DownloadInterruptedError(
+        `Result download from ${safeUrl(url)} broke off ${resumes} times (last: ${why}) at byte ${offset} of ${total ?? '?'}`,
+        { cause, details: { bytes: offset, totalBytes: total ?? null } },
+      );
     }
-  } catch (error) {
-    failed(error);
-    throw error;
+    if (options.deadline !== undefined && now() >= options.deadline) {
+      throw new DownloadInterruptedError(
+        `Result download broke off (${why}) at byte ${offset} of ${total ?? '?'} and no time is left to resume`,
+        { cause, details: { bytes: offset, totalBytes: total ?? null } },
+      );
+    }
+    logger.warn('Result download interrupted; resuming', { why, offset, totalBytes: total, resumes });
+  };
+
+  for (;;) {
+    let response: ReceivedResponse;
+    try {
+      response = await receive(url, {
+        // Deliberately no Authorization header: the link is presigned.
+        headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+        dispatcher,
+        headersTimeout: options.headersTimeoutMs ?? 30_000,
+        bodyTimeout: options.idleTimeoutMs ?? 60_000,
+        signal: options.signal,
+      });
+    } catch (error) {
+      if (options.signal?.aborted) throw options.signal.reason;
+      interrupted(`request failed: ${describe(error)}`, error);
+      continue;
+    }
+
+    if (response.statusCode === 403 || response.statusCode === 401) {
+      const reason = await storageErrorText(response);
+      linkRefreshes++;
+      if (linkRefreshes > maxLinkRefreshes) {
+        throw new DownloadLinkExpiredError(
+          `Storage refused the result link ${linkRefreshes} times (${response.statusCode}${reason ? `: ${reason}` : ''})`,
+        );
+      }
+      logger.warn('Result link refused; fetching a fresh one', {
+        status: response.statusCode,
+        reason,
+        offset,
+      });
+      url = await freshUrl(options);
+      continue;
+    }
+    if (response.statusCode >= 500 || response.statusCode === 429) {
+      response.body.destroy();
+      interrupted(`storage answered ${response.statusCode}`);
+      continue;
+    }
+
+    let skip = 0;
+    if (offset === 0) {
+      if (response.statusCode !== 200) {
+        response.body.destroy();
+        throw new DownloadError(`Storage answered ${response.statusCode} to the result download`);
+      }
+      total = contentLength(response.headers);
+      if (total === undefined) {
+        response.body.destroy();
+        // Without a length we could not tell a complete file from a cut-off one.
+        throw new DownloadError(
+          'Storage sent the result without a Content-Length; its completeness cannot be verified',
+        );
+      }
+      if (total > options.maxBytes) {
+        // Close the connection rather than drain a body that may be endless.
+        response.body.destroy();
+        throw new ResultTooLargeError(
+          `Storage announced a result of ${total} bytes, more than the ${options.maxBytes} bytes accepted ` +
+            '(maxResultBytes); nothing was uploaded. Raise s1cado.maxResultBytes if the collection is really that large',
+          { details: { totalBytes: total, maxResultBytes: options.maxBytes } },
+        );
+      }
+      suggestedFileName = fileNameFrom(response.headers['content-disposition']);
+      try {
+        sink.start(total);
+      } catch (error) {
+        response.body.destroy();
+        throw error;
+      }
+    } else if (response.statusCode === 206) {
+      const range = parseContentRange(response.headers['content-range']);
+      if (!range || range.start !== offset || range.total !== total) {
+        response.body.destroy();
+        throw new DownloadError(
+          `Storage answered a resume from byte ${offset} with an unexpected range (${String(response.headers['content-range'])})`,
+        );
+      }
+    } else if (response.statusCode === 200) {
+      // The server ignored Range: the body starts from byte 0 again. Skip what we already have.
+      if (contentLength(response.headers) !== total) {
+        response.body.destroy();
+        throw new DownloadError(
+          'The result changed size between attempts; refusing to stitch two different files',
+        );
+      }
+      skip = offset;
+    } else {
+      response.body.destroy();
+      throw new DownloadError(`Storage answered ${response.statusCode} to a resumed download`);
+    }
+
+    const expectedTotal = total as number;
+    // Errors of our own (too many bytes) and of the sink end the download; only the connection's are resumed.
+    let fatal: { error: unknown } | undefined;
+    const sinkFailed = (error: unknown) => {
+      fatal ??= { error };
+      throw error;
+    };
+    const attempt: BodySink = {
+      region: () => (skip > 0 || !sink.region ? undefined : sink.region()),
+      write: (raw) => {
+        let chunk = raw;
+        if (skip > 0) {
+          if (chunk.length <= skip) {
+            skip -= chunk.length;
+            return undefined;
+          }
+          chunk = chunk.subarray(skip);
+          skip = 0;
+        }
+        if (offset + chunk.length > expectedTotal) {
+          sinkFailed(new DownloadError(`Storage sent more than the ${expectedTotal} bytes it announced`));
+        }
+        offset += chunk.length;
+        let pending: Promise<void> | undefined;
+        try {
+          pending = sink.write(chunk);
+        } catch (error) {
+          sinkFailed(error);
+        }
+        if (offset >= nextProgress) {
+          options.onProgress?.(offset, expectedTotal);
+          nextProgress = offset + PROGRESS_STEP;
+        }
+        return pending?.catch(sinkFailed);
+      },
+    };
+    try {
+      await response.body.pipeTo(attempt);
+    } catch (error) {
+      if (fatal) throw fatal.error;
+      if (options.signal?.aborted) throw options.signal.reason;
+      interrupted(`connection broke: ${describe(error)}`, error);
+      continue;
+    }
+    if (offset < expectedTotal) {
+      interrupted(`body ended at byte ${offset} of ${expectedTotal}`);
+      continue;
+    }
+    options.onProgress?.(offset, expectedTotal);
+    return { bytes: offset, totalBytes: expectedTotal, resumes, linkRefreshes, suggestedFileName };
   }
 }
 
@@ -310,8 +286,8 @@ function fileNameFrom(value: string | string[] | undefined): string | undefined 
 }
 
 /** The storage error code/message (S3-style XML), short and without anything from the URL. */
-async function storageErrorText(response: ResponseData): Promise<string | undefined> {
-  const text = (await response.body.text().catch(() => '')).slice(0, 2000);
+async function storageErrorText(response: ReceivedResponse): Promise<string | undefined> {
+  const text = ((await response.body.text().catch(() => '')) ?? '').slice(0, 2000);
   const code = /<Code>([^<]{1,100})<\/Code>/.exec(text)?.[1];
   const message = /<Message>([^<]{1,200})<\/Message>/.exec(text)?.[1];
   return [code, message].filter(Boolean).join(': ') || undefined;

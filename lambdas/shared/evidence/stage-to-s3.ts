@@ -11,7 +11,12 @@ import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { nowIso } from '../clock';
 import { EvidenceIntegrityError } from '../errors';
 import { PartWriter, type WrittenObject } from './part-writer';
-import { type DownloadStats, openResumableChunks, type ResumableDownloadOptions } from './resumable-download';
+import {
+  type DownloadSink,
+  type DownloadStats,
+  type ResumableDownloadOptions,
+  receiveResumable,
+} from './resumable-download';
 
 /** Options for {@link stageToS3}. */
 export interface StageToS3Options {
@@ -77,57 +82,49 @@ export function isPreconditionFailed(error: unknown): boolean {
 /** Downloads and stages one file; throws when any step fails or any check does not hold. */
 export async function stageToS3(options: StageToS3Options): Promise<StagedObject> {
   const startedAt = nowIso();
-  const download = openResumableChunks(options.download);
-  const chunks = download.chunks;
-  // The first read starts the download. The upload starts only once the storage has announced an acceptable
-  // length: a refused or oversized result never creates a multipart upload.
-  const first = chunks.next();
-  first.catch(() => undefined);
-  let totalBytes: number;
-  try {
-    totalBytes = await download.totalBytes;
-  } catch (error) {
-    await first.catch(() => undefined);
-    throw error;
-  }
-  const writer = new PartWriter({
-    s3: options.s3,
-    bucket: options.bucket,
-    key: options.key,
-    totalBytes,
-    partSizeBytes: options.partSizeBytes ?? partSizeFor(options.download.maxBytes),
-    queueSize: options.queueSize ?? DEFAULT_QUEUE_SIZE,
-    contentType: options.contentType ?? 'application/zip',
-    metadata: options.metadata,
-    legalHold: options.legalHold,
-  });
-
-  // One pass over every chunk: the evidence SHA-256, the byte count, and (in the writer) the copy into its part
-  // and the part's CRC32, while the chunk is still in cache.
+  // The upload starts only once the storage has announced an acceptable length: a refused or oversized result
+  // never creates a multipart upload.
+  let writer: PartWriter | undefined;
+  // One pass over every read: the evidence SHA-256, the byte count, and (in the writer) the part's CRC32 and, when
+  // the read did not land in the part already, the copy into it, while the bytes are still in cache.
   const hash = createHash('sha256');
   let bytes = 0;
+  const sink: DownloadSink = {
+    start: (totalBytes) => {
+      writer = new PartWriter({
+        s3: options.s3,
+        bucket: options.bucket,
+        key: options.key,
+        totalBytes,
+        partSizeBytes: options.partSizeBytes ?? partSizeFor(options.download.maxBytes),
+        queueSize: options.queueSize ?? DEFAULT_QUEUE_SIZE,
+        contentType: options.contentType ?? 'application/zip',
+        metadata: options.metadata,
+        legalHold: options.legalHold,
+      });
+    },
+    // Socket reads land straight in the free tail of the part being filled.
+    region: () => writer?.region(),
+    write: (chunk) => {
+      hash.update(chunk);
+      bytes += chunk.length;
+      // Most reads are taken at once; only a full pool (every part in flight) makes this wait.
+      return (writer as PartWriter).write(chunk);
+    },
+  };
   let written: WrittenObject;
   let stats: DownloadStats;
   try {
-    for (let next = await first; !next.done; next = await chunks.next()) {
-      const chunk = next.value;
-      hash.update(chunk);
-      bytes += chunk.length;
-      // Most chunks are taken at once; only a full pool (every part in flight) makes this wait.
-      const pending = writer.write(chunk);
-      if (pending) await pending;
-    }
-    stats = await download.stats;
+    stats = await receiveResumable(options.download, sink);
     // Checked before the upload completes, so a short or long body never becomes an object.
-    if (bytes !== stats.totalBytes) {
+    if (bytes !== stats.totalBytes || !writer) {
       throw new EvidenceIntegrityError(
         `Staged ${bytes} bytes but the storage announced ${stats.totalBytes}; the object at ${options.key} is not evidence`,
       );
     }
     written = await writer.finish();
   } catch (error) {
-    await chunks.return().catch(() => undefined);
-    await writer.abort();
+    await writer?.abort();
     if (isPreconditionFailed(error)) {
       throw new EvidenceIntegrityError(
         `s3://${options.bucket}/${options.key} already holds an object; evidence is written once and was not overwritten`,
