@@ -17,6 +17,7 @@
 
 import { lookAtPipeline } from '../check-cado/core';
 import type { CadoClient } from '../shared/cado';
+import { forEachLimit } from '../shared/concurrency';
 import { ENV } from '../shared/contract';
 import type { ListedOpenPipeline } from '../shared/coordination/open-pipelines';
 import { ConfigError } from '../shared/errors';
@@ -41,6 +42,9 @@ export function lookGapMs(ageMs: number, intervalSeconds = 30): number {
   const floor = intervalSeconds * 1000;
   return Math.min(Math.max(floor, CADO_LOOK_CAP_SECONDS * 1000), Math.max(floor, ageMs / 4));
 }
+
+/** Cado pipelines looked at (and their executions answered) at once in a pass. */
+export const CADO_LOOKS_AT_ONCE = 8;
 
 /** Dependencies of {@link cadoPass}. */
 export interface CadoPassDeps extends CadoPassOptions {
@@ -92,7 +96,8 @@ export async function cadoPass(
     });
   }
   const summary = { open: open.length, checked: 0, resumed: 0, closed: 0, failed: 0 };
-  for (const listed of open) {
+  // Pipelines are independent: a few looks at once, so a pass over hundreds fits its interval.
+  await forEachLimit(open, CADO_LOOKS_AT_ONCE, async (listed) => {
     const { followed } = listed.wait;
     const nowMs = deps.now();
     const registeredMs = Date.parse(listed.wait.registeredAt);
@@ -101,7 +106,7 @@ export async function cadoPass(
     const forced =
       options.force && (options.projectId === undefined || options.projectId === followed.cado.projectId);
     const due = nowMs - lastMs >= lookGapMs(nowMs - registeredMs, deps.intervalSeconds);
-    if (!forced && !pastDeadline && !due) continue;
+    if (!forced && !pastDeadline && !due) return;
     const ids = { projectId: followed.cado.projectId, pipelineId: followed.cado.pipelineId };
     summary.checked += 1;
     let look: Awaited<ReturnType<typeof lookAtPipeline>>;
@@ -114,11 +119,11 @@ export async function cadoPass(
         ...ids,
         errorName: errorName(error),
       });
-      continue;
+      return;
     }
     if (!look.resume) {
       await deps.openPipelines.markChecked(listed.sk, listed.writeId, nowMs);
-      continue;
+      return;
     }
     try {
       await deps.resume.success(listed.wait.taskToken, look.state);
@@ -134,13 +139,13 @@ export async function cadoPass(
       if (!CLOSED_TOKEN_ERRORS.includes(name)) {
         summary.failed += 1;
         logger.warn('Could not resume the execution; trying again next pass', { ...ids, errorName: name });
-        continue;
+        return;
       }
       summary.closed += 1;
       logger.info('The waiting Cado state was already closed', { ...ids, errorName: name });
     }
     await deps.openPipelines.remove(listed.sk, listed.writeId);
-  }
+  });
   return summary;
 }
 

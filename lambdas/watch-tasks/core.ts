@@ -17,6 +17,7 @@
  * never doubles the S1 traffic.
  */
 import { decideTask } from '../check-task/core';
+import { forEachLimit } from '../shared/concurrency';
 import type { ListedOpenTask, OpenS1Task } from '../shared/coordination/open-tasks';
 import type { ItemKey, LeaseResult, ReleaseResult } from '../shared/coordination/store';
 import { WATCHER_LEASE_KEY } from '../shared/coordination/table';
@@ -133,6 +134,9 @@ function errorName(error: unknown): string {
   return error instanceof Error ? error.name : 'Error';
 }
 
+/** Executions answered at once in a pass (SendTaskSuccess and the wait's removal). */
+export const ANSWERS_AT_ONCE = 16;
+
 /**
  * Where the next pass starts asking: when the S1 request budget does not allow one status call per 100 open parents
  * in a pass, each pass asks what it can, starting where the previous one stopped, so every open task is asked in
@@ -207,7 +211,8 @@ export async function watchOnce(deps: WatchDeps, cursor: PassCursor = { next: 0 
       return 0;
     });
   }
-  for (const { wait, state } of decided) {
+  // Answers are independent: a few at once, so a pass resuming hundreds fits its interval.
+  await forEachLimit(decided, ANSWERS_AT_ONCE, async ({ wait, state }) => {
     try {
       await deps.resume.success(wait.task.taskToken, state);
       summary.resumed += 1;
@@ -225,7 +230,7 @@ export async function watchOnce(deps: WatchDeps, cursor: PassCursor = { next: 0 
           parentTaskId: wait.task.parentTaskId,
           errorName: name,
         });
-        continue;
+        return;
       }
       summary.closed += 1;
       logger.info('The waiting task was already closed', {
@@ -234,7 +239,7 @@ export async function watchOnce(deps: WatchDeps, cursor: PassCursor = { next: 0 
       });
     }
     await deps.openTasks.remove(wait.sk, wait.writeId);
-  }
+  });
   return summary;
 }
 

@@ -29,6 +29,7 @@ import {
   taskDeadline,
   taskDescription,
 } from '../run-script/core';
+import { forEachLimit } from '../shared/concurrency';
 import { METRICS } from '../shared/contract';
 import type { OpenS1Task } from '../shared/coordination/open-tasks';
 import {
@@ -90,6 +91,9 @@ interface Claimed {
 }
 
 const ttl = { ttlSeconds: EXECUTE_INTENT_TTL_SECONDS };
+
+/** Agents of one call claimed, settled and answered at once (store and S3 calls; S1 sees one execute). */
+export const AGENTS_AT_ONCE = 16;
 
 /** The S1 task description of a batched execute: the batch id is what the console search finds. */
 export function batchDescription(batchId: string, libraryName: string): string {
@@ -166,11 +170,11 @@ async function sendCall(
     agents: call.length,
     sender: 'watcher',
   };
-  const claimed: Claimed[] = [];
-  for (const entry of call) {
-    const mine = await claim(entry, executing, deps, summary);
-    if (mine) claimed.push(mine);
-  }
+  const claims: (Claimed | undefined)[] = [];
+  await forEachLimit(call, AGENTS_AT_ONCE, async (entry, index) => {
+    claims[index] = await claim(entry, executing, deps, summary);
+  });
+  const claimed = claims.filter((c): c is Claimed => c !== undefined);
   if (claimed.length === 0) return 'nothing';
   const agentIds = claimed.map((c) => c.entry.queued.start.target.agentId);
 
@@ -188,18 +192,18 @@ async function sendCall(
     const refused = executeRefused(error);
     const outcome = failedAttemptOutcome(error, refused);
     const throttled = error instanceof S1RateLimitedError;
-    for (const agent of claimed) {
+    await forEachLimit(claimed, AGENTS_AT_ONCE, async (agent) => {
       await settle(agent, { ...executing, state: refused ? 'refused' : 'unknown', outcome }, deps);
       if (throttled) {
         summary.left += 1;
-        continue;
+        return;
       }
       const failure = refused
         ? (error as Error)
         : outcomeUnknown(description, agent.entry.queued.start.target.agentId, outcome, error);
       await appendRecord(agent, deps, at, { state: 'attempt-failed', outcome });
       await answerFailure(agent.entry, failure, deps, summary);
-    }
+    });
     if (throttled) {
       logger.info('Execute throttled; the agents stay queued for the next pass', { agents: claimed.length });
       return 'throttled';
@@ -216,7 +220,7 @@ async function sendCall(
   const startedAt = new Date(startedMs).toISOString();
   const deadline = taskDeadline(startedMs, script.runtimeTimeoutSeconds, deps.graceSeconds);
   logger.info('Collection tasks started', { parentTaskId, agents: claimed.length, deadline });
-  for (const agent of claimed) {
+  await forEachLimit(claimed, AGENTS_AT_ONCE, async (agent) => {
     // The tasks run: a failure to record must not fail the agent (a retry would then end outcome_unknown).
     await settle(agent, { ...executing, state: 'started', parentTaskId, startedAt, deadline }, deps);
     await appendRecord(agent, deps, startedAt, { state: 'started', parentTaskId, deadline });
@@ -227,7 +231,7 @@ async function sendCall(
       deps,
       summary,
     );
-  }
+  });
   metrics.addMetric(METRICS.tasksStarted, 'Count', claimed.length);
   return 'sent';
 }

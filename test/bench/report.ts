@@ -287,6 +287,16 @@ export function renderBurst(f: BurstFigures): string {
   } else {
     lines.push('  shared S1 request budget: none (every S1 call is sent at once)');
   }
+  if (f.secondsInState?.length) {
+    lines.push(
+      '',
+      '  where an investigation spent its time (simulated seconds in each state, entries summed; top 10 by p95):',
+      table([
+        ['state', 'median', 'p95', 'max'],
+        ...f.secondsInState.map((d) => [d.state, num(d.p50, 1), num(d.p95, 1), num(d.max, 1)]),
+      ]),
+    );
+  }
   const routes = Object.entries(f.requestsByRoute ?? {}).sort((a, b) => b[1].sent - a[1].sent);
   if (routes.length) {
     lines.push(
