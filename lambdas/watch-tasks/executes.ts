@@ -65,6 +65,11 @@ export interface ExecutePassDeps {
   readonly now: () => number;
   /** @default 8 random bytes, hex */
   readonly newBatchId?: () => string;
+  /**
+   * True once no new execute may start (the invocation is near its timeout): a call cut off between the claim and
+   * the settle would leave its agents' outcome unknown. The rest stays queued for the next invocation.
+   */
+  readonly outOfTime?: () => boolean;
 }
 
 /** What one execute pass did. */
@@ -134,6 +139,13 @@ export async function sendQueuedExecutes(deps: ExecutePassDeps): Promise<Execute
   const summary = { queued: queued.length, calls: 0, started: 0, failed: 0, left: 0 };
   const calls = executeCalls(queued);
   for (const [index, call] of calls.entries()) {
+    if (deps.outOfTime?.()) {
+      summary.left += calls.slice(index).reduce((sum, c) => sum + c.length, 0);
+      logger.info('Near the invocation timeout; the other queued executes wait for the next one', {
+        left: summary.left,
+      });
+      break;
+    }
     const outcome = await sendCall(call, deps, summary);
     if (outcome === 'throttled') {
       // The budget is spent for now: every later call would be refused too.

@@ -15,6 +15,9 @@ import { sendQueuedExecutes } from './executes';
 import { prefetchResultLinks } from './links';
 import { stepFunctionsResumer } from './step-functions-resumer';
 
+/** No execute call starts with less than this left of the invocation (real milliseconds). */
+const EXECUTE_TIME_MARGIN_MS = 20_000;
+
 export const handler = stepHandler('watch-tasks', z.unknown(), async (_event, context) => {
   const summary = await watchTasks({
     s1: s1Client(),
@@ -40,6 +43,8 @@ export const handler = stepHandler('watch-tasks', z.unknown(), async (_event, co
           bucket: evidenceBucketName(),
           graceSeconds: workflowSettings().taskGraceSeconds,
           now,
+          // An execute call (claim, S1, settle) takes seconds; none starts in the invocation's last 20.
+          outOfTime: () => context.getRemainingTimeInMillis() < EXECUTE_TIME_MARGIN_MS,
         })
       ).left,
     // The open Cado pipelines, in the same loop (cado.ts).
