@@ -12,13 +12,10 @@
  *
  * Items use the coordination store's encoding (`data` JSON, `writeId`, TTL a day past the deadline).
  */
-import { randomUUID } from 'node:crypto';
 import {
   type AttributeValue,
   ConditionalCheckFailedException,
-  DeleteItemCommand,
   type DynamoDBClient,
-  PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import * as z from 'zod';
@@ -27,7 +24,8 @@ import { OPEN_CADO_PIPELINES_PK } from '../contract';
 import { CoordinationStoreError } from '../errors';
 import { CadoFollowed } from '../schemas';
 import { liveItems } from './live-items';
-import { PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE } from './table';
+import { putRegistryItem, removeRegistryItem } from './registry';
+import { PARTITION_KEY, SORT_KEY } from './table';
 
 /** The partition holding every open Cado pipeline wait (in the contract: the webhook's grant names it). */
 export { OPEN_CADO_PIPELINES_PK };
@@ -78,20 +76,8 @@ export class OpenPipelines {
     const deadlineSeconds = Math.ceil(Date.parse(parsed.followed.cado.deadline) / 1000);
     const base = Number.isFinite(deadlineSeconds) ? deadlineSeconds : Math.ceil(this.now() / 1000);
     try {
-      await this.options.client.send(
-        new PutItemCommand({
-          TableName: this.options.tableName,
-          Item: {
-            [PARTITION_KEY]: S(OPEN_CADO_PIPELINES_PK),
-            [SORT_KEY]: S(sk),
-            data: S(JSON.stringify(parsed)),
-            version: { N: '1' },
-            writeId: S(randomUUID()),
-            updatedAt: S(new Date(this.now()).toISOString()),
-            [TTL_ATTRIBUTE]: { N: String(base + OPEN_PIPELINE_TTL_AFTER_DEADLINE_SECONDS) },
-          },
-        }),
-      );
+      const nowMs = this.now();
+      await putRegistryItem(this.at(sk), parsed, base + OPEN_PIPELINE_TTL_AFTER_DEADLINE_SECONDS, nowMs);
     } catch (error) {
       throw this.failure('register', error);
     }
@@ -145,20 +131,14 @@ export class OpenPipelines {
   /** Removes the wait at `sk` if it is still the write `writeId`; `changed` when a retry replaced it meanwhile. */
   async remove(sk: string, writeId: string): Promise<'removed' | 'changed'> {
     try {
-      await this.options.client.send(
-        new DeleteItemCommand({
-          TableName: this.options.tableName,
-          Key: { [PARTITION_KEY]: S(OPEN_CADO_PIPELINES_PK), [SORT_KEY]: S(sk) },
-          ConditionExpression: 'attribute_not_exists(#w) OR #w = :w',
-          ExpressionAttributeNames: { '#w': 'writeId' },
-          ExpressionAttributeValues: { ':w': S(writeId) },
-        }),
-      );
-      return 'removed';
+      return await removeRegistryItem(this.at(sk), writeId);
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return 'changed';
       throw this.failure('remove', error);
     }
+  }
+
+  private at(sk: string) {
+    return { client: this.options.client, tableName: this.options.tableName, pk: OPEN_CADO_PIPELINES_PK, sk };
   }
 
   private failure(operation: string, error: unknown): CoordinationStoreError {
