@@ -15,16 +15,13 @@
 import {
   type AttributeValue,
   ConditionalCheckFailedException,
-  type DynamoDBClient,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import * as z from 'zod';
-import { now as clockNow } from '../clock';
 import { OPEN_CADO_PIPELINES_PK } from '../contract';
-import { CoordinationStoreError } from '../errors';
 import { CadoFollowed } from '../schemas';
 import { liveItems } from './live-items';
-import { putRegistryItem, removeRegistryItem } from './registry';
+import { putRegistryItem, type RegistryOptions, RegistryPartition } from './registry';
 import { PARTITION_KEY, SORT_KEY } from './table';
 
 /** The partition holding every open Cado pipeline wait (in the contract: the webhook's grant names it). */
@@ -62,11 +59,9 @@ export function openPipelineSortKey(executionName: string, agentId: string): str
 }
 
 /** Register, list, mark checked and remove open Cado pipeline waits. */
-export class OpenPipelines {
-  private readonly now: () => number;
-
-  constructor(private readonly options: { client: DynamoDBClient; tableName: string; now?: () => number }) {
-    this.now = options.now ?? clockNow;
+export class OpenPipelines extends RegistryPartition {
+  constructor(options: RegistryOptions) {
+    super(options, OPEN_CADO_PIPELINES_PK, 'Open Cado waits');
   }
 
   /** Registers (or replaces, with a new token) the wait of one agent's hand-off. */
@@ -126,26 +121,5 @@ export class OpenPipelines {
       if (error instanceof ConditionalCheckFailedException) return false;
       throw this.failure('mark checked', error);
     }
-  }
-
-  /** Removes the wait at `sk` if it is still the write `writeId`; `changed` when a retry replaced it meanwhile. */
-  async remove(sk: string, writeId: string): Promise<'removed' | 'changed'> {
-    try {
-      return await removeRegistryItem(this.at(sk), writeId);
-    } catch (error) {
-      throw this.failure('remove', error);
-    }
-  }
-
-  private at(sk: string) {
-    return { client: this.options.client, tableName: this.options.tableName, pk: OPEN_CADO_PIPELINES_PK, sk };
-  }
-
-  private failure(operation: string, error: unknown): CoordinationStoreError {
-    const name = error instanceof Error ? error.name : 'Error';
-    return new CoordinationStoreError(`Open Cado waits: ${operation} failed (${name})`, {
-      cause: error,
-      details: { operation },
-    });
   }
 }

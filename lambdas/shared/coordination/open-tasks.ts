@@ -12,13 +12,10 @@
  * Items are stored in the coordination store's encoding (`data` JSON, `version`, `writeId`, TTL), with a TTL a
  * day past the deadline so a forgotten item cannot keep the watcher busy.
  */
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import * as z from 'zod';
-import { now as clockNow } from '../clock';
-import { CoordinationStoreError } from '../errors';
 import { AgentStart } from '../schemas';
 import { liveItems } from './live-items';
-import { putRegistryItem, removeRegistryItem } from './registry';
+import { putRegistryItem, type RegistryOptions, RegistryPartition } from './registry';
 
 /** The partition holding every open S1 task wait. */
 export const OPEN_S1_TASKS_PK = 'open#s1-task';
@@ -55,11 +52,7 @@ export interface UnreadableOpenTask {
 }
 
 /** Options of {@link OpenTasks}. */
-export interface OpenTasksOptions {
-  readonly client: DynamoDBClient;
-  readonly tableName: string;
-  readonly now?: () => number;
-}
+export type OpenTasksOptions = RegistryOptions;
 
 /** Where the wait of `agentId` in `investigationId` lives. */
 export function openTaskSortKey(investigationId: string, agentId: string): string {
@@ -67,11 +60,9 @@ export function openTaskSortKey(investigationId: string, agentId: string): strin
 }
 
 /** Register, list and remove open S1 task waits. */
-export class OpenTasks {
-  private readonly now: () => number;
-
-  constructor(private readonly options: OpenTasksOptions) {
-    this.now = options.now ?? clockNow;
+export class OpenTasks extends RegistryPartition {
+  constructor(options: RegistryOptions) {
+    super(options, OPEN_S1_TASKS_PK, 'Open task waits');
   }
 
   /**
@@ -111,29 +102,5 @@ export class OpenTasks {
       else unreadable.push({ sk, writeId });
     }
     return { open, unreadable };
-  }
-
-  /**
-   * Removes the wait at `sk` if it is still the write `writeId` (a retried Run Script may have registered a new
-   * token meanwhile). `changed`: it was replaced; `absent`: already gone.
-   */
-  async remove(sk: string, writeId: string | undefined): Promise<'removed' | 'changed'> {
-    try {
-      return await removeRegistryItem(this.at(sk), writeId);
-    } catch (error) {
-      throw this.failure('remove', error);
-    }
-  }
-
-  private at(sk: string) {
-    return { client: this.options.client, tableName: this.options.tableName, pk: OPEN_S1_TASKS_PK, sk };
-  }
-
-  private failure(operation: string, error: unknown): CoordinationStoreError {
-    const name = error instanceof Error ? error.name : 'Error';
-    return new CoordinationStoreError(`Open task waits: ${operation} failed (${name})`, {
-      cause: error,
-      details: { operation },
-    });
   }
 }

@@ -13,13 +13,11 @@
  * conditional on the write read; a TTL bounds a forgotten item.
  */
 import { createHash } from 'node:crypto';
-import { type AttributeValue, type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import * as z from 'zod';
-import { now as clockNow } from '../clock';
-import { CoordinationStoreError } from '../errors';
 import { AgentStart } from '../schemas';
 import { liveItems } from './live-items';
-import { putRegistryItem, removeRegistryItem } from './registry';
+import { putRegistryItem, type RegistryOptions, RegistryPartition } from './registry';
 import { PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE } from './table';
 
 /** The partition holding every queued execute. */
@@ -72,11 +70,9 @@ export function batchKey(queued: QueuedExecute): string {
 }
 
 /** Queue, list and remove queued executes. */
-export class QueuedExecutes {
-  private readonly now: () => number;
-
-  constructor(private readonly options: { client: DynamoDBClient; tableName: string; now?: () => number }) {
-    this.now = options.now ?? clockNow;
+export class QueuedExecutes extends RegistryPartition {
+  constructor(options: RegistryOptions) {
+    super(options, QUEUED_EXECUTES_PK, 'Queued executes');
   }
 
   /** Queues (or replaces, with a new token) the execute of one agent. */
@@ -144,26 +140,5 @@ export class QueuedExecutes {
     }
     const parsed = QueuedExecute.safeParse(json);
     return parsed.success ? { sk, writeId, queued: parsed.data } : undefined;
-  }
-
-  /** Removes the queued execute at `sk` if it is still the write `writeId`. */
-  async remove(sk: string, writeId: string): Promise<'removed' | 'changed'> {
-    try {
-      return await removeRegistryItem(this.at(sk), writeId);
-    } catch (error) {
-      throw this.failure('remove', error);
-    }
-  }
-
-  private at(sk: string) {
-    return { client: this.options.client, tableName: this.options.tableName, pk: QUEUED_EXECUTES_PK, sk };
-  }
-
-  private failure(operation: string, error: unknown): CoordinationStoreError {
-    const name = error instanceof Error ? error.name : 'Error';
-    return new CoordinationStoreError(`Queued executes: ${operation} failed (${name})`, {
-      cause: error,
-      details: { operation },
-    });
   }
 }

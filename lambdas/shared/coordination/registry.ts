@@ -12,6 +12,8 @@ import {
   type DynamoDBClient,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import { now as clockNow } from '../clock';
+import { CoordinationStoreError } from '../errors';
 import { PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE } from './table';
 
 const S = (value: string): AttributeValue => ({ S: value });
@@ -92,5 +94,50 @@ export async function removeRegistryItem(
   } catch (error) {
     if (error instanceof ConditionalCheckFailedException) return 'changed';
     throw error;
+  }
+}
+
+/** Where a registry partition lives, and its clock. */
+export interface RegistryOptions {
+  readonly client: DynamoDBClient;
+  readonly tableName: string;
+  /** @default the shared clock */
+  readonly now?: () => number;
+}
+
+/**
+ * What every registry partition class shares: the item address, the conditional removal, and errors that name the
+ * registry (`label`) and the operation, never the item's data.
+ */
+export abstract class RegistryPartition {
+  protected readonly now: () => number;
+
+  protected constructor(
+    protected readonly options: RegistryOptions,
+    private readonly pk: string,
+    private readonly label: string,
+  ) {
+    this.now = options.now ?? clockNow;
+  }
+
+  /** Removes the item at `sk` if it is still the write `writeId`; `changed` when another write replaced it. */
+  async remove(sk: string, writeId: string | undefined): Promise<'removed' | 'changed'> {
+    try {
+      return await removeRegistryItem(this.at(sk), writeId);
+    } catch (error) {
+      throw this.failure('remove', error);
+    }
+  }
+
+  protected at(sk: string): RegistryItem {
+    return { client: this.options.client, tableName: this.options.tableName, pk: this.pk, sk };
+  }
+
+  protected failure(operation: string, error: unknown): CoordinationStoreError {
+    const name = error instanceof Error ? error.name : 'Error';
+    return new CoordinationStoreError(`${this.label}: ${operation} failed (${name})`, {
+      cause: error,
+      details: { operation },
+    });
   }
 }
