@@ -288,8 +288,12 @@ interface FilesystemStoreLike {
  * write and read a task record at once). Here the bytes go to a temporary file in the same directory, which is
  * renamed over the object once written and closed; a reader that opened the old file keeps reading the old bytes.
  */
-function atomicPuts(store: FilesystemStoreLike): void {
-  store.putObject = async (object) => {
+function atomicPuts(store: FilesystemStoreLike): { stop(): Promise<void> } {
+  let stopped = false;
+  const inFlight = new Set<Promise<unknown>>();
+  const put: FilesystemStoreLike['putObject'] = async (object) => {
+    // A put still arriving while the server closes must not create folders again under the removed directory.
+    if (stopped) throw new Error('s3rver is closing');
     const objectPath = store.getResourcePath(object.bucket, object.key, 'object');
     const temporary = `${objectPath}.${randomBytes(6).toString('hex')}.partial`;
     await mkdir(dirname(objectPath), { recursive: true });
@@ -313,6 +317,19 @@ function atomicPuts(store: FilesystemStoreLike): void {
       await rm(temporary, { force: true });
       throw error;
     }
+  };
+  store.putObject = (object) => {
+    const writing = put(object);
+    const settled = writing.catch(() => undefined).finally(() => inFlight.delete(settled));
+    inFlight.add(settled);
+    return writing;
+  };
+  return {
+    /** Refuses new puts and waits for those in progress (so none writes after the directory is removed). */
+    async stop() {
+      stopped = true;
+      await Promise.all([...inFlight]);
+    },
   };
 }
 
@@ -338,7 +355,7 @@ export async function startLocalS3(opts: LocalS3Options): Promise<LocalS3> {
   middleware.splice(middleware.length - 1, 0, multipartChecksums() as unknown as Middleware);
   const objectLock: Record<string, DefaultRetention> = { ...opts.objectLock };
   middleware.splice(middleware.length - 1, 0, defaultRetention(objectLock) as unknown as Middleware);
-  atomicPuts((server as unknown as { store: FilesystemStoreLike }).store);
+  const puts = atomicPuts((server as unknown as { store: FilesystemStoreLike }).store);
   let address: { port: number };
   try {
     address = await server.run();
@@ -361,8 +378,11 @@ export async function startLocalS3(opts: LocalS3Options): Promise<LocalS3> {
     },
     close: async () => {
       client.destroy();
+      // From now on puts are refused; those in progress end before the directory goes.
+      const writesEnded = puts.stop();
       try {
         await server.close();
+        await writesEnded;
       } finally {
         if (ownDirectory) rmSync(directory, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
         openDirectories.delete(directory);
