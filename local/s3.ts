@@ -279,6 +279,7 @@ interface FilesystemStoreLike {
     metadata: unknown;
     content: Buffer | NodeJS.ReadableStream;
   }): Promise<{ size: number; md5: string }>;
+  getObject(bucket: string, key: string, options?: unknown): Promise<unknown>;
 }
 
 /**
@@ -287,10 +288,27 @@ interface FilesystemStoreLike {
  * during) a write of a small record could read half of it (seen as "Unterminated string in JSON" when two steps
  * write and read a task record at once). Here the bytes go to a temporary file in the same directory, which is
  * renamed over the object once written and closed; a reader that opened the old file keeps reading the old bytes.
+ * s3rver's GET reads the metadata (the length among it) and then opens the file, so the rename and the metadata write
+ * of a key, and a GET's metadata read and open, take turns (one queue per key): a GET sees the old object with its
+ * own length, or the new one with its own, never the new bytes cut to the old length.
  */
 function atomicPuts(store: FilesystemStoreLike): { stop(): Promise<void> } {
   let stopped = false;
   const inFlight = new Set<Promise<unknown>>();
+  const turns = new Map<string, Promise<unknown>>();
+  const inTurn = <T>(bucket: string, key: string, fn: () => Promise<T>): Promise<T> => {
+    const id = `${bucket}/${key}`;
+    const previous = turns.get(id) ?? Promise.resolve();
+    const mine = previous.then(fn, fn);
+    const done = mine.catch(() => undefined);
+    turns.set(id, done);
+    void done.then(() => {
+      if (turns.get(id) === done) turns.delete(id);
+    });
+    return mine;
+  };
+  const getObject = store.getObject.bind(store);
+  store.getObject = (bucket, key, options) => inTurn(bucket, key, () => getObject(bucket, key, options));
   const put: FilesystemStoreLike['putObject'] = async (object) => {
     // A put still arriving while the server closes must not create folders again under the removed directory.
     if (stopped) throw new Error('s3rver is closing');
@@ -310,8 +328,10 @@ function atomicPuts(store: FilesystemStoreLike): { stop(): Promise<void> } {
     try {
       await pipeline(source, counted, createWriteStream(temporary));
       const digest = md5.digest('hex');
-      await rename(temporary, objectPath);
-      await store.putMetadata(object.bucket, object.key, object.metadata, digest);
+      await inTurn(object.bucket, object.key, async () => {
+        await rename(temporary, objectPath);
+        await store.putMetadata(object.bucket, object.key, object.metadata, digest);
+      });
       return { size, md5: digest };
     } catch (error) {
       await rm(temporary, { force: true });

@@ -161,6 +161,31 @@ describe('startLocalS3', () => {
     ).rejects.toMatchObject({ name: 'InvalidArgument' });
   });
 
+  it('replaces an object atomically: GETs during PUTs of the same key read one whole version, never a cut one', async () => {
+    // Records that grow with each write, as a task record does with each attempt.
+    const versions = Array.from({ length: 40 }, (_, n) =>
+      JSON.stringify({ n, attempts: 'x'.repeat(200 + 37 * n) }),
+    );
+    const key = 'race/task.json';
+    await s3.client.send(new PutObjectCommand({ Bucket: 'evidence', Key: key, Body: versions[0] }));
+    const reads: string[] = [];
+    let writing = true;
+    const reader = (async () => {
+      while (writing) {
+        const got = await s3.client.send(new GetObjectCommand({ Bucket: 'evidence', Key: key }));
+        reads.push(await (got.Body as { transformToString(): Promise<string> }).transformToString());
+      }
+    })();
+    for (const body of versions.slice(1)) {
+      await s3.client.send(new PutObjectCommand({ Bucket: 'evidence', Key: key, Body: body }));
+    }
+    writing = false;
+    await reader;
+    expect(reads.length).toBeGreaterThan(0);
+    const known = new Set(versions);
+    expect(reads.filter((body) => !known.has(body))).toEqual([]);
+  });
+
   it('removes its temporary directory on close', async () => {
     const other = await startLocalS3({ buckets: ['tmp'] });
     await other.client.send(new PutObjectCommand({ Bucket: 'tmp', Key: 'k', Body: 'v' }));
