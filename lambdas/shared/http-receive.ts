@@ -18,7 +18,13 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { type Dispatcher, defaultDispatcher, TransportTimeoutError } from './http-transport';
+import {
+  connectDeadline,
+  type Dispatcher,
+  defaultDispatcher,
+  headersDeadline,
+  TransportTimeoutError,
+} from './http-transport';
 
 /** Options for {@link receive}. */
 export interface ReceiveInit {
@@ -593,27 +599,9 @@ export function receive(url: string, init: ReceiveInit = {}): Promise<ReceivedRe
     socket.on('error', (error) => connection.close(error));
     socket.on('end', () => connection.close(undefined));
     socket.on('close', () => connection.close(undefined));
-    connectTimer = setTimeout(
-      () =>
-        connection.close(
-          new TransportTimeoutError(
-            'ECONNECT_TIMEOUT',
-            `Connecting took longer than ${pool.connectTimeoutMs} ms`,
-          ),
-        ),
-      pool.connectTimeoutMs,
-    );
-    socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
-    if (init.headersTimeout !== undefined) {
-      const ms = init.headersTimeout;
-      headersTimer = setTimeout(
-        () =>
-          connection.close(
-            new TransportTimeoutError('EHEADERS_TIMEOUT', `No response headers within ${ms} ms`),
-          ),
-        ms,
-      );
-    }
+    const fail = (error: Error) => connection.close(error);
+    connectTimer = connectDeadline(socket, secure, pool.connectTimeoutMs, fail);
+    headersTimer = headersDeadline(init.headersTimeout, fail);
     socket.write(requestHead);
   });
 }

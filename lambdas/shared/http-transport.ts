@@ -261,25 +261,9 @@ export function request(url: string, init: RequestInit): Promise<ResponseData> {
     req.once('socket', (socket: Socket) => {
       // A pooled connection is already up; a new one must be up (TLS included) within the connect timeout.
       if (!socket.connecting) return;
-      connectTimer = setTimeout(
-        () =>
-          fail(
-            new TransportTimeoutError(
-              'ECONNECT_TIMEOUT',
-              `Connecting took longer than ${pool.connectTimeoutMs} ms`,
-            ),
-          ),
-        pool.connectTimeoutMs,
-      );
-      socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
+      connectTimer = connectDeadline(socket, secure, pool.connectTimeoutMs, fail);
     });
-    if (init.headersTimeout !== undefined) {
-      const ms = init.headersTimeout;
-      headersTimer = setTimeout(
-        () => fail(new TransportTimeoutError('EHEADERS_TIMEOUT', `No response headers within ${ms} ms`)),
-        ms,
-      );
-    }
+    headersTimer = headersDeadline(init.headersTimeout, fail);
     // `on`, not `once`: a destroyed request may report a second error (e.g. the hang-up after a timeout).
     req.on('error', (error) => {
       detach();
@@ -300,4 +284,34 @@ export function request(url: string, init: RequestInit): Promise<ResponseData> {
     });
     req.end(init.body);
   });
+}
+
+/**
+ * Fails with `ECONNECT_TIMEOUT` unless `socket` is connected (the TLS handshake included) within `ms`; the timer
+ * clears itself on connect. Shared by this transport and the low-copy receive (`http-receive.ts`).
+ */
+export function connectDeadline(
+  socket: Socket,
+  secure: boolean,
+  ms: number,
+  fail: (error: Error) => void,
+): NodeJS.Timeout {
+  const timer = setTimeout(
+    () => fail(new TransportTimeoutError('ECONNECT_TIMEOUT', `Connecting took longer than ${ms} ms`)),
+    ms,
+  );
+  socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(timer));
+  return timer;
+}
+
+/** Fails with `EHEADERS_TIMEOUT` after `ms` unless cleared (the response head came); none when `ms` is undefined. */
+export function headersDeadline(
+  ms: number | undefined,
+  fail: (error: Error) => void,
+): NodeJS.Timeout | undefined {
+  if (ms === undefined) return undefined;
+  return setTimeout(
+    () => fail(new TransportTimeoutError('EHEADERS_TIMEOUT', `No response headers within ${ms} ms`)),
+    ms,
+  );
 }
