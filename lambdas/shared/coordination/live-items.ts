@@ -50,16 +50,22 @@ export async function* liveItems(options: {
       throw options.failure(error);
     }
     for (const item of page.Items ?? []) {
-      const exp = Number(item[TTL_ATTRIBUTE]?.N);
-      if (Number.isFinite(exp) && exp * 1000 <= options.nowMs) continue;
-      let json: unknown;
-      try {
-        json = JSON.parse(item.data?.S ?? '');
-      } catch {
-        json = undefined;
-      }
-      yield { sk: item[SORT_KEY]?.S ?? '', writeId: item.writeId?.S, json, item };
+      const live = liveItem(item, options.nowMs);
+      if (live) yield live;
     }
     startKey = page.LastEvaluatedKey;
   } while (startKey);
+}
+
+/** One item as {@link liveItems} hands it over (also for a single GetItem), or undefined when its TTL has passed. */
+export function liveItem(item: Record<string, AttributeValue>, nowMs: number): LiveItem | undefined {
+  const exp = Number(item[TTL_ATTRIBUTE]?.N);
+  if (Number.isFinite(exp) && exp * 1000 <= nowMs) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(item.data?.S ?? '');
+  } catch {
+    json = undefined;
+  }
+  return { sk: item[SORT_KEY]?.S ?? '', writeId: item.writeId?.S, json, item };
 }

@@ -20,7 +20,6 @@ import {
 import * as z from 'zod';
 import { OPEN_CADO_PIPELINES_PK } from '../contract';
 import { CadoFollowed } from '../schemas';
-import { liveItems } from './live-items';
 import { putRegistryItem, type RegistryOptions, RegistryPartition } from './registry';
 import { PARTITION_KEY, SORT_KEY } from './table';
 
@@ -82,13 +81,7 @@ export class OpenPipelines extends RegistryPartition {
   async list(): Promise<{ open: ListedOpenPipeline[]; unreadable: { sk: string }[] }> {
     const open: ListedOpenPipeline[] = [];
     const unreadable: { sk: string }[] = [];
-    for await (const { sk, writeId, json, item } of liveItems({
-      client: this.options.client,
-      tableName: this.options.tableName,
-      partition: OPEN_CADO_PIPELINES_PK,
-      nowMs: this.now(),
-      failure: (error) => this.failure('list', error),
-    })) {
+    for await (const { sk, writeId, json, item } of this.items()) {
       const parsed = OpenCadoPipeline.safeParse(json);
       const checked = Number(item.checkedAtMs?.N);
       if (parsed.success && writeId) {

@@ -14,7 +14,6 @@
  */
 import * as z from 'zod';
 import { AgentStart } from '../schemas';
-import { liveItems } from './live-items';
 import { putRegistryItem, type RegistryOptions, RegistryPartition } from './registry';
 
 /** The partition holding every open S1 task wait. */
@@ -90,13 +89,7 @@ export class OpenTasks extends RegistryPartition {
   async list(): Promise<{ open: ListedOpenTask[]; unreadable: UnreadableOpenTask[] }> {
     const open: ListedOpenTask[] = [];
     const unreadable: UnreadableOpenTask[] = [];
-    for await (const { sk, writeId, json } of liveItems({
-      client: this.options.client,
-      tableName: this.options.tableName,
-      partition: OPEN_S1_TASKS_PK,
-      nowMs: this.now(),
-      failure: (error) => this.failure('list', error),
-    })) {
+    for await (const { sk, writeId, json } of this.items()) {
       const parsed = OpenS1Task.safeParse(json);
       if (parsed.success && writeId) open.push({ sk, writeId, task: parsed.data });
       else unreadable.push({ sk, writeId });

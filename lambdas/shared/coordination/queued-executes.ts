@@ -16,9 +16,9 @@ import { createHash } from 'node:crypto';
 import { type AttributeValue, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import * as z from 'zod';
 import { AgentStart } from '../schemas';
-import { liveItems } from './live-items';
+import { liveItem } from './live-items';
 import { putRegistryItem, type RegistryOptions, RegistryPartition } from './registry';
-import { PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE } from './table';
+import { PARTITION_KEY, SORT_KEY } from './table';
 
 /** The partition holding every queued execute. */
 export const QUEUED_EXECUTES_PK = 'queue#s1-execute';
@@ -99,13 +99,7 @@ export class QueuedExecutes extends RegistryPartition {
   async list(): Promise<{ queued: ListedQueuedExecute[]; unreadable: { sk: string }[] }> {
     const queued: ListedQueuedExecute[] = [];
     const unreadable: { sk: string }[] = [];
-    for await (const { sk, writeId, json } of liveItems({
-      client: this.options.client,
-      tableName: this.options.tableName,
-      partition: QUEUED_EXECUTES_PK,
-      nowMs: this.now(),
-      failure: (error) => this.failure('list', error),
-    })) {
+    for await (const { sk, writeId, json } of this.items()) {
       const parsed = QueuedExecute.safeParse(json);
       if (parsed.success && writeId) queued.push({ sk, writeId, queued: parsed.data });
       else unreadable.push({ sk });
@@ -128,17 +122,9 @@ export class QueuedExecutes extends RegistryPartition {
     } catch (error) {
       throw this.failure('get', error);
     }
-    const writeId = item?.writeId?.S;
-    if (!item || !writeId) return undefined;
-    const expires = Number(item[TTL_ATTRIBUTE]?.N);
-    if (Number.isFinite(expires) && expires * 1000 <= this.now()) return undefined;
-    let json: unknown;
-    try {
-      json = JSON.parse(item.data?.S ?? '');
-    } catch {
-      return undefined;
-    }
-    const parsed = QueuedExecute.safeParse(json);
-    return parsed.success ? { sk, writeId, queued: parsed.data } : undefined;
+    const live = item && liveItem(item, this.now());
+    if (!live?.writeId) return undefined;
+    const parsed = QueuedExecute.safeParse(live.json);
+    return parsed.success ? { sk, writeId: live.writeId, queued: parsed.data } : undefined;
   }
 }

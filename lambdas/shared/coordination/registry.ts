@@ -14,6 +14,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { now as clockNow } from '../clock';
 import { CoordinationStoreError } from '../errors';
+import { type LiveItem, liveItems } from './live-items';
 import { PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE } from './table';
 
 const S = (value: string): AttributeValue => ({ S: value });
@@ -127,6 +128,17 @@ export abstract class RegistryPartition {
     } catch (error) {
       throw this.failure('remove', error);
     }
+  }
+
+  /** The partition's live items, every page (a consistent Query); a failed Query names the registry. */
+  protected items(): AsyncGenerator<LiveItem> {
+    return liveItems({
+      client: this.options.client,
+      tableName: this.options.tableName,
+      partition: this.pk,
+      nowMs: this.now(),
+      failure: (error) => this.failure('list', error),
+    });
   }
 
   protected at(sk: string): RegistryItem {
