@@ -279,6 +279,25 @@ export function runningTask(
   return { ...input, task, poll };
 }
 
+/**
+ * Writes the agent's task record (the chain of custody's account of each attempt). Never fails the agent: the
+ * intent in the coordination store is what keeps the execute exactly once; a record that could not be written is
+ * logged.
+ */
+export async function writeTaskRecord(
+  at: { readonly s3: S3Client; readonly bucket: string },
+  key: string,
+  record: TaskRecord,
+): Promise<void> {
+  await putJson(at.s3, at.bucket, key, record).catch((recordError: unknown) =>
+    logger.error('Could not record the attempt', {
+      agentId: record.agentId,
+      state: record.state,
+      error: recordError as Error,
+    }),
+  );
+}
+
 /** Starts (or finds) the agent's collection task; see the file's comment for how it stays exactly once. */
 export async function runScript(input: AgentStart, deps: RunScriptDeps): Promise<RunningTask | QueuedRun> {
   const { investigation, target } = input;
@@ -356,21 +375,12 @@ export async function runScript(input: AgentStart, deps: RunScriptDeps): Promise
         state: 'attempt-failed',
         outcome: `outcome unknown: ${decision.outcome}`,
       });
-      await putJson(deps.s3, deps.bucket, key, failed).catch((recordError: unknown) =>
-        logger.error('Could not record the attempt', { error: recordError as Error }),
-      );
+      await writeTaskRecord(deps, key, failed);
       throw outcomeUnknown(description, agentId, decision.outcome);
     }
     if (deps.queueExecute && !input.upload) {
       // Sent by the Task Watcher, which claims and settles the intent like below (watch-tasks/executes.ts).
-      await putJson(
-        deps.s3,
-        deps.bucket,
-        key,
-        nextTaskRecord(base, attempts, attemptAt, { state: 'queued' }),
-      ).catch((recordError: unknown) =>
-        logger.error('Could not record the attempt', { error: recordError as Error }),
-      );
+      await writeTaskRecord(deps, key, nextTaskRecord(base, attempts, attemptAt, { state: 'queued' }));
       await deps.queueExecute(input, inputParams);
       logger.info('Execute queued for the Task Watcher', { agentId, scriptId: target.script.scriptId });
       return { queued: true };
@@ -396,14 +406,7 @@ export async function runScript(input: AgentStart, deps: RunScriptDeps): Promise
       previous: record.attempts.at(-1)?.outcome,
     });
   }
-  await putJson(
-    deps.s3,
-    deps.bucket,
-    key,
-    nextTaskRecord(base, attempts, attemptAt, { state: 'starting' }),
-  ).catch((recordError: unknown) =>
-    logger.error('Could not record the attempt', { error: recordError as Error }),
-  );
+  await writeTaskRecord(deps, key, nextTaskRecord(base, attempts, attemptAt, { state: 'starting' }));
 
   let parentTaskId: string;
   try {
@@ -427,9 +430,7 @@ export async function runScript(input: AgentStart, deps: RunScriptDeps): Promise
         logger.error('Could not record how the execute ended', { error: storeError as Error }),
       );
     const failed = nextTaskRecord(base, attempts, attemptAt, { state: 'attempt-failed', outcome });
-    await putJson(deps.s3, deps.bucket, key, failed).catch((recordError: unknown) =>
-      logger.error('Could not record the failed attempt', { error: recordError as Error }),
-    );
+    await writeTaskRecord(deps, key, failed);
     if (refused) throw error;
     throw outcomeUnknown(description, agentId, outcome, error);
   }
@@ -448,13 +449,10 @@ export async function runScript(input: AgentStart, deps: RunScriptDeps): Promise
         error: storeError as Error,
       }),
     );
-  await putJson(
-    deps.s3,
-    deps.bucket,
+  await writeTaskRecord(
+    deps,
     key,
     nextTaskRecord(base, attempts, startedAt, { state: 'started', parentTaskId, deadline }),
-  ).catch((recordError: unknown) =>
-    logger.error('Could not record the started task', { error: recordError as Error }),
   );
   logger.info('Collection task started', { parentTaskId, agentId, deadline });
   metrics.addMetric(METRICS.tasksStarted, 'Count', 1);

@@ -28,6 +28,7 @@ import {
   type TaskRecordBase,
   taskDeadline,
   taskDescription,
+  writeTaskRecord,
 } from '../run-script/core';
 import { forEachLimit } from '../shared/concurrency';
 import { METRICS } from '../shared/contract';
@@ -40,7 +41,7 @@ import {
 import type { CoordinationStore, StoredItem } from '../shared/coordination/store';
 import { S1ExecutionNotStartedError, S1RateLimitedError } from '../shared/errors';
 import { taskRecordKey } from '../shared/evidence/keys';
-import { getJson, putJson } from '../shared/evidence/manifest';
+import { getJson } from '../shared/evidence/manifest';
 import { logger, metrics } from '../shared/observability';
 import type { ExecuteInput, ExecuteResult } from '../shared/sentinelone';
 import { CLOSED_TOKEN_ERRORS, type TaskResumer } from './core';
@@ -362,14 +363,7 @@ async function appendRecord(
   const { investigation, target } = agent.entry.queued.start;
   const next = nextTaskRecord(agent.base, agent.attempts, at, event);
   agent.attempts = next.attempts;
-  await putJson(
-    deps.s3,
-    deps.bucket,
-    taskRecordKey(investigation.investigationId, target.agentId),
-    next,
-  ).catch((recordError: unknown) =>
-    logger.error('Could not record the attempt', { agentId: target.agentId, error: recordError as Error }),
-  );
+  await writeTaskRecord(deps, taskRecordKey(investigation.investigationId, target.agentId), next);
 }
 
 /** Registers the agent's wait for its started task (its own token) and takes it off the queue. */
