@@ -280,6 +280,23 @@ export function runningTask(
 }
 
 /**
+ * Settles an intent left `executing` by an attempt that never reported (it may have started a task nobody can name)
+ * as `unknown`, conditional on the version read; other states stay as they are.
+ */
+export async function settleAbandoned(
+  store: Pick<CoordinationStore, 'update'>,
+  key: ItemKey,
+  intent: StoredItem<ExecuteIntent> | undefined,
+  outcome: string,
+): Promise<void> {
+  if (intent?.data.state !== 'executing') return;
+  await store.update(key, { ...intent.data, state: 'unknown', outcome }, ExecuteIntent, {
+    ttlSeconds: EXECUTE_INTENT_TTL_SECONDS,
+    expectedVersion: intent.version,
+  });
+}
+
+/**
  * Writes the agent's task record (the chain of custody's account of each attempt). Never fails the agent: the
  * intent in the coordination store is what keeps the execute exactly once; a record that could not be written is
  * logged.
@@ -360,17 +377,7 @@ export async function runScript(input: AgentStart, deps: RunScriptDeps): Promise
       );
     }
     if (decision.action === 'unknown') {
-      if (intent?.data.state === 'executing') {
-        await deps.store.update(
-          intentKey,
-          { ...intent.data, state: 'unknown', outcome: decision.outcome },
-          ExecuteIntent,
-          {
-            ...ttl,
-            expectedVersion: intent.version,
-          },
-        );
-      }
+      await settleAbandoned(deps.store, intentKey, intent, decision.outcome);
       const failed = nextTaskRecord(base, attempts, attemptAt, {
         state: 'attempt-failed',
         outcome: `outcome unknown: ${decision.outcome}`,

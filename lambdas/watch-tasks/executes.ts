@@ -24,6 +24,7 @@ import {
   failedAttemptOutcome,
   nextTaskRecord,
   outcomeUnknown,
+  settleAbandoned,
   TaskRecord,
   type TaskRecordBase,
   taskDeadline,
@@ -284,17 +285,7 @@ async function claim(
   };
   const attempts = record?.attempts ?? [];
   if (decision.action === 'unknown') {
-    if (intent?.data.state === 'executing') {
-      await deps.store.update(
-        key,
-        { ...intent.data, state: 'unknown', outcome: decision.outcome },
-        ExecuteIntent,
-        {
-          ...ttl,
-          expectedVersion: intent.version,
-        },
-      );
-    }
+    await settleAbandoned(deps.store, key, intent, decision.outcome);
     const description = intent?.data.description ?? executing.description;
     const mine = {
       entry,
