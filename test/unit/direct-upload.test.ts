@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { S3Client } from '@aws-sdk/client-s3';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LIMITS } from '../../lambdas/shared/contract';
 import {
   compareParts,
@@ -8,6 +9,7 @@ import {
   presignSeconds,
   sizeBudgetBytes,
   type UploadReport,
+  uploadArgument,
   withUploadArgument,
 } from '../../lambdas/shared/evidence/direct-upload';
 import type { AgentStart } from '../../lambdas/shared/schemas';
@@ -94,5 +96,44 @@ describe('compareParts', () => {
     );
     const other = `"${'0'.repeat(32)}"`;
     expect(compareParts(report([10]), held([10], other))[0]).toMatch(/S3's MD5 0+ is not the reported/);
+  });
+});
+
+describe('the direct-upload argument', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('signs every part URL with one date, so the URLs share their base even when signing crosses seconds', async () => {
+    vi.useFakeTimers({ toFake: ['Date'], now: new Date('2026-12-06T20:59:59.600Z') });
+    const s3 = new S3Client({
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+    });
+    // the clock moves 700 ms while each URL is built (a loaded Lambda signing 4 parts crosses seconds)
+    s3.middlewareStack.add(
+      (next) => (args) => {
+        vi.advanceTimersByTime(700);
+        return next(args);
+      },
+      { step: 'build', name: 'slowClock' },
+    );
+    const upload = {
+      bucket: 'evidence',
+      key: 'investigations/i/1/direct/collection.zip',
+      uploadId: 'u-1',
+      parts: 4,
+      reason: 'profile' as const,
+      recordKey: 'r',
+      createdAt: 'x',
+    };
+    const argument = await uploadArgument(s3, upload, 900);
+    const [flag, list] = argument.split(' ');
+    expect(flag).toBe('--upload-parts');
+    const [base, ...signatures] = (list as string).split(',');
+    expect(signatures).toHaveLength(4);
+    expect(new Set(signatures).size).toBe(4);
+    const url = new URL(base as string);
+    expect(url.searchParams.get('X-Amz-Date')).toBe('20261206T205959Z');
+    expect(url.searchParams.get('X-Amz-Expires')).toBe('900');
+    expect(url.searchParams.get('uploadId')).toBe('u-1');
   });
 });
