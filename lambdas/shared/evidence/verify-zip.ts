@@ -337,8 +337,15 @@ export class StoredReadError extends Error {
 const QUEUED_CHUNKS = 8;
 /** Memory the body's reads land in is carved out of blocks this large (one allocation per block, not per read). */
 const BLOCK_BYTES = 1024 * 1024;
-/** A block with less room than this left is retired (reads then land in a fresh one). */
+/** A block with less room than this left is retired (reads then land in another one). */
 const MIN_READ_BYTES = 64 * 1024;
+/**
+ * Retired blocks kept for reuse once the pass is done with them. Reuse is what keeps a read-back of gigabytes from
+ * allocating gigabytes: every fresh block is external memory V8 answers with a full garbage collection every few
+ * dozen MiB (about a fifth of the pass's CPU before). The pass holds a few MiB at a time (the queue below, the
+ * inflater's input); a block still held when this many are waiting is left to the garbage collector.
+ */
+const POOLED_BLOCKS = 16;
 /** Attempts at the whole-version GET before its body starts (the SDK's `maxAttempts`); a broken body is not retried. */
 const WHOLE_ATTEMPTS = 4;
 /** Longest wait for S3's response head, and longest silence in the body (the S3 client's `requestTimeout`). */
@@ -348,7 +355,15 @@ const WHOLE_TIMEOUT_MS = 120_000;
 interface WholeVersion {
   readonly chunks: AsyncIterator<Buffer>;
   readonly versionId: string | undefined;
+  /** The reader holds no view of the bytes before object offset `below` any more: their memory may be reused. */
+  release(below: number): void;
   destroy(): void;
+}
+
+/** A block of receive memory and the object offset just past its last byte (once it is retired). */
+interface Block {
+  readonly memory: Buffer;
+  end: number;
 }
 
 /**
@@ -395,8 +410,18 @@ async function openWholeVersion(s3: S3Client, version: StoredVersion): Promise<W
   let waiting: { resolve: (r: IteratorResult<Buffer>) => void; reject: (e: unknown) => void } | undefined;
   let room: (() => void) | undefined;
   let end: { error?: unknown } | undefined;
-  let block: Buffer | undefined;
+  let block: Block | undefined;
   let used = 0;
+  /** Offset of the next byte of the body. */
+  let received = 0;
+  /** Blocks the reads are done with, oldest first, waiting for the reader to release them; then free. */
+  const retired: Block[] = [];
+  const free: Buffer[] = [];
+  let releasedBelow = 0;
+  const recycle = () => {
+    while (retired.length > 0 && (retired[0] as Block).end <= releasedBelow)
+      free.push((retired.shift() as Block).memory);
+  };
   const finish = (error?: unknown) => {
     end ??= error === undefined ? {} : { error };
     const w = waiting;
@@ -408,21 +433,33 @@ async function openWholeVersion(s3: S3Client, version: StoredVersion): Promise<W
   body
     .pipeTo({
       region: () => {
-        if (!block || block.length - used < MIN_READ_BYTES) {
-          block = Buffer.allocUnsafeSlow(BLOCK_BYTES);
+        if (!block || block.memory.length - used < MIN_READ_BYTES) {
+          if (block) {
+            block.end = received;
+            retired.push(block);
+            // Still held when the pool is full: no longer tracked (the garbage collector takes it when it is free).
+            if (retired.length > POOLED_BLOCKS) retired.shift();
+          }
+          recycle();
+          block = {
+            memory: free.pop() ?? Buffer.allocUnsafeSlow(BLOCK_BYTES),
+            end: Number.POSITIVE_INFINITY,
+          };
           used = 0;
         }
-        return block.subarray(used);
+        return block.memory.subarray(used);
       },
       write: (chunk) => {
         let owned: Buffer;
-        if (block && chunk.buffer === block.buffer && chunk.byteOffset === block.byteOffset + used) {
+        const memory = block?.memory;
+        if (memory && chunk.buffer === memory.buffer && chunk.byteOffset === memory.byteOffset + used) {
           owned = chunk;
           used += chunk.length;
         } else {
           // The reader's scratch memory (the bytes that came with the head): reused, so copied.
           owned = Buffer.from(chunk);
         }
+        received += owned.length;
         const w = waiting;
         if (w) {
           waiting = undefined;
@@ -463,6 +500,10 @@ async function openWholeVersion(s3: S3Client, version: StoredVersion): Promise<W
   return {
     chunks,
     versionId: typeof versionHeader === 'string' ? versionHeader : undefined,
+    release: (below) => {
+      releasedBelow = Math.max(releasedBelow, below);
+      recycle();
+    },
     destroy: () => body.destroy(),
   };
 }
@@ -504,10 +545,14 @@ export async function verifyStoredZip(
   if ('error' in got) throw got.error;
   const hash = createHash('sha256');
   let bytes = 0;
-  const reader = new SequentialReader(got.out.chunks, (chunk) => {
-    hash.update(chunk);
-    bytes += chunk.length;
-  });
+  const reader = new SequentialReader(
+    got.out.chunks,
+    (chunk) => {
+      hash.update(chunk);
+      bytes += chunk.length;
+    },
+    (below) => got.out.release(below),
+  );
   let pass: PassResult | undefined;
   try {
     if ('result' in planned && 'plan' in planned.result)

@@ -22,15 +22,27 @@ const INFLATE_CHUNK_BYTES = 256 * 1024;
 /** Compressed bytes queued for the inflater before the pass waits for it. */
 const INFLATE_QUEUE_BYTES = 2 * 1024 * 1024;
 
-/** The object's bytes in order, pulled one chunk at a time; each chunk goes to `onChunk` once, as it arrives. */
+/**
+ * The object's bytes in order, pulled one chunk at a time; each chunk goes to `onChunk` once, as it arrives.
+ *
+ * Memory the chunks live in may be reused by the source (a pool of receive blocks): the reader tells `release` the
+ * object offset below which nobody holds a view any more. A part `stream` yields is valid until the next call on
+ * the reader, unless it is pinned (`pin`) for longer, as the inflater's queued input is; `read` returns a copy.
+ */
 export class SequentialReader {
   private chunk: Buffer = EMPTY;
   private consumed = 0;
   private ended = false;
+  /** Offset of the part handed out last (held until the next call). */
+  private handedAt = 0;
+  /** Offsets the caller pinned, oldest first (released in any order). */
+  private readonly pins: number[] = [];
+  private releasedTo = 0;
 
   constructor(
     private readonly source: AsyncIterator<Buffer>,
     private readonly onChunk: (chunk: Buffer) => void,
+    private readonly release: (below: number) => void = () => undefined,
   ) {}
 
   /** Offset of the next byte. */
@@ -38,9 +50,35 @@ export class SequentialReader {
     return this.consumed;
   }
 
+  /**
+   * Keeps the bytes from `offset` on (at most the current position) until the returned function is called; a pin
+   * never released holds them for as long as the reader lives.
+   */
+  pin(offset: number): () => void {
+    this.pins.push(offset);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.pins.splice(this.pins.indexOf(offset), 1);
+      this.advance();
+    };
+  }
+
+  private advance(): void {
+    let below = this.handedAt;
+    for (const offset of this.pins) below = Math.min(below, offset);
+    if (below > this.releasedTo) {
+      this.releasedTo = below;
+      this.release(below);
+    }
+  }
+
   private async fill(): Promise<boolean> {
     while (this.chunk.length === 0) {
       if (this.ended) return false;
+      this.handedAt = this.consumed;
+      this.advance();
       const next = await this.source.next();
       if (next.done) {
         this.ended = true;
@@ -55,24 +93,25 @@ export class SequentialReader {
   private take(n: number): Buffer {
     const out = this.chunk.subarray(0, n);
     this.chunk = this.chunk.subarray(out.length);
+    this.handedAt = this.consumed;
     this.consumed += out.length;
     return out;
   }
 
-  /** The next `n` bytes in one buffer (for headers); shorter only at the end of the object. */
+  /** The next `n` bytes in a buffer of their own (for headers); shorter only at the end of the object. */
   async read(n: number): Promise<Buffer> {
-    if ((await this.fill()) && this.chunk.length >= n) return this.take(n);
+    if ((await this.fill()) && this.chunk.length >= n) return Buffer.from(this.take(n));
     const parts: Buffer[] = [];
     let got = 0;
     while (got < n && (await this.fill())) {
-      const part = this.take(n - got);
+      const part = Buffer.from(this.take(n - got));
       parts.push(part);
       got += part.length;
     }
     return Buffer.concat(parts, got);
   }
 
-  /** The next `n` bytes as they arrive, without copies; ends early at the end of the object. */
+  /** The next `n` bytes as they arrive, without copies (each part valid until the next call); ends early at the end of the object. */
   async *stream(n: number): AsyncGenerator<Buffer> {
     let left = n;
     while (left > 0 && (await this.fill())) {
@@ -167,7 +206,12 @@ async function content(reader: SequentialReader, entry: CentralEntry): Promise<E
     fed += chunk.length;
     // Once the inflater has stopped, the rest still belongs to the entry (read, not inflated).
     if (stopped || problem) continue;
-    inflate.write(chunk);
+    // The inflater reads the chunk's memory until its write is done; a write that failed (the inflater was
+    // destroyed) may still be read by zlib's thread, so its memory is never released.
+    const unpin = reader.pin(reader.position - chunk.length);
+    inflate.write(chunk, (error) => {
+      if (!error) unpin();
+    });
     // A few reads stay queued (not one, as the stream's 16 KiB high-water mark would have it), so that the inflater
     // has work while this thread reads and hashes the next one.
     if (inflate.writableLength > INFLATE_QUEUE_BYTES) {
