@@ -3,7 +3,10 @@
  * `process.resourceUsage().maxRSS` is the kernel's high-water mark (exact, but for the whole life of the process,
  * start-up included, and without a breakdown), and polling `process.memoryUsage()` shows what the RSS was made of
  * near its peak (V8 heap, external memory and ArrayBuffers, i.e. Buffers) but can miss a spike between two polls.
+ * Also the CPU time of another process (the bench's s3rver child), from /proc.
  */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 /** A snapshot of `process.memoryUsage()` (bytes). */
 export interface MemorySample {
@@ -88,4 +91,21 @@ export function startMemoryProbe(intervalMs = 100): MemoryProbe {
       };
     },
   };
+}
+
+/** Clock ticks per second of /proc's CPU times. */
+let clockTicks: number | undefined;
+
+/** User + system CPU seconds of process `pid` from /proc/<pid>/stat (Linux), or undefined. */
+export function processCpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, in parentheses): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+  } catch {
+    return undefined;
+  }
 }

@@ -104,6 +104,11 @@ export function renderStaging(f: StagingFigures): string {
     ]),
     `  staging / slower raw rate = ${num(r.ratio, 2)}   goal >= ${num(r.goal, 2)}   ${verdict(r.pass)}`,
     `  Verify Evidence read-back ${num(f.readBack.verify.mibPerSecond)} MiB/s (${perGiB(f.readBack.verify)} CPU s/GiB) vs raw S3 download of the same object ${num(f.readBack.rawS3Download.mibPerSecond)} MiB/s (${perGiB(f.readBack.rawS3Download)}): ${num(f.readBack.ratio, 2)}   goal >= ${num(f.readBack.goal, 2)}   ${verdict(f.readBack.pass)}`,
+    ...(f.readBack.ceiling
+      ? [
+          `    this machine's ceiling for it: ${f.readBack.ceiling.cores} cores / (Verify ${perGiB(f.readBack.verify)} + s3rver ${num(f.readBack.ceiling.serverCpuPerGiB)} CPU s/GiB) = ${num(f.readBack.ceiling.mibPerSecond)} MiB/s = ${num(f.readBack.ceiling.ratio, 2)} of the raw rate (s3rver spends ${num(f.readBack.ceiling.serverCpuPerGiBRaw)} CPU s/GiB serving the raw download)`,
+        ]
+      : []),
     `  staging CPU / (raw download + raw upload) = ${num(f.cpuPerGiB.staging)} / ${num(f.cpuPerGiB.rawSum)} s/GiB = ${num(f.cpuPerGiB.ratio, 2)}   goal <= ${num(f.cpuPerGiB.goal, 2)}   ${verdict(f.cpuPerGiB.pass)}`,
     '  (CPU: medians of the rounds; the staging child also runs fetch-files and the manifest write)',
     ...(f.cpuPerGiB.stagingMarginal !== undefined

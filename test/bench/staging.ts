@@ -8,7 +8,7 @@
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
@@ -27,6 +27,7 @@ import { localS3ClientConfig, localS3Env } from '../../local/s3';
 import type { ChildFigures } from './child-protocol';
 import { runChild } from './children';
 import { bundleEntry, bundleLambda, bundleScript } from './lambda-bundles';
+import { processCpuSeconds } from './memory-probe';
 import { median } from './stats';
 
 const MiB = 1024 * 1024;
@@ -173,6 +174,23 @@ export interface ReadBackComparison {
   readonly goal: number;
   readonly pass: boolean;
   readonly samples: { readonly verify: number[]; readonly rawS3Download: number[] };
+  /**
+   * What this machine allows at most, from the CPU both sides need per GiB: s3rver's (the serving side, measured
+   * from its process during the read-back, Linux only) and Verify's own, on `cores` cores. When the ceiling is
+   * below the goal, no change to Verify alone can meet it here. Undefined where the server's CPU is not readable.
+   */
+  readonly ceiling:
+    | {
+        readonly cores: number;
+        /** s3rver's CPU seconds per GiB served to the read-back, and to the raw download (medians). */
+        readonly serverCpuPerGiB: number;
+        readonly serverCpuPerGiBRaw: number;
+        /** cores / (Verify's + s3rver's CPU per GiB), MiB/s. */
+        readonly mibPerSecond: number;
+        /** ceiling / raw S3 download rate. */
+        readonly ratio: number;
+      }
+    | undefined;
 }
 
 /** Staging's client CPU against the two transfers it combines (CPU seconds per GiB, medians of the rounds). */
@@ -260,6 +278,8 @@ interface RemoteS3 {
   readonly endpoint: string;
   readonly env: Readonly<Record<string, string>>;
   readonly client: S3Client;
+  /** CPU seconds (user + system) the s3rver process has used so far; undefined where /proc cannot tell. */
+  cpuSeconds(): number | undefined;
   close(): Promise<void>;
 }
 
@@ -285,6 +305,7 @@ function startRemoteS3(): Promise<RemoteS3> {
         endpoint: message.endpoint,
         env: localS3Env(message.endpoint),
         client,
+        cpuSeconds: () => processCpuSeconds(child.pid),
         close: async () => {
           client.destroy();
           if (child.connected) child.send('close');
@@ -515,6 +536,7 @@ export async function benchStaging(
           etag: readBack.etag,
         },
       };
+      const serverBefore = rig.s3.cpuSeconds();
       const verified = await runChild(
         stageChild,
         {
@@ -541,6 +563,9 @@ export async function benchStaging(
         );
       }
       rounds.verify.push(transfer(verified));
+      const serverAfter = rig.s3.cpuSeconds();
+      if (serverBefore !== undefined && serverAfter !== undefined)
+        rounds.serverDuringVerify.push((serverAfter - serverBefore) / (readBack.bytes / GiB));
       const url = await getSignedUrl(
         rig.s3.client,
         new GetObjectCommand({ Bucket: BUCKET, Key: READ_BACK_KEY }),
@@ -548,7 +573,11 @@ export async function benchStaging(
           expiresIn: 3600,
         },
       );
+      const rawBefore = rig.s3.cpuSeconds();
       rounds.rawS3Download.push(transfer(await runChild(rawChild, { kind: 'download', url }, { env })));
+      const rawAfter = rig.s3.cpuSeconds();
+      if (rawBefore !== undefined && rawAfter !== undefined)
+        rounds.serverDuringRaw.push((rawAfter - rawBefore) / (readBack.bytes / GiB));
     };
 
     const stage = async (
@@ -609,6 +638,9 @@ export async function benchStaging(
       rawUploadLibStorage: [] as Transfer[],
       verify: [] as Transfer[],
       rawS3Download: [] as Transfer[],
+      /** s3rver's CPU seconds per GiB while it served the read-back, and the raw download of the same object. */
+      serverDuringVerify: [] as number[],
+      serverDuringRaw: [] as number[],
     };
     for (let round = 1; round <= plan.rateRounds; round++) {
       progress(
@@ -670,6 +702,21 @@ export async function benchStaging(
     const verify = medianTransfer(rounds.verify);
     const rawS3Download = medianTransfer(rounds.rawS3Download);
     const readBackRatio = verify.mibPerSecond / rawS3Download.mibPerSecond;
+    const cores = availableParallelism();
+    const ceiling =
+      rounds.serverDuringVerify.length > 0 && rounds.serverDuringRaw.length > 0
+        ? (() => {
+            const serverCpuPerGiB = median(rounds.serverDuringVerify);
+            const mibPerSecond = (cores / (cpuMedian(rounds.verify) + serverCpuPerGiB)) * 1024;
+            return {
+              cores,
+              serverCpuPerGiB,
+              serverCpuPerGiBRaw: median(rounds.serverDuringRaw),
+              mibPerSecond,
+              ratio: mibPerSecond / rawS3Download.mibPerSecond,
+            };
+          })()
+        : undefined;
     const cpuRatio = cpu.staging / rawSum;
     const bySize = [...runs].sort((a, b) => a.size - b.size);
     const [below, top] = bySize.slice(-2);
@@ -720,6 +767,7 @@ export async function benchStaging(
         goal: THROUGHPUT_GOAL,
         pass: readBackRatio >= THROUGHPUT_GOAL,
         samples: { verify: rates(rounds.verify), rawS3Download: rates(rounds.rawS3Download) },
+        ceiling,
       },
       flat: {
         smallSize: small.size,
@@ -747,7 +795,7 @@ export async function benchStaging(
         {
           goal: 'Verify Evidence read-back rate / raw S3 download rate',
           met: readBackRatio >= THROUGHPUT_GOAL,
-          figure: `${readBackRatio.toFixed(2)} (${verify.mibPerSecond.toFixed(1)} vs ${rawS3Download.mibPerSecond.toFixed(1)} MiB/s)`,
+          figure: `${readBackRatio.toFixed(2)} (${verify.mibPerSecond.toFixed(1)} vs ${rawS3Download.mibPerSecond.toFixed(1)} MiB/s)${ceiling && ceiling.ratio < THROUGHPUT_GOAL ? `; this machine's ceiling ${ceiling.ratio.toFixed(2)} (${ceiling.cores} cores for Verify and s3rver together)` : ''}`,
           target: `>= ${THROUGHPUT_GOAL.toFixed(2)}`,
         },
         {

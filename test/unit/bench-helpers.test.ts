@@ -8,7 +8,7 @@ import type { LocalEvent } from '../../local/asl/runner';
 import { BenchUsageError, parseArgs, SECTIONS } from '../bench/args';
 import { table } from '../bench/format';
 import { invocationTimer } from '../bench/invocations';
-import { startMemoryProbe } from '../bench/memory-probe';
+import { processCpuSeconds, startMemoryProbe } from '../bench/memory-probe';
 import { billedMs, estimateCost, US_EAST_1 } from '../bench/pricing';
 import { PROPOSED_THROTTLE_RETRY, withRetrier } from '../bench/retry-what-if';
 import { median } from '../bench/stats';
@@ -163,5 +163,19 @@ describe('withRetrier', () => {
       { ErrorEquals: ['States.ALL'], MaxAttempts: 3 },
     ]);
     expect(definition.States['Run Script']?.Retry).toHaveLength(2);
+  });
+});
+
+describe('processCpuSeconds (the bench reads s3rver CPU from /proc)', () => {
+  it.skipIf(process.platform !== 'linux')('agrees with the process own count of its CPU', () => {
+    const until = Date.now() + 150;
+    while (Date.now() < until) Math.sqrt(Math.random());
+    const own = process.cpuUsage();
+    const read = processCpuSeconds(process.pid) as number;
+    // /proc counts in clock ticks (10 ms)
+    expect(read).toBeGreaterThan(0.15);
+    expect(Math.abs(read - (own.user + own.system) / 1e6)).toBeLessThan(0.05);
+    expect(processCpuSeconds(undefined)).toBeUndefined();
+    expect(processCpuSeconds(2 ** 30)).toBeUndefined();
   });
 });
