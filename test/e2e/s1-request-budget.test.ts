@@ -190,8 +190,12 @@ describe('budgetSettingsFromEnv', () => {
       });
       const settings = budgetSettingsFromEnv();
       expect(settings?.families['remote-scripts']).toEqual({ perSecond: 2, burst: 10 });
-      // S1's documented 25/s burst 50 for /agents, at 80 % of the burst.
-      expect(settings?.families.agents).toEqual({ perSecond: 25, burst: 40 });
+      // S1's documented 25/s burst 50 for /agents: 0.75 s of its rate (19 requests) left for arrival jitter.
+      expect(settings?.families.agents).toEqual({ perSecond: 25, burst: 31 });
+      // /sites: 100/s burst 100, where the jitter headroom is most of the burst.
+      expect(settings?.families.sites).toEqual({ perSecond: 100, burst: 25 });
+      // /threats: 10/s burst 50, at 80 % of the burst (more than the jitter needs).
+      expect(settings?.families.threats).toEqual({ perSecond: 10, burst: 40 });
       // /user: 2/s burst 5, at least two below the burst.
       expect(settings?.families.user).toEqual({ perSecond: 2, burst: 3 });
       process.env[ENV.s1RequestBudget] = '{"maxWaitSeconds": -1}';
