@@ -38,7 +38,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --json                        machine-readable output on stdout (progress on stderr)
   --quick                       small sizes and counts (a smoke run; not the figures to report)
   --threats <n>                 burst size (default 1000)
-  --burst-scale <x>             simulated seconds per real second in the burst (default 5)
+  --burst-scale <x>             simulated seconds per real second in the burst (default 3)
   --init-runs <n>               fresh processes per Lambda for init time (default 5)
   --burst-what-if               run the burst again with the proposed Retry for S1RateLimitedError
   --intake                      burst threats go through threat intake (bus, SQS queue, start-investigation)

@@ -43,17 +43,18 @@ export interface BurstPlan {
 }
 
 /**
- * 1,000 threats at once (issue 11), 2-minute collections, 5× time. The local stack runs every Lambda, both
+ * 1,000 threats at once (issue 11), 2-minute collections, 3× time. The local stack runs every Lambda, both
  * simulators and the state machines on this machine's two cores, so each real second the stack is CPU-bound becomes
  * `timeScale` simulated seconds that no deployed Lambda (each with a CPU of its own) would wait. With executes,
  * status calls and result links batched, the S1 limit binds at any scale (about 40 `/remote-scripts*` requests for
  * 1,000 threats), so the smallest scale that keeps the run short is the most faithful: at 20× the same run took
- * 36.6 simulated minutes for 110 s of real time, nearly all of it this machine's CPU, not S1's limits. `--burst-scale`
+ * 36.6 simulated minutes for 110 s of real time, nearly all of it this machine's CPU, not S1's limits; at 5× runs
+ * took 9.9 to 12.1 simulated minutes and at 3× 8.0, in about the same real time (2 to 3 minutes). `--burst-scale`
  * sets another.
  */
 export const DEFAULT_BURST_PLAN: BurstPlan = {
   threats: 1000,
-  timeScale: 5,
+  timeScale: 3,
   collectionMinutes: 2,
   realTimeLimitSeconds: 2400,
 };
