@@ -8,6 +8,7 @@
  * The decision is {@link decideTask}, a pure function of the task rows S1 returned and the time; {@link checkTask}
  * only fetches the rows and logs.
  */
+import { BATCH_DESCRIPTION_PREFIX } from '../shared/contract';
 import { logger } from '../shared/observability';
 import { nextPoll, TASK_POLL } from '../shared/poll';
 import type { CheckedTask, RunningTask } from '../shared/schemas';
@@ -36,14 +37,25 @@ export type TaskRowFacts = Pick<
   Partial<Pick<S1TaskRow, 'errorReason'>>;
 
 /**
- * The agent's child row among the parent task's rows: the one naming the agent, else the only row (S1 does not
- * always fill `agentId` on a single-agent task).
+ * The agent's child row among the parent task's rows: the one naming the agent; else, for a task of this agent
+ * alone (`shared` false), the only row when it names no agent (S1 does not always fill `agentId` on a single-agent
+ * task). A row naming another agent is never this agent's, and neither is a row of a batched task (`shared`) that
+ * names nobody: taking it would stage another endpoint's collection as this one's evidence.
  */
 export function agentRow<R extends Pick<S1TaskRow, 'agentId'>>(
   rows: readonly R[],
   agentId: string,
+  shared = false,
 ): R | undefined {
-  return rows.find((r) => r.agentId === agentId) ?? (rows.length === 1 ? rows[0] : undefined);
+  const named = rows.find((r) => r.agentId === agentId);
+  if (named || shared) return named;
+  const only = rows.length === 1 ? rows[0] : undefined;
+  return only && !only.agentId ? only : undefined;
+}
+
+/** Whether the task was started for several agents at once (a batched execute, by its description). */
+export function isSharedTask(description: string): boolean {
+  return description.startsWith(BATCH_DESCRIPTION_PREFIX);
 }
 
 /**
@@ -81,7 +93,7 @@ export function decideTask(
   random: () => number = Math.random,
 ): CheckedTask {
   const { task, target } = input;
-  const row = agentRow(rows, target.agentId);
+  const row = agentRow(rows, target.agentId, isSharedTask(task.description));
   const checkedAt = new Date(nowMs).toISOString();
   const attempt = input.poll.attempt + 1;
   const common = {

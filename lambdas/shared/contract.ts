@@ -240,6 +240,12 @@ export const DEFAULT_DOWNLOAD_HOSTS: readonly string[] = [
 ];
 
 /** When staging places a legal hold on an evidence object: never, for investigations of an S1 threat, always. */
+/**
+ * How the description of a batched execute (one S1 parent task for several agents, sent by the Task Watcher) begins;
+ * `s1cado batch <id>: <library name>`. A row of such a task belongs to the agent it names, and to no other.
+ */
+export const BATCH_DESCRIPTION_PREFIX = 's1cado batch ';
+
 export const LEGAL_HOLD_MODES = ['none', 'on-threat', 'always'] as const;
 export type LegalHoldMode = (typeof LEGAL_HOLD_MODES)[number];
 

@@ -16,11 +16,12 @@
  * `TaskTimedOut` for it. One watcher runs at a time (a lease in the coordination store), so a late invocation
  * never doubles the S1 traffic.
  */
-import { decideTask } from '../check-task/core';
+import { agentRow, decideTask, isSharedTask } from '../check-task/core';
 import { forEachLimit } from '../shared/concurrency';
 import type { ListedOpenTask, OpenS1Task } from '../shared/coordination/open-tasks';
 import type { ItemKey, LeaseResult, ReleaseResult } from '../shared/coordination/store';
 import { WATCHER_LEASE_KEY } from '../shared/coordination/table';
+import { S1ExecutionNotStartedError } from '../shared/errors';
 import { logger } from '../shared/observability';
 import type { CheckedTask, RunningTask } from '../shared/schemas';
 import { S1_ID_CHUNK_SIZE, type S1TaskRow } from '../shared/sentinelone';
@@ -130,6 +131,37 @@ export function resumedState(
   return { ...checked, poll: running.poll };
 }
 
+/**
+ * The agent's task was never started, as far as S1's own answers prove it: the execute started tasks on fewer agents
+ * than it named, S1 now lists a task for as many agents as it started, and none for this one. Then the agent has no
+ * task (S1 found it decommissioned, out of scope or on a site without RemoteOps when the execute came), and waiting
+ * for the deadline would only delay the verdict; nothing ran on it. Undefined otherwise.
+ */
+export function notStarted(
+  wait: OpenS1Task,
+  rows: readonly S1TaskRow[],
+): S1ExecutionNotStartedError | undefined {
+  const execute = wait.execute;
+  if (!execute || execute.affected >= execute.targeted) return undefined;
+  const own = rows.filter((row) => row.parentTaskId === wait.parentTaskId);
+  const agentId = wait.start.target.agentId;
+  if (agentRow(own, agentId, isSharedTask(wait.description))) return undefined;
+  const listed = new Set(own.map((row) => row.agentId).filter((id) => id));
+  if (listed.size < execute.affected) return undefined;
+  return new S1ExecutionNotStartedError(
+    `S1 started no task for agent ${agentId}: the execute (parent task ${wait.parentTaskId}, "${wait.description}") ` +
+      `named ${execute.targeted} agents and started tasks on ${execute.affected}, all of which S1 lists, none on ` +
+      "this one (decommissioned, out of the service user's scope, or on a site without RemoteOps when it came); " +
+      'nothing ran on it',
+    { details: { agentId, parentTaskId: wait.parentTaskId, ...execute } },
+  );
+}
+
+/** The Cause of a failure sent for an agent: the Lambda error document the states after already read. */
+export function failureCause(error: Error): string {
+  return JSON.stringify({ errorType: error.name, errorMessage: error.message });
+}
+
 function errorName(error: unknown): string {
   return error instanceof Error ? error.name : 'Error';
 }
@@ -188,12 +220,18 @@ export async function watchOnce(deps: WatchDeps, cursor: PassCursor = { next: 0 
   cursor.next = start + asked.size;
   const nowMs = deps.now();
   const decided: { wait: ListedOpenTask; state: CheckedTask }[] = [];
+  const failed: { wait: ListedOpenTask; error: Error }[] = [];
   for (const wait of open) {
     if (!asked.has(wait.task.parentTaskId)) continue;
     if (unreadableSet.has(wait.task.parentTaskId)) {
       logger.warn('S1 listed a row of this task that cannot be read; deciding nothing this pass', {
         parentTaskId: wait.task.parentTaskId,
       });
+      continue;
+    }
+    const none = notStarted(wait.task, rows);
+    if (none) {
+      failed.push({ wait, error: none });
       continue;
     }
     const state = resumedState(wait.task, rows, nowMs);
@@ -212,14 +250,19 @@ export async function watchOnce(deps: WatchDeps, cursor: PassCursor = { next: 0 
     });
   }
   // Answers are independent: a few at once, so a pass resuming hundreds fits its interval.
-  await forEachLimit(decided, ANSWERS_AT_ONCE, async ({ wait, state }) => {
+  const answers = [
+    ...decided.map(({ wait, state }) => ({ wait, state, error: undefined })),
+    ...failed.map(({ wait, error }) => ({ wait, state: undefined, error })),
+  ];
+  await forEachLimit(answers, ANSWERS_AT_ONCE, async ({ wait, state, error: verdict }) => {
     try {
-      await deps.resume.success(wait.task.taskToken, state);
+      if (verdict) await deps.resume.failure(wait.task.taskToken, verdict.name, failureCause(verdict));
+      else await deps.resume.success(wait.task.taskToken, state);
       summary.resumed += 1;
       logger.info('Execution resumed', {
         parentTaskId: wait.task.parentTaskId,
         investigationId: wait.task.start.investigation.investigationId,
-        phase: state.task.phase,
+        ...(verdict ? { error: verdict.name } : { phase: state?.task.phase }),
       });
     } catch (error) {
       const name = errorName(error);

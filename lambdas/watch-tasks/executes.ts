@@ -32,7 +32,7 @@ import {
   writeTaskRecord,
 } from '../run-script/core';
 import { forEachLimit } from '../shared/concurrency';
-import { METRICS } from '../shared/contract';
+import { BATCH_DESCRIPTION_PREFIX, METRICS } from '../shared/contract';
 import type { OpenS1Task } from '../shared/coordination/open-tasks';
 import {
   batchKey,
@@ -45,7 +45,9 @@ import { taskRecordKey } from '../shared/evidence/keys';
 import { getJson } from '../shared/evidence/manifest';
 import { logger, metrics } from '../shared/observability';
 import type { ExecuteInput, ExecuteResult } from '../shared/sentinelone';
-import { CLOSED_TOKEN_ERRORS, type TaskResumer } from './core';
+import { CLOSED_TOKEN_ERRORS, failureCause, type TaskResumer } from './core';
+
+export { failureCause };
 
 /** Dependencies of {@link sendQueuedExecutes}. */
 export interface ExecutePassDeps {
@@ -104,12 +106,7 @@ export const AGENTS_AT_ONCE = 16;
 
 /** The S1 task description of a batched execute: the batch id is what the console search finds. */
 export function batchDescription(batchId: string, libraryName: string): string {
-  return `s1cado batch ${batchId}: ${libraryName}`.slice(0, 250);
-}
-
-/** The Cause of a failure sent for an agent: the Lambda error document the states after already read. */
-export function failureCause(error: Error): string {
-  return JSON.stringify({ errorType: error.name, errorMessage: error.message });
+  return `${BATCH_DESCRIPTION_PREFIX}${batchId}: ${libraryName}`.slice(0, 250);
 }
 
 /** Groups queued executes into calls: same script, arguments and runtime, at most the batch limit, oldest first. */
@@ -193,9 +190,10 @@ async function sendCall(
   const agentIds = claimed.map((c) => c.entry.queued.start.target.agentId);
 
   let parentTaskId: string;
+  let affected: number;
   try {
     summary.calls += 1;
-    ({ parentTaskId } = await deps.s1.execute({
+    ({ parentTaskId, affected } = await deps.s1.execute({
       agentIds,
       scriptId: script.scriptId,
       taskDescription: description,
@@ -233,14 +231,15 @@ async function sendCall(
   const startedMs = deps.now();
   const startedAt = new Date(startedMs).toISOString();
   const deadline = taskDeadline(startedMs, script.runtimeTimeoutSeconds, deps.graceSeconds);
-  logger.info('Collection tasks started', { parentTaskId, agents: claimed.length, deadline });
+  logger.info('Collection tasks started', { parentTaskId, agents: claimed.length, affected, deadline });
+  const execute = { targeted: claimed.length, affected };
   await forEachLimit(claimed, AGENTS_AT_ONCE, async (agent) => {
     // The tasks run: a failure to record must not fail the agent (a retry would then end outcome_unknown).
     await settle(agent, { ...executing, state: 'started', parentTaskId, startedAt, deadline }, deps);
     await appendRecord(agent, deps, startedAt, { state: 'started', parentTaskId, deadline });
     await registerStarted(
       agent.entry,
-      { parentTaskId, description, startedAt, deadline },
+      { parentTaskId, description, startedAt, deadline, execute },
       false,
       deps,
       summary,
@@ -360,7 +359,7 @@ async function appendRecord(
 /** Registers the agent's wait for its started task (its own token) and takes it off the queue. */
 async function registerStarted(
   entry: ListedQueuedExecute,
-  task: { parentTaskId: string; description: string; startedAt: string; deadline: string },
+  task: Pick<OpenS1Task, 'parentTaskId' | 'description' | 'startedAt' | 'deadline' | 'execute'>,
   reusedExisting: boolean,
   deps: ExecutePassDeps,
   summary: Summary,

@@ -250,6 +250,42 @@ describe('the Task Watcher', () => {
     expect(await stack.taskWatcher.runOnce()).toMatchObject({ stopped: 'nothing-open', open: 0 });
   });
 
+  it('a batched execute that starts fewer tasks than it named: the agents without one fail at once, not at the deadline', async () => {
+    const site = stack.tenant.sites.rso.id;
+    const [kept, gone] = [1, 2].map((n) =>
+      stack.s1Sim.addAgent({ siteId: site, osType: 'linux', computerName: `acme-part-0${n}` }),
+    );
+    if (!kept || !gone) throw new Error('no agents');
+    const before = stack.s1Sim.requests.length;
+    const runs = [kept, gone].map((agent) => start([agent.id]));
+    await untilQueued(2);
+    // Decommissioned after Resolve Targets looked, before the execute: S1 starts a task on the other agent only.
+    gone.isDecommissioned = true;
+    stack.taskWatcher.start();
+    try {
+      const [first, second] = await Promise.all(runs.map((r) => r.run));
+      expect(agentLine(first as InvestigationRun, kept.id).outcome).toBe('complete');
+      const line = agentLine(second as InvestigationRun, gone.id);
+      // Its own evidence or none: never the other agent's collection.
+      expect(line.outcome).toBe('failed');
+      expect(line.evidence ?? null).toBeNull();
+      expect(line.reason).toMatch(
+        /S1 started no task for agent \d+: the execute .* named 2 agents and started tasks on 1/,
+      );
+      // Decided from S1's answers, not by waiting out the deadline: no Cancel Task, no watchdog.
+      expect(second?.stats.invocationsByState['Cancel Task']).toBeUndefined();
+      expect(second?.events.some((e) => e.type === 'StateEntered' && e.state.name === 'Watchdog Fired')).toBe(
+        false,
+      );
+    } finally {
+      await stack.taskWatcher.stop();
+    }
+    const executes = s1Requests(stack, '/remote-scripts/execute', before);
+    expect(executes).toHaveLength(1);
+    expect(tasksOn(gone.id, before)).toHaveLength(0);
+    expect(s1Requests(stack, '/remote-scripts/cancel', before)).toHaveLength(0);
+  });
+
   it('a passed deadline, seen by the watcher, still goes to Cancel Task (never the watchdog)', async () => {
     // Not the agent of the test before: a timed-out collection keeps its agent's lease (the task may still run).
     const { linux: windows } = stack.tenant.agents;

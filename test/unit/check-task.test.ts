@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { agentRow, decideTask, rowPhase, type TaskRowFacts } from '../../lambdas/check-task/core';
 import type { CheckedTask, RunningTask } from '../../lambdas/shared/schemas';
+import { batchDescription } from '../../lambdas/watch-tasks/executes';
 
 const AGENT = '1001';
 const START = Date.parse('2026-11-24T10:00:00.000Z');
@@ -59,13 +60,42 @@ const success = row({
 });
 
 describe('agentRow', () => {
-  it('picks the agent’s row, else the only row, else none', () => {
+  it('picks the agent’s row, else the only row when it names no agent, else none', () => {
     const mine = row({ id: '1' });
     const other = row({ id: '2', agentId: '999' });
     expect(agentRow([other, mine], AGENT)).toBe(mine);
     expect(agentRow([row({ id: '3', agentId: null })], AGENT)?.id).toBe('3');
     expect(agentRow([other, row({ id: '4', agentId: '998' })], AGENT)).toBeUndefined();
     expect(agentRow([], AGENT)).toBeUndefined();
+    // The only row, naming another agent, is that agent's: never this one's.
+    expect(agentRow([other], AGENT)).toBeUndefined();
+  });
+
+  it('in a batched task, only the row naming the agent is its own', () => {
+    const mine = row({ id: '1' });
+    expect(agentRow([mine, row({ id: '2', agentId: '999' })], AGENT, true)).toBe(mine);
+    expect(agentRow([row({ id: '3', agentId: null })], AGENT, true)).toBeUndefined();
+    expect(agentRow([row({ id: '2', agentId: '999' })], AGENT, true)).toBeUndefined();
+  });
+
+  it('a batched agent whose row S1 does not list yet keeps waiting: it never takes another agent’s completed row', () => {
+    const other = row({ id: '2', agentId: '999' });
+    const running = decideTask(
+      { ...input, task: { ...input.task, description: batchDescription('0123456789abcdef', 'lib') } },
+      [
+        {
+          ...other,
+          status: 'completed',
+          detailedStatus: 'Execution completed successfully',
+          statusCode: 0,
+          scriptResultsSignature: SIGNATURE,
+        },
+      ],
+      BEFORE,
+      noJitter,
+    );
+    expect(running.task.phase).toBe('running');
+    expect(running.task).not.toHaveProperty('childTaskId');
   });
 });
 

@@ -34,6 +34,13 @@ export const OpenS1Task = z.object({
   /** The Step Functions task token of the waiting Run Script (secret-like: never logged, never in state). */
   taskToken: z.string().min(1),
   registeredAt: z.string(),
+  /**
+   * What S1 said of the execute that started the task, when the watcher sent it: how many agents it named and how
+   * many it started a task on. Fewer started than named lets the watcher tell the others at once that they have none.
+   */
+  execute: z
+    .object({ targeted: z.number().int().positive(), affected: z.number().int().nonnegative() })
+    .optional(),
 });
 export type OpenS1Task = z.infer<typeof OpenS1Task>;
 
