@@ -71,7 +71,11 @@ export interface CancelResult extends CancellationRecord {
 }
 
 /** The fields of a task record the cancel reads (Run Script writes it; tolerant of more). */
-const TaskRecordView = z.looseObject({ agentId: z.string(), parentTaskId: z.string().optional() });
+const TaskRecordView = z.looseObject({
+  agentId: z.string(),
+  parentTaskId: z.string().optional(),
+  description: z.string().optional(),
+});
 /** The fields of a manifest the cancel reads. */
 const ManifestView = z.looseObject({
   agent: z.looseObject({ agentId: z.string() }),
@@ -101,10 +105,15 @@ async function listKeys(deps: CancelDeps, prefix: string): Promise<string[]> {
   return keys;
 }
 
-async function cancelS1Task(deps: CancelDeps, agentId: string, parentTaskId: string): Promise<CancelledTask> {
+async function cancelS1Task(
+  deps: CancelDeps,
+  agentId: string,
+  parentTaskId: string,
+  description: string | undefined,
+): Promise<CancelledTask> {
   try {
     // A batched execute's parent holds other agents' (and investigations') tasks: cancel only this agent's child.
-    const child = await agentChild(parentTaskId, agentId, deps.s1);
+    const child = await agentChild(parentTaskId, agentId, deps.s1, description);
     if (!child.childTaskIds && child.others) {
       return {
         agentId,
@@ -252,7 +261,8 @@ export async function cancelInvestigation(
   // `<prefix><agentId>/task.json`: one per agent that had a task started.
   for (const key of keys.filter((k) => /^[^/]+\/task\.json$/.test(k.slice(prefix.length)))) {
     const record = await getJson(deps.s3, deps.bucket, key, TaskRecordView).catch(() => undefined);
-    if (record?.parentTaskId) s1Tasks.push(await cancelS1Task(deps, record.agentId, record.parentTaskId));
+    if (record?.parentTaskId)
+      s1Tasks.push(await cancelS1Task(deps, record.agentId, record.parentTaskId, record.description));
   }
 
   // An agent whose task S1 cancelled is free for the next investigation: its collection lease goes back (only if

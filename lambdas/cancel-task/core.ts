@@ -4,6 +4,7 @@
  * to the agent. Whatever happens is recorded, and never fails the branch: the agent's result is "timed out".
  */
 import * as z from 'zod';
+import { isSharedTask } from '../check-task/core';
 import { ExecuteIntent, executeIntentKey } from '../run-script/core';
 import type { CoordinationStore } from '../shared/coordination/store';
 import { logger } from '../shared/observability';
@@ -41,22 +42,28 @@ export async function cancelAfterWatchdog(
       reason: 'no started S1 task is recorded for this agent',
     };
   }
-  return cancelTask({ target: input.target, task: { parentTaskId } }, deps);
+  return cancelTask(
+    { target: input.target, task: { parentTaskId, description: intent?.data.description } },
+    deps,
+  );
 }
 
 /**
  * The child task to cancel when the state does not name it: a batched execute's parent task has a child per agent
  * (watch-tasks/executes.ts), and canceling the parent would cancel the other agents' tasks too. So the parent's
- * rows are looked up, and only a parent whose every row is this agent's is canceled as a whole.
+ * rows are looked up, and only a parent whose every row is this agent's is canceled as a whole; never a batched
+ * one (by its `description`), even while S1 lists none of its rows yet.
  */
 export async function agentChild(
   parentTaskId: string,
   agentId: string,
   s1: Pick<S1Client, 'getTaskStatus'>,
+  description?: string,
 ): Promise<{ childTaskIds?: string[]; others: boolean }> {
   const rows = await s1.getTaskStatus(parentTaskId);
   const mine = rows.filter((row) => row.agentId === agentId).map((row) => row.id);
-  const others = rows.some((row) => row.agentId !== agentId);
+  const others =
+    (description !== undefined && isSharedTask(description)) || rows.some((row) => row.agentId !== agentId);
   return mine.length > 0 ? { childTaskIds: mine, others } : { others };
 }
 
@@ -64,7 +71,9 @@ export async function agentChild(
 export async function cancelTask(
   input: {
     readonly target: { readonly agentId: string };
-    readonly task: Pick<CheckedTask['task'], 'parentTaskId' | 'childTaskId'>;
+    readonly task: Pick<CheckedTask['task'], 'parentTaskId' | 'childTaskId'> & {
+      readonly description?: string;
+    };
   },
   deps: { s1: S1Client; now: () => number },
 ): Promise<CancelInfo> {
@@ -72,7 +81,7 @@ export async function cancelTask(
   try {
     const child = input.task.childTaskId
       ? { childTaskIds: [input.task.childTaskId], others: false }
-      : await agentChild(input.task.parentTaskId, input.target.agentId, deps.s1);
+      : await agentChild(input.task.parentTaskId, input.target.agentId, deps.s1, input.task.description);
     if (!child.childTaskIds && child.others) {
       return {
         attempted: false,
