@@ -102,8 +102,8 @@ export function renderStaging(f: StagingFigures): string {
         spread(r.samples.rawUploadLibStorage),
       ],
     ]),
-    `  staging / slower raw rate = ${num(r.ratio, 2)}   goal >= ${num(r.goal, 2)}   ${verdict(r.pass)}`,
-    `  Verify Evidence read-back ${num(f.readBack.verify.mibPerSecond)} MiB/s (${perGiB(f.readBack.verify)} CPU s/GiB) vs raw S3 download of the same object ${num(f.readBack.rawS3Download.mibPerSecond)} MiB/s (${perGiB(f.readBack.rawS3Download)}): ${num(f.readBack.ratio, 2)}   goal >= ${num(f.readBack.goal, 2)}   ${verdict(f.readBack.pass)}`,
+    `  staging / slower raw rate = ${num(r.ratio, 2)} (median of the rounds' ratios: ${r.samples.ratio.map((x) => num(x, 2)).join(' ')})   goal >= ${num(r.goal, 2)}   ${verdict(r.pass)}`,
+    `  Verify Evidence read-back ${num(f.readBack.verify.mibPerSecond)} MiB/s (${perGiB(f.readBack.verify)} CPU s/GiB) vs raw S3 download of the same object ${num(f.readBack.rawS3Download.mibPerSecond)} MiB/s (${perGiB(f.readBack.rawS3Download)}): ${num(f.readBack.ratio, 2)} (rounds: ${f.readBack.samples.ratio.map((x) => num(x, 2)).join(' ')})   goal >= ${num(f.readBack.goal, 2)}   ${verdict(f.readBack.pass)}`,
     ...(f.readBack.ceiling
       ? [
           `    this machine's ceiling for it: ${f.readBack.ceiling.cores} cores / (Verify ${perGiB(f.readBack.verify)} + s3rver ${num(f.readBack.ceiling.serverCpuPerGiB)} CPU s/GiB) = ${num(f.readBack.ceiling.mibPerSecond)} MiB/s = ${num(f.readBack.ceiling.ratio, 2)} of the raw rate (s3rver spends ${num(f.readBack.ceiling.serverCpuPerGiBRaw)} CPU s/GiB serving the raw download)`,
