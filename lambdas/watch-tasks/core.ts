@@ -6,7 +6,8 @@
  * watcher lists the open waits (one Query), asks S1 for all their parent tasks at once
  * (`GET /remote-scripts/status?parentTaskId__in=`, paged, 100 parents a call), and resumes each execution whose task
  * left `running` or passed its deadline with SendTaskSuccess, the state being exactly what Check Task's
- * {@link decideTask} makes of the rows (completed → staging, failed → failed collection, deadline → Cancel Task).
+ * {@link decideTask} makes of the rows (completed → staging, failed → failed collection, deadline → Cancel Task); an
+ * agent a batched execute started no task on is failed at once ({@link notStarted}, SendTaskFailure).
  * Passes run every {@link WatchOptions.intervalSeconds} (10 s) for about {@link WatchOptions.runSeconds} (a scheduled
  * invocation a minute), and the loop ends as soon as nothing is open: no S1 call is made without an open task.
  *
