@@ -147,7 +147,9 @@ export function notStarted(
   const own = rows.filter((row) => row.parentTaskId === wait.parentTaskId);
   const agentId = wait.start.target.agentId;
   if (agentRow(own, agentId, isSharedTask(wait.description))) return undefined;
-  const listed = new Set(own.map((row) => row.agentId).filter((id) => id));
+  // A row naming no agent might be this one's: nothing is proven then.
+  if (own.some((row) => !row.agentId)) return undefined;
+  const listed = new Set(own.map((row) => row.agentId));
   if (listed.size < execute.affected) return undefined;
   return new S1ExecutionNotStartedError(
     `S1 started no task for agent ${agentId}: the execute (parent task ${wait.parentTaskId}, "${wait.description}") ` +

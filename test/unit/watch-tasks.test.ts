@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import type { OpenS1Task } from '../../lambdas/shared/coordination/open-tasks';
 import type { S1TaskRow } from '../../lambdas/shared/sentinelone';
-import { resumedState, watchOnce } from '../../lambdas/watch-tasks/core';
+import { notStarted, resumedState, watchOnce } from '../../lambdas/watch-tasks/core';
+import { batchDescription } from '../../lambdas/watch-tasks/executes';
 
 const AGENT = '1001';
 const DEADLINE = '2026-11-24T10:30:00.000Z';
@@ -60,6 +61,47 @@ const done = row({
   detailedStatus: 'Execution completed successfully',
   statusCode: 0,
   scriptResultsSignature: 'b'.repeat(64),
+});
+
+describe('notStarted (an agent a batched execute started no task on)', () => {
+  const batched = (affected: number, targeted = 3): OpenS1Task => ({
+    ...wait,
+    description: batchDescription('0123456789abcdef', 'lib'),
+    execute: { targeted, affected },
+  });
+  const other = (agentId: string, id: string) => row({ agentId, id });
+
+  it('decides once S1 lists a task for every agent it started, and none for this one', () => {
+    const error = notStarted(batched(2), [other('2002', '7002'), other('2003', '7003')]);
+    expect(error?.name).toBe('S1ExecutionNotStartedError');
+    expect(error?.message).toMatch(/named 3 agents and started tasks on 2/);
+  });
+
+  it('waits while S1 still lists fewer tasks than it started (its rows lag the execute)', () => {
+    expect(notStarted(batched(2), [other('2002', '7002')])).toBeUndefined();
+    expect(notStarted(batched(2), [])).toBeUndefined();
+  });
+
+  it('never when the agent has its row, every agent was started, or the execute is not on record', () => {
+    expect(notStarted(batched(2), [row({ id: '7001' }), other('2002', '7002')])).toBeUndefined();
+    expect(notStarted(batched(3), [other('2002', '7002'), other('2003', '7003')])).toBeUndefined();
+    expect(
+      notStarted({ ...wait, description: batchDescription('0123456789abcdef', 'lib') }, []),
+    ).toBeUndefined();
+  });
+
+  it("rows of another parent do not count, and a row naming nobody might be this agent's: no verdict", () => {
+    const elsewhere = [other('2002', '7002'), other('2003', '7003')].map((r) => ({
+      ...r,
+      parentTaskId: '9999',
+    }));
+    expect(notStarted(batched(2), elsewhere)).toBeUndefined();
+    const unsure = notStarted(batched(1, 2), [
+      row({ agentId: '2002', id: '7002' }),
+      row({ agentId: null, id: '7009' }),
+    ]);
+    expect(unsure).toBeUndefined();
+  });
 });
 
 describe('resumedState', () => {
