@@ -47,8 +47,6 @@ import { logger, metrics } from '../shared/observability';
 import type { ExecuteInput, ExecuteResult } from '../shared/sentinelone';
 import { CLOSED_TOKEN_ERRORS, failureCause, type TaskResumer } from './core';
 
-export { failureCause };
-
 /** Dependencies of {@link sendQueuedExecutes}. */
 export interface ExecutePassDeps {
   readonly queue: {

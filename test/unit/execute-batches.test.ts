@@ -9,7 +9,8 @@ import {
   type ListedQueuedExecute,
   type QueuedExecute,
 } from '../../lambdas/shared/coordination/queued-executes';
-import { batchDescription, executeCalls, failureCause } from '../../lambdas/watch-tasks/executes';
+import { failureCause } from '../../lambdas/watch-tasks/core';
+import { batchDescription, executeCalls } from '../../lambdas/watch-tasks/executes';
 
 function queued(
   agentId: string,

@@ -180,17 +180,16 @@ export async function openDirectUpload(options: OpenDirectUploadOptions): Promis
 /**
  * The collector's argument for `upload`: `--upload-parts <base>,<sig1>,…,<sigN>` (see the module comment), from
  * URLs presigned for `expiresInSeconds` with `s3` (whose credentials are the signing principal). Every URL is signed
- * with one signing date (`signedAt`, now by default), so the URLs differ only in part number and signature even
- * when signing them crosses a second; that is checked (other credentials mid-way would fail it).
+ * with one signing date (now, to the second), so the URLs differ only in part number and signature even when
+ * signing them crosses a second; that is checked (other credentials mid-way would fail it).
  */
 export async function uploadArgument(
   s3: S3Client,
   upload: DirectUpload,
   expiresInSeconds: number,
-  signedAt: Date = new Date(),
 ): Promise<string> {
   const urls: URL[] = [];
-  const signingDate = new Date(Math.floor(signedAt.getTime() / 1000) * 1000);
+  const signingDate = new Date(Math.floor(Date.now() / 1000) * 1000);
   for (let n = 1; n <= upload.parts; n++) {
     const command = new UploadPartCommand({
       Bucket: upload.bucket,
